@@ -1,0 +1,109 @@
+/**
+ * POST /v1/avatar: the raw image as the body, `Authorization: Bearer <token>`. Plain HTTP rather
+ * than the WebSocket so browsers can show upload progress and the 64 KB frame limit stays small;
+ * CORS lets a page on any allowed origin upload. The relay trusts nothing about the bytes: the
+ * format comes from magic bytes, the size from the headers inside the image, and SVG (which can
+ * carry script) is never accepted.
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { SovError } from '../../sdk/errors.ts';
+import type { ErrorCode } from '../../sdk/errors.ts';
+import { LIMITS } from '../../sdk/protocol.ts';
+import type { Profile } from '../../sdk/protocol.ts';
+import type { RelayConfig } from '../config.ts';
+import { errorText } from '../logger.ts';
+import type { Logger } from '../logger.ts';
+import { KeyedLimiter } from '../rate-limit.ts';
+import type { Accounts } from '../store/accounts.ts';
+import type { Sessions } from '../store/sessions.ts';
+import type { AvatarStore } from './avatar-store.ts';
+import { readImageInfo } from './image-info.ts';
+
+export interface AvatarUploadDeps {
+  config: RelayConfig;
+  accounts: Accounts;
+  sessions: Sessions;
+  avatars: AvatarStore;
+  log: Logger;
+  onChange(user: Profile): void;
+}
+
+const STATUS: Partial<Record<ErrorCode, string>> = {
+  NOT_AUTHENTICATED: '401 Unauthorized',
+  SESSION_INVALID: '401 Unauthorized',
+  FORBIDDEN_ORIGIN: '403 Forbidden',
+  IMAGE_TOO_LARGE: '413 Payload Too Large',
+  BAD_IMAGE: '415 Unsupported Media Type',
+  RATE_LIMITED: '429 Too Many Requests',
+  STORAGE_FAILED: '507 Insufficient Storage',
+};
+
+// Ten avatar changes a minute per user is far beyond any person, and bounds disk churn.
+const uploadsByUser = new KeyedLimiter(10 / 60, 10);
+
+export function sendJson(res: HttpResponse, status: string, body: unknown, origin?: string, closeConnection = false): void {
+  res.cork(() => {
+    res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', 'nosniff');
+    if (origin !== undefined) res.writeHeader('access-control-allow-origin', origin || '*').writeHeader('vary', 'origin');
+    res.end(JSON.stringify(body), closeConnection);
+  });
+}
+
+export function handleAvatarUpload(res: HttpResponse, req: HttpRequest, deps: AvatarUploadDeps): void {
+  // The request object is only valid until this function returns: read every header now.
+  const origin = req.getHeader('origin');
+  const authorization = req.getHeader('authorization');
+  const declaredLength = Number(req.getHeader('content-length') || '0');
+  let done = false;
+  const fail = (error: SovError, closeConnection = false): void => {
+    if (done) return;
+    done = true;
+    sendJson(res, STATUS[error.code] ?? '400 Bad Request', { ok: false, error: error.toWire() }, origin, closeConnection);
+  };
+  res.onAborted(() => {
+    done = true;
+  });
+
+  if (origin !== '' && deps.config.origins !== null && !deps.config.origins.includes(origin)) {
+    return fail(new SovError('FORBIDDEN_ORIGIN'), true);
+  }
+  const token = /^Bearer ([A-Za-z0-9_-]{43})$/.exec(authorization)?.[1];
+  if (!token) return fail(new SovError('NOT_AUTHENTICATED'), true);
+  const session = deps.sessions.resume(token);
+  if (!session) return fail(new SovError('SESSION_INVALID'), true);
+  const tooLarge = new SovError('IMAGE_TOO_LARGE', `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`);
+  if (declaredLength > LIMITS.maxAvatarBytes) return fail(tooLarge, true);
+  const wait = uploadsByUser.take(String(session.userId));
+  if (wait > 0) return fail(new SovError('RATE_LIMITED', undefined, { retryAfterMs: wait }), true);
+
+  const chunks: Buffer[] = [];
+  let received = 0;
+  res.onData((chunk, isLast) => {
+    if (done) return;
+    received += chunk.byteLength;
+    // Counted as it arrives: a client may lie in Content-Length or send chunked data.
+    if (received > LIMITS.maxAvatarBytes) return fail(tooLarge, true);
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (!isLast) return;
+    const bytes = Buffer.concat(chunks);
+    const info = readImageInfo(bytes);
+    if (!info) return fail(new SovError('BAD_IMAGE'));
+    if (info.width > LIMITS.maxAvatarSide || info.height > LIMITS.maxAvatarSide) {
+      return fail(new SovError('IMAGE_TOO_LARGE', `Avatars may be at most ${LIMITS.maxAvatarSide}x${LIMITS.maxAvatarSide} pixels.`));
+    }
+    deps.avatars
+      .save(bytes, info)
+      .then((url) => deps.accounts.updateProfile(session.userId, { avatar: url }))
+      .then((account) => {
+        const user = deps.accounts.profile(account);
+        deps.onChange(user);
+        if (done) return;
+        done = true;
+        sendJson(res, '200 OK', { ok: true, result: { user } }, origin);
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof SovError)) deps.log('error', 'avatar upload failed', { error: errorText(error) });
+        fail(error instanceof SovError ? error : new SovError('STORAGE_FAILED'));
+      });
+  });
+}

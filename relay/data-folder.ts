@@ -1,0 +1,60 @@
+/**
+ * The data folder: created when missing, locked against a second relay (two writers would
+ * interleave log lines), and home of the relay's secret.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { syncFolder } from './store/append-log.ts';
+
+export class DataFolderError extends Error {}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes `relay.lock`; a lock left by a relay that died (kill -9, power loss) is taken over. */
+export function lockDataFolder(folder: string): () => void {
+  fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const lockFile = path.join(folder, 'relay.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockFile, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return () => fs.rmSync(lockFile, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number(fs.readFileSync(lockFile, 'utf8'));
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
+        throw new DataFolderError(`data folder ${folder} is in use by relay process ${owner}`);
+      }
+      fs.rmSync(lockFile, { force: true });
+    }
+  }
+  throw new DataFolderError(`could not lock data folder ${folder}`);
+}
+
+/**
+ * 32 random bytes made on first start. Keys the fake salts for unknown usernames, so they are
+ * stable across restarts yet unpredictable; losing it only changes those fake answers.
+ */
+export async function loadServerSecret(folder: string): Promise<Buffer> {
+  const file = path.join(folder, 'secret.key');
+  if (fs.existsSync(file)) {
+    const secret = fs.readFileSync(file);
+    if (secret.length === 32) return secret;
+  }
+  const secret = crypto.randomBytes(32);
+  const temp = `${file}.tmp`;
+  const handle = fs.openSync(temp, 'w', 0o600);
+  fs.writeSync(handle, secret);
+  fs.fsyncSync(handle);
+  fs.closeSync(handle);
+  fs.renameSync(temp, file);
+  await syncFolder(folder);
+  return secret;
+}

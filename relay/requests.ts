@@ -1,0 +1,282 @@
+/**
+ * One handler per request type. Each either returns the reply's result or throws SovError; the
+ * server turns that into exactly one reply frame. Authorization is checked here, per request,
+ * never assumed from what the client did before.
+ */
+import type { WebSocket } from 'uWebSockets.js';
+import { SovError } from '../sdk/errors.ts';
+import { LIMITS, signedBytes, usernameKey } from '../sdk/protocol.ts';
+import type { Profile, Request, RequestMap, RequestType, ResultMap, ServerEvent } from '../sdk/protocol.ts';
+import type { Account, Accounts } from './store/accounts.ts';
+import type { History } from './store/history.ts';
+import type { Session, Sessions } from './store/sessions.ts';
+import type { Presence } from './presence.ts';
+import type { KeyedLimiter, TokenBucket } from './rate-limit.ts';
+import type { RelayConfig } from './config.ts';
+import { verifySignature } from './signatures.ts';
+
+/** Per-socket state, kept in uWS's userData. */
+export interface Connection {
+  readonly ip: string;
+  /** Set in the close handler; a closed uWS socket must not be touched again. */
+  closed: boolean;
+  session: { hash: string; userId: number } | null;
+  rooms: Set<string>;
+  readonly bucket: TokenBucket;
+  /** Requests refused for flooding since the last accepted one. */
+  strikes: number;
+}
+
+export type Socket = WebSocket<Connection>;
+
+export interface RelayContext {
+  config: RelayConfig;
+  accounts: Accounts;
+  sessions: Sessions;
+  history: History;
+  presence: Presence<Socket>;
+  limits: { loginByName: KeyedLimiter; loginByIp: KeyedLimiter; registerByIp: KeyedLimiter };
+  publish(topic: string, frame: string): void;
+}
+
+export const USERS_TOPIC = 'users';
+export const roomTopic = (room: string): string => `room/${room}`;
+
+/** A result already serialized (history is stored as JSON, so it is never parsed and re-encoded). */
+export class RawResult {
+  constructor(readonly json: string) {}
+}
+
+type Handler<K extends RequestType> = (
+  ctx: RelayContext,
+  ws: Socket,
+  request: RequestMap[K],
+) => ResultMap[K] | RawResult | Promise<ResultMap[K] | RawResult>;
+
+export function eventFrame(event: ServerEvent): string {
+  return JSON.stringify(event);
+}
+
+function send(ws: Socket, frame: string): void {
+  if (!ws.getUserData().closed) ws.cork(() => ws.send(frame));
+}
+
+function requireSession(ws: Socket): { hash: string; userId: number } {
+  const session = ws.getUserData().session;
+  if (!session) throw new SovError('NOT_AUTHENTICATED');
+  return session;
+}
+
+function requireAnonymous(ws: Socket): void {
+  if (ws.getUserData().session) throw new SovError('ALREADY_AUTHENTICATED');
+}
+
+function profileOf(ctx: RelayContext, userId: number): Profile | null {
+  const account = ctx.accounts.get(userId);
+  return account ? ctx.accounts.profile(account) : null;
+}
+
+function profilesOf(ctx: RelayContext, ids: number[]): Profile[] {
+  return ids.map((id) => profileOf(ctx, id)).filter((profile): profile is Profile => profile !== null);
+}
+
+function rateLimited(retryAfterMs: number): SovError {
+  return new SovError('RATE_LIMITED', undefined, { retryAfterMs });
+}
+
+/** Refuses before any password check while either the name or the address is locked out. */
+function checkLoginBudget(ctx: RelayContext, ws: Socket, username: string): void {
+  const wait = Math.max(ctx.limits.loginByName.wait(usernameKey(username)), ctx.limits.loginByIp.wait(ws.getUserData().ip));
+  if (wait > 0) throw rateLimited(wait);
+}
+
+function chargeFailedLogin(ctx: RelayContext, ws: Socket, username: string): void {
+  ctx.limits.loginByName.take(usernameKey(username));
+  ctx.limits.loginByIp.take(ws.getUserData().ip);
+}
+
+/** Binds a session to the connection. Runs after awaits, so it re-checks what may have changed meanwhile. */
+function signIn(ctx: RelayContext, ws: Socket, session: Session): void {
+  const connection = ws.getUserData();
+  if (connection.closed) return;
+  // Two login requests racing on one connection: the second must not overwrite the first.
+  if (connection.session) throw new SovError('ALREADY_AUTHENTICATED');
+  connection.session = { hash: session.hash, userId: session.userId };
+  ws.subscribe(USERS_TOPIC);
+  if (ctx.presence.connect(session.userId, session.hash, ws)) {
+    const user = profileOf(ctx, session.userId) ?? undefined;
+    ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId: session.userId, online: true, ...(user ? { user } : {}) }));
+  }
+}
+
+export function leaveRoom(ctx: RelayContext, ws: Socket, room: string): void {
+  const connection = ws.getUserData();
+  if (!connection.rooms.delete(room) || !connection.session) return;
+  if (!connection.closed) ws.unsubscribe(roomTopic(room));
+  if (ctx.presence.exit(room, connection.session.userId)) {
+    ctx.publish(roomTopic(room), eventFrame({ ev: 'leave', room, userId: connection.session.userId }));
+  }
+}
+
+/** Ends the connection's login: leaves its rooms (with leave events) and, if it was the user's last, goes offline. */
+export function signOut(ctx: RelayContext, ws: Socket): void {
+  const connection = ws.getUserData();
+  const session = connection.session;
+  if (!session) return;
+  for (const room of [...connection.rooms]) leaveRoom(ctx, ws, room);
+  if (!connection.closed) ws.unsubscribe(USERS_TOPIC);
+  connection.session = null;
+  if (ctx.presence.disconnect(session.userId, session.hash, ws)) {
+    ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId: session.userId, online: false }));
+  }
+}
+
+function endSessionEverywhere(ctx: RelayContext, hash: string, reason: 'logout' | 'password-changed', except?: Socket): void {
+  for (const socket of ctx.presence.socketsOfSession(hash)) {
+    if (socket === except) continue;
+    send(socket, eventFrame({ ev: 'session-ended', reason }));
+    signOut(ctx, socket);
+  }
+}
+
+function sessionResult(ctx: RelayContext, account: Account, token: string, session: Session): ResultMap['login'] {
+  return { token, expiresAt: session.expiresAt, user: ctx.accounts.profile(account), keySalt: account.keySalt };
+}
+
+const handlers: { [K in RequestType]: Handler<K> } = {
+  ping: () => ({ time: Date.now() }),
+
+  salt: (ctx, _ws, { username }) => ({ kdf: ctx.accounts.kdfFor(username) }),
+
+  async register(ctx, ws, request) {
+    requireAnonymous(ws);
+    const wait = ctx.limits.registerByIp.take(ws.getUserData().ip);
+    if (wait > 0) throw rateLimited(wait);
+    const account = await ctx.accounts.register(request);
+    const { token, session } = await ctx.sessions.create(account.id);
+    signIn(ctx, ws, session);
+    return sessionResult(ctx, account, token, session);
+  },
+
+  async login(ctx, ws, { username, authKey }) {
+    requireAnonymous(ws);
+    checkLoginBudget(ctx, ws, username);
+    const account = ctx.accounts.find(username);
+    if (!ctx.accounts.checkAuthKey(account, authKey) || !account) {
+      chargeFailedLogin(ctx, ws, username);
+      throw new SovError('BAD_CREDENTIALS');
+    }
+    const { token, session } = await ctx.sessions.create(account.id);
+    signIn(ctx, ws, session);
+    return sessionResult(ctx, account, token, session);
+  },
+
+  resume(ctx, ws, { token }) {
+    requireAnonymous(ws);
+    const session = ctx.sessions.resume(token);
+    const account = session && ctx.accounts.get(session.userId);
+    if (!session || !account) throw new SovError('SESSION_INVALID');
+    signIn(ctx, ws, session);
+    return { expiresAt: session.expiresAt, user: ctx.accounts.profile(account) };
+  },
+
+  async logout(ctx, ws) {
+    const { hash } = requireSession(ws);
+    await ctx.sessions.revoke(hash);
+    endSessionEverywhere(ctx, hash, 'logout', ws);
+    signOut(ctx, ws);
+    return {};
+  },
+
+  async 'change-password'(ctx, ws, request) {
+    const { hash, userId } = requireSession(ws);
+    const account = ctx.accounts.get(userId);
+    if (!account) throw new SovError('UNKNOWN_USER');
+    checkLoginBudget(ctx, ws, account.username);
+    if (!ctx.accounts.checkAuthKey(account, request.authKey)) {
+      chargeFailedLogin(ctx, ws, account.username);
+      throw new SovError('BAD_CREDENTIALS', undefined, { field: 'authKey' });
+    }
+    await ctx.accounts.changePassword(userId, {
+      kdf: request.kdf,
+      authKey: request.newAuthKey,
+      keySalt: request.keySalt,
+      publicKey: request.publicKey,
+    });
+    // Whoever knew the old password may hold other sessions: end them all but this one.
+    for (const ended of await ctx.sessions.revokeUser(userId, hash)) endSessionEverywhere(ctx, ended, 'password-changed');
+    const user = ctx.accounts.profile(account);
+    ctx.publish(USERS_TOPIC, eventFrame({ ev: 'profile', user }));
+    return { user };
+  },
+
+  join(ctx, ws, { room, after, limit }) {
+    const { userId } = requireSession(ws);
+    const connection = ws.getUserData();
+    if (!connection.rooms.has(room)) {
+      if (connection.rooms.size >= LIMITS.maxRoomsPerConnection) throw new SovError('TOO_MANY_ROOMS');
+      connection.rooms.add(room);
+      // Subscribing and reading history in one synchronous step: no message can fall between them.
+      ws.subscribe(roomTopic(room));
+      if (ctx.presence.enter(room, userId)) {
+        const user = profileOf(ctx, userId);
+        if (user) ctx.publish(roomTopic(room), eventFrame({ ev: 'join', room, user }));
+      }
+    }
+    const slice = ctx.history.since(room, after, Math.min(limit ?? ctx.history.historySize, ctx.history.historySize));
+    const online = profilesOf(ctx, ctx.presence.roomMembers(room));
+    return new RawResult(
+      `{"room":${JSON.stringify(room)},"seq":${slice.seq},"gap":${slice.gap},"online":${JSON.stringify(online)},"messages":[${slice.messages.join(',')}]}`,
+    );
+  },
+
+  leave(ctx, ws, { room }) {
+    requireSession(ws);
+    leaveRoom(ctx, ws, room);
+    return {};
+  },
+
+  async send(ctx, ws, message) {
+    const { userId } = requireSession(ws);
+    if (!ws.getUserData().rooms.has(message.room)) throw new SovError('NOT_IN_ROOM');
+    if (message.author !== userId) throw new SovError('WRONG_AUTHOR', undefined, { field: 'author' });
+    if (Math.abs(message.ts - Date.now()) > LIMITS.maxClockSkewMs) throw new SovError('CLOCK_SKEW', undefined, { field: 'ts' });
+    const account = ctx.accounts.get(userId);
+    if (!account || !verifySignature(ctx.accounts.currentKey(account), signedBytes(message), message.sig)) {
+      throw new SovError('BAD_SIGNATURE', undefined, { field: 'sig' });
+    }
+    const stored = await ctx.history.accept(message);
+    ctx.publish(roomTopic(message.room), `{"ev":"message",${stored.json.slice(1)}`);
+    return { seq: stored.seq };
+  },
+
+  profile(ctx, ws, { userId, username }) {
+    requireSession(ws);
+    if (userId === undefined && username === undefined) {
+      throw new SovError('EMPTY_FIELD', 'Give "userId" or "username".', { field: 'userId' });
+    }
+    const account = userId !== undefined ? ctx.accounts.get(userId) : ctx.accounts.find(username!);
+    if (!account) throw new SovError('UNKNOWN_USER');
+    return { user: ctx.accounts.profile(account) };
+  },
+
+  async 'update-profile'(ctx, ws, change) {
+    const { userId } = requireSession(ws);
+    const account = await ctx.accounts.updateProfile(userId, change);
+    const user = ctx.accounts.profile(account);
+    ctx.publish(USERS_TOPIC, eventFrame({ ev: 'profile', user }));
+    return { user };
+  },
+
+  online(ctx, ws, { room }) {
+    requireSession(ws);
+    return { users: profilesOf(ctx, room === undefined ? ctx.presence.onlineUsers() : ctx.presence.roomMembers(room)) };
+  },
+};
+
+/** Runs one validated request; resolves with the reply's result or rejects with SovError. */
+export function handleRequest(ctx: RelayContext, ws: Socket, request: Request): Promise<unknown> {
+  const { id: _id, type, ...fields } = request;
+  const handler = handlers[type] as Handler<RequestType>;
+  return Promise.resolve().then(() => handler(ctx, ws, fields as RequestMap[RequestType]));
+}

@@ -1,0 +1,270 @@
+/**
+ * The relay's wiring: a flat table of uWebSockets.js routes. HTTP serves the demo, the browser
+ * bundle, avatars and avatar uploads; one WebSocket route carries the protocol. Fan-out is uWS
+ * topics (`publish`), so a message is serialized once however many members a room has.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import uWS from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { SovError } from '../sdk/errors.ts';
+import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH, parseRequest } from '../sdk/protocol.ts';
+import type { RelayConfig } from './config.ts';
+import { lockDataFolder, loadServerSecret } from './data-folder.ts';
+import type { Logger } from './logger.ts';
+import { errorText } from './logger.ts';
+import { Presence } from './presence.ts';
+import { KeyedLimiter, TokenBucket } from './rate-limit.ts';
+import { RawResult, USERS_TOPIC, eventFrame, handleRequest, signOut } from './requests.ts';
+import type { Connection, RelayContext, Socket } from './requests.ts';
+import { Accounts } from './store/accounts.ts';
+import { History } from './store/history.ts';
+import { Sessions } from './store/sessions.ts';
+import { loadStaticFiles } from './static-files.ts';
+import { AVATAR_URL_PREFIX, AvatarStore } from './avatars/avatar-store.ts';
+import { handleAvatarUpload, sendJson } from './avatars/avatar-upload.ts';
+
+export const RELAY_VERSION = 'sov-relay/0.1.0';
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** Consecutive RATE_LIMITED replies after which a flooding connection is closed. */
+const MAX_STRIKES = 50;
+/** Per-socket send buffer cap: a consumer this far behind is cut off instead of growing memory. */
+const MAX_BACKPRESSURE = 1024 * 1024;
+/** Seconds without any frame before uWS closes a connection; it pings before that. */
+const IDLE_TIMEOUT_S = 32;
+
+export interface RunningRelay {
+  port: number;
+  url: string;
+  /** Stops accepting, closes connections, flushes and fsyncs every log. */
+  close(): Promise<void>;
+}
+
+function textOf(buffer: ArrayBuffer): string {
+  return Buffer.from(buffer).toString('utf8');
+}
+
+export function originAllowed(config: RelayConfig, origin: string): boolean {
+  return origin === '' || config.origins === null || config.origins.includes(origin);
+}
+
+export async function startRelay(config: RelayConfig, log: Logger): Promise<RunningRelay> {
+  const unlock = lockDataFolder(config.dataDir);
+  const secret = await loadServerSecret(config.dataDir);
+  const [accounts, sessions, history] = await Promise.all([
+    Accounts.open(config.dataDir, secret, log),
+    Sessions.open(config.dataDir, config.sessionDays * 24 * 60 * 60 * 1000, log),
+    History.open(config.dataDir, config.historySize, log),
+  ]);
+  const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
+  const staticFiles = loadStaticFiles([path.join(PACKAGE_ROOT, 'demo'), path.join(PACKAGE_ROOT, 'dist', 'browser')]);
+
+  const app: TemplatedApp = config.tls
+    ? uWS.SSLApp({ cert_file_name: config.tls.cert, key_file_name: config.tls.key })
+    : uWS.App();
+  const ctx: RelayContext = {
+    config,
+    accounts,
+    sessions,
+    history,
+    presence: new Presence<Socket>(),
+    limits: {
+      // Password guessing: 10 tries per name, then one a minute; 30 per address, then one every 10 s.
+      loginByName: new KeyedLimiter(1 / 60, 10),
+      loginByIp: new KeyedLimiter(1 / 10, 30),
+      registerByIp: new KeyedLimiter(config.registrationsPerHour / 3600, config.registrationsPerHour),
+    },
+    publish: (topic, frame) => app.publish(topic, frame),
+  };
+  const sockets = new Set<Socket>();
+  const hello = (): string =>
+    eventFrame({
+      ev: 'hello',
+      protocol: PROTOCOL_VERSION,
+      relay: RELAY_VERSION,
+      time: Date.now(),
+      limits: { ...LIMITS, historySize: config.historySize },
+    });
+
+  const reply = (ws: Socket, id: string | number | null, outcome: { result: unknown } | { error: SovError }): void => {
+    if (ws.getUserData().closed) return;
+    const re = JSON.stringify(id);
+    const frame =
+      'error' in outcome
+        ? `{"re":${re},"ok":false,"error":${JSON.stringify(outcome.error.toWire())}}`
+        : `{"re":${re},"ok":true,"result":${outcome.result instanceof RawResult ? outcome.result.json : JSON.stringify(outcome.result)}}`;
+    ws.cork(() => ws.send(frame));
+  };
+
+  app.ws<Connection>(WS_PATH, {
+    compression: uWS.DISABLED,
+    maxPayloadLength: LIMITS.maxFrameBytes,
+    maxBackpressure: MAX_BACKPRESSURE,
+    closeOnBackpressureLimit: true as unknown as number,
+    idleTimeout: IDLE_TIMEOUT_S,
+    sendPingsAutomatically: true,
+
+    upgrade(res, req, context) {
+      const origin = req.getHeader('origin');
+      if (!originAllowed(config, origin)) {
+        res.writeStatus('403 Forbidden').end('origin not allowed');
+        return;
+      }
+      const connection: Connection = {
+        ip: textOf(res.getRemoteAddressAsText()),
+        closed: false,
+        session: null,
+        rooms: new Set(),
+        bucket: new TokenBucket(config.requestsPerSecond, config.requestsPerSecond * 2),
+        strikes: 0,
+      };
+      res.upgrade(
+        connection,
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+
+    open(ws) {
+      sockets.add(ws);
+      ws.send(hello());
+    },
+
+    message(ws, message, isBinary) {
+      if (isBinary) {
+        ws.end(CLOSE_CODES.UNSUPPORTED_DATA, 'binary frames are not supported');
+        return;
+      }
+      const connection = ws.getUserData();
+      const parsed = parseRequest(textOf(message));
+      const id = parsed.ok ? parsed.request.id : parsed.id;
+      const wait = connection.bucket.take();
+      if (wait > 0) {
+        if (++connection.strikes > MAX_STRIKES) {
+          log('warn', 'closing a connection that keeps flooding', { ip: connection.ip });
+          ws.end(CLOSE_CODES.POLICY, 'rate limit exceeded');
+          return;
+        }
+        reply(ws, id, { error: new SovError('RATE_LIMITED', undefined, { retryAfterMs: wait }) });
+        return;
+      }
+      connection.strikes = 0;
+      if (!parsed.ok) {
+        reply(ws, id, { error: parsed.error });
+        return;
+      }
+      handleRequest(ctx, ws, parsed.request).then(
+        (result) => reply(ws, id, { result }),
+        (error: unknown) => {
+          if (!(error instanceof SovError)) log('error', 'request failed', { type: parsed.request.type, error: errorText(error) });
+          reply(ws, id, { error: error instanceof SovError ? error : new SovError('INTERNAL') });
+        },
+      );
+    },
+
+    close(ws, code) {
+      const connection = ws.getUserData();
+      connection.closed = true;
+      sockets.delete(ws);
+      if (code === 1006 && ws.getBufferedAmount?.() > MAX_BACKPRESSURE) {
+        log('warn', 'dropped a slow consumer', { ip: connection.ip });
+      }
+      signOut(ctx, ws);
+    },
+  });
+
+  app.get('/v1/health', (res) => {
+    res.writeHeader('content-type', 'text/plain').end('ok');
+  });
+
+  app.options(AVATAR_UPLOAD_PATH, (res, req) => {
+    const origin = req.getHeader('origin');
+    res.cork(() => {
+      res.writeStatus(originAllowed(config, origin) ? '204 No Content' : '403 Forbidden');
+      if (originAllowed(config, origin)) {
+        res.writeHeader('access-control-allow-origin', origin || '*');
+        res.writeHeader('access-control-allow-methods', 'POST');
+        res.writeHeader('access-control-allow-headers', 'authorization, content-type');
+        res.writeHeader('access-control-max-age', '86400');
+      }
+      res.writeHeader('vary', 'origin').end();
+    });
+  });
+
+  app.post(AVATAR_UPLOAD_PATH, (res, req) =>
+    handleAvatarUpload(res, req, {
+      config,
+      accounts,
+      sessions,
+      avatars,
+      log,
+      onChange: (user) => app.publish(USERS_TOPIC, eventFrame({ ev: 'profile', user })),
+    }),
+  );
+
+  app.get(`${AVATAR_URL_PREFIX}:name`, (res, req) => {
+    const name = req.getParameter(0) ?? '';
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    avatars.read(name).then((image) => {
+      if (aborted) return;
+      res.cork(() => {
+        if (!image) {
+          res.writeStatus('404 Not Found').end('not found');
+          return;
+        }
+        res
+          .writeHeader('content-type', image.mime)
+          .writeHeader('x-content-type-options', 'nosniff')
+          .writeHeader('cache-control', 'public, max-age=31536000, immutable')
+          .writeHeader('access-control-allow-origin', '*')
+          .writeHeader('cross-origin-resource-policy', 'cross-origin')
+          .writeHeader('content-security-policy', "default-src 'none'")
+          .end(image.body);
+      });
+    });
+  });
+
+  app.get('/*', (res, req) => serveStatic(res, req, staticFiles));
+  app.any('/*', (res) => {
+    sendJson(res, '405 Method Not Allowed', { ok: false, error: { code: 'INVALID_FIELD', message: 'Method not allowed.' } });
+  });
+
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(config.host, config.port, (token) => (token ? resolve(token) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
+  });
+  const port = uWS.us_socket_local_port(listenSocket);
+  const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    url,
+    close() {
+      closing ??= (async () => {
+        uWS.us_listen_socket_close(listenSocket);
+        for (const ws of [...sockets]) ws.end(CLOSE_CODES.GOING_AWAY, 'relay shutting down');
+        await Promise.all([accounts.close(), sessions.close(), history.close()]);
+        unlock();
+      })();
+      return closing;
+    },
+  };
+}
+
+function serveStatic(res: HttpResponse, req: HttpRequest, files: ReturnType<typeof loadStaticFiles>): void {
+  const file = files.get(req.getUrl());
+  if (!file) {
+    res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found');
+    return;
+  }
+  res
+    .writeHeader('content-type', file.type)
+    .writeHeader('x-content-type-options', 'nosniff')
+    .writeHeader('cache-control', 'no-cache')
+    .end(file.body);
+}

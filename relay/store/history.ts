@@ -1,0 +1,168 @@
+/**
+ * Room history in `messages.log`: every accepted message is one JSON line, exactly the bytes that
+ * were fanned out, so serving history never re-serializes. The last `historySize` messages of each
+ * room stay in memory and on disk; older lines are dropped when the log is compacted.
+ *
+ * Sequence numbers are assigned when a message is accepted and become visible only once the line
+ * is durable. If a write fails, the room's counter rolls back, so sequence numbers never skip.
+ */
+import path from 'node:path';
+import { SovError } from '../../sdk/errors.ts';
+import { LIMITS } from '../../sdk/protocol.ts';
+import type { ChatMessage } from '../../sdk/protocol.ts';
+import { AppendLog } from './append-log.ts';
+import type { FileOps } from './append-log.ts';
+import type { Logger } from '../logger.ts';
+
+interface StoredMessage {
+  seq: number;
+  /** The message as fanned out and as stored: one JSON object. */
+  json: string;
+}
+
+interface Room {
+  /** Last sequence number handed out (durable or in flight). */
+  seq: number;
+  /** Last sequence number on disk. */
+  durableSeq: number;
+  /** Durable messages, oldest first; trimmed to historySize in chunks to keep pushes O(1). */
+  messages: StoredMessage[];
+  /**
+   * Recently accepted `author:cid` pairs. A replay older than the clock-skew window is refused
+   * by its timestamp, so ids only need remembering for twice that window.
+   */
+  recent: Map<string, { seq: number; ts: number }>;
+  /** `recent` is pruned when it reaches this size, which then doubles from what remains. */
+  pruneAt: number;
+}
+
+export interface HistorySlice {
+  seq: number;
+  messages: string[];
+  gap: boolean;
+}
+
+export class History {
+  private readonly rooms = new Map<string, Room>();
+  private kept = 0;
+  private log!: AppendLog;
+
+  private constructor(readonly historySize: number) {}
+
+  static async open(folder: string, historySize: number, logger: Logger, ops?: FileOps): Promise<History> {
+    const history = new History(historySize);
+    const windowStart = Date.now() - 2 * LIMITS.maxClockSkewMs;
+    history.log = await AppendLog.open(
+      path.join(folder, 'messages.log'),
+      (record, line) => {
+        const message = record as ChatMessage;
+        if (typeof message.room !== 'string' || !Number.isSafeInteger(message.seq)) return;
+        const room = history.room(message.room);
+        if (message.seq <= room.durableSeq) return;
+        room.seq = room.durableSeq = message.seq;
+        history.keep(room, { seq: message.seq, json: line });
+        if (message.ts >= windowStart) room.recent.set(`${message.author}:${message.cid}`, { seq: message.seq, ts: message.ts });
+      },
+      logger,
+      ops,
+    );
+    return history;
+  }
+
+  lastSeq(roomName: string): number {
+    return this.rooms.get(roomName)?.durableSeq ?? 0;
+  }
+
+  /**
+   * Gives the message its room's next sequence number and stores it. Resolves with the stored JSON
+   * once durable; rejects DUPLICATE_MESSAGE for a repeated client id, STORAGE_FAILED on a write error.
+   */
+  async accept(message: Omit<ChatMessage, 'seq'>): Promise<StoredMessage> {
+    const room = this.room(message.room);
+    const dedupeKey = `${message.author}:${message.cid}`;
+    const earlier = room.recent.get(dedupeKey);
+    if (earlier) {
+      throw new SovError('DUPLICATE_MESSAGE', undefined, earlier.seq > 0 ? { seq: earlier.seq } : {});
+    }
+    const seq = ++room.seq;
+    const entry = { seq: 0, ts: message.ts };
+    room.recent.set(dedupeKey, entry);
+    const stored: ChatMessage = { room: message.room, seq, author: message.author, cid: message.cid, ts: message.ts, text: message.text, sig: message.sig };
+    const json = JSON.stringify(stored);
+    try {
+      await this.log.append(json);
+    } catch (error) {
+      // Every append queued behind a failed one fails too, so rolling back to the durable number is exact.
+      room.seq = room.durableSeq;
+      room.recent.delete(dedupeKey);
+      throw error;
+    }
+    entry.seq = seq;
+    room.durableSeq = seq;
+    const kept = { seq, json };
+    this.keep(room, kept);
+    this.maybePrune(room);
+    this.maybeCompact();
+    return kept;
+  }
+
+  /**
+   * Messages after `after` (all kept ones when undefined), at most the newest `limit`, oldest first.
+   * `gap` tells a resuming client that it missed messages it will not get.
+   */
+  since(roomName: string, after: number | undefined, limit: number): HistorySlice {
+    const room = this.rooms.get(roomName);
+    const durable = room?.durableSeq ?? 0;
+    const messages = room?.messages ?? [];
+    const start = Math.max(0, messages.length - this.historySize);
+    // Seqs are contiguous, so the index of seq s is length - 1 - (durable - s).
+    let from = after === undefined || after > durable ? start : Math.max(start, messages.length - (durable - after));
+    from = Math.max(from, messages.length - limit);
+    const slice = messages.slice(from);
+    const firstSeq = slice[0]?.seq ?? durable + 1;
+    // A client ahead of the relay saw a history this relay no longer has (restored from an old backup).
+    const gap = after !== undefined && (after > durable || firstSeq > after + 1);
+    return { seq: durable, messages: slice.map((m) => m.json), gap };
+  }
+
+  close(): Promise<void> {
+    return this.log.close();
+  }
+
+  private room(name: string): Room {
+    let room = this.rooms.get(name);
+    if (!room) {
+      room = { seq: 0, durableSeq: 0, messages: [], recent: new Map(), pruneAt: 1024 };
+      this.rooms.set(name, room);
+    }
+    return room;
+  }
+
+  private keep(room: Room, message: StoredMessage): void {
+    room.messages.push(message);
+    this.kept++;
+    if (room.messages.length >= this.historySize * 2) {
+      const drop = room.messages.length - this.historySize;
+      room.messages.splice(0, drop);
+      this.kept -= drop;
+    }
+  }
+
+  private maybePrune(room: Room): void {
+    if (room.recent.size < room.pruneAt) return;
+    const cutoff = Date.now() - 2 * LIMITS.maxClockSkewMs;
+    for (const [key, entry] of room.recent) if (entry.ts < cutoff && entry.seq > 0) room.recent.delete(key);
+    room.pruneAt = Math.max(1024, room.recent.size * 2);
+  }
+
+  private maybeCompact(): void {
+    if (this.log.lineCount < this.kept * 2 + 10_000) return;
+    this.log.compact(() => {
+      const lines: string[] = [];
+      for (const room of this.rooms.values()) {
+        for (const message of room.messages.slice(-this.historySize)) lines.push(message.json);
+      }
+      return lines;
+    });
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Sessions in `sessions.log`. The relay keeps only sha256(token): a copy of the data folder
+ * does not let anyone log in. Expiry slides forward on use; to avoid a disk write per resume, the
+ * new expiry is written only once it has moved by a day or more.
+ */
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { AppendLog } from './append-log.ts';
+import type { FileOps } from './append-log.ts';
+import type { Logger } from '../logger.ts';
+import { errorText } from '../logger.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface Session {
+  readonly hash: string;
+  readonly userId: number;
+  expiresAt: number;
+  /** The expiry last written to disk. */
+  storedExpiry: number;
+}
+
+type SessionRecord =
+  | { t: 'add'; h: string; uid: number; exp: number }
+  | { t: 'touch'; h: string; exp: number }
+  | { t: 'del'; h: string };
+
+export function hashToken(token: string): string {
+  return crypto.createHash('sha256').update(token).digest('base64url');
+}
+
+export class Sessions {
+  private readonly byHash = new Map<string, Session>();
+  private log!: AppendLog;
+
+  private constructor(
+    private readonly ttlMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  static async open(folder: string, ttlMs: number, logger: Logger, ops?: FileOps): Promise<Sessions> {
+    const sessions = new Sessions(ttlMs, logger);
+    sessions.log = await AppendLog.open(
+      path.join(folder, 'sessions.log'),
+      (record) => sessions.apply(record as SessionRecord),
+      logger,
+      ops,
+    );
+    const now = Date.now();
+    for (const [hash, session] of sessions.byHash) if (session.expiresAt <= now) sessions.byHash.delete(hash);
+    sessions.compactIfWorthIt(true);
+    return sessions;
+  }
+
+  /** Issues a 256-bit random token; only its hash is stored. */
+  async create(userId: number): Promise<{ token: string; session: Session }> {
+    const token = crypto.randomBytes(32).toString('base64url');
+    const record: SessionRecord = { t: 'add', h: hashToken(token), uid: userId, exp: Date.now() + this.ttlMs };
+    await this.write(record);
+    return { token, session: this.byHash.get(record.h)! };
+  }
+
+  /** The live session for a token, with its expiry pushed forward; undefined if unknown or expired. */
+  resume(token: string): Session | undefined {
+    const session = this.byHash.get(hashToken(token));
+    const now = Date.now();
+    if (!session || session.expiresAt <= now) return undefined;
+    session.expiresAt = now + this.ttlMs;
+    if (session.expiresAt - session.storedExpiry >= DAY_MS) {
+      // A lost touch only makes a session expire a day early; not worth failing the resume for.
+      this.write({ t: 'touch', h: session.hash, exp: session.expiresAt }).catch((error) =>
+        this.logger('warn', 'could not extend a session on disk', { error: errorText(error) }),
+      );
+    }
+    return session;
+  }
+
+  isLive(hash: string): boolean {
+    const session = this.byHash.get(hash);
+    return session !== undefined && session.expiresAt > Date.now();
+  }
+
+  async revoke(hash: string): Promise<void> {
+    if (this.byHash.has(hash)) await this.write({ t: 'del', h: hash });
+  }
+
+  /** Ends every session of a user but `keep` (after a password change). Returns the ended hashes. */
+  async revokeUser(userId: number, keep?: string): Promise<string[]> {
+    const ended = [...this.byHash.values()].filter((s) => s.userId === userId && s.hash !== keep).map((s) => s.hash);
+    await Promise.all(ended.map((hash) => this.write({ t: 'del', h: hash })));
+    return ended;
+  }
+
+  close(): Promise<void> {
+    return this.log.close();
+  }
+
+  private async write(record: SessionRecord): Promise<void> {
+    await this.log.append(JSON.stringify(record));
+    this.apply(record);
+    this.compactIfWorthIt(false);
+  }
+
+  private compactIfWorthIt(atStart: boolean): void {
+    const lines = this.log.lineCount;
+    if (!atStart && (lines < 1000 || lines < this.byHash.size * 3)) return;
+    if (atStart && lines === this.byHash.size) return;
+    this.log.compact(() => {
+      const now = Date.now();
+      const live: string[] = [];
+      for (const session of this.byHash.values()) {
+        if (session.expiresAt <= now) continue;
+        live.push(JSON.stringify({ t: 'add', h: session.hash, uid: session.userId, exp: session.expiresAt }));
+      }
+      return live;
+    });
+  }
+
+  private apply(record: SessionRecord): void {
+    switch (record.t) {
+      case 'add':
+        this.byHash.set(record.h, { hash: record.h, userId: record.uid, expiresAt: record.exp, storedExpiry: record.exp });
+        break;
+      case 'touch': {
+        const session = this.byHash.get(record.h);
+        if (session) {
+          session.storedExpiry = record.exp;
+          session.expiresAt = Math.max(session.expiresAt, record.exp);
+        }
+        break;
+      }
+      case 'del':
+        this.byHash.delete(record.h);
+        break;
+    }
+  }
+}
