@@ -1,0 +1,172 @@
+/**
+ * A bare protocol client for relay tests: raw frames over a real WebSocket (the `ws` package),
+ * so tests see exactly what any client would, including what a hostile one can send.
+ */
+import crypto from 'node:crypto';
+import WebSocket from 'ws';
+import { signedBytes } from '../../sdk/protocol.ts';
+import type { ChatMessage, Profile, SessionResult } from '../../sdk/protocol.ts';
+
+export interface ReplyFrame {
+  re: string | number | null;
+  ok: boolean;
+  result?: any;
+  error?: { code: string; message: string; field?: string; retryAfterMs?: number; seq?: number };
+}
+
+export interface EventFrame {
+  ev: string;
+  [field: string]: any;
+}
+
+export class TestClient {
+  readonly events: EventFrame[] = [];
+  readonly replies: ReplyFrame[] = [];
+  private nextId = 1;
+  private readonly waiting = new Map<string | number, (reply: ReplyFrame) => void>();
+  private readonly watchers = new Set<() => void>();
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const frame = JSON.parse(data.toString());
+      if ('ev' in frame) this.events.push(frame);
+      else {
+        this.replies.push(frame);
+        const resolve = this.waiting.get(frame.re);
+        this.waiting.delete(frame.re);
+        resolve?.(frame);
+      }
+      for (const watcher of [...this.watchers]) watcher();
+    });
+    this.closed = new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  static async connect(wsUrl: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
+    const socket = new WebSocket(wsUrl, options);
+    const client = new TestClient(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    await client.waitForEvent((event) => event.ev === 'hello');
+    return client;
+  }
+
+  /** Sends one request and resolves with its reply, whether ok or error. */
+  request(type: string, fields: Record<string, unknown> = {}): Promise<ReplyFrame> {
+    const id = this.nextId++;
+    return this.sendRaw(JSON.stringify({ id, type, ...fields }), id);
+  }
+
+  /** Sends a request and returns its result; throws with the error code if it failed. */
+  async call(type: string, fields: Record<string, unknown> = {}): Promise<any> {
+    const reply = await this.request(type, fields);
+    if (!reply.ok) throw Object.assign(new Error(`${type} failed: ${reply.error!.code} ${reply.error!.message}`), { code: reply.error!.code });
+    return reply.result;
+  }
+
+  /** Sends any text; resolves with the reply whose `re` equals `expectId` (use null for unparseable frames). */
+  sendRaw(text: string, expectId: string | number | null = null): Promise<ReplyFrame> {
+    const reply = new Promise<ReplyFrame>((resolve) => this.waiting.set(expectId as string | number, resolve));
+    this.socket.send(text);
+    return withTimeout(reply, `reply to ${text.slice(0, 60)}`);
+  }
+
+  waitForEvent(match: (event: EventFrame) => boolean, what = 'event'): Promise<EventFrame> {
+    return this.waitFor(() => this.events.find(match), what);
+  }
+
+  waitFor<T>(probe: () => T | undefined, what: string): Promise<T> {
+    const found = probe();
+    if (found !== undefined) return Promise.resolve(found);
+    return withTimeout(
+      new Promise<T>((resolve) => {
+        const watcher = (): void => {
+          const value = probe();
+          if (value === undefined) return;
+          this.watchers.delete(watcher);
+          resolve(value);
+        };
+        this.watchers.add(watcher);
+      }),
+      what,
+    );
+  }
+
+  close(): Promise<unknown> {
+    this.socket.close();
+    return this.closed;
+  }
+}
+
+/** Polls `probe` until it is true; for conditions that no single client's frames announce. */
+export async function eventually(probe: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export function withTimeout<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+    }),
+  ]);
+}
+
+/** A user as a test sees it: the keys a browser would derive, simulated with node:crypto. */
+export interface TestUser {
+  username: string;
+  authKey: string;
+  privateKey: crypto.KeyObject;
+  publicKey: string;
+  session: SessionResult;
+  profile: Profile;
+}
+
+export function randomKey(): string {
+  return crypto.randomBytes(32).toString('base64url');
+}
+
+export function newSigningKey(): { privateKey: crypto.KeyObject; publicKey: string } {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
+  return { privateKey, publicKey: publicKey.export({ format: 'jwk' }).x! };
+}
+
+let counter = 0;
+export function uniqueName(prefix = 'user'): string {
+  return `${prefix}${process.pid}x${++counter}`;
+}
+
+export function registration(username: string, authKey = randomKey(), publicKey = newSigningKey().publicKey) {
+  return {
+    username,
+    firstName: 'Иван',
+    lastName: 'Petrov',
+    kdf: { alg: 'scrypt', N: 2 ** 17, r: 8, p: 1, salt: crypto.randomBytes(16).toString('base64url') },
+    authKey,
+    keySalt: randomKey(),
+    publicKey,
+  };
+}
+
+/** Registers a fresh user on `client` (which is then logged in as that user). */
+export async function registerUser(client: TestClient, username = uniqueName()): Promise<TestUser> {
+  const authKey = randomKey();
+  const key = newSigningKey();
+  const session: SessionResult = await client.call('register', registration(username, authKey, key.publicKey));
+  return { username, authKey, ...key, session, profile: session.user };
+}
+
+let cidCounter = 0;
+export function signMessage(user: TestUser, room: string, text: string, overrides: Partial<ChatMessage> = {}): Omit<ChatMessage, 'seq'> {
+  const unsigned = { room, author: user.profile.id, cid: `c${process.pid}n${++cidCounter}`.padEnd(8, '0'), ts: Date.now(), text, ...overrides };
+  const sig = crypto.sign(null, signedBytes(unsigned), user.privateKey).toString('base64url');
+  return { ...unsigned, sig, ...(overrides.sig ? { sig: overrides.sig } : {}) };
+}

@@ -1,0 +1,64 @@
+/**
+ * Starts the real relay (the built `bin/sov-relay.js`) as a child process on a free port with its
+ * own temporary data folder, the way a user runs it. Tests talk to it only over the network.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const RELAY_BIN = path.join(PACKAGE_ROOT, 'bin', 'sov-relay.js');
+
+export interface RelayProcess {
+  url: string;
+  wsUrl: string;
+  port: number;
+  dataDir: string;
+  child: ChildProcess;
+  /** Everything the relay wrote to stderr so far (its log). */
+  stderr(): string;
+  /** Sends a signal and resolves with the exit code (null when killed by the signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function tempDataDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'sov-test-'));
+}
+
+/** Extra flags default to generous rate limits, so tests exercise limits only where they mean to. */
+export async function startRelay(options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<RelayProcess> {
+  const dataDir = options.dataDir ?? tempDataDir();
+  const args = ['--port', '0', '--data', dataDir, '--rate', '1000', '--registrations-per-hour', '100000', ...(options.args ?? [])];
+  const child = spawn(process.execPath, [RELAY_BIN, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      const match = /listening on (\S+)/.exec(stdout);
+      if (match) resolve(match[1]!);
+    });
+    exited.then((code) => reject(new Error(`relay exited with ${code} before listening:\n${stderr}`)));
+  });
+  const port = Number(new URL(url).port);
+  return {
+    url,
+    wsUrl: `${url.replace(/^http/, 'ws')}/v1/ws`,
+    port,
+    dataDir,
+    child,
+    stderr: () => stderr,
+    stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
