@@ -133,6 +133,8 @@ export class AppendLog {
       .then(() => this.drain())
       .finally(() => {
         this.running = null;
+        // An append made while drain() was finishing found `running` set and did not kick.
+        if (this.queue.length > 0 || this.compactRequest) this.kick();
       });
   }
 
