@@ -30,6 +30,7 @@ const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 
 const MAX_STRIKES = 50;
 /** Per-socket send buffer cap: a consumer this far behind is cut off instead of growing memory. */
 const MAX_BACKPRESSURE = 1024 * 1024;
+const SLOW_CONSUMER_SWEEP_MS = 2000;
 /** Seconds without any frame before uWS closes a connection; it pings before that. */
 const IDLE_TIMEOUT_S = 32;
 
@@ -100,7 +101,6 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     compression: uWS.DISABLED,
     maxPayloadLength: LIMITS.maxFrameBytes,
     maxBackpressure: MAX_BACKPRESSURE,
-    closeOnBackpressureLimit: true as unknown as number,
     idleTimeout: IDLE_TIMEOUT_S,
     sendPingsAutomatically: true,
 
@@ -164,13 +164,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       );
     },
 
-    close(ws, code) {
+    close(ws) {
       const connection = ws.getUserData();
       connection.closed = true;
       sockets.delete(ws);
-      if (code === 1006 && ws.getBufferedAmount?.() > MAX_BACKPRESSURE) {
-        log('warn', 'dropped a slow consumer', { ip: connection.ip });
-      }
       signOut(ctx, ws);
     },
   });
@@ -240,12 +237,25 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const port = uWS.us_socket_local_port(listenSocket);
   const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
+  // uWS skips publishing to a socket whose send buffer is over MAX_BACKPRESSURE, so memory stays
+  // bounded; this sweep then cuts such a consumer off (it will reconnect and resume by sequence
+  // number) and logs it, which uWS's own close-on-limit option would do silently.
+  const slowConsumerSweep = setInterval(() => {
+    for (const ws of sockets) {
+      if (ws.getBufferedAmount() < MAX_BACKPRESSURE) continue;
+      log('warn', 'slow consumer: messages were dropped for it; closing it', { ip: ws.getUserData().ip, buffered: ws.getBufferedAmount() });
+      ws.close();
+    }
+  }, SLOW_CONSUMER_SWEEP_MS);
+  slowConsumerSweep.unref();
+
   let closing: Promise<void> | null = null;
   return {
     port,
     url,
     close() {
       closing ??= (async () => {
+        clearInterval(slowConsumerSweep);
         uWS.us_listen_socket_close(listenSocket);
         for (const ws of [...sockets]) ws.end(CLOSE_CODES.GOING_AWAY, 'relay shutting down');
         await Promise.all([accounts.close(), sessions.close(), history.close()]);

@@ -164,9 +164,8 @@ export async function registerUser(client: TestClient, username = uniqueName()):
   return { username, authKey, ...key, session, profile: session.user };
 }
 
-let cidCounter = 0;
 export function signMessage(user: TestUser, room: string, text: string, overrides: Partial<ChatMessage> = {}): Omit<ChatMessage, 'seq'> {
-  const unsigned = { room, author: user.profile.id, cid: `c${process.pid}n${++cidCounter}`.padEnd(8, '0'), ts: Date.now(), text, ...overrides };
+  const unsigned = { room, author: user.profile.id, cid: crypto.randomBytes(12).toString('base64url'), ts: Date.now(), text, ...overrides };
   const sig = crypto.sign(null, signedBytes(unsigned), user.privateKey).toString('base64url');
   return { ...unsigned, sig, ...(overrides.sig ? { sig: overrides.sig } : {}) };
 }

@@ -200,3 +200,29 @@ describe('history across restarts', () => {
     }
   });
 });
+
+describe('slow consumers', () => {
+  test('a member that stops reading is cut off with a log line while the others keep receiving', async () => {
+    const relay = await startRelay({ args: ['--history', '10', '--rate', '100000'] });
+    try {
+      const room = 'general';
+      const sender = await loggedIn(relay);
+      const reader = await loggedIn(relay);
+      const stalled = await loggedIn(relay);
+      for (const { client } of [sender, reader, stalled]) await client.call('join', { room });
+      // Stop reading at the TCP level, as a frozen phone on a censored network would.
+      (stalled.client.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      const text = 'x'.repeat(4000);
+      const total = 4000;
+      for (let sent = 0; sent < total; sent += 100) {
+        await Promise.all(Array.from({ length: 100 }, () => sender.client.call('send', signMessage(sender.user, room, text))));
+      }
+      await eventually(() => /slow consumer/.test(relay.stderr()), 'the slow-consumer log line', 10_000);
+      await reader.client.waitFor(() => (reader.client.events.filter((e) => e.ev === 'message').length === total ? true : undefined), 'all messages at the live reader');
+      const leave = await reader.client.waitForEvent((e) => e.ev === 'leave' && e.userId === stalled.user.profile.id);
+      assert.equal(leave.room, room);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
