@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
 import { DEFAULT_KDF, usernameKey } from '../../sdk/protocol.ts';
-import type { KdfParams, Profile, PublicKeyEntry, Role } from '../../sdk/protocol.ts';
+import type { KdfParams, Profile, PublicKeyEntry, RequestMap, Role } from '../../sdk/protocol.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
 import type { Logger } from '../logger.ts';
@@ -27,15 +27,7 @@ export interface Account {
   created: number;
 }
 
-export interface Registration {
-  username: string;
-  firstName: string;
-  lastName: string;
-  kdf: KdfParams;
-  authKey: string;
-  keySalt: string;
-  publicKey: string;
-}
+export type Registration = RequestMap['register'];
 
 export interface PasswordChange {
   kdf: KdfParams;
