@@ -156,7 +156,8 @@ export class History {
   }
 
   private maybeCompact(): void {
-    if (this.log.lineCount < this.kept * 2 + 10_000) return;
+    // Rewriting costs a pass over the kept messages, so wait until at least half the file is dead.
+    if (this.log.lineCount < this.kept * 2 + 1000) return;
     this.log.compact(() => {
       const lines: string[] = [];
       for (const room of this.rooms.values()) {

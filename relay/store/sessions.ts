@@ -31,6 +31,7 @@ export function hashToken(token: string): string {
 
 export class Sessions {
   private readonly byHash = new Map<string, Session>();
+  private createdSinceSweep = 0;
   private log!: AppendLog;
 
   private constructor(
@@ -46,8 +47,7 @@ export class Sessions {
       logger,
       ops,
     );
-    const now = Date.now();
-    for (const [hash, session] of sessions.byHash) if (session.expiresAt <= now) sessions.byHash.delete(hash);
+    sessions.forgetExpired();
     sessions.compactIfWorthIt(true);
     return sessions;
   }
@@ -57,6 +57,7 @@ export class Sessions {
     const token = crypto.randomBytes(32).toString('base64url');
     const record: SessionRecord = { t: 'add', h: hashToken(token), uid: userId, exp: Date.now() + this.ttlMs };
     await this.write(record);
+    if (++this.createdSinceSweep >= 1000) this.forgetExpired();
     return { token, session: this.byHash.get(record.h)! };
   }
 
@@ -93,6 +94,13 @@ export class Sessions {
 
   close(): Promise<void> {
     return this.log.close();
+  }
+
+  /** Expired sessions leave memory here and the file at the next compaction: a relay that runs for months stays small. */
+  private forgetExpired(): void {
+    this.createdSinceSweep = 0;
+    const now = Date.now();
+    for (const [hash, session] of this.byHash) if (session.expiresAt <= now) this.byHash.delete(hash);
   }
 
   private async write(record: SessionRecord): Promise<void> {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { signedBytes } from '../../sdk/protocol.ts';
 import { TestClient, eventually, registerUser, signMessage, uniqueName } from '../helpers/client.ts';
@@ -223,6 +225,30 @@ describe('slow consumers', () => {
       assert.equal(leave.room, room);
     } finally {
       await relay.stop();
+    }
+  });
+});
+
+describe('history compaction', () => {
+  test('rewrites messages.log down to the kept history and loses nothing that is kept', async () => {
+    const relay = await startRelay({ args: ['--history', '5', '--rate', '100000'] });
+    const { client, user } = await loggedIn(relay);
+    await client.call('join', { room: 'general' });
+    for (let sent = 0; sent < 1200; sent += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => client.call('send', signMessage(user, 'general', `m${sent + i + 1}`))));
+    }
+    await relay.stop();
+    const lines = fs.readFileSync(path.join(relay.dataDir, 'messages.log'), 'utf8').trim().split('\n');
+    assert.ok(lines.length < 1100, `compacted: ${lines.length} lines for 1200 messages`);
+    assert.ok(!fs.existsSync(path.join(relay.dataDir, 'messages.log.tmp')));
+
+    const restarted = await startRelay({ dataDir: relay.dataDir, args: ['--history', '5'] });
+    try {
+      const again = await loginAgain(restarted, user);
+      const history = await again.call('join', { room: 'general' });
+      assert.deepEqual(history.messages.map((m: { seq: number }) => m.seq), [1196, 1197, 1198, 1199, 1200]);
+    } finally {
+      await restarted.stop();
     }
   });
 });
