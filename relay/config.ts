@@ -101,3 +101,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     registrationsPerHour: wholeNumber('registrations-per-hour', get('registrations-per-hour')!, 1, 1_000_000),
   };
 }
+
+/** Browsers always send Origin on WebSocket upgrades and CORS requests; other clients send none and are allowed. */
+export function originAllowed(config: RelayConfig, origin: string): boolean {
+  return origin === '' || config.origins === null || config.origins.includes(origin);
+}

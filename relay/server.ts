@@ -9,6 +9,7 @@ import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { SovError } from '../sdk/errors.ts';
 import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH, parseRequest } from '../sdk/protocol.ts';
+import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
 import { lockDataFolder, loadServerSecret } from './data-folder.ts';
 import type { Logger } from './logger.ts';
@@ -43,10 +44,6 @@ export interface RunningRelay {
 
 function textOf(buffer: ArrayBuffer): string {
   return Buffer.from(buffer).toString('utf8');
-}
-
-export function originAllowed(config: RelayConfig, origin: string): boolean {
-  return origin === '' || config.origins === null || config.origins.includes(origin);
 }
 
 export async function startRelay(config: RelayConfig, log: Logger): Promise<RunningRelay> {

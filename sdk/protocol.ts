@@ -175,14 +175,18 @@ export interface EventMap {
 export type EventName = keyof EventMap;
 export type ServerEvent = { [K in EventName]: { ev: K } & EventMap[K] }[EventName];
 
-/** WebSocket close codes the relay uses besides the standard 1000/1009. */
+/** WebSocket close codes the relay uses besides the normal 1000. */
 export const CLOSE_CODES = {
   /** Binary frames are not part of the protocol (RFC 6455 "unsupported data"). */
   UNSUPPORTED_DATA: 1003,
   /** Uniform policy violation: the connection kept flooding after RATE_LIMITED replies. */
   POLICY: 1008,
-  /** Frame larger than LIMITS.maxFrameBytes (closed by uWebSockets.js itself). */
-  TOO_BIG: 1009,
+  /**
+   * A frame over LIMITS.maxFrameBytes, or a text frame that is not UTF-8, is dropped by
+   * uWebSockets.js without a close frame, so clients see this abnormal-closure code. Clients
+   * must check a frame's size against the hello event's limits before sending it.
+   */
+  DROPPED: 1006,
   /** The relay is shutting down; reconnect later. */
   GOING_AWAY: 1001,
 } as const;

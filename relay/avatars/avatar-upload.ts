@@ -10,6 +10,7 @@ import { SovError } from '../../sdk/errors.ts';
 import type { ErrorCode } from '../../sdk/errors.ts';
 import { LIMITS } from '../../sdk/protocol.ts';
 import type { Profile } from '../../sdk/protocol.ts';
+import { originAllowed } from '../config.ts';
 import type { RelayConfig } from '../config.ts';
 import { errorText } from '../logger.ts';
 import type { Logger } from '../logger.ts';
@@ -40,6 +41,14 @@ const STATUS: Partial<Record<ErrorCode, string>> = {
 
 // Ten avatar changes a minute per user is far beyond any person, and bounds disk churn.
 const uploadsByUser = new KeyedLimiter(10 / 60, 10);
+/**
+ * How much of a refused body the relay still reads, and throws away, before answering. Closing the
+ * connection while the client is still sending makes the kernel reset it, and the client (fetch,
+ * browsers) then reports a network error instead of the refusal: a 5 MB phone photo would fail with
+ * "connection reset" rather than IMAGE_TOO_LARGE. Bodies declared larger than this are refused at
+ * once and the connection cut, so a client cannot make the relay read without end.
+ */
+const MAX_DRAIN_BYTES = 16 * LIMITS.maxAvatarBytes;
 
 export function sendJson(res: HttpResponse, status: string, body: unknown, origin?: string, closeConnection = false): void {
   res.cork(() => {
@@ -64,17 +73,11 @@ export function handleAvatarUpload(res: HttpResponse, req: HttpRequest, deps: Av
     done = true;
   });
 
-  if (origin !== '' && deps.config.origins !== null && !deps.config.origins.includes(origin)) {
-    return fail(new SovError('FORBIDDEN_ORIGIN'), true);
-  }
-  const token = /^Bearer ([A-Za-z0-9_-]{43})$/.exec(authorization)?.[1];
-  if (!token) return fail(new SovError('NOT_AUTHENTICATED'), true);
-  const session = deps.sessions.resume(token);
-  if (!session) return fail(new SovError('SESSION_INVALID'), true);
   const tooLarge = new SovError('IMAGE_TOO_LARGE', `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`);
-  if (declaredLength > LIMITS.maxAvatarBytes) return fail(tooLarge, true);
-  const wait = uploadsByUser.take(String(session.userId));
-  if (wait > 0) return fail(new SovError('RATE_LIMITED', undefined, { retryAfterMs: wait }), true);
+  const admitted = admit(deps, origin, authorization, declaredLength, tooLarge);
+  // A refused body is still read, and thrown away, up to MAX_DRAIN_BYTES so that the answer reaches the client.
+  let refusal = admitted instanceof SovError ? admitted : null;
+  if (refusal && declaredLength > MAX_DRAIN_BYTES) return fail(refusal, true);
 
   const chunks: Buffer[] = [];
   let received = 0;
@@ -82,7 +85,14 @@ export function handleAvatarUpload(res: HttpResponse, req: HttpRequest, deps: Av
     if (done) return;
     received += chunk.byteLength;
     // Counted as it arrives: a client may lie in Content-Length or send chunked data.
-    if (received > LIMITS.maxAvatarBytes) return fail(tooLarge, true);
+    if (!refusal && received > LIMITS.maxAvatarBytes) {
+      refusal = tooLarge;
+      chunks.length = 0;
+    }
+    if (refusal || admitted instanceof SovError) {
+      if (isLast || received > MAX_DRAIN_BYTES) fail(refusal ?? tooLarge, true);
+      return;
+    }
     chunks.push(Buffer.from(chunk.slice(0)));
     if (!isLast) return;
     const bytes = Buffer.concat(chunks);
@@ -93,7 +103,7 @@ export function handleAvatarUpload(res: HttpResponse, req: HttpRequest, deps: Av
     }
     deps.avatars
       .save(bytes, info)
-      .then((url) => deps.accounts.updateProfile(session.userId, { avatar: url }))
+      .then((url) => deps.accounts.updateProfile(admitted.userId, { avatar: url }))
       .then((account) => {
         const user = deps.accounts.profile(account);
         deps.onChange(user);
@@ -106,4 +116,17 @@ export function handleAvatarUpload(res: HttpResponse, req: HttpRequest, deps: Av
         fail(error instanceof SovError ? error : new SovError('STORAGE_FAILED'));
       });
   });
+}
+
+/** The checks that need no body: origin, session, declared size, upload rate. */
+function admit(deps: AvatarUploadDeps, origin: string, authorization: string, declaredLength: number, tooLarge: SovError): { userId: number } | SovError {
+  if (!originAllowed(deps.config, origin)) return new SovError('FORBIDDEN_ORIGIN');
+  const token = /^Bearer ([A-Za-z0-9_-]{43})$/.exec(authorization)?.[1];
+  if (!token) return new SovError('NOT_AUTHENTICATED');
+  const session = deps.sessions.resume(token);
+  if (!session) return new SovError('SESSION_INVALID');
+  if (declaredLength > LIMITS.maxAvatarBytes) return tooLarge;
+  const wait = uploadsByUser.take(String(session.userId));
+  if (wait > 0) return new SovError('RATE_LIMITED', undefined, { retryAfterMs: wait });
+  return { userId: session.userId };
 }
