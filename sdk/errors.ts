@@ -36,6 +36,8 @@ export const ERROR_MESSAGES = {
   NETWORK: 'The relay cannot be reached.',
   TIMEOUT: 'The relay did not answer in time.',
   INVALID_INPUT: 'The input is not valid.',
+  NOT_AN_IMAGE: 'The file is not an image this browser can read.',
+  FILE_TOO_LARGE: 'The file is too large.',
   CLOSED: 'The client was closed.',
 } as const;
 

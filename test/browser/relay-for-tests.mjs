@@ -1,0 +1,71 @@
+// Runs one real relay for a browser test run and lets tests restart it (same port, same data)
+// through a dev-server route, so reconnect and resume are tested against a real restart.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const BIN = path.resolve('bin/sov-relay.js');
+
+export class RelayForTests {
+  constructor() {
+    this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-browser-'));
+    this.port = 0;
+    this.child = null;
+  }
+
+  async start() {
+    const args = [BIN, '--port', String(this.port), '--data', this.dataDir, '--rate', '1000', '--registrations-per-hour', '100000'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.child = child;
+    const url = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk) => {
+        out += chunk;
+        const match = /listening on (\S+)/.exec(out);
+        if (match) resolve(match[1]);
+      });
+      child.once('exit', (code) => reject(new Error(`test relay exited with ${code}`)));
+    });
+    this.url = url;
+    this.port = Number(new URL(url).port);
+    return this.info();
+  }
+
+  info() {
+    return { url: this.url, wsUrl: `${this.url.replace(/^http/, 'ws')}/v1/ws` };
+  }
+
+  async stop(signal = 'SIGTERM') {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+  }
+
+  async restart(signal) {
+    await this.stop(signal);
+    return this.start();
+  }
+
+  /** A web-test-runner plugin: GET /__relay gives the relay's URLs; POST /__relay/restart?signal=SIGKILL restarts it. */
+  plugin() {
+    return {
+      name: 'sov-test-relay',
+      serve: async (context) => {
+        if (context.path === '/__relay') return { body: JSON.stringify(this.info()), type: 'json' };
+        if (context.path === '/__relay/restart') {
+          const signal = context.URL.searchParams.get('signal') === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM';
+          return { body: JSON.stringify(await this.restart(signal)), type: 'json' };
+        }
+        if (context.path === '/__relay/stop') {
+          await this.stop('SIGTERM');
+          return { body: '{}', type: 'json' };
+        }
+        if (context.path === '/__relay/start') return { body: JSON.stringify(await this.start()), type: 'json' };
+        return undefined;
+      },
+    };
+  }
+}
