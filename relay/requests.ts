@@ -25,6 +25,8 @@ export interface Connection {
   readonly bucket: TokenBucket;
   /** Requests refused for flooding since the last accepted one. */
   strikes: number;
+  /** Tail of this connection's `send` checks, which must finish in the order the frames came. */
+  sendQueue: Promise<void>;
 }
 
 export type Socket = WebSocket<Connection>;
@@ -242,10 +244,22 @@ const handlers: { [K in RequestType]: Handler<K> } = {
     if (message.author !== userId) throw new SovError('WRONG_AUTHOR', undefined, { field: 'author' });
     if (Math.abs(message.ts - Date.now()) > LIMITS.maxClockSkewMs) throw new SovError('CLOCK_SKEW', undefined, { field: 'ts' });
     const account = ctx.accounts.get(userId);
-    if (!account || !verifySignature(ctx.accounts.currentKey(account), signedBytes(message), message.sig)) {
-      throw new SovError('BAD_SIGNATURE', undefined, { field: 'sig' });
-    }
-    const stored = await ctx.history.accept(message);
+    if (!account) throw new SovError('UNKNOWN_USER');
+    const connection = ws.getUserData();
+    // Verification runs off the event loop and may finish out of order; chaining it per connection
+    // keeps one sender's messages in the order they were sent. Only the check and the sequence
+    // number wait in line, not the disk write.
+    const admitted = connection.sendQueue.then(async () => {
+      if (!(await verifySignature(ctx.accounts.currentKey(account), signedBytes(message), message.sig))) {
+        throw new SovError('BAD_SIGNATURE', undefined, { field: 'sig' });
+      }
+      return { durable: ctx.history.accept(message) };
+    });
+    connection.sendQueue = admitted.then(
+      () => undefined,
+      () => undefined,
+    );
+    const stored = await (await admitted).durable;
     ctx.publish(roomTopic(message.room), `{"ev":"message",${stored.json.slice(1)}`);
     return { seq: stored.seq };
   },

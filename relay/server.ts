@@ -114,6 +114,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         rooms: new Set(),
         bucket: new TokenBucket(config.requestsPerSecond, config.requestsPerSecond * 2),
         strikes: 0,
+        sendQueue: Promise.resolve(),
       };
       res.upgrade(
         connection,

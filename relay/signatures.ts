@@ -28,15 +28,20 @@ function keyObject(publicKey: string): KeyObject | null {
   return key;
 }
 
-/** True when `signature` (base64url) is `publicKey`'s (base64url) valid signature over `data`. */
-export function verifySignature(publicKey: string, data: Uint8Array, signature: string): boolean {
+/**
+ * Resolves true when `signature` (base64url) is `publicKey`'s (base64url) valid signature over
+ * `data`. Runs on libuv's thread pool (crypto.verify's callback form), so verification, the
+ * relay's main CPU cost, does not block the event loop and uses every core.
+ */
+export function verifySignature(publicKey: string, data: Uint8Array, signature: string): Promise<boolean> {
   const key = keyObject(publicKey);
-  if (!key) return false;
   const sig = Buffer.from(signature, 'base64url');
-  if (sig.length !== 64) return false;
-  try {
-    return crypto.verify(null, data, key, sig);
-  } catch {
-    return false;
-  }
+  if (!key || sig.length !== 64) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    try {
+      crypto.verify(null, data, key, sig, (error, valid) => resolve(!error && valid));
+    } catch {
+      resolve(false);
+    }
+  });
 }

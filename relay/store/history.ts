@@ -14,6 +14,9 @@ import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
 import type { Logger } from '../logger.ts';
 
+/** Client ids remembered per room for replay checks: about 10 MB at most. */
+const MAX_REMEMBERED_IDS = 100_000;
+
 interface StoredMessage {
   seq: number;
   /** The message as fanned out and as stored: one JSON object. */
@@ -34,6 +37,11 @@ interface Room {
   recent: Map<string, { seq: number; ts: number }>;
   /** `recent` is pruned when it reaches this size, which then doubles from what remains. */
   pruneAt: number;
+  /**
+   * Messages stamped at or before this time are refused: set when `recent` is full and its oldest
+   * ids had to be forgotten, so a forgotten id can never be replayed.
+   */
+  replayFloor: number;
 }
 
 export interface HistorySlice {
@@ -81,6 +89,7 @@ export class History {
     const room = this.room(message.room);
     const dedupeKey = `${message.author}:${message.cid}`;
     const earlier = room.recent.get(dedupeKey);
+    if (message.ts <= room.replayFloor) throw new SovError('CLOCK_SKEW', 'The message is older than the relay can still check for replays.', { field: 'ts' });
     if (earlier) {
       throw new SovError('DUPLICATE_MESSAGE', undefined, earlier.seq > 0 ? { seq: earlier.seq } : {});
     }
@@ -132,7 +141,7 @@ export class History {
   private room(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { seq: 0, durableSeq: 0, messages: [], recent: new Map(), pruneAt: 1024 };
+      room = { seq: 0, durableSeq: 0, messages: [], recent: new Map(), pruneAt: 1024, replayFloor: 0 };
       this.rooms.set(name, room);
     }
     return room;
@@ -152,7 +161,15 @@ export class History {
     if (room.recent.size < room.pruneAt) return;
     const cutoff = Date.now() - 2 * LIMITS.maxClockSkewMs;
     for (const [key, entry] of room.recent) if (entry.ts < cutoff && entry.seq > 0) room.recent.delete(key);
-    room.pruneAt = Math.max(1024, room.recent.size * 2);
+    // A flood inside the clock window: forget the oldest ids (insertion order) and refuse anything
+    // as old as them, so memory stays bounded without reopening the door to replays.
+    for (const [key, entry] of room.recent) {
+      if (room.recent.size <= MAX_REMEMBERED_IDS) break;
+      if (entry.seq === 0) continue;
+      room.replayFloor = Math.max(room.replayFloor, entry.ts);
+      room.recent.delete(key);
+    }
+    room.pruneAt = Math.min(MAX_REMEMBERED_IDS + 1, Math.max(1024, room.recent.size * 2));
   }
 
   private maybeCompact(): void {
