@@ -229,9 +229,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     sendJson(res, '405 Method Not Allowed', { ok: false, error: { code: 'INVALID_FIELD', message: 'Method not allowed.' } });
   });
 
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(config.host, config.port, (token) => (token ? resolve(token) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
-  });
+  const listenSocket = await listen(app, config.host, config.port);
   const port = uWS.us_socket_local_port(listenSocket);
   const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
@@ -262,6 +260,19 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       return closing;
     },
   };
+}
+
+/**
+ * Binds the port, retrying for two seconds: right after the previous relay on the same port exits
+ * (a restart), the kernel can still refuse the bind for a few milliseconds.
+ */
+async function listen(app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+  for (let attempt = 0; ; attempt++) {
+    const token = await new Promise<us_listen_socket | false>((resolve) => app.listen(host, port, (socket) => resolve(socket || false)));
+    if (token) return token;
+    if (attempt >= 20) throw new Error(`cannot listen on ${host}:${port} (is another program using it?)`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 function serveStatic(res: HttpResponse, req: HttpRequest, files: ReturnType<typeof loadStaticFiles>): void {
