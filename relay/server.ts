@@ -229,7 +229,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     sendJson(res, '405 Method Not Allowed', { ok: false, error: { code: 'INVALID_FIELD', message: 'Method not allowed.' } });
   });
 
-  const listenSocket = await listen(app, config.host, config.port);
+  const listenSocket = await listen(app, config.host, config.port, log);
   const port = uWS.us_socket_local_port(listenSocket);
   const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
@@ -263,15 +263,18 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
 }
 
 /**
- * Binds the port, retrying for two seconds: right after the previous relay on the same port exits
- * (a restart), the kernel can still refuse the bind for a few milliseconds.
+ * Binds the port, retrying for up to 90 s. The uWebSockets.js build we use does not set
+ * SO_REUSEADDR, so after a restart the kernel refuses the port while connections the previous
+ * relay closed sit in TIME_WAIT (60 s on Linux). Waiting it out beats exiting and flapping.
  */
-async function listen(app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+async function listen(app: TemplatedApp, host: string, port: number, log: Logger): Promise<us_listen_socket> {
+  const deadline = Date.now() + 90_000;
   for (let attempt = 0; ; attempt++) {
     const token = await new Promise<us_listen_socket | false>((resolve) => app.listen(host, port, (socket) => resolve(socket || false)));
     if (token) return token;
-    if (attempt >= 20) throw new Error(`cannot listen on ${host}:${port} (is another program using it?)`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (port === 0 || Date.now() > deadline) throw new Error(`cannot listen on ${host}:${port} (is another program using it?)`);
+    if (attempt === 5) log('warn', `port ${port} is busy, probably connections of the previous run in TIME_WAIT (up to 60 s); retrying`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 

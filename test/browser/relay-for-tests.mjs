@@ -49,7 +49,7 @@ export class RelayForTests {
     return this.start();
   }
 
-  /** A web-test-runner plugin: GET /__relay gives the relay's URLs; POST /__relay/restart?signal=SIGKILL restarts it. */
+  /** A web-test-runner plugin: /__relay gives the relay's URLs; /__relay/stop?signal=SIGKILL, /__relay/start and /__relay/restart control it. */
   plugin() {
     return {
       name: 'sov-test-relay',
@@ -60,7 +60,7 @@ export class RelayForTests {
           return { body: JSON.stringify(await this.restart(signal)), type: 'json' };
         }
         if (context.path === '/__relay/stop') {
-          await this.stop('SIGTERM');
+          await this.stop(context.URL.searchParams.get('signal') === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
           return { body: '{}', type: 'json' };
         }
         if (context.path === '/__relay/start') return { body: JSON.stringify(await this.start()), type: 'json' };

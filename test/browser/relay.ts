@@ -13,8 +13,9 @@ export async function restartRelay(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): P
   return (await fetch(`/__relay/restart?signal=${signal}`, { method: 'POST' })).json();
 }
 
-export async function stopRelay(): Promise<void> {
-  await fetch('/__relay/stop', { method: 'POST' });
+/** Stops the relay; SIGKILL simulates a crash. */
+export async function stopRelay(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+  await fetch(`/__relay/stop?signal=${signal}`, { method: 'POST' });
 }
 
 export async function startRelayAgain(): Promise<RelayInfo> {

@@ -1,0 +1,518 @@
+/**
+ * SovClient: accounts, rooms, profiles and the outbox over one relay connection.
+ *
+ *   const client = new SovClient({ relay: 'wss://chat.example.org' });
+ *   await client.resume() || await client.login({ username, password });
+ *   const room = await client.join('general');
+ *   room.on('message', (m) => render(m));      // m.verified: did the signature check out
+ *   await room.send('Привет!');
+ */
+import { Connection } from './connection.ts';
+import type { ConnectionState, WebSocketConstructor } from './connection.ts';
+import { Emitter } from './emitter.ts';
+import { SovError } from './errors.ts';
+import { toBase64Url } from './encoding.ts';
+import { DEFAULT_KDF, WS_PATH, personName, roomName, signedBytes, username as usernameCheck } from './protocol.ts';
+import type { ChatMessage, Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol.ts';
+import { Room } from './room.ts';
+import type { CachedRoom, ClientMessage, RoomHost } from './room.ts';
+import { defaultStorage } from './storage.ts';
+import type { StorageAdapter } from './storage.ts';
+import { sign, storedSigningKey } from './crypto/signing.ts';
+import type { StoredSigningKey } from './crypto/signing.ts';
+import { Verifier } from './crypto/verify.ts';
+
+export interface SovClientOptions {
+  /** The relay: `wss://host`, `ws://host:port`, or its `https://` / `http://` address. */
+  relay: string;
+  /** Where the session, history cache and outbox live. Default: IndexedDB, or memory without it. */
+  storage?: StorageAdapter;
+  /** A WebSocket class, for Node (the `ws` package). Default: the global one. */
+  WebSocket?: WebSocketConstructor;
+  requestTimeoutMs?: number;
+  heartbeatMs?: number;
+  /** Messages cached per room for offline start. Default 200. */
+  historyCacheSize?: number;
+  /** Use WebCrypto Ed25519 where available (default true); false forces @noble/ed25519. */
+  webCrypto?: boolean;
+}
+
+export interface Credentials {
+  username: string;
+  password: string;
+  /** Password hashing progress, 0..1: it takes about a second on purpose. */
+  onProgress?: (fraction: number) => void;
+}
+
+export interface Registration extends Credentials {
+  firstName: string;
+  lastName: string;
+}
+
+export interface ClientEvents extends Record<string, unknown> {
+  state: ConnectionState;
+  login: Profile;
+  /** The session ended: this device logged out, another ended it, or it expired. */
+  logout: { reason: 'logout' | 'password-changed' | 'expired' };
+  /** Any user's profile changed (yours included). */
+  profile: Profile;
+  presence: { userId: number; online: boolean; user?: Profile };
+}
+
+interface StoredSession {
+  token: string;
+  user: Profile;
+  signingKey: StoredSigningKey;
+}
+
+interface OutboxEntry {
+  room: string;
+  cid: string;
+  text: string;
+  createdAt: number;
+}
+
+/** Registration asks for at least this many characters: the password is the only secret there is. */
+export const MIN_PASSWORD_LENGTH = 8;
+
+function relayUrls(relay: string): { ws: string; http: string } {
+  let url: URL;
+  try {
+    url = new URL(relay);
+  } catch {
+    throw new SovError('INVALID_INPUT', `"${relay}" is not a relay address like wss://chat.example.org.`);
+  }
+  const secure = url.protocol === 'wss:' || url.protocol === 'https:';
+  if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) throw new SovError('INVALID_INPUT', 'The relay address must start with wss://, ws://, https:// or http://.');
+  const base = `${url.host}${url.pathname.replace(/\/+$/, '')}`;
+  return { ws: `${secure ? 'wss' : 'ws'}://${base}${WS_PATH}`, http: `${secure ? 'https' : 'http'}://${base}` };
+}
+
+export class SovClient extends Emitter<ClientEvents> {
+  /** The logged-in user's profile, or null. */
+  user: Profile | null = null;
+  /** The relay's http(s) base URL: avatar paths in profiles are relative to it. */
+  readonly httpUrl: string;
+  private readonly connection: Connection;
+  private readonly storage: StorageAdapter;
+  private readonly verifier: Verifier;
+  private readonly rooms = new Map<string, Room>();
+  private readonly profiles = new Map<number, Profile>();
+  private readonly profileRequests = new Map<number, Promise<Profile>>();
+  private readonly cacheTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly storagePrefix: string;
+  private readonly historyCacheSize: number;
+  private readonly useWebCrypto: boolean;
+  private session: StoredSession | null = null;
+  private outbox: OutboxEntry[] = [];
+  private flushing = false;
+
+  constructor(options: SovClientOptions) {
+    super();
+    const urls = relayUrls(options.relay);
+    this.httpUrl = urls.http;
+    this.storage = options.storage ?? defaultStorage();
+    this.storagePrefix = `${urls.ws}|`;
+    this.historyCacheSize = options.historyCacheSize ?? 200;
+    this.useWebCrypto = options.webCrypto ?? true;
+    this.verifier = new Verifier(this.useWebCrypto);
+    this.connection = new Connection({
+      url: urls.ws,
+      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+      ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+      handshake: () => this.handshake(),
+    });
+    this.connection.on('state', (state) => {
+      this.emit('state', state);
+      if (state === 'connected') void this.flushOutbox();
+    });
+    this.connection.on('event', (event) => this.dispatch(event));
+  }
+
+  get state(): ConnectionState {
+    return this.connection.state;
+  }
+
+  /** Connects (if not yet) and resolves once connected; rejects after the request timeout. */
+  connect(): void {
+    this.connection.start();
+  }
+
+  /**
+   * Picks up the session stored by an earlier run, without the password. Resolves true when there
+   * is one (offline too: cached history and the outbox work until the relay answers), false when
+   * there is none or the relay says it ended.
+   */
+  async resume(): Promise<boolean> {
+    if (this.session) return true;
+    const stored = await this.storage.get<StoredSession>(this.key('session'));
+    if (!stored) return false;
+    this.session = stored;
+    this.user = stored.user;
+    this.profiles.set(stored.user.id, stored.user);
+    this.outbox = (await this.storage.get<OutboxEntry[]>(this.key('outbox'))) ?? [];
+    this.connection.start();
+    if (this.connection.state !== 'connected') {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          stop();
+          resolve();
+        };
+        const stop = this.on('state', (state) => state !== 'connecting' && done());
+        const timer = setTimeout(done, 10_000);
+      });
+    }
+    if (!this.session) return false;
+    this.emit('login', stored.user);
+    return true;
+  }
+
+  async register(input: Registration): Promise<Profile> {
+    this.requireLoggedOut();
+    const username = usernameCheck(input.username, 'username');
+    const firstName = personName(input.firstName, 'firstName');
+    const lastName = personName(input.lastName, 'lastName');
+    checkPassword(input.password, true);
+    const { derivePasswordKeys, publicKeyOf, randomBytes } = await loadPasswordCrypto();
+    const kdf = { ...DEFAULT_KDF, salt: toBase64Url(randomBytes(16)) };
+    const keySalt = toBase64Url(randomBytes(32));
+    const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
+    const seed = keys.signingSeed(keySalt);
+    const publicKey = await publicKeyOf(seed);
+    this.connection.start();
+    const result = await this.request('register', { username, firstName, lastName, kdf, authKey: keys.authKey, keySalt, publicKey });
+    await this.startSession(result.token, result.user, await storedSigningKey(seed, publicKey, this.useWebCrypto));
+    seed.fill(0);
+    return result.user;
+  }
+
+  async login(input: Credentials): Promise<Profile> {
+    this.requireLoggedOut();
+    const username = usernameCheck(input.username, 'username');
+    checkPassword(input.password, false);
+    const { derivePasswordKeys, publicKeyOf } = await loadPasswordCrypto();
+    this.connection.start();
+    const { kdf } = await this.request('salt', { username });
+    const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
+    const result = await this.request('login', { username, authKey: keys.authKey });
+    const seed = keys.signingSeed(result.keySalt);
+    const publicKey = await publicKeyOf(seed);
+    const current = result.user.keys[result.user.keys.length - 1]?.publicKey;
+    if (publicKey !== current) {
+      // Only a relay that altered the profile or key salt gets here; signing would produce rejected messages.
+      await this.request('logout', {}).catch(() => undefined);
+      throw new SovError('INTERNAL', 'The key from your password does not match the relay\'s record of your key.');
+    }
+    await this.startSession(result.token, result.user, await storedSigningKey(seed, publicKey, this.useWebCrypto));
+    seed.fill(0);
+    return result.user;
+  }
+
+  /** Ends the session on the relay (if it can be reached) and wipes the token, key, history cache and outbox. */
+  async logout(): Promise<void> {
+    if (!this.session) return;
+    await this.request('logout', {}, 5000).catch(() => undefined);
+    await this.forgetSession('logout');
+  }
+
+  /** Joins a room (or returns it if joined): cached messages first, then exactly the missed ones from the relay. */
+  async join(name: string): Promise<Room> {
+    const room = roomName(name, 'room');
+    const existing = this.rooms.get(room);
+    if (existing) return existing;
+    if (!this.session) throw new SovError('NOT_AUTHENTICATED');
+    const instance = new Room(room, this.roomHost);
+    this.rooms.set(room, instance);
+    const cached = await this.storage.get<CachedRoom>(this.key(`room|${room}`));
+    const pending = this.outbox
+      .filter((entry) => entry.room === room)
+      .map((entry): ClientMessage => ({ room, seq: null, author: this.session!.user.id, cid: entry.cid, ts: entry.createdAt, text: entry.text, sig: '', verified: true, state: 'pending' }));
+    if (cached || pending.length) instance.restore(cached ?? { seq: 0, messages: [] }, pending);
+    if (this.connection.state === 'connected') await this.syncRoom(instance, false).catch((error: unknown) => this.forgetRoomOnRefusal(room, error));
+    return instance;
+  }
+
+  async leave(name: string): Promise<void> {
+    const room = roomName(name, 'room');
+    if (!this.rooms.delete(room)) return;
+    await this.request('leave', { room }).catch(() => undefined);
+  }
+
+  /** A user's public profile (cached; kept fresh by profile events). */
+  async profile(userId: number): Promise<Profile> {
+    const known = this.profiles.get(userId);
+    if (known) return known;
+    let request = this.profileRequests.get(userId);
+    if (!request) {
+      request = this.request('profile', { userId }).then(({ user }) => {
+        this.profiles.set(user.id, user);
+        return user;
+      });
+      request.finally(() => this.profileRequests.delete(userId)).catch(() => undefined);
+      this.profileRequests.set(userId, request);
+    }
+    return request;
+  }
+
+  /** Users online on the whole relay. */
+  async online(): Promise<Profile[]> {
+    const { users } = await this.request('online', {});
+    for (const user of users) this.profiles.set(user.id, user);
+    return users;
+  }
+
+  async updateProfile(change: { username?: string; firstName?: string; lastName?: string }): Promise<Profile> {
+    const fields: RequestMap['update-profile'] = {};
+    if (change.username !== undefined) fields.username = usernameCheck(change.username, 'username');
+    if (change.firstName !== undefined) fields.firstName = personName(change.firstName, 'firstName');
+    if (change.lastName !== undefined) fields.lastName = personName(change.lastName, 'lastName');
+    const { user } = await this.request('update-profile', fields);
+    await this.ownProfileChanged(user);
+    return user;
+  }
+
+  /**
+   * Makes `file` the user's avatar: checks it (not an image, over `maxBytes`), resizes it to a round
+   * 256x256 PNG with transparent corners, and uploads it with progress (0..1 over the whole job).
+   */
+  async setAvatar(file: Blob, options: { maxBytes?: number; onProgress?: (fraction: number) => void } = {}): Promise<Profile> {
+    if (!this.session) throw new SovError('NOT_AUTHENTICATED');
+    const { processAvatar, uploadAvatar } = await import('./avatar.ts');
+    const progress = options.onProgress;
+    const image = await processAvatar(file, {
+      ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+      ...(progress ? { onProgress: (fraction: number) => progress(fraction * 0.5) } : {}),
+    });
+    const user = await uploadAvatar(this.httpUrl, this.session.token, image, progress ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) } : {});
+    await this.ownProfileChanged(user);
+    return user;
+  }
+
+  /** An absolute URL for a profile's avatar, or null. */
+  avatarUrl(profile: Pick<Profile, 'avatar'>): string | null {
+    return profile.avatar ? new URL(profile.avatar, this.httpUrl).href : null;
+  }
+
+  /** Stops for good: no reconnects, pending requests reject with CLOSED. Storage is kept. */
+  close(): void {
+    this.connection.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private readonly roomHost: RoomHost = this.makeRoomHost();
+
+  private makeRoomHost(): RoomHost {
+    const client = this;
+    return {
+      get userId() {
+        return client.session?.user.id ?? null;
+      },
+      keysOf: (userId) => this.profile(userId).then((user) => user.keys.map((key) => key.publicKey)),
+      verify: (message, keys) => this.verifier.verify(message, keys),
+      enqueue: (room, message) => this.enqueue(room, message),
+      retry: (room, message) => this.enqueue(room, message),
+      persist: (room) => this.scheduleCache(room),
+      refill: (room) => void this.syncRoom(room, false).catch(() => undefined),
+    };
+  }
+
+  private request<K extends RequestType>(type: K, fields: RequestMap[K], timeoutMs?: number): Promise<ResultMap[K]> {
+    return this.connection.request(type, fields, timeoutMs ? { timeoutMs } : {});
+  }
+
+  private key(name: string): string {
+    return this.storagePrefix + name;
+  }
+
+  private requireLoggedOut(): void {
+    if (this.session) throw new SovError('ALREADY_AUTHENTICATED');
+  }
+
+  private async startSession(token: string, user: Profile, signingKey: StoredSigningKey): Promise<void> {
+    this.session = { token, user, signingKey };
+    this.user = user;
+    this.profiles.set(user.id, user);
+    await this.storage.set(this.key('session'), this.session);
+    this.emit('login', user);
+  }
+
+  private async forgetSession(reason: ClientEvents['logout']['reason']): Promise<void> {
+    if (!this.session) return;
+    this.session = null;
+    this.user = null;
+    this.outbox = [];
+    this.rooms.clear();
+    for (const timer of this.cacheTimers.values()) clearTimeout(timer);
+    this.cacheTimers.clear();
+    for (const key of await this.storage.keys(this.storagePrefix)) await this.storage.delete(key);
+    this.emit('logout', { reason });
+  }
+
+  private async ownProfileChanged(user: Profile): Promise<void> {
+    this.profiles.set(user.id, user);
+    if (this.session && user.id === this.session.user.id) {
+      this.user = user;
+      this.session = { ...this.session, user };
+      await this.storage.set(this.key('session'), this.session);
+    }
+  }
+
+  /** Runs on every (re)connect before anything else is sent: resume the session, rejoin rooms. */
+  private async handshake(): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    try {
+      const { user } = await this.connection.request('resume', { token: session.token }, { handshake: true });
+      await this.ownProfileChanged(user);
+    } catch (error) {
+      if (error instanceof SovError && error.code === 'SESSION_INVALID') {
+        await this.forgetSession('expired');
+        return;
+      }
+      throw error;
+    }
+    for (const room of this.rooms.values()) await this.syncRoom(room, true);
+  }
+
+  private async syncRoom(room: Room, handshake: boolean): Promise<void> {
+    const fields: RequestMap['join'] = room.seq > 0 ? { room: room.name, after: room.seq } : { room: room.name };
+    const result = await this.connection.request('join', fields, { handshake });
+    for (const user of result.online) this.profiles.set(user.id, user);
+    await room.applyJoin(result);
+  }
+
+  private forgetRoomOnRefusal(room: string, error: unknown): void {
+    if (error instanceof SovError && !['NETWORK', 'TIMEOUT'].includes(error.code)) {
+      this.rooms.delete(room);
+      throw error;
+    }
+  }
+
+  private dispatch(event: ServerEvent): void {
+    switch (event.ev) {
+      case 'message':
+        if (isChatMessage(event)) {
+          const { room, seq, author, cid, ts, text, sig } = event;
+          this.rooms.get(room)?.receive({ room, seq, author, cid, ts, text, sig });
+        }
+        break;
+      case 'join':
+        this.profiles.set(event.user.id, event.user);
+        this.rooms.get(event.room)?.userJoined(event.user);
+        break;
+      case 'leave':
+        this.rooms.get(event.room)?.userLeft(event.userId);
+        break;
+      case 'presence':
+        if (event.user) this.profiles.set(event.user.id, event.user);
+        this.emit('presence', event.user ? { userId: event.userId, online: event.online, user: event.user } : { userId: event.userId, online: event.online });
+        break;
+      case 'profile':
+        void this.ownProfileChanged(event.user);
+        for (const room of this.rooms.values()) room.profileChanged(event.user);
+        this.emit('profile', event.user);
+        break;
+      case 'session-ended':
+        void this.forgetSession(event.reason);
+        break;
+      case 'hello':
+        break;
+    }
+  }
+
+  // Outbox: persisted, sent one at a time in order, each signed when it goes out (so its timestamp
+  // is inside the relay's clock window however long it waited).
+
+  private enqueue(room: Room, message: ClientMessage): void {
+    this.outbox.push({ room: room.name, cid: message.cid, text: message.text, createdAt: message.ts });
+    void this.saveOutbox();
+    void this.flushOutbox();
+  }
+
+  private saveOutbox(): Promise<void> {
+    return this.storage.set(this.key('outbox'), this.outbox);
+  }
+
+  private async flushOutbox(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.outbox.length > 0 && this.connection.state === 'connected' && this.session) {
+        const entry = this.outbox[0]!;
+        const outcome = await this.transmit(entry);
+        if (outcome === 'retry-later') return;
+        this.outbox.shift();
+        await this.saveOutbox();
+        this.rooms.get(entry.room)?.settle(entry.cid, outcome);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async transmit(entry: OutboxEntry): Promise<{ seq: number } | { error: SovError } | 'retry-later'> {
+    const session = this.session!;
+    const unsigned = { room: entry.room, author: session.user.id, cid: entry.cid, ts: Date.now(), text: entry.text };
+    try {
+      const sig = await sign(session.signingKey, signedBytes(unsigned));
+      return await this.request('send', { ...unsigned, sig });
+    } catch (error) {
+      const failure = error instanceof SovError ? error : new SovError('INTERNAL', String(error));
+      // The relay already has it (our earlier attempt's reply was lost): that is success.
+      if (failure.code === 'DUPLICATE_MESSAGE' && failure.seq !== undefined) return { seq: failure.seq };
+      if (failure.code === 'NETWORK' || failure.code === 'TIMEOUT' || failure.code === 'CLOSED') return 'retry-later';
+      if (failure.code === 'RATE_LIMITED' || failure.code === 'STORAGE_FAILED' || (failure.code === 'DUPLICATE_MESSAGE' && failure.seq === undefined)) {
+        await new Promise((resolve) => setTimeout(resolve, failure.retryAfterMs ?? 1000));
+        return this.transmit(entry);
+      }
+      return { error: failure };
+    }
+  }
+
+  private scheduleCache(room: Room): void {
+    if (this.cacheTimers.has(room.name)) return;
+    // Batched: history arrives in bursts after a reconnect, and each IndexedDB write costs.
+    this.cacheTimers.set(
+      room.name,
+      setTimeout(() => {
+        this.cacheTimers.delete(room.name);
+        if (this.session && this.rooms.get(room.name) === room) void this.storage.set(this.key(`room|${room.name}`), room.snapshot(this.historyCacheSize));
+      }, 200),
+    );
+  }
+}
+
+function checkPassword(password: unknown, registering: boolean): void {
+  if (typeof password !== 'string' || password === '') throw new SovError('EMPTY_FIELD', 'Enter a password.', { field: 'password' });
+  if (registering && [...password].length < MIN_PASSWORD_LENGTH) {
+    throw new SovError('INVALID_FIELD', `The password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field: 'password' });
+  }
+}
+
+/** Guards against a hostile or broken relay: only well-formed messages reach a room. */
+function isChatMessage(event: object): event is ChatMessage {
+  const value = event as Record<string, unknown>;
+  return (
+    typeof value.room === 'string' &&
+    Number.isSafeInteger(value.seq) &&
+    (value.seq as number) > 0 &&
+    Number.isSafeInteger(value.author) &&
+    typeof value.cid === 'string' &&
+    Number.isSafeInteger(value.ts) &&
+    typeof value.text === 'string' &&
+    typeof value.sig === 'string'
+  );
+}
+
+let passwordCrypto: Promise<typeof import('./crypto/password.ts')> | undefined;
+/** scrypt and key derivation load on first use: they are not needed to show a resumed chat. */
+function loadPasswordCrypto(): Promise<typeof import('./crypto/password.ts')> {
+  passwordCrypto ??= import('./crypto/password.ts').catch((error: unknown) => {
+    passwordCrypto = undefined;
+    throw new SovError('NETWORK', `Could not load the password module: ${String(error)}`);
+  });
+  return passwordCrypto;
+}

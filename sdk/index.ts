@@ -1,0 +1,14 @@
+/** `sovereign-chat`: the browser (and Node) SDK for Sovereign Chat relays. */
+export { SovClient, MIN_PASSWORD_LENGTH } from './client.ts';
+export type { SovClientOptions, Credentials, Registration, ClientEvents } from './client.ts';
+export { Room } from './room.ts';
+export type { ClientMessage, MessageState, RoomEvents } from './room.ts';
+export type { ConnectionState, WebSocketConstructor, WebSocketLike } from './connection.ts';
+export { SovError, ERROR_MESSAGES } from './errors.ts';
+export type { ErrorCode, ErrorDetails } from './errors.ts';
+export { memoryStorage, indexedDbStorage } from './storage.ts';
+export type { StorageAdapter } from './storage.ts';
+export { DEFAULT_AVATAR_MAX_BYTES, AVATAR_SIZE, processAvatar, uploadAvatar } from './avatar.ts';
+export type { ProcessAvatarOptions, UploadAvatarOptions } from './avatar.ts';
+export { PROTOCOL_VERSION, DEFAULT_ROOM, LIMITS, signedBytes } from './protocol.ts';
+export type { Profile, ChatMessage, PublicKeyEntry, Role } from './protocol.ts';
