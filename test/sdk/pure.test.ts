@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { describe, test } from 'node:test';
+import { reconnectDelay } from '../../sdk/backoff.ts';
+import { fromBase64Url, toBase64Url } from '../../sdk/encoding.ts';
+import { SovError } from '../../sdk/errors.ts';
+import { parseRequest, signedBytes, usernameKey } from '../../sdk/protocol.ts';
+
+describe('reconnect backoff', () => {
+  test('grows exponentially from half a second, is capped at 30 s, and jitters within the upper half', () => {
+    assert.equal(reconnectDelay(0, () => 0), 250);
+    assert.equal(reconnectDelay(0, () => 1), 500);
+    assert.equal(reconnectDelay(3, () => 1), 4000);
+    assert.equal(reconnectDelay(50, () => 1), 30_000);
+    assert.equal(reconnectDelay(50, () => 0), 15_000);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const delay = reconnectDelay(attempt);
+      assert.ok(delay >= Math.min(30_000, 500 * 2 ** attempt) / 2 && delay <= 30_000);
+    }
+  });
+});
+
+describe('base64url', () => {
+  test('matches Node for every length and byte value', () => {
+    for (let length = 0; length < 70; length++) {
+      const bytes = crypto.randomBytes(length);
+      const text = toBase64Url(bytes);
+      assert.equal(text, bytes.toString('base64url'));
+      assert.deepEqual(Buffer.from(fromBase64Url(text)!), bytes);
+    }
+  });
+
+  test('refuses characters outside the alphabet and impossible lengths', () => {
+    for (const bad of ['ab+c', 'ab/c', 'abc=', 'a', 'ab c', 'абв']) assert.equal(fromBase64Url(bad), null, bad);
+  });
+});
+
+describe('signed bytes', () => {
+  test('are the UTF-8 of a JSON array with label, version, room, author, id, time and text', () => {
+    const bytes = signedBytes({ room: 'general', author: 7, cid: 'abcdefgh', ts: 1700000000000, text: 'Привет "мир"\n' });
+    assert.equal(Buffer.from(bytes).toString('utf8'), '["sov/message",1,"general",7,"abcdefgh",1700000000000,"Привет \\"мир\\"\\n"]');
+  });
+
+  test('change when any signed field changes', () => {
+    const base = { room: 'general', author: 7, cid: 'abcdefgh', ts: 1, text: 'hi' };
+    const variants = [{ room: 'other' }, { author: 8 }, { cid: 'abcdefgi' }, { ts: 2 }, { text: 'hI' }];
+    for (const change of variants) assert.notDeepEqual(signedBytes({ ...base, ...change }), signedBytes(base));
+  });
+});
+
+describe('request validation', () => {
+  test('normalizes names and rooms, keeps message text untouched', () => {
+    const parsed = parseRequest(JSON.stringify({ id: 1, type: 'join', room: '  Ｇｅｎｅｒａｌ ' }));
+    assert.ok(parsed.ok);
+    assert.equal((parsed.request as { room: string }).room, 'general');
+    assert.equal(usernameKey('ＩＶＡＮ'), usernameKey('ivan'));
+  });
+
+  test('answers each kind of bad frame with its own code', () => {
+    const code = (frame: string) => {
+      const parsed = parseRequest(frame);
+      return parsed.ok ? 'ok' : parsed.error.code;
+    };
+    assert.equal(code('{'), 'BAD_JSON');
+    assert.equal(code('[1]'), 'BAD_FRAME');
+    assert.equal(code('{"type":"ping"}'), 'BAD_FRAME');
+    assert.equal(code('{"id":1,"type":"nope"}'), 'UNKNOWN_TYPE');
+    assert.equal(code('{"id":1,"type":"join","room":5}'), 'INVALID_FIELD');
+    assert.equal(code('{"id":1,"type":"join","room":"  "}'), 'EMPTY_FIELD');
+    assert.equal(code('{"id":1,"type":"ping"}'), 'ok');
+  });
+
+  test('SovError round-trips through the wire form with its details', () => {
+    const error = new SovError('RATE_LIMITED', 'slow down', { retryAfterMs: 1500 });
+    const back = SovError.fromWire(JSON.parse(JSON.stringify(error.toWire())));
+    assert.ok(back instanceof SovError);
+    assert.deepEqual([back.code, back.message, back.retryAfterMs], ['RATE_LIMITED', 'slow down', 1500]);
+    assert.equal(SovError.fromWire({ code: 'NOT_A_CODE' as never, message: 'x' }).code, 'INTERNAL');
+  });
+});
