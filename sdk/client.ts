@@ -16,7 +16,7 @@ import { DEFAULT_KDF, WS_PATH, personName, roomName, signedBytes, username as us
 import type { ChatMessage, Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol.ts';
 import { Room } from './room.ts';
 import type { CachedRoom, ClientMessage, RoomHost } from './room.ts';
-import { defaultStorage } from './storage.ts';
+import { defaultStorage, guardedStorage } from './storage.ts';
 import type { StorageAdapter } from './storage.ts';
 import { sign, storedSigningKey } from './crypto/signing.ts';
 import type { StoredSigningKey } from './crypto/signing.ts';
@@ -111,7 +111,7 @@ export class SovClient extends Emitter<ClientEvents> {
     super();
     const urls = relayUrls(options.relay);
     this.httpUrl = urls.http;
-    this.storage = options.storage ?? defaultStorage();
+    this.storage = guardedStorage(options.storage ?? defaultStorage());
     this.storagePrefix = `${urls.ws}|`;
     this.historyCacheSize = options.historyCacheSize ?? 200;
     this.useWebCrypto = options.webCrypto ?? true;
@@ -144,150 +144,170 @@ export class SovClient extends Emitter<ClientEvents> {
    * is one (offline too: cached history and the outbox work until the relay answers), false when
    * there is none or the relay says it ended.
    */
-  async resume(): Promise<boolean> {
-    if (this.session) return true;
-    const stored = await this.storage.get<StoredSession>(this.key('session'));
-    if (!stored) return false;
-    this.session = stored;
-    this.user = stored.user;
-    this.profiles.set(stored.user.id, stored.user);
-    this.outbox = (await this.storage.get<OutboxEntry[]>(this.key('outbox'))) ?? [];
-    this.connection.start();
-    if (this.connection.state !== 'connected') {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          stop();
-          resolve();
-        };
-        const stop = this.on('state', (state) => state !== 'connecting' && done());
-        const timer = setTimeout(done, 10_000);
-      });
-    }
-    if (!this.session) return false;
-    this.emit('login', stored.user);
-    return true;
+  resume(): Promise<boolean> {
+    return typed(async () => {
+      if (this.session) return true;
+      const stored = await this.storage.get<StoredSession>(this.key('session'));
+      if (!stored) return false;
+      this.session = stored;
+      this.user = stored.user;
+      this.profiles.set(stored.user.id, stored.user);
+      this.outbox = (await this.storage.get<OutboxEntry[]>(this.key('outbox'))) ?? [];
+      this.connection.start();
+      if (this.connection.state !== 'connected') {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            stop();
+            resolve();
+          };
+          const stop = this.on('state', (state) => state !== 'connecting' && done());
+          const timer = setTimeout(done, 10_000);
+        });
+      }
+      if (!this.session) return false;
+      this.emit('login', stored.user);
+      return true;
+    });
   }
 
-  async register(input: Registration): Promise<Profile> {
-    this.requireLoggedOut();
-    const username = usernameCheck(input.username, 'username');
-    const firstName = personName(input.firstName, 'firstName');
-    const lastName = personName(input.lastName, 'lastName');
-    checkPassword(input.password, true);
-    const { derivePasswordKeys, publicKeyOf, randomBytes } = await loadPasswordCrypto();
-    const kdf = { ...DEFAULT_KDF, salt: toBase64Url(randomBytes(16)) };
-    const keySalt = toBase64Url(randomBytes(32));
-    const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
-    const seed = keys.signingSeed(keySalt);
-    const publicKey = await publicKeyOf(seed);
-    this.connection.start();
-    const result = await this.request('register', { username, firstName, lastName, kdf, authKey: keys.authKey, keySalt, publicKey });
-    await this.startSession(result.token, result.user, await storedSigningKey(seed, publicKey, this.useWebCrypto));
-    seed.fill(0);
-    return result.user;
+  register(input: Registration): Promise<Profile> {
+    return typed(async () => {
+      this.requireLoggedOut();
+      const username = usernameCheck(input.username, 'username');
+      const firstName = personName(input.firstName, 'firstName');
+      const lastName = personName(input.lastName, 'lastName');
+      checkPassword(input.password, true);
+      const { derivePasswordKeys, publicKeyOf, randomBytes } = await loadPasswordCrypto();
+      const kdf = { ...DEFAULT_KDF, salt: toBase64Url(randomBytes(16)) };
+      const keySalt = toBase64Url(randomBytes(32));
+      const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
+      const seed = keys.signingSeed(keySalt);
+      const publicKey = await publicKeyOf(seed);
+      this.connection.start();
+      const result = await this.request('register', { username, firstName, lastName, kdf, authKey: keys.authKey, keySalt, publicKey });
+      await this.startSession(result.token, result.user, await storedSigningKey(seed, publicKey, this.useWebCrypto));
+      seed.fill(0);
+      return result.user;
+    });
   }
 
-  async login(input: Credentials): Promise<Profile> {
-    this.requireLoggedOut();
-    const username = usernameCheck(input.username, 'username');
-    checkPassword(input.password, false);
-    const { derivePasswordKeys, publicKeyOf } = await loadPasswordCrypto();
-    this.connection.start();
-    const { kdf } = await this.request('salt', { username });
-    const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
-    const result = await this.request('login', { username, authKey: keys.authKey });
-    const seed = keys.signingSeed(result.keySalt);
-    const publicKey = await publicKeyOf(seed);
-    const current = result.user.keys[result.user.keys.length - 1]?.publicKey;
-    if (publicKey !== current) {
-      // Only a relay that altered the profile or key salt gets here; signing would produce rejected messages.
-      await this.request('logout', {}).catch(() => undefined);
-      throw new SovError('INTERNAL', 'The key from your password does not match the relay\'s record of your key.');
-    }
-    await this.startSession(result.token, result.user, await storedSigningKey(seed, publicKey, this.useWebCrypto));
-    seed.fill(0);
-    return result.user;
+  login(input: Credentials): Promise<Profile> {
+    return typed(async () => {
+      this.requireLoggedOut();
+      const username = usernameCheck(input.username, 'username');
+      checkPassword(input.password, false);
+      const { derivePasswordKeys, publicKeyOf } = await loadPasswordCrypto();
+      this.connection.start();
+      const { kdf } = await this.request('salt', { username });
+      const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
+      const result = await this.request('login', { username, authKey: keys.authKey });
+      const seed = keys.signingSeed(result.keySalt);
+      const publicKey = await publicKeyOf(seed);
+      const current = result.user.keys[result.user.keys.length - 1]?.publicKey;
+      if (publicKey !== current) {
+        // Only a relay that altered the profile or key salt gets here; signing would produce rejected messages.
+        await this.request('logout', {}).catch(() => undefined);
+        throw new SovError('INTERNAL', 'The key from your password does not match the relay\'s record of your key.');
+      }
+      await this.startSession(result.token, result.user, await storedSigningKey(seed, publicKey, this.useWebCrypto));
+      seed.fill(0);
+      return result.user;
+    });
   }
 
   /** Ends the session on the relay (if it can be reached) and wipes the token, key, history cache and outbox. */
-  async logout(): Promise<void> {
-    if (!this.session) return;
-    await this.request('logout', {}, 5000).catch(() => undefined);
-    await this.forgetSession('logout');
+  logout(): Promise<void> {
+    return typed(async () => {
+      if (!this.session) return;
+      await this.request('logout', {}, 5000).catch(() => undefined);
+      await this.forgetSession('logout');
+    });
   }
 
   /** Joins a room (or returns it if joined): cached messages first, then exactly the missed ones from the relay. */
-  async join(name: string): Promise<Room> {
-    const room = roomName(name, 'room');
-    const existing = this.rooms.get(room);
-    if (existing) return existing;
-    if (!this.session) throw new SovError('NOT_AUTHENTICATED');
-    const instance = new Room(room, this.roomHost);
-    this.rooms.set(room, instance);
-    const cached = await this.storage.get<CachedRoom>(this.key(`room|${room}`));
-    const pending = this.outbox
-      .filter((entry) => entry.room === room)
-      .map((entry): ClientMessage => ({ room, seq: null, author: this.session!.user.id, cid: entry.cid, ts: entry.createdAt, text: entry.text, sig: '', verified: true, state: 'pending' }));
-    if (cached || pending.length) instance.restore(cached ?? { seq: 0, messages: [] }, pending);
-    if (this.connection.state === 'connected') await this.syncRoom(instance, false).catch((error: unknown) => this.forgetRoomOnRefusal(room, error));
-    return instance;
+  join(name: string): Promise<Room> {
+    return typed(async () => {
+      const room = roomName(name, 'room');
+      const existing = this.rooms.get(room);
+      if (existing) return existing;
+      if (!this.session) throw new SovError('NOT_AUTHENTICATED');
+      const instance = new Room(room, this.roomHost);
+      this.rooms.set(room, instance);
+      const cached = await this.storage.get<CachedRoom>(this.key(`room|${room}`));
+      const pending = this.outbox
+        .filter((entry) => entry.room === room)
+        .map((entry): ClientMessage => ({ room, seq: null, author: this.session!.user.id, cid: entry.cid, ts: entry.createdAt, text: entry.text, sig: '', verified: true, state: 'pending' }));
+      if (cached || pending.length) instance.restore(cached ?? { seq: 0, messages: [] }, pending);
+      if (this.connection.state === 'connected') await this.syncRoom(instance, false).catch((error: unknown) => this.forgetRoomOnRefusal(room, error));
+      return instance;
+    });
   }
 
-  async leave(name: string): Promise<void> {
-    const room = roomName(name, 'room');
-    if (!this.rooms.delete(room)) return;
-    await this.request('leave', { room }).catch(() => undefined);
+  leave(name: string): Promise<void> {
+    return typed(async () => {
+      const room = roomName(name, 'room');
+      if (!this.rooms.delete(room)) return;
+      await this.request('leave', { room }).catch(() => undefined);
+    });
   }
 
   /** A user's public profile (cached; kept fresh by profile events). */
-  async profile(userId: number): Promise<Profile> {
-    const known = this.profiles.get(userId);
-    if (known) return known;
-    let request = this.profileRequests.get(userId);
-    if (!request) {
-      request = this.request('profile', { userId }).then(({ user }) => {
-        this.profiles.set(user.id, user);
-        return user;
-      });
-      request.finally(() => this.profileRequests.delete(userId)).catch(() => undefined);
-      this.profileRequests.set(userId, request);
-    }
-    return request;
+  profile(userId: number): Promise<Profile> {
+    return typed(async () => {
+      const known = this.profiles.get(userId);
+      if (known) return known;
+      let request = this.profileRequests.get(userId);
+      if (!request) {
+        request = this.request('profile', { userId }).then(({ user }) => {
+          this.profiles.set(user.id, user);
+          return user;
+        });
+        request.finally(() => this.profileRequests.delete(userId)).catch(() => undefined);
+        this.profileRequests.set(userId, request);
+      }
+      return request;
+    });
   }
 
   /** Users online on the whole relay. */
-  async online(): Promise<Profile[]> {
-    const { users } = await this.request('online', {});
-    for (const user of users) this.profiles.set(user.id, user);
-    return users;
+  online(): Promise<Profile[]> {
+    return typed(async () => {
+      const { users } = await this.request('online', {});
+      for (const user of users) this.profiles.set(user.id, user);
+      return users;
+    });
   }
 
-  async updateProfile(change: { username?: string; firstName?: string; lastName?: string }): Promise<Profile> {
-    const fields: RequestMap['update-profile'] = {};
-    if (change.username !== undefined) fields.username = usernameCheck(change.username, 'username');
-    if (change.firstName !== undefined) fields.firstName = personName(change.firstName, 'firstName');
-    if (change.lastName !== undefined) fields.lastName = personName(change.lastName, 'lastName');
-    const { user } = await this.request('update-profile', fields);
-    await this.ownProfileChanged(user);
-    return user;
+  updateProfile(change: { username?: string; firstName?: string; lastName?: string }): Promise<Profile> {
+    return typed(async () => {
+      const fields: RequestMap['update-profile'] = {};
+      if (change.username !== undefined) fields.username = usernameCheck(change.username, 'username');
+      if (change.firstName !== undefined) fields.firstName = personName(change.firstName, 'firstName');
+      if (change.lastName !== undefined) fields.lastName = personName(change.lastName, 'lastName');
+      const { user } = await this.request('update-profile', fields);
+      await this.ownProfileChanged(user);
+      return user;
+    });
   }
 
   /**
    * Makes `file` the user's avatar: checks it (not an image, over `maxBytes`), resizes it to a round
    * 256x256 PNG with transparent corners, and uploads it with progress (0..1 over the whole job).
    */
-  async setAvatar(file: Blob, options: { maxBytes?: number; onProgress?: (fraction: number) => void } = {}): Promise<Profile> {
-    if (!this.session) throw new SovError('NOT_AUTHENTICATED');
-    const { processAvatar, uploadAvatar } = await import('./avatar.ts');
-    const progress = options.onProgress;
-    const image = await processAvatar(file, {
-      ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-      ...(progress ? { onProgress: (fraction: number) => progress(fraction * 0.5) } : {}),
+  setAvatar(file: Blob, options: { maxBytes?: number; onProgress?: (fraction: number) => void } = {}): Promise<Profile> {
+    return typed(async () => {
+      if (!this.session) throw new SovError('NOT_AUTHENTICATED');
+      const { processAvatar, uploadAvatar } = await import('./avatar.ts');
+      const progress = options.onProgress;
+      const image = await processAvatar(file, {
+        ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+        ...(progress ? { onProgress: (fraction: number) => progress(fraction * 0.5) } : {}),
+      });
+      const user = await uploadAvatar(this.httpUrl, this.session.token, image, progress ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) } : {});
+      await this.ownProfileChanged(user);
+      return user;
     });
-    const user = await uploadAvatar(this.httpUrl, this.session.token, image, progress ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) } : {});
-    await this.ownProfileChanged(user);
-    return user;
   }
 
   /** An absolute URL for a profile's avatar, or null. */
@@ -483,6 +503,13 @@ export class SovClient extends Emitter<ClientEvents> {
       }, 200),
     );
   }
+}
+
+/** Every public method rejects with SovError only: anything else (a bug, a browser quirk) is wrapped. */
+function typed<T>(work: () => Promise<T>): Promise<T> {
+  return work().catch((error: unknown) => {
+    throw error instanceof SovError ? error : new SovError('INTERNAL', error instanceof Error ? error.message : String(error));
+  });
 }
 
 function checkPassword(password: unknown, registering: boolean): void {

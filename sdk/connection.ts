@@ -37,7 +37,7 @@ export interface ConnectionOptions {
   WebSocket?: WebSocketConstructor;
   /** How long a request may wait for its reply (and for the connection) before TIMEOUT. */
   requestTimeoutMs?: number;
-  /** Ping interval; a connection silent for twice this long is treated as dead. */
+  /** Ping interval (default 5 s); a ping unanswered this long, or silence for twice it, means a dead connection. */
   heartbeatMs?: number;
   /** Runs after every (re)connect, before the state becomes "connected". Its requests pass `{ handshake: true }`. */
   handshake(): Promise<void>;
@@ -87,7 +87,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (!WebSocketClass) throw new SovError('INVALID_INPUT', 'No WebSocket here: pass one as the WebSocket option (e.g. the ws package).');
     this.WebSocketClass = WebSocketClass;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
-    this.heartbeatMs = options.heartbeatMs ?? 10_000;
+    this.heartbeatMs = options.heartbeatMs ?? 5_000;
   }
 
   /** Starts connecting (from "disconnected"); reconnects on its own from then on. */

@@ -38,6 +38,7 @@ export const ERROR_MESSAGES = {
   INVALID_INPUT: 'The input is not valid.',
   NOT_AN_IMAGE: 'The file is not an image this browser can read.',
   FILE_TOO_LARGE: 'The file is too large.',
+  STORAGE_UNAVAILABLE: 'This browser could not save or read its local data.',
   CLOSED: 'The client was closed.',
 } as const;
 

@@ -75,7 +75,12 @@ export class Room extends Emitter<RoomEvents> {
    * Offline, it waits in the persisted outbox and goes out, in order, on reconnect.
    */
   send(text: string): Promise<ClientMessage> {
-    const checked = messageText(text, 'text');
+    let checked: string;
+    try {
+      checked = messageText(text, 'text');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const author = this.host.userId;
     if (author === null) return Promise.reject(new SovError('NOT_AUTHENTICATED'));
     const message: ClientMessage = {

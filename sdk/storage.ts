@@ -4,6 +4,7 @@
  * browsers and plain memory in Node bots and tests are interchangeable (and so is your own).
  */
 import { openDB } from 'idb';
+import { SovError } from './errors.ts';
 import type { IDBPDatabase } from 'idb';
 
 export interface StorageAdapter {
@@ -68,3 +69,22 @@ export function indexedDbStorage(databaseName = 'sovereign-chat'): StorageAdapte
 export function defaultStorage(): StorageAdapter {
   return typeof indexedDB === 'undefined' ? memoryStorage() : indexedDbStorage();
 }
+
+/**
+ * Wraps an adapter so that its failures (private browsing without IndexedDB, a full disk, a
+ * blocked upgrade) reach the app as SovError STORAGE_UNAVAILABLE instead of a bare DOMException.
+ */
+export function guardedStorage(inner: StorageAdapter): StorageAdapter {
+  const guard = <T>(work: () => Promise<T>): Promise<T> =>
+    work().catch((error: unknown) => {
+      throw new SovError('STORAGE_UNAVAILABLE', `${ERROR_TEXT} (${error instanceof Error ? error.message : String(error)})`);
+    });
+  return {
+    get: <T>(key: string) => guard(() => inner.get<T>(key)),
+    set: (key, value) => guard(() => inner.set(key, value)),
+    delete: (key) => guard(() => inner.delete(key)),
+    keys: (prefix) => guard(() => inner.keys(prefix)),
+  };
+}
+
+const ERROR_TEXT = 'This browser could not use its storage';
