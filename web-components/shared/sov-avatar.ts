@@ -1,0 +1,57 @@
+/**
+ * A round avatar: the user's picture, or their initials on a colour derived from their id when
+ * there is none. Decorative by default (the name is always written next to it).
+ *
+ * @csspart image - the picture or the initials
+ * @cssproperty --sov-avatar-size - diameter (default 2.25rem)
+ */
+import { LitElement, css, html } from 'lit';
+import { customElement, property } from 'lit/decorators.js';
+import { styleMap } from 'lit/directives/style-map.js';
+
+@customElement('sov-avatar')
+export class SovAvatar extends LitElement {
+  static override styles = css`
+    :host {
+      display: inline-block;
+      width: var(--sov-avatar-size, 2.25rem);
+      height: var(--sov-avatar-size, 2.25rem);
+      flex: none;
+    }
+    img,
+    span {
+      width: 100%;
+      height: 100%;
+      border-radius: 50%;
+      display: grid;
+      place-items: center;
+      object-fit: cover;
+      font-size: calc(var(--sov-avatar-size, 2.25rem) * 0.4);
+      font-weight: 600;
+      color: #fff;
+      user-select: none;
+    }
+  `;
+
+  /** Absolute URL of the picture, or empty for initials. */
+  @property() src = '';
+  /** The name the initials come from. */
+  @property() name = '';
+  /** Seeds the initials' background colour so each user keeps theirs. */
+  @property({ type: Number }) seed = 0;
+
+  override render() {
+    if (this.src) return html`<img part="image" src=${this.src} alt="" referrerpolicy="no-referrer" />`;
+    const initials = [...this.name.trim()].slice(0, 1).join('').toUpperCase() || '?';
+    // Dark enough hues that white initials stay readable (AA for large text).
+    const hue = (this.seed * 137) % 360;
+    // styleMap sets the property through CSSOM, which a strict CSP (no 'unsafe-inline') allows.
+    return html`<span part="image" aria-hidden="true" style=${styleMap({ background: `hsl(${hue} 55% 38%)` })}>${initials}</span>`;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'sov-avatar': SovAvatar;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * What every Sovereign Chat component shares: the SovClient it works with (set as a property, or
+ * handed down by <sov-chat>), the language, and `sov-*` events that bubble out of shadow DOM.
+ */
+import { LitElement } from 'lit';
+import { property } from 'lit/decorators.js';
+import type { SovClient } from '../../sdk/client.ts';
+import { SovError } from '../../sdk/errors.ts';
+import { langOf, translate } from './i18n.ts';
+import type { Lang, MessageKey } from './i18n.ts';
+
+export class SovElement extends LitElement {
+  /** The SDK client this component talks through. */
+  @property({ attribute: false }) client: SovClient | null = null;
+
+  /** UI language ("en" or "ru"); defaults to the nearest `lang` attribute or the page's language. */
+  @property({ reflect: true }) override lang = '';
+
+  protected get language(): Lang {
+    return this.lang ? langOf(this) : langOf(this.parentElement ?? this);
+  }
+
+  protected t(key: MessageKey, params?: Record<string, string | number>): string {
+    return translate(this.language, key, params);
+  }
+
+  /** Plain words for an error, in the UI language; the code stays machine-readable in events. */
+  protected errorText(error: unknown, params: Record<string, string | number> = {}): string {
+    if (error instanceof SovError) {
+      const key = `error.${error.code}` as MessageKey;
+      const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
+      if (key in TABLE_KEYS) return this.t(key, { seconds, ...params });
+      return this.t('error.generic', { message: error.message });
+    }
+    return this.t('error.generic', { message: String(error) });
+  }
+
+  /** Fires `sov-<name>` that the host page can listen to (bubbles, crosses shadow roots). */
+  protected fire<T>(name: string, detail: T): void {
+    this.dispatchEvent(new CustomEvent(`sov-${name}`, { detail, bubbles: true, composed: true }));
+  }
+}
+
+const TABLE_KEYS: Record<string, true> = Object.fromEntries(
+  [
+    'USERNAME_TAKEN',
+    'BAD_CREDENTIALS',
+    'RATE_LIMITED',
+    'EMPTY_FIELD',
+    'INVALID_FIELD',
+    'NETWORK',
+    'TIMEOUT',
+    'FILE_TOO_LARGE',
+    'NOT_AN_IMAGE',
+    'IMAGE_TOO_LARGE',
+    'BAD_IMAGE',
+    'SESSION_INVALID',
+    'STORAGE_UNAVAILABLE',
+  ].map((code) => [`error.${code}`, true]),
+);
