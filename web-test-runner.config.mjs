@@ -13,7 +13,7 @@ function chromePath() {
 
 const relay = new RelayForTests();
 await relay.start();
-process.on('exit', () => relay.child?.kill('SIGKILL'));
+process.on('exit', () => relay.dispose());
 
 export default {
   files: ['test/browser/**/*.test.ts'],

@@ -36,6 +36,12 @@ export class RelayForTests {
     return { url: this.url, wsUrl: `${this.url.replace(/^http/, 'ws')}/v1/ws` };
   }
 
+  /** Removes the data folder; call once the test run is over. */
+  dispose() {
+    this.child?.kill('SIGKILL');
+    fs.rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
   async stop(signal = 'SIGTERM') {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

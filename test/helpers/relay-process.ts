@@ -24,8 +24,16 @@ export interface RelayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+const createdFolders: string[] = [];
+// Test data folders go when the test process ends, whatever the outcome.
+process.once('exit', () => {
+  for (const folder of createdFolders) fs.rmSync(folder, { recursive: true, force: true });
+});
+
 export function tempDataDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'sov-test-'));
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-test-'));
+  createdFolders.push(folder);
+  return folder;
 }
 
 /** Extra flags default to generous rate limits, so tests exercise limits only where they mean to. */
