@@ -1,15 +1,8 @@
 // Browser tests in real Chromium (the system's, see README), against a real relay process.
 import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
-import fs from 'node:fs';
+import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium.mjs';
 import { RelayForTests } from './test/browser/relay-for-tests.mjs';
-
-function chromePath() {
-  const candidates = [process.env.CHROME_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-  const found = candidates.find((file) => file && fs.existsSync(file));
-  if (!found) throw new Error('Browser tests need Chrome or Chromium: install it (apt-get install chromium) or set CHROME_PATH.');
-  return found;
-}
 
 const relay = new RelayForTests();
 await relay.start();
@@ -24,9 +17,9 @@ export default {
   browsers: [
     chromeLauncher({
       launchOptions: {
-        executablePath: chromePath(),
+        executablePath: chromiumPath(),
         headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+        args: CHROMIUM_ARGS,
       },
     }),
   ],
