@@ -102,9 +102,12 @@ export interface RelayHandle {
 }
 
 /** Starts the built relay the way a user does (`node bin/sov-relay.js`), so its pid is the relay itself. */
-export async function startRelay(dataDir: string, extraArgs: string[], nodeArgs: string[] = [], timeoutMs = 15_000): Promise<RelayHandle> {
+export async function startRelay(dataDir: string, extraArgs: string[], nodeArgs: string[] = [], timeoutMs = 15_000, pinToCpu?: number): Promise<RelayHandle> {
   const args = ['--port', '0', '--data', dataDir, ...extraArgs];
-  const child = spawn(process.execPath, [...nodeArgs, RELAY_BIN, ...args], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = [process.execPath, ...nodeArgs, RELAY_BIN, ...args];
+  // taskset execs node in place, so the child's pid is still the relay's and the relay sees one core.
+  if (pinToCpu !== undefined) command.unshift('taskset', '-c', String(pinToCpu));
+  const child = spawn(command[0]!, command.slice(1), { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
