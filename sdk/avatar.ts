@@ -8,10 +8,9 @@ import type { WireError } from './errors.ts';
 import { AVATAR_UPLOAD_PATH, LIMITS } from './protocol.ts';
 import type { Profile } from './protocol.ts';
 
-/** Largest file `processAvatar` accepts by default: the original app's client-side limit. */
-export const DEFAULT_AVATAR_MAX_BYTES = 4 * 1024 * 1024;
-/** Side of the square avatar, in pixels: sharp on high-density screens at the usual 64-128 CSS px. */
-export const AVATAR_SIZE = 256;
+import { AVATAR_SIZE, DEFAULT_AVATAR_MAX_BYTES } from './avatar-limits.ts';
+
+export { AVATAR_SIZE, DEFAULT_AVATAR_MAX_BYTES };
 
 /**
  * The cover-cropped square is copied to a working canvas at most this large before pica resizes it.

@@ -6,16 +6,10 @@ import { indexedDbStorage, memoryStorage } from '../../sdk/storage.ts';
 import { hostileNetwork } from './hostile-network.ts';
 import type { HostileNetwork } from './hostile-network.ts';
 import { relayInfo, startRelayAgain, stopRelay, uniqueName } from './relay.ts';
+import { until } from './until.ts';
 
 const PASSWORD = 'correct horse battery';
 
-async function until(probe: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const texts = (room: Room): string[] => room.messages.map((m) => m.text);
 

@@ -1,5 +1,5 @@
 /**
- * Every word the components show, one table per language. The `lang` attribute picks the table,
+ * Every word the components show, one table per language (Russian in i18n-ru.ts). The `lang` attribute picks the table,
  * else the nearest ancestor's `lang`, else the page's; anything starting with "ru" is Russian.
  * Russian plurals have three forms (1 сообщение, 2 сообщения, 5 сообщений): `plural` picks them
  * with Intl.PluralRules, so counts read right in both languages.
@@ -19,6 +19,8 @@ const en = {
   'login.toLogin': 'Have an account? Sign in',
   'login.working': 'Securing your password…',
   'login.required': 'Fill in this field.',
+  'login.usernameRules': '3 to 32 letters or digits; ".", "_" and "-" allowed inside.',
+  'login.passwordShort': 'At least {n} characters.',
   'chat.placeholder': 'Write a message…',
   'chat.send': 'Send',
   'chat.messages': 'Messages',
@@ -59,7 +61,7 @@ const en = {
   'error.INVALID_FIELD': 'This value is not allowed.',
   'error.NETWORK': 'Cannot reach the chat server. Check your connection.',
   'error.TIMEOUT': 'The chat server did not answer in time.',
-  'error.FILE_TOO_LARGE': 'The picture is too large (the limit is {limit} MB).',
+  'error.FILE_TOO_LARGE': 'The picture is too large (the limit is {limit}).',
   'error.NOT_AN_IMAGE': 'This file is not a picture.',
   'error.IMAGE_TOO_LARGE': 'The picture is too large for the server.',
   'error.BAD_IMAGE': 'The server accepts PNG, JPEG and WebP pictures only.',
@@ -69,71 +71,34 @@ const en = {
 } as const;
 
 export type MessageKey = keyof typeof en;
-type Table = { [K in MessageKey]: (typeof en)[K] extends string ? string : { one: string; few?: string; many?: string; other: string } };
+export type Table = { [K in MessageKey]: (typeof en)[K] extends string ? string : { one: string; few?: string; many?: string; other: string } };
 
-const ru: Table = {
-  'login.title': 'Вход',
-  'login.registerTitle': 'Регистрация',
-  'login.username': 'Имя пользователя',
-  'login.password': 'Пароль',
-  'login.firstName': 'Имя',
-  'login.lastName': 'Фамилия',
-  'login.submit': 'Войти',
-  'login.register': 'Зарегистрироваться',
-  'login.toRegister': 'Нет аккаунта? Зарегистрируйтесь',
-  'login.toLogin': 'Уже есть аккаунт? Войдите',
-  'login.working': 'Защищаем пароль…',
-  'login.required': 'Заполните это поле.',
-  'chat.placeholder': 'Напишите сообщение…',
-  'chat.send': 'Отправить',
-  'chat.messages': 'Сообщения',
-  'chat.newMessages': 'Новые сообщения',
-  'chat.joined': '{name} вошёл в чат',
-  'chat.left': '{name} вышел из чата',
-  'chat.unverified': 'Подпись не сходится: сообщение может быть подделкой',
-  'chat.verified': 'Подписано автором',
-  'chat.pending': 'Отправляется…',
-  'chat.failed': 'Не отправлено',
-  'chat.retry': 'Повторить',
-  'chat.empty': 'Сообщений пока нет. Поздоровайтесь!',
-  'chat.gap': 'Часть старых сообщений загрузить не удалось.',
-  'roster.title': 'В сети',
-  'roster.count': { one: '{n} человек в сети', few: '{n} человека в сети', many: '{n} человек в сети', other: '{n} человека в сети' },
-  'profile.title': 'Профиль',
-  'profile.id': 'ID',
-  'profile.username': 'Имя пользователя',
-  'profile.firstName': 'Имя',
-  'profile.lastName': 'Фамилия',
-  'profile.avatar': 'Аватар',
-  'profile.chooseAvatar': 'Выбрать картинку',
-  'profile.save': 'Сохранить',
-  'profile.close': 'Закрыть',
-  'profile.saved': 'Сохранено',
-  'profile.uploading': 'Загрузка…',
-  'top.room': 'Комната',
-  'top.join': 'Перейти',
-  'top.exit': 'Выход',
-  'top.editProfile': 'Изменить профиль',
-  'state.connecting': 'Подключение…',
-  'state.reconnecting': 'Связь потеряна, переподключаемся…',
-  'state.disconnected': 'Нет сети',
-  'error.USERNAME_TAKEN': 'Это имя пользователя уже занято. Выберите другое.',
-  'error.BAD_CREDENTIALS': 'Неверное имя пользователя или пароль.',
-  'error.RATE_LIMITED': 'Слишком много попыток. Повторите через {seconds} с.',
-  'error.EMPTY_FIELD': 'Заполните это поле.',
-  'error.INVALID_FIELD': 'Такое значение не подходит.',
-  'error.NETWORK': 'Нет связи с сервером чата. Проверьте подключение.',
-  'error.TIMEOUT': 'Сервер чата не ответил вовремя.',
-  'error.FILE_TOO_LARGE': 'Картинка слишком большая (не больше {limit} МБ).',
-  'error.NOT_AN_IMAGE': 'Этот файл — не картинка.',
-  'error.IMAGE_TOO_LARGE': 'Картинка слишком большая для сервера.',
-  'error.BAD_IMAGE': 'Сервер принимает только PNG, JPEG и WebP.',
-  'error.SESSION_INVALID': 'Сеанс завершён. Войдите снова.',
-  'error.STORAGE_UNAVAILABLE': 'Браузер не может сохранять данные (приватный режим?).',
-  'error.generic': 'Что-то пошло не так: {message}',
-};
 
-export const TABLES: Record<Lang, Table> = { en: en as unknown as Table, ru };
+/** English is built in; Russian loads on first use (its own chunk), so nobody downloads both. */
+const TABLES: Partial<Record<Lang, Table>> = { en: en as unknown as Table };
+const loading = new Map<Lang, Promise<void>>();
+
+/** Resolves once `lang`'s table is ready; translate() needs it. */
+export function loadTable(lang: Lang): Promise<void> {
+  if (TABLES[lang]) return Promise.resolve();
+  let pending = loading.get(lang);
+  if (!pending) {
+    pending = import('./i18n-ru.ts').then(
+      ({ ru }) => {
+        TABLES.ru = ru;
+      },
+      () => {
+        loading.delete(lang); // Offline: English this time, try again next render.
+      },
+    );
+    loading.set(lang, pending);
+  }
+  return pending;
+}
+
+export function hasTable(lang: Lang): boolean {
+  return TABLES[lang] !== undefined;
+}
 
 export function pickLang(requested: string | null | undefined): Lang {
   return requested?.toLowerCase().startsWith('ru') ? 'ru' : 'en';
@@ -155,7 +120,7 @@ function fill(text: string, params: Record<string, string | number>): string {
 
 /** Looks up `key` in `lang`'s table and fills `{param}` placeholders; plural entries use `params.n`. */
 export function translate(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
-  const entry = TABLES[lang][key];
+  const entry = (TABLES[lang] ?? TABLES.en!)[key];
   if (typeof entry === 'string') return fill(entry, params);
   const category = new Intl.PluralRules(lang).select(Number(params.n ?? 0)) as 'one' | 'few' | 'many' | 'other';
   return fill(entry[category] ?? entry.other, params);

@@ -6,7 +6,7 @@ import { LitElement } from 'lit';
 import { property } from 'lit/decorators.js';
 import type { SovClient } from '../../sdk/client.ts';
 import { SovError } from '../../sdk/errors.ts';
-import { langOf, translate } from './i18n.ts';
+import { hasTable, langOf, loadTable, translate } from './i18n.ts';
 import type { Lang, MessageKey } from './i18n.ts';
 
 export class SovElement extends LitElement {
@@ -18,6 +18,13 @@ export class SovElement extends LitElement {
 
   protected get language(): Lang {
     return this.lang ? langOf(this) : langOf(this.parentElement ?? this);
+  }
+
+  /** Waits for the language's table before rendering, so nobody sees English flash before Russian. */
+  protected override async scheduleUpdate(): Promise<void> {
+    const lang = this.language;
+    if (!hasTable(lang)) await loadTable(lang);
+    super.scheduleUpdate();
   }
 
   protected t(key: MessageKey, params?: Record<string, string | number>): string {

@@ -1,0 +1,106 @@
+/**
+ * End to end, the way people use it: two browser pages on the demo page (which embeds <sov-chat>
+ * like any third-party site), driven by role and label through real Chromium, against the real
+ * relay process. Playwright's locators pierce shadow DOM, so nothing reaches into internals.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { uniqueName } from '../helpers/client.ts';
+import { startRelay } from '../helpers/relay-process.ts';
+import type { RelayProcess } from '../helpers/relay-process.ts';
+import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium.mjs';
+
+const PASSWORD = 'correct horse battery';
+const TIMEOUT = 20_000;
+
+async function register(page: Page, username: string, firstName: string): Promise<void> {
+  await page.getByRole('button', { name: 'No account? Create one' }).click();
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByLabel('First name').fill(firstName);
+  await page.getByLabel('Last name').fill('Tester');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('button', { name: 'Exit' }).waitFor({ timeout: TIMEOUT });
+}
+
+const messages = (page: Page) => page.getByRole('list', { name: 'Messages' });
+const online = (page: Page) => page.getByRole('list', { name: 'Online' });
+
+async function say(page: Page, text: string): Promise<void> {
+  const composer = page.getByLabel('Write a message…');
+  await composer.fill(text);
+  await composer.press('Enter');
+}
+
+describe('two people chatting through <sov-chat>', { timeout: 180_000 }, () => {
+  let relay: RelayProcess;
+  let browser: Browser;
+  let ann: Page;
+  let bob: Page;
+  const annName = uniqueName('ann');
+  const bobName = uniqueName('bob');
+  const cspViolations: string[] = [];
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    relay = await startRelay();
+    browser = await chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS, headless: true });
+    // Separate contexts: separate IndexedDB, like two people on two machines.
+    ann = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    bob = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    for (const page of [ann, bob]) {
+      page.setDefaultTimeout(TIMEOUT);
+      // The demo page sets a strict Content-Security-Policy, as a careful host page would.
+      page.on('console', (message) => {
+        if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
+      });
+      page.on('pageerror', (error) => pageErrors.push(String(error)));
+    }
+  });
+
+  after(async () => {
+    await browser?.close();
+    await relay?.stop();
+  });
+
+  test('register, talk both ways, see each other join, online and leave, follow a profile change, stay logged in, exit', async () => {
+    await ann.goto(`${relay.url}/`);
+    await register(ann, annName, 'Ann');
+    await bob.goto(`${relay.url}/`);
+    await register(bob, bobName, 'Bob');
+
+    await messages(ann).getByText('Bob Tester joined').waitFor();
+    await online(ann).getByRole('listitem').filter({ hasText: 'Bob Tester' }).waitFor();
+    await online(bob).getByRole('listitem').filter({ hasText: 'Ann Tester' }).waitFor();
+    await online(bob).getByRole('listitem').filter({ hasText: 'Bob Tester' }).waitFor();
+
+    await say(ann, 'Hello Bob, can you read me?');
+    await messages(bob).getByText('Hello Bob, can you read me?').waitFor();
+    await say(bob, 'Loud and clear, Ann!');
+    await messages(ann).getByText('Loud and clear, Ann!').waitFor();
+
+    await bob.getByRole('button', { name: 'Edit your profile' }).click();
+    const firstName = bob.getByRole('dialog').getByLabel('First name');
+    await firstName.fill('Robert');
+    await bob.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await bob.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+    await online(ann).getByRole('listitem').filter({ hasText: 'Robert Tester' }).waitFor();
+    await messages(ann).getByRole('listitem').filter({ hasText: 'Robert Tester' }).filter({ hasText: 'Loud and clear, Ann!' }).waitFor();
+
+    await ann.reload();
+    await ann.getByRole('button', { name: 'Exit' }).waitFor();
+    assert.equal(await ann.getByRole('button', { name: 'Create account' }).count(), 0, 'no login form after a reload');
+    await messages(ann).getByText('Loud and clear, Ann!').waitFor();
+
+    await bob.getByRole('button', { name: 'Exit' }).click();
+    await bob.getByRole('button', { name: 'Sign in' }).waitFor();
+    await messages(ann).getByText('Robert Tester left').waitFor();
+    await online(ann).getByRole('listitem').filter({ hasText: 'Robert Tester' }).waitFor({ state: 'detached' });
+    await bob.reload();
+    await bob.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.deepEqual(cspViolations, [], 'nothing the Content-Security-Policy had to block');
+    assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
+  });
+});

@@ -1,0 +1,19 @@
+/**
+ * The Sovereign Chat web components, built to dist/browser/sov-chat.js (served by the relay at
+ * /sov-chat.js). Importing it defines <sov-chat>, <sov-chat-room>, <sov-roster> and <sov-avatar>
+ * at once; <sov-login> and <sov-profile> load on first use (<sov-chat> loads them when it shows
+ * them; a page using one on its own calls loadLogin() / loadProfile(), or has it in the page
+ * when this module runs).
+ */
+import { loadLogin, loadProfile } from './sov-chat.ts';
+
+export { SovChat, loadLogin, loadProfile } from './sov-chat.ts';
+export { SovChatRoom } from './sov-chat-room.ts';
+export { SovRoster } from './sov-roster.ts';
+export { SovAvatar } from './shared/sov-avatar.ts';
+export { SovClient } from '../sdk/client.ts';
+export type { SovLogin } from './sov-login.ts';
+export type { SovProfile } from './sov-profile.ts';
+
+if (document.querySelector('sov-login')) void loadLogin();
+if (document.querySelector('sov-profile')) void loadProfile();

@@ -1,0 +1,480 @@
+/**
+ * <sov-chat-room room="general">: one room's messages and a composer.
+ *
+ * Each message shows its author's avatar and name, the time and whether its signature checked out
+ * (a message that fails is marked in words, never shown as authentic). Joins and leaves show
+ * inline. Enter sends, Shift+Enter starts a new line. The list follows new messages while the
+ * reader is at the bottom; scrolled up, a "new messages" button appears instead. Only the rows in
+ * view are in the DOM, so a 10,000-message history scrolls like a short one. New messages from
+ * others are read out through a polite live region.
+ *
+ * @fires sov-message - detail: { room, message } for each new message (sent or received) after the room opened
+ * @csspart list - the scrolling message list
+ * @csspart message - one message row
+ * @csspart notice - a join, leave or gap notice
+ * @csspart composer - the message form
+ */
+import { css, html, nothing } from 'lit';
+import type { PropertyValues } from 'lit';
+import { customElement, property, query, state } from 'lit/decorators.js';
+import { SovError } from '../sdk/errors.ts';
+import { messageText } from '../sdk/protocol.ts';
+import type { Profile } from '../sdk/protocol.ts';
+import type { ClientMessage, Room } from '../sdk/room.ts';
+import './shared/sov-avatar.ts';
+import { avatarSrc, displayName } from './shared/people.ts';
+import { SovElement } from './shared/sov-element.ts';
+import { themeStyles } from './shared/theme.styles.ts';
+import { VirtualWindow } from './shared/virtual-window.ts';
+import type { WindowRange } from './shared/virtual-window.ts';
+
+interface Notice {
+  key: string;
+  text: string;
+  /** Shown after the message with this sequence number (the newest one when the notice happened). */
+  afterSeq: number;
+}
+type Row = { key: string; message: ClientMessage } | { key: string; notice: Notice };
+
+/** How close to the bottom (px) still counts as "reading the newest". */
+const BOTTOM_SLACK = 48;
+const URL_PATTERN = /(https?:\/\/[^\s<>"]+[^\s<>".,;:!?)\]'])/u;
+
+@customElement('sov-chat-room')
+export class SovChatRoom extends SovElement {
+  static override styles = [
+    themeStyles,
+    css`
+      :host {
+        display: block;
+        min-height: 0;
+        height: 100%;
+        background: var(--_bg);
+      }
+      .frame {
+        display: flex;
+        flex-direction: column;
+        height: 100%;
+        position: relative;
+      }
+      .list {
+        flex: 1;
+        min-height: 0;
+        overflow-y: auto;
+        overscroll-behavior: contain;
+        position: relative;
+      }
+      .spacer {
+        position: relative;
+      }
+      ol {
+        list-style: none;
+        margin: 0;
+        padding: 0 0.75rem;
+        position: absolute;
+        inset: 0 0 auto 0;
+      }
+      li {
+        padding: 0.4rem 0;
+      }
+      .message {
+        display: flex;
+        gap: 0.6rem;
+        align-items: flex-start;
+      }
+      .message.unverified .bubble {
+        border-left: 4px solid var(--_danger);
+      }
+      .bubble {
+        min-width: 0;
+        flex: 1;
+        padding: 0.35rem 0.6rem;
+        border-radius: var(--_radius);
+        background: var(--_surface);
+      }
+      .mine .bubble {
+        background: var(--_mine);
+      }
+      .meta {
+        display: flex;
+        flex-wrap: wrap;
+        gap: 0.5rem;
+        align-items: baseline;
+        font-size: 0.85em;
+        color: var(--_muted);
+      }
+      .author {
+        font-weight: 600;
+        color: var(--_fg);
+      }
+      .text {
+        white-space: pre-wrap;
+        overflow-wrap: anywhere;
+        margin-top: 0.15rem;
+      }
+      .text a {
+        color: var(--_accent);
+      }
+      .warning,
+      .failed {
+        color: var(--_danger);
+        font-size: 0.85em;
+      }
+      .notice {
+        text-align: center;
+        color: var(--_muted);
+        font-size: 0.85em;
+      }
+      .empty {
+        padding: 2rem 1rem;
+        text-align: center;
+        color: var(--_muted);
+      }
+      .retry {
+        font-size: 0.85em;
+        padding: 0.1em 0.6em;
+        margin-left: 0.4em;
+      }
+      .jump {
+        position: absolute;
+        bottom: 4.5rem;
+        left: 50%;
+        transform: translateX(-50%);
+        background: var(--_accent);
+        color: var(--_accent-fg);
+        border-color: var(--_accent);
+        box-shadow: 0 2px 6px rgb(0 0 0 / 0.25);
+      }
+      form {
+        display: flex;
+        gap: 0.5rem;
+        padding: 0.6rem 0.75rem;
+        border-top: 1px solid var(--_border);
+        align-items: flex-end;
+      }
+      textarea {
+        resize: none;
+        max-height: 8rem;
+        flex: 1;
+      }
+      .composer-error {
+        padding: 0 0.75rem 0.4rem;
+        margin: 0;
+        font-size: 0.9em;
+      }
+    `,
+  ];
+
+  /** The room to show; changing it leaves the old room and joins the new one. */
+  @property({ reflect: true }) room = 'general';
+  @state() private rows: Row[] = [];
+  @state() private unseen = 0;
+  @state() private composerError = '';
+  @state() private announcement = '';
+  @state() private loadError = '';
+  @query('.list') private list!: HTMLElement;
+
+  private joined: Room | null = null;
+  private stopListening: Array<() => void> = [];
+  private readonly rowWindow = new VirtualWindow();
+  private readonly profiles = new Map<number, Profile>();
+  private notices: Notice[] = [];
+  private noticeCount = 0;
+  private scrolledTo = 0;
+  private placed: WindowRange = { start: 0, end: 0, offset: 0, total: 0 };
+  private viewport = 0;
+  private stickToBottom = true;
+  private openedAt = 0;
+  private readonly resizeObserver = new ResizeObserver(() => this.onResize());
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.hasUpdated) void this.open();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.detach();
+    this.resizeObserver.disconnect();
+  }
+
+  protected override firstUpdated(): void {
+    this.resizeObserver.observe(this.list);
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if ((changed.has('client') || changed.has('room')) && this.isConnected) void this.open();
+  }
+
+  protected override updated(): void {
+    // Sizes go through CSSOM: a strict Content-Security-Policy blocks style="" attributes.
+    this.renderRoot.querySelector<HTMLElement>('.spacer')!.style.height = `${this.placed.total}px`;
+    this.renderRoot.querySelector<HTMLElement>('ol')!.style.transform = `translateY(${this.placed.offset}px)`;
+    // Measure what was rendered; a row whose height differs from the estimate moves everything after it.
+    let moved = false;
+    for (const row of this.renderRoot.querySelectorAll<HTMLElement>('li[data-key]')) {
+      if (this.rowWindow.measure(row.dataset.key!, row.offsetHeight)) moved = true;
+    }
+    if (moved) {
+      this.rowWindow.layout(this.rows.map((row) => row.key));
+      this.requestUpdate();
+    }
+    if (this.stickToBottom && this.list) this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  override render() {
+    const range = this.rowWindow.range(this.scrolledTo, this.viewport || 800);
+    this.placed = range;
+    const visible = this.rows.slice(range.start, range.end);
+    return html`<div class="frame">
+      <div class="list" part="list" tabindex="0" role="region" aria-label=${this.t('chat.messages')} @scroll=${this.onScroll}>
+        ${this.rows.length === 0 ? html`<p class="empty">${this.loadError || this.t('chat.empty')}</p>` : nothing}
+        <div class="spacer">
+          <ol aria-label=${this.t('chat.messages')}>
+            ${visible.map((row) => ('message' in row ? this.renderMessage(row.key, row.message) : this.renderNotice(row.key, row.notice)))}
+          </ol>
+        </div>
+      </div>
+      ${this.unseen > 0
+        ? html`<button class="jump" type="button" @click=${this.jumpToNewest}>${this.t('chat.newMessages')} (${this.unseen})</button>`
+        : nothing}
+      <div class="visually-hidden" aria-live="polite">${this.announcement}</div>
+      ${this.composerError ? html`<p class="composer-error error" role="alert">${this.composerError}</p>` : nothing}
+      <form part="composer" @submit=${this.submit}>
+        <label class="visually-hidden" for="composer">${this.t('chat.placeholder')}</label>
+        <textarea
+          id="composer"
+          rows="1"
+          placeholder=${this.t('chat.placeholder')}
+          enterkeyhint="send"
+          @keydown=${this.onComposerKey}
+          @input=${this.autosize}
+        ></textarea>
+        <button class="primary" type="submit">${this.t('chat.send')}</button>
+      </form>
+    </div>`;
+  }
+
+  private renderMessage(key: string, message: ClientMessage) {
+    const author = this.profiles.get(message.author);
+    const name = author ? displayName(author) : `#${message.author}`;
+    const mine = message.author === this.client?.user?.id;
+    const classes = ['message', mine ? 'mine' : '', message.verified ? '' : 'unverified'].join(' ');
+    return html`
+      <li class=${classes} part="message" data-key=${key}>
+        <sov-avatar .src=${author ? avatarSrc(this.client, author) : ''} .name=${name} .seed=${message.author}></sov-avatar>
+        <div class="bubble">
+          <div class="meta">
+            <span class="author">${name}</span>
+            <time datetime=${new Date(message.ts).toISOString()}>${this.formatTime(message.ts)}</time>
+            ${message.verified && message.state === 'sent'
+              ? html`<span role="img" aria-label=${this.t('chat.verified')} title=${this.t('chat.verified')}>✓</span>`
+              : nothing}
+          </div>
+          <div class="text">${linkify(message.text)}</div>
+          ${message.verified ? nothing : html`<div class="warning">⚠ ${this.t('chat.unverified')}</div>`}
+          ${message.state === 'pending' ? html`<div class="meta">${this.t('chat.pending')}</div>` : nothing}
+          ${message.state === 'failed'
+            ? html`<div class="failed">
+                ${this.t('chat.failed')}${message.error ? `: ${this.errorText(message.error)}` : ''}
+                <button class="retry" type="button" @click=${() => this.joined?.retry(message).catch(() => undefined)}>${this.t('chat.retry')}</button>
+              </div>`
+            : nothing}
+        </div>
+      </li>
+    `;
+  }
+
+  private renderNotice(key: string, notice: Notice) {
+    return html`<li class="notice" part="notice" data-key=${key}>${notice.text}</li>`;
+  }
+
+  private formatTime(ts: number): string {
+    const date = new Date(ts);
+    const today = new Date().toDateString() === date.toDateString();
+    const options: Intl.DateTimeFormatOptions = today ? { hour: '2-digit', minute: '2-digit' } : { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
+    return new Intl.DateTimeFormat(this.language, options).format(date);
+  }
+
+  // Room wiring -------------------------------------------------------------------------------
+
+  private async open(): Promise<void> {
+    const client = this.client;
+    const name = this.room;
+    if (this.joined?.name === name && this.joined && client) return;
+    const previous = this.joined;
+    this.detach();
+    this.rows = [];
+    this.notices = [];
+    this.loadError = '';
+    this.stickToBottom = true;
+    this.unseen = 0;
+    if (!client || !client.user) return;
+    if (previous && previous.name !== name) void client.leave(previous.name);
+    try {
+      const room = await client.join(name);
+      if (this.client !== client || this.room !== name) return;
+      this.attach(room);
+    } catch (error) {
+      this.loadError = this.errorText(error);
+    }
+  }
+
+  private attach(room: Room): void {
+    const client = this.client!;
+    this.joined = room;
+    this.openedAt = Date.now();
+    for (const user of room.online) this.profiles.set(user.id, user);
+    this.stopListening = [
+      room.on('message', (message) => this.onMessage(message)),
+      room.on('join', (user) => {
+        this.profiles.set(user.id, user);
+        this.addNotice(this.t('chat.joined', { name: displayName(user) }));
+      }),
+      room.on('leave', ({ userId, user }) => {
+        const known = user ?? this.profiles.get(userId);
+        this.addNotice(this.t('chat.left', { name: known ? displayName(known) : `#${userId}` }));
+      }),
+      room.on('gap', () => this.addNotice(this.t('chat.gap'))),
+      client.on('profile', (user) => {
+        if (!this.profiles.has(user.id)) return;
+        this.profiles.set(user.id, user);
+        this.requestUpdate();
+      }),
+    ];
+    for (const message of room.messages) this.learnAuthor(message.author);
+    this.rebuild();
+  }
+
+  private detach(): void {
+    for (const stop of this.stopListening) stop();
+    this.stopListening = [];
+    this.joined = null;
+  }
+
+  private onMessage(message: ClientMessage): void {
+    const known = this.rows.some((row) => 'message' in row && row.message === message);
+    this.learnAuthor(message.author);
+    this.rebuild();
+    if (known) return;
+    const mine = message.author === this.client?.user?.id;
+    if (mine) this.stickToBottom = true;
+    else if (!this.stickToBottom) this.unseen++;
+    if (message.ts >= this.openedAt - 5000) {
+      this.fire('message', { room: this.room, message });
+      if (!mine) {
+        const author = this.profiles.get(message.author);
+        this.announcement = `${author ? displayName(author) : `#${message.author}`}: ${message.text}`;
+      }
+    }
+  }
+
+  private learnAuthor(userId: number): void {
+    if (this.profiles.has(userId) || !this.client) return;
+    this.client
+      .profile(userId)
+      .then((profile) => {
+        this.profiles.set(userId, profile);
+        this.requestUpdate();
+      })
+      .catch(() => undefined);
+  }
+
+  private addNotice(text: string): void {
+    this.notices.push({ key: `n${this.noticeCount++}`, text, afterSeq: this.joined?.seq ?? 0 });
+    this.rebuild();
+  }
+
+  /** Rows in order: the room's messages, each notice after the newest message it followed. */
+  private rebuild(): void {
+    const messages = this.joined?.messages ?? [];
+    const rows: Row[] = [];
+    let next = 0;
+    for (const message of messages) {
+      while (next < this.notices.length && (message.seq === null || this.notices[next]!.afterSeq < message.seq)) {
+        const notice = this.notices[next++]!;
+        rows.push({ key: notice.key, notice });
+      }
+      rows.push({ key: `m${message.author}:${message.cid}`, message });
+    }
+    for (; next < this.notices.length; next++) rows.push({ key: this.notices[next]!.key, notice: this.notices[next]! });
+    this.rows = rows;
+    this.rowWindow.layout(rows.map((row) => row.key));
+    this.rowWindow.prune();
+  }
+
+  // Scrolling ---------------------------------------------------------------------------------
+
+  private onScroll(): void {
+    const list = this.list;
+    this.scrolledTo = list.scrollTop;
+    this.stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < BOTTOM_SLACK;
+    if (this.stickToBottom) this.unseen = 0;
+    this.requestUpdate();
+  }
+
+  private onResize(): void {
+    // Only a new viewport height changes which rows show; re-rendering for anything else (the
+    // scrollbar appearing) would feed the observer its own changes.
+    // Capped at the window: a host page that lets the list grow with its content still gets
+    // a bounded number of rows, not the whole history.
+    const height = Math.min(this.list.clientHeight, window.innerHeight);
+    if (height === this.viewport) return;
+    this.viewport = height;
+    requestAnimationFrame(() => this.requestUpdate());
+  }
+
+  private jumpToNewest(): void {
+    this.stickToBottom = true;
+    this.unseen = 0;
+    this.list.scrollTop = this.list.scrollHeight;
+    this.renderRoot.querySelector('textarea')?.focus();
+  }
+
+  // Composer ----------------------------------------------------------------------------------
+
+  private onComposerKey(event: KeyboardEvent): void {
+    // Enter sends; Shift+Enter is a new line; Enter that confirms an input-method composition is neither.
+    if (event.key !== 'Enter' || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    (event.target as HTMLTextAreaElement).form?.requestSubmit();
+  }
+
+  private autosize(event: Event): void {
+    const textarea = event.target as HTMLTextAreaElement;
+    textarea.style.height = 'auto';
+    textarea.style.height = `${textarea.scrollHeight + 2}px`;
+    if (this.composerError) this.composerError = '';
+  }
+
+  private submit(event: SubmitEvent): void {
+    event.preventDefault();
+    const textarea = this.renderRoot.querySelector('textarea')!;
+    const room = this.joined;
+    if (!room || textarea.value.trim() === '') return;
+    try {
+      messageText(textarea.value, 'text');
+    } catch (error) {
+      this.composerError = this.errorText(error instanceof SovError ? error : new SovError('INVALID_FIELD'));
+      return;
+    }
+    // A refusal shows on the message itself (failed, with Retry); nothing to handle here.
+    room.send(textarea.value).catch(() => undefined);
+    textarea.value = '';
+    textarea.style.height = '';
+    this.composerError = '';
+  }
+}
+
+/** Text with its http(s) links made clickable; everything stays text (Lit escapes it). */
+function linkify(text: string) {
+  const parts = text.split(URL_PATTERN);
+  if (parts.length === 1) return text;
+  return parts.map((part, index) => (index % 2 === 1 ? html`<a href=${part} target="_blank" rel="noopener noreferrer">${part}</a>` : part));
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'sov-chat-room': SovChatRoom;
+  }
+}

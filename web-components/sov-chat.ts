@@ -1,0 +1,324 @@
+/**
+ * <sov-chat relay="wss://chat.example.org">: the whole chat in one element.
+ *
+ * Signed out it shows <sov-login>; signed in, a top bar (your avatar and name, which open your
+ * profile; the room and a way to go to another; the connection state; Exit) over <sov-chat-room>
+ * and <sov-roster>. The session is kept in IndexedDB, so a reload stays signed in.
+ *
+ * Attributes: `relay` (default: the server this script was loaded from), `room` (default
+ * "general"), `lang` ("en" or "ru"; default the page's), `theme` ("light" or "dark"; default the
+ * system's), `max-avatar-bytes` (default 4 MB).
+ *
+ * @fires sov-login - detail: the Profile, on sign-in (also after a reload resumed the session);
+ *   the inner <sov-login>'s own event is not passed on, so a sign-in fires once
+ * @fires sov-logout - detail: { reason }, on Exit or when the relay ended the session
+ * @fires sov-message - detail: { room, message }, for each new message
+ * @csspart top-bar - the bar above the chat
+ * @csspart exit - the Exit button
+ */
+import { css, html, nothing } from 'lit';
+import type { PropertyValues } from 'lit';
+import { customElement, property, query, state } from 'lit/decorators.js';
+import { DEFAULT_AVATAR_MAX_BYTES } from '../sdk/avatar-limits.ts';
+import { SovClient } from '../sdk/client.ts';
+import type { ConnectionState } from '../sdk/connection.ts';
+import { DEFAULT_ROOM, roomName } from '../sdk/protocol.ts';
+import './shared/sov-avatar.ts';
+import { avatarSrc, displayName } from './shared/people.ts';
+import { SovElement } from './shared/sov-element.ts';
+import { themeStyles } from './shared/theme.styles.ts';
+import './sov-chat-room.ts';
+import './sov-roster.ts';
+
+type Screen = 'starting' | 'login' | 'chat';
+
+// Loaded when first shown: a returning user never needs the login form, and most visits never
+// open the profile, so neither is part of the initial download.
+export const loadLogin = (): Promise<unknown> => import('./sov-login.ts');
+export const loadProfile = (): Promise<unknown> => import('./sov-profile.ts');
+
+@customElement('sov-chat')
+export class SovChat extends SovElement {
+  static override styles = [
+    themeStyles,
+    css`
+      :host {
+        display: flex;
+        flex-direction: column;
+        height: 100%;
+        min-height: 24rem;
+        background: var(--_bg);
+        border: 1px solid var(--_border);
+        border-radius: var(--_radius);
+        overflow: hidden;
+        container-type: inline-size;
+      }
+      header {
+        display: flex;
+        flex-wrap: wrap;
+        align-items: center;
+        gap: 0.5rem;
+        padding: 0.5rem 0.75rem;
+        background: var(--_surface);
+        border-bottom: 1px solid var(--_border);
+      }
+      .me {
+        display: flex;
+        align-items: center;
+        gap: 0.5rem;
+        border: none;
+        background: none;
+        padding: 0.2rem 0.4rem;
+        font-weight: 600;
+        min-width: 0;
+        --sov-avatar-size: 2rem;
+      }
+      .me span {
+        overflow: hidden;
+        text-overflow: ellipsis;
+        white-space: nowrap;
+        max-width: 12rem;
+      }
+      .room-form {
+        display: flex;
+        align-items: center;
+        gap: 0.35rem;
+        margin-left: auto;
+      }
+      .room-form input {
+        width: 9rem;
+        padding: 0.35em 0.6em;
+      }
+      .state {
+        width: 100%;
+        order: 10;
+        margin: 0;
+        font-size: 0.85em;
+        color: var(--_muted);
+      }
+      main {
+        flex: 1;
+        min-height: 0;
+        display: flex;
+      }
+      sov-chat-room {
+        flex: 1;
+        min-width: 0;
+      }
+      sov-roster {
+        width: 14rem;
+        border-left: 1px solid var(--_border);
+      }
+      .roster-toggle {
+        display: none;
+      }
+      .center {
+        margin: auto;
+        padding: 1rem;
+        width: 100%;
+        color: var(--_muted);
+        text-align: center;
+      }
+      .login {
+        margin: auto;
+        padding: 1rem;
+        width: 100%;
+        overflow-y: auto;
+      }
+      dialog {
+        padding: 0;
+        border: 1px solid var(--_border);
+        border-radius: var(--_radius);
+        background: var(--_bg);
+        color: var(--_fg);
+        width: min(28rem, calc(100vw - 2rem));
+        max-height: calc(100vh - 2rem);
+      }
+      dialog::backdrop {
+        background: rgb(0 0 0 / 0.45);
+      }
+      @container (max-width: 40rem) {
+        .roster-toggle {
+          display: inline-block;
+        }
+        sov-roster {
+          display: none;
+        }
+        main.show-roster sov-roster {
+          display: block;
+          width: 100%;
+          border-left: none;
+        }
+        main.show-roster sov-chat-room {
+          display: none;
+        }
+        .me span {
+          max-width: 7rem;
+        }
+        .room-form input {
+          width: 6rem;
+        }
+      }
+    `,
+  ];
+
+  /** The relay's address; defaults to the server that served this script. */
+  @property() relay = '';
+  /** The room to open first. */
+  @property({ reflect: true }) room = DEFAULT_ROOM;
+  /** "light" or "dark"; empty follows the system. */
+  @property({ reflect: true }) theme = '';
+  @property({ type: Number, attribute: 'max-avatar-bytes' }) maxAvatarBytes = DEFAULT_AVATAR_MAX_BYTES;
+  @state() private screen: Screen = 'starting';
+  @state() private connection: ConnectionState = 'connecting';
+  @state() private showRoster = false;
+  @state() private roomError = '';
+  @state() private startError = '';
+  @query('dialog') private dialog!: HTMLDialogElement;
+
+  /** A client this element made (closed when it leaves the page), as opposed to one handed in. */
+  private ownClient: SovClient | null = null;
+  private stopListening: Array<() => void> = [];
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.hasUpdated && !this.client) void this.start();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.unwire();
+    if (this.ownClient) {
+      this.ownClient.close();
+      if (this.client === this.ownClient) this.client = null;
+      this.ownClient = null;
+    }
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('client') && this.client) this.wire(this.client);
+    if (this.screen === 'login') loadLogin().catch(() => undefined);
+  }
+
+  protected override firstUpdated(): void {
+    if (!this.client) void this.start();
+  }
+
+  override render() {
+    const theme = this.theme || nothing;
+    const lang = this.language;
+    if (this.screen === 'starting') return html`<p class="center" role="status">${this.startError || this.t('state.connecting')}</p>`;
+    if (this.screen === 'login') {
+      return html`<div class="login">
+        <sov-login .client=${this.client} lang=${lang} theme=${theme} @sov-login=${(event: Event) => event.stopPropagation()}></sov-login>
+      </div>`;
+    }
+    const user = this.client?.user;
+    if (!user) return nothing;
+    const name = displayName(user);
+    return html`
+      <header part="top-bar">
+        <button class="me" type="button" aria-label="${name}: ${this.t('top.editProfile')}" title=${this.t('top.editProfile')} @click=${this.openProfile}>
+          <sov-avatar .src=${avatarSrc(this.client, user)} .name=${name} .seed=${user.id}></sov-avatar>
+          <span>${name}</span>
+        </button>
+        <form class="room-form" @submit=${this.switchRoom}>
+          <label for="room">${this.t('top.room')}</label>
+          <input id="room" name="room" .value=${this.room} autocomplete="off" spellcheck="false" aria-invalid=${this.roomError ? 'true' : 'false'} />
+          <button type="submit">${this.t('top.join')}</button>
+        </form>
+        <button class="roster-toggle" type="button" aria-pressed=${this.showRoster ? 'true' : 'false'} @click=${() => (this.showRoster = !this.showRoster)}>
+          ${this.t('roster.title')}
+        </button>
+        <button part="exit" type="button" @click=${this.exit}>${this.t('top.exit')}</button>
+        ${this.roomError ? html`<p class="state error" role="alert">${this.roomError}</p>` : nothing}
+        <p class="state" role="status">${this.connection === 'connected' ? '' : this.t(`state.${this.connection === 'closed' ? 'disconnected' : this.connection}`)}</p>
+      </header>
+      <main class=${this.showRoster ? 'show-roster' : ''}>
+        <sov-chat-room .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-chat-room>
+        <sov-roster .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-roster>
+      </main>
+      <dialog aria-label=${this.t('profile.title')} @close=${this.profileClosed}>
+        <sov-profile .client=${this.client} closable max-avatar-bytes=${this.maxAvatarBytes} lang=${lang} theme=${theme} @sov-close=${() => this.dialog.close()}></sov-profile>
+      </dialog>
+    `;
+  }
+
+  private async start(): Promise<void> {
+    this.screen = 'starting';
+    this.startError = '';
+    let client: SovClient;
+    try {
+      client = new SovClient({ relay: this.relay || defaultRelay() });
+    } catch (error) {
+      this.startError = this.errorText(error);
+      return;
+    }
+    this.ownClient = client;
+    this.client = client;
+    const resumed = await client.resume().catch(() => false);
+    if (this.client === client) this.screen = resumed && client.user ? 'chat' : 'login';
+  }
+
+  private wire(client: SovClient): void {
+    this.unwire();
+    this.connection = client.state;
+    // A client handed in shows its state at once; our own shows "connecting" until resume() answers.
+    if (client !== this.ownClient) this.screen = client.user ? 'chat' : 'login';
+    this.stopListening = [
+      client.on('state', (connection) => (this.connection = connection)),
+      client.on('login', (user) => {
+        this.screen = 'chat';
+        this.fire('login', user);
+      }),
+      client.on('logout', (detail) => {
+        this.screen = 'login';
+        this.dialog?.close();
+        this.fire('logout', detail);
+      }),
+      client.on('profile', (user) => user.id === client.user?.id && this.requestUpdate()),
+    ];
+  }
+
+  private unwire(): void {
+    for (const stop of this.stopListening) stop();
+    this.stopListening = [];
+  }
+
+  private async exit(): Promise<void> {
+    await this.client?.logout();
+  }
+
+  private async openProfile(): Promise<void> {
+    // The profile editor loads on first use: most visits never open it.
+    await loadProfile().catch(() => undefined);
+    this.dialog.showModal();
+  }
+
+  private profileClosed(): void {
+    this.requestUpdate();
+  }
+
+  private switchRoom(event: SubmitEvent): void {
+    event.preventDefault();
+    const input = (event.target as HTMLFormElement).elements.namedItem('room') as HTMLInputElement;
+    try {
+      this.room = roomName(input.value.trim(), 'room');
+      this.roomError = '';
+      this.showRoster = false;
+    } catch (error) {
+      this.roomError = this.errorText(error);
+    }
+  }
+}
+
+/** The relay that served this script: `<script src="https://chat.example.org/sov-chat.js">` talks to chat.example.org. */
+function defaultRelay(): string {
+  return new URL('/', import.meta.url).href;
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'sov-chat': SovChat;
+  }
+}

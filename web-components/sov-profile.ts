@@ -1,0 +1,226 @@
+/**
+ * <sov-profile>: the signed-in user's profile. The numeric id shows read-only (it never changes);
+ * first name, last name, username and avatar are editable. A chosen picture is checked (not an
+ * image, over `max-avatar-bytes`) and previewed as the exact round image that will be uploaded;
+ * saving shows upload progress and refusals ("username taken", "too large") next to their field.
+ *
+ * @fires sov-profile - detail: the saved Profile
+ * @fires sov-close - the Close button was pressed (shown with the `closable` attribute)
+ * @csspart form - the form
+ */
+import { css, html, nothing } from 'lit';
+import type { PropertyValues } from 'lit';
+import { customElement, property, state } from 'lit/decorators.js';
+import { DEFAULT_AVATAR_MAX_BYTES } from '../sdk/avatar-limits.ts';
+import { SovError } from '../sdk/errors.ts';
+import type { Profile } from '../sdk/protocol.ts';
+import './shared/sov-avatar.ts';
+import { avatarSrc, displayName } from './shared/people.ts';
+import { SovElement } from './shared/sov-element.ts';
+import { formField, formStyles, withoutError } from './shared/form-field.ts';
+import { themeStyles } from './shared/theme.styles.ts';
+
+type Field = 'username' | 'firstName' | 'lastName' | 'avatar';
+const TEXT_FIELDS = ['firstName', 'lastName', 'username'] as const;
+
+@customElement('sov-profile')
+export class SovProfile extends SovElement {
+  static override styles = [
+    themeStyles,
+    formStyles,
+    css`
+      form {
+        padding: 1.25rem;
+        min-width: min(22rem, 100%);
+      }
+      .avatar {
+        display: flex;
+        align-items: center;
+        gap: 1rem;
+        --sov-avatar-size: 5rem;
+      }
+      .choose {
+        display: inline-block;
+        border: 1px solid var(--_border);
+        border-radius: var(--_radius);
+        background: var(--_surface);
+        padding: 0.45em 0.9em;
+        cursor: pointer;
+        font-weight: 400;
+      }
+      .choose:focus-within {
+        outline: 2px solid var(--_accent);
+        outline-offset: 2px;
+      }
+      input[type='file'] {
+        position: absolute;
+        opacity: 0;
+        width: 1px;
+        height: 1px;
+      }
+      input[readonly] {
+        background: var(--_surface);
+        color: var(--_muted);
+      }
+      .actions {
+        display: flex;
+        gap: 0.5rem;
+        justify-content: flex-end;
+      }
+      [role='status']:empty {
+        display: none;
+      }
+    `,
+  ];
+
+  /** Largest picture accepted before resizing, in bytes (the original app's 4 MB by default). */
+  @property({ type: Number, attribute: 'max-avatar-bytes' }) maxAvatarBytes = DEFAULT_AVATAR_MAX_BYTES;
+  /** Shows a Close button that fires `sov-close`. */
+  @property({ type: Boolean }) closable = false;
+  @state() private user: Profile | null = null;
+  @state() private preview: { blob: Blob; url: string } | null = null;
+  @state() private errors: Partial<Record<Field, string>> = {};
+  @state() private formError = '';
+  @state() private status = '';
+  @state() private progress: number | null = null;
+  private stopListening: (() => void) | null = null;
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('client')) {
+      this.stopListening?.();
+      this.user = this.client?.user ?? null;
+      this.stopListening =
+        this.client?.on('profile', (user) => {
+          if (user.id === this.user?.id) this.user = user;
+        }) ?? null;
+    }
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.stopListening?.();
+    this.stopListening = null;
+    this.dropPreview();
+  }
+
+  override render() {
+    const user = this.user;
+    if (!user) return nothing;
+    const busy = this.progress !== null;
+    return html`
+      <form part="form" novalidate @submit=${this.save} aria-busy=${busy ? 'true' : 'false'}>
+        <h2>${this.t('profile.title')}</h2>
+        <div class="avatar">
+          <sov-avatar .src=${this.preview?.url ?? avatarSrc(this.client, user)} .name=${displayName(user)} .seed=${user.id}></sov-avatar>
+          <label class="choose">
+            ${this.t('profile.chooseAvatar')}
+            <input type="file" accept="image/*" ?disabled=${busy} @change=${this.choose} aria-invalid=${this.errors.avatar ? 'true' : 'false'} />
+          </label>
+        </div>
+        ${this.errors.avatar ? html`<p class="error" role="alert">${this.errors.avatar}</p>` : nothing}
+        <label for="field-id">${this.t('profile.id')} <input id="field-id" readonly .value=${String(user.id)} /></label>
+        ${TEXT_FIELDS.map((field) => this.renderField(field, user, busy))}
+        ${this.formError ? html`<p class="error" role="alert">${this.formError}</p>` : nothing}
+        ${busy ? html`<progress max="1" .value=${this.progress ?? 0} aria-label=${this.t('profile.uploading')}></progress>` : nothing}
+        <p role="status">${this.status}</p>
+        <div class="actions">
+          ${this.closable ? html`<button type="button" @click=${() => this.fire('close', null)}>${this.t('profile.close')}</button>` : nothing}
+          <button class="primary" type="submit" ?disabled=${busy}>${this.t('profile.save')}</button>
+        </div>
+      </form>
+    `;
+  }
+
+  private renderField(field: (typeof TEXT_FIELDS)[number], user: Profile, busy: boolean) {
+    return formField({
+      name: field,
+      label: this.t(`profile.${field}`),
+      value: user[field],
+      autocomplete: field === 'username' ? 'username' : field === 'firstName' ? 'given-name' : 'family-name',
+      error: this.errors[field],
+      disabled: busy,
+      onInput: () => this.clear(field),
+    });
+  }
+
+  private clear(field: Field): void {
+    this.status = '';
+    if (this.errors[field]) this.errors = withoutError(this.errors, field);
+  }
+
+  private dropPreview(): void {
+    if (this.preview) URL.revokeObjectURL(this.preview.url);
+    this.preview = null;
+  }
+
+  private async choose(event: Event): Promise<void> {
+    const input = event.target as HTMLInputElement;
+    const file = input.files?.[0];
+    input.value = '';
+    if (!file) return;
+    this.clear('avatar');
+    this.dropPreview();
+    try {
+      // Loaded on first use: pica and the avatar code are not part of the initial download.
+      const { processAvatar } = await import('../sdk/avatar.ts');
+      const blob = await processAvatar(file, { maxBytes: this.maxAvatarBytes });
+      this.preview = { blob, url: URL.createObjectURL(blob) };
+    } catch (error) {
+      this.showError(error);
+    }
+  }
+
+  private async save(event: SubmitEvent): Promise<void> {
+    event.preventDefault();
+    const client = this.client;
+    const user = this.user;
+    if (!client || !user || this.progress !== null) return;
+    const values = Object.fromEntries(new FormData(event.target as HTMLFormElement)) as Record<(typeof TEXT_FIELDS)[number], string>;
+    const empty = TEXT_FIELDS.filter((field) => values[field].trim() === '');
+    this.formError = '';
+    this.status = '';
+    if (empty.length > 0) {
+      this.errors = Object.fromEntries(empty.map((field) => [field, this.t('login.required')]));
+      return;
+    }
+    const change = Object.fromEntries(TEXT_FIELDS.filter((field) => values[field].trim() !== user[field]).map((field) => [field, values[field].trim()]));
+    this.progress = 0;
+    try {
+      let saved = user;
+      if (Object.keys(change).length > 0) saved = await client.updateProfile(change);
+      if (this.preview) {
+        saved = await client.setAvatar(this.preview.blob, { onProgress: (fraction) => (this.progress = fraction) });
+        this.dropPreview();
+      }
+      this.user = saved;
+      this.status = this.t('profile.saved');
+      this.fire('profile', saved);
+    } catch (error) {
+      this.showError(error);
+    } finally {
+      this.progress = null;
+    }
+  }
+
+  private showError(error: unknown): void {
+    const text = this.errorText(error, { limit: formatSize(this.maxAvatarBytes, this.language) });
+    const code = error instanceof SovError ? error.code : '';
+    const field: Field | undefined =
+      code === 'USERNAME_TAKEN' ? 'username' : ['BAD_IMAGE', 'IMAGE_TOO_LARGE', 'NOT_AN_IMAGE', 'FILE_TOO_LARGE'].includes(code) ? 'avatar' : (error as SovError).field as Field | undefined;
+    if (field && (field === 'avatar' || (TEXT_FIELDS as readonly string[]).includes(field))) this.errors = { ...this.errors, [field]: code === 'INVALID_FIELD' && field === 'username' ? this.t('login.usernameRules') : text };
+    else this.formError = text;
+  }
+}
+
+/** "4 MB", "500 kB", "4 МБ": the limit in the reader's language and a unit that fits it. */
+function formatSize(bytes: number, lang: string): string {
+  const megabytes = bytes >= 1024 * 1024;
+  const unit = megabytes ? 'megabyte' : 'kilobyte';
+  return new Intl.NumberFormat(lang, { style: 'unit', unit, maximumFractionDigits: 1 }).format(bytes / (megabytes ? 1024 * 1024 : 1024));
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'sov-profile': SovProfile;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * <sov-roster>: who is online, live. With `room`, the people in that room (the list <sov-chat>
+ * shows next to the conversation); without it, everyone online on the relay.
+ *
+ * @csspart list - the list of people
+ * @csspart person - one person
+ */
+import { css, html } from 'lit';
+import type { PropertyValues } from 'lit';
+import { customElement, property, state } from 'lit/decorators.js';
+import type { Profile } from '../sdk/protocol.ts';
+import './shared/sov-avatar.ts';
+import { avatarSrc, displayName } from './shared/people.ts';
+import { SovElement } from './shared/sov-element.ts';
+import { themeStyles } from './shared/theme.styles.ts';
+
+@customElement('sov-roster')
+export class SovRoster extends SovElement {
+  static override styles = [
+    themeStyles,
+    css`
+      :host {
+        display: block;
+        overflow-y: auto;
+        background: var(--_bg);
+      }
+      h2 {
+        font-size: 0.95rem;
+        margin: 0;
+        padding: 0.75rem 0.75rem 0.25rem;
+      }
+      .count {
+        padding: 0 0.75rem 0.5rem;
+        margin: 0;
+        color: var(--_muted);
+        font-size: 0.85em;
+      }
+      ul {
+        list-style: none;
+        margin: 0;
+        padding: 0 0.5rem 0.75rem;
+      }
+      li {
+        display: flex;
+        align-items: center;
+        gap: 0.5rem;
+        padding: 0.3rem 0.25rem;
+        --sov-avatar-size: 1.75rem;
+      }
+      .name {
+        overflow: hidden;
+        text-overflow: ellipsis;
+        white-space: nowrap;
+      }
+      .username {
+        color: var(--_muted);
+        font-size: 0.85em;
+      }
+    `,
+  ];
+
+  /** A room name for that room's people; empty for everyone on the relay. */
+  @property({ reflect: true }) room = '';
+  @state() private people: Profile[] = [];
+  private stopListening: Array<() => void> = [];
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.detach();
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.hasUpdated) void this.follow();
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('client') || changed.has('room')) void this.follow();
+  }
+
+  override render() {
+    const sorted = [...this.people].sort((a, b) => displayName(a).localeCompare(displayName(b), this.language));
+    return html`
+      <h2 id="title">${this.t('roster.title')}</h2>
+      <p class="count" aria-live="polite">${this.t('roster.count', { n: sorted.length })}</p>
+      <ul part="list" aria-labelledby="title">
+        ${sorted.map(
+          (person) => html`<li part="person">
+            <sov-avatar .src=${avatarSrc(this.client, person)} .name=${displayName(person)} .seed=${person.id}></sov-avatar>
+            <span class="name">${displayName(person)} <span class="username">@${person.username}</span></span>
+          </li>`,
+        )}
+      </ul>
+    `;
+  }
+
+  private detach(): void {
+    for (const stop of this.stopListening) stop();
+    this.stopListening = [];
+  }
+
+  private async follow(): Promise<void> {
+    this.detach();
+    const client = this.client;
+    const roomName = this.room;
+    this.people = [];
+    if (!client?.user) return;
+    try {
+      if (roomName) {
+        const room = await client.join(roomName);
+        if (this.client !== client || this.room !== roomName) return;
+        this.people = room.online;
+        this.stopListening = [room.on('online', (online) => (this.people = online))];
+        return;
+      }
+      this.stopListening = [
+        client.on('presence', ({ userId, online, user }) => {
+          const others = this.people.filter((person) => person.id !== userId);
+          this.people = online && user ? [...others, user] : others;
+        }),
+        client.on('profile', (user) => {
+          if (this.people.some((person) => person.id === user.id)) this.people = this.people.map((person) => (person.id === user.id ? user : person));
+        }),
+        // Presence missed while offline: ask again after every reconnect.
+        client.on('state', (state) => state === 'connected' && void this.refreshEveryone(client)),
+      ];
+      await this.refreshEveryone(client);
+    } catch {
+      // Offline: the list fills when the connection returns.
+    }
+  }
+
+  private async refreshEveryone(client: NonNullable<SovElement['client']>): Promise<void> {
+    const everyone = await client.online().catch(() => null);
+    if (everyone && this.client === client && !this.room) this.people = everyone;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'sov-roster': SovRoster;
+  }
+}
