@@ -20,6 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PACKAGE_ROOT, WorkerHandle, killAllNow, registerTempFolder, startRelay, stopAll } from './lib/children.ts';
 import type { RelayHandle } from './lib/children.ts';
+import { sdkPhase } from './sdk-bench.ts';
 import { CLK_TCK, cpuDelta, cpuModel, fileSystemOf, openFileCount, readCpu, readRss } from './lib/proc.ts';
 import type { CpuDelta, CpuSample } from './lib/proc.ts';
 
@@ -27,7 +28,7 @@ const USAGE = `Usage: npm run bench [-- [--quick] [--only LIST] [--profile]]
   --quick       reduced sizes for a smoke run (numbers not comparable with a full run)
   --only LIST   run only some phases: comma-separated of ${['throughput', 'fanout', 'baselines', 'idle'].join(', ')}
   --profile     run each relay with --cpu-prof; profiles land in .bench/profiles (open in Chrome DevTools)`;
-const PHASES = ['throughput', 'fanout', 'baselines', 'idle'] as const;
+const PHASES = ['throughput', 'fanout', 'baselines', 'idle', 'sdk'] as const;
 const cli = (() => {
   try {
     return parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, profile: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
@@ -68,7 +69,7 @@ const SIZES = QUICK
     };
 const TEXT_LENGTH = 80;
 const RECEIVER_NICE = 10;
-const TARGETS = { acceptedPerSecond: 8000, cpuSecondsPerMillion: 1, p99Ms: 50, bytesPerIdleConnection: 3 * 1024, vsSocketIo: 5, vsWs: 2 };
+const TARGETS = { acceptedPerSecond: 8000, cpuSecondsPerMillion: 1, p99Ms: 50, bytesPerIdleConnection: 3 * 1024, vsSocketIo: 5, vsWs: 2, verifyThousandMs: 300, componentsInitialGzip: 25_000 };
 /** Hard cap on the whole run: past it every child is killed and the run fails. */
 const RUN_DEADLINE_MS = QUICK ? 150_000 : 300_000;
 const RELAY_FLAGS = ['--rate', '1000000', '--registrations-per-hour', '1000000'];
@@ -606,6 +607,26 @@ function report(results: any): string {
     }
   }
 
+  add('');
+  add('6. SDK and components in Chromium');
+  const k = results.phases.sdk as PhaseResult<any> | undefined;
+  if (!failed(k, 'sdk') && k?.ok) {
+    const v = k.value;
+    const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+    add(`   ${v.browser}; WebCrypto Ed25519 ${v.webCryptoEd25519 ? 'available' : 'NOT available (both figures are noble)'}`);
+    add(`   verify a 1,000-message history (20 authors, cold cache, one after another as a Room does), median of ${v.verifyWebCryptoMs.length}:`);
+    add(`     WebCrypto: ${fixed(median(v.verifyWebCryptoMs), 0)} ms (runs ${v.verifyWebCryptoMs.map((ms: number) => fixed(ms, 0)).join(', ')})   target < ${TARGETS.verifyThousandMs} ms   ${verdict(median(v.verifyWebCryptoMs) < TARGETS.verifyThousandMs)}`);
+    add(`     noble:     ${fixed(median(v.verifyNobleMs), 0)} ms (runs ${v.verifyNobleMs.map((ms: number) => fixed(ms, 0)).join(', ')})`);
+    add(`   password KDF (scrypt N=2^17, r=8, p=1): ${fixed(v.kdf.ms, 0)} ms; main-thread tasks over 50 ms: ${v.kdf.longTasks} (longest ${fixed(v.kdf.longestTaskMs, 0)} ms)   ${v.kdf.observed ? verdict(v.kdf.longTasks === 0) : 'UNMEASURED: the long-task observer missed its 80 ms control task'}`);
+    const sizes = (label: string, size: any, target?: number): void => {
+      const kb = (bytes: number): string => `${fixed(bytes / 1000, 1)} KB`;
+      add(`   ${label}: initial ${kb(size.initialGzip)} min+gzip (${kb(size.initialBytes)} min, ${size.initial.length} file${size.initial.length === 1 ? '' : 's'})${target ? `   target <= ${kb(target)}   ${verdict(size.initialGzip <= target)}` : ''}`);
+      add(`     loaded later: ${size.lazy.map((item: any) => `${path.basename(item.file).replace(/-[A-Z0-9]{8}\.js$/, '')} ${kb(item.gzip)}`).join(', ')}`);
+    };
+    sizes('SDK (/sovereign-chat.js)', v.sdk);
+    sizes('<sov-chat> (/sov-chat.js)', v.components, TARGETS.componentsInitialGzip);
+  }
+
   const warnings = [
     ...(t?.ok ? t.value.relayWarnings : []),
     ...(t1?.ok ? t1.value.relayWarnings : []),
@@ -670,6 +691,7 @@ async function main(): Promise<void> {
     results.phases.floor = await phase('write floor', () => baselinePhase('floor'));
   }
   if (ONLY.has('idle')) results.phases.idle = await phase('idle connections', idlePhase);
+  if (ONLY.has('sdk')) results.phases.sdk = await phase('sdk', () => sdkPhase(progress));
   results.finishedAt = new Date().toISOString();
   results.durationSeconds = (performance.now() - runStarted) / 1000;
   const text = report(results);

@@ -286,10 +286,12 @@ const integer =
     return value;
   };
 
-export const key32 = base64Bytes(32);
-const signature = base64Bytes(64);
-const token = base64Bytes(32);
-const userId = integer(1);
+// `@__PURE__` lets bundlers drop the request schemas (relay-side parsing) from browser bundles
+// that never call parseRequest: a call at module level otherwise counts as a side effect.
+export const key32 = /* @__PURE__ */ base64Bytes(32);
+const signature = /* @__PURE__ */ base64Bytes(64);
+const token = /* @__PURE__ */ base64Bytes(32);
+const userId = /* @__PURE__ */ integer(1);
 
 const clientMessageId: Check<string> = (value, field) => {
   const cid = string(value, field);
@@ -339,12 +341,12 @@ const SCHEMAS: { [K in RequestType]: Schema<RequestMap[K]> } = {
   resume: { token },
   logout: {},
   'change-password': { authKey: key32, kdf: kdfParams, newAuthKey: key32, keySalt: key32, publicKey: key32 },
-  join: { room: roomName, after: optional(integer(0)), limit: optional(integer(0)) },
+  join: { room: roomName, after: /* @__PURE__ */ optional(/* @__PURE__ */ integer(0)), limit: /* @__PURE__ */ optional(/* @__PURE__ */ integer(0)) },
   leave: { room: roomName },
-  send: { room: roomName, author: userId, cid: clientMessageId, ts: integer(0), text: messageText, sig: signature },
-  profile: { userId: optional(userId), username: optional(username) },
-  'update-profile': { username: optional(username), firstName: optional(personName), lastName: optional(personName) },
-  online: { room: optional(roomName) },
+  send: { room: roomName, author: userId, cid: clientMessageId, ts: /* @__PURE__ */ integer(0), text: messageText, sig: signature },
+  profile: { userId: /* @__PURE__ */ optional(userId), username: /* @__PURE__ */ optional(username) },
+  'update-profile': { username: /* @__PURE__ */ optional(username), firstName: /* @__PURE__ */ optional(personName), lastName: /* @__PURE__ */ optional(personName) },
+  online: { room: /* @__PURE__ */ optional(roomName) },
 };
 
 export function isRequestType(type: unknown): type is RequestType {
