@@ -93,6 +93,9 @@ async function main(): Promise<void> {
       await say(me, lang, CAST[lang].lines[2]);
       await me.mouse.move(0, 0);
       await shoot(me, `chat-${lang}`);
+      await me.setViewportSize({ width: 390, height: 760 });
+      await shoot(me, `phone-${lang}`);
+      await me.setViewportSize({ width: 960, height: 720 });
       await me.getByRole('button', { name: CAST[lang].labels.profile }).click();
       await me.getByRole('dialog').waitFor();
       await shoot(me, `profile-${lang}`, true);

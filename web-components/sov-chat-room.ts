@@ -152,6 +152,11 @@ export class SovChatRoom extends SovElement {
         border-top: 1px solid var(--_border);
         align-items: flex-end;
       }
+      textarea::placeholder {
+        white-space: nowrap;
+        overflow: hidden;
+        text-overflow: ellipsis;
+      }
       textarea {
         resize: none;
         max-height: 8rem;

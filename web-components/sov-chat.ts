@@ -152,11 +152,18 @@ export class SovChat extends SovElement {
         main.show-roster sov-chat-room {
           display: none;
         }
-        .me span {
-          max-width: 7rem;
+        .me {
+          flex: 1;
+        }
+        .room-form {
+          order: 5;
+          width: 100%;
+          margin-left: 0;
         }
         .room-form input {
-          width: 6rem;
+          flex: 1;
+          width: auto;
+          min-width: 0;
         }
       }
     `,

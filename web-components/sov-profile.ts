@@ -41,7 +41,7 @@ export class SovProfile extends SovElement {
       }
       .choose {
         display: inline-block;
-        border: 1px solid var(--_border);
+        border: 1px solid var(--_field-border);
         border-radius: var(--_radius);
         background: var(--_surface);
         padding: 0.45em 0.9em;

@@ -441,6 +441,28 @@ describe('<sov-chat>', function () {
     expect(button(chat.shadowRoot!, 'Edit your profile')!.textContent).to.include(first.name);
   });
 
+  it('never scrolls the host page or takes its focus, whatever arrives', async () => {
+    const hostInput = document.createElement('input');
+    const spacer = document.createElement('div');
+    spacer.style.height = '1500px';
+    document.body.prepend(hostInput, spacer);
+    mounted.push(hostInput, spacer);
+    const room = uniqueName('room');
+    const ann = await person();
+    const bob = await person({ firstName: 'Bob' });
+    const chat = mount<SovChat>('sov-chat', { client: ann.client }, { room });
+    window.scrollTo(0, chat.offsetTop - 100);
+    const scrolled = window.scrollY;
+    hostInput.focus({ preventScroll: true });
+    await until(() => chat.shadowRoot!.querySelector('sov-chat-room') !== null, 'the chat');
+    const bobRoom = await bob.client.join(room);
+    for (let i = 1; i <= 20; i++) await bobRoom.send(`message ${i}`);
+    const view = chat.shadowRoot!.querySelector('sov-chat-room')!;
+    await until(() => text(view.shadowRoot!).includes('message 20'), 'the messages');
+    expect(window.scrollY).to.equal(scrolled);
+    expect(document.activeElement).to.equal(hostInput);
+  });
+
   it('themes: light or dark by attribute, passed to every part, over the system preference', async () => {
     const ann = await person();
     const chat = mount<SovChat>('sov-chat', { client: ann.client }, { theme: 'dark' });

@@ -43,6 +43,7 @@ describe('two people chatting through <sov-chat>', { timeout: 180_000 }, () => {
   const bobName = uniqueName('bob');
   const cspViolations: string[] = [];
   const pageErrors: string[] = [];
+  const foreignRequests: string[] = [];
 
   before(async () => {
     relay = await startRelay();
@@ -57,6 +58,9 @@ describe('two people chatting through <sov-chat>', { timeout: 180_000 }, () => {
         if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
       });
       page.on('pageerror', (error) => pageErrors.push(String(error)));
+      page.on('request', (request) => {
+        if (!request.url().startsWith(relay.url) && !request.url().startsWith(relay.wsUrl) && !request.url().startsWith('blob:')) foreignRequests.push(request.url());
+      });
     }
   });
 
@@ -102,5 +106,22 @@ describe('two people chatting through <sov-chat>', { timeout: 180_000 }, () => {
     await bob.getByRole('button', { name: 'Sign in' }).waitFor();
     assert.deepEqual(cspViolations, [], 'nothing the Content-Security-Policy had to block');
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
+    assert.deepEqual(foreignRequests, [], 'nothing fetched from any other host');
+  });
+
+  test('the SDK demo page signs in and chats with the SDK alone', async () => {
+    const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    await page.goto(`${relay.url}/`);
+    await page.getByRole('link', { name: 'A custom UI on the SDK' }).click();
+    await page.getByLabel('Username').fill(annName);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const list = page.getByRole('list', { name: 'Messages' });
+    await list.getByText('Hello Bob, can you read me?').waitFor();
+    await page.getByLabel('Message', { exact: true }).fill('Written on the SDK page');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await list.getByRole('listitem').filter({ hasText: 'Written on the SDK page' }).filter({ hasText: '✓' }).filter({ hasNotText: 'pending' }).waitFor();
+    await ann.getByRole('list', { name: 'Messages' }).getByText('Written on the SDK page').waitFor();
   });
 });

@@ -7,6 +7,7 @@
  */
 import { LitElement, css, html } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
+import { AVATAR_LIGHTNESS } from './theme.styles.ts';
 
 @customElement('sov-avatar')
 export class SovAvatar extends LitElement {
@@ -49,7 +50,7 @@ export class SovAvatar extends LitElement {
     // Through CSSOM, which a strict Content-Security-Policy allows; a style="" attribute (what
     // Lit's styleMap writes on first render) it blocks. Dark enough that white initials pass AA.
     const hue = (this.seed * 137) % 360;
-    this.renderRoot.querySelector('span')?.style.setProperty('background', `hsl(${hue} 55% 38%)`);
+    this.renderRoot.querySelector('span')?.style.setProperty('background', `hsl(${hue} 55% ${AVATAR_LIGHTNESS}%)`);
   }
 }
 

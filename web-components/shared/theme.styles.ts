@@ -4,19 +4,55 @@
  * (or an ancestor setting the properties) overrides both. Colours meet WCAG AA (4.5:1) for text
  * on their background in both themes.
  */
-import { css } from 'lit';
+import { css, unsafeCSS } from 'lit';
+import type { CSSResult } from 'lit';
+
+/** The default colours. test/components/contrast.test.ts checks every text/background pair for AA. */
+export const PALETTES = {
+  light: {
+    bg: '#ffffff',
+    surface: '#f3f4f6',
+    fg: '#111827',
+    muted: '#4b5563',
+    border: '#d1d5db',
+    'field-border': '#6b7280',
+    accent: '#1d4ed8',
+    'accent-fg': '#ffffff',
+    danger: '#b91c1c',
+    'mine-bg': '#dbeafe',
+  },
+  dark: {
+    bg: '#111827',
+    surface: '#1f2937',
+    fg: '#f9fafb',
+    muted: '#cbd5e1',
+    border: '#4b5563',
+    'field-border': '#9ca3af',
+    accent: '#93c5fd',
+    'accent-fg': '#0b1220',
+    danger: '#fca5a5',
+    'mine-bg': '#1e3a8a',
+  },
+} as const;
+
+/** Lightness of the initials' background (any hue): dark enough for white text at 4.5:1. */
+export const AVATAR_LIGHTNESS = 30;
+
+/** `--_name: var(--sov-name, default);` for each colour: the host page's value wins. */
+function variables(palette: Record<string, string>): CSSResult {
+  return unsafeCSS(
+    Object.entries(palette)
+      .map(([name, value]) => `--_${name === 'mine-bg' ? 'mine' : name}: var(--sov-${name}, ${value});`)
+      .join(''),
+  );
+}
+
+const light = variables(PALETTES.light);
+const dark = variables(PALETTES.dark);
 
 export const themeStyles = css`
   :host {
-    --_bg: var(--sov-bg, #ffffff);
-    --_surface: var(--sov-surface, #f3f4f6);
-    --_fg: var(--sov-fg, #111827);
-    --_muted: var(--sov-muted, #4b5563);
-    --_border: var(--sov-border, #d1d5db);
-    --_accent: var(--sov-accent, #1d4ed8);
-    --_accent-fg: var(--sov-accent-fg, #ffffff);
-    --_danger: var(--sov-danger, #b91c1c);
-    --_mine: var(--sov-mine-bg, #dbeafe);
+    ${light}
     --_radius: var(--sov-radius, 10px);
     --_font: var(--sov-font, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif);
     font-family: var(--_font);
@@ -25,28 +61,12 @@ export const themeStyles = css`
   }
   @media (prefers-color-scheme: dark) {
     :host(:not([theme='light'])) {
-      --_bg: var(--sov-bg, #111827);
-      --_surface: var(--sov-surface, #1f2937);
-      --_fg: var(--sov-fg, #f9fafb);
-      --_muted: var(--sov-muted, #cbd5e1);
-      --_border: var(--sov-border, #4b5563);
-      --_accent: var(--sov-accent, #93c5fd);
-      --_accent-fg: var(--sov-accent-fg, #0b1220);
-      --_danger: var(--sov-danger, #fca5a5);
-      --_mine: var(--sov-mine-bg, #1e3a8a);
+      ${dark}
       color-scheme: dark;
     }
   }
   :host([theme='dark']) {
-    --_bg: var(--sov-bg, #111827);
-    --_surface: var(--sov-surface, #1f2937);
-    --_fg: var(--sov-fg, #f9fafb);
-    --_muted: var(--sov-muted, #cbd5e1);
-    --_border: var(--sov-border, #4b5563);
-    --_accent: var(--sov-accent, #93c5fd);
-    --_accent-fg: var(--sov-accent-fg, #0b1220);
-    --_danger: var(--sov-danger, #fca5a5);
-    --_mine: var(--sov-mine-bg, #1e3a8a);
+    ${dark}
     color-scheme: dark;
   }
   :host([hidden]) {
@@ -66,7 +86,7 @@ export const themeStyles = css`
   button {
     cursor: pointer;
     border-radius: var(--_radius);
-    border: 1px solid var(--_border);
+    border: 1px solid var(--_field-border);
     background: var(--_surface);
     padding: 0.45em 0.9em;
   }
@@ -81,7 +101,7 @@ export const themeStyles = css`
   }
   input,
   textarea {
-    border: 1px solid var(--_border);
+    border: 1px solid var(--_field-border);
     border-radius: var(--_radius);
     background: var(--_bg);
     padding: 0.5em 0.7em;
