@@ -15,6 +15,9 @@
  * @fires sov-message - detail: { room, message }, for each new message
  * @csspart top-bar - the bar above the chat
  * @csspart exit - the Exit button
+ * @csspart login-form, login-submit - <sov-login>'s form and main button
+ * @csspart list, message, notice, composer - <sov-chat-room>'s parts
+ * @csspart roster, person - <sov-roster>'s list and each person in it
  */
 import { css, html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
@@ -217,7 +220,7 @@ export class SovChat extends SovElement {
     if (this.screen === 'starting') return html`<p class="center" role="status">${this.startError || this.t('state.connecting')}</p>`;
     if (this.screen === 'login') {
       return html`<div class="login">
-        <sov-login .client=${this.client} lang=${lang} theme=${theme} @sov-login=${(event: Event) => event.stopPropagation()}></sov-login>
+        <sov-login exportparts="form: login-form, submit: login-submit" .client=${this.client} lang=${lang} theme=${theme} @sov-login=${(event: Event) => event.stopPropagation()}></sov-login>
       </div>`;
     }
     const user = this.client?.user;
@@ -242,8 +245,8 @@ export class SovChat extends SovElement {
         <p class="state" role="status">${this.connection === 'connected' ? '' : this.t(`state.${this.connection === 'closed' ? 'disconnected' : this.connection}`)}</p>
       </header>
       <main class=${this.showRoster ? 'show-roster' : ''}>
-        <sov-chat-room .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-chat-room>
-        <sov-roster .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-roster>
+        <sov-chat-room exportparts="list, message, notice, composer" .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-chat-room>
+        <sov-roster exportparts="list: roster, person" .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-roster>
       </main>
       <dialog aria-label=${this.t('profile.title')} @close=${this.profileClosed}>
         <sov-profile .client=${this.client} closable max-avatar-bytes=${this.maxAvatarBytes} lang=${lang} theme=${theme} @sov-close=${() => this.dialog.close()}></sov-profile>

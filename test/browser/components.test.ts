@@ -473,4 +473,18 @@ describe('<sov-chat>', function () {
     chat.setAttribute('theme', 'light');
     await until(() => getComputedStyle(room).backgroundColor === 'rgb(255, 255, 255)', 'the light theme');
   });
+
+  it('is styled from the host page through --sov-* properties and ::part', async () => {
+    const style = document.createElement('style');
+    style.textContent = 'sov-chat { --sov-accent: rgb(0, 100, 0); } sov-chat::part(top-bar) { background: rgb(1, 2, 3); } sov-chat::part(composer) { border-top-color: rgb(4, 5, 6); }';
+    document.head.append(style);
+    mounted.push(style);
+    const ann = await person();
+    const chat = mount<SovChat>('sov-chat', { client: ann.client });
+    await until(() => chat.shadowRoot!.querySelector('sov-chat-room')?.shadowRoot?.querySelector('form') !== null, 'the chat');
+    expect(getComputedStyle(chat.shadowRoot!.querySelector('header')!).backgroundColor).to.equal('rgb(1, 2, 3)');
+    const room = chat.shadowRoot!.querySelector('sov-chat-room')!.shadowRoot!;
+    expect(getComputedStyle(room.querySelector('form')!).borderTopColor).to.equal('rgb(4, 5, 6)');
+    expect(getComputedStyle(button(room, 'Send')!).backgroundColor).to.equal('rgb(0, 100, 0)');
+  });
 });
