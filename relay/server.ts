@@ -284,9 +284,14 @@ function serveStatic(res: HttpResponse, req: HttpRequest, files: ReturnType<type
     res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found');
     return;
   }
+  const notModified = req.getHeader('if-none-match') === file.etag;
+  res.writeStatus(notModified ? '304 Not Modified' : '200 OK');
   res
     .writeHeader('content-type', file.type)
     .writeHeader('x-content-type-options', 'nosniff')
-    .writeHeader('cache-control', 'no-cache')
-    .end(file.body);
+    .writeHeader('etag', file.etag)
+    .writeHeader('cache-control', file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+  // The bundles are public code that pages on any origin load as modules, which needs CORS.
+  if (file.type.startsWith('text/javascript')) res.writeHeader('access-control-allow-origin', '*').writeHeader('cross-origin-resource-policy', 'cross-origin');
+  res.end(notModified ? undefined : file.body);
 }

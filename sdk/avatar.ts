@@ -143,17 +143,58 @@ let picaInstance: Promise<Pica> | undefined;
 
 /** pica is ~16 KB gzipped and only needed when someone changes an avatar, so it loads on first use. */
 function loadPica(): Promise<Pica> {
-  picaInstance ??= import('pica').then(
+  picaInstance ??= Promise.all([import('pica'), picaFeatures()]).then(
     // One instance for the page: it owns the worker pool that later resizes reuse. The named class,
     // not the default factory: pica's .d.ts files sit in a CommonJS package, so TypeScript types
     // `default` as the whole module while browsers get the factory.
-    (module) => new module.Pica(),
+    ([module, features]) => new module.Pica({ features }),
     (error: unknown) => {
       picaInstance = undefined; // a failed chunk load may succeed on the next attempt
       throw new SovError('NETWORK', `The image resizer could not be loaded: ${String(error)}`);
     },
   );
   return picaInstance;
+}
+
+/**
+ * What pica may use on this page. Its workers start from blob: URLs and its fast path compiles
+ * WebAssembly; a host page's Content-Security-Policy may forbid either (no `worker-src blob:`, no
+ * 'wasm-unsafe-eval'), and pica then waits forever for a worker that never starts. So both are
+ * tried first, and pica gets only what works; plain JS on the main thread always does.
+ */
+type PicaFeature = 'js' | 'wasm' | 'ww';
+
+async function picaFeatures(): Promise<PicaFeature[]> {
+  const features: PicaFeature[] = ['js'];
+  try {
+    new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+    features.push('wasm');
+  } catch {
+    // No WebAssembly compilation allowed here.
+  }
+  if (await blobWorkersStart()) features.push('ww');
+  return features;
+}
+
+function blobWorkersStart(): Promise<boolean> {
+  return new Promise((resolve) => {
+    let worker: Worker;
+    const url = URL.createObjectURL(new Blob(['postMessage(1)'], { type: 'text/javascript' }));
+    const done = (works: boolean): void => {
+      clearTimeout(timer);
+      worker?.terminate();
+      URL.revokeObjectURL(url);
+      resolve(works);
+    };
+    const timer = setTimeout(() => done(false), 2000);
+    try {
+      worker = new Worker(url);
+      worker.onmessage = () => done(true);
+      worker.onerror = () => done(false);
+    } catch {
+      done(false);
+    }
+  });
 }
 
 /** The centred square of the source (cover crop), at most maxSide pixels a side. */

@@ -12,7 +12,7 @@ import type { ConnectionState, WebSocketConstructor } from './connection.ts';
 import { Emitter } from './emitter.ts';
 import { SovError } from './errors.ts';
 import { toBase64Url } from './encoding.ts';
-import { DEFAULT_KDF, WS_PATH, personName, roomName, signedBytes, username as usernameCheck } from './protocol.ts';
+import { DEFAULT_KDF, WS_PATH, kdfParams, personName, roomName, signedBytes, username as usernameCheck } from './protocol.ts';
 import type { ChatMessage, Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol.ts';
 import { Room } from './room.ts';
 import type { CachedRoom, ClientMessage, RoomHost } from './room.ts';
@@ -105,6 +105,8 @@ export class SovClient extends Emitter<ClientEvents> {
   private readonly useWebCrypto: boolean;
   private session: StoredSession | null = null;
   private outbox: OutboxEntry[] = [];
+  /** Which Room object each outbox entry came from in this run (the outbox itself is persisted). */
+  private readonly outboxRooms = new Map<string, Room>();
   private flushing = false;
 
   constructor(options: SovClientOptions) {
@@ -134,7 +136,7 @@ export class SovClient extends Emitter<ClientEvents> {
     return this.connection.state;
   }
 
-  /** Connects (if not yet) and resolves once connected; rejects after the request timeout. */
+  /** Starts connecting (if not yet); watch `state` or the `state` event. resume/register/login do it themselves. */
   connect(): void {
     this.connection.start();
   }
@@ -153,6 +155,8 @@ export class SovClient extends Emitter<ClientEvents> {
       this.user = stored.user;
       this.profiles.set(stored.user.id, stored.user);
       this.outbox = (await this.storage.get<OutboxEntry[]>(this.key('outbox'))) ?? [];
+      // Already connected (connect() came first): that connection has not seen the token yet.
+      if (this.connection.state === 'connected') await this.handshake().catch(() => undefined);
       this.connection.start();
       if (this.connection.state !== 'connected') {
         await new Promise<void>((resolve) => {
@@ -199,7 +203,9 @@ export class SovClient extends Emitter<ClientEvents> {
       checkPassword(input.password, false);
       const { derivePasswordKeys, publicKeyOf } = await loadPasswordCrypto();
       this.connection.start();
-      const { kdf } = await this.request('salt', { username });
+      const { kdf: offered } = await this.request('salt', { username });
+      // A relay that offered weak (cheap to brute-force) or absurd (memory-exhausting) settings is refused.
+      const kdf = kdfParams(offered, 'kdf');
       const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
       const result = await this.request('login', { username, authKey: keys.authKey });
       const seed = keys.signingSeed(result.keySalt);
@@ -240,6 +246,8 @@ export class SovClient extends Emitter<ClientEvents> {
         .map((entry): ClientMessage => ({ room, seq: null, author: this.session!.user.id, cid: entry.cid, ts: entry.createdAt, text: entry.text, sig: '', verified: true, state: 'pending' }));
       if (cached || pending.length) instance.restore(cached ?? { seq: 0, messages: [] }, pending);
       if (this.connection.state === 'connected') await this.syncRoom(instance, false).catch((error: unknown) => this.forgetRoomOnRefusal(room, error));
+      // Messages written offline for this room can go now that the relay has us in it.
+      void this.flushOutbox();
       return instance;
     });
   }
@@ -318,6 +326,7 @@ export class SovClient extends Emitter<ClientEvents> {
   /** Stops for good: no reconnects, pending requests reject with CLOSED. Storage is kept. */
   close(): void {
     this.connection.close();
+    for (const room of this.rooms.values()) room.abandon(new SovError('CLOSED'));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -364,6 +373,8 @@ export class SovClient extends Emitter<ClientEvents> {
     this.session = null;
     this.user = null;
     this.outbox = [];
+    this.outboxRooms.clear();
+    for (const room of this.rooms.values()) room.abandon(new SovError('NOT_AUTHENTICATED', 'Logged out before the message was sent.'));
     this.rooms.clear();
     for (const timer of this.cacheTimers.values()) clearTimeout(timer);
     this.cacheTimers.clear();
@@ -394,7 +405,16 @@ export class SovClient extends Emitter<ClientEvents> {
       }
       throw error;
     }
-    for (const room of this.rooms.values()) await this.syncRoom(room, true);
+    for (const room of [...this.rooms.values()]) {
+      try {
+        await this.syncRoom(room, true);
+      } catch (error) {
+        // A room the relay now refuses (say, too many rooms) is dropped; reconnecting over and over would not help.
+        if (error instanceof SovError && !['NETWORK', 'TIMEOUT', 'CLOSED'].includes(error.code)) this.rooms.delete(room.name);
+        else throw error;
+      }
+    }
+    void this.flushOutbox();
   }
 
   private async syncRoom(room: Room, handshake: boolean): Promise<void> {
@@ -431,12 +451,12 @@ export class SovClient extends Emitter<ClientEvents> {
         this.emit('presence', event.user ? { userId: event.userId, online: event.online, user: event.user } : { userId: event.userId, online: event.online });
         break;
       case 'profile':
-        void this.ownProfileChanged(event.user);
+        void this.ownProfileChanged(event.user).catch(() => undefined);
         for (const room of this.rooms.values()) room.profileChanged(event.user);
         this.emit('profile', event.user);
         break;
       case 'session-ended':
-        void this.forgetSession(event.reason);
+        void this.forgetSession(event.reason).catch(() => undefined);
         break;
       case 'hello':
         break;
@@ -447,8 +467,9 @@ export class SovClient extends Emitter<ClientEvents> {
   // is inside the relay's clock window however long it waited).
 
   private enqueue(room: Room, message: ClientMessage): void {
+    this.outboxRooms.set(message.cid, room);
     this.outbox.push({ room: room.name, cid: message.cid, text: message.text, createdAt: message.ts });
-    void this.saveOutbox();
+    void this.saveOutbox().catch(() => undefined);
     void this.flushOutbox();
   }
 
@@ -460,13 +481,23 @@ export class SovClient extends Emitter<ClientEvents> {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      while (this.outbox.length > 0 && this.connection.state === 'connected' && this.session) {
-        const entry = this.outbox[0]!;
+      while (this.connection.state === 'connected' && this.session) {
+        // In order, per room; a room not joined (yet) in this run keeps its messages waiting, since
+        // the relay would refuse them (NOT_IN_ROOM) until the app joins it again.
+        const entry = this.outbox.find((candidate) => this.rooms.has(candidate.room));
+        if (!entry) return;
         const outcome = await this.transmit(entry);
-        if (outcome === 'retry-later') return;
-        this.outbox.shift();
-        await this.saveOutbox();
-        this.rooms.get(entry.room)?.settle(entry.cid, outcome);
+        if (outcome === 'retry-later') {
+          // Still connected (a slow reply, say): try again shortly rather than wait for a reconnect.
+          if (this.connection.state === 'connected') setTimeout(() => void this.flushOutbox(), 2000);
+          return;
+        }
+        this.outbox.splice(this.outbox.indexOf(entry), 1);
+        await this.saveOutbox().catch(() => undefined);
+        // The Room that sent it, even if the app has left and rejoined since (a new Room object).
+        const room = this.outboxRooms.get(entry.cid) ?? this.rooms.get(entry.room);
+        this.outboxRooms.delete(entry.cid);
+        room?.settle(entry.cid, outcome);
       }
     } finally {
       this.flushing = false;
@@ -499,7 +530,8 @@ export class SovClient extends Emitter<ClientEvents> {
       room.name,
       setTimeout(() => {
         this.cacheTimers.delete(room.name);
-        if (this.session && this.rooms.get(room.name) === room) void this.storage.set(this.key(`room|${room.name}`), room.snapshot(this.historyCacheSize));
+        // Only a cache: a failed write loses nothing the relay cannot send again.
+        if (this.session && this.rooms.get(room.name) === room) void this.storage.set(this.key(`room|${room.name}`), room.snapshot(this.historyCacheSize)).catch(() => undefined);
       }, 200),
     );
   }

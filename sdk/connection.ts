@@ -236,11 +236,14 @@ export class Connection extends Emitter<ConnectionEvents> {
   private startHeartbeat(): void {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(() => {
-      if (!this.socket || this.socket.readyState !== OPEN) return;
+      if (!this.socket) return;
+      // Silent for two beats: a frozen flow, or a connection attempt that hangs (a blackholed
+      // SYN waits minutes for the operating system's timeout). Either way, start over now.
       if (Date.now() - this.lastFrameAt > this.heartbeatMs * 2) {
         this.drop();
         return;
       }
+      if (this.socket.readyState !== OPEN) return;
       this.request('ping', {}, { timeoutMs: this.heartbeatMs, handshake: true }).catch(() => undefined);
     }, this.heartbeatMs);
   }

@@ -299,7 +299,8 @@ const clientMessageId: Check<string> = (value, field) => {
   return cid;
 };
 
-const kdfParams: Check<KdfParams> = (value, field) => {
+/** The password hashing settings a relay may ask for: scrypt at least at the OWASP minimum, at most 2^20. */
+export const kdfParams: Check<KdfParams> = (value, field) => {
   const kdf = object(value, field);
   if (kdf.alg !== 'scrypt') throw invalid(`${field}.alg`, 'must be "scrypt"');
   const N = integer(DEFAULT_KDF.N, 2 ** 20)(kdf.N, `${field}.N`);

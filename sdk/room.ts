@@ -51,7 +51,7 @@ export interface CachedRoom {
 export class Room extends Emitter<RoomEvents> {
   /** Messages in order: sent ones by sequence number, then pending and failed ones by creation. */
   readonly messages: ClientMessage[] = [];
-  /** Highest sequence number received without a hole before it. */
+  /** Highest sequence number received; a hole below it is fetched as soon as it shows. */
   seq = 0;
   private readonly onlineUsers = new Map<number, Profile>();
   private readonly bySeq = new Set<number>();
@@ -112,13 +112,16 @@ export class Room extends Emitter<RoomEvents> {
     return settled;
   }
 
-  /** The outbox reports a result for one of this room's messages. */
+  /** @internal The outbox reports a result for one of this room's messages. */
   settle(cid: string, outcome: { seq: number } | { error: SovError }): void {
     const message = this.messages.find((m) => m.cid === cid && m.author === this.host.userId);
     const waiter = this.waiting.get(cid);
     this.waiting.delete(cid);
     if (!message) return;
     if ('seq' in outcome) {
+      // Known by number from now on, so the relay's copy of it (which may arrive after this
+      // reply) is recognised as this message, not added a second time.
+      this.bySeq.add(outcome.seq);
       if (message.state !== 'sent') {
         message.state = 'sent';
         message.seq = outcome.seq;
@@ -133,7 +136,13 @@ export class Room extends Emitter<RoomEvents> {
     }
   }
 
-  /** Restores messages cached from an earlier run, before the network answers. */
+  /** @internal Rejects every send still waiting (the client logged out or was closed). */
+  abandon(error: SovError): void {
+    for (const waiter of this.waiting.values()) waiter.reject(error);
+    this.waiting.clear();
+  }
+
+  /** @internal Restores messages cached from an earlier run, before the network answers. */
   restore(cached: CachedRoom, pending: ClientMessage[]): void {
     for (const message of cached.messages) this.accept(message);
     this.seq = Math.max(this.seq, cached.seq);
@@ -144,7 +153,7 @@ export class Room extends Emitter<RoomEvents> {
     }
   }
 
-  /** Applies a join reply: online list, and history after what the room already has. */
+  /** @internal Applies a join reply: online list, and history after what the room already has. */
   applyJoin(result: JoinResult): Promise<void> {
     this.onlineUsers.clear();
     for (const user of result.online) this.onlineUsers.set(user.id, user);
@@ -158,36 +167,49 @@ export class Room extends Emitter<RoomEvents> {
     return this.incoming;
   }
 
-  /** A message from the relay (live or history): verified, then added in order, once. */
+  /** @internal A message from the relay (live or history): verified, then added in order, once. */
   receive(message: ChatMessage): void {
-    this.incoming = this.incoming.then(async () => {
-      if (this.bySeq.has(message.seq)) return;
-      const keys = await this.host.keysOf(message.author).catch(() => []);
-      const verified = keys.length > 0 && (await this.host.verify(message, keys));
-      if (this.bySeq.has(message.seq)) return;
-      if (message.seq > this.seq + 1 && this.seq > 0) this.host.refill(this);
-      const own = message.author === this.host.userId ? this.messages.find((m) => m.cid === message.cid && m.seq === null) : undefined;
-      if (own) {
-        // Our own message came back through the relay: it is sent, whatever happened to the reply.
-        this.bySeq.add(message.seq);
-        this.seq = Math.max(this.seq, message.seq);
-        own.sig = message.sig;
-        own.ts = message.ts;
-        this.settle(message.cid, { seq: message.seq });
+    this.incoming = this.incoming
+      .then(async () => {
+        if (this.takeBackOwn(message)) return;
+        if (this.bySeq.has(message.seq)) return;
+        const keys = await this.host.keysOf(message.author).catch(() => []);
+        // A verifier that fails (its code could not load, say) leaves the message unverified; it
+        // must not break the chain, or every later message of the room would be lost.
+        const verified = keys.length > 0 && (await this.host.verify(message, keys).catch(() => false));
+        if (this.bySeq.has(message.seq)) return;
+        if (message.seq > this.seq + 1 && this.seq > 0) this.host.refill(this);
+        this.accept({ ...message, verified, state: 'sent' });
         this.host.persist(this);
-        return;
-      }
-      this.accept({ ...message, verified, state: 'sent' });
-      this.host.persist(this);
-    });
+      })
+      .catch(() => undefined);
   }
 
+  /**
+   * Our own message came back through the relay: it is sent, whether its reply came first, comes
+   * later or was lost. Matched by client id, so it is never shown twice; our text is kept.
+   */
+  private takeBackOwn(message: ChatMessage): boolean {
+    if (message.author !== this.host.userId) return false;
+    const own = this.messages.find((m) => m.author === message.author && m.cid === message.cid && (m.seq === null || m.seq === message.seq));
+    if (!own) return false;
+    this.bySeq.add(message.seq);
+    this.seq = Math.max(this.seq, message.seq);
+    own.sig = message.sig;
+    own.ts = message.ts;
+    this.settle(message.cid, { seq: message.seq });
+    this.host.persist(this);
+    return true;
+  }
+
+  /** @internal */
   userJoined(user: Profile): void {
     this.onlineUsers.set(user.id, user);
     this.emit('join', user);
     this.emit('online', this.online);
   }
 
+  /** @internal */
   userLeft(userId: number): void {
     const user = this.onlineUsers.get(userId);
     this.onlineUsers.delete(userId);
@@ -195,13 +217,14 @@ export class Room extends Emitter<RoomEvents> {
     this.emit('online', this.online);
   }
 
+  /** @internal */
   profileChanged(user: Profile): void {
     if (!this.onlineUsers.has(user.id)) return;
     this.onlineUsers.set(user.id, user);
     this.emit('online', this.online);
   }
 
-  /** What to cache: the newest sent messages. */
+  /** @internal What to cache: the newest sent messages. */
   snapshot(limit: number): CachedRoom {
     const sent = this.messages.filter((m) => m.state === 'sent' && m.seq !== null);
     return { seq: this.seq, messages: sent.slice(-limit) };

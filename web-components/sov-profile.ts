@@ -83,6 +83,8 @@ export class SovProfile extends SovElement {
   @state() private formError = '';
   @state() private status = '';
   @state() private progress: number | null = null;
+  /** Progress of resizing a chosen picture (null when idle): Save waits for it. */
+  @state() private preparing: number | null = null;
   private stopListening: (() => void) | null = null;
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -122,10 +124,11 @@ export class SovProfile extends SovElement {
         ${TEXT_FIELDS.map((field) => this.renderField(field, user, busy))}
         ${this.formError ? html`<p class="error" role="alert">${this.formError}</p>` : nothing}
         ${busy ? html`<progress max="1" .value=${this.progress ?? 0} aria-label=${this.t('profile.uploading')}></progress>` : nothing}
+        ${this.preparing !== null ? html`<progress max="1" .value=${this.preparing} aria-label=${this.t('profile.preparing')}></progress>` : nothing}
         <p role="status">${this.status}</p>
         <div class="actions">
           ${this.closable ? html`<button type="button" @click=${() => this.fire('close', null)}>${this.t('profile.close')}</button>` : nothing}
-          <button class="primary" type="submit" ?disabled=${busy}>${this.t('profile.save')}</button>
+          <button class="primary" type="submit" ?disabled=${busy || this.preparing !== null}>${this.t('profile.save')}</button>
         </div>
       </form>
     `;
@@ -160,13 +163,16 @@ export class SovProfile extends SovElement {
     if (!file) return;
     this.clear('avatar');
     this.dropPreview();
+    this.preparing = 0;
     try {
       // Loaded on first use: pica and the avatar code are not part of the initial download.
       const { processAvatar } = await import('../sdk/avatar.ts');
-      const blob = await processAvatar(file, { maxBytes: this.maxAvatarBytes });
+      const blob = await processAvatar(file, { maxBytes: this.maxAvatarBytes, onProgress: (fraction) => (this.preparing = fraction) });
       this.preview = { blob, url: URL.createObjectURL(blob) };
     } catch (error) {
       this.showError(error);
+    } finally {
+      this.preparing = null;
     }
   }
 

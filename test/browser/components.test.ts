@@ -187,6 +187,32 @@ describe('<sov-login>', function () {
     await until(() => root.querySelector('[role=alert]')?.textContent?.includes('Wrong username or password.') === true, 'the wrong-password message');
     expect(client.user).to.equal(null);
   });
+  it('says how long to wait once failed logins are rate limited', async () => {
+    const someone = await person();
+    // Ten wrong auth keys straight over the protocol (skipping ten seconds of password hashing).
+    const socket = new WebSocket(`${relay.replace(/^http/, 'ws')}/v1/ws`);
+    await new Promise((resolve) => (socket.onopen = resolve));
+    const replies: unknown[] = [];
+    socket.onmessage = (event) => {
+      const frame = JSON.parse(event.data as string);
+      if ('re' in frame) replies.push(frame);
+    };
+    for (let id = 1; id <= 10; id++) {
+      const authKey = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+      socket.send(JSON.stringify({ id, type: 'login', username: someone.username, authKey }));
+    }
+    await until(() => replies.length === 10, 'ten refusals');
+    socket.close();
+    const client = new SovClient({ relay, storage: memoryStorage() });
+    clients.push(client);
+    const login = mount<SovLogin>('sov-login', { client });
+    await login.updateComplete;
+    const root = login.shadowRoot!;
+    fill(field(root, 'Username'), someone.username);
+    fill(field(root, 'Password'), PASSWORD);
+    button(root, 'Sign in')!.click();
+    await until(() => /Too many attempts\. Try again in \d+ s\./.test(root.querySelector('[role=alert]')?.textContent ?? ''), 'the rate-limit message');
+  });
 });
 
 describe('<sov-chat-room>', function () {
@@ -278,6 +304,42 @@ describe('<sov-chat-room>', function () {
     expect(rows(view).length).to.be.below(80);
     list.scrollTop = list.scrollHeight / 2;
     await until(() => /message 5\d\d\d/.test(text(view.shadowRoot!)), 'the middle of the history');
+  });
+
+  it('shows a message the relay refuses as not sent, with a Retry that sends it again', async () => {
+    const room = uniqueName('room');
+    const ann = await person();
+    const view = mount<SovChatRoom>('sov-chat-room', { client: ann.client }, { room });
+    await until(() => text(view.shadowRoot!).includes('No messages yet'), 'the empty room');
+    // A clock ten minutes fast: the relay refuses the signed timestamp (CLOCK_SKEW).
+    const realNow = Date.now;
+    Date.now = () => realNow.call(Date) + 10 * 60 * 1000;
+    try {
+      fill(composer(view), 'my clock is wrong');
+      button(view.shadowRoot!, 'Send')!.click();
+      await until(() => text(view.shadowRoot!).includes('Not sent'), 'the failed state');
+    } finally {
+      Date.now = realNow;
+    }
+    const row = () => rows(view).find((item) => item.textContent!.includes('my clock is wrong'))!;
+    expect(row().querySelector('[aria-label="Signed by the author"]')).to.equal(null);
+    button(view.shadowRoot!, 'Retry')!.click();
+    await until(() => row().querySelector('[aria-label="Signed by the author"]') !== null, 'the message sent on retry');
+    expect(text(view.shadowRoot!)).to.not.include('Not sent');
+    expect(rows(view).filter((item) => item.textContent!.includes('my clock is wrong')).length, 'shown once').to.equal(1);
+  });
+
+  it('keeps a message written outside the room pending, and sends it once the room is joined again', async () => {
+    const room = uniqueName('room');
+    const ann = await person();
+    const view = mount<SovChatRoom>('sov-chat-room', { client: ann.client }, { room });
+    await until(() => text(view.shadowRoot!).includes('No messages yet'), 'the empty room');
+    await ann.client.leave(room);
+    fill(composer(view), 'held back');
+    button(view.shadowRoot!, 'Send')!.click();
+    await until(() => text(view.shadowRoot!).includes('Sending…'), 'the pending state');
+    await ann.client.join(room);
+    await until(() => rows(view).some((item) => item.textContent!.includes('held back') && item.querySelector('[aria-label="Signed by the author"]')), 'the message sent after rejoining');
   });
 
   it('sticks to the newest message, but offers a "new messages" button when the reader has scrolled up', async () => {

@@ -4,11 +4,13 @@
  * relay process. Playwright's locators pierce shadow DOM, so nothing reaches into internals.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { uniqueName } from '../helpers/client.ts';
-import { startRelay } from '../helpers/relay-process.ts';
+import { PACKAGE_ROOT, startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium.mjs';
 
@@ -107,6 +109,45 @@ describe('two people chatting through <sov-chat>', { timeout: 180_000 }, () => {
     assert.deepEqual(cspViolations, [], 'nothing the Content-Security-Policy had to block');
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
     assert.deepEqual(foreignRequests, [], 'nothing fetched from any other host');
+  });
+
+  test('a page on another origin embeds the chat with the two documented lines, under its own strict CSP', async () => {
+    const relayOrigin = new URL(relay.url).origin;
+    const hostPage = `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src ${relayOrigin}; connect-src ${relayOrigin} ${relayOrigin.replace(/^http/, 'ws')}; img-src ${relayOrigin} blob:">
+<script type="module" src="${relayOrigin}/sov-chat.js"></script></head>
+<body><h1>Someone's blog</h1><sov-chat relay="${relay.wsUrl.replace(/\/v1\/ws$/, '')}"></sov-chat></body></html>`;
+    const site = http.createServer((_request, response) => response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(hostPage));
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    try {
+      const siteUrl = `http://localhost:${(site.address() as { port: number }).port}/`;
+      const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+      page.setDefaultTimeout(TIMEOUT);
+      const blocked: string[] = [];
+      page.on('console', (message) => {
+        // The avatar code probes whether workers from blob: URLs and WebAssembly are allowed (this
+        // page allows neither) and does without: the browser reports those probes, nothing else.
+        const probe = /Creating a worker from 'blob:|WebAssembly/.test(message.text());
+        if (/Content.Security.Policy|CORS|blocked/i.test(message.text()) && !probe) blocked.push(message.text());
+      });
+      await page.goto(siteUrl);
+      const caraName = uniqueName('cara');
+      await register(page, caraName, 'Cara');
+      await say(page, 'Hello from another site');
+      await messages(ann).getByText('Hello from another site').waitFor();
+
+      // The avatar upload crosses origins too (CORS on the relay's upload endpoint).
+      await page.getByRole('button', { name: 'Edit your profile' }).click();
+      await page.getByRole('dialog').locator('input[type=file]').setInputFiles(path.join(PACKAGE_ROOT, 'test/fixtures/images/chromium-300x200.png'));
+      await page.getByRole('dialog').locator('sov-avatar img[src^="blob:"]').waitFor();
+      await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+      await page.getByRole('dialog').getByText('Saved').waitFor();
+      const avatar = await page.getByRole('dialog').locator('sov-avatar img').getAttribute('src');
+      assert.ok(avatar?.startsWith(`${relayOrigin}/`), `the avatar comes from the relay: ${avatar}`);
+      assert.deepEqual(blocked, [], 'nothing blocked by the page\'s policy or by CORS');
+    } finally {
+      site.close();
+    }
   });
 
   test('the SDK demo page signs in and chats with the SDK alone', async () => {

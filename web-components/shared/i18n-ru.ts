@@ -42,6 +42,7 @@ export const ru: Table = {
   'profile.close': 'Закрыть',
   'profile.saved': 'Сохранено',
   'profile.uploading': 'Загрузка…',
+  'profile.preparing': 'Готовим картинку…',
   'top.room': 'Комната',
   'top.join': 'Перейти',
   'top.exit': 'Выход',

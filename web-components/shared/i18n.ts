@@ -47,6 +47,7 @@ const en = {
   'profile.close': 'Close',
   'profile.saved': 'Saved',
   'profile.uploading': 'Uploading…',
+  'profile.preparing': 'Preparing the picture…',
   'top.room': 'Room',
   'top.join': 'Go',
   'top.exit': 'Exit',
