@@ -16,15 +16,13 @@ describe('the SDK in Node', () => {
   after(() => relay.stop());
 
   const client = () => new SovClient({ relay: relay.url, WebSocket: WebSocket as unknown as WebSocketConstructor, storage: memoryStorage() });
+  const registerBots = (...bots: SovClient[]) =>
+    Promise.all(bots.map((bot, i) => bot.register({ username: uniqueName(`bot${i}`), password: 'bots need passwords too', firstName: 'Бот', lastName: String(i) })));
 
   test('two bots register, exchange signed messages and see them verified', async () => {
     const [a, b] = [client(), client()];
     try {
-      const password = 'bots need passwords too';
-      await Promise.all([
-        a.register({ username: uniqueName('botA'), password, firstName: 'Бот', lastName: 'A' }),
-        b.register({ username: uniqueName('botB'), password, firstName: 'Бот', lastName: 'B' }),
-      ]);
+      await registerBots(a, b);
       const roomA = await a.join('bots');
       const roomB = await b.join('bots');
       await roomA.send('ping from A');
@@ -42,11 +40,7 @@ describe('the SDK in Node', () => {
   test('a sender sees each of its own messages once, however the reply and the relay\'s copy race', async () => {
     const [a, b] = [client(), client()];
     try {
-      const password = 'bots need passwords too';
-      await Promise.all([
-        a.register({ username: uniqueName('botA'), password, firstName: 'Бот', lastName: 'A' }),
-        b.register({ username: uniqueName('botB'), password, firstName: 'Бот', lastName: 'B' }),
-      ]);
+      await registerBots(a, b);
       const room = uniqueName('race');
       const [roomA, roomB] = [await a.join(room), await b.join(room)];
       await Promise.all(Array.from({ length: 10 }, (_, i) => roomA.send(`mine ${i}`)));
