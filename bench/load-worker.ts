@@ -645,7 +645,84 @@ async function idleLogin(args: { token: string; room?: string; concurrency: numb
   return { connections: idleConns.length, ms: performance.now() - started, closed: idleConns.filter((conn) => conn.closeInfo).length };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Soak: many logged-in people chatting at a human pace, each timing its own messages.
+
+const CID_IN_MESSAGE = /"cid":"([^"]+)"/;
+
+const soak = {
+  chatters: [] as Array<{ conn: RelayConn; user: BenchUser; room: string; sentAt: Map<string, number> }>,
+  timers: [] as Array<ReturnType<typeof setTimeout>>,
+  latencies: [] as number[],
+  sent: 0,
+  received: 0,
+  errors: {} as Record<string, number>,
+};
+
+/**
+ * `count` people, spread over `rooms` rooms, each sending a message every `intervalMs` (jittered
+ * so they do not beat in step). Latency is send-to-own-copy on the sender's connection: one clock,
+ * and it covers verify, the fsync'ed append and the fan-out to the whole room.
+ */
+async function chatters(args: { url: string; count: number; rooms: number; intervalMs: number; textLength: number; concurrency: number }) {
+  const started = performance.now();
+  const people = await pool(args.count, args.concurrency, async (index) => {
+    const conn = await RelayConn.open(args.url);
+    const user = await register(conn, `c${tag}x${index}`);
+    const room = `soak${index % args.rooms}`;
+    await conn.request('join', { room, limit: 0 }, false);
+    const person = { conn, user, room, sentAt: new Map<string, number>() };
+    conn.onMessageEvent = (data) => {
+      soak.received++;
+      const cid = CID_IN_MESSAGE.exec(data.toString('latin1', 0, 400))?.[1];
+      const sentAt = cid === undefined ? undefined : person.sentAt.get(cid);
+      if (sentAt === undefined) return;
+      person.sentAt.delete(cid!);
+      soak.latencies.push(performance.now() - sentAt);
+    };
+    conn.onLooseReply = (ok, _id, data) => {
+      if (!ok) {
+        const code = errorCodeOf(data);
+        soak.errors[code] = (soak.errors[code] ?? 0) + 1;
+      }
+    };
+    return person;
+  });
+  soak.chatters.push(...people);
+  for (const person of people) {
+    const tick = (): void => {
+      if (person.conn.closeInfo) return;
+      const cid = crypto.randomBytes(9).toString('base64url');
+      person.sentAt.set(cid, performance.now());
+      person.conn.ws.send(signedSendFrame(person.conn.allocateId(), person.user, person.room, cid, chatText('soak', args.textLength)));
+      soak.sent++;
+      soak.timers.push(setTimeout(tick, args.intervalMs * (0.5 + Math.random())));
+    };
+    soak.timers.push(setTimeout(tick, Math.random() * args.intervalMs));
+  }
+  closers.push(async () => {
+    for (const timer of soak.timers.splice(0)) clearTimeout(timer);
+    await Promise.all(soak.chatters.splice(0).map((person) => person.conn.close()));
+  });
+  return { people: people.length, setupMs: performance.now() - started };
+}
+
+/** Counts and latencies since the last call. */
+function soakSnapshot() {
+  const latencies = soak.latencies.splice(0);
+  const result = {
+    sent: soak.sent,
+    received: soak.received,
+    errors: { ...soak.errors },
+    closed: soak.chatters.filter((person) => person.conn.closeInfo).length,
+    latency: latencySummary(latencies),
+  };
+  return result;
+}
+
 serve({
+  chatters,
+  'soak-snapshot': soakSnapshot,
   senders: setupSenders,
   start: () => {
     throughput.running = true;
