@@ -36,6 +36,26 @@ async function say(page: Page, text: string): Promise<void> {
   await composer.press('Enter');
 }
 
+/** The focused element, through shadow roots: its label, aria-label or text. */
+function focusedName(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    let element = document.activeElement;
+    while (element?.shadowRoot?.activeElement) element = element.shadowRoot.activeElement;
+    if (!element) return '';
+    const labelled = (element as HTMLInputElement).labels?.[0]?.textContent ?? '';
+    return (element.getAttribute('aria-label') ?? labelled ?? element.textContent ?? '').trim() || (element.textContent ?? '').trim();
+  });
+}
+
+/** Presses Tab (or Shift+Tab) until the focused element's name starts with `name`. */
+async function tabTo(page: Page, name: string, backwards = false): Promise<void> {
+  for (let presses = 0; presses < 30; presses++) {
+    if ((await focusedName(page)).startsWith(name)) return;
+    await page.keyboard.press(backwards ? 'Shift+Tab' : 'Tab');
+  }
+  throw new Error(`Tab never reached "${name}" (last: "${await focusedName(page)}")`);
+}
+
 describe('two people chatting through <sov-chat>', { timeout: 180_000 }, () => {
   let relay: RelayProcess;
   let browser: Browser;
@@ -148,6 +168,37 @@ describe('two people chatting through <sov-chat>', { timeout: 180_000 }, () => {
     } finally {
       site.close();
     }
+  });
+
+  test('works by keyboard alone: register, write, open and close the profile, Exit', async () => {
+    const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    await page.goto(`${relay.url}/`);
+    await page.getByRole('button', { name: 'No account? Create one' }).waitFor();
+    await tabTo(page, 'No account? Create one');
+    await page.keyboard.press('Enter');
+    await tabTo(page, 'Username', true);
+    await page.keyboard.type(uniqueName('dana'));
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('Dana');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('Keys');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Exit' }).waitFor();
+    await tabTo(page, 'Write a message…');
+    await page.keyboard.type('Typed without a mouse');
+    await page.keyboard.press('Enter');
+    await messages(ann).getByText('Typed without a mouse').waitFor();
+    await tabTo(page, 'Dana Keys: Edit your profile', true);
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    await tabTo(page, 'Exit');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
   });
 
   test('the SDK demo page signs in and chats with the SDK alone', async () => {
