@@ -25,7 +25,14 @@ export function lockDataFolder(folder: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(lockFile, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return () => fs.rmSync(lockFile, { force: true });
+      return () => {
+        try {
+          fs.rmSync(lockFile, { force: true });
+        } catch {
+          // A folder that turned read-only (a failing disk) keeps the lock file; everything else was
+          // flushed already, and the next relay takes over a lock whose process is gone.
+        }
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(fs.readFileSync(lockFile, 'utf8'));

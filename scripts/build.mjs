@@ -62,7 +62,7 @@ function browserBuild(entryPoints, chunkFolder, plugins = []) {
   return build({
     ...shared,
     entryPoints,
-    outdir: 'dist/browser',
+    outdir: `${NEXT}/browser`,
     splitting: true,
     minify: true,
     platform: 'browser',
@@ -72,13 +72,16 @@ function browserBuild(entryPoints, chunkFolder, plugins = []) {
   });
 }
 
-fs.rmSync('dist', { recursive: true, force: true });
+// Built beside dist/ and swapped in at the end, so a relay starting during a rebuild (`npm start`
+// in another terminal, a test) never finds dist/ half written.
+const NEXT = 'dist.next';
+fs.rmSync(NEXT, { recursive: true, force: true });
 await Promise.all([
-  build({ ...shared, entryPoints: ['relay/main.ts'], outfile: 'dist/relay.js', platform: 'node', target: 'node20', packages: 'external' }),
+  build({ ...shared, entryPoints: ['relay/main.ts'], outfile: `${NEXT}/relay.js`, platform: 'node', target: 'node20', packages: 'external' }),
   build({
     ...shared,
     entryPoints: { index: 'sdk/index.ts' },
-    outdir: 'dist/sdk',
+    outdir: `${NEXT}/sdk`,
     splitting: true,
     platform: 'neutral',
     target: 'es2022',
@@ -90,4 +93,8 @@ await Promise.all([
   browserBuild({ 'sovereign-chat': 'sdk/index.ts' }, 'chunks'),
   browserBuild({ 'sov-chat': 'web-components/index.ts' }, 'chunks/sov-chat', [oneInitialChunk('web-components/index.ts')]),
 ]);
-execFileSync(process.execPath, [path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'), '-p', 'tsconfig.sdk-types.json'], { stdio: 'inherit' });
+execFileSync(process.execPath, [path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'), '-p', 'tsconfig.sdk-types.json', '--outDir', `${NEXT}/sdk`], { stdio: 'inherit' });
+fs.rmSync('dist.old', { recursive: true, force: true });
+if (fs.existsSync('dist')) fs.renameSync('dist', 'dist.old');
+fs.renameSync(NEXT, 'dist');
+fs.rmSync('dist.old', { recursive: true, force: true });

@@ -200,9 +200,13 @@ type Check<T> = (value: unknown, field: string) => T;
 const invalid = (field: string, why: string): SovError =>
   new SovError('INVALID_FIELD', `Field "${field}" ${why}.`, { field });
 
-// Characters that can hide or reorder text (C0/C1 controls, bidi overrides and isolates,
-// zero-width spaces) are refused in names so that one user cannot impersonate another visually.
-const NAME_FORBIDDEN = /[\p{Cc}\u200B-\u200D\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
+// Characters that can hide or reorder text are refused in names so that one user cannot
+// impersonate another visually: C0/C1 controls, line and paragraph separators, and every
+// default-ignorable code point (zero-width characters, bidi controls, variation selectors,
+// fillers, tags), except U+FE0F, which asks for the emoji form of the character before it.
+const NAME_FORBIDDEN = /[\p{Cc}\p{Zl}\p{Zp}]|(?!\uFE0F)\p{Default_Ignorable_Code_Point}/u;
+// Usernames are the unique handle: no invisible character at all, emoji selector included.
+const USERNAME_INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
 // Message text may hold line breaks and tabs, nothing else from the control range.
 const TEXT_FORBIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
 const USERNAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{M}\p{N}._-]*[\p{L}\p{M}\p{N}]$/u;
@@ -240,7 +244,7 @@ export const username: Check<string> = (value, field) => {
   if (length < LIMITS.minUsernameLength || length > LIMITS.maxUsernameLength) {
     throw invalid(field, `must be ${LIMITS.minUsernameLength} to ${LIMITS.maxUsernameLength} characters`);
   }
-  if (!USERNAME_PATTERN.test(name)) {
+  if (!USERNAME_PATTERN.test(name) || USERNAME_INVISIBLE.test(name)) {
     throw invalid(field, 'may hold only letters, digits and . _ - (not at the start or end)');
   }
   return name;
@@ -314,6 +318,18 @@ export const kdfParams: Check<KdfParams> = (value, field) => {
   };
 };
 
+/**
+ * The settings an account may be created with: exactly the defaults, with a 16-byte salt. The salt
+ * answer for an unknown name is shaped that way, so an account with other settings would stand
+ * out and tell an enumerator that it exists.
+ */
+const accountKdf: Check<KdfParams> = (value, field) => {
+  const kdf = kdfParams(value, field);
+  if (kdf.N !== DEFAULT_KDF.N || kdf.r !== DEFAULT_KDF.r || kdf.p !== DEFAULT_KDF.p) throw invalid(field, `must be scrypt N=${DEFAULT_KDF.N}, r=${DEFAULT_KDF.r}, p=${DEFAULT_KDF.p}`);
+  base64Bytes(16)(kdf.salt, `${field}.salt`);
+  return kdf;
+};
+
 function object(value: unknown, field: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, 'must be an object');
   return value as Record<string, unknown>;
@@ -333,7 +349,7 @@ const SCHEMAS: { [K in RequestType]: Schema<RequestMap[K]> } = {
     username,
     firstName: personName,
     lastName: personName,
-    kdf: kdfParams,
+    kdf: accountKdf,
     authKey: key32,
     keySalt: key32,
     publicKey: key32,
@@ -341,7 +357,7 @@ const SCHEMAS: { [K in RequestType]: Schema<RequestMap[K]> } = {
   login: { username, authKey: key32 },
   resume: { token },
   logout: {},
-  'change-password': { authKey: key32, kdf: kdfParams, newAuthKey: key32, keySalt: key32, publicKey: key32 },
+  'change-password': { authKey: key32, kdf: accountKdf, newAuthKey: key32, keySalt: key32, publicKey: key32 },
   join: { room: roomName, after: /* @__PURE__ */ optional(/* @__PURE__ */ integer(0)), limit: /* @__PURE__ */ optional(/* @__PURE__ */ integer(0)) },
   leave: { room: roomName },
   send: { room: roomName, author: userId, cid: clientMessageId, ts: /* @__PURE__ */ integer(0), text: messageText, sig: signature },

@@ -5,15 +5,15 @@
  * them; a page using one on its own calls loadLogin() / loadProfile(), or has it in the page
  * when this module runs).
  */
-import { loadLogin, loadProfile } from './sov-chat.ts';
+import { loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
 
-export { SovChat, loadLogin, loadProfile } from './sov-chat.ts';
-export { SovChatRoom } from './sov-chat-room.ts';
-export { SovRoster } from './sov-roster.ts';
+export { SovChat, loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
+export { SovChatRoom } from './sov-chat-room/sov-chat-room.ts';
+export { SovRoster } from './sov-roster/sov-roster.ts';
 export { SovAvatar } from './shared/sov-avatar.ts';
 export { SovClient } from '../sdk/client.ts';
-export type { SovLogin } from './sov-login.ts';
-export type { SovProfile } from './sov-profile.ts';
+export type { SovLogin } from './sov-login/sov-login.ts';
+export type { SovProfile } from './sov-profile/sov-profile.ts';
 
 if (document.querySelector('sov-login')) void loadLogin();
 if (document.querySelector('sov-profile')) void loadProfile();

@@ -199,11 +199,12 @@ function isSofMarker(marker: number): boolean {
 }
 
 function readJpeg(r: Reader): ImageInfo | null {
-  // A JPEG decoder stops at EOI, so anything appended after it is invisible to
-  // us but not to a browser or unzip; requiring EOI as the last two bytes is a
-  // cheap way to refuse most such polyglots without parsing entropy data.
+  // A JPEG decoder stops at the first EOI, so anything after it (HTML, a zip) is invisible to us
+  // but not to a browser or unzip. So the walk goes through every segment and the entropy-coded
+  // scans to the first real EOI, which must be the file's last two bytes.
   if (r.length < 4 || r.u8(r.length - 2) !== 0xff || r.u8(r.length - 1) !== 0xd9) return null;
 
+  let size: { width: number; height: number } | null = null;
   let offset = 2; // past SOI
   while (true) {
     if (r.u8(offset) !== 0xff) return null;
@@ -212,19 +213,21 @@ function readJpeg(r: Reader): ImageInfo | null {
     const marker = r.u8(offset);
     offset++;
     if (marker < 0) return null;
+    if (marker === 0xd9) return size && offset === r.length ? { format: 'jpeg', mime: 'image/jpeg', ...size } : null;
 
     // Standalone markers have no length field; reading one would desync the
     // walk and let crafted bytes be mistaken for a frame header.
     if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
     // 0x00 is byte stuffing, only meaningful inside entropy-coded data. A
-    // second SOI, an early EOI or a scan before any frame header means there
-    // are no trustworthy dimensions to report.
-    if (marker === 0x00 || marker === 0xd8 || marker === 0xd9 || marker === 0xda) return null;
+    // second SOI or a scan before any frame header means there are no
+    // trustworthy dimensions to report.
+    if (marker === 0x00 || marker === 0xd8 || (marker === 0xda && !size)) return null;
 
     const length = r.u16be(offset);
     if (length < 2 || !r.has(offset, length)) return null;
 
     if (isSofMarker(marker)) {
+      if (size) return null; // one frame per image
       // Lf = 8 + 3 * Nf: precision, height, width, component count, then three
       // bytes per component. A mismatch means the header is not what it claims.
       const height = r.u16be(offset + 3);
@@ -233,9 +236,15 @@ function readJpeg(r: Reader): ImageInfo | null {
       if (length < 8 || components < 1 || length !== 8 + 3 * components) return null;
       // Height 0 defers the real height to a DNL marker after the first scan;
       // we refuse rather than report a size the decoder will later change.
-      return validSize(width, height) ? { format: 'jpeg', mime: 'image/jpeg', width, height } : null;
+      if (!validSize(width, height)) return null;
+      size = { width, height };
     }
     offset += length;
+    if (marker === 0xda) {
+      // Entropy-coded data: 0xFF is followed by 0x00 (a stuffed byte) or a restart marker inside
+      // it; any other marker ends the scan (the next table, scan or EOI).
+      while (offset < r.length - 1 && !(r.u8(offset) === 0xff && r.u8(offset + 1) !== 0x00 && (r.u8(offset + 1) < 0xd0 || r.u8(offset + 1) > 0xd7))) offset++;
+    }
   }
 }
 

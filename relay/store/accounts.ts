@@ -95,9 +95,11 @@ export class Accounts {
    * whether an account exists. Both paths compute the HMAC so they also take the same time.
    */
   kdfFor(username: string): KdfParams {
-    const fake = crypto.createHmac('sha256', this.serverSecret).update(`salt:${usernameKey(username)}`).digest();
+    // Both paths do the same work (the fake is computed and a fresh object built either way), so
+    // the answer's timing does not tell whether the name exists.
+    const fake = { ...DEFAULT_KDF, salt: crypto.createHmac('sha256', this.serverSecret).update(`salt:${usernameKey(username)}`).digest().subarray(0, 16).toString('base64url') };
     const account = this.find(username);
-    return account ? account.kdf : { ...DEFAULT_KDF, salt: fake.subarray(0, 16).toString('base64url') };
+    return account ? { ...account.kdf } : fake;
   }
 
   /** Constant-time check of an auth key; unknown users cost the same hash so timing reveals nothing. */

@@ -53,6 +53,8 @@ export interface HistorySlice {
 export class History {
   private readonly rooms = new Map<string, Room>();
   private kept = 0;
+  /** Replay records in the log since the last compaction (see maybeCompact). */
+  private replayRecords = 0;
   private log!: AppendLog;
 
   private constructor(readonly historySize: number) {}
@@ -63,6 +65,13 @@ export class History {
     history.log = await AppendLog.open(
       path.join(folder, 'messages.log'),
       (record, line) => {
+        if (isReplayRecord(record)) {
+          history.replayRecords++;
+          const room = history.room(record.room);
+          if (record.replayFloor !== undefined) room.replayFloor = Math.max(room.replayFloor, record.replayFloor);
+          if (record.seen !== undefined && record.ts >= windowStart) room.recent.set(record.seen, { seq: record.seq, ts: record.ts });
+          return;
+        }
         const message = record as ChatMessage;
         if (typeof message.room !== 'string' || !Number.isSafeInteger(message.seq)) return;
         const room = history.room(message.room);
@@ -173,14 +182,43 @@ export class History {
   }
 
   private maybeCompact(): void {
-    // Rewriting costs a pass over the kept messages, so wait until at least half the file is dead.
-    if (this.log.lineCount < this.kept * 2 + 1000) return;
+    // Rewriting costs a pass over the kept messages, so wait until at least half the file is dead
+    // (the replay records written by the last compaction count as live: they are still needed).
+    if (this.log.lineCount < (this.kept + this.replayRecords) * 2 + 1000) return;
     this.log.compact(() => {
       const lines: string[] = [];
-      for (const room of this.rooms.values()) {
+      let replayRecords = 0;
+      const windowStart = Date.now() - 2 * LIMITS.maxClockSkewMs;
+      for (const [name, room] of this.rooms) {
+        // What the replay check knows must survive a restart even when the messages themselves
+        // are compacted away (a busy room), or a message still inside the clock window could be
+        // accepted a second time: one short record per id still worth remembering.
+        const before = lines.length;
+        if (room.replayFloor > 0) lines.push(JSON.stringify({ room: name, replayFloor: room.replayFloor }));
+        for (const [seen, entry] of room.recent) {
+          if (entry.seq > 0 && entry.ts >= windowStart) lines.push(JSON.stringify({ room: name, seen, seq: entry.seq, ts: entry.ts }));
+        }
+        replayRecords += lines.length - before;
         for (const message of room.messages.slice(-this.historySize)) lines.push(message.json);
       }
+      this.replayRecords = replayRecords;
       return lines;
     });
   }
+}
+
+/** A line compaction writes for the replay check: an id still inside the clock window, or a room's floor. */
+interface ReplayRecord {
+  room: string;
+  seen?: string;
+  seq: number;
+  ts: number;
+  replayFloor?: number;
+}
+
+function isReplayRecord(record: unknown): record is ReplayRecord {
+  const value = record as Record<string, unknown>;
+  if (typeof value !== 'object' || value === null || typeof value.room !== 'string') return false;
+  if (typeof value.replayFloor === 'number') return true;
+  return typeof value.seen === 'string' && Number.isSafeInteger(value.seq) && typeof value.ts === 'number';
 }

@@ -238,8 +238,10 @@ describe('history compaction', () => {
       await Promise.all(Array.from({ length: 100 }, (_, i) => client.call('send', signMessage(user, 'general', `m${sent + i + 1}`))));
     }
     await relay.stop();
-    const lines = fs.readFileSync(path.join(relay.dataDir, 'messages.log'), 'utf8').trim().split('\n');
-    assert.ok(lines.length < 1100, `compacted: ${lines.length} lines for 1200 messages`);
+    // Message lines only: compaction also keeps a short id record (no text) per message still inside
+    // the replay window.
+    const lines = fs.readFileSync(path.join(relay.dataDir, 'messages.log'), 'utf8').trim().split('\n').filter((line) => line.includes('"text":'));
+    assert.ok(lines.length < 1100, `compacted: ${lines.length} message lines for 1200 messages`);
     assert.ok(!fs.existsSync(path.join(relay.dataDir, 'messages.log.tmp')));
 
     const restarted = await startRelay({ dataDir: relay.dataDir, args: ['--history', '5'] });

@@ -13,6 +13,7 @@ import { TestClient, registerUser, uniqueName, withTimeout } from '../helpers/cl
 import type { EventFrame, TestUser } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
+import { fixture, pngChunk } from '../helpers/images.ts';
 
 let relay: RelayProcess;
 before(async () => {
@@ -51,16 +52,7 @@ function relayAlive(process: RelayProcess): void {
   assert.equal(process.child.signalCode, null, 'the relay process is still running');
 }
 
-const fixture = (name: string): Buffer => fs.readFileSync(new URL(`../fixtures/images/${name}`, import.meta.url));
 
-function pngChunk(type: string, data: Uint8Array = new Uint8Array(0)): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body) >>> 0);
-  return Buffer.concat([length, body, crc]);
-}
 
 /**
  * A PNG whose header declares `width` x `height` RGB pixels. The IDAT holds `rows` real scanlines,

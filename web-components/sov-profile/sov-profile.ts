@@ -8,70 +8,24 @@
  * @fires sov-close - the Close button was pressed (shown with the `closable` attribute)
  * @csspart form - the form
  */
-import { css, html, nothing } from 'lit';
+import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import { DEFAULT_AVATAR_MAX_BYTES } from '../sdk/avatar-limits.ts';
-import { SovError } from '../sdk/errors.ts';
-import type { Profile } from '../sdk/protocol.ts';
-import './shared/sov-avatar.ts';
-import { avatarSrc, displayName } from './shared/people.ts';
-import { SovElement } from './shared/sov-element.ts';
-import { formField, formStyles, withoutError } from './shared/form-field.ts';
-import { themeStyles } from './shared/theme.styles.ts';
+import { DEFAULT_AVATAR_MAX_BYTES } from '../../sdk/avatar-limits.ts';
+import { SovError } from '../../sdk/errors.ts';
+import type { Profile } from '../../sdk/protocol.ts';
+import '../shared/sov-avatar.ts';
+import { avatarSrc, displayName } from '../shared/people.ts';
+import { SovElement } from '../shared/sov-element.ts';
+import { formField, withoutError } from '../shared/form-field.ts';
+import { profileStyles } from './sov-profile.styles.ts';
 
 type Field = 'username' | 'firstName' | 'lastName' | 'avatar';
 const TEXT_FIELDS = ['firstName', 'lastName', 'username'] as const;
 
 @customElement('sov-profile')
 export class SovProfile extends SovElement {
-  static override styles = [
-    themeStyles,
-    formStyles,
-    css`
-      form {
-        padding: 1.25rem;
-        min-width: min(22rem, 100%);
-      }
-      .avatar {
-        display: flex;
-        align-items: center;
-        gap: 1rem;
-        --sov-avatar-size: 5rem;
-      }
-      .choose {
-        display: inline-block;
-        border: 1px solid var(--_field-border);
-        border-radius: var(--_radius);
-        background: var(--_surface);
-        padding: 0.45em 0.9em;
-        cursor: pointer;
-        font-weight: 400;
-      }
-      .choose:focus-within {
-        outline: 2px solid var(--_accent);
-        outline-offset: 2px;
-      }
-      input[type='file'] {
-        position: absolute;
-        opacity: 0;
-        width: 1px;
-        height: 1px;
-      }
-      input[readonly] {
-        background: var(--_surface);
-        color: var(--_muted);
-      }
-      .actions {
-        display: flex;
-        gap: 0.5rem;
-        justify-content: flex-end;
-      }
-      [role='status']:empty {
-        display: none;
-      }
-    `,
-  ];
+  static override styles = profileStyles;
 
   /** Largest picture accepted before resizing, in bytes (the original app's 4 MB by default). */
   @property({ type: Number, attribute: 'max-avatar-bytes' }) maxAvatarBytes = DEFAULT_AVATAR_MAX_BYTES;
@@ -166,7 +120,7 @@ export class SovProfile extends SovElement {
     this.preparing = 0;
     try {
       // Loaded on first use: pica and the avatar code are not part of the initial download.
-      const { processAvatar } = await import('../sdk/avatar.ts');
+      const { processAvatar } = await import('../../sdk/avatar.ts');
       const blob = await processAvatar(file, { maxBytes: this.maxAvatarBytes, onProgress: (fraction) => (this.preparing = fraction) });
       this.preview = { blob, url: URL.createObjectURL(blob) };
     } catch (error) {

@@ -5,59 +5,18 @@
  * @csspart list - the list of people
  * @csspart person - one person
  */
-import { css, html } from 'lit';
+import { html } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import type { Profile } from '../sdk/protocol.ts';
-import './shared/sov-avatar.ts';
-import { avatarSrc, displayName } from './shared/people.ts';
-import { SovElement } from './shared/sov-element.ts';
-import { themeStyles } from './shared/theme.styles.ts';
+import type { Profile } from '../../sdk/protocol.ts';
+import '../shared/sov-avatar.ts';
+import { avatarSrc, displayName } from '../shared/people.ts';
+import { SovElement } from '../shared/sov-element.ts';
+import { rosterStyles } from './sov-roster.styles.ts';
 
 @customElement('sov-roster')
 export class SovRoster extends SovElement {
-  static override styles = [
-    themeStyles,
-    css`
-      :host {
-        display: block;
-        overflow-y: auto;
-        background: var(--_bg);
-      }
-      h2 {
-        font-size: 0.95rem;
-        margin: 0;
-        padding: 0.75rem 0.75rem 0.25rem;
-      }
-      .count {
-        padding: 0 0.75rem 0.5rem;
-        margin: 0;
-        color: var(--_muted);
-        font-size: 0.85em;
-      }
-      ul {
-        list-style: none;
-        margin: 0;
-        padding: 0 0.5rem 0.75rem;
-      }
-      li {
-        display: flex;
-        align-items: center;
-        gap: 0.5rem;
-        padding: 0.3rem 0.25rem;
-        --sov-avatar-size: 1.75rem;
-      }
-      .name {
-        overflow: hidden;
-        text-overflow: ellipsis;
-        white-space: nowrap;
-      }
-      .username {
-        color: var(--_muted);
-        font-size: 0.85em;
-      }
-    `,
-  ];
+  static override styles = rosterStyles;
 
   /** A room name for that room's people; empty for everyone on the relay. */
   @property({ reflect: true }) room = '';

@@ -8,14 +8,14 @@
  * @csspart form - the form
  * @csspart submit - the main button
  */
-import { css, html, nothing } from 'lit';
+import { html, nothing } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import { MIN_PASSWORD_LENGTH } from '../sdk/client.ts';
-import { SovError } from '../sdk/errors.ts';
-import { SovElement } from './shared/sov-element.ts';
-import { formField, formStyles, withoutError } from './shared/form-field.ts';
-import { themeStyles } from './shared/theme.styles.ts';
-import type { MessageKey } from './shared/i18n.ts';
+import { MIN_PASSWORD_LENGTH } from '../../sdk/client.ts';
+import { SovError } from '../../sdk/errors.ts';
+import { SovElement } from '../shared/sov-element.ts';
+import { formField, withoutError } from '../shared/form-field.ts';
+import type { MessageKey } from '../shared/i18n.ts';
+import { loginStyles } from './sov-login.styles.ts';
 
 type Field = 'username' | 'password' | 'firstName' | 'lastName';
 const LABELS: Record<Field, MessageKey> = {
@@ -33,27 +33,7 @@ const AUTOCOMPLETE: Record<Field, Record<'login' | 'register', string>> = {
 
 @customElement('sov-login')
 export class SovLogin extends SovElement {
-  static override styles = [
-    themeStyles,
-    formStyles,
-    css`
-      form {
-        max-width: 24rem;
-        margin: 0 auto;
-        padding: 1.5rem;
-        border: 1px solid var(--_border);
-        border-radius: var(--_radius);
-      }
-      .switch {
-        background: none;
-        border: none;
-        color: var(--_accent);
-        text-decoration: underline;
-        padding: 0.2em 0;
-        justify-self: start;
-      }
-    `,
-  ];
+  static override styles = loginStyles;
 
   /** "login" or "register": which form shows. */
   @property({ reflect: true }) mode: 'login' | 'register' = 'login';

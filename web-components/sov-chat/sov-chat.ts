@@ -19,158 +19,30 @@
  * @csspart list, message, notice, composer - <sov-chat-room>'s parts
  * @csspart roster, person - <sov-roster>'s list and each person in it
  */
-import { css, html, nothing } from 'lit';
+import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, query, state } from 'lit/decorators.js';
-import { DEFAULT_AVATAR_MAX_BYTES } from '../sdk/avatar-limits.ts';
-import { SovClient } from '../sdk/client.ts';
-import type { ConnectionState } from '../sdk/connection.ts';
-import { DEFAULT_ROOM, roomName } from '../sdk/protocol.ts';
-import './shared/sov-avatar.ts';
-import { avatarSrc, displayName } from './shared/people.ts';
-import { SovElement } from './shared/sov-element.ts';
-import { themeStyles } from './shared/theme.styles.ts';
-import './sov-chat-room.ts';
-import './sov-roster.ts';
+import { DEFAULT_AVATAR_MAX_BYTES } from '../../sdk/avatar-limits.ts';
+import { SovClient } from '../../sdk/client.ts';
+import type { ConnectionState } from '../../sdk/connection.ts';
+import { DEFAULT_ROOM, roomName } from '../../sdk/protocol.ts';
+import '../shared/sov-avatar.ts';
+import { avatarSrc, displayName } from '../shared/people.ts';
+import { SovElement } from '../shared/sov-element.ts';
+import '../sov-chat-room/sov-chat-room.ts';
+import '../sov-roster/sov-roster.ts';
+import { chatStyles } from './sov-chat.styles.ts';
 
 type Screen = 'starting' | 'login' | 'chat';
 
 // Loaded when first shown: a returning user never needs the login form, and most visits never
 // open the profile, so neither is part of the initial download.
-export const loadLogin = (): Promise<unknown> => import('./sov-login.ts');
-export const loadProfile = (): Promise<unknown> => import('./sov-profile.ts');
+export const loadLogin = (): Promise<unknown> => import('../sov-login/sov-login.ts');
+export const loadProfile = (): Promise<unknown> => import('../sov-profile/sov-profile.ts');
 
 @customElement('sov-chat')
 export class SovChat extends SovElement {
-  static override styles = [
-    themeStyles,
-    css`
-      :host {
-        display: flex;
-        flex-direction: column;
-        height: 100%;
-        min-height: 24rem;
-        background: var(--_bg);
-        border: 1px solid var(--_border);
-        border-radius: var(--_radius);
-        overflow: hidden;
-        container-type: inline-size;
-      }
-      header {
-        display: flex;
-        flex-wrap: wrap;
-        align-items: center;
-        gap: 0.5rem;
-        padding: 0.5rem 0.75rem;
-        background: var(--_surface);
-        border-bottom: 1px solid var(--_border);
-      }
-      .me {
-        display: flex;
-        align-items: center;
-        gap: 0.5rem;
-        border: none;
-        background: none;
-        padding: 0.2rem 0.4rem;
-        font-weight: 600;
-        min-width: 0;
-        --sov-avatar-size: 2rem;
-      }
-      .me span {
-        overflow: hidden;
-        text-overflow: ellipsis;
-        white-space: nowrap;
-        max-width: 12rem;
-      }
-      .room-form {
-        display: flex;
-        align-items: center;
-        gap: 0.35rem;
-        margin-left: auto;
-      }
-      .room-form input {
-        width: 9rem;
-        padding: 0.35em 0.6em;
-      }
-      .state {
-        width: 100%;
-        order: 10;
-        margin: 0;
-        font-size: 0.85em;
-        color: var(--_muted);
-      }
-      main {
-        flex: 1;
-        min-height: 0;
-        display: flex;
-      }
-      sov-chat-room {
-        flex: 1;
-        min-width: 0;
-      }
-      sov-roster {
-        width: 14rem;
-        border-left: 1px solid var(--_border);
-      }
-      .roster-toggle {
-        display: none;
-      }
-      .center {
-        margin: auto;
-        padding: 1rem;
-        width: 100%;
-        color: var(--_muted);
-        text-align: center;
-      }
-      .login {
-        margin: auto;
-        padding: 1rem;
-        width: 100%;
-        overflow-y: auto;
-      }
-      dialog {
-        padding: 0;
-        border: 1px solid var(--_border);
-        border-radius: var(--_radius);
-        background: var(--_bg);
-        color: var(--_fg);
-        width: min(28rem, calc(100vw - 2rem));
-        max-height: calc(100vh - 2rem);
-      }
-      dialog::backdrop {
-        background: rgb(0 0 0 / 0.45);
-      }
-      @container (max-width: 40rem) {
-        .roster-toggle {
-          display: inline-block;
-        }
-        sov-roster {
-          display: none;
-        }
-        main.show-roster sov-roster {
-          display: block;
-          width: 100%;
-          border-left: none;
-        }
-        main.show-roster sov-chat-room {
-          display: none;
-        }
-        .me {
-          flex: 1;
-        }
-        .room-form {
-          order: 5;
-          width: 100%;
-          margin-left: 0;
-        }
-        .room-form input {
-          flex: 1;
-          width: auto;
-          min-width: 0;
-        }
-      }
-    `,
-  ];
+  static override styles = chatStyles;
 
   /** The relay's address; defaults to the server that served this script. */
   @property() relay = '';
