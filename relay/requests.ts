@@ -27,9 +27,20 @@ export interface Connection {
   strikes: number;
   /** Tail of this connection's `send` checks, which must finish in the order the frames came. */
   sendQueue: Promise<void>;
+  /** Replies held while the send buffer is over its limit, oldest first (server.ts sendReply). */
+  queuedReplies: string[];
+  queuedReplyBytes: number;
 }
 
 export type Socket = WebSocket<Connection>;
+
+/**
+ * History in one join reply stops at about this many bytes (the newest messages; `gap` tells a
+ * resuming client what it will not get). 1,000 ordinary messages fit; a room of 4,000-character
+ * messages sends its newest hundred or so. It keeps a reply well under the 1 MB a slow link may
+ * hold in the relay's send buffer, and a phone on a slow link from a minutes-long download.
+ */
+export const MAX_HISTORY_REPLY_BYTES = 768 * 1024;
 
 export interface RelayContext {
   config: RelayConfig;
@@ -225,7 +236,7 @@ const handlers: { [K in RequestType]: Handler<K> } = {
         if (user) ctx.publish(roomTopic(room), eventFrame({ ev: 'join', room, user }));
       }
     }
-    const slice = ctx.history.since(room, after, Math.min(limit ?? ctx.history.historySize, ctx.history.historySize));
+    const slice = ctx.history.since(room, after, Math.min(limit ?? ctx.history.historySize, ctx.history.historySize), MAX_HISTORY_REPLY_BYTES);
     const online = profilesOf(ctx, ctx.presence.roomMembers(room));
     return new RawResult(
       `{"room":${JSON.stringify(room)},"seq":${slice.seq},"gap":${slice.gap},"online":${JSON.stringify(online)},"messages":[${slice.messages.join(',')}]}`,

@@ -31,6 +31,8 @@ const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 
 const MAX_STRIKES = 50;
 /** Per-socket send buffer cap: a consumer this far behind is cut off instead of growing memory. */
 const MAX_BACKPRESSURE = 1024 * 1024;
+/** Replies waiting for a full send buffer to drain, per connection (see sendReply). */
+const MAX_QUEUED_REPLY_BYTES = 4 * 1024 * 1024;
 const SLOW_CONSUMER_SWEEP_MS = 2000;
 /** Seconds without any frame before uWS closes a connection; it pings before that. */
 const IDLE_TIMEOUT_S = 32;
@@ -91,7 +93,38 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       'error' in outcome
         ? `{"re":${re},"ok":false,"error":${JSON.stringify(outcome.error.toWire())}}`
         : `{"re":${re},"ok":true,"result":${outcome.result instanceof RawResult ? outcome.result.json : JSON.stringify(outcome.result)}}`;
-    ws.cork(() => ws.send(frame));
+    sendReply(ws, frame);
+  };
+
+  /**
+   * Every request gets its reply, even when the send buffer is over MAX_BACKPRESSURE (uWS would
+   * drop the frame): it then waits in the connection's own queue, sent in order as the buffer
+   * drains. Replies are small and one per request (rate limited), so the queue stays short; one
+   * that still outgrows MAX_QUEUED_REPLY_BYTES belongs to a consumer that stopped reading.
+   */
+  const sendReply = (ws: Socket, frame: string): void => {
+    const connection = ws.getUserData();
+    if (connection.queuedReplies.length === 0 && ws.getBufferedAmount() < MAX_BACKPRESSURE) {
+      ws.cork(() => ws.send(frame));
+      return;
+    }
+    connection.queuedReplies.push(frame);
+    connection.queuedReplyBytes += frame.length;
+    if (connection.queuedReplyBytes > MAX_QUEUED_REPLY_BYTES) {
+      log('warn', 'slow consumer: replies piled up unread; closing it', { ip: connection.ip, queued: connection.queuedReplyBytes });
+      ws.close();
+    }
+  };
+
+  const flushReplies = (ws: Socket): void => {
+    const connection = ws.getUserData();
+    ws.cork(() => {
+      while (connection.queuedReplies.length > 0 && ws.getBufferedAmount() < MAX_BACKPRESSURE) {
+        const frame = connection.queuedReplies.shift()!;
+        connection.queuedReplyBytes -= frame.length;
+        ws.send(frame);
+      }
+    });
   };
 
   app.ws<Connection>(WS_PATH, {
@@ -115,6 +148,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         bucket: new TokenBucket(config.requestsPerSecond, config.requestsPerSecond * 2),
         strikes: 0,
         sendQueue: Promise.resolve(),
+        queuedReplies: [],
+        queuedReplyBytes: 0,
       };
       res.upgrade(
         connection,
@@ -162,9 +197,14 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       );
     },
 
+    drain(ws) {
+      flushReplies(ws);
+    },
+
     close(ws) {
       const connection = ws.getUserData();
       connection.closed = true;
+      connection.queuedReplies = [];
       sockets.delete(ws);
       signOut(ctx, ws);
     },

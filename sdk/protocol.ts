@@ -397,7 +397,10 @@ export function parseRequest(frame: string): ParsedFrame {
   const id = requestId(fields.id);
   if (id === null) return { ok: false, id: null, error: new SovError('BAD_FRAME') };
   if (!isRequestType(fields.type)) {
-    return { ok: false, id, error: new SovError('UNKNOWN_TYPE', `Unknown request type ${JSON.stringify(String(fields.type)).slice(0, 80)}.`) };
+    // Only a string is quoted back: String() of an arbitrary JSON value can throw (an object whose
+    // "toString" is not a function, arrays nested thousands deep), and that would escape to the relay.
+    const shown = typeof fields.type === 'string' ? JSON.stringify(fields.type.slice(0, 60)) : `of type ${Array.isArray(fields.type) ? 'array' : typeof fields.type}`;
+    return { ok: false, id, error: new SovError('UNKNOWN_TYPE', `Unknown request type ${shown}.`) };
   }
   try {
     const request: Record<string, unknown> = { id, type: fields.type };

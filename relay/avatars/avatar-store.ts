@@ -19,12 +19,26 @@ export class AvatarStore {
     fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
   }
 
+  /** The same image saved by two uploads at once is written once; both wait for that write. */
+  private readonly saving = new Map<string, Promise<void>>();
+
   /** Stores the image durably (temp file, fsync, rename, fsync folder) and returns its URL path. */
   async save(bytes: Uint8Array, info: ImageInfo): Promise<string> {
     const name = `${crypto.createHash('sha256').update(bytes).digest('hex')}.${EXTENSIONS[info.format]}`;
-    const file = path.join(this.folder, name);
+    let write = this.saving.get(name);
+    if (!write) {
+      write = this.write(path.join(this.folder, name), bytes).finally(() => this.saving.delete(name));
+      this.saving.set(name, write);
+    }
+    await write;
+    return AVATAR_URL_PREFIX + name;
+  }
+
+  private async write(file: string, bytes: Uint8Array): Promise<void> {
     if (!fs.existsSync(file)) {
-      const temp = `${file}.${process.pid}.tmp`;
+      // A name of its own, so that no other write (another relay on a copy of the folder, a
+      // leftover from a crash) can truncate the file this one is about to rename into place.
+      const temp = `${file}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`;
       const handle = await fsp.open(temp, 'w', 0o600);
       try {
         await handle.writeFile(bytes);
@@ -38,7 +52,6 @@ export class AvatarStore {
       });
       await syncFolder(this.folder);
     }
-    return AVATAR_URL_PREFIX + name;
   }
 
   /** The stored image for a URL file name; null for anything that is not exactly a stored name. */

@@ -187,8 +187,7 @@ export class Accounts {
   }
 
   private async write(record: AccountRecord): Promise<void> {
-    await this.log.append(JSON.stringify(record));
-    this.apply(record);
+    await this.log.append(JSON.stringify(record), () => this.apply(record));
     // Each account is one line after compaction; rewrite once the log holds mostly superseded lines.
     if (this.log.lineCount > 1000 && this.log.lineCount > this.byId.size * 3) {
       this.log.compact(() => [...this.byId.values()].map((account) => JSON.stringify({ t: 'account', ...account })));

@@ -22,6 +22,7 @@ import type { Logger } from '../logger.ts';
 
 interface PendingLine {
   text: string;
+  onDurable: (() => void) | undefined;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -103,10 +104,16 @@ export class AppendLog {
     return new AppendLog(file, handle, goodSize, lineCount, log, ops);
   }
 
-  /** Appends one JSON line; resolves once it is on disk, rejects with STORAGE_FAILED otherwise. */
-  append(line: string): Promise<void> {
+  /**
+   * Appends one JSON line; resolves once it is on disk, rejects with STORAGE_FAILED otherwise.
+   * `onDurable` runs as soon as the line is on disk, before anything else can happen here: the
+   * owner applies the record to its in-memory state there, so a compaction snapshot taken right
+   * after this batch already contains it. (Applying after `await append()` left a window in which
+   * the snapshot missed the batch just acknowledged, and a crash before the next compaction lost it.)
+   */
+  append(line: string, onDurable?: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ text: line, resolve, reject });
+      this.queue.push({ text: line, onDurable, resolve, reject });
       this.kick();
     });
   }
@@ -154,7 +161,10 @@ export class AppendLog {
         await this.handle.datasync();
         this.size += data.length;
         this.lineCount += batch.length;
-        for (const item of batch) item.resolve();
+        for (const item of batch) {
+          item.onDurable?.();
+          item.resolve();
+        }
       } catch (error) {
         this.log('error', 'write failed; nothing from this batch was stored', { file: this.file, error: errorText(error) });
         await this.cutBack().catch(() => {

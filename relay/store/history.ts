@@ -21,6 +21,8 @@ interface StoredMessage {
   seq: number;
   /** The message as fanned out and as stored: one JSON object. */
   json: string;
+  /** Its UTF-8 size, for bounding join replies. */
+  bytes: number;
 }
 
 interface Room {
@@ -77,7 +79,7 @@ export class History {
         const room = history.room(message.room);
         if (message.seq <= room.durableSeq) return;
         room.seq = room.durableSeq = message.seq;
-        history.keep(room, { seq: message.seq, json: line });
+        history.keep(room, { seq: message.seq, json: line, bytes: Buffer.byteLength(line) });
         if (message.ts >= windowStart) room.recent.set(`${message.author}:${message.cid}`, { seq: message.seq, ts: message.ts });
       },
       logger,
@@ -107,18 +109,19 @@ export class History {
     room.recent.set(dedupeKey, entry);
     const stored: ChatMessage = { room: message.room, seq, author: message.author, cid: message.cid, ts: message.ts, text: message.text, sig: message.sig };
     const json = JSON.stringify(stored);
+    const kept = { seq, json, bytes: Buffer.byteLength(json) };
     try {
-      await this.log.append(json);
+      await this.log.append(json, () => {
+        entry.seq = seq;
+        room.durableSeq = seq;
+        this.keep(room, kept);
+      });
     } catch (error) {
       // Every append queued behind a failed one fails too, so rolling back to the durable number is exact.
       room.seq = room.durableSeq;
       room.recent.delete(dedupeKey);
       throw error;
     }
-    entry.seq = seq;
-    room.durableSeq = seq;
-    const kept = { seq, json };
-    this.keep(room, kept);
     this.maybePrune(room);
     this.maybeCompact();
     return kept;
@@ -128,7 +131,7 @@ export class History {
    * Messages after `after` (all kept ones when undefined), at most the newest `limit`, oldest first.
    * `gap` tells a resuming client that it missed messages it will not get.
    */
-  since(roomName: string, after: number | undefined, limit: number): HistorySlice {
+  since(roomName: string, after: number | undefined, limit: number, maxBytes = Infinity): HistorySlice {
     const room = this.rooms.get(roomName);
     const durable = room?.durableSeq ?? 0;
     const messages = room?.messages ?? [];
@@ -136,6 +139,15 @@ export class History {
     // Seqs are contiguous, so the index of seq s is length - 1 - (durable - s).
     let from = after === undefined || after > durable ? start : Math.max(start, messages.length - (durable - after));
     from = Math.max(from, messages.length - limit);
+    // The newest messages that fit in maxBytes: older ones beyond it count as missed (gap).
+    let bytes = 0;
+    for (let index = messages.length - 1; index >= from; index--) {
+      bytes += messages[index]!.bytes + 1;
+      if (bytes > maxBytes) {
+        from = index + 1;
+        break;
+      }
+    }
     const slice = messages.slice(from);
     const firstSeq = slice[0]?.seq ?? durable + 1;
     // A client ahead of the relay saw a history this relay no longer has (restored from an old backup).

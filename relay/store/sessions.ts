@@ -104,8 +104,7 @@ export class Sessions {
   }
 
   private async write(record: SessionRecord): Promise<void> {
-    await this.log.append(JSON.stringify(record));
-    this.apply(record);
+    await this.log.append(JSON.stringify(record), () => this.apply(record));
     this.compactIfWorthIt(false);
   }
 

@@ -31,6 +31,26 @@ function diskThatFills(): FileOps & { full: boolean } {
 }
 
 describe('append-only log', () => {
+  test('a compaction asked for right after an acknowledged batch keeps that batch, and the one behind it', async () => {
+    // The owner applies each record in the onDurable callback, as the stores do, and asks for a
+    // compaction once a4 is acknowledged: the snapshot must already hold the whole first batch.
+    const file = path.join(tempDataDir(), 'c.log');
+    const log = await AppendLog.open(file, () => undefined, quiet);
+    const applied: string[] = [];
+    const write = async (n: string): Promise<void> => {
+      const line = JSON.stringify({ n });
+      await log.append(line, () => applied.push(line));
+      if (n === 'a4') log.compact(() => [...applied]);
+    };
+    const first = ['a0', 'a1', 'a2', 'a3', 'a4'].map(write);
+    await new Promise((resolve) => setImmediate(resolve)); // the first batch is on its way to disk
+    const second = ['b0', 'b1', 'b2', 'b3', 'b4'].map(write); // queued behind it
+    await Promise.all([...first, ...second]);
+    await log.close();
+    const expected = ['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1', 'b2', 'b3', 'b4'].map((n) => ({ n }));
+    assert.deepEqual(await readBack(file), expected);
+  });
+
   test('stores appended records in order and reads them back', async () => {
     const file = path.join(tempDataDir(), 'a.log');
     const log = await AppendLog.open(file, () => undefined, quiet);

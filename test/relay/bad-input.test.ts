@@ -12,6 +12,8 @@ import { TestClient, eventually, registerUser, registration, signMessage, unique
 import type { ReplyFrame, TestUser } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
+import { REQUEST_FIELDS } from '../helpers/fuzz-frames.ts';
+import { seededRandom } from '../helpers/random.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -82,17 +84,6 @@ function wellFormedSend(): Record<string, unknown> {
   return { room: 'general', author: 1, cid: 'abcdefgh1234', ts: Date.now(), text: 'hi', sig: 'A'.repeat(86) };
 }
 
-/** mulberry32: small, fast and seeded, so a failing junk frame can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -372,21 +363,7 @@ describe('request floods (relay started with --rate 5)', () => {
 
 describe('junk frames', () => {
   /** The fields of each request type, so that many junk frames are nearly valid and reach the handlers. */
-  const SCHEMA: Record<string, string[]> = {
-    ping: [],
-    salt: ['username'],
-    register: ['username', 'firstName', 'lastName', 'kdf', 'authKey', 'keySalt', 'publicKey'],
-    login: ['username', 'authKey'],
-    resume: ['token'],
-    logout: [],
-    'change-password': ['authKey', 'kdf', 'newAuthKey', 'keySalt', 'publicKey'],
-    join: ['room', 'after', 'limit'],
-    leave: ['room'],
-    send: ['room', 'author', 'cid', 'ts', 'text', 'sig'],
-    profile: ['userId', 'username'],
-    'update-profile': ['username', 'firstName', 'lastName'],
-    online: ['room'],
-  };
+  const SCHEMA: Record<string, readonly string[]> = REQUEST_FIELDS;
   const JUNK_TYPES = ['', 'PING', 'fly', '__proto__', 'constructor', 'toString', 'valueOf', 'send ', 'register\u0000'];
   const FIELDS = [...new Set(Object.values(SCHEMA).flat())];
   const JUNK_FIELDS = ['__proto__', 'constructor', 'prototype', 'seq', 'ev', 're', 'ok', 'x'];
@@ -403,7 +380,7 @@ describe('junk frames', () => {
   }
 
   function junkFrames({ seed, count, offset, types, self }: JunkOptions): { text: string; re: string | number | null }[] {
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const int = (n: number): number => Math.floor(random() * n);
     const pick = <T,>(items: readonly T[]): T => items[int(items.length)]!;
     const randomString = (max: number): string => {
