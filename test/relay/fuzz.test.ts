@@ -14,9 +14,8 @@
  * The seed is fixed (FUZZ_SEED overrides it, FUZZ_FRAMES the frame count); on a failure fast-check
  * prints the seed and the smallest failing round it found.
  *
- * The second describe block holds minimal reproductions of what the fuzzing found. They assert the
- * documented behaviour, so EACH OF THEM FAILS until its relay bug is fixed (and so does the fuzz
- * test, whenever its frames hit one of the bugs).
+ * The second describe block holds minimal reproductions of what the fuzzing found (a crash and
+ * dropped replies), as regression tests of their fixes.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
