@@ -9,6 +9,7 @@ import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { SovError } from '../sdk/errors.ts';
 import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH, parseRequest } from '../sdk/protocol.ts';
+import type { ParsedFrame } from '../sdk/protocol.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
 import { lockDataFolder, loadServerSecret } from './data-folder.ts';
@@ -171,7 +172,15 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         return;
       }
       const connection = ws.getUserData();
-      const parsed = parseRequest(textOf(message));
+      let parsed: ParsedFrame;
+      try {
+        parsed = parseRequest(textOf(message));
+      } catch (error) {
+        // parseRequest answers every frame it can read; a throw is a bug, and it must cost this
+        // frame an INTERNAL reply, never the process (a throw out of a uWS handler ends it).
+        log('error', 'request parsing failed', { ip: connection.ip, error: errorText(error) });
+        parsed = { ok: false, id: null, error: new SovError('INTERNAL') };
+      }
       const id = parsed.ok ? parsed.request.id : parsed.id;
       const wait = connection.bucket.take();
       if (wait > 0) {

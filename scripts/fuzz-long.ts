@@ -43,7 +43,8 @@ try {
   // from its seed up to the relay's own timing.
   for (let chunk = 0; harness.fuzzFrames < frames; chunk++) {
     for (const spec of fc.sample(arbitrary, { seed: seed + chunk, numRuns: 50 })) {
-      await harness.runRound(spec, ++round);
+      await harness.runRound(spec);
+      round++;
       if (harness.fuzzFrames >= frames) break;
       if (Date.now() - lastReport > 15_000) {
         lastReport = Date.now();

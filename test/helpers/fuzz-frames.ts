@@ -19,6 +19,12 @@
  * The generators produce plain data ("specs"); a spec becomes bytes only when it is sent, because
  * valid frames depend on the connection's state (its user, keys, token, clock). The oracle looks
  * only at the bytes that went out, never at the spec, so a generator can be as wild as it likes.
+ * Text frames with invalid UTF-8 need no ws internals: `send(buffer, { binary: false })` sends the
+ * bytes as a text frame as they are.
+ *
+ * What this found (both fixed in bf686e2, with regression tests in test/relay/fuzz.test.ts):
+ * finding 1, a request whose `type` String() cannot convert killed the relay; finding 2, a join
+ * reply bigger than the 1 MB send buffer made uWS drop the replies behind it, with no close.
  */
 import { isUtf8 } from 'node:buffer';
 import crypto from 'node:crypto';
@@ -1397,7 +1403,7 @@ class Lane {
   }
 
   /** Sends one batch and checks every frame's outcome; violations go to the harness. */
-  async runBatch(batch: BatchSpec, round: number): Promise<void> {
+  async runBatch(batch: BatchSpec): Promise<void> {
     const harness = this.harness;
     if (batch.reconnect) await this.normalize(true);
     this.biggestReply = 0;
@@ -1430,7 +1436,7 @@ class Lane {
       if (out.expect.kind === 'close') this.expectedClose = { code: out.expect.code, why: out.expect.why };
       else this.expectReply(index, out);
       this.transmit(out);
-      harness.sent(out, round);
+      harness.sent(out);
       inFlight.push(`${out.kind}: ${out.preview}`);
       if (out.replayable && !out.binary) harness.remember(out.data);
       index++;
@@ -1705,14 +1711,18 @@ export function rssMb(pid: number): number | null {
  * fuzz run the relay legitimately keeps more and more:
  * - the messages the fuzz got accepted: up to 2 x --history = 2,000 per room in memory, in the
  *   nine rooms the generators use; most are short, but the big room holds 4,000-"€" messages, so
- *   it alone can reach ~17 MB of two-byte strings (and a join of it builds a ~12 MB reply);
+ *   it alone can reach ~17 MB of two-byte strings;
  * - accounts and sessions the fuzz registered (~1 KB each, some thousands over a long run);
  * - the login limiter's per-name buckets (capped at 100,000 keys) and the signature key cache
  *   (capped at 50,000 keys).
- * On top of that V8 and glibc keep freed heap and frame buffers mapped after a burst, which RSS
- * counts. Measured here: +25 MB after 15,000 frames, +80 MB after 400,000, levelling off. 150 MB
- * above the start leaves room for all of that, while a leak of 200 bytes per frame would break it
- * within the long run's million frames.
+ * On top of that V8 and glibc keep freed heap and buffers mapped after bursts (64 KB frames,
+ * 768 KB join replies), which RSS counts. Measured on the 2-core machine: +23 to +31 MB after the
+ * CI run's 10,000 frames; +117 MB after the long run's 1,000,000 fuzz frames (1.7 million with
+ * the flood pings; peak +147 MB). Of that, live data is the small part: heap snapshots of the relay
+ * at 227,000 and 479,000 frames held 17.5 and 28.2 MB, the difference being room histories
+ * filling towards their cap, accounts, sessions and replay-window ids. So 150 MB is generous for
+ * the test and still holds a million frames, while a leak of 100 bytes per frame would break it
+ * within the long run (raise it with scripts/fuzz-long.ts --rss-bound for much longer runs).
  */
 export const RSS_BOUND_MB = 150;
 
@@ -1885,7 +1895,7 @@ export class FuzzHarness {
     map.set(key, (map.get(key) ?? 0) + by);
   }
 
-  sent(out: Outgoing, _round: number): void {
+  sent(out: Outgoing): void {
     this.framesSent++;
     this.current.frames++;
     if (out.kind !== 'flood') this.fuzzFrames++;
@@ -1900,10 +1910,10 @@ export class FuzzHarness {
   }
 
   /** Sends one round (a batch per lane, all at once) and returns the violations it found. */
-  async runRound(round: RoundSpec, number: number): Promise<Violation[]> {
+  async runRound(round: RoundSpec): Promise<Violation[]> {
     if (!this.relayAlive()) await this.restart();
     const before = this.violations.length;
-    await Promise.all(this.lanes.map((lane, i) => lane.runBatch(round[i] ?? { reconnect: false, flood: false, specs: [] }, number)));
+    await Promise.all(this.lanes.map((lane, i) => lane.runBatch(round[i] ?? { reconnect: false, flood: false, specs: [] })));
     const alive = await this.confirmAlive();
     this.flushSuspects(alive);
     if (!alive) {
@@ -2044,7 +2054,8 @@ export class FuzzHarness {
         fc.asyncProperty(arbitrary, async (spec) => {
           // While shrinking, stop after the budget: fast-check then reports the smallest failure so far.
           if (failedAt !== null && Date.now() - failedAt > (options.shrinkBudgetMs ?? 60_000)) return;
-          const violations = await this.runRound(spec, ++round);
+          const violations = await this.runRound(spec);
+          round++;
           if (violations.length === 0) return;
           failedAt ??= Date.now();
           throw new Error(`invariant violations in this round:\n${formatViolations(violations, 5)}`);
