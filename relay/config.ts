@@ -1,5 +1,6 @@
 /** Command-line flags and SOV_* environment variables to a relay configuration. Flags win over env. */
 import { parseArgs } from 'node:util';
+import type { EngineWish } from './engine/choose-engine.ts';
 
 export interface RelayConfig {
   host: string;
@@ -13,6 +14,8 @@ export interface RelayConfig {
   /** Sustained requests per second per connection (bursts up to twice that). */
   requestsPerSecond: number;
   registrationsPerHour: number;
+  engine: EngineWish;
+  maxConnectionsPerAddress: number;
 }
 
 interface FlagSpec {
@@ -37,6 +40,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'tls-key': { env: 'SOV_TLS_KEY', value: 'FILE', help: 'PEM private key for --tls-cert' },
   'session-days': { env: 'SOV_SESSION_DAYS', value: 'N', defaultValue: '30', help: 'days a session lives without use (sliding)' },
   rate: { env: 'SOV_RATE', value: 'N', defaultValue: '20', help: 'requests per second per connection, bursts of twice that' },
+  engine: { env: 'SOV_ENGINE', value: 'auto|uws|node', defaultValue: 'auto', help: 'uws where uWebSockets.js loads, else node; or force one' },
+  'max-connections-per-address': { env: 'SOV_MAX_CONNECTIONS_PER_ADDRESS', value: 'N', defaultValue: '50', help: 'open connections per client address' },
   'registrations-per-hour': { env: 'SOV_REGISTRATIONS_PER_HOUR', value: 'N', defaultValue: '30', help: 'new accounts per hour per IP address' },
 };
 
@@ -57,6 +62,11 @@ function wholeNumber(name: string, text: string, min: number, max: number): numb
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < min || value > max) throw new ConfigError(`--${name} must be a whole number from ${min} to ${max}, got "${text}"`);
   return value;
+}
+
+function engineWish(text: string): EngineWish {
+  if (text === 'auto' || text === 'uws' || text === 'node') return text;
+  throw new ConfigError(`--engine must be auto, uws or node, got "${text}"`);
 }
 
 /** Returns the config, or null when --help was asked for. Throws ConfigError on bad input. */
@@ -99,6 +109,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     sessionDays: wholeNumber('session-days', get('session-days')!, 1, 3650),
     requestsPerSecond: wholeNumber('rate', get('rate')!, 1, 1_000_000),
     registrationsPerHour: wholeNumber('registrations-per-hour', get('registrations-per-hour')!, 1, 1_000_000),
+    engine: engineWish(get('engine')!),
+    maxConnectionsPerAddress: wholeNumber('max-connections-per-address', get('max-connections-per-address')!, 1, 10_000_000),
   };
 }
 

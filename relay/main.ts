@@ -1,6 +1,8 @@
 /** `sov-relay`: reads flags, starts the relay, and on SIGINT/SIGTERM flushes everything and exits 0. */
 import { ConfigError, parseConfig, usage } from './config.ts';
 import { DataFolderError } from './data-folder.ts';
+import { EngineUnavailableError } from './engine/choose-engine.ts';
+import { ListenError } from './engine/engine.ts';
 import { errorText, stderrLogger } from './logger.ts';
 import { startRelay } from './server.ts';
 
@@ -21,7 +23,8 @@ async function main(): Promise<void> {
   try {
     relay = await startRelay(config, stderrLogger);
   } catch (error) {
-    const known = error instanceof DataFolderError || (error as NodeJS.ErrnoException).code !== undefined;
+    const known =
+      error instanceof DataFolderError || error instanceof EngineUnavailableError || error instanceof ListenError || (error as NodeJS.ErrnoException).code !== undefined;
     process.stderr.write(`sov-relay: ${known ? (error as Error).message : errorText(error)}\n`);
     process.exit(1);
   }

@@ -3,7 +3,6 @@
  * server turns that into exactly one reply frame. Authorization is checked here, per request,
  * never assumed from what the client did before.
  */
-import type { WebSocket } from 'uWebSockets.js';
 import { SovError } from '../sdk/errors.ts';
 import { LIMITS, signedBytes, usernameKey } from '../sdk/protocol.ts';
 import type { Profile, Request, RequestMap, RequestType, ResultMap, ServerEvent } from '../sdk/protocol.ts';
@@ -13,13 +12,13 @@ import type { Session, Sessions } from './store/sessions.ts';
 import type { Presence } from './presence.ts';
 import type { KeyedLimiter, TokenBucket } from './rate-limit.ts';
 import type { RelayConfig } from './config.ts';
+import type { Peer } from './engine/engine.ts';
 import { verifySignature } from './signatures.ts';
 
-/** Per-socket state, kept in uWS's userData. */
+/** Per-connection state: the `data` of its peer. */
 export interface Connection {
+  /** The client's address (behind a trusted proxy, the one it forwarded): every per-address limit keys on it. */
   readonly ip: string;
-  /** Set in the close handler; a closed uWS socket must not be touched again. */
-  closed: boolean;
   session: { hash: string; userId: number } | null;
   rooms: Set<string>;
   readonly bucket: TokenBucket;
@@ -30,9 +29,11 @@ export interface Connection {
   /** Replies held while the send buffer is over its limit, oldest first (server.ts sendReply). */
   queuedReplies: string[];
   queuedReplyBytes: number;
+  /** Closes the connection if it has not logged in by then (server.ts LOGIN_DEADLINE_MS). */
+  loginDeadline: ReturnType<typeof setTimeout> | null;
 }
 
-export type Socket = WebSocket<Connection>;
+export type Socket = Peer<Connection>;
 
 /**
  * History in one join reply stops at about this many bytes (the newest messages; `gap` tells a
@@ -70,18 +71,14 @@ export function eventFrame(event: ServerEvent): string {
   return JSON.stringify(event);
 }
 
-function send(ws: Socket, frame: string): void {
-  if (!ws.getUserData().closed) ws.cork(() => ws.send(frame));
-}
-
 function requireSession(ws: Socket): { hash: string; userId: number } {
-  const session = ws.getUserData().session;
+  const session = ws.data.session;
   if (!session) throw new SovError('NOT_AUTHENTICATED');
   return session;
 }
 
 function requireAnonymous(ws: Socket): void {
-  if (ws.getUserData().session) throw new SovError('ALREADY_AUTHENTICATED');
+  if (ws.data.session) throw new SovError('ALREADY_AUTHENTICATED');
 }
 
 function profileOf(ctx: RelayContext, userId: number): Profile | null {
@@ -99,19 +96,19 @@ function rateLimited(retryAfterMs: number): SovError {
 
 /** Refuses before any password check while either the name or the address is locked out. */
 function checkLoginBudget(ctx: RelayContext, ws: Socket, username: string): void {
-  const wait = Math.max(ctx.limits.loginByName.wait(usernameKey(username)), ctx.limits.loginByIp.wait(ws.getUserData().ip));
+  const wait = Math.max(ctx.limits.loginByName.wait(usernameKey(username)), ctx.limits.loginByIp.wait(ws.data.ip));
   if (wait > 0) throw rateLimited(wait);
 }
 
 function chargeFailedLogin(ctx: RelayContext, ws: Socket, username: string): void {
   ctx.limits.loginByName.take(usernameKey(username));
-  ctx.limits.loginByIp.take(ws.getUserData().ip);
+  ctx.limits.loginByIp.take(ws.data.ip);
 }
 
 /** Binds a session to the connection. Runs after awaits, so it re-checks what may have changed meanwhile. */
 function signIn(ctx: RelayContext, ws: Socket, session: Session): void {
-  const connection = ws.getUserData();
-  if (connection.closed) return;
+  const connection = ws.data;
+  if (!ws.open) return;
   // Two login requests racing on one connection: the second must not overwrite the first.
   if (connection.session) throw new SovError('ALREADY_AUTHENTICATED');
   connection.session = { hash: session.hash, userId: session.userId };
@@ -123,9 +120,9 @@ function signIn(ctx: RelayContext, ws: Socket, session: Session): void {
 }
 
 export function leaveRoom(ctx: RelayContext, ws: Socket, room: string): void {
-  const connection = ws.getUserData();
+  const connection = ws.data;
   if (!connection.rooms.delete(room) || !connection.session) return;
-  if (!connection.closed) ws.unsubscribe(roomTopic(room));
+  ws.unsubscribe(roomTopic(room));
   if (ctx.presence.exit(room, connection.session.userId)) {
     ctx.publish(roomTopic(room), eventFrame({ ev: 'leave', room, userId: connection.session.userId }));
   }
@@ -133,11 +130,11 @@ export function leaveRoom(ctx: RelayContext, ws: Socket, room: string): void {
 
 /** Ends the connection's login: leaves its rooms (with leave events) and, if it was the user's last, goes offline. */
 export function signOut(ctx: RelayContext, ws: Socket): void {
-  const connection = ws.getUserData();
+  const connection = ws.data;
   const session = connection.session;
   if (!session) return;
   for (const room of [...connection.rooms]) leaveRoom(ctx, ws, room);
-  if (!connection.closed) ws.unsubscribe(USERS_TOPIC);
+  ws.unsubscribe(USERS_TOPIC);
   connection.session = null;
   if (ctx.presence.disconnect(session.userId, session.hash, ws)) {
     ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId: session.userId, online: false }));
@@ -147,7 +144,7 @@ export function signOut(ctx: RelayContext, ws: Socket): void {
 function endSessionEverywhere(ctx: RelayContext, hash: string, reason: 'logout' | 'password-changed', except?: Socket): void {
   for (const socket of ctx.presence.socketsOfSession(hash)) {
     if (socket === except) continue;
-    send(socket, eventFrame({ ev: 'session-ended', reason }));
+    socket.send(eventFrame({ ev: 'session-ended', reason }));
     signOut(ctx, socket);
   }
 }
@@ -163,7 +160,7 @@ const handlers: { [K in RequestType]: Handler<K> } = {
 
   async register(ctx, ws, request) {
     requireAnonymous(ws);
-    const wait = ctx.limits.registerByIp.take(ws.getUserData().ip);
+    const wait = ctx.limits.registerByIp.take(ws.data.ip);
     if (wait > 0) throw rateLimited(wait);
     const account = await ctx.accounts.register(request);
     const { token, session } = await ctx.sessions.create(account.id);
@@ -225,7 +222,7 @@ const handlers: { [K in RequestType]: Handler<K> } = {
 
   join(ctx, ws, { room, after, limit }) {
     const { userId } = requireSession(ws);
-    const connection = ws.getUserData();
+    const connection = ws.data;
     if (!connection.rooms.has(room)) {
       if (connection.rooms.size >= LIMITS.maxRoomsPerConnection) throw new SovError('TOO_MANY_ROOMS');
       connection.rooms.add(room);
@@ -251,12 +248,12 @@ const handlers: { [K in RequestType]: Handler<K> } = {
 
   async send(ctx, ws, message) {
     const { userId } = requireSession(ws);
-    if (!ws.getUserData().rooms.has(message.room)) throw new SovError('NOT_IN_ROOM');
+    if (!ws.data.rooms.has(message.room)) throw new SovError('NOT_IN_ROOM');
     if (message.author !== userId) throw new SovError('WRONG_AUTHOR', undefined, { field: 'author' });
     if (Math.abs(message.ts - Date.now()) > LIMITS.maxClockSkewMs) throw new SovError('CLOCK_SKEW', undefined, { field: 'ts' });
     const account = ctx.accounts.get(userId);
     if (!account) throw new SovError('UNKNOWN_USER');
-    const connection = ws.getUserData();
+    const connection = ws.data;
     // Verification runs off the event loop and may finish out of order; chaining it per connection
     // keeps one sender's messages in the order they were sent. Only the check and the sequence
     // number wait in line, not the disk write.

@@ -1,18 +1,19 @@
 /**
- * The relay's wiring: a flat table of uWebSockets.js routes. HTTP serves the demo, the browser
- * bundle, avatars and avatar uploads; one WebSocket route carries the protocol. Fan-out is uWS
- * topics (`publish`), so a message is serialized once however many members a room has.
+ * The relay's wiring: stores, the engine, and one route table. HTTP serves the health check, the
+ * demo, the browser bundles, avatars and avatar uploads; one WebSocket route carries the protocol.
+ * Nothing here knows which engine runs underneath (see engine/engine.ts).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import uWS from 'uWebSockets.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { SovError } from '../sdk/errors.ts';
 import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH, parseRequest } from '../sdk/protocol.ts';
 import type { ParsedFrame } from '../sdk/protocol.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
+import { ConnectionCounter, connectionCeiling } from './connection-limits.ts';
 import { lockDataFolder, loadServerSecret } from './data-folder.ts';
+import { chooseEngine } from './engine/choose-engine.ts';
+import type { HttpExchange, HttpReply, HttpRequestHead } from './engine/engine.ts';
 import type { Logger } from './logger.ts';
 import { errorText } from './logger.ts';
 import { Presence } from './presence.ts';
@@ -23,8 +24,9 @@ import { Accounts } from './store/accounts.ts';
 import { History } from './store/history.ts';
 import { Sessions } from './store/sessions.ts';
 import { loadStaticFiles } from './static-files.ts';
+import type { StaticFile } from './static-files.ts';
 import { AVATAR_URL_PREFIX, AvatarStore } from './avatars/avatar-store.ts';
-import { handleAvatarUpload, sendJson } from './avatars/avatar-upload.ts';
+import { handleAvatarUpload, jsonReply } from './avatars/avatar-upload.ts';
 
 export const RELAY_VERSION = 'sov-relay/0.1.0';
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,21 +37,31 @@ const MAX_BACKPRESSURE = 1024 * 1024;
 /** Replies waiting for a full send buffer to drain, per connection (see sendReply). */
 const MAX_QUEUED_REPLY_BYTES = 4 * 1024 * 1024;
 const SLOW_CONSUMER_SWEEP_MS = 2000;
-/** Seconds without any frame before uWS closes a connection; it pings before that. */
+/** Seconds without any frame before a connection is dropped; pings go out before that. */
 const IDLE_TIMEOUT_S = 32;
+/**
+ * A connection that has not logged in by then is closed: an anonymous socket costs a file
+ * descriptor and nothing else, so without a bound they pile up. The SDK opens its connection
+ * only when it logs in, and a login takes a few seconds of scrypt even on a slow phone.
+ */
+const LOGIN_DEADLINE_MS = 60_000;
 
 export interface RunningRelay {
   port: number;
   url: string;
+  engine: string;
   /** Stops accepting, closes connections, flushes and fsyncs every log. */
   close(): Promise<void>;
 }
 
-function textOf(buffer: ArrayBuffer): string {
-  return Buffer.from(buffer).toString('utf8');
-}
+const textReply = (status: number, text: string): HttpReply => ({
+  status,
+  headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
+  body: text,
+});
 
 export async function startRelay(config: RelayConfig, log: Logger): Promise<RunningRelay> {
+  const engineChoice = chooseEngine(config.engine);
   const unlock = lockDataFolder(config.dataDir);
   const secret = await loadServerSecret(config.dataDir);
   const [accounts, sessions, history] = await Promise.all([
@@ -59,10 +71,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   ]);
   const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
   const staticFiles = loadStaticFiles([path.join(PACKAGE_ROOT, 'demo'), path.join(PACKAGE_ROOT, 'dist', 'browser')]);
+  const sockets = new Set<Socket>();
+  const webSockets = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
+  const tcpConnections = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
 
-  const app: TemplatedApp = config.tls
-    ? uWS.SSLApp({ cert_file_name: config.tls.cert, key_file_name: config.tls.key })
-    : uWS.App();
   const ctx: RelayContext = {
     config,
     accounts,
@@ -75,9 +87,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       loginByIp: new KeyedLimiter(1 / 10, 30),
       registerByIp: new KeyedLimiter(config.registrationsPerHour / 3600, config.registrationsPerHour),
     },
-    publish: (topic, frame) => app.publish(topic, frame),
+    publish: (topic, frame) => engine.publish(topic, frame),
   };
-  const sockets = new Set<Socket>();
   const hello = (): string =>
     eventFrame({
       ev: 'hello',
@@ -88,7 +99,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     });
 
   const reply = (ws: Socket, id: string | number | null, outcome: { result: unknown } | { error: SovError }): void => {
-    if (ws.getUserData().closed) return;
+    if (!ws.open) return;
     const re = JSON.stringify(id);
     const frame =
       'error' in outcome
@@ -98,198 +109,160 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   };
 
   /**
-   * Every request gets its reply, even when the send buffer is over MAX_BACKPRESSURE (uWS would
-   * drop the frame): it then waits in the connection's own queue, sent in order as the buffer
-   * drains. Replies are small and one per request (rate limited), so the queue stays short; one
-   * that still outgrows MAX_QUEUED_REPLY_BYTES belongs to a consumer that stopped reading.
+   * Every request gets its reply, even when the send buffer is over MAX_BACKPRESSURE (the engine
+   * would drop the frame): it then waits in the connection's own queue, sent in order as the
+   * buffer drains. Replies are small and one per request (rate limited), so the queue stays short;
+   * one that still outgrows MAX_QUEUED_REPLY_BYTES belongs to a consumer that stopped reading.
    */
   const sendReply = (ws: Socket, frame: string): void => {
-    const connection = ws.getUserData();
-    if (connection.queuedReplies.length === 0 && ws.getBufferedAmount() < MAX_BACKPRESSURE) {
-      ws.cork(() => ws.send(frame));
-      return;
-    }
+    const connection = ws.data;
+    if (connection.queuedReplies.length === 0 && ws.send(frame)) return;
     connection.queuedReplies.push(frame);
     connection.queuedReplyBytes += frame.length;
     if (connection.queuedReplyBytes > MAX_QUEUED_REPLY_BYTES) {
       log('warn', 'slow consumer: replies piled up unread; closing it', { ip: connection.ip, queued: connection.queuedReplyBytes });
-      ws.close();
+      ws.terminate();
     }
   };
 
   const flushReplies = (ws: Socket): void => {
-    const connection = ws.getUserData();
-    ws.cork(() => {
-      while (connection.queuedReplies.length > 0 && ws.getBufferedAmount() < MAX_BACKPRESSURE) {
-        const frame = connection.queuedReplies.shift()!;
-        connection.queuedReplyBytes -= frame.length;
-        ws.send(frame);
-      }
-    });
+    const connection = ws.data;
+    while (connection.queuedReplies.length > 0 && ws.send(connection.queuedReplies[0]!)) {
+      connection.queuedReplyBytes -= connection.queuedReplies.shift()!.length;
+    }
   };
 
-  app.ws<Connection>(WS_PATH, {
-    compression: uWS.DISABLED,
-    maxPayloadLength: LIMITS.maxFrameBytes,
-    maxBackpressure: MAX_BACKPRESSURE,
-    idleTimeout: IDLE_TIMEOUT_S,
-    sendPingsAutomatically: true,
-
-    upgrade(res, req, context) {
-      const origin = req.getHeader('origin');
-      if (!originAllowed(config, origin)) {
-        res.writeStatus('403 Forbidden').end('origin not allowed');
+  const onFrame = (ws: Socket, text: string | null): void => {
+    if (text === null) {
+      ws.end(CLOSE_CODES.UNSUPPORTED_DATA, 'binary frames are not supported');
+      return;
+    }
+    const connection = ws.data;
+    let parsed: ParsedFrame;
+    try {
+      parsed = parseRequest(text);
+    } catch (error) {
+      // parseRequest answers every frame it can read; a throw is a bug, and it must cost this
+      // frame an INTERNAL reply, never the process (a throw out of an engine callback ends it).
+      log('error', 'request parsing failed', { ip: connection.ip, error: errorText(error) });
+      parsed = { ok: false, id: null, error: new SovError('INTERNAL') };
+    }
+    const id = parsed.ok ? parsed.request.id : parsed.id;
+    const wait = connection.bucket.take();
+    if (wait > 0) {
+      if (++connection.strikes > MAX_STRIKES) {
+        log('warn', 'closing a connection that keeps flooding', { ip: connection.ip });
+        ws.end(CLOSE_CODES.POLICY, 'rate limit exceeded');
         return;
       }
-      const connection: Connection = {
-        ip: textOf(res.getRemoteAddressAsText()),
-        closed: false,
-        session: null,
-        rooms: new Set(),
-        bucket: new TokenBucket(config.requestsPerSecond, config.requestsPerSecond * 2),
-        strikes: 0,
-        sendQueue: Promise.resolve(),
-        queuedReplies: [],
-        queuedReplyBytes: 0,
-      };
-      res.upgrade(
-        connection,
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
-    },
+      reply(ws, id, { error: new SovError('RATE_LIMITED', undefined, { retryAfterMs: wait }) });
+      return;
+    }
+    connection.strikes = 0;
+    if (!parsed.ok) {
+      reply(ws, id, { error: parsed.error });
+      return;
+    }
+    handleRequest(ctx, ws, parsed.request).then(
+      (result) => reply(ws, id, { result }),
+      (error: unknown) => {
+        if (!(error instanceof SovError)) log('error', 'request failed', { type: parsed.request.type, error: errorText(error) });
+        reply(ws, id, { error: error instanceof SovError ? error : new SovError('INTERNAL') });
+      },
+    );
+  };
 
-    open(ws) {
-      sockets.add(ws);
-      ws.send(hello());
-    },
+  const upgrade = (head: HttpRequestHead) => {
+    if (!originAllowed(config, head.header('origin'))) return { refuse: textReply(403, 'origin not allowed') };
+    const ip = head.peerAddress;
+    if (!webSockets.add(ip)) {
+      log('warn', 'refused a connection: too many from one address', { ip, limit: config.maxConnectionsPerAddress });
+      return { refuse: jsonReply(429, { ok: false, error: new SovError('TOO_MANY_CONNECTIONS').toWire() }) };
+    }
+    const connection: Connection = {
+      ip,
+      session: null,
+      rooms: new Set(),
+      bucket: new TokenBucket(config.requestsPerSecond, config.requestsPerSecond * 2),
+      strikes: 0,
+      sendQueue: Promise.resolve(),
+      queuedReplies: [],
+      queuedReplyBytes: 0,
+      loginDeadline: null,
+    };
+    return { accept: connection };
+  };
 
-    message(ws, message, isBinary) {
-      if (isBinary) {
-        ws.end(CLOSE_CODES.UNSUPPORTED_DATA, 'binary frames are not supported');
-        return;
-      }
-      const connection = ws.getUserData();
-      let parsed: ParsedFrame;
-      try {
-        parsed = parseRequest(textOf(message));
-      } catch (error) {
-        // parseRequest answers every frame it can read; a throw is a bug, and it must cost this
-        // frame an INTERNAL reply, never the process (a throw out of a uWS handler ends it).
-        log('error', 'request parsing failed', { ip: connection.ip, error: errorText(error) });
-        parsed = { ok: false, id: null, error: new SovError('INTERNAL') };
-      }
-      const id = parsed.ok ? parsed.request.id : parsed.id;
-      const wait = connection.bucket.take();
-      if (wait > 0) {
-        if (++connection.strikes > MAX_STRIKES) {
-          log('warn', 'closing a connection that keeps flooding', { ip: connection.ip });
-          ws.end(CLOSE_CODES.POLICY, 'rate limit exceeded');
-          return;
-        }
-        reply(ws, id, { error: new SovError('RATE_LIMITED', undefined, { retryAfterMs: wait }) });
-        return;
-      }
-      connection.strikes = 0;
-      if (!parsed.ok) {
-        reply(ws, id, { error: parsed.error });
-        return;
-      }
-      handleRequest(ctx, ws, parsed.request).then(
-        (result) => reply(ws, id, { result }),
-        (error: unknown) => {
-          if (!(error instanceof SovError)) log('error', 'request failed', { type: parsed.request.type, error: errorText(error) });
-          reply(ws, id, { error: error instanceof SovError ? error : new SovError('INTERNAL') });
-        },
-      );
+  const routes = httpRoutes({
+    health: (exchange) => exchange.respond(textReply(200, 'ok')),
+    avatarPreflight: (exchange) => exchange.respond(preflightReply(config, exchange.header('origin'))),
+    avatarUpload: (exchange) =>
+      handleAvatarUpload(exchange, {
+        config,
+        accounts,
+        sessions,
+        avatars,
+        log,
+        onChange: (user) => engine.publish(USERS_TOPIC, eventFrame({ ev: 'profile', user })),
+      }),
+    avatar: (exchange) => {
+      avatars.read(exchange.path.slice(AVATAR_URL_PREFIX.length)).then((image) => exchange.respond(image ? avatarReply(image) : textReply(404, 'not found')));
     },
-
-    drain(ws) {
-      flushReplies(ws);
-    },
-
-    close(ws) {
-      const connection = ws.getUserData();
-      connection.closed = true;
-      connection.queuedReplies = [];
-      sockets.delete(ws);
-      signOut(ctx, ws);
-    },
+    staticFile: (exchange) => exchange.respond(staticReply(staticFiles, exchange)),
   });
 
-  app.get('/v1/health', (res) => {
-    res.writeHeader('content-type', 'text/plain').end('ok');
-  });
-
-  app.options(AVATAR_UPLOAD_PATH, (res, req) => {
-    const origin = req.getHeader('origin');
-    res.cork(() => {
-      res.writeStatus(originAllowed(config, origin) ? '204 No Content' : '403 Forbidden');
-      if (originAllowed(config, origin)) {
-        res.writeHeader('access-control-allow-origin', origin || '*');
-        res.writeHeader('access-control-allow-methods', 'POST');
-        res.writeHeader('access-control-allow-headers', 'authorization, content-type');
-        res.writeHeader('access-control-max-age', '86400');
-      }
-      res.writeHeader('vary', 'origin').end();
-    });
-  });
-
-  app.post(AVATAR_UPLOAD_PATH, (res, req) =>
-    handleAvatarUpload(res, req, {
-      config,
-      accounts,
-      sessions,
-      avatars,
-      log,
-      onChange: (user) => app.publish(USERS_TOPIC, eventFrame({ ev: 'profile', user })),
-    }),
+  const engine = engineChoice.create<Connection>(
+    {
+      tls: config.tls,
+      wsPath: WS_PATH,
+      maxFrameBytes: LIMITS.maxFrameBytes,
+      maxBackpressureBytes: MAX_BACKPRESSURE,
+      idleTimeoutSeconds: IDLE_TIMEOUT_S,
+    },
+    {
+      http: routes,
+      upgrade,
+      open(ws) {
+        sockets.add(ws);
+        ws.data.loginDeadline = setTimeout(() => {
+          if (!ws.data.session) ws.end(CLOSE_CODES.POLICY, `log in within ${LOGIN_DEADLINE_MS / 1000} s`);
+        }, LOGIN_DEADLINE_MS);
+        ws.send(hello());
+      },
+      message: onFrame,
+      drain: flushReplies,
+      close(ws) {
+        const connection = ws.data;
+        if (connection.loginDeadline) clearTimeout(connection.loginDeadline);
+        connection.queuedReplies = [];
+        sockets.delete(ws);
+        webSockets.remove(connection.ip);
+        signOut(ctx, ws);
+      },
+      connection: (address) => tcpConnections.add(address),
+      connectionClosed: (address) => tcpConnections.remove(address),
+    },
   );
 
-  app.get(`${AVATAR_URL_PREFIX}:name`, (res, req) => {
-    const name = req.getParameter(0) ?? '';
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    avatars.read(name).then((image) => {
-      if (aborted) return;
-      res.cork(() => {
-        if (!image) {
-          res.writeStatus('404 Not Found').end('not found');
-          return;
-        }
-        res
-          .writeHeader('content-type', image.mime)
-          .writeHeader('x-content-type-options', 'nosniff')
-          .writeHeader('cache-control', 'public, max-age=31536000, immutable')
-          .writeHeader('access-control-allow-origin', '*')
-          .writeHeader('cross-origin-resource-policy', 'cross-origin')
-          .writeHeader('content-security-policy', "default-src 'none'")
-          .end(image.body);
-      });
-    });
-  });
-
-  app.get('/*', (res, req) => serveStatic(res, req, staticFiles));
-  app.any('/*', (res) => {
-    sendJson(res, '405 Method Not Allowed', { ok: false, error: { code: 'INVALID_FIELD', message: 'Method not allowed.' } });
-  });
-
-  const listenSocket = await listen(app, config.host, config.port, log);
-  const port = uWS.us_socket_local_port(listenSocket);
+  let port: number;
+  try {
+    port = await engine.listen(config.host, config.port);
+  } catch (error) {
+    await Promise.all([accounts.close(), sessions.close(), history.close()]);
+    unlock();
+    throw error;
+  }
+  log('info', `engine: ${engine.name} (${engineChoice.reason})`);
   const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-  // uWS skips publishing to a socket whose send buffer is over MAX_BACKPRESSURE, so memory stays
-  // bounded; this sweep then cuts such a consumer off (it will reconnect and resume by sequence
-  // number) and logs it, which uWS's own close-on-limit option would do silently.
+  // The engine skips publishing to a socket whose send buffer is over MAX_BACKPRESSURE, so memory
+  // stays bounded; this sweep then cuts such a consumer off (it will reconnect and resume by
+  // sequence number) and logs it, which a silent close-on-limit option would not.
   const slowConsumerSweep = setInterval(() => {
     for (const ws of sockets) {
-      if (ws.getBufferedAmount() < MAX_BACKPRESSURE) continue;
-      log('warn', 'slow consumer: messages were dropped for it; closing it', { ip: ws.getUserData().ip, buffered: ws.getBufferedAmount() });
-      ws.close();
+      if (ws.bufferedBytes() < MAX_BACKPRESSURE) continue;
+      log('warn', 'slow consumer: messages were dropped for it; closing it', { ip: ws.data.ip, buffered: ws.bufferedBytes() });
+      ws.terminate();
     }
   }, SLOW_CONSUMER_SWEEP_MS);
   slowConsumerSweep.unref();
@@ -298,10 +271,11 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   return {
     port,
     url,
+    engine: engine.name,
     close() {
       closing ??= (async () => {
         clearInterval(slowConsumerSweep);
-        uWS.us_listen_socket_close(listenSocket);
+        engine.stopListening();
         for (const ws of [...sockets]) ws.end(CLOSE_CODES.GOING_AWAY, 'relay shutting down');
         await Promise.all([accounts.close(), sessions.close(), history.close()]);
         unlock();
@@ -311,36 +285,77 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   };
 }
 
-/**
- * Binds the port, retrying for up to 90 s. The uWebSockets.js build we use does not set
- * SO_REUSEADDR, so after a restart the kernel refuses the port while connections the previous
- * relay closed sit in TIME_WAIT (60 s on Linux). Waiting it out beats exiting and flapping.
- */
-async function listen(app: TemplatedApp, host: string, port: number, log: Logger): Promise<us_listen_socket> {
-  const deadline = Date.now() + 90_000;
-  for (let attempt = 0; ; attempt++) {
-    const token = await new Promise<us_listen_socket | false>((resolve) => app.listen(host, port, (socket) => resolve(socket || false)));
-    if (token) return token;
-    if (port === 0 || Date.now() > deadline) throw new Error(`cannot listen on ${host}:${port} (is another program using it?)`);
-    if (attempt === 5) log('warn', `port ${port} is busy, probably connections of the previous run in TIME_WAIT (up to 60 s); retrying`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+interface RouteHandlers {
+  health(exchange: HttpExchange): void;
+  avatarPreflight(exchange: HttpExchange): void;
+  avatarUpload(exchange: HttpExchange): void;
+  avatar(exchange: HttpExchange): void;
+  staticFile(exchange: HttpExchange): void;
 }
 
-function serveStatic(res: HttpResponse, req: HttpRequest, files: ReturnType<typeof loadStaticFiles>): void {
-  const file = files.get(req.getUrl());
-  if (!file) {
-    res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found');
-    return;
-  }
-  const notModified = req.getHeader('if-none-match') === file.etag;
-  res.writeStatus(notModified ? '304 Not Modified' : '200 OK');
-  res
-    .writeHeader('content-type', file.type)
-    .writeHeader('x-content-type-options', 'nosniff')
-    .writeHeader('etag', file.etag)
-    .writeHeader('cache-control', file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+/** The HTTP route table. Every GET route answers HEAD too (uptime monitors send HEAD). */
+function httpRoutes(handle: RouteHandlers): (exchange: HttpExchange) => void {
+  const table: { path: string; prefix?: true; methods: Record<string, (exchange: HttpExchange) => void> }[] = [
+    { path: '/v1/health', methods: { GET: handle.health } },
+    { path: AVATAR_UPLOAD_PATH, methods: { OPTIONS: handle.avatarPreflight, POST: handle.avatarUpload } },
+    { path: AVATAR_URL_PREFIX, prefix: true, methods: { GET: handle.avatar } },
+    { path: '/', prefix: true, methods: { GET: handle.staticFile } },
+  ];
+  return (exchange) => {
+    const route = table.find((entry) => (entry.prefix ? exchange.path.startsWith(entry.path) : exchange.path === entry.path))!;
+    const method = exchange.method === 'HEAD' ? 'GET' : exchange.method;
+    const handler = route.methods[method];
+    if (handler) return handler(exchange);
+    const allowed = Object.keys(route.methods).flatMap((name) => (name === 'GET' ? ['GET', 'HEAD'] : [name]));
+    const refusal = jsonReply(405, { ok: false, error: { code: 'INVALID_FIELD', message: 'Method not allowed.' } });
+    exchange.respond({ ...refusal, headers: { ...refusal.headers, allow: allowed.join(', ') } });
+  };
+}
+
+function preflightReply(config: RelayConfig, origin: string): HttpReply {
+  if (!originAllowed(config, origin)) return { status: 403, headers: { vary: 'origin' }, body: null };
+  return {
+    status: 204,
+    headers: {
+      'access-control-allow-origin': origin || '*',
+      'access-control-allow-methods': 'POST',
+      'access-control-allow-headers': 'authorization, content-type',
+      'access-control-max-age': '86400',
+      vary: 'origin',
+    },
+    body: null,
+  };
+}
+
+function avatarReply(image: { body: Buffer; mime: string }): HttpReply {
+  return {
+    status: 200,
+    headers: {
+      'content-type': image.mime,
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'public, max-age=31536000, immutable',
+      'access-control-allow-origin': '*',
+      'cross-origin-resource-policy': 'cross-origin',
+      'content-security-policy': "default-src 'none'",
+    },
+    body: image.body,
+  };
+}
+
+function staticReply(files: Map<string, StaticFile>, exchange: HttpExchange): HttpReply {
+  const file = files.get(exchange.path);
+  if (!file) return textReply(404, 'not found');
+  const notModified = exchange.header('if-none-match') === file.etag;
+  const headers: Record<string, string> = {
+    'content-type': file.type,
+    'x-content-type-options': 'nosniff',
+    etag: file.etag,
+    'cache-control': file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+  };
   // The bundles are public code that pages on any origin load as modules, which needs CORS.
-  if (file.type.startsWith('text/javascript')) res.writeHeader('access-control-allow-origin', '*').writeHeader('cross-origin-resource-policy', 'cross-origin');
-  res.end(notModified ? undefined : file.body);
+  if (file.type.startsWith('text/javascript')) {
+    headers['access-control-allow-origin'] = '*';
+    headers['cross-origin-resource-policy'] = 'cross-origin';
+  }
+  return { status: notModified ? 304 : 200, headers, body: notModified ? null : file.body };
 }

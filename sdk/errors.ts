@@ -11,6 +11,7 @@ export const ERROR_MESSAGES = {
   INVALID_FIELD: 'A field has the wrong type or format.',
   EMPTY_FIELD: 'A required field is empty.',
   RATE_LIMITED: 'Too many requests; wait and try again.',
+  TOO_MANY_CONNECTIONS: 'Too many connections from this address; close some and try again.',
   // Accounts and sessions.
   USERNAME_TAKEN: 'This username is already taken.',
   BAD_CREDENTIALS: 'Wrong username or password.',

@@ -182,11 +182,16 @@ export const CLOSE_CODES = {
   /** Uniform policy violation: the connection kept flooding after RATE_LIMITED replies. */
   POLICY: 1008,
   /**
-   * A frame over LIMITS.maxFrameBytes, or a text frame that is not UTF-8, is dropped by
-   * uWebSockets.js without a close frame, so clients see this abnormal-closure code. Clients
-   * must check a frame's size against the hello event's limits before sending it.
+   * A frame over LIMITS.maxFrameBytes, or a text frame that is not UTF-8, ends the connection
+   * unread. The uWebSockets.js engine drops it without a close frame, so clients see this
+   * abnormal-closure code; the Node engine sends TOO_BIG or NOT_UTF8. Clients must check a
+   * frame's size against the hello event's limits before sending it.
    */
   DROPPED: 1006,
+  /** RFC 6455 "message too big": a frame over LIMITS.maxFrameBytes (Node engine). */
+  TOO_BIG: 1009,
+  /** RFC 6455 "invalid frame payload data": a text frame that is not UTF-8 (Node engine). */
+  NOT_UTF8: 1007,
   /** The relay is shutting down; reconnect later. */
   GOING_AWAY: 1001,
 } as const;

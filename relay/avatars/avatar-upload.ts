@@ -5,13 +5,13 @@
  * format comes from magic bytes, the size from the headers inside the image, and SVG (which can
  * carry script) is never accepted.
  */
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { SovError } from '../../sdk/errors.ts';
 import type { ErrorCode } from '../../sdk/errors.ts';
 import { LIMITS } from '../../sdk/protocol.ts';
 import type { Profile } from '../../sdk/protocol.ts';
 import { originAllowed } from '../config.ts';
 import type { RelayConfig } from '../config.ts';
+import type { HttpExchange, HttpReply } from '../engine/engine.ts';
 import { errorText } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { KeyedLimiter } from '../rate-limit.ts';
@@ -29,14 +29,14 @@ export interface AvatarUploadDeps {
   onChange(user: Profile): void;
 }
 
-const STATUS: Partial<Record<ErrorCode, string>> = {
-  NOT_AUTHENTICATED: '401 Unauthorized',
-  SESSION_INVALID: '401 Unauthorized',
-  FORBIDDEN_ORIGIN: '403 Forbidden',
-  IMAGE_TOO_LARGE: '413 Payload Too Large',
-  BAD_IMAGE: '415 Unsupported Media Type',
-  RATE_LIMITED: '429 Too Many Requests',
-  STORAGE_FAILED: '507 Insufficient Storage',
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  NOT_AUTHENTICATED: 401,
+  SESSION_INVALID: 401,
+  FORBIDDEN_ORIGIN: 403,
+  IMAGE_TOO_LARGE: 413,
+  BAD_IMAGE: 415,
+  RATE_LIMITED: 429,
+  STORAGE_FAILED: 507,
 };
 
 // Ten avatar changes a minute per user is far beyond any person, and bounds disk churn.
@@ -50,39 +50,38 @@ const uploadsByUser = new KeyedLimiter(10 / 60, 10);
  */
 const MAX_DRAIN_BYTES = 16 * LIMITS.maxAvatarBytes;
 
-export function sendJson(res: HttpResponse, status: string, body: unknown, origin?: string, closeConnection = false): void {
-  res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', 'nosniff');
-    if (origin !== undefined) res.writeHeader('access-control-allow-origin', origin || '*').writeHeader('vary', 'origin');
-    res.end(JSON.stringify(body), closeConnection);
-  });
+/**
+ * A JSON reply. `allowOrigin` is the request's origin once it has passed the origin check, and
+ * only then: echoing a refused origin in Access-Control-Allow-Origin would let that page read the
+ * answer after all.
+ */
+export function jsonReply(status: number, body: unknown, allowOrigin?: string): HttpReply {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-content-type-options': 'nosniff', vary: 'origin' };
+  if (allowOrigin !== undefined) headers['access-control-allow-origin'] = allowOrigin || '*';
+  return { status, headers, body: JSON.stringify(body) };
 }
 
-export function handleAvatarUpload(res: HttpResponse, req: HttpRequest, deps: AvatarUploadDeps): void {
-  // The request object is only valid until this function returns: read every header now.
-  const origin = req.getHeader('origin');
-  const authorization = req.getHeader('authorization');
-  const declaredLength = Number(req.getHeader('content-length') || '0');
+export function handleAvatarUpload(exchange: HttpExchange, deps: AvatarUploadDeps): void {
+  const origin = exchange.header('origin');
+  const allowOrigin = originAllowed(deps.config, origin) ? origin : undefined;
+  const declaredLength = Number(exchange.header('content-length') || '0');
   let done = false;
   const fail = (error: SovError, closeConnection = false): void => {
     if (done) return;
     done = true;
-    sendJson(res, STATUS[error.code] ?? '400 Bad Request', { ok: false, error: error.toWire() }, origin, closeConnection);
+    exchange.respond(jsonReply(STATUS[error.code] ?? 400, { ok: false, error: error.toWire() }, allowOrigin), closeConnection);
   };
-  res.onAborted(() => {
-    done = true;
-  });
 
   const tooLarge = new SovError('IMAGE_TOO_LARGE', `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`);
-  const admitted = admit(deps, origin, authorization, declaredLength, tooLarge);
+  const admitted = admit(deps, origin, exchange.header('authorization'), declaredLength, tooLarge);
   // A refused body is still read, and thrown away, up to MAX_DRAIN_BYTES so that the answer reaches the client.
   let refusal = admitted instanceof SovError ? admitted : null;
   if (refusal && declaredLength > MAX_DRAIN_BYTES) return fail(refusal, true);
 
   const chunks: Buffer[] = [];
   let received = 0;
-  res.onData((chunk, isLast) => {
-    if (done) return;
+  exchange.onBody((chunk, isLast) => {
+    if (done || exchange.aborted) return;
     received += chunk.byteLength;
     // Counted as it arrives: a client may lie in Content-Length or send chunked data.
     if (!refusal && received > LIMITS.maxAvatarBytes) {
@@ -93,7 +92,7 @@ export function handleAvatarUpload(res: HttpResponse, req: HttpRequest, deps: Av
       if (isLast || received > MAX_DRAIN_BYTES) fail(refusal ?? tooLarge, true);
       return;
     }
-    chunks.push(Buffer.from(chunk.slice(0)));
+    chunks.push(chunk);
     if (!isLast) return;
     const bytes = Buffer.concat(chunks);
     const info = readImageInfo(bytes);
@@ -109,7 +108,7 @@ export function handleAvatarUpload(res: HttpResponse, req: HttpRequest, deps: Av
         deps.onChange(user);
         if (done) return;
         done = true;
-        sendJson(res, '200 OK', { ok: true, result: { user } }, origin);
+        exchange.respond(jsonReply(200, { ok: true, result: { user } }, allowOrigin));
       })
       .catch((error: unknown) => {
         if (!(error instanceof SovError)) deps.log('error', 'avatar upload failed', { error: errorText(error) });

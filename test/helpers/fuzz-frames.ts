@@ -33,7 +33,7 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { ERROR_MESSAGES } from '../../sdk/errors.ts';
 import { CLOSE_CODES, LIMITS, signedBytes } from '../../sdk/protocol.ts';
-import { startRelay } from './relay-process.ts';
+import { startRelay, unreadFrameCode } from './relay-process.ts';
 import type { RelayProcess } from './relay-process.ts';
 
 // =============================================================================================
@@ -109,13 +109,14 @@ export type RequestId = string | number;
 /**
  * What PROTOCOL.md says must happen to one frame:
  * - `close`: the relay ends the connection with `code` (binary frame 1003; over 64 KB or not UTF-8:
- *   dropped without a close frame, 1006); frames sent after it are never read;
+ *   `unread`, dropped without a close frame (1006) on uWS, 1009 or 1007 on the Node engine);
+ *   frames sent after it are never read;
  * - `reply`: exactly one reply with `re`; `codes` lists the only error codes allowed (besides
  *   RATE_LIMITED, which any frame may get), or is null when the frame is a request of a known type,
  *   which may succeed or fail with any documented code.
  */
 export type Expectation =
-  | { kind: 'close'; code: number; why: string }
+  | { kind: 'close'; code: number; why: string; unread?: 'too-big' | 'not-utf8' }
   | { kind: 'reply'; re: RequestId | null; codes: readonly string[] | null; type: RequestType | null; why: string };
 
 /** "`id` is a non-negative integer or a string of 1-64 characters" (characters as JS counts them; see the report). */
@@ -127,8 +128,8 @@ export function usableId(value: unknown): RequestId | null {
 
 export function expectationFor(data: Buffer, binary: boolean): Expectation {
   if (binary) return { kind: 'close', code: CLOSE_CODES.UNSUPPORTED_DATA, why: 'binary frame' };
-  if (data.length > LIMITS.maxFrameBytes) return { kind: 'close', code: CLOSE_CODES.DROPPED, why: `${data.length}-byte frame` };
-  if (!isUtf8(data)) return { kind: 'close', code: CLOSE_CODES.DROPPED, why: 'text frame that is not UTF-8' };
+  if (data.length > LIMITS.maxFrameBytes) return { kind: 'close', code: CLOSE_CODES.DROPPED, why: `${data.length}-byte frame`, unread: 'too-big' };
+  if (!isUtf8(data)) return { kind: 'close', code: CLOSE_CODES.DROPPED, why: 'text frame that is not UTF-8', unread: 'not-utf8' };
   let value: unknown;
   try {
     value = JSON.parse(data.toString('utf8'));
@@ -1190,7 +1191,7 @@ class Lane {
   private answered = 0;
   private barriers = 0;
   private readonly barrierIds = new Set<string>();
-  private expectedClose: { code: number; why: string } | null = null;
+  private expectedClose: { code: number; why: string; unread?: 'too-big' | 'not-utf8' } | null = null;
   private closing = false;
 
   constructor(
@@ -1433,7 +1434,7 @@ class Lane {
         harness.count('frames', 'skipped (id in the harness namespace)');
         continue;
       }
-      if (out.expect.kind === 'close') this.expectedClose = { code: out.expect.code, why: out.expect.why };
+      if (out.expect.kind === 'close') this.expectedClose = out.expect;
       else this.expectReply(index, out);
       this.transmit(out);
       harness.sent(out);
@@ -1563,8 +1564,9 @@ class Lane {
     if (this.closing) return;
     const flood = info.code === CLOSE_CODES.POLICY && this.rateLimited >= FLOOD_STRIKES;
     if (flood) return;
-    if (this.expectedClose && info.code === this.expectedClose.code) return;
-    const expected = this.expectedClose ? `${this.expectedClose.code} (${this.expectedClose.why})` : 'no close';
+    const expectedCode = this.expectedClose?.unread ? unreadFrameCode(this.harness.relay, this.expectedClose.unread) : this.expectedClose?.code;
+    if (this.expectedClose && info.code === expectedCode) return;
+    const expected = this.expectedClose ? `${expectedCode} (${this.expectedClose.why})` : 'no close';
     const what =
       info.code === CLOSE_CODES.POLICY ? `closed with 1008 after only ${this.rateLimited} RATE_LIMITED replies` : `closed with ${info.code}, expected ${expected}`;
     // Judged at the end of the round: if the relay died, this close is only a symptom of that.

@@ -17,6 +17,8 @@ export interface RelayProcess {
   wsUrl: string;
   port: number;
   dataDir: string;
+  /** The engine the relay chose (its start-up log line names it). */
+  engine: 'uws' | 'node';
   child: ChildProcess;
   /** Everything the relay wrote to stderr so far (its log). */
   stderr(): string;
@@ -39,7 +41,7 @@ export function tempDataDir(): string {
 /** Extra flags default to generous rate limits, so tests exercise limits only where they mean to. */
 export async function startRelay(options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<RelayProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
-  const args = ['--port', '0', '--data', dataDir, '--rate', '1000', '--registrations-per-hour', '100000', ...(options.args ?? [])];
+  const args = ['--port', '0', '--data', dataDir, '--rate', '1000', '--registrations-per-hour', '100000', '--max-connections-per-address', '100000', ...(options.args ?? [])];
   const child = spawn(process.execPath, [RELAY_BIN, ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -57,8 +59,12 @@ export async function startRelay(options: { dataDir?: string; args?: string[]; e
     exited.then((code) => reject(new Error(`relay exited with ${code} before listening:\n${stderr}`)));
   });
   const port = Number(new URL(url).port);
+  // The engine line goes to stderr just before "listening on" goes to stdout; two pipes, so wait for it.
+  while (!/engine: (uws|node)/.test(stderr)) await new Promise((resolve) => setTimeout(resolve, 5));
+  const engine = /engine: (uws|node)/.exec(stderr)![1] as 'uws' | 'node';
   return {
     url,
+    engine,
     wsUrl: `${url.replace(/^http/, 'ws')}/v1/ws`,
     port,
     dataDir,
@@ -69,4 +75,13 @@ export async function startRelay(options: { dataDir?: string; args?: string[]; e
       return exited;
     },
   };
+}
+
+/**
+ * The close code a client sees when the relay refuses to read a frame: uWS drops the connection
+ * without a close frame (1006); the Node engine says why (1009 too big, 1007 not UTF-8).
+ */
+export function unreadFrameCode(relay: { engine: 'uws' | 'node' }, why: 'too-big' | 'not-utf8'): number {
+  if (relay.engine === 'uws') return 1006;
+  return why === 'too-big' ? 1009 : 1007;
 }

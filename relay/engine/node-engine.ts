@@ -1,0 +1,246 @@
+/**
+ * The engine on node:http / node:https and `ws`: pure JavaScript, so it runs on every Node version
+ * and every libc (Node 22+ on Debian 12, Ubuntu 22.04 or Alpine, where no uWebSockets.js build on
+ * the registry loads). It gives handlers the same contract as the uWS engine: the same frame limit,
+ * a send buffer cap above which published frames are skipped, pings and an idle cut-off, drops
+ * without a close frame where uWS drops, and topics for fan-out.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import type net from 'node:net';
+import { WebSocketServer } from 'ws';
+import type WebSocket from 'ws';
+import { ListenError } from './engine.ts';
+import type { Engine, EngineHandlers, EngineOptions, HttpExchange, HttpReply, HttpRequestHead, Peer } from './engine.ts';
+
+/**
+ * HTTP timeouts that bound what a silent or dribbling client can hold: uWS gives a request 10 s
+ * to arrive; Node's defaults (60 s for headers, 300 s for the whole request) would let a few
+ * thousand idle sockets pin the relay's file descriptors for minutes. Uploads are at most 4 MB.
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 120_000;
+const TIMEOUT_CHECK_INTERVAL_MS = 2_000;
+
+class NodePeer<Data> implements Peer<Data> {
+  open = true;
+  /** A frame or pong arrived since the last idle sweep. */
+  alive = true;
+  readonly topics = new Set<string>();
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly data: Data,
+    private readonly maxBackpressureBytes: number,
+    private readonly topicIndex: Map<string, Set<NodePeer<Data>>>,
+  ) {}
+
+  send(frame: string | Buffer): boolean {
+    if (!this.open || this.socket.bufferedAmount >= this.maxBackpressureBytes) return false;
+    this.socket.send(frame, { binary: false });
+    return true;
+  }
+
+  bufferedBytes(): number {
+    return this.open ? this.socket.bufferedAmount : 0;
+  }
+
+  subscribe(topic: string): void {
+    if (!this.open || this.topics.has(topic)) return;
+    this.topics.add(topic);
+    let members = this.topicIndex.get(topic);
+    if (!members) {
+      members = new Set();
+      this.topicIndex.set(topic, members);
+    }
+    members.add(this);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.topics.delete(topic)) return;
+    const members = this.topicIndex.get(topic);
+    members?.delete(this);
+    if (members?.size === 0) this.topicIndex.delete(topic);
+  }
+
+  unsubscribeAll(): void {
+    for (const topic of [...this.topics]) this.unsubscribe(topic);
+  }
+
+  end(code: number, reason: string): void {
+    if (this.open) this.socket.close(code, reason);
+  }
+
+  terminate(): void {
+    if (this.open) this.socket.terminate();
+  }
+}
+
+function requestHead(req: http.IncomingMessage): HttpRequestHead {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  return {
+    method: (req.method ?? 'GET').toUpperCase(),
+    path: query === -1 ? url : url.slice(0, query),
+    header: (name) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value.join(', ') : (value ?? '');
+    },
+    peerAddress: req.socket.remoteAddress ?? '',
+  };
+}
+
+function exchange(req: http.IncomingMessage, res: http.ServerResponse): HttpExchange {
+  const head = requestHead(req);
+  let aborted = false;
+  let responded = false;
+  res.once('close', () => {
+    if (!res.writableFinished) aborted = true;
+  });
+  return {
+    ...head,
+    get aborted() {
+      return aborted;
+    },
+    onBody(handler) {
+      req.on('data', (chunk: Buffer) => handler(chunk, false));
+      req.once('end', () => handler(Buffer.alloc(0), true));
+    },
+    respond(reply: HttpReply, closeConnection = false) {
+      if (aborted || responded) return;
+      responded = true;
+      const body = reply.body ?? '';
+      res.writeHead(reply.status, { ...reply.headers, 'content-length': String(Buffer.byteLength(body)) });
+      if (closeConnection) res.shouldKeepAlive = false;
+      // Node sends no body for HEAD by itself; the length stays the GET body's.
+      res.end(head.method === 'HEAD' ? undefined : body);
+    },
+  };
+}
+
+/** A refused upgrade: a complete HTTP/1.1 reply written to the raw socket, which is then closed. */
+function refuseUpgrade(socket: Duplex, reply: HttpReply): void {
+  const body = Buffer.from(reply.body ?? '');
+  const lines = [`HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status] ?? ''}`];
+  for (const [name, value] of Object.entries(reply.headers)) lines.push(`${name}: ${value}`);
+  lines.push(`content-length: ${body.length}`, 'connection: close', '', '');
+  socket.end(Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), body]));
+}
+
+export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineHandlers<Data>): Engine {
+  const timeouts = {
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // Node checks the two timeouts above only this often (30 s by default); read at creation only.
+    connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+  };
+  const server = options.tls
+    ? https.createServer({ ...timeouts, cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key) })
+    : http.createServer(timeouts);
+
+  const topicIndex = new Map<string, Set<NodePeer<Data>>>();
+  const peers = new Set<NodePeer<Data>>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxFrameBytes,
+    perMessageDeflate: false,
+    // The relay validates UTF-8 like uWS does: ws refuses a broken text frame with 1007.
+    skipUTF8Validation: false,
+  });
+
+  server.on('connection', (socket: net.Socket) => {
+    const address = socket.remoteAddress ?? '';
+    if (handlers.connection && !handlers.connection(address)) {
+      socket.destroy();
+      return;
+    }
+    // Nagle off like uWS: a chat frame should leave now, not wait for the next one.
+    socket.setNoDelay(true);
+    socket.once('close', () => handlers.connectionClosed?.(address));
+  });
+  // No 'clientError' listener on purpose: Node's own answers 400 or 408 and then destroys the
+  // socket. Ending it gracefully instead left a slowloris client that never reads holding it open.
+  server.on('request', (req, res) => handlers.http(exchange(req, res)));
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, bytes: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const head = requestHead(req);
+    if (head.path !== options.wsPath || head.method !== 'GET') {
+      refuseUpgrade(socket, { status: 404, headers: { 'content-type': 'text/plain' }, body: 'not found' });
+      return;
+    }
+    const decision = handlers.upgrade(head);
+    if ('refuse' in decision) {
+      refuseUpgrade(socket, decision.refuse);
+      return;
+    }
+    wss.handleUpgrade(req, socket, bytes, (ws) => accept(ws, socket, decision.accept));
+  });
+
+  function accept(ws: WebSocket, socket: Duplex, data: Data): void {
+    const peer = new NodePeer(ws, data, options.maxBackpressureBytes, topicIndex);
+    peers.add(peer);
+    ws.on('message', (message, isBinary) => {
+      peer.alive = true;
+      handlers.message(peer, isBinary ? null : message.toString());
+    });
+    ws.on('pong', () => {
+      peer.alive = true;
+    });
+    // ws has already sent its close frame (1009 too big, 1007 not UTF-8); the error needs no more.
+    ws.on('error', () => undefined);
+    socket.on('drain', () => {
+      if (peer.open) handlers.drain(peer);
+    });
+    ws.once('close', () => {
+      peer.open = false;
+      peers.delete(peer);
+      peer.unsubscribeAll();
+      handlers.close(peer);
+    });
+    handlers.open(peer);
+  }
+
+  // uWS pings a connection that has been quiet and drops one silent for idleTimeout; a sweep at
+  // half that period gives the same bound: a peer silent through two sweeps is gone.
+  const idleSweep = setInterval(() => {
+    for (const peer of peers) {
+      if (!peer.alive) {
+        peer.terminate();
+        continue;
+      }
+      peer.alive = false;
+      peer.socket.ping();
+    }
+  }, (options.idleTimeoutSeconds * 1000) / 2);
+  idleSweep.unref();
+
+  return {
+    name: 'node',
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        const onError = (error: NodeJS.ErrnoException): void => {
+          const why = error.code === 'EADDRINUSE' ? 'another program is using it' : error.code === 'EACCES' ? 'permission denied' : error.message;
+          reject(new ListenError(`cannot listen on ${host}:${port}: ${why}`));
+        };
+        server.once('error', onError);
+        server.listen(port, host, () => {
+          server.off('error', onError);
+          resolve((server.address() as net.AddressInfo).port);
+        });
+      });
+    },
+    publish(topic, frame) {
+      const members = topicIndex.get(topic);
+      if (!members) return;
+      // Encoded once for every member, as uWS frames a published message once.
+      const bytes = Buffer.from(frame);
+      for (const peer of members) peer.send(bytes);
+    },
+    stopListening() {
+      clearInterval(idleSweep);
+      server.close();
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * The engine on uWebSockets.js: fan-out is uWS topics, so a room's message is framed once and
+ * written by native code to every member, corked into one syscall per socket per event-loop turn.
+ * Used where its native addon loads (see choose-engine.ts); nothing outside this file touches uWS.
+ */
+import http from 'node:http';
+import type * as UWS from 'uWebSockets.js';
+import { ListenError } from './engine.ts';
+import type { Engine, EngineHandlers, EngineOptions, HttpExchange, HttpReply, HttpRequestHead, Peer } from './engine.ts';
+
+type UwsModule = typeof UWS;
+
+/** uWS keeps the engine-blind peer in each socket's user data. */
+interface SocketData<Data> {
+  peer: UwsPeer<Data> | null;
+  data: Data;
+}
+
+class UwsPeer<Data> implements Peer<Data> {
+  open = true;
+
+  constructor(
+    private readonly socket: UWS.WebSocket<SocketData<Data>>,
+    readonly data: Data,
+    private readonly maxBackpressureBytes: number,
+  ) {}
+
+  send(frame: string): boolean {
+    if (!this.open || this.socket.getBufferedAmount() >= this.maxBackpressureBytes) return false;
+    // Corked: replies sent from a promise callback would otherwise cost a syscall each.
+    let status = 0;
+    this.socket.cork(() => {
+      status = this.socket.send(frame);
+    });
+    return status !== 2;
+  }
+
+  bufferedBytes(): number {
+    return this.open ? this.socket.getBufferedAmount() : 0;
+  }
+
+  subscribe(topic: string): void {
+    if (this.open) this.socket.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (this.open) this.socket.unsubscribe(topic);
+  }
+
+  end(code: number, reason: string): void {
+    if (this.open) this.socket.end(code, reason);
+  }
+
+  terminate(): void {
+    if (this.open) this.socket.close();
+  }
+}
+
+const statusLine = (status: number): string => `${status} ${http.STATUS_CODES[status] ?? ''}`.trimEnd();
+
+/** Reads everything a handler may need now: uWS's request object dies when the route handler returns. */
+function requestHead(req: UWS.HttpRequest, res: UWS.HttpResponse): HttpRequestHead {
+  const headers = new Map<string, string>();
+  req.forEach((name, value) => {
+    // Repeated headers (X-Forwarded-For from a chain of proxies) are joined as RFC 9110 allows.
+    const earlier = headers.get(name);
+    headers.set(name, earlier === undefined ? value : `${earlier}, ${value}`);
+  });
+  return {
+    method: req.getCaseSensitiveMethod().toUpperCase(),
+    path: req.getUrl(),
+    header: (name) => headers.get(name) ?? '',
+    peerAddress: Buffer.from(res.getRemoteAddressAsText()).toString('latin1'),
+  };
+}
+
+function writeReply(res: UWS.HttpResponse, method: string, reply: HttpReply, closeConnection: boolean): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(reply.status));
+    for (const [name, value] of Object.entries(reply.headers)) res.writeHeader(name, value);
+    const body = reply.body ?? '';
+    if (method === 'HEAD') res.endWithoutBody(Buffer.byteLength(body), closeConnection);
+    else res.end(body, closeConnection);
+  });
+}
+
+function exchange(res: UWS.HttpResponse, req: UWS.HttpRequest): HttpExchange {
+  const head = requestHead(req, res);
+  let aborted = false;
+  let responded = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  return {
+    ...head,
+    get aborted() {
+      return aborted;
+    },
+    onBody(handler) {
+      // The chunk's memory is uWS's and is reused after the callback: copy it.
+      res.onData((chunk, last) => handler(Buffer.from(new Uint8Array(chunk)), last));
+    },
+    respond(reply, closeConnection = false) {
+      if (aborted || responded) return;
+      responded = true;
+      writeReply(res, head.method, reply, closeConnection);
+    },
+  };
+}
+
+export function createUwsEngine(uWS: UwsModule) {
+  return <Data>(options: EngineOptions, handlers: EngineHandlers<Data>): Engine => {
+    const app = options.tls ? uWS.SSLApp({ cert_file_name: options.tls.cert, key_file_name: options.tls.key }) : uWS.App();
+    let listenSocket: UWS.us_listen_socket | null = null;
+    const peerOf = (ws: UWS.WebSocket<SocketData<Data>>): UwsPeer<Data> => ws.getUserData().peer!;
+
+    app.ws<SocketData<Data>>(options.wsPath, {
+      compression: uWS.DISABLED,
+      maxPayloadLength: options.maxFrameBytes,
+      maxBackpressure: options.maxBackpressureBytes,
+      idleTimeout: options.idleTimeoutSeconds,
+      sendPingsAutomatically: true,
+      upgrade(res, req, context) {
+        const head = requestHead(req, res);
+        const decision = handlers.upgrade(head);
+        if ('refuse' in decision) {
+          writeReply(res, head.method, decision.refuse, true);
+          return;
+        }
+        res.upgrade<SocketData<Data>>(
+          { peer: null, data: decision.accept },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open(ws) {
+        const userData = ws.getUserData();
+        userData.peer = new UwsPeer(ws, userData.data, options.maxBackpressureBytes);
+        handlers.open(userData.peer);
+      },
+      message(ws, message, isBinary) {
+        handlers.message(peerOf(ws), isBinary ? null : Buffer.from(message).toString('utf8'));
+      },
+      drain(ws) {
+        handlers.drain(peerOf(ws));
+      },
+      close(ws) {
+        const peer = peerOf(ws);
+        // A closed uWS socket must never be touched again: the peer turns every call into a no-op.
+        peer.open = false;
+        handlers.close(peer);
+      },
+    });
+    app.any('/*', (res, req) => handlers.http(exchange(res, req)));
+
+    return {
+      name: 'uws',
+      listen(host, port) {
+        return new Promise((resolve, reject) => {
+          app.listen(host, port, (token) => {
+            if (!token) {
+              reject(new ListenError(`cannot listen on ${host}:${port}: the address is in use or not available here`));
+              return;
+            }
+            listenSocket = token;
+            resolve(uWS.us_socket_local_port(token));
+          });
+        });
+      },
+      publish(topic, frame) {
+        app.publish(topic, frame);
+      },
+      stopListening() {
+        if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+        listenSocket = null;
+      },
+    };
+  };
+}
