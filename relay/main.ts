@@ -1,7 +1,7 @@
 /** `sov-relay`: reads flags, starts the relay, and on SIGINT/SIGTERM flushes everything and exits 0. */
 import { ConfigError, parseConfig, usage } from './config.ts';
 import { DataFolderError } from './data-folder.ts';
-import { errorText, stderrLogger } from './logger.ts';
+import { createLogger, errorText } from './logger.ts';
 import { startRelay } from './server.ts';
 
 async function main(): Promise<void> {
@@ -17,9 +17,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${usage()}\n`);
     return;
   }
+  const log = createLogger({ format: 'text', level: 'info' });
   let relay;
   try {
-    relay = await startRelay(config, stderrLogger);
+    relay = await startRelay(config, log);
   } catch (error) {
     const known = error instanceof DataFolderError || (error as NodeJS.ErrnoException).code !== undefined;
     process.stderr.write(`sov-relay: ${known ? (error as Error).message : errorText(error)}\n`);
@@ -27,11 +28,11 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`listening on ${relay.url}\n`);
   const stop = (signal: string): void => {
-    stderrLogger('info', `${signal}: shutting down`);
+    log('info', `${signal}: shutting down`);
     relay.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        stderrLogger('error', 'shutdown failed', { error: errorText(error) });
+        log('error', 'shutdown failed', { error: errorText(error) });
         process.exit(1);
       },
     );
