@@ -1,23 +1,24 @@
 /** `sov-relay`: reads flags, starts the relay, and on SIGINT/SIGTERM flushes everything and exits 0. */
-import { ConfigError, parseConfig, usage } from './config.ts';
+import { ConfigError, parseConfig, relayVersion, usage } from './config.ts';
 import { DataFolderError } from './data-folder.ts';
 import { createLogger, errorText } from './logger.ts';
 import { startRelay } from './server.ts';
 
 async function main(): Promise<void> {
-  let config;
+  let command;
   try {
-    config = parseConfig(process.argv.slice(2));
+    command = parseConfig(process.argv.slice(2));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`sov-relay: ${error.message}\nRun sov-relay --help for the flags.\n`);
     process.exit(2);
   }
-  if (config === null) {
-    process.stdout.write(`${usage()}\n`);
+  if (command.action !== 'run') {
+    process.stdout.write(`${command.action === 'help' ? usage() : `sov-relay ${relayVersion()}`}\n`);
     return;
   }
-  const log = createLogger({ format: 'text', level: 'info' });
+  const { config } = command;
+  const log = createLogger({ format: config.logFormat, level: config.logLevel });
   let relay;
   try {
     relay = await startRelay(config, log);
@@ -26,7 +27,6 @@ async function main(): Promise<void> {
     process.stderr.write(`sov-relay: ${known ? (error as Error).message : errorText(error)}\n`);
     process.exit(1);
   }
-  process.stdout.write(`listening on ${relay.url}\n`);
   const stop = (signal: string): void => {
     log('info', `${signal}: shutting down`);
     relay.close().then(
@@ -39,6 +39,10 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // Only now: a supervisor that reads this line may signal at once, and before the handlers
+  // exist a signal kills the process without the flush.
+  log('info', 'relay started', { version: relayVersion(), url: relay.url, pid: process.pid });
+  process.stdout.write(`listening on ${relay.url}\n`);
 }
 
 void main();
