@@ -7,9 +7,9 @@ import type { ProxyMatcher } from './client-address.ts';
 import { LOG_FORMATS, LOG_LEVELS, errorText } from './logger.ts';
 import type { LogFormat, LogLevel } from './logger.ts';
 
-/** Which server runs the routes: uWebSockets.js, node:http with ws, or uWS when it loads and node otherwise. */
-export type Engine = 'auto' | 'uws' | 'node';
-export const ENGINES: readonly Engine[] = ['auto', 'uws', 'node'];
+/** Which server should run the routes: uWebSockets.js, node:http with ws, or uWS where its addon loads and node otherwise. */
+export type EngineWish = 'auto' | 'uws' | 'node';
+export const ENGINE_WISHES: readonly EngineWish[] = ['auto', 'uws', 'node'];
 
 export interface RelayConfig {
   host: string;
@@ -23,7 +23,7 @@ export interface RelayConfig {
   /** Sustained requests per second per connection (bursts up to twice that). */
   requestsPerSecond: number;
   registrationsPerHour: number;
-  engine: Engine;
+  engine: EngineWish;
   /** The reverse proxies whose X-Forwarded-For is believed (see client-address.ts). */
   trustedProxies: ProxyMatcher;
   /** Open WebSockets allowed per client address. */
@@ -62,9 +62,9 @@ const FLAGS: Record<string, FlagSpec> = {
   'registrations-per-hour': { env: 'SOV_REGISTRATIONS_PER_HOUR', value: 'N', defaultValue: '30', help: 'new accounts per hour per IP address' },
   engine: {
     env: 'SOV_ENGINE',
-    value: ENGINES.join('|'),
+    value: ENGINE_WISHES.join('|'),
     defaultValue: 'auto',
-    help: 'uws: uWebSockets.js (fastest, a native addon); node: node:http and ws (pure JavaScript); auto: uws when it loads, else node',
+    help: 'uws: uWebSockets.js (fastest, a native addon); node: node:http and ws (pure JavaScript); auto: uws where its native addon loads, else node',
   },
   'trust-proxy': {
     env: 'SOV_TRUST_PROXY',
@@ -192,7 +192,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     sessionDays: wholeNumber('session-days', get('session-days')!, 1, 3650),
     requestsPerSecond: wholeNumber('rate', get('rate')!, 1, 1_000_000),
     registrationsPerHour: wholeNumber('registrations-per-hour', get('registrations-per-hour')!, 1, 1_000_000),
-    engine: choice('engine', get('engine')!, ENGINES),
+    engine: choice('engine', get('engine')!, ENGINE_WISHES),
     trustedProxies,
     maxConnectionsPerAddress: wholeNumber('max-connections-per-address', get('max-connections-per-address')!, 1, 1_000_000),
     logFormat: choice('log-format', get('log-format')!, LOG_FORMATS),
