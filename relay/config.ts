@@ -1,6 +1,15 @@
 /** Command-line flags and SOV_* environment variables to a relay configuration. Flags win over env. */
+import fs from 'node:fs';
+import net from 'node:net';
 import { parseArgs } from 'node:util';
-import type { EngineWish } from './engine/choose-engine.ts';
+import { AddressListError, parseTrustedProxies } from './client-address.ts';
+import type { ProxyMatcher } from './client-address.ts';
+import { LOG_FORMATS, LOG_LEVELS, errorText } from './logger.ts';
+import type { LogFormat, LogLevel } from './logger.ts';
+
+/** Which server should run the routes: uWebSockets.js, node:http with ws, or uWS where its addon loads and node otherwise. */
+export type EngineWish = 'auto' | 'uws' | 'node';
+export const ENGINE_WISHES: readonly EngineWish[] = ['auto', 'uws', 'node'];
 
 export interface RelayConfig {
   host: string;
@@ -15,8 +24,18 @@ export interface RelayConfig {
   requestsPerSecond: number;
   registrationsPerHour: number;
   engine: EngineWish;
+  /** The reverse proxies whose X-Forwarded-For is believed (see client-address.ts). */
+  trustedProxies: ProxyMatcher;
+  /** Open WebSockets allowed per client address. */
   maxConnectionsPerAddress: number;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+  /** Where the Prometheus endpoint listens; null when it is off. */
+  metrics: { host: string; port: number } | null;
 }
+
+/** What the command line asks for: run the relay, or print the help or the version and stop. */
+export type CommandLine = { action: 'run'; config: RelayConfig } | { action: 'help' } | { action: 'version' };
 
 interface FlagSpec {
   env: string;
@@ -40,23 +59,51 @@ const FLAGS: Record<string, FlagSpec> = {
   'tls-key': { env: 'SOV_TLS_KEY', value: 'FILE', help: 'PEM private key for --tls-cert' },
   'session-days': { env: 'SOV_SESSION_DAYS', value: 'N', defaultValue: '30', help: 'days a session lives without use (sliding)' },
   rate: { env: 'SOV_RATE', value: 'N', defaultValue: '20', help: 'requests per second per connection, bursts of twice that' },
-  engine: { env: 'SOV_ENGINE', value: 'auto|uws|node', defaultValue: 'auto', help: 'uws where uWebSockets.js loads, else node; or force one' },
-  'max-connections-per-address': { env: 'SOV_MAX_CONNECTIONS_PER_ADDRESS', value: 'N', defaultValue: '50', help: 'open connections per client address' },
   'registrations-per-hour': { env: 'SOV_REGISTRATIONS_PER_HOUR', value: 'N', defaultValue: '30', help: 'new accounts per hour per IP address' },
+  engine: {
+    env: 'SOV_ENGINE',
+    value: ENGINE_WISHES.join('|'),
+    defaultValue: 'auto',
+    help: 'uws: uWebSockets.js (fastest, a native addon); node: node:http and ws (pure JavaScript); auto: uws where its native addon loads, else node',
+  },
+  'trust-proxy': {
+    env: 'SOV_TRUST_PROXY',
+    value: 'LIST',
+    help: 'comma-separated addresses or CIDR blocks of your reverse proxies, e.g. 127.0.0.1,10.0.0.0/8; their X-Forwarded-For names the client (default: believe nobody)',
+  },
+  'max-connections-per-address': {
+    env: 'SOV_MAX_CONNECTIONS_PER_ADDRESS',
+    value: 'N',
+    defaultValue: '50',
+    help: 'open WebSockets per client address, so one host cannot take every file descriptor; raise it when many users share one NAT address',
+  },
+  'log-format': { env: 'SOV_LOG_FORMAT', value: LOG_FORMATS.join('|'), defaultValue: 'text', help: 'text: one readable line per record; json: one JSON object per line for log shippers' },
+  'log-level': { env: 'SOV_LOG_LEVEL', value: LOG_LEVELS.join('|'), defaultValue: 'info', help: 'the least severe records written' },
+  metrics: {
+    env: 'SOV_METRICS',
+    value: 'HOST:PORT',
+    help: 'serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 or [::1]:9464; it has no auth, so keep it private (default off)',
+  },
 };
 
 export function usage(): string {
-  const lines = ['Usage: sov-relay [flags]', '', 'Runs a Sovereign Chat relay. Every flag can also be set by the environment variable shown.', ''];
-  for (const [name, spec] of Object.entries(FLAGS)) {
-    const left = `  --${name} ${spec.value}`.padEnd(34);
+  const rows: Array<[string, string]> = Object.entries(FLAGS).map(([name, spec]) => {
     const fallback = spec.defaultValue === undefined ? '' : ` (default ${spec.defaultValue})`;
-    lines.push(`${left}${spec.help}${fallback}  [${spec.env}]`);
-  }
-  lines.push(`${'  --help'.padEnd(34)}show this text`);
-  return lines.join('\n');
+    return [`--${name} ${spec.value}`, `${spec.help}${fallback}  [${spec.env}]`];
+  });
+  rows.push(['--version', 'print the version'], ['--help', 'show this text']);
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  const lines = ['Usage: sov-relay [flags]', '', 'Runs a Sovereign Chat relay. Every flag can also be set by the environment variable shown.', ''];
+  return [...lines, ...rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`)].join('\n');
 }
 
 export class ConfigError extends Error {}
+
+/** The version in package.json, which sits one folder up from both relay/config.ts and the bundled dist/relay.js. */
+export function relayVersion(): string {
+  const manifest: unknown = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  return typeof manifest === 'object' && manifest !== null && 'version' in manifest ? String(manifest.version) : 'unknown';
+}
 
 function wholeNumber(name: string, text: string, min: number, max: number): number {
   const value = Number(text);
@@ -64,13 +111,39 @@ function wholeNumber(name: string, text: string, min: number, max: number): numb
   return value;
 }
 
-function engineWish(text: string): EngineWish {
-  if (text === 'auto' || text === 'uws' || text === 'node') return text;
-  throw new ConfigError(`--engine must be auto, uws or node, got "${text}"`);
+function choice<T extends string>(name: string, text: string, options: readonly T[]): T {
+  const found = options.find((option) => option === text);
+  if (found === undefined) throw new ConfigError(`--${name} must be one of ${options.join(', ')}, got "${text}"`);
+  return found;
 }
 
-/** Returns the config, or null when --help was asked for. Throws ConfigError on bad input. */
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): RelayConfig | null {
+/** HOST:PORT, with an IPv6 host in brackets as in URLs ([::1]:9464). */
+function listenAddress(name: string, text: string): { host: string; port: number } {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^\s:[\]]+):(\d+)$/.exec(text);
+  if (match === null || (text.startsWith('[') && !net.isIPv6(match[1]!))) {
+    throw new ConfigError(`--${name} must be HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464, got "${text}"`);
+  }
+  return { host: match[1]!, port: wholeNumber(name, match[2]!, 0, 65535) };
+}
+
+/**
+ * Read once here so a wrong path fails before anything starts, naming the file: the engines read
+ * it only after the data folder is locked and the logs replayed, and uWebSockets.js then says just
+ * "App construction failed".
+ */
+function readableFile(name: string, file: string): string {
+  try {
+    fs.readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : (code ?? errorText(error));
+    throw new ConfigError(`--${name}: cannot read ${file} (${reason})`);
+  }
+  return file;
+}
+
+/** Reads the command line and environment. Throws ConfigError on bad input. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): CommandLine {
   let parsed;
   try {
     parsed = parseArgs({
@@ -78,6 +151,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       options: {
         ...Object.fromEntries(Object.keys(FLAGS).map((name) => [name, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
@@ -85,7 +159,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
-  if (parsed.values.help) return null;
+  if (parsed.values.help) return { action: 'help' };
+  if (parsed.values.version) return { action: 'version' };
   const get = (name: string): string | undefined => {
     const value = (parsed.values as Record<string, unknown>)[name];
     const spec = FLAGS[name]!;
@@ -99,19 +174,33 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   for (const origin of originList) {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new ConfigError(`--origins: "${origin}" is not an origin like https://example.org`);
   }
-  return {
+  let trustedProxies;
+  try {
+    trustedProxies = parseTrustedProxies(get('trust-proxy') ?? '');
+  } catch (error) {
+    if (!(error instanceof AddressListError)) throw error;
+    throw new ConfigError(`--trust-proxy: ${error.message}`);
+  }
+  const metrics = get('metrics')?.trim();
+  const config: RelayConfig = {
     host: get('host')!,
     port: wholeNumber('port', get('port')!, 0, 65535),
     dataDir: get('data')!,
     historySize: wholeNumber('history', get('history')!, 1, 1_000_000),
     origins: originList.includes('*') || originList.length === 0 ? null : originList,
-    tls: cert !== undefined && key !== undefined ? { cert, key } : null,
+    tls: cert !== undefined && key !== undefined ? { cert: readableFile('tls-cert', cert), key: readableFile('tls-key', key) } : null,
     sessionDays: wholeNumber('session-days', get('session-days')!, 1, 3650),
     requestsPerSecond: wholeNumber('rate', get('rate')!, 1, 1_000_000),
     registrationsPerHour: wholeNumber('registrations-per-hour', get('registrations-per-hour')!, 1, 1_000_000),
-    engine: engineWish(get('engine')!),
-    maxConnectionsPerAddress: wholeNumber('max-connections-per-address', get('max-connections-per-address')!, 1, 10_000_000),
+    engine: choice('engine', get('engine')!, ENGINE_WISHES),
+    trustedProxies,
+    maxConnectionsPerAddress: wholeNumber('max-connections-per-address', get('max-connections-per-address')!, 1, 1_000_000),
+    logFormat: choice('log-format', get('log-format')!, LOG_FORMATS),
+    logLevel: choice('log-level', get('log-level')!, LOG_LEVELS),
+    // Empty (SOV_METRICS= in a unit file or container spec) means off, like leaving it out.
+    metrics: metrics === undefined || metrics === '' ? null : listenAddress('metrics', metrics),
   };
+  return { action: 'run', config };
 }
 
 /** Browsers always send Origin on WebSocket upgrades and CORS requests; other clients send none and are allowed. */

@@ -1,46 +1,52 @@
 /** `sov-relay`: reads flags, starts the relay, and on SIGINT/SIGTERM flushes everything and exits 0. */
-import { ConfigError, parseConfig, usage } from './config.ts';
+import { ConfigError, parseConfig, relayVersion, usage } from './config.ts';
 import { DataFolderError } from './data-folder.ts';
 import { EngineUnavailableError } from './engine/choose-engine.ts';
 import { ListenError } from './engine/engine.ts';
-import { errorText, stderrLogger } from './logger.ts';
+import { MetricsListenError } from './metrics.ts';
+import { createLogger, errorText } from './logger.ts';
 import { startRelay } from './server.ts';
 
 async function main(): Promise<void> {
-  let config;
+  let command;
   try {
-    config = parseConfig(process.argv.slice(2));
+    command = parseConfig(process.argv.slice(2));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`sov-relay: ${error.message}\nRun sov-relay --help for the flags.\n`);
     process.exit(2);
   }
-  if (config === null) {
-    process.stdout.write(`${usage()}\n`);
+  if (command.action !== 'run') {
+    process.stdout.write(`${command.action === 'help' ? usage() : `sov-relay ${relayVersion()}`}\n`);
     return;
   }
+  const { config } = command;
+  const log = createLogger({ format: config.logFormat, level: config.logLevel });
   let relay;
   try {
-    relay = await startRelay(config, stderrLogger);
+    relay = await startRelay(config, log);
   } catch (error) {
-    const known =
-      error instanceof DataFolderError || error instanceof EngineUnavailableError || error instanceof ListenError || (error as NodeJS.ErrnoException).code !== undefined;
-    process.stderr.write(`sov-relay: ${known ? (error as Error).message : errorText(error)}\n`);
+    const known = [DataFolderError, EngineUnavailableError, ListenError, MetricsListenError].some((kind) => error instanceof kind);
+    const system = (error as NodeJS.ErrnoException).code !== undefined;
+    process.stderr.write(`sov-relay: ${known || system ? (error as Error).message : errorText(error)}\n`);
     process.exit(1);
   }
-  process.stdout.write(`listening on ${relay.url}\n`);
   const stop = (signal: string): void => {
-    stderrLogger('info', `${signal}: shutting down`);
+    log('info', `${signal}: shutting down`);
     relay.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        stderrLogger('error', 'shutdown failed', { error: errorText(error) });
+        log('error', 'shutdown failed', { error: errorText(error) });
         process.exit(1);
       },
     );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // Only now: a supervisor that reads this line may signal at once, and before the handlers
+  // exist a signal kills the process without the flush.
+  log('info', 'relay started', { version: relayVersion(), url: relay.url, pid: process.pid });
+  process.stdout.write(`listening on ${relay.url}\n`);
 }
 
 void main();

@@ -58,6 +58,10 @@ export class Presence<Socket> {
     return [...(this.rooms.get(room)?.keys() ?? [])];
   }
 
+  roomCount(): number {
+    return this.rooms.size;
+  }
+
   onlineUsers(): number[] {
     return [...this.byUser.keys()];
   }

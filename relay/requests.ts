@@ -12,6 +12,8 @@ import type { Session, Sessions } from './store/sessions.ts';
 import type { Presence } from './presence.ts';
 import type { KeyedLimiter, TokenBucket } from './rate-limit.ts';
 import type { RelayConfig } from './config.ts';
+import type { Logger } from './logger.ts';
+import type { RelayMetrics } from './metrics.ts';
 import type { Peer } from './engine/engine.ts';
 import { verifySignature } from './signatures.ts';
 
@@ -50,7 +52,10 @@ export interface RelayContext {
   history: History;
   presence: Presence<Socket>;
   limits: { loginByName: KeyedLimiter; loginByIp: KeyedLimiter; registerByIp: KeyedLimiter };
-  publish(topic: string, frame: string): void;
+  log: Logger;
+  metrics: RelayMetrics;
+  /** Sends `frame` to every subscriber of `topic`; returns how many there were. */
+  publish(topic: string, frame: string): number;
 }
 
 export const USERS_TOPIC = 'users';
@@ -97,12 +102,19 @@ function rateLimited(retryAfterMs: number): SovError {
 /** Refuses before any password check while either the name or the address is locked out. */
 function checkLoginBudget(ctx: RelayContext, ws: Socket, username: string): void {
   const wait = Math.max(ctx.limits.loginByName.wait(usernameKey(username)), ctx.limits.loginByIp.wait(ws.data.ip));
-  if (wait > 0) throw rateLimited(wait);
+  if (wait > 0) {
+    ctx.log('info', 'login refused: locked out', { username, ip: ws.data.ip, retryAfterMs: wait });
+    throw rateLimited(wait);
+  }
 }
 
 function chargeFailedLogin(ctx: RelayContext, ws: Socket, username: string): void {
-  ctx.limits.loginByName.take(usernameKey(username));
-  ctx.limits.loginByIp.take(ws.data.ip);
+  ctx.log('info', 'failed login', { username, ip: ws.data.ip });
+  const byName = ctx.limits.loginByName.take(usernameKey(username));
+  const byIp = ctx.limits.loginByIp.take(ws.data.ip);
+  // The failure that spends the last token starts the lockout: say so once, not on every refusal.
+  if (ctx.limits.loginByName.wait(usernameKey(username)) > 0 && byName === 0) ctx.log('info', 'lockout: username', { username });
+  if (ctx.limits.loginByIp.wait(ws.data.ip) > 0 && byIp === 0) ctx.log('info', 'lockout: address', { ip: ws.data.ip });
 }
 
 /** Binds a session to the connection. Runs after awaits, so it re-checks what may have changed meanwhile. */
@@ -161,8 +173,12 @@ const handlers: { [K in RequestType]: Handler<K> } = {
   async register(ctx, ws, request) {
     requireAnonymous(ws);
     const wait = ctx.limits.registerByIp.take(ws.data.ip);
-    if (wait > 0) throw rateLimited(wait);
+    if (wait > 0) {
+      ctx.log('info', 'sign-up refused: too many from this address', { ip: ws.data.ip });
+      throw rateLimited(wait);
+    }
     const account = await ctx.accounts.register(request);
+    ctx.log('info', 'sign-up', { userId: account.id, username: account.username, ip: ws.data.ip });
     const { token, session } = await ctx.sessions.create(account.id);
     signIn(ctx, ws, session);
     return sessionResult(ctx, account, token, session);
@@ -176,6 +192,7 @@ const handlers: { [K in RequestType]: Handler<K> } = {
       chargeFailedLogin(ctx, ws, username);
       throw new SovError('BAD_CREDENTIALS');
     }
+    ctx.log('info', 'login', { userId: account.id, username: account.username, ip: ws.data.ip });
     const { token, session } = await ctx.sessions.create(account.id);
     signIn(ctx, ws, session);
     return sessionResult(ctx, account, token, session);
@@ -268,7 +285,10 @@ const handlers: { [K in RequestType]: Handler<K> } = {
       () => undefined,
     );
     const stored = await (await admitted).durable;
-    ctx.publish(roomTopic(message.room), `{"ev":"message",${stored.json.slice(1)}`);
+    ctx.metrics.messageAccepted();
+    const durableAt = performance.now();
+    ctx.metrics.delivered(ctx.publish(roomTopic(message.room), `{"ev":"message",${stored.json.slice(1)}`));
+    ctx.metrics.fanoutTook((performance.now() - durableAt) / 1000);
     return { seq: stored.seq };
   },
 

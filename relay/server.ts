@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { SovError } from '../sdk/errors.ts';
 import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH, parseRequest } from '../sdk/protocol.ts';
 import type { ParsedFrame } from '../sdk/protocol.ts';
+import { clientAddress } from './client-address.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
 import { ConnectionCounter, connectionCeiling } from './connection-limits.ts';
@@ -16,6 +17,8 @@ import { chooseEngine } from './engine/choose-engine.ts';
 import type { HttpExchange, HttpReply, HttpRequestHead } from './engine/engine.ts';
 import type { Logger } from './logger.ts';
 import { errorText } from './logger.ts';
+import { RelayMetrics, startMetricsServer } from './metrics.ts';
+import type { MetricsServer } from './metrics.ts';
 import { Presence } from './presence.ts';
 import { KeyedLimiter, TokenBucket } from './rate-limit.ts';
 import { RawResult, USERS_TOPIC, eventFrame, handleRequest, signOut } from './requests.ts';
@@ -75,19 +78,33 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const webSockets = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
   const tcpConnections = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
 
+  const presence = new Presence<Socket>();
+  const metrics = new RelayMetrics({
+    engine: engineChoice.name,
+    connections: () => sockets.size,
+    sessions: () => [...sockets].filter((ws) => ws.data.session !== null).length,
+    rooms: () => presence.roomCount(),
+  });
+  const publish = (topic: string, frame: string): number => {
+    const members = engine.publish(topic, frame);
+    metrics.bytesSent(Buffer.byteLength(frame) * members);
+    return members;
+  };
   const ctx: RelayContext = {
     config,
     accounts,
     sessions,
     history,
-    presence: new Presence<Socket>(),
+    presence,
     limits: {
       // Password guessing: 10 tries per name, then one a minute; 30 per address, then one every 10 s.
       loginByName: new KeyedLimiter(1 / 60, 10),
       loginByIp: new KeyedLimiter(1 / 10, 30),
       registerByIp: new KeyedLimiter(config.registrationsPerHour / 3600, config.registrationsPerHour),
     },
-    publish: (topic, frame) => engine.publish(topic, frame),
+    log,
+    metrics,
+    publish,
   };
   const hello = (): string =>
     eventFrame({
@@ -99,12 +116,14 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     });
 
   const reply = (ws: Socket, id: string | number | null, outcome: { result: unknown } | { error: SovError }): void => {
+    if ('error' in outcome) metrics.refused(outcome.error.code);
     if (!ws.open) return;
     const re = JSON.stringify(id);
     const frame =
       'error' in outcome
         ? `{"re":${re},"ok":false,"error":${JSON.stringify(outcome.error.toWire())}}`
         : `{"re":${re},"ok":true,"result":${outcome.result instanceof RawResult ? outcome.result.json : JSON.stringify(outcome.result)}}`;
+    metrics.bytesSent(Buffer.byteLength(frame));
     sendReply(ws, frame);
   };
 
@@ -163,6 +182,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       reply(ws, id, { error: parsed.error });
       return;
     }
+    metrics.requestReceived(parsed.request.type);
     handleRequest(ctx, ws, parsed.request).then(
       (result) => reply(ws, id, { result }),
       (error: unknown) => {
@@ -174,7 +194,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
 
   const upgrade = (head: HttpRequestHead) => {
     if (!originAllowed(config, head.header('origin'))) return { refuse: textReply(403, 'origin not allowed') };
-    const ip = head.peerAddress;
+    // Behind a trusted reverse proxy every peer is the proxy: the client is the one it forwarded.
+    const ip = clientAddress(head.peerAddress, head.header('x-forwarded-for'), config.trustedProxies);
     if (!webSockets.add(ip)) {
       log('warn', 'refused a connection: too many from one address', { ip, limit: config.maxConnectionsPerAddress });
       return { refuse: jsonReply(429, { ok: false, error: new SovError('TOO_MANY_CONNECTIONS').toWire() }) };
@@ -203,7 +224,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         sessions,
         avatars,
         log,
-        onChange: (user) => engine.publish(USERS_TOPIC, eventFrame({ ev: 'profile', user })),
+        onChange: (user) => publish(USERS_TOPIC, eventFrame({ ev: 'profile', user })),
       }),
     avatar: (exchange) => {
       avatars.read(exchange.path.slice(AVATAR_URL_PREFIX.length)).then((image) => exchange.respond(image ? avatarReply(image) : textReply(404, 'not found')));
@@ -239,15 +260,20 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         webSockets.remove(connection.ip);
         signOut(ctx, ws);
       },
-      connection: (address) => tcpConnections.add(address),
+      // A trusted proxy carries many clients on its connections; they are counted per client at the upgrade.
+      connection: (address) => config.trustedProxies.trusts(address) || tcpConnections.add(address),
       connectionClosed: (address) => tcpConnections.remove(address),
     },
   );
 
   let port: number;
+  let metricsServer: MetricsServer | null = null;
   try {
     port = await engine.listen(config.host, config.port);
+    if (config.metrics) metricsServer = await startMetricsServer(config.metrics, metrics, log);
   } catch (error) {
+    engine.stopListening();
+    metrics.close();
     await Promise.all([accounts.close(), sessions.close(), history.close()]);
     unlock();
     throw error;
@@ -276,6 +302,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       closing ??= (async () => {
         clearInterval(slowConsumerSweep);
         engine.stopListening();
+        await metricsServer?.close();
+        metrics.close();
         for (const ws of [...sockets]) ws.end(CLOSE_CODES.GOING_AWAY, 'relay shutting down');
         await Promise.all([accounts.close(), sessions.close(), history.close()]);
         unlock();

@@ -9,11 +9,10 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as UWS from 'uWebSockets.js';
+import type { EngineWish } from '../config.ts';
 import type { EngineFactory, EngineName } from './engine.ts';
 import { createNodeEngine } from './node-engine.ts';
 import { createUwsEngine } from './uws-engine.ts';
-
-export type EngineWish = EngineName | 'auto';
 
 export interface EngineChoice {
   create: EngineFactory;

@@ -89,8 +89,11 @@ export interface Engine {
   readonly name: EngineName;
   /** Binds and resolves with the port, or rejects with a message naming the address. */
   listen(host: string, port: number): Promise<number>;
-  /** Sends `frame` to every peer subscribed to `topic`, skipping those over the backpressure limit. */
-  publish(topic: string, frame: string): void;
+  /**
+   * Sends `frame` to every peer subscribed to `topic`, skipping those over the backpressure limit.
+   * Returns how many peers are subscribed.
+   */
+  publish(topic: string, frame: string): number;
   /** Stops accepting new connections; open ones stay. */
   stopListening(): void;
 }

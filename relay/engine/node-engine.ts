@@ -233,10 +233,11 @@ export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineH
     },
     publish(topic, frame) {
       const members = topicIndex.get(topic);
-      if (!members) return;
+      if (!members) return 0;
       // Encoded once for every member, as uWS frames a published message once.
       const bytes = Buffer.from(frame);
       for (const peer of members) peer.send(bytes);
+      return members.size;
     },
     stopListening() {
       clearInterval(idleSweep);

@@ -9,6 +9,8 @@ import { ListenError } from './engine.ts';
 import type { Engine, EngineHandlers, EngineOptions, HttpExchange, HttpReply, HttpRequestHead, Peer } from './engine.ts';
 
 type UwsModule = typeof UWS;
+/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT (the typings declare it only in an enum they do not export at run time). */
+const LISTEN_EXCLUSIVE_PORT = 1;
 
 /** uWS keeps the engine-blind peer in each socket's user data. */
 interface SocketData<Data> {
@@ -159,7 +161,10 @@ export function createUwsEngine(uWS: UwsModule) {
       name: 'uws',
       listen(host, port) {
         return new Promise((resolve, reject) => {
-          app.listen(host, port, (token) => {
+          // Exclusive: uSockets sets SO_REUSEPORT otherwise, and a second relay on the same port
+          // would silently share its connections instead of failing to start.
+          const listenExclusive = app.listen as unknown as (host: string, port: number, options: number, cb: (token: UWS.us_listen_socket | false) => void) => void;
+          listenExclusive.call(app, host, port, LISTEN_EXCLUSIVE_PORT, (token) => {
             if (!token) {
               reject(new ListenError(`cannot listen on ${host}:${port}: the address is in use or not available here`));
               return;
@@ -170,7 +175,9 @@ export function createUwsEngine(uWS: UwsModule) {
         });
       },
       publish(topic, frame) {
-        app.publish(topic, frame);
+        const subscribers = app.numSubscribers(topic);
+        if (subscribers > 0) app.publish(topic, frame);
+        return subscribers;
       },
       stopListening() {
         if (listenSocket) uWS.us_listen_socket_close(listenSocket);

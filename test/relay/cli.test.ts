@@ -6,9 +6,12 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { TestClient, registerUser } from '../helpers/client.ts';
-import { RELAY_BIN, startRelay, tempDataDir } from '../helpers/relay-process.ts';
+import { PACKAGE_ROOT, RELAY_BIN, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 
-const FLAGS = ['--host', '--port', '--data', '--history', '--origins', '--tls-cert', '--tls-key', '--session-days', '--rate', '--registrations-per-hour'];
+const FLAGS = [
+  '--host', '--port', '--data', '--history', '--origins', '--tls-cert', '--tls-key', '--session-days', '--rate', '--registrations-per-hour',
+  '--engine', '--trust-proxy', '--max-connections-per-address', '--log-format', '--log-level', '--metrics',
+];
 
 describe('sov-relay command line', () => {
   test('--help explains every flag and its environment variable', () => {
@@ -19,12 +22,41 @@ describe('sov-relay command line', () => {
     }
   });
 
+  test('--version prints the package version and exits 0', () => {
+    const run = spawnSync(process.execPath, [RELAY_BIN, '--version'], { encoding: 'utf8' });
+    assert.equal(run.status, 0);
+    const manifest = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(run.stdout, `sov-relay ${manifest.version}\n`);
+  });
+
   test('refuses unknown flags and bad values with exit code 2 and a readable message', () => {
-    for (const args of [['--bogus'], ['--port', 'eighty'], ['--history', '0'], ['--tls-cert', 'a.pem'], ['--origins', 'not an origin']]) {
+    const badValues = [['--bogus'], ['--port', 'eighty'], ['--history', '0'], ['--tls-cert', 'a.pem'], ['--origins', 'not an origin'], ['--engine', 'bun'], ['--trust-proxy', 'proxy.local'], ['--metrics', '9100'], ['--log-level', 'trace']];
+    for (const args of badValues) {
       const run = spawnSync(process.execPath, [RELAY_BIN, ...args], { encoding: 'utf8' });
       assert.equal(run.status, 2, args.join(' '));
       assert.match(run.stderr, /^sov-relay: .+\nRun sov-relay --help/);
     }
+  });
+
+  test('a TLS file it cannot read stops the start with exit code 2, naming the file, before the data folder is touched', () => {
+    const folder = tempDataDir();
+    const missing = path.join(folder, 'missing-key.pem');
+    fs.writeFileSync(path.join(folder, 'cert.pem'), 'certificate');
+    const dataDir = path.join(folder, 'data');
+    const run = spawnSync(process.execPath, [RELAY_BIN, '--port', '0', '--data', dataDir, '--tls-cert', path.join(folder, 'cert.pem'), '--tls-key', missing], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(run.status, 2);
+    assert.ok(run.stderr.includes(`--tls-key: cannot read ${missing}`), run.stderr);
+    assert.ok(!fs.existsSync(dataDir));
+  });
+
+  test('--log-format json writes every log record as one JSON object on its own line', async () => {
+    const relay = await startRelay({ args: ['--log-format', 'json'] });
+    assert.equal(await relay.stop('SIGTERM'), 0);
+    const records = relay.stderr().trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.ok(records.length >= 2);
+    for (const record of records) assert.deepEqual(Object.keys(record).slice(0, 3), ['time', 'level', 'msg']);
+    assert.ok(records.some((record) => record.msg === 'relay started' && record.url === relay.url));
+    assert.ok(records.some((record) => record.msg === 'SIGTERM: shutting down'));
   });
 
   test('creates the data folder, prints one listening line, and exits 0 on SIGINT and SIGTERM', async () => {
