@@ -1,13 +1,22 @@
 /**
  * ed25519 verification with node:crypto (OpenSSL): about 100x faster than a JS implementation.
- * Building a KeyObject costs as much as a verify, so key objects are cached per public key.
- * OpenSSL applies the RFC 8032 cofactorless rules (S must be below the group order, no ZIP-215
- * leniency); the SDK verifies with noble's `zip215: false`, the same rules, so relay and browsers
- * agree on which signatures are valid.
+ * Building a KeyObject costs as much as a verify, and the key check below a multiplication by the
+ * group order (0.6 ms), so both happen once per public key and the result is cached.
+ * OpenSSL applies the RFC 8032 cofactorless rules (S must be below the group order, R canonical)
+ * but accepts keys of small order, under which one constant signature verifies on any text, and
+ * some non-canonical key encodings. So a key is first held to the rule the SDK applies
+ * (sdk/crypto/ed25519-rules.ts): registration refuses such keys, and this refuses them again for
+ * accounts an older relay let in. Relay and browsers then agree on which signatures are valid.
  */
 import crypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import os from 'node:os';
+import { isValidPublicKey } from '../sdk/crypto/ed25519-rules.ts';
+import { installPublicKeyRule } from '../sdk/protocol.ts';
+
+// Registration and password change (request validation in sdk/protocol.ts) refuse the keys that
+// verification below refuses; protocol.ts cannot import the rule itself (see publicKeyRule there).
+installPublicKeyRule(isValidPublicKey);
 
 // DER prefix of an SPKI structure holding a raw 32-byte ed25519 key (RFC 8410).
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -20,7 +29,7 @@ function keyObject(publicKey: string): KeyObject | null {
   if (key !== undefined) return key;
   const raw = Buffer.from(publicKey, 'base64url');
   try {
-    key = raw.length === 32 ? crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' }) : null;
+    key = isValidPublicKey(raw) ? crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' }) : null;
   } catch {
     key = null;
   }

@@ -5,7 +5,7 @@
  */
 import { SovError } from './errors.ts';
 import type { WireError } from './errors.ts';
-import { base64UrlLength, utf8 } from './encoding.ts';
+import { base64UrlLength, fromBase64Url, toBase64Url, utf8 } from './encoding.ts';
 
 export const PROTOCOL_VERSION = 1;
 /** The WebSocket path of protocol version 1. A future version gets its own path. */
@@ -302,6 +302,36 @@ const signature = /* @__PURE__ */ base64Bytes(64);
 const token = /* @__PURE__ */ base64Bytes(32);
 const userId = /* @__PURE__ */ integer(1);
 
+/**
+ * The rule a signing key must meet, isValidPublicKey of ./crypto/ed25519-rules.ts, installed by the
+ * relay (relay/signatures.ts, which every relay request handler loads). It is not imported here:
+ * it needs @noble/ed25519, and esbuild keeps the import of a module that lazy chunks share even when
+ * nothing on the page uses it (evanw/esbuild#3704), which put noble into the first download of both
+ * browser bundles (+4.3 KB gzip for sovereign-chat.js, +4.0 KB for <sov-chat>) though browsers never
+ * parse requests.
+ */
+let publicKeyRule: ((raw: Uint8Array) => boolean) | null = null;
+
+/** Called once by the relay as it loads (relay/signatures.ts); see publicKeyRule. */
+export function installPublicKeyRule(rule: (raw: Uint8Array) => boolean): void {
+  publicKeyRule = rule;
+}
+
+/**
+ * A signing key the relay will store: a canonical encoding of a prime-order point (a small-order key
+ * verifies one constant signature on any text; see ./crypto/ed25519-rules.ts), spelled in canonical
+ * base64url, so one key has one spelling in profiles and caches.
+ */
+const publicKey: Check<string> = (value, field) => {
+  const text = key32(value, field);
+  const raw = fromBase64Url(text);
+  if (!raw || toBase64Url(raw) !== text) throw invalid(field, 'must be canonical base64url');
+  // Not a SovError: a relay without the rule is a bug, answered INTERNAL and logged, never a key let in.
+  if (!publicKeyRule) throw new Error('no public-key rule installed: import relay/signatures.ts');
+  if (!publicKeyRule(raw)) throw invalid(field, 'must be an ed25519 public key of prime order (not of small order, canonically encoded)');
+  return text;
+};
+
 const clientMessageId: Check<string> = (value, field) => {
   const cid = string(value, field);
   if (!CID_PATTERN.test(cid)) throw invalid(field, 'must be 8-64 characters of A-Z a-z 0-9 _ -');
@@ -357,12 +387,12 @@ const SCHEMAS: { [K in RequestType]: Schema<RequestMap[K]> } = {
     kdf: accountKdf,
     authKey: key32,
     keySalt: key32,
-    publicKey: key32,
+    publicKey,
   },
   login: { username, authKey: key32 },
   resume: { token },
   logout: {},
-  'change-password': { authKey: key32, kdf: accountKdf, newAuthKey: key32, keySalt: key32, publicKey: key32 },
+  'change-password': { authKey: key32, kdf: accountKdf, newAuthKey: key32, keySalt: key32, publicKey },
   join: { room: roomName, after: /* @__PURE__ */ optional(/* @__PURE__ */ integer(0)), limit: /* @__PURE__ */ optional(/* @__PURE__ */ integer(0)) },
   leave: { room: roomName },
   send: { room: roomName, author: userId, cid: clientMessageId, ts: /* @__PURE__ */ integer(0), text: messageText, sig: signature },

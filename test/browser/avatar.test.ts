@@ -58,6 +58,8 @@ async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<S
 }
 
 const randomBase64Url = (length: number): string => toBase64Url(crypto.getRandomValues(new Uint8Array(length)));
+/** RFC 8032 section 7.1, TEST 1 (d75a9801...511a). */
+const RFC8032_TEST1_PUBLIC_KEY = '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo';
 
 /** Registers a fresh account over a raw WebSocket and returns its session token and profile. */
 async function register(wsUrl: string): Promise<{ token: string; user: Profile }> {
@@ -75,7 +77,8 @@ async function register(wsUrl: string): Promise<{ token: string; user: Profile }
             kdf: { alg: 'scrypt', N: 131072, r: 8, p: 1, salt: randomBase64Url(16) },
             authKey: randomBase64Url(32),
             keySalt: randomBase64Url(32),
-            publicKey: randomBase64Url(32),
+            // The relay takes only prime-order keys; these accounts never sign, so one fixed valid key serves.
+            publicKey: RFC8032_TEST1_PUBLIC_KEY,
           }),
         );
       socket.onmessage = (event) => {

@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { ERROR_MESSAGES } from '../../sdk/errors.ts';
 import { CLOSE_CODES, signedBytes } from '../../sdk/protocol.ts';
-import { TestClient, randomKey, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
+import { TestClient, newSigningKey, randomKey, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
 import type { EventFrame, ReplyFrame, TestUser } from '../helpers/client.ts';
 import { startRelay, tempDataDir, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -395,7 +395,7 @@ describe('password guessing (limits as in PROTOCOL.md: 10 per name then one a mi
     const codes: string[] = [];
     // Two failed current-password checks count against the name too.
     for (let i = 0; i < 2; i++) {
-      const reply = await victim.client.request('change-password', { authKey: randomKey(), kdf: registration('x').kdf, newAuthKey: randomKey(), keySalt: randomKey(), publicKey: randomKey() });
+      const reply = await victim.client.request('change-password', { authKey: randomKey(), kdf: registration('x').kdf, newAuthKey: randomKey(), keySalt: randomKey(), publicKey: newSigningKey().publicKey });
       codes.push(reply.error!.code);
     }
     // Eight failed logins from three addresses (none of which reaches its own limit), in three spellings.

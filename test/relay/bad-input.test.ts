@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_MESSAGES } from '../../sdk/errors.ts';
 import { CLOSE_CODES } from '../../sdk/protocol.ts';
-import { TestClient, eventually, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
+import { TestClient, eventually, newSigningKey, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
 import type { ReplyFrame, TestUser } from '../helpers/client.ts';
 import { startRelay, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -219,7 +219,7 @@ describe('frames that are not requests', () => {
       ['online', { room: group.room }],
       ['logout', {}],
       ['update-profile', { firstName: 'Mallory' }],
-      ['change-password', { authKey: 'A'.repeat(43), kdf: registration('x').kdf, newAuthKey: 'A'.repeat(43), keySalt: 'A'.repeat(43), publicKey: 'A'.repeat(43) }],
+      ['change-password', { authKey: 'A'.repeat(43), kdf: registration('x').kdf, newAuthKey: 'A'.repeat(43), keySalt: 'A'.repeat(43), publicKey: newSigningKey().publicKey }],
     ];
     for (const [type, fields] of cases) {
       const reply = await client.request(type, fields);
