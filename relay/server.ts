@@ -3,6 +3,7 @@
  * bundle, avatars and avatar uploads; one WebSocket route carries the protocol. Fan-out is uWS
  * topics (`publish`), so a message is serialized once however many members a room has.
  */
+import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import uWS from 'uWebSockets.js';
@@ -22,9 +23,10 @@ import type { Connection, RelayContext, Socket } from './requests.ts';
 import { Accounts } from './store/accounts.ts';
 import { History } from './store/history.ts';
 import { Sessions } from './store/sessions.ts';
-import { loadStaticFiles } from './static-files.ts';
+import { loadStaticFiles, staticReply } from './static-files.ts';
+import type { StaticFiles } from './static-files.ts';
 import { AVATAR_URL_PREFIX, AvatarStore } from './avatars/avatar-store.ts';
-import { handleAvatarUpload, sendJson } from './avatars/avatar-upload.ts';
+import { handleAvatarUpload } from './avatars/avatar-upload.ts';
 
 export const RELAY_VERSION = 'sov-relay/0.1.0';
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -219,8 +221,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     },
   });
 
-  app.get('/v1/health', (res) => {
-    res.writeHeader('content-type', 'text/plain').end('ok');
+  for (const method of ['get', 'head'] as const) app[method]('/v1/health', (res, req) => {
+    endGetOrHead(res.writeHeader('content-type', 'text/plain'), req.getMethod(), 'ok');
   });
 
   app.options(AVATAR_UPLOAD_PATH, (res, req) => {
@@ -248,8 +250,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     }),
   );
 
-  app.get(`${AVATAR_URL_PREFIX}:name`, (res, req) => {
+  for (const method of ['get', 'head'] as const) app[method](`${AVATAR_URL_PREFIX}:name`, (res, req) => {
     const name = req.getParameter(0) ?? '';
+    const requestMethod = req.getMethod();
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -258,7 +261,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       if (aborted) return;
       res.cork(() => {
         if (!image) {
-          res.writeStatus('404 Not Found').end('not found');
+          endGetOrHead(res.writeStatus('404 Not Found'), requestMethod, 'not found');
           return;
         }
         res
@@ -267,16 +270,14 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
           .writeHeader('cache-control', 'public, max-age=31536000, immutable')
           .writeHeader('access-control-allow-origin', '*')
           .writeHeader('cross-origin-resource-policy', 'cross-origin')
-          .writeHeader('content-security-policy', "default-src 'none'")
-          .end(image.body);
+          .writeHeader('content-security-policy', "default-src 'none'");
+        endGetOrHead(res, requestMethod, image.body);
       });
     });
   });
 
-  app.get('/*', (res, req) => serveStatic(res, req, staticFiles));
-  app.any('/*', (res) => {
-    sendJson(res, '405 Method Not Allowed', { ok: false, error: { code: 'INVALID_FIELD', message: 'Method not allowed.' } });
-  });
+  // Every method: staticReply answers GET and HEAD, and 405 with Allow for the rest.
+  app.any('/*', (res, req) => serveStatic(res, req, staticFiles));
 
   const listenSocket = await listen(app, config.host, config.port, log);
   const port = uWS.us_socket_local_port(listenSocket);
@@ -327,20 +328,23 @@ async function listen(app: TemplatedApp, host: string, port: number, log: Logger
   }
 }
 
-function serveStatic(res: HttpResponse, req: HttpRequest, files: ReturnType<typeof loadStaticFiles>): void {
-  const file = files.get(req.getUrl());
-  if (!file) {
-    res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found');
-    return;
-  }
-  const notModified = req.getHeader('if-none-match') === file.etag;
-  res.writeStatus(notModified ? '304 Not Modified' : '200 OK');
-  res
-    .writeHeader('content-type', file.type)
-    .writeHeader('x-content-type-options', 'nosniff')
-    .writeHeader('etag', file.etag)
-    .writeHeader('cache-control', file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
-  // The bundles are public code that pages on any origin load as modules, which needs CORS.
-  if (file.type.startsWith('text/javascript')) res.writeHeader('access-control-allow-origin', '*').writeHeader('cross-origin-resource-policy', 'cross-origin');
-  res.end(notModified ? undefined : file.body);
+/**
+ * uWS writes its own Content-Length for a body. Without one it writes none, so a HEAD's comes from
+ * the reply; endWithoutBody(length) would write it, but in our build it leaves the response
+ * unfinished (uNetworking/uWebSockets#1855): the process aborts, and with an abort handler the
+ * keep-alive connection hangs instead.
+ */
+function serveStatic(res: HttpResponse, req: HttpRequest, files: StaticFiles): void {
+  // The request object is only valid during this call; staticReply reads it synchronously.
+  const reply = staticReply(files, { method: req.getCaseSensitiveMethod(), path: req.getUrl(), header: (name) => req.getHeader(name) });
+  res.writeStatus(`${reply.status} ${STATUS_CODES[reply.status]}`);
+  for (const [name, value] of Object.entries(reply.headers)) if (!(reply.body && name === 'content-length')) res.writeHeader(name, value);
+  if (reply.body) res.end(reply.body);
+  else res.endWithoutBody();
+}
+
+/** GET routes that also answer HEAD: the same headers and Content-Length, no body. */
+function endGetOrHead(res: HttpResponse, method: string, body: string | Buffer): void {
+  if (method === 'head') res.writeHeader('content-length', String(Buffer.byteLength(body))).endWithoutBody();
+  else res.end(body);
 }
