@@ -70,6 +70,9 @@ function browserBuild(entryPoints, chunkFolder, plugins = []) {
     platform: 'browser',
     target: 'es2022',
     chunkNames: `${chunkFolder}/[name]-[hash]`,
+    // Lit's licence notices go to NAME.LEGAL.txt beside each file (served too), linked from a
+    // one-line comment: inline they cost the initial <sov-chat> download 205 of its 25,599 gzip bytes.
+    legalComments: 'linked',
     plugins: [...plugins, minifyLitCss],
   });
 }

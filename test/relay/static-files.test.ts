@@ -299,6 +299,17 @@ describe('static files over a real relay', () => {
     }
   });
 
+  test('the licence notices the components chunk links to are served beside it', async () => {
+    const entry = fs.readFileSync(path.join(PACKAGE_ROOT, 'dist/browser/sov-chat.js'), 'utf8');
+    const chunk = /from"\.\/(chunks\/[^"]+\.js)"/.exec(entry)![1]!;
+    const source = (await request(`${relay.url}/${chunk}`, {})).body.toString();
+    const notices = /\/\*! For license information please see (\S+) \*\//.exec(source)?.[1];
+    assert.ok(notices, 'the chunk links its notices');
+    const response = await request(`${relay.url}/${path.posix.dirname(chunk)}/${notices}`, {});
+    assert.equal(response.status, 200);
+    assert.match(response.body.toString(), /Copyright \d{4} Google LLC\s+\* SPDX-License-Identifier: BSD-3-Clause/);
+  });
+
   test('a method other than GET or HEAD is 405 with Allow: GET, HEAD', async () => {
     for (const method of ['POST', 'PUT', 'DELETE']) {
       const refused = await request(`${relay.url}/sov-chat.js`, {}, method);
