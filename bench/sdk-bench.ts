@@ -3,7 +3,7 @@
  *   - verifying a 1,000-message history (20 authors), cold cache, one message after another as a
  *     Room does, with WebCrypto Ed25519 and with @noble/ed25519 alone;
  *   - the password KDF (scrypt N=2^17): how long it takes and the longest main-thread task;
- *   - what a browser downloads: the SDK and <sov-chat> bundles, initial and lazy, min+gzip.
+ *   - what a browser downloads: the SDK and <sov-chat> bundles, initial and lazy, gzip and brotli as the relay sends them.
  * The page is our own SDK code bundled by esbuild, served from memory on a loopback port.
  */
 import crypto from 'node:crypto';

@@ -26,8 +26,7 @@ import type { Connection, RelayContext, Socket } from './requests.ts';
 import { Accounts } from './store/accounts.ts';
 import { History } from './store/history.ts';
 import { Sessions } from './store/sessions.ts';
-import { loadStaticFiles } from './static-files.ts';
-import type { StaticFile } from './static-files.ts';
+import { loadStaticFiles, staticReply } from './static-files.ts';
 import { AVATAR_URL_PREFIX, AvatarStore } from './avatars/avatar-store.ts';
 import { handleAvatarUpload, jsonReply } from './avatars/avatar-upload.ts';
 
@@ -368,22 +367,4 @@ function avatarReply(image: { body: Buffer; mime: string }): HttpReply {
     },
     body: image.body,
   };
-}
-
-function staticReply(files: Map<string, StaticFile>, exchange: HttpExchange): HttpReply {
-  const file = files.get(exchange.path);
-  if (!file) return textReply(404, 'not found');
-  const notModified = exchange.header('if-none-match') === file.etag;
-  const headers: Record<string, string> = {
-    'content-type': file.type,
-    'x-content-type-options': 'nosniff',
-    etag: file.etag,
-    'cache-control': file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
-  };
-  // The bundles are public code that pages on any origin load as modules, which needs CORS.
-  if (file.type.startsWith('text/javascript')) {
-    headers['access-control-allow-origin'] = '*';
-    headers['cross-origin-resource-policy'] = 'cross-origin';
-  }
-  return { status: notModified ? 304 : 200, headers, body: notModified ? null : file.body };
 }

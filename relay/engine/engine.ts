@@ -40,7 +40,10 @@ export interface HttpRequestHead {
 export interface HttpReply {
   status: number;
   headers: Record<string, string>;
-  /** For `HEAD`, engines send the headers and this body's length, never the body. */
+  /**
+   * Engines add Content-Length from the body unless `headers` has one. For `HEAD` they send the
+   * headers and that length, never a body (a HEAD reply may carry the GET body's length and no body).
+   */
   body: Buffer | string | null;
 }
 

@@ -112,7 +112,7 @@ function exchange(req: http.IncomingMessage, res: http.ServerResponse): HttpExch
       if (aborted || responded) return;
       responded = true;
       const body = reply.body ?? '';
-      res.writeHead(reply.status, { ...reply.headers, 'content-length': String(Buffer.byteLength(body)) });
+      res.writeHead(reply.status, { 'content-length': String(Buffer.byteLength(body)), ...reply.headers });
       if (closeConnection) res.shouldKeepAlive = false;
       // Node sends no body for HEAD by itself; the length stays the GET body's.
       res.end(head.method === 'HEAD' ? undefined : body);

@@ -79,10 +79,18 @@ function requestHead(req: UWS.HttpRequest, res: UWS.HttpResponse): HttpRequestHe
 function writeReply(res: UWS.HttpResponse, method: string, reply: HttpReply, closeConnection: boolean): void {
   res.cork(() => {
     res.writeStatus(statusLine(reply.status));
-    for (const [name, value] of Object.entries(reply.headers)) res.writeHeader(name, value);
+    const { 'content-length': length, ...headers } = reply.headers;
+    for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
     const body = reply.body ?? '';
-    if (method === 'HEAD') res.endWithoutBody(Buffer.byteLength(body), closeConnection);
-    else res.end(body, closeConnection);
+    if (method === 'HEAD') {
+      // endWithoutBody(length) never finishes the response in this build (uNetworking/uWebSockets
+      // #1855): the process aborts, or the keep-alive connection hangs. Write the length ourselves.
+      res.writeHeader('content-length', length ?? String(Buffer.byteLength(body)));
+      res.endWithoutBody();
+    } else {
+      // uWS writes Content-Length for the body it sends.
+      res.end(body, closeConnection);
+    }
   });
 }
 
