@@ -22,6 +22,7 @@ import { SOV_CHAT_INITIAL_GZIP_BUDGET } from './lib/bundle-size.ts';
 import type { BundleSize } from './lib/bundle-size.ts';
 import { PACKAGE_ROOT, WorkerHandle, killAllNow, registerTempFolder, startRelay, stopAll } from './lib/children.ts';
 import type { RelayHandle } from './lib/children.ts';
+import { chooseEngine } from '../relay/engine/choose-engine.ts';
 import { sdkPhase } from './sdk-bench.ts';
 import { CLK_TCK, cpuDelta, cpuModel, fileSystemOf, openFileCount, readCpu, readRss } from './lib/proc.ts';
 import type { CpuDelta, CpuSample } from './lib/proc.ts';
@@ -74,7 +75,20 @@ const RECEIVER_NICE = 10;
 const TARGETS = { acceptedPerSecond: 8000, cpuSecondsPerMillion: 1, p99Ms: 50, bytesPerIdleConnection: 3 * 1024, vsSocketIo: 5, vsWs: 2, verifyThousandMs: 300, componentsInitialGzip: SOV_CHAT_INITIAL_GZIP_BUDGET };
 /** Hard cap on the whole run: past it every child is killed and the run fails. */
 const RUN_DEADLINE_MS = QUICK ? 150_000 : 300_000;
-const RELAY_FLAGS = ['--rate', '1000000', '--registrations-per-hour', '1000000'];
+// Every load generator connects from loopback: lift the per-address connection cap with the rate limits.
+const RELAY_FLAGS = ['--rate', '1000000', '--registrations-per-hour', '1000000', '--max-connections-per-address', '1000000'];
+/** The relay's two engines: all phases run on uWS (where it loads); throughput and fan-out on both, side by side. */
+type Engine = 'uws' | 'node';
+const relayFlags = (engine: Engine): string[] => [...RELAY_FLAGS, '--engine', engine];
+/** uWS first where its addon loads here (it is what sections 1-5 measure), then the Node engine. */
+const ENGINES: Engine[] = (() => {
+  try {
+    chooseEngine('uws');
+    return ['uws', 'node'];
+  } catch {
+    return ['node'];
+  }
+})();
 
 const RESULTS_DIR = path.join(PACKAGE_ROOT, '.bench');
 const RELAY_NODE_ARGS = cli.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(RESULTS_DIR, 'profiles')] : [];
@@ -152,9 +166,9 @@ function relayComplaints(relay: RelayHandle): string[] {
 // 1. Verified messages accepted per second.
 
 /** `oneCore`: the relay is pinned to CPU 0 (a one-core VPS); the generators still run anywhere. */
-async function throughputPhase(oneCore = false) {
+async function throughputPhase(engine: Engine, oneCore = false) {
   const size = SIZES.throughput;
-  const relay = await startRelay(tempDataDir(), RELAY_FLAGS, RELAY_NODE_ARGS, 15_000, oneCore ? 0 : undefined);
+  const relay = await startRelay(tempDataDir(), relayFlags(engine), RELAY_NODE_ARGS, 15_000, oneCore ? 0 : undefined);
   const generators = await startWorkers(size.generators, 'generator');
   const perGenerator = split(size.connections, size.generators);
   // Enough pre-signed messages for budgetPerSecond during warmup + window + a margin; running out is detected and reported.
@@ -346,9 +360,9 @@ async function warmup(target: FanoutTarget, setup: Awaited<ReturnType<typeof fan
   await fanoutRun(target, setup, SIZES.fanout.rate, SIZES.fanout.warmupMessages);
 }
 
-async function relayFanoutPhase() {
+async function relayFanoutPhase(engine: Engine) {
   const size = SIZES.fanout;
-  const relay = await startRelay(tempDataDir(), RELAY_FLAGS, RELAY_NODE_ARGS);
+  const relay = await startRelay(tempDataDir(), relayFlags(engine), RELAY_NODE_ARGS);
   const target: FanoutTarget = { kind: 'relay', url: relay.wsUrl, pid: relay.pid, room: 'general' };
   progress(`fan-out: ${size.members} relay members registering and joining "general"`);
   const setup = await fanoutSetup(target, size.members);
@@ -395,7 +409,7 @@ async function baselinePhase(kind: 'ws' | 'socketio' | 'floor') {
 
 async function idlePhase() {
   const size = SIZES.idle;
-  const relay = await startRelay(tempDataDir(), RELAY_FLAGS, RELAY_NODE_ARGS);
+  const relay = await startRelay(tempDataDir(), relayFlags(ENGINES[0]!), RELAY_NODE_ARGS);
   const holders = await startWorkers(size.processes, 'idle holder');
   // uWS and V8 need a moment after a burst (hello frames flushed, young garbage collected).
   const settle = (): Promise<void> => sleep(3000);
@@ -493,7 +507,8 @@ function report(results: any): string {
   add('Every server and every load generator is a separate process on this machine, talking over loopback,');
   add('so the load generators compete with the server for the same 2 cores. Server CPU is the server process\'s');
   add('own utime+stime from /proc/<pid>/stat (all its threads; "main JS thread" from /proc/<pid>/task/<pid>/stat).');
-  add(`The relay runs with ${RELAY_FLAGS.join(' ')}. CPU tick is 1/${CLK_TCK} s.`);
+  add(`The relay runs with ${RELAY_FLAGS.join(' ')} --engine ${results.engines[0]}. CPU tick is 1/${CLK_TCK} s.`);
+  add(`Sections 1-5 measure the ${results.engines[0]} engine; section 7 puts the engines side by side.`);
 
   add('');
   add(`1. Verified messages accepted per second                     target >= ${int(TARGETS.acceptedPerSecond)}/s`);
@@ -629,7 +644,29 @@ function report(results: any): string {
     sizes('<sov-chat> (/sov-chat.js)', v.components, TARGETS.componentsInitialGzip);
   }
 
+  add('');
+  add('7. The two engines side by side (same load, same machine, one run)');
+  const byEngine: [string, PhaseResult<any> | undefined, PhaseResult<any> | undefined][] = [
+    [results.engines[0], t, f],
+    ...(results.engines[1] ? [[results.engines[1], results.phases.throughputNode, results.phases.relayFanoutNode] as [string, PhaseResult<any> | undefined, PhaseResult<any> | undefined]] : []),
+  ];
+  if (byEngine.length < 2) add('   only one engine ran: uWebSockets.js does not load on this Node');
+  add(`   ${'engine'.padEnd(8)}${'accepted/s'.padStart(12)}${'CPU µs/msg'.padStart(12)}${'fan-out CPU-s/M'.padStart(17)}${'p99 fan-out'.padStart(13)}${'p99 latency'.padStart(13)}`);
+  for (const [engine, throughput, fanout] of byEngine) {
+    const cells = [
+      throughput?.ok ? int(throughput.value.acceptedPerSecond) : '-',
+      throughput?.ok ? fixed(throughput.value.cpuMicrosecondsPerAccepted, 1) : '-',
+      fanout?.ok ? fixed(fanout.value.fanout.cpuSecondsPerMillionDeliveries) : '-',
+      fanout?.ok && fanout.value.fanout.latencyMs ? `${fixed(fanout.value.fanout.latencyMs.p99, 1)} ms` : '-',
+      fanout?.ok && fanout.value.latency.latencyMs ? `${fixed(fanout.value.latency.latencyMs.p99, 1)} ms` : '-',
+    ];
+    add(`   ${engine.padEnd(8)}${cells[0]!.padStart(12)}${cells[1]!.padStart(12)}${cells[2]!.padStart(17)}${cells[3]!.padStart(13)}${cells[4]!.padStart(13)}`);
+  }
+  add(`   (fan-out at ${SIZES.fanout.rate} msg/s to ${int(SIZES.fanout.members)} members; latency at ${SIZES.latency.rate} msg/s)`);
+
   const warnings = [
+    ...(results.phases.throughputNode?.ok ? results.phases.throughputNode.value.relayWarnings : []),
+    ...(results.phases.relayFanoutNode?.ok ? results.phases.relayFanoutNode.value.relayWarnings : []),
     ...(t?.ok ? t.value.relayWarnings : []),
     ...(t1?.ok ? t1.value.relayWarnings : []),
     ...(f?.ok ? f.value.relayWarnings : []),
@@ -682,11 +719,16 @@ async function main(): Promise<void> {
     phases: {} as Record<string, PhaseResult<unknown>>,
   };
   // Baselines need the relay's fan-out figure for their ratios, so --only baselines runs it too.
+  results.engines = ENGINES;
   if (ONLY.has('throughput')) {
-    results.phases.throughput = await phase('throughput', () => throughputPhase());
-    if (hasTaskset()) results.phases.throughputOneCore = await phase('throughput, one core', () => throughputPhase(true));
+    results.phases.throughput = await phase(`throughput (${ENGINES[0]})`, () => throughputPhase(ENGINES[0]!));
+    if (hasTaskset()) results.phases.throughputOneCore = await phase(`throughput, one core (${ENGINES[0]})`, () => throughputPhase(ENGINES[0]!, true));
   }
-  if (ONLY.has('fanout') || ONLY.has('baselines')) results.phases.relayFanout = await phase('relay fan-out + latency', relayFanoutPhase);
+  if (ONLY.has('fanout') || ONLY.has('baselines')) results.phases.relayFanout = await phase(`relay fan-out + latency (${ENGINES[0]})`, () => relayFanoutPhase(ENGINES[0]!));
+  if (ENGINES[1] !== undefined) {
+    if (ONLY.has('throughput')) results.phases.throughputNode = await phase('throughput (node)', () => throughputPhase('node'));
+    if (ONLY.has('fanout')) results.phases.relayFanoutNode = await phase('relay fan-out + latency (node)', () => relayFanoutPhase('node'));
+  }
   if (ONLY.has('baselines')) {
     results.phases.wsBaseline = await phase('ws baseline', () => baselinePhase('ws'));
     results.phases.socketIoBaseline = await phase('socket.io baseline', () => baselinePhase('socketio'));
