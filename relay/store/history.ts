@@ -5,6 +5,8 @@
  *
  * Sequence numbers are assigned when a message is accepted and become visible only once the line
  * is durable. If a write fails, the room's counter rolls back, so sequence numbers never skip.
+ * Lookups still never assume that: a damaged line dropped from the log leaves a hole, and a client
+ * resuming across it is told (`gap`).
  */
 import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
@@ -136,8 +138,7 @@ export class History {
     const durable = room?.durableSeq ?? 0;
     const messages = room?.messages ?? [];
     const start = Math.max(0, messages.length - this.historySize);
-    // Seqs are contiguous, so the index of seq s is length - 1 - (durable - s).
-    let from = after === undefined || after > durable ? start : Math.max(start, messages.length - (durable - after));
+    let from = after === undefined || after > durable ? start : Math.max(start, firstAbove(messages, after));
     from = Math.max(from, messages.length - limit);
     // The newest messages that fit in maxBytes: older ones beyond it count as missed (gap).
     let bytes = 0;
@@ -150,8 +151,10 @@ export class History {
     }
     const slice = messages.slice(from);
     const firstSeq = slice[0]?.seq ?? durable + 1;
+    // A dropped line leaves a hole: the slice then spans more numbers than it holds.
+    const holed = slice.length > 0 && slice[slice.length - 1]!.seq - firstSeq + 1 !== slice.length;
     // A client ahead of the relay saw a history this relay no longer has (restored from an old backup).
-    const gap = after !== undefined && (after > durable || firstSeq > after + 1);
+    const gap = after !== undefined && (after > durable || firstSeq > after + 1 || holed);
     return { seq: durable, messages: slice.map((m) => m.json), gap };
   }
 
@@ -217,6 +220,21 @@ export class History {
       return lines;
     });
   }
+}
+
+/**
+ * Index of the first message numbered above `seq`. Messages are in ascending order but may have
+ * holes (a damaged line dropped by repair), so the index cannot be computed from the numbers.
+ */
+function firstAbove(messages: readonly StoredMessage[], seq: number): number {
+  let low = 0;
+  let high = messages.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (messages[middle]!.seq <= seq) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /** A line compaction writes for the replay check: an id still inside the clock window, or a room's floor. */
