@@ -5,7 +5,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { syncFolder } from './store/append-log.ts';
 
 export class DataFolderError extends Error {}
 
@@ -64,4 +63,14 @@ export async function loadServerSecret(folder: string): Promise<Buffer> {
   fs.renameSync(temp, file);
   await syncFolder(folder);
   return secret;
+}
+
+/** fsync on a directory makes a rename inside it durable (POSIX leaves it in the page cache otherwise). */
+export async function syncFolder(folder: string): Promise<void> {
+  const handle = await fs.promises.open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

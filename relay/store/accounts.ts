@@ -10,6 +10,8 @@ import { DEFAULT_KDF, usernameKey } from '../../sdk/protocol.ts';
 import type { KdfParams, Profile, PublicKeyEntry, RequestMap, Role } from '../../sdk/protocol.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
+import { listOf, nullable, oneOf, optional, positive, shape, tagged, text, whole } from './record-fields.ts';
+import type { Schema } from './record-fields.ts';
 import type { Logger } from '../logger.ts';
 
 export interface Account {
@@ -43,6 +45,31 @@ type AccountRecord =
   | ({ t: 'profile'; id: number } & ProfileChange)
   | { t: 'password'; id: number; kdf: KdfParams; auth: Account['auth']; keySalt: string; key: PublicKeyEntry };
 
+const kdf = shape<KdfParams>({ alg: oneOf('scrypt'), N: positive, r: positive, p: positive, salt: text });
+const auth = shape<Account['auth']>({ salt: text, hash: text });
+const keyEntry = shape<PublicKeyEntry>({ publicKey: text, since: whole });
+const account: Schema<Account> = {
+  id: positive,
+  username: text,
+  firstName: text,
+  lastName: text,
+  avatar: nullable(text),
+  kdf,
+  auth,
+  keySalt: text,
+  // currentKey() reads the last one.
+  keys: listOf(keyEntry, 1),
+  role: oneOf('user', 'admin'),
+  created: whole,
+};
+
+/** Checks a record read back from accounts.log. */
+export const readAccountRecord = tagged<AccountRecord>({
+  account,
+  profile: { id: positive, username: optional(text), firstName: optional(text), lastName: optional(text), avatar: optional(nullable(text)) },
+  password: { id: positive, kdf, auth, keySalt: text, key: keyEntry },
+});
+
 export function hashAuthKey(authKey: string, salt: string): string {
   return crypto
     .createHash('sha256')
@@ -68,12 +95,9 @@ export class Accounts {
 
   static async open(folder: string, serverSecret: Buffer, logger: Logger, ops?: FileOps): Promise<Accounts> {
     const accounts = new Accounts(serverSecret);
-    accounts.log = await AppendLog.open(
-      path.join(folder, 'accounts.log'),
-      (record) => accounts.apply(record as AccountRecord),
-      logger,
-      ops,
-    );
+    accounts.log = await AppendLog.open(path.join(folder, 'accounts.log'), readAccountRecord, (record) => accounts.apply(record), logger, ops);
+    // A file from before checksums gets them now rather than at the next compaction, which may be months away.
+    if (accounts.log.legacyLines > 0) accounts.compact();
     return accounts;
   }
 
@@ -189,9 +213,11 @@ export class Accounts {
   private async write(record: AccountRecord): Promise<void> {
     await this.log.append(JSON.stringify(record), () => this.apply(record));
     // Each account is one line after compaction; rewrite once the log holds mostly superseded lines.
-    if (this.log.lineCount > 1000 && this.log.lineCount > this.byId.size * 3) {
-      this.log.compact(() => [...this.byId.values()].map((account) => JSON.stringify({ t: 'account', ...account })));
-    }
+    if (this.log.lineCount > 1000 && this.log.lineCount > this.byId.size * 3) this.compact();
+  }
+
+  private compact(): void {
+    this.log.compact(() => [...this.byId.values()].map((account) => JSON.stringify({ t: 'account', ...account })));
   }
 
   private apply(record: AccountRecord): void {

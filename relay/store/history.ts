@@ -1,6 +1,6 @@
 /**
- * Room history in `messages.log`: every accepted message is one JSON line, exactly the bytes that
- * were fanned out, so serving history never re-serializes. The last `historySize` messages of each
+ * Room history in `messages.log`: every accepted message is one line whose JSON is exactly the bytes
+ * that were fanned out, so serving history never re-serializes. The last `historySize` messages of each
  * room stay in memory and on disk; older lines are dropped when the log is compacted.
  *
  * Sequence numbers are assigned when a message is accepted and become visible only once the line
@@ -14,6 +14,7 @@ import { LIMITS } from '../../sdk/protocol.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
+import { positive, shape, text, whole } from './record-fields.ts';
 import type { Logger } from '../logger.ts';
 
 /** Client ids remembered per room for replay checks: about 10 MB at most. */
@@ -68,25 +69,26 @@ export class History {
     const windowStart = Date.now() - 2 * LIMITS.maxClockSkewMs;
     history.log = await AppendLog.open(
       path.join(folder, 'messages.log'),
-      (record, line) => {
-        if (isReplayRecord(record)) {
+      readMessageLogRecord,
+      (record, json) => {
+        const room = history.room(record.room);
+        if ('replayFloor' in record) {
           history.replayRecords++;
-          const room = history.room(record.room);
-          if (record.replayFloor !== undefined) room.replayFloor = Math.max(room.replayFloor, record.replayFloor);
-          if (record.seen !== undefined && record.ts >= windowStart) room.recent.set(record.seen, { seq: record.seq, ts: record.ts });
-          return;
+          room.replayFloor = Math.max(room.replayFloor, record.replayFloor);
+        } else if ('seen' in record) {
+          history.replayRecords++;
+          if (record.ts >= windowStart) room.recent.set(record.seen, { seq: record.seq, ts: record.ts });
+        } else if (record.seq > room.durableSeq) {
+          room.seq = room.durableSeq = record.seq;
+          history.keep(room, { seq: record.seq, json, bytes: Buffer.byteLength(json) });
+          if (record.ts >= windowStart) room.recent.set(`${record.author}:${record.cid}`, { seq: record.seq, ts: record.ts });
         }
-        const message = record as ChatMessage;
-        if (typeof message.room !== 'string' || !Number.isSafeInteger(message.seq)) return;
-        const room = history.room(message.room);
-        if (message.seq <= room.durableSeq) return;
-        room.seq = room.durableSeq = message.seq;
-        history.keep(room, { seq: message.seq, json: line, bytes: Buffer.byteLength(line) });
-        if (message.ts >= windowStart) room.recent.set(`${message.author}:${message.cid}`, { seq: message.seq, ts: message.ts });
       },
       logger,
       ops,
     );
+    // A file from before checksums gets them now rather than at the next compaction.
+    if (history.log.legacyLines > 0) history.compact();
     return history;
   }
 
@@ -199,7 +201,10 @@ export class History {
   private maybeCompact(): void {
     // Rewriting costs a pass over the kept messages, so wait until at least half the file is dead
     // (the replay records written by the last compaction count as live: they are still needed).
-    if (this.log.lineCount < (this.kept + this.replayRecords) * 2 + 1000) return;
+    if (this.log.lineCount >= (this.kept + this.replayRecords) * 2 + 1000) this.compact();
+  }
+
+  private compact(): void {
     this.log.compact(() => {
       const lines: string[] = [];
       let replayRecords = 0;
@@ -237,18 +242,29 @@ function firstAbove(messages: readonly StoredMessage[], seq: number): number {
   return low;
 }
 
-/** A line compaction writes for the replay check: an id still inside the clock window, or a room's floor. */
-interface ReplayRecord {
+/**
+ * messages.log holds messages and, after a compaction, two kinds of line for the replay check: an
+ * id (`author:cid`) still inside the clock window, and a room's floor. They are told apart by field.
+ */
+type MessageLogRecord = ChatMessage | SeenRecord | FloorRecord;
+interface SeenRecord {
   room: string;
-  seen?: string;
+  seen: string;
   seq: number;
   ts: number;
-  replayFloor?: number;
+}
+interface FloorRecord {
+  room: string;
+  replayFloor: number;
 }
 
-function isReplayRecord(record: unknown): record is ReplayRecord {
-  const value = record as Record<string, unknown>;
-  if (typeof value !== 'object' || value === null || typeof value.room !== 'string') return false;
-  if (typeof value.replayFloor === 'number') return true;
-  return typeof value.seen === 'string' && Number.isSafeInteger(value.seq) && typeof value.ts === 'number';
+const chatMessage = shape<ChatMessage>({ room: text, seq: positive, author: positive, cid: text, ts: whole, text: text, sig: text });
+const seenRecord = shape<SeenRecord>({ room: text, seen: text, seq: positive, ts: whole });
+const floorRecord = shape<FloorRecord>({ room: text, replayFloor: whole });
+
+/** Checks a record read back from messages.log. */
+export function readMessageLogRecord(value: unknown): MessageLogRecord {
+  const has = (field: string): boolean => typeof value === 'object' && value !== null && field in value;
+  const check = has('replayFloor') ? floorRecord : has('seen') ? seenRecord : chatMessage;
+  return check(value, '');
 }

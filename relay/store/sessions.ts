@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
+import { positive, tagged, text, whole } from './record-fields.ts';
 import type { Logger } from '../logger.ts';
 import { errorText } from '../logger.ts';
 
@@ -25,6 +26,13 @@ type SessionRecord =
   | { t: 'touch'; h: string; exp: number }
   | { t: 'del'; h: string };
 
+/** Checks a record read back from sessions.log. */
+export const readSessionRecord = tagged<SessionRecord>({
+  add: { h: text, uid: positive, exp: whole },
+  touch: { h: text, exp: whole },
+  del: { h: text },
+});
+
 export function hashToken(token: string): string {
   return crypto.createHash('sha256').update(token).digest('base64url');
 }
@@ -41,12 +49,7 @@ export class Sessions {
 
   static async open(folder: string, ttlMs: number, logger: Logger, ops?: FileOps): Promise<Sessions> {
     const sessions = new Sessions(ttlMs, logger);
-    sessions.log = await AppendLog.open(
-      path.join(folder, 'sessions.log'),
-      (record) => sessions.apply(record as SessionRecord),
-      logger,
-      ops,
-    );
+    sessions.log = await AppendLog.open(path.join(folder, 'sessions.log'), readSessionRecord, (record) => sessions.apply(record), logger, ops);
     sessions.forgetExpired();
     sessions.compactIfWorthIt(true);
     return sessions;
@@ -111,7 +114,8 @@ export class Sessions {
   private compactIfWorthIt(atStart: boolean): void {
     const lines = this.log.lineCount;
     if (!atStart && (lines < 1000 || lines < this.byHash.size * 3)) return;
-    if (atStart && lines === this.byHash.size) return;
+    // At the start, also rewrite a file from before checksums, so it gets them.
+    if (atStart && lines === this.byHash.size && this.log.legacyLines === 0) return;
     this.log.compact(() => {
       const now = Date.now();
       const live: string[] = [];
