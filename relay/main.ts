@@ -1,10 +1,15 @@
-/** `sov-relay`: reads flags, starts the relay, and on SIGINT/SIGTERM flushes everything and exits 0. */
+/** `sov-relay`: reads flags, starts the relay, and on SIGINT/SIGTERM flushes everything and exits 0 (`sov-relay repair`: cli/repair.ts). */
 import { ConfigError, parseConfig, usage } from './config.ts';
+import { runRepair } from './cli/repair.ts';
 import { DataFolderError } from './data-folder.ts';
 import { errorText, stderrLogger } from './logger.ts';
 import { startRelay } from './server.ts';
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'repair') {
+    process.exitCode = await runRepair(process.argv.slice(3));
+    return;
+  }
   let config;
   try {
     config = parseConfig(process.argv.slice(2));

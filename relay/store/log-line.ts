@@ -20,6 +20,7 @@
  * holds such lines in this format at their first start.
  */
 import crypto from 'node:crypto';
+import path from 'node:path';
 import { DataFolderError } from '../data-folder.ts';
 import { RecordError } from './record-fields.ts';
 
@@ -101,6 +102,9 @@ export class LogDamagedError extends DataFolderError {
     readonly line: number,
     readonly problem: string,
   ) {
-    super(`${file} line ${line}: ${problem}. The relay does not start on a damaged log; see "Data folder" in the README`);
+    super(
+      `${file} line ${line}: ${problem}. The relay does not start on a damaged log: run \`sov-relay repair --data ${path.dirname(file)}\`, ` +
+        'which saves the log as it is, keeps every line that checks out and reports what it drops',
+    );
   }
 }

@@ -4,13 +4,14 @@
  * of one data folder that a real relay filled, then starts the real relay on it.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { TestClient, registerUser, signMessage } from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
 import { logLines, readRecords } from '../helpers/log-files.ts';
-import { startRelay, tempDataDir } from '../helpers/relay-process.ts';
+import { RELAY_BIN, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 
 const LOGS = ['accounts.log', 'sessions.log', 'messages.log'] as const;
 const CHECKSUMMED = /^[0-9a-f]{8} /;
@@ -93,6 +94,21 @@ function assertNamesLine(stderr: string, file: string, line: number, problem: Re
   assert.doesNotMatch(stderr, /TypeError|    at /, 'a message for the operator, not a stack trace');
 }
 
+function repair(dataDir: string): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [RELAY_BIN, 'repair', '--data', dataDir], { encoding: 'utf8', timeout: 30_000 });
+}
+
+function backupsOf(dataDir: string): string[] {
+  return fs.readdirSync(dataDir).filter((name) => name.includes('.bak-'));
+}
+
+/** Edits that leave a line valid JSON of the right shape: only its checksum tells. */
+const SILENT_DAMAGE: [(typeof LOGS)[number], string, string][] = [
+  ['messages.log', '"seq":20,', '"seq":50,'],
+  ['accounts.log', '"t":"account","id":5,', '"t":"accoumt","id":5,'],
+  ['sessions.log', '"uid":5,', '"uid":3,'],
+];
+
 /** Records of the wrong shape that each log's check must catch, with what the message says. */
 const WRONG_SHAPES: Record<(typeof LOGS)[number], [string, RegExp][]> = {
   'accounts.log': [
@@ -146,16 +162,13 @@ describe('damaged logs', () => {
   });
 
   test('damage that still parses as JSON stops the start: a changed seq, record type or user id', async () => {
-    const damage: [(typeof LOGS)[number], (line: string) => boolean, (line: string) => string][] = [
-      ['messages.log', (line) => line.includes('"seq":20,'), (line) => line.replace('"seq":20,', '"seq":50,')],
-      ['accounts.log', (line) => line.includes('"t":"account","id":5,'), (line) => line.replace('"account"', '"accoumt"')],
-      ['sessions.log', (line) => line.includes('"uid":5,'), (line) => line.replace('"uid":5,', '"uid":3,')],
-    ];
-    for (const [name, matches, change] of damage) {
+    for (const [name, before, after] of SILENT_DAMAGE) {
       const dataDir = copyOf(filled.dataDir);
       const file = path.join(dataDir, name);
-      const line = editLine(file, matches, change);
-      assertNamesLine(await refusal(dataDir), file, line, /its checksum does not match/);
+      const line = editLine(file, (text) => text.includes(before), (text) => text.replace(before, after));
+      const stderr = await refusal(dataDir);
+      assertNamesLine(stderr, file, line, /its checksum does not match/);
+      assert.ok(stderr.includes(`run \`sov-relay repair --data ${dataDir}\``), 'tells the operator what to run');
     }
   });
 
@@ -191,6 +204,87 @@ describe('logs from before checksums', () => {
         assert.ok(lines(file).every((line) => CHECKSUMMED.test(line)), `${name} (${keepLast} checksummed lines kept) was rewritten with checksums`);
         assert.ok(readRecords(file).length > 0);
       }
+    }
+  });
+});
+
+describe('sov-relay repair', () => {
+  let filled: Filled;
+  before(async () => {
+    filled = await fill();
+  });
+
+  test('saves a damaged log, keeps every line that checks out, says what it dropped, and the relay starts again', async () => {
+    const [author, , third, , fifth] = filled.users as [TestUser, TestUser, TestUser, TestUser, TestUser];
+    for (const [name, before, after] of SILENT_DAMAGE) {
+      const dataDir = copyOf(filled.dataDir);
+      const file = path.join(dataDir, name);
+      const line = editLine(file, (text) => text.includes(before), (text) => text.replace(before, after));
+      const damaged = fs.readFileSync(file);
+      const untouched = LOGS.filter((other) => other !== name).map((other) => fs.readFileSync(path.join(dataDir, other)));
+
+      const run = repair(dataDir);
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`^${name} line ${line} dropped: its checksum does not match .*${after.replaceAll('"', '\\\\"')}`, 'm'));
+      assert.match(run.stdout, new RegExp(`^${name}: kept \\d+ lines, dropped 1; the file as it was is ${name}\\.bak-`, 'm'));
+      const backups = backupsOf(dataDir);
+      assert.equal(backups.length, 1);
+      assert.deepEqual(fs.readFileSync(path.join(dataDir, backups[0]!)), damaged, 'the backup is the log as it was');
+      const kept = lines(file);
+      assert.deepEqual(kept, damaged.toString('utf8').split('\n').slice(0, -1).filter((_, index) => index !== line - 1), 'only the damaged line is gone');
+      assert.deepEqual(LOGS.filter((other) => other !== name).map((other) => fs.readFileSync(path.join(dataDir, other))), untouched);
+
+      const relay = await startRelay({ dataDir });
+      try {
+        const resume = async (user: TestUser) => (await TestClient.connect(relay.wsUrl)).request('resume', { token: user.session.token });
+        const client = await TestClient.connect(relay.wsUrl);
+        await client.call('resume', { token: author.session.token });
+        if (name === 'messages.log') {
+          const resumed = await client.call('join', { room: 'general', after: 10 });
+          assert.deepEqual(resumed.messages.map((m: { seq: number }) => m.seq), Array.from({ length: 50 }, (_, i) => 11 + i).filter((seq) => seq !== 20));
+          assert.equal(resumed.gap, true, 'the dropped message is reported as missed');
+          assert.equal((await client.call('send', signMessage(author, 'general', 'after the repair'))).seq, 61);
+        } else if (name === 'accounts.log') {
+          assert.equal((await client.request('profile', { userId: fifth.profile.id })).error?.code, 'UNKNOWN_USER', 'the account whose line was dropped is gone');
+          assert.equal((await resume(fifth)).error?.code, 'SESSION_INVALID');
+          assert.equal((await client.call('profile', { userId: third.profile.id })).user.username, third.username);
+        } else {
+          assert.equal((await resume(fifth)).error?.code, 'SESSION_INVALID', 'the session whose line was dropped is gone');
+          assert.equal((await resume(third)).result?.user.id, third.profile.id);
+        }
+      } finally {
+        await relay.stop();
+      }
+    }
+  });
+
+  test('leaves a sound folder as it was, and drops a torn last line with a backup', () => {
+    const dataDir = copyOf(filled.dataDir);
+    const before = LOGS.map((name) => fs.readFileSync(path.join(dataDir, name)));
+    const sound = repair(dataDir);
+    assert.equal(sound.status, 0, sound.stderr);
+    assert.match(sound.stdout, /^accounts\.log: \d+ lines, all good$/m);
+    assert.match(sound.stdout, /Nothing to repair/);
+    assert.deepEqual(backupsOf(dataDir), []);
+    assert.deepEqual(LOGS.map((name) => fs.readFileSync(path.join(dataDir, name))), before);
+
+    fs.appendFileSync(path.join(dataDir, 'messages.log'), '5e1f00aa {"room":"general","se');
+    const torn = repair(dataDir);
+    assert.equal(torn.status, 0, torn.stderr);
+    assert.match(torn.stdout, /^messages\.log: a torn last line \(\d+ bytes, never acknowledged\) dropped$/m);
+    assert.equal(backupsOf(dataDir).length, 1);
+    assert.deepEqual(fs.readFileSync(path.join(dataDir, 'messages.log')), before[2]);
+  });
+
+  test('does not touch a folder that a running relay uses', async () => {
+    const relay = await startRelay({ dataDir: copyOf(filled.dataDir) });
+    try {
+      const run = repair(relay.dataDir);
+      assert.equal(run.status, 1);
+      assert.match(run.stderr, /^sov-relay repair: data folder .* is in use by relay process \d+; stop it first$/m);
+      assert.deepEqual(backupsOf(relay.dataDir), []);
+    } finally {
+      await relay.stop();
     }
   });
 });
