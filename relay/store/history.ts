@@ -6,15 +6,18 @@
  * Sequence numbers are assigned when a message is accepted and become visible only once the line
  * is durable. If a write fails, the room's counter rolls back, so sequence numbers never skip.
  * Lookups still never assume that: a damaged line dropped from the log leaves a hole, and a client
- * resuming across it is told (`gap`).
+ * resuming across it is told (`gap`). Message authors count among the ids that are never given to
+ * a new account (account-ids.ts), so a message never changes author.
  */
 import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
 import { LIMITS } from '../../sdk/protocol.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
+import { accountIdsOf } from './account-ids.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
-import { positive, shape, text, whole } from './record-fields.ts';
+import { RecordError, positive, shape, text, whole } from './record-fields.ts';
+import type { Check } from './record-fields.ts';
 import type { Logger } from '../logger.ts';
 
 /** Client ids remembered per room for replay checks: about 10 MB at most. */
@@ -62,10 +65,14 @@ export class History {
   private replayRecords = 0;
   private log!: AppendLog;
 
-  private constructor(readonly historySize: number) {}
+  private constructor(
+    readonly historySize: number,
+    private readonly releaseIds: () => void,
+  ) {}
 
   static async open(folder: string, historySize: number, logger: Logger, ops?: FileOps): Promise<History> {
-    const history = new History(historySize);
+    const { ids, release } = accountIdsOf(folder);
+    const history = new History(historySize, release);
     const windowStart = Date.now() - 2 * LIMITS.maxClockSkewMs;
     history.log = await AppendLog.open(
       path.join(folder, 'messages.log'),
@@ -77,8 +84,11 @@ export class History {
           room.replayFloor = Math.max(room.replayFloor, record.replayFloor);
         } else if ('seen' in record) {
           history.replayRecords++;
+          ids.saw(Number.parseInt(record.seen, 10));
           if (record.ts >= windowStart) room.recent.set(record.seen, { seq: record.seq, ts: record.ts });
-        } else if (record.seq > room.durableSeq) {
+        } else {
+          ids.saw(record.author);
+          if (record.seq <= room.durableSeq) return;
           room.seq = room.durableSeq = record.seq;
           history.keep(room, { seq: record.seq, json, bytes: Buffer.byteLength(json) });
           if (record.ts >= windowStart) room.recent.set(`${record.author}:${record.cid}`, { seq: record.seq, ts: record.ts });
@@ -160,8 +170,9 @@ export class History {
     return { seq: durable, messages: slice.map((m) => m.json), gap };
   }
 
-  close(): Promise<void> {
-    return this.log.close();
+  async close(): Promise<void> {
+    await this.log.close();
+    this.releaseIds();
   }
 
   private room(name: string): Room {
@@ -259,7 +270,13 @@ interface FloorRecord {
 }
 
 const chatMessage = shape<ChatMessage>({ room: text, seq: positive, author: positive, cid: text, ts: whole, text: text, sig: text });
-const seenRecord = shape<SeenRecord>({ room: text, seen: text, seq: positive, ts: whole });
+/** `author:cid`; the author counts among the ids that are never given to a new account. */
+const seenKey: Check<string> = (value, field) => {
+  const key = text(value, field);
+  if (!/^[1-9]\d*:/.test(key)) throw new RecordError(`"${field}" must be an author id, a colon and a message id`);
+  return key;
+};
+const seenRecord = shape<SeenRecord>({ room: text, seen: seenKey, seq: positive, ts: whole });
 const floorRecord = shape<FloorRecord>({ room: text, replayFloor: whole });
 
 /** Checks a record read back from messages.log. */
