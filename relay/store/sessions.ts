@@ -99,7 +99,7 @@ export class Sessions {
 
   isLive(hash: string): boolean {
     const session = this.byHash.get(hash);
-    return session !== undefined && session.expiresAt > Date.now();
+    return session !== undefined && session.expiresAt > Date.now() && this.ids.issuedTo(session.userId, session.accountNonce);
   }
 
   async revoke(hash: string): Promise<void> {
