@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import zlib from 'node:zlib';
 import { AppendLog } from '../../relay/store/append-log.ts';
 import type { FileOps } from '../../relay/store/append-log.ts';
-import { LogDamagedError, formatLine } from '../../relay/store/log-line.ts';
+import { LogDamagedError, crc32InJs, formatLine } from '../../relay/store/log-line.ts';
 import { RecordError } from '../../relay/store/record-fields.ts';
 import type { Logger } from '../../relay/logger.ts';
 import { tempDataDir } from '../helpers/relay-process.ts';
@@ -86,8 +86,14 @@ describe('append-only log', () => {
     const log = await AppendLog.open(file, anything, ignore, quiet);
     await log.append('{"n":"ё"}');
     await log.close();
-    const sha256 = crypto.createHash('sha256').update(Buffer.from('{"n":"ё"}', 'utf8')).digest('hex');
-    assert.equal(fs.readFileSync(file, 'utf8'), `${sha256.slice(0, 8)} {"n":"ё"}\n`);
+    const crc = zlib.crc32(Buffer.from('{"n":"ё"}', 'utf8')).toString(16).padStart(8, '0');
+    assert.equal(fs.readFileSync(file, 'utf8'), `${crc} {"n":"ё"}\n`);
+  });
+
+  test('the CRC-32 used where zlib has none gives the standard check value and what zlib gives', () => {
+    // The check value of CRC-32/ISO-HDLC (the zlib/PNG CRC) for the ASCII digits 1 to 9.
+    assert.equal(crc32InJs('123456789'), 0xcbf43926);
+    for (const text of ['', '{"n":1}', 'Привет, мир! 👋', 'x'.repeat(5000)]) assert.equal(crc32InJs(text), zlib.crc32(text), text.slice(0, 20));
   });
 
   test('a line in the middle that fails its checksum or its check stops the open, naming the file and line', async () => {
