@@ -5,7 +5,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { syncFolder } from './store/append-log.ts';
 
 export class DataFolderError extends Error {}
 
@@ -56,12 +55,35 @@ export async function loadServerSecret(folder: string): Promise<Buffer> {
     if (secret.length === 32) return secret;
   }
   const secret = crypto.randomBytes(32);
-  const temp = `${file}.tmp`;
-  const handle = fs.openSync(temp, 'w', 0o600);
-  fs.writeSync(handle, secret);
-  fs.fsyncSync(handle);
-  fs.closeSync(handle);
-  fs.renameSync(temp, file);
-  await syncFolder(folder);
+  await replaceFile(file, secret);
   return secret;
+}
+
+/** Writes a file that only the relay's user may read, and fsyncs it. `wx` refuses to overwrite one. */
+export function writeSynced(file: string, data: Buffer | string, flag: 'w' | 'wx'): void {
+  const handle = fs.openSync(file, flag, 0o600);
+  try {
+    fs.writeFileSync(handle, data);
+    fs.fsyncSync(handle);
+  } finally {
+    fs.closeSync(handle);
+  }
+}
+
+/** Replaces `file` by a temp file, fsync and rename, then fsyncs the folder: a crash leaves the old file or the new one, whole. */
+export async function replaceFile(file: string, data: Buffer | string): Promise<void> {
+  const temp = `${file}.tmp`;
+  writeSynced(temp, data, 'w');
+  fs.renameSync(temp, file);
+  await syncFolder(path.dirname(file));
+}
+
+/** fsync on a directory makes a rename inside it durable (POSIX leaves it in the page cache otherwise). */
+export async function syncFolder(folder: string): Promise<void> {
+  const handle = await fs.promises.open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

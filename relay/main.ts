@@ -1,5 +1,6 @@
-/** `sov-relay`: reads flags, starts the relay, and on SIGINT/SIGTERM flushes everything and exits 0. */
+/** `sov-relay`: reads flags, starts the relay, and on SIGINT/SIGTERM flushes everything and exits 0 (`sov-relay repair`: cli/repair.ts). */
 import { ConfigError, parseConfig, relayVersion, usage } from './config.ts';
+import { runRepair } from './cli/repair.ts';
 import { DataFolderError } from './data-folder.ts';
 import { EngineUnavailableError } from './engine/choose-engine.ts';
 import { ListenError } from './engine/engine.ts';
@@ -8,6 +9,10 @@ import { createLogger, errorText } from './logger.ts';
 import { startRelay } from './server.ts';
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'repair') {
+    process.exitCode = await runRepair(process.argv.slice(3));
+    return;
+  }
   let command;
   try {
     command = parseConfig(process.argv.slice(2));

@@ -1,15 +1,19 @@
 /**
  * Accounts in `accounts.log`: one `account` line per registration, then `profile` and `password`
  * lines for changes. Memory changes only after the line is durable, so a reply never promises
- * something a crash could take back.
+ * something a crash could take back. Ids come from AccountIds: never one that any log mentions.
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
 import { DEFAULT_KDF, usernameKey } from '../../sdk/protocol.ts';
 import type { KdfParams, Profile, PublicKeyEntry, RequestMap, Role } from '../../sdk/protocol.ts';
+import { accountIdsOf } from './account-ids.ts';
+import type { AccountIds } from './account-ids.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
+import { listOf, nullable, oneOf, optional, positive, shape, tagged, text, whole } from './record-fields.ts';
+import type { Schema } from './record-fields.ts';
 import type { Logger } from '../logger.ts';
 
 export interface Account {
@@ -25,6 +29,8 @@ export interface Account {
   keys: PublicKeyEntry[];
   role: Role;
   created: number;
+  /** Random, made at registration; sessions carry it so that they act only for this account (account-ids.ts). */
+  readonly nonce: string;
 }
 
 export type Registration = RequestMap['register'];
@@ -38,10 +44,39 @@ export interface PasswordChange {
 
 export type ProfileChange = Partial<Pick<Account, 'username' | 'firstName' | 'lastName' | 'avatar'>>;
 
+/** An `account` line from before nonces has none; such an account uses its creation time (see apply). */
+type StoredAccount = Omit<Account, 'nonce'> & { nonce?: string };
+
 type AccountRecord =
-  | ({ t: 'account' } & Account)
+  | ({ t: 'account' } & StoredAccount)
   | ({ t: 'profile'; id: number } & ProfileChange)
   | { t: 'password'; id: number; kdf: KdfParams; auth: Account['auth']; keySalt: string; key: PublicKeyEntry };
+
+const kdf = shape<KdfParams>({ alg: oneOf('scrypt'), N: positive, r: positive, p: positive, salt: text });
+const auth = shape<Account['auth']>({ salt: text, hash: text });
+const keyEntry = shape<PublicKeyEntry>({ publicKey: text, since: whole });
+const account: Schema<StoredAccount> = {
+  id: positive,
+  username: text,
+  firstName: text,
+  lastName: text,
+  avatar: nullable(text),
+  kdf,
+  auth,
+  keySalt: text,
+  // currentKey() reads the last one.
+  keys: listOf(keyEntry, 1),
+  role: oneOf('user', 'admin'),
+  created: whole,
+  nonce: optional(text),
+};
+
+/** Checks a record read back from accounts.log. */
+export const readAccountRecord = tagged<AccountRecord>({
+  account,
+  profile: { id: positive, username: optional(text), firstName: optional(text), lastName: optional(text), avatar: optional(nullable(text)) },
+  password: { id: positive, kdf, auth, keySalt: text, key: keyEntry },
+});
 
 export function hashAuthKey(authKey: string, salt: string): string {
   return crypto
@@ -61,19 +96,20 @@ export class Accounts {
   private readonly byKey = new Map<string, Account>();
   /** Usernames claimed by a write still in flight, so two racing requests cannot both win. */
   private readonly claimed = new Set<string>();
-  private nextId = 1;
   private log!: AppendLog;
 
-  private constructor(private readonly serverSecret: Buffer) {}
+  private constructor(
+    private readonly serverSecret: Buffer,
+    private readonly ids: AccountIds,
+    private readonly releaseIds: () => void,
+  ) {}
 
   static async open(folder: string, serverSecret: Buffer, logger: Logger, ops?: FileOps): Promise<Accounts> {
-    const accounts = new Accounts(serverSecret);
-    accounts.log = await AppendLog.open(
-      path.join(folder, 'accounts.log'),
-      (record) => accounts.apply(record as AccountRecord),
-      logger,
-      ops,
-    );
+    const { ids, release } = accountIdsOf(folder);
+    const accounts = new Accounts(serverSecret, ids, release);
+    accounts.log = await AppendLog.open(path.join(folder, 'accounts.log'), readAccountRecord, (record) => accounts.apply(record), logger, ops);
+    // A file from before checksums gets them now rather than at the next compaction, which may be months away.
+    if (accounts.log.legacyLines > 0) accounts.compact();
     return accounts;
   }
 
@@ -115,7 +151,7 @@ export class Accounts {
     try {
       const now = Date.now();
       const account: Account = {
-        id: this.nextId++,
+        id: this.ids.claim(),
         username: input.username,
         firstName: input.firstName,
         lastName: input.lastName,
@@ -126,6 +162,7 @@ export class Accounts {
         keys: [{ publicKey: input.publicKey, since: now }],
         role: 'user',
         created: now,
+        nonce: crypto.randomBytes(12).toString('base64url'),
       };
       await this.write({ t: 'account', ...account });
       return this.byId.get(account.id)!;
@@ -169,8 +206,9 @@ export class Accounts {
     return account.keys[account.keys.length - 1]!.publicKey;
   }
 
-  close(): Promise<void> {
-    return this.log.close();
+  async close(): Promise<void> {
+    await this.log.close();
+    this.releaseIds();
   }
 
   private require(id: number): Account {
@@ -189,21 +227,26 @@ export class Accounts {
   private async write(record: AccountRecord): Promise<void> {
     await this.log.append(JSON.stringify(record), () => this.apply(record));
     // Each account is one line after compaction; rewrite once the log holds mostly superseded lines.
-    if (this.log.lineCount > 1000 && this.log.lineCount > this.byId.size * 3) {
-      this.log.compact(() => [...this.byId.values()].map((account) => JSON.stringify({ t: 'account', ...account })));
-    }
+    if (this.log.lineCount > 1000 && this.log.lineCount > this.byId.size * 3) this.compact();
+  }
+
+  private compact(): void {
+    this.log.compact(() => [...this.byId.values()].map((account) => JSON.stringify({ t: 'account', ...account })));
   }
 
   private apply(record: AccountRecord): void {
     switch (record.t) {
       case 'account': {
-        const { t: _t, ...account } = record;
+        const { t: _t, nonce, ...stored } = record;
+        // Derived, not random, so that it stays the same until a compaction writes it down.
+        const account: Account = { ...stored, nonce: nonce ?? `created-${stored.created}` };
         this.byId.set(account.id, account);
         this.byKey.set(usernameKey(account.username), account);
-        this.nextId = Math.max(this.nextId, account.id + 1);
+        this.ids.hold(account.id, account.nonce);
         break;
       }
       case 'profile': {
+        this.ids.saw(record.id);
         const account = this.byId.get(record.id);
         if (!account) return;
         if (record.username !== undefined) {
@@ -217,6 +260,7 @@ export class Accounts {
         break;
       }
       case 'password': {
+        this.ids.saw(record.id);
         const account = this.byId.get(record.id);
         if (!account) return;
         account.kdf = record.kdf;

@@ -1,12 +1,14 @@
 /**
- * A crash-safe append-only log of JSON lines: the one storage primitive behind accounts, sessions
- * and message history.
+ * A crash-safe append-only log of JSON records, one checksummed line each (format in log-line.ts):
+ * the one storage primitive behind accounts, sessions and message history.
  *
  * - `append` resolves only after the line is written and fdatasync'ed, so an acknowledged change
  *   survives a crash or power loss. Appends that arrive while a sync is running share the next
  *   sync (group commit), which is what lets one disk keep up with thousands of messages a second.
  * - A torn last line (the process died mid-write) is dropped with a log line on open, never a
- *   refusal to start.
+ *   refusal to start. Any other line that fails its checksum or its store's check stops the open
+ *   with LogDamagedError naming the file and line: it was acknowledged once, so guessing past it
+ *   (skipping it, or trusting it) could lose or misattribute data without anyone noticing.
  * - A failed write (disk full, read-only folder) rejects that batch and everything queued behind
  *   it, and cuts the file back to its last good length, so the log never holds a half line in the
  *   middle and callers that assign sequence numbers can roll back without gaps.
@@ -17,11 +19,16 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
+import { syncFolder } from '../data-folder.ts';
 import { errorText } from '../logger.ts';
 import type { Logger } from '../logger.ts';
+import { LogDamagedError, formatLine, scanLines, splitTornTail } from './log-line.ts';
+
+// avatar-store.ts imports it from here; it lives with the data folder, which needs it too.
+export { syncFolder };
 
 interface PendingLine {
-  text: string;
+  line: string;
   onDurable: (() => void) | undefined;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -45,6 +52,8 @@ const realFileOps: FileOps = {
 export class AppendLog {
   /** Lines in the file now; owners compare it with their live record count to decide on compaction. */
   lineCount: number;
+  /** Lines without a checksum (written before checksums) until the next compaction rewrites them. */
+  legacyLines: number;
   private size: number;
   private queue: PendingLine[] = [];
   private compactRequest: (() => string[]) | null = null;
@@ -57,70 +66,64 @@ export class AppendLog {
     private handle: fsp.FileHandle,
     size: number,
     lineCount: number,
+    legacyLines: number,
     private readonly log: Logger,
     private readonly ops: FileOps,
   ) {
     this.size = size;
     this.lineCount = lineCount;
+    this.legacyLines = legacyLines;
   }
 
   /**
-   * Opens (creating if missing) the log at `file` and hands every stored record to `onRecord`, in order.
-   * Lines that do not parse are skipped with a log line; a torn tail is cut off the file.
+   * Opens (creating if missing) the log at `file`, checks every stored record with `read` (which
+   * throws RecordError for a record of the wrong shape) and hands it to `onRecord` with its JSON
+   * text, in order. A torn tail is cut off the file.
+   * @throws LogDamagedError for the first line that fails its checksum or `read`.
    */
-  static async open(
+  static async open<R>(
     file: string,
-    onRecord: (record: unknown, line: string) => void,
+    read: (value: unknown) => R,
+    onRecord: (record: R, json: string) => void,
     log: Logger,
     ops: FileOps = realFileOps,
   ): Promise<AppendLog> {
     const content = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0);
-    const lastNewline = content.lastIndexOf(0x0a);
-    const goodSize = lastNewline + 1;
-    if (goodSize < content.length) {
-      log('warn', 'dropping torn last line (the relay stopped mid-write)', { file, bytes: content.length - goodSize });
-    }
+    const { text, wholeBytes, tornBytes } = splitTornTail(content);
+    if (tornBytes > 0) log('warn', 'dropping torn last line (the relay stopped mid-write)', { file, bytes: tornBytes });
     let lineCount = 0;
-    const text = content.subarray(0, goodSize).toString('utf8');
-    let lineNumber = 0;
-    for (const line of text.split('\n')) {
-      lineNumber++;
-      if (line === '') continue;
-      let record: unknown;
-      try {
-        record = JSON.parse(line);
-      } catch {
-        log('warn', 'skipping unreadable line', { file, line: lineNumber });
-        continue;
-      }
-      onRecord(record, line);
+    let legacyLines = 0;
+    for (const line of scanLines(text, read)) {
+      if (!line.ok) throw new LogDamagedError(file, line.number, line.problem);
+      onRecord(line.record, line.json);
       lineCount++;
+      if (line.legacy) legacyLines++;
     }
     const handle = await fsp.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
-    if (goodSize < content.length) {
-      await handle.truncate(goodSize);
+    if (tornBytes > 0) {
+      await handle.truncate(wholeBytes);
       await handle.datasync();
     }
-    return new AppendLog(file, handle, goodSize, lineCount, log, ops);
+    return new AppendLog(file, handle, wholeBytes, lineCount, legacyLines, log, ops);
   }
 
   /**
-   * Appends one JSON line; resolves once it is on disk, rejects with STORAGE_FAILED otherwise.
+   * Appends one record (its JSON text); resolves once it is on disk, rejects with STORAGE_FAILED otherwise.
    * `onDurable` runs as soon as the line is on disk, before anything else can happen here: the
    * owner applies the record to its in-memory state there, so a compaction snapshot taken right
    * after this batch already contains it. (Applying after `await append()` left a window in which
    * the snapshot missed the batch just acknowledged, and a crash before the next compaction lost it.)
    */
-  append(line: string, onDurable?: () => void): Promise<void> {
+  append(json: string, onDurable?: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ text: line, onDurable, resolve, reject });
+      this.queue.push({ line: formatLine(json), onDurable, resolve, reject });
       this.kick();
     });
   }
 
   /**
-   * Replaces the file with `snapshot()`'s lines. The snapshot is taken after every earlier append
-   * is durable, and appends made meanwhile land after it, so nothing acknowledged is lost.
+   * Replaces the file with `snapshot()`'s records (JSON texts). The snapshot is taken after every
+   * earlier append is durable, and appends made meanwhile land after it, so nothing acknowledged is lost.
    */
   compact(snapshot: () => string[]): void {
     this.compactRequest = snapshot;
@@ -154,7 +157,7 @@ export class AppendLog {
         continue;
       }
       const batch = this.queue.splice(0);
-      const data = Buffer.from(batch.map((item) => `${item.text}\n`).join(''), 'utf8');
+      const data = Buffer.from(batch.map((item) => `${item.line}\n`).join(''), 'utf8');
       try {
         if (this.needsTruncate) await this.cutBack();
         await this.ops.write(this.handle, data, this.size);
@@ -182,9 +185,9 @@ export class AppendLog {
     this.needsTruncate = false;
   }
 
-  private async rewrite(lines: string[]): Promise<void> {
+  private async rewrite(records: string[]): Promise<void> {
     const temp = `${this.file}.tmp`;
-    const data = Buffer.from(lines.map((line) => `${line}\n`).join(''), 'utf8');
+    const data = Buffer.from(records.map((json) => `${formatLine(json)}\n`).join(''), 'utf8');
     let tempHandle: fsp.FileHandle | null = null;
     try {
       tempHandle = await fsp.open(temp, 'w', 0o600);
@@ -204,16 +207,7 @@ export class AppendLog {
     this.handle = await fsp.open(this.file, fs.constants.O_RDWR);
     await old.close().catch(() => undefined);
     this.size = data.length;
-    this.lineCount = lines.length;
-  }
-}
-
-/** fsync on a directory makes a rename inside it durable (POSIX leaves it in the page cache otherwise). */
-export async function syncFolder(folder: string): Promise<void> {
-  const handle = await fsp.open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    this.lineCount = records.length;
+    this.legacyLines = 0;
   }
 }

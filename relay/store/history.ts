@@ -1,17 +1,23 @@
 /**
- * Room history in `messages.log`: every accepted message is one JSON line, exactly the bytes that
- * were fanned out, so serving history never re-serializes. The last `historySize` messages of each
+ * Room history in `messages.log`: every accepted message is one line whose JSON is exactly the bytes
+ * that were fanned out, so serving history never re-serializes. The last `historySize` messages of each
  * room stay in memory and on disk; older lines are dropped when the log is compacted.
  *
  * Sequence numbers are assigned when a message is accepted and become visible only once the line
  * is durable. If a write fails, the room's counter rolls back, so sequence numbers never skip.
+ * Lookups still never assume that: a damaged line dropped from the log leaves a hole, and a client
+ * resuming across it is told (`gap`). Message authors count among the ids that are never given to
+ * a new account (account-ids.ts), so a message never changes author.
  */
 import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
 import { LIMITS } from '../../sdk/protocol.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
+import { accountIdsOf } from './account-ids.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
+import { RecordError, positive, shape, text, whole } from './record-fields.ts';
+import type { Check } from './record-fields.ts';
 import type { Logger } from '../logger.ts';
 
 /** Client ids remembered per room for replay checks: about 10 MB at most. */
@@ -59,32 +65,40 @@ export class History {
   private replayRecords = 0;
   private log!: AppendLog;
 
-  private constructor(readonly historySize: number) {}
+  private constructor(
+    readonly historySize: number,
+    private readonly releaseIds: () => void,
+  ) {}
 
   static async open(folder: string, historySize: number, logger: Logger, ops?: FileOps): Promise<History> {
-    const history = new History(historySize);
+    const { ids, release } = accountIdsOf(folder);
+    const history = new History(historySize, release);
     const windowStart = Date.now() - 2 * LIMITS.maxClockSkewMs;
     history.log = await AppendLog.open(
       path.join(folder, 'messages.log'),
-      (record, line) => {
-        if (isReplayRecord(record)) {
+      readMessageLogRecord,
+      (record, json) => {
+        const room = history.room(record.room);
+        if ('replayFloor' in record) {
           history.replayRecords++;
-          const room = history.room(record.room);
-          if (record.replayFloor !== undefined) room.replayFloor = Math.max(room.replayFloor, record.replayFloor);
-          if (record.seen !== undefined && record.ts >= windowStart) room.recent.set(record.seen, { seq: record.seq, ts: record.ts });
-          return;
+          room.replayFloor = Math.max(room.replayFloor, record.replayFloor);
+        } else if ('seen' in record) {
+          history.replayRecords++;
+          ids.saw(Number.parseInt(record.seen, 10));
+          if (record.ts >= windowStart) room.recent.set(record.seen, { seq: record.seq, ts: record.ts });
+        } else {
+          ids.saw(record.author);
+          if (record.seq <= room.durableSeq) return;
+          room.seq = room.durableSeq = record.seq;
+          history.keep(room, { seq: record.seq, json, bytes: Buffer.byteLength(json) });
+          if (record.ts >= windowStart) room.recent.set(`${record.author}:${record.cid}`, { seq: record.seq, ts: record.ts });
         }
-        const message = record as ChatMessage;
-        if (typeof message.room !== 'string' || !Number.isSafeInteger(message.seq)) return;
-        const room = history.room(message.room);
-        if (message.seq <= room.durableSeq) return;
-        room.seq = room.durableSeq = message.seq;
-        history.keep(room, { seq: message.seq, json: line, bytes: Buffer.byteLength(line) });
-        if (message.ts >= windowStart) room.recent.set(`${message.author}:${message.cid}`, { seq: message.seq, ts: message.ts });
       },
       logger,
       ops,
     );
+    // A file from before checksums gets them now rather than at the next compaction.
+    if (history.log.legacyLines > 0) history.compact();
     return history;
   }
 
@@ -136,8 +150,7 @@ export class History {
     const durable = room?.durableSeq ?? 0;
     const messages = room?.messages ?? [];
     const start = Math.max(0, messages.length - this.historySize);
-    // Seqs are contiguous, so the index of seq s is length - 1 - (durable - s).
-    let from = after === undefined || after > durable ? start : Math.max(start, messages.length - (durable - after));
+    let from = after === undefined || after > durable ? start : Math.max(start, firstAbove(messages, after));
     from = Math.max(from, messages.length - limit);
     // The newest messages that fit in maxBytes: older ones beyond it count as missed (gap).
     let bytes = 0;
@@ -150,13 +163,16 @@ export class History {
     }
     const slice = messages.slice(from);
     const firstSeq = slice[0]?.seq ?? durable + 1;
+    // A dropped line leaves a hole: the slice then spans more numbers than it holds.
+    const holed = slice.length > 0 && slice[slice.length - 1]!.seq - firstSeq + 1 !== slice.length;
     // A client ahead of the relay saw a history this relay no longer has (restored from an old backup).
-    const gap = after !== undefined && (after > durable || firstSeq > after + 1);
+    const gap = after !== undefined && (after > durable || firstSeq > after + 1 || holed);
     return { seq: durable, messages: slice.map((m) => m.json), gap };
   }
 
-  close(): Promise<void> {
-    return this.log.close();
+  async close(): Promise<void> {
+    await this.log.close();
+    this.releaseIds();
   }
 
   private room(name: string): Room {
@@ -196,7 +212,10 @@ export class History {
   private maybeCompact(): void {
     // Rewriting costs a pass over the kept messages, so wait until at least half the file is dead
     // (the replay records written by the last compaction count as live: they are still needed).
-    if (this.log.lineCount < (this.kept + this.replayRecords) * 2 + 1000) return;
+    if (this.log.lineCount >= (this.kept + this.replayRecords) * 2 + 1000) this.compact();
+  }
+
+  private compact(): void {
     this.log.compact(() => {
       const lines: string[] = [];
       let replayRecords = 0;
@@ -219,18 +238,50 @@ export class History {
   }
 }
 
-/** A line compaction writes for the replay check: an id still inside the clock window, or a room's floor. */
-interface ReplayRecord {
-  room: string;
-  seen?: string;
-  seq: number;
-  ts: number;
-  replayFloor?: number;
+/**
+ * Index of the first message numbered above `seq`. Messages are in ascending order but may have
+ * holes (a damaged line dropped by repair), so the index cannot be computed from the numbers.
+ */
+function firstAbove(messages: readonly StoredMessage[], seq: number): number {
+  let low = 0;
+  let high = messages.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (messages[middle]!.seq <= seq) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
-function isReplayRecord(record: unknown): record is ReplayRecord {
-  const value = record as Record<string, unknown>;
-  if (typeof value !== 'object' || value === null || typeof value.room !== 'string') return false;
-  if (typeof value.replayFloor === 'number') return true;
-  return typeof value.seen === 'string' && Number.isSafeInteger(value.seq) && typeof value.ts === 'number';
+/**
+ * messages.log holds messages and, after a compaction, two kinds of line for the replay check: an
+ * id (`author:cid`) still inside the clock window, and a room's floor. They are told apart by field.
+ */
+type MessageLogRecord = ChatMessage | SeenRecord | FloorRecord;
+interface SeenRecord {
+  room: string;
+  seen: string;
+  seq: number;
+  ts: number;
+}
+interface FloorRecord {
+  room: string;
+  replayFloor: number;
+}
+
+const chatMessage = shape<ChatMessage>({ room: text, seq: positive, author: positive, cid: text, ts: whole, text: text, sig: text });
+/** `author:cid`; the author counts among the ids that are never given to a new account. */
+const seenKey: Check<string> = (value, field) => {
+  const key = text(value, field);
+  if (!/^[1-9]\d*:/.test(key)) throw new RecordError(`"${field}" must be an author id, a colon and a message id`);
+  return key;
+};
+const seenRecord = shape<SeenRecord>({ room: text, seen: seenKey, seq: positive, ts: whole });
+const floorRecord = shape<FloorRecord>({ room: text, replayFloor: whole });
+
+/** Checks a record read back from messages.log. */
+export function readMessageLogRecord(value: unknown): MessageLogRecord {
+  const has = (field: string): boolean => typeof value === 'object' && value !== null && field in value;
+  const check = has('replayFloor') ? floorRecord : has('seen') ? seenRecord : chatMessage;
+  return check(value, '');
 }

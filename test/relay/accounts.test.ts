@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestClient, eventually, newSigningKey, randomKey, registerUser, registration, signMessage, uniqueName } from '../helpers/client.ts';
+import { readRecords } from '../helpers/log-files.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
@@ -241,9 +242,7 @@ describe('the accounts file', () => {
         assert.equal(user.id, id, `${username} kept its id`);
       }
       const ids = new Set<number>();
-      const lines = fs.readFileSync(path.join(relay.dataDir, 'accounts.log'), 'utf8').trim().split('\n');
-      for (const line of lines) {
-        const record = JSON.parse(line);
+      for (const record of readRecords(path.join(relay.dataDir, 'accounts.log'))) {
         if (record.t === 'account') {
           assert.ok(!ids.has(record.id), `id ${record.id} is unique`);
           ids.add(record.id);

@@ -19,6 +19,7 @@ import { ERROR_MESSAGES } from '../../sdk/errors.ts';
 import { CLOSE_CODES, signedBytes } from '../../sdk/protocol.ts';
 import { TestClient, newSigningKey, randomKey, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
 import type { EventFrame, ReplyFrame, TestUser } from '../helpers/client.ts';
+import { appendRecords } from '../helpers/log-files.ts';
 import { startRelay, tempDataDir, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { fixture, pngChunk } from '../helpers/images.ts';
@@ -346,11 +347,10 @@ describe('tokens after logout and after expiry', () => {
     const shortLived = token();
     const longLived = token();
     const expiresAt = Date.now() + 3000;
-    fs.appendFileSync(
-      path.join(first.dataDir, 'sessions.log'),
-      `${JSON.stringify({ t: 'add', h: hash(shortLived), uid: user.profile.id, exp: expiresAt })}\n` +
-        `${JSON.stringify({ t: 'add', h: hash(longLived), uid: user.profile.id, exp: Date.now() + 24 * 3600 * 1000 })}\n`,
-    );
+    appendRecords(path.join(first.dataDir, 'sessions.log'), [
+      { t: 'add', h: hash(shortLived), uid: user.profile.id, exp: expiresAt },
+      { t: 'add', h: hash(longLived), uid: user.profile.id, exp: Date.now() + 24 * 3600 * 1000 },
+    ]);
     const relayUp = await startRelay({ dataDir: first.dataDir });
     try {
       const live = Date.now() < expiresAt;

@@ -173,6 +173,33 @@ describe('history across restarts', () => {
     }
   });
 
+  test('a client resuming across a message lost from messages.log is told of the gap, and gets the right messages', async () => {
+    const first = await startRelay({ args: ['--history', '100'] });
+    const { client, user } = await loggedIn(first);
+    await client.call('join', { room: 'general' });
+    for (let i = 1; i <= 60; i++) await client.call('send', signMessage(user, 'general', `h${i}`));
+    assert.equal(await first.stop('SIGINT'), 0);
+    const file = path.join(first.dataDir, 'messages.log');
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    fs.writeFileSync(file, lines.filter((line) => !line.includes('"seq":20,')).join('\n'));
+
+    const second = await startRelay({ dataDir: first.dataDir, args: ['--history', '100'] });
+    try {
+      const again = await loginAgain(second, user);
+      const seqsAfter = async (after?: number) => {
+        const { messages, gap } = await again.call('join', { room: 'general', ...(after === undefined ? {} : { after }) });
+        return { seqs: messages.map((m: { seq: number }) => m.seq), gap };
+      };
+      const from = (low: number) => Array.from({ length: 61 - low }, (_, i) => low + i).filter((seq) => seq !== 20);
+      assert.deepEqual(await seqsAfter(10), { seqs: from(11), gap: true }, 'seq 20 lies in the range asked for');
+      assert.deepEqual(await seqsAfter(19), { seqs: from(21), gap: true });
+      assert.deepEqual(await seqsAfter(20), { seqs: from(21), gap: false }, 'the hole is behind this client');
+      assert.deepEqual(await seqsAfter(), { seqs: from(1), gap: false }, 'a first join has nothing to miss');
+    } finally {
+      await second.stop();
+    }
+  });
+
   test('acknowledged messages survive kill -9 in the middle of a burst, with no gaps', async () => {
     const relay = await startRelay();
     const { client, user } = await loggedIn(relay);

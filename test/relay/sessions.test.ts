@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestClient, registerUser } from '../helpers/client.ts';
+import { readRecords, writeRecords } from '../helpers/log-files.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
@@ -67,10 +68,9 @@ describe('session storage', () => {
 
     // Age the second user's session past its expiry, as if 31 days had passed.
     const file = path.join(relay.dataDir, 'sessions.log');
-    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-    assert.ok(lines.every((record) => !JSON.stringify(record).includes(user.session.token)));
-    const aged = lines.map((record) => (record.uid === other.profile.id ? { ...record, exp: Date.now() - 1000 } : record));
-    fs.writeFileSync(file, aged.map((record) => JSON.stringify(record)).join('\n') + '\n');
+    assert.ok(!fs.readFileSync(file, 'utf8').includes(user.session.token));
+    const records = readRecords(file);
+    writeRecords(file, records.map((record) => (record.uid === other.profile.id ? { ...record, exp: Date.now() - 1000 } : record)));
 
     const restarted = await startRelay({ dataDir: relay.dataDir });
     try {
