@@ -24,6 +24,8 @@ import { KeyedLimiter, TokenBucket } from './rate-limit.ts';
 import { RawResult, USERS_TOPIC, eventFrame, handleRequest, signOut } from './requests.ts';
 import type { Connection, RelayContext, Socket } from './requests.ts';
 import { Accounts } from './store/accounts.ts';
+import { realFileOps } from './store/append-log.ts';
+import type { FileOps } from './store/append-log.ts';
 import { History } from './store/history.ts';
 import { Sessions } from './store/sessions.ts';
 import { loadStaticFiles, staticReply } from './static-files.ts';
@@ -66,24 +68,32 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const engineChoice = chooseEngine(config.engine);
   const unlock = lockDataFolder(config.dataDir);
   const secret = await loadServerSecret(config.dataDir);
-  const [accounts, sessions, history] = await Promise.all([
-    Accounts.open(config.dataDir, secret, log),
-    Sessions.open(config.dataDir, config.sessionDays * 24 * 60 * 60 * 1000, log),
-    History.open(config.dataDir, config.historySize, log),
-  ]);
-  const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
-  const staticFiles = loadStaticFiles([path.join(PACKAGE_ROOT, 'demo'), path.join(PACKAGE_ROOT, 'dist', 'browser')]);
-  const sockets = new Set<Socket>();
-  const webSockets = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
-  const tcpConnections = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
-
   const presence = new Presence<Socket>();
+  const sockets = new Set<Socket>();
   const metrics = new RelayMetrics({
     engine: engineChoice.name,
     connections: () => sockets.size,
     sessions: () => [...sockets].filter((ws) => ws.data.session !== null).length,
     rooms: () => presence.roomCount(),
   });
+  const fileOps: FileOps = {
+    ...realFileOps,
+    async datasync(handle) {
+      const started = performance.now();
+      await realFileOps.datasync(handle);
+      metrics.fsyncTook((performance.now() - started) / 1000);
+    },
+  };
+  const [accounts, sessions, history] = await Promise.all([
+    Accounts.open(config.dataDir, secret, log, fileOps),
+    Sessions.open(config.dataDir, config.sessionDays * 24 * 60 * 60 * 1000, log, fileOps),
+    History.open(config.dataDir, config.historySize, log, fileOps),
+  ]);
+  const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
+  const staticFiles = loadStaticFiles([path.join(PACKAGE_ROOT, 'demo'), path.join(PACKAGE_ROOT, 'dist', 'browser')]);
+  const webSockets = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
+  const tcpConnections = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
+
   const publish = (topic: string, frame: string): number => {
     const members = engine.publish(topic, frame);
     metrics.bytesSent(Buffer.byteLength(frame) * members);

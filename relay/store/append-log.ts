@@ -34,12 +34,16 @@ interface PendingLine {
   reject: (error: Error) => void;
 }
 
-/** Lets tests and the fault suite make writes fail the way a full or read-only disk would. */
+/**
+ * The log's disk operations: tests and the fault suite make writes fail the way a full or
+ * read-only disk would, and the relay times each fdatasync for its metrics.
+ */
 export interface FileOps {
   write(handle: fsp.FileHandle, data: Buffer, position: number): Promise<void>;
+  datasync(handle: fsp.FileHandle): Promise<void>;
 }
 
-const realFileOps: FileOps = {
+export const realFileOps: FileOps = {
   async write(handle, data, position) {
     let offset = 0;
     while (offset < data.length) {
@@ -47,6 +51,7 @@ const realFileOps: FileOps = {
       offset += bytesWritten;
     }
   },
+  datasync: (handle) => handle.datasync(),
 };
 
 export class AppendLog {
@@ -161,7 +166,7 @@ export class AppendLog {
       try {
         if (this.needsTruncate) await this.cutBack();
         await this.ops.write(this.handle, data, this.size);
-        await this.handle.datasync();
+        await this.ops.datasync(this.handle);
         this.size += data.length;
         this.lineCount += batch.length;
         for (const item of batch) {

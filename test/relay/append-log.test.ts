@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { AppendLog } from '../../relay/store/append-log.ts';
+import { realFileOps } from '../../relay/store/append-log.ts';
 import type { FileOps } from '../../relay/store/append-log.ts';
 import { LogDamagedError, crc32InJs, formatLine } from '../../relay/store/log-line.ts';
 import { RecordError } from '../../relay/store/record-fields.ts';
@@ -35,6 +36,7 @@ function diskThatFills(): FileOps & { full: boolean } {
       }
       await handle.write(data, 0, data.length, position);
     },
+    datasync: realFileOps.datasync,
   };
 }
 
