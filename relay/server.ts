@@ -24,6 +24,7 @@ import { KeyedLimiter, TokenBucket } from './rate-limit.ts';
 import { RawResult, USERS_TOPIC, eventFrame, handleRequest, signOut } from './requests.ts';
 import type { Connection, RelayContext, Socket } from './requests.ts';
 import { Accounts } from './store/accounts.ts';
+import { AccountIds } from './store/account-ids.ts';
 import { realFileOps } from './store/append-log.ts';
 import type { FileOps } from './store/append-log.ts';
 import { History } from './store/history.ts';
@@ -84,10 +85,11 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       metrics.fsyncTook((performance.now() - started) / 1000);
     },
   };
+  const accountIds = new AccountIds();
   const [accounts, sessions, history] = await Promise.all([
-    Accounts.open(config.dataDir, secret, log, fileOps),
-    Sessions.open(config.dataDir, config.sessionDays * 24 * 60 * 60 * 1000, log, fileOps),
-    History.open(config.dataDir, config.historySize, log, fileOps),
+    Accounts.open(config.dataDir, accountIds, secret, log, fileOps),
+    Sessions.open(config.dataDir, accountIds, config.sessionDays * 24 * 60 * 60 * 1000, log, fileOps),
+    History.open(config.dataDir, accountIds, config.historySize, log, fileOps),
   ]);
   const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
   const staticFiles = loadStaticFiles([path.join(PACKAGE_ROOT, 'demo'), path.join(PACKAGE_ROOT, 'dist', 'browser')]);

@@ -10,11 +10,8 @@
  *   its id is held by the account with that nonce. This covers what the first rule cannot see:
  *   sessions from another relay's folder, or a session log whose owner ids were changed.
  *
- * The stores find the folder's instance by path because each is opened on its own (server.ts
- * passes each only the folder); the folder's lock already makes it the unit one relay owns.
+ * One instance per data folder, handed to its three stores when they open (server.ts).
  */
-import path from 'node:path';
-
 export class AccountIds {
   private highest = 0;
   private readonly nonces = new Map<number, string>();
@@ -46,27 +43,4 @@ export class AccountIds {
   claim(): number {
     return ++this.highest;
   }
-}
-
-const byFolder = new Map<string, { ids: AccountIds; users: number }>();
-
-/** The ids of `folder`'s logs; the store calls `release` when it closes. */
-export function accountIdsOf(folder: string): { ids: AccountIds; release: () => void } {
-  const key = path.resolve(folder);
-  let entry = byFolder.get(key);
-  if (!entry) {
-    entry = { ids: new AccountIds(), users: 0 };
-    byFolder.set(key, entry);
-  }
-  entry.users++;
-  const shared = entry;
-  let released = false;
-  return {
-    ids: shared.ids,
-    release: () => {
-      if (released) return;
-      released = true;
-      if (--shared.users === 0) byFolder.delete(key);
-    },
-  };
 }

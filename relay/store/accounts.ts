@@ -8,7 +8,6 @@ import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
 import { DEFAULT_KDF, usernameKey } from '../../sdk/protocol.ts';
 import type { KdfParams, Profile, PublicKeyEntry, RequestMap, Role } from '../../sdk/protocol.ts';
-import { accountIdsOf } from './account-ids.ts';
 import type { AccountIds } from './account-ids.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
@@ -101,12 +100,11 @@ export class Accounts {
   private constructor(
     private readonly serverSecret: Buffer,
     private readonly ids: AccountIds,
-    private readonly releaseIds: () => void,
   ) {}
 
-  static async open(folder: string, serverSecret: Buffer, logger: Logger, ops?: FileOps): Promise<Accounts> {
-    const { ids, release } = accountIdsOf(folder);
-    const accounts = new Accounts(serverSecret, ids, release);
+  /** `ids` is shared with the folder's other stores (see account-ids.ts). */
+  static async open(folder: string, ids: AccountIds, serverSecret: Buffer, logger: Logger, ops?: FileOps): Promise<Accounts> {
+    const accounts = new Accounts(serverSecret, ids);
     accounts.log = await AppendLog.open(path.join(folder, 'accounts.log'), readAccountRecord, (record) => accounts.apply(record), logger, ops);
     // A file from before checksums gets them now rather than at the next compaction, which may be months away.
     if (accounts.log.legacyLines > 0) accounts.compact();
@@ -208,7 +206,6 @@ export class Accounts {
 
   async close(): Promise<void> {
     await this.log.close();
-    this.releaseIds();
   }
 
   private require(id: number): Account {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
 import { LIMITS } from '../../sdk/protocol.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
-import { accountIdsOf } from './account-ids.ts';
+import type { AccountIds } from './account-ids.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
 import { RecordError, positive, shape, text, whole } from './record-fields.ts';
@@ -65,14 +65,11 @@ export class History {
   private replayRecords = 0;
   private log!: AppendLog;
 
-  private constructor(
-    readonly historySize: number,
-    private readonly releaseIds: () => void,
-  ) {}
+  private constructor(readonly historySize: number) {}
 
-  static async open(folder: string, historySize: number, logger: Logger, ops?: FileOps): Promise<History> {
-    const { ids, release } = accountIdsOf(folder);
-    const history = new History(historySize, release);
+  /** `ids` learns every message author, so a lost account's id is never handed out again (account-ids.ts). */
+  static async open(folder: string, ids: AccountIds, historySize: number, logger: Logger, ops?: FileOps): Promise<History> {
+    const history = new History(historySize);
     const windowStart = Date.now() - 2 * LIMITS.maxClockSkewMs;
     history.log = await AppendLog.open(
       path.join(folder, 'messages.log'),
@@ -172,7 +169,6 @@ export class History {
 
   async close(): Promise<void> {
     await this.log.close();
-    this.releaseIds();
   }
 
   private room(name: string): Room {

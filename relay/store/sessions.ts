@@ -6,7 +6,6 @@
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { accountIdsOf } from './account-ids.ts';
 import type { AccountIds } from './account-ids.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
@@ -51,12 +50,11 @@ export class Sessions {
     private readonly ttlMs: number,
     private readonly logger: Logger,
     private readonly ids: AccountIds,
-    private readonly releaseIds: () => void,
   ) {}
 
-  static async open(folder: string, ttlMs: number, logger: Logger, ops?: FileOps): Promise<Sessions> {
-    const { ids, release } = accountIdsOf(folder);
-    const sessions = new Sessions(ttlMs, logger, ids, release);
+  /** `ids` is shared with the folder's other stores (see account-ids.ts). */
+  static async open(folder: string, ids: AccountIds, ttlMs: number, logger: Logger, ops?: FileOps): Promise<Sessions> {
+    const sessions = new Sessions(ttlMs, logger, ids);
     sessions.log = await AppendLog.open(path.join(folder, 'sessions.log'), readSessionRecord, (record) => sessions.apply(record), logger, ops);
     sessions.forgetExpired();
     sessions.compactIfWorthIt(true);
@@ -115,7 +113,6 @@ export class Sessions {
 
   async close(): Promise<void> {
     await this.log.close();
-    this.releaseIds();
   }
 
   /** Expired sessions leave memory here and the file at the next compaction: a relay that runs for months stays small. */

@@ -125,3 +125,60 @@ describe('restoring an inconsistent copy of the data folder', () => {
     }
   });
 });
+
+describe('restoring a copy taken while the relay runs', () => {
+  test('a folder copied file by file under a stream of writes starts, and no token opens another account', async () => {
+    const relay = await startRelay();
+    const copy = tempDataDir();
+    const known: TestUser[] = await register(relay, 5);
+    let writing = true;
+    // Writers: new accounts (the records that hand out ids), sessions, messages and renames.
+    const writers = [0, 1, 2].map(async (lane) => {
+      for (let round = 0; writing; round++) {
+        const [user] = (await register(relay, 1)) as [TestUser];
+        known.push(user);
+        const client = await TestClient.connect(relay.wsUrl);
+        await client.call('resume', { token: user.session.token });
+        await client.call('join', { room: 'general' });
+        await client.call('send', signMessage(user, 'general', `lane ${lane} round ${round}`));
+        await client.call('update-profile', { firstName: `Round${round}` });
+        client.close();
+      }
+    });
+    try {
+      await register(relay, 3);
+      // The worst order for ids: accounts first, so the copy's sessions and messages are newer
+      // than its accounts; each file copied while writes land, with writes in between.
+      for (const name of ['accounts.log', 'secret.key', 'sessions.log', 'messages.log']) {
+        const before = known.length;
+        while (known.length < before + 3) await new Promise((resolve) => setImmediate(resolve));
+        fs.copyFileSync(path.join(relay.dataDir, name), path.join(copy, name));
+      }
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+      assert.equal(await relay.stop('SIGINT'), 0);
+    }
+
+    const restored = await startRelay({ dataDir: copy });
+    try {
+      const newcomers = await register(restored, 10);
+      const heldIds = new Map(newcomers.map((user) => [user.profile.id, user.username]));
+      let resumed = 0;
+      for (const user of known) {
+        const answer = await resume(restored, user);
+        if (answer.error) {
+          assert.equal(answer.error.code, 'SESSION_INVALID', `${user.username}: ${answer.error.code}`);
+          continue;
+        }
+        resumed++;
+        assert.equal(answer.result.user.id, user.profile.id, `${user.username}'s token opens account ${answer.result.user.id}`);
+        assert.equal(answer.result.user.username, user.username, `${user.username}'s token opens ${answer.result.user.username}'s account`);
+        assert.ok(!heldIds.has(user.profile.id), `id ${user.profile.id} went to newcomer ${heldIds.get(user.profile.id)} while ${user.username}'s token still works`);
+      }
+      assert.ok(resumed > 0 && resumed < known.length, `a torn copy: ${resumed} of ${known.length} tokens still work`);
+    } finally {
+      await restored.stop();
+    }
+  });
+});
