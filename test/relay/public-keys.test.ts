@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { toBase64Url } from '../../sdk/encoding.ts';
 import { TestClient, registerUser, registration, uniqueName } from '../helpers/client.ts';
+import { appendRecords, readRecords } from '../helpers/log-files.ts';
 import { PACKAGE_ROOT, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { VECTORS_PATH, describeVector, fromHex, parseEdgeCases } from '../helpers/ed25519-vectors.ts';
@@ -65,9 +66,9 @@ describe('a low-order key that an older relay stored', () => {
     // The password change an older relay would have written for this key (accounts.log's own
     // record format): same credentials, the identity point as the new signing key.
     const accountsLog = path.join(dataDir, 'accounts.log');
-    const account = JSON.parse(fs.readFileSync(accountsLog, 'utf8').trim().split('\n')[0]!);
+    const account = readRecords(accountsLog)[0]!;
     const change = { t: 'password', id: account.id, kdf: account.kdf, auth: account.auth, keySalt: account.keySalt, key: { publicKey: IDENTITY, since: Date.now() } };
-    fs.appendFileSync(accountsLog, `${JSON.stringify(change)}\n`);
+    appendRecords(accountsLog, [change]);
 
     relay = await startRelay({ dataDir });
     try {
