@@ -6,8 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SovError } from '../sdk/errors.ts';
-import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH, parseRequest } from '../sdk/protocol.ts';
-import type { ParsedFrame } from '../sdk/protocol.ts';
+import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH } from '../sdk/protocol.ts';
 import { clientAddress } from './client-address.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
@@ -16,13 +15,16 @@ import { lockDataFolder, loadServerSecret } from './data-folder.ts';
 import { chooseEngine } from './engine/choose-engine.ts';
 import type { HttpExchange, HttpReply, HttpRequestHead } from './engine/engine.ts';
 import type { Logger } from './logger.ts';
-import { errorText } from './logger.ts';
 import { RelayMetrics, startMetricsServer } from './metrics.ts';
 import type { MetricsServer } from './metrics.ts';
 import { Presence } from './presence.ts';
-import { KeyedLimiter, TokenBucket } from './rate-limit.ts';
-import { RawResult, USERS_TOPIC, eventFrame, handleRequest, signOut } from './requests.ts';
-import type { Connection, RelayContext, Socket } from './requests.ts';
+import { KeyedLimiter } from './rate-limit.ts';
+import { flushReplies, newConnection, releaseConnection } from './connection.ts';
+import type { Connection, Socket } from './connection.ts';
+import { frameHandler } from './frames.ts';
+import { USERS_TOPIC, eventFrame } from './handlers/context.ts';
+import type { RelayContext } from './handlers/context.ts';
+import { signOut } from './handlers/sessions.ts';
 import { Accounts } from './store/accounts.ts';
 import { AccountIds } from './store/account-ids.ts';
 import { realFileOps } from './store/append-log.ts';
@@ -35,12 +37,8 @@ import { handleAvatarUpload, jsonReply } from './avatars/avatar-upload.ts';
 
 export const RELAY_VERSION = 'sov-relay/0.1.0';
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** Consecutive RATE_LIMITED replies after which a flooding connection is closed. */
-const MAX_STRIKES = 50;
 /** Per-socket send buffer cap: a consumer this far behind is cut off instead of growing memory. */
 const MAX_BACKPRESSURE = 1024 * 1024;
-/** Replies waiting for a full send buffer to drain, per connection (see sendReply). */
-const MAX_QUEUED_REPLY_BYTES = 4 * 1024 * 1024;
 const SLOW_CONSUMER_SWEEP_MS = 2000;
 /** Seconds without any frame before a connection is dropped; pings go out before that. */
 const IDLE_TIMEOUT_S = 32;
@@ -126,82 +124,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       limits: { ...LIMITS, historySize: config.historySize },
     });
 
-  const reply = (ws: Socket, id: string | number | null, outcome: { result: unknown } | { error: SovError }): void => {
-    if ('error' in outcome) metrics.refused(outcome.error.code);
-    if (!ws.open) return;
-    const re = JSON.stringify(id);
-    const frame =
-      'error' in outcome
-        ? `{"re":${re},"ok":false,"error":${JSON.stringify(outcome.error.toWire())}}`
-        : `{"re":${re},"ok":true,"result":${outcome.result instanceof RawResult ? outcome.result.json : JSON.stringify(outcome.result)}}`;
-    metrics.bytesSent(Buffer.byteLength(frame));
-    sendReply(ws, frame);
-  };
-
-  /**
-   * Every request gets its reply, even when the send buffer is over MAX_BACKPRESSURE (the engine
-   * would drop the frame): it then waits in the connection's own queue, sent in order as the
-   * buffer drains. Replies are small and one per request (rate limited), so the queue stays short;
-   * one that still outgrows MAX_QUEUED_REPLY_BYTES belongs to a consumer that stopped reading.
-   */
-  const sendReply = (ws: Socket, frame: string): void => {
-    const connection = ws.data;
-    if (connection.queuedReplies.length === 0 && ws.send(frame)) return;
-    connection.queuedReplies.push(frame);
-    connection.queuedReplyBytes += frame.length;
-    if (connection.queuedReplyBytes > MAX_QUEUED_REPLY_BYTES) {
-      log('warn', 'slow consumer: replies piled up unread; closing it', { ip: connection.ip, queued: connection.queuedReplyBytes });
-      ws.terminate();
-    }
-  };
-
-  const flushReplies = (ws: Socket): void => {
-    const connection = ws.data;
-    while (connection.queuedReplies.length > 0 && ws.send(connection.queuedReplies[0]!)) {
-      connection.queuedReplyBytes -= connection.queuedReplies.shift()!.length;
-    }
-  };
-
-  const onFrame = (ws: Socket, text: string | null): void => {
-    if (text === null) {
-      ws.end(CLOSE_CODES.UNSUPPORTED_DATA, 'binary frames are not supported');
-      return;
-    }
-    const connection = ws.data;
-    let parsed: ParsedFrame;
-    try {
-      parsed = parseRequest(text);
-    } catch (error) {
-      // parseRequest answers every frame it can read; a throw is a bug, and it must cost this
-      // frame an INTERNAL reply, never the process (a throw out of an engine callback ends it).
-      log('error', 'request parsing failed', { ip: connection.ip, error: errorText(error) });
-      parsed = { ok: false, id: null, error: new SovError('INTERNAL') };
-    }
-    const id = parsed.ok ? parsed.request.id : parsed.id;
-    const wait = connection.bucket.take();
-    if (wait > 0) {
-      if (++connection.strikes > MAX_STRIKES) {
-        log('warn', 'closing a connection that keeps flooding', { ip: connection.ip });
-        ws.end(CLOSE_CODES.POLICY, 'rate limit exceeded');
-        return;
-      }
-      reply(ws, id, { error: new SovError('RATE_LIMITED', undefined, { retryAfterMs: wait }) });
-      return;
-    }
-    connection.strikes = 0;
-    if (!parsed.ok) {
-      reply(ws, id, { error: parsed.error });
-      return;
-    }
-    metrics.requestReceived(parsed.request.type);
-    handleRequest(ctx, ws, parsed.request).then(
-      (result) => reply(ws, id, { result }),
-      (error: unknown) => {
-        if (!(error instanceof SovError)) log('error', 'request failed', { type: parsed.request.type, error: errorText(error) });
-        reply(ws, id, { error: error instanceof SovError ? error : new SovError('INTERNAL') });
-      },
-    );
-  };
+  const onFrame = frameHandler(ctx);
 
   const upgrade = (head: HttpRequestHead) => {
     if (!originAllowed(config, head.header('origin'))) return { refuse: textReply(403, 'origin not allowed') };
@@ -211,18 +134,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       log('warn', 'refused a connection: too many from one address', { ip, limit: config.maxConnectionsPerAddress });
       return { refuse: jsonReply(429, { ok: false, error: new SovError('TOO_MANY_CONNECTIONS').toWire() }) };
     }
-    const connection: Connection = {
-      ip,
-      session: null,
-      rooms: new Set(),
-      bucket: new TokenBucket(config.requestsPerSecond, config.requestsPerSecond * 2),
-      strikes: 0,
-      sendQueue: Promise.resolve(),
-      queuedReplies: [],
-      queuedReplyBytes: 0,
-      loginDeadline: null,
-    };
-    return { accept: connection };
+    return { accept: newConnection(ip, config.requestsPerSecond) };
   };
 
   const routes = httpRoutes({
@@ -264,11 +176,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       message: onFrame,
       drain: flushReplies,
       close(ws) {
-        const connection = ws.data;
-        if (connection.loginDeadline) clearTimeout(connection.loginDeadline);
-        connection.queuedReplies = [];
+        releaseConnection(ws.data);
         sockets.delete(ws);
-        webSockets.remove(connection.ip);
+        webSockets.remove(ws.data.ip);
         signOut(ctx, ws);
       },
       // A trusted proxy carries many clients on its connections; they are counted per client at the upgrade.

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { ERROR_MESSAGES } from '../../sdk/errors.ts';
-import { CLOSE_CODES, signedBytes } from '../../sdk/protocol.ts';
+import { signedBytes } from '../../sdk/protocol.ts';
 import { TestClient, newSigningKey, randomKey, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
 import type { EventFrame, ReplyFrame, TestUser } from '../helpers/client.ts';
 import { appendRecords } from '../helpers/log-files.ts';

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_MESSAGES } from '../../sdk/errors.ts';
-import { CLOSE_CODES } from '../../sdk/protocol.ts';
 import { TestClient, eventually, newSigningKey, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
 import type { ReplyFrame, TestUser } from '../helpers/client.ts';
 import { startRelay, unreadFrameCode } from '../helpers/relay-process.ts';

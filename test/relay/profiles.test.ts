@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import WebSocket from 'ws';
-import { CLOSE_CODES } from '../../sdk/protocol.ts';
 import { TestClient, registerUser, uniqueName, withTimeout } from '../helpers/client.ts';
 import type { EventFrame, TestUser } from '../helpers/client.ts';
 import { startRelay, unreadFrameCode } from '../helpers/relay-process.ts';
