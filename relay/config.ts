@@ -28,6 +28,8 @@ export interface RelayConfig {
   trustedProxies: ProxyMatcher;
   /** Open WebSockets allowed per client address. */
   maxConnectionsPerAddress: number;
+  /** Bytes the relay sends down one connection before it must be replaced; 0: unlimited. */
+  connectionBudget: number;
   logFormat: LogFormat;
   logLevel: LogLevel;
   /** Where the Prometheus endpoint listens; null when it is off. */
@@ -76,6 +78,12 @@ const FLAGS: Record<string, FlagSpec> = {
     value: 'N',
     defaultValue: '50',
     help: 'open WebSockets per client address, so one host cannot take every file descriptor; raise it when many users share one NAT address',
+  },
+  'conn-budget': {
+    env: 'SOV_CONN_BUDGET',
+    value: 'BYTES',
+    defaultValue: '0',
+    help: 'bytes the relay sends down one connection before the client must move to a new one (networks that freeze a connection after ~16 KB); 0: unlimited',
   },
   'log-format': { env: 'SOV_LOG_FORMAT', value: LOG_FORMATS.join('|'), defaultValue: 'text', help: 'text: one readable line per record; json: one JSON object per line for log shippers' },
   'log-level': { env: 'SOV_LOG_LEVEL', value: LOG_LEVELS.join('|'), defaultValue: 'info', help: 'the least severe records written' },
@@ -142,6 +150,13 @@ function readableFile(name: string, file: string): string {
   return file;
 }
 
+/** Below 4 KB a connection could carry little more than its hello and one reply. */
+function budgetBytes(text: string): number {
+  const bytes = wholeNumber('conn-budget', text, 0, 1_000_000_000);
+  if (bytes !== 0 && bytes < 4096) throw new ConfigError(`--conn-budget must be 0 (unlimited) or at least 4096 bytes, got "${text}"`);
+  return bytes;
+}
+
 /** Reads the command line and environment. Throws ConfigError on bad input. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): CommandLine {
   let parsed;
@@ -195,6 +210,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     engine: choice('engine', get('engine')!, ENGINE_WISHES),
     trustedProxies,
     maxConnectionsPerAddress: wholeNumber('max-connections-per-address', get('max-connections-per-address')!, 1, 1_000_000),
+    connectionBudget: budgetBytes(get('conn-budget')!),
     logFormat: choice('log-format', get('log-format')!, LOG_FORMATS),
     logLevel: choice('log-level', get('log-level')!, LOG_LEVELS),
     // Empty (SOV_METRICS= in a unit file or container spec) means off, like leaving it out.

@@ -121,7 +121,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       protocol: PROTOCOL_VERSION,
       relay: RELAY_VERSION,
       time: Date.now(),
-      limits: { ...LIMITS, historySize: config.historySize },
+      limits: { ...LIMITS, historySize: config.historySize, connectionBudget: config.connectionBudget },
     });
 
   const onFrame = frameHandler(ctx);
@@ -162,6 +162,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       maxFrameBytes: LIMITS.maxFrameBytes,
       maxBackpressureBytes: MAX_BACKPRESSURE,
       idleTimeoutSeconds: IDLE_TIMEOUT_S,
+      connectionBudgetBytes: config.connectionBudget,
     },
     {
       http: routes,

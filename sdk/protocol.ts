@@ -164,7 +164,13 @@ export type Reply<K extends RequestType = RequestType> =
   | { re: RequestId | null; ok: false; error: WireError };
 
 export interface EventMap {
-  hello: { protocol: number; relay: string; time: number; limits: typeof LIMITS & { historySize: number } };
+  hello: {
+    protocol: number;
+    relay: string;
+    time: number;
+    /** `connectionBudget`: bytes the relay sends down this connection before it ends it (BUDGET_SPENT); 0 for none. */
+    limits: typeof LIMITS & { historySize: number; connectionBudget: number };
+  };
   message: ChatMessage;
   join: { room: string; user: Profile };
   leave: { room: string; userId: number };
@@ -194,6 +200,11 @@ export const CLOSE_CODES = {
   NOT_UTF8: 1007,
   /** The relay is shutting down; reconnect later. */
   GOING_AWAY: 1001,
+  /**
+   * The connection's byte budget (hello `limits.connectionBudget`) is spent: the frame that would
+   * have crossed it was not sent. Reconnect and resume; the SDK moves to a new connection before.
+   */
+  BUDGET_SPENT: 4001,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ export interface Peer<Data> {
   readonly data: Data;
   readonly open: boolean;
   /**
-   * Sends one text frame. Returns false when the frame was dropped because the connection's send
-   * buffer is over `maxBackpressureBytes` (or it is closed); callers that must not lose a frame
-   * check `bufferedBytes()` first.
+   * Sends one text frame. Returns false when the frame was not sent: the connection is closed,
+   * its send buffer is over `maxBackpressureBytes` (callers that must not lose a frame queue it
+   * and retry on `drain`), or its byte budget is spent, in which case the engine also ends the
+   * connection with CLOSE_CODES.BUDGET_SPENT.
    */
   send(frame: string): boolean;
   bufferedBytes(): number;
@@ -86,6 +87,8 @@ export interface EngineOptions {
   maxBackpressureBytes: number;
   /** Seconds without a frame (pongs count) after which a connection is dropped; pings go out before. */
   idleTimeoutSeconds: number;
+  /** Bytes one connection may carry to the client (byte-budget.ts); 0: no budget. */
+  connectionBudgetBytes: number;
 }
 
 export interface Engine {

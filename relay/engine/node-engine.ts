@@ -11,9 +11,13 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
 import { WebSocketServer } from 'ws';
+import { CLOSE_CODES } from '../../sdk/protocol.ts';
+import { connectionBudget } from './byte-budget.ts';
+import type { ByteBudget } from './byte-budget.ts';
 import type WebSocket from 'ws';
 import { ListenError } from './engine.ts';
 import type { Engine, EngineHandlers, EngineOptions, HttpExchange, HttpReply, HttpRequestHead, Peer } from './engine.ts';
+import { TopicIndex } from './topics.ts';
 
 /**
  * HTTP timeouts that bound what a silent or dribbling client can hold: uWS gives a request 10 s
@@ -28,17 +32,22 @@ class NodePeer<Data> implements Peer<Data> {
   open = true;
   /** A frame or pong arrived since the last idle sweep. */
   alive = true;
-  readonly topics = new Set<string>();
+  private readonly topicNames = new Set<string>();
 
   constructor(
     readonly socket: WebSocket,
     readonly data: Data,
     private readonly maxBackpressureBytes: number,
-    private readonly topicIndex: Map<string, Set<NodePeer<Data>>>,
+    private readonly budget: ByteBudget,
+    private readonly topics: TopicIndex<NodePeer<Data>>,
   ) {}
 
   send(frame: string | Buffer): boolean {
     if (!this.open || this.socket.bufferedAmount >= this.maxBackpressureBytes) return false;
+    if (!this.budget.admit(typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length)) {
+      this.end(CLOSE_CODES.BUDGET_SPENT, 'byte budget spent');
+      return false;
+    }
     this.socket.send(frame, { binary: false });
     return true;
   }
@@ -48,25 +57,18 @@ class NodePeer<Data> implements Peer<Data> {
   }
 
   subscribe(topic: string): void {
-    if (!this.open || this.topics.has(topic)) return;
-    this.topics.add(topic);
-    let members = this.topicIndex.get(topic);
-    if (!members) {
-      members = new Set();
-      this.topicIndex.set(topic, members);
-    }
-    members.add(this);
+    if (!this.open) return;
+    this.topicNames.add(topic);
+    this.topics.add(topic, this);
   }
 
   unsubscribe(topic: string): void {
-    if (!this.topics.delete(topic)) return;
-    const members = this.topicIndex.get(topic);
-    members?.delete(this);
-    if (members?.size === 0) this.topicIndex.delete(topic);
+    this.topicNames.delete(topic);
+    this.topics.remove(topic, this);
   }
 
   unsubscribeAll(): void {
-    for (const topic of [...this.topics]) this.unsubscribe(topic);
+    for (const topic of [...this.topicNames]) this.unsubscribe(topic);
   }
 
   end(code: number, reason: string): void {
@@ -140,7 +142,8 @@ export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineH
     ? https.createServer({ ...timeouts, cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key) })
     : http.createServer(timeouts);
 
-  const topicIndex = new Map<string, Set<NodePeer<Data>>>();
+  const topics = new TopicIndex<NodePeer<Data>>();
+  const certificateChain = options.tls ? fs.readFileSync(options.tls.cert, 'utf8') : null;
   const peers = new Set<NodePeer<Data>>();
   const wss = new WebSocketServer({
     noServer: true,
@@ -179,7 +182,7 @@ export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineH
   });
 
   function accept(ws: WebSocket, socket: Duplex, data: Data): void {
-    const peer = new NodePeer(ws, data, options.maxBackpressureBytes, topicIndex);
+    const peer = new NodePeer(ws, data, options.maxBackpressureBytes, connectionBudget(options.connectionBudgetBytes, certificateChain), topics);
     peers.add(peer);
     ws.on('message', (message, isBinary) => {
       peer.alive = true;
@@ -232,8 +235,8 @@ export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineH
       });
     },
     publish(topic, frame) {
-      const members = topicIndex.get(topic);
-      if (!members) return 0;
+      const members = topics.of(topic);
+      if (members.size === 0) return 0;
       // Encoded once for every member, as uWS frames a published message once.
       const bytes = Buffer.from(frame);
       for (const peer of members) peer.send(bytes);

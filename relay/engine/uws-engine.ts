@@ -3,10 +3,15 @@
  * written by native code to every member, corked into one syscall per socket per event-loop turn.
  * Used where its native addon loads (see choose-engine.ts); nothing outside this file touches uWS.
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import type * as UWS from 'uWebSockets.js';
+import { CLOSE_CODES } from '../../sdk/protocol.ts';
+import { connectionBudget } from './byte-budget.ts';
+import type { ByteBudget } from './byte-budget.ts';
 import { ListenError } from './engine.ts';
 import type { Engine, EngineHandlers, EngineOptions, HttpExchange, HttpReply, HttpRequestHead, Peer } from './engine.ts';
+import { TopicIndex } from './topics.ts';
 
 type UwsModule = typeof UWS;
 /** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT (the typings declare it only in an enum they do not export at run time). */
@@ -20,15 +25,23 @@ interface SocketData<Data> {
 
 class UwsPeer<Data> implements Peer<Data> {
   open = true;
+  private readonly topicNames = new Set<string>();
 
   constructor(
     private readonly socket: UWS.WebSocket<SocketData<Data>>,
     readonly data: Data,
     private readonly maxBackpressureBytes: number,
+    private readonly budget: ByteBudget,
+    /** Set while a budget is on: fan-out goes through send(), which counts. */
+    private readonly topics: TopicIndex<UwsPeer<Data>> | null,
   ) {}
 
-  send(frame: string): boolean {
+  send(frame: string | Buffer): boolean {
     if (!this.open || this.socket.getBufferedAmount() >= this.maxBackpressureBytes) return false;
+    if (!this.budget.admit(typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length)) {
+      this.end(CLOSE_CODES.BUDGET_SPENT, 'byte budget spent');
+      return false;
+    }
     // Corked: replies sent from a promise callback would otherwise cost a syscall each.
     let status = 0;
     this.socket.cork(() => {
@@ -42,11 +55,27 @@ class UwsPeer<Data> implements Peer<Data> {
   }
 
   subscribe(topic: string): void {
-    if (this.open) this.socket.subscribe(topic);
+    if (!this.open) return;
+    if (!this.topics) {
+      this.socket.subscribe(topic);
+      return;
+    }
+    this.topicNames.add(topic);
+    this.topics.add(topic, this);
   }
 
   unsubscribe(topic: string): void {
-    if (this.open) this.socket.unsubscribe(topic);
+    if (!this.topics) {
+      if (this.open) this.socket.unsubscribe(topic);
+      return;
+    }
+    this.topicNames.delete(topic);
+    this.topics.remove(topic, this);
+  }
+
+  /** On close: uWS forgets its own topics by itself, ours need telling. */
+  unsubscribeAll(): void {
+    for (const topic of [...this.topicNames]) this.unsubscribe(topic);
   }
 
   end(code: number, reason: string): void {
@@ -122,6 +151,9 @@ export function createUwsEngine(uWS: UwsModule) {
   return <Data>(options: EngineOptions, handlers: EngineHandlers<Data>): Engine => {
     const app = options.tls ? uWS.SSLApp({ cert_file_name: options.tls.cert, key_file_name: options.tls.key }) : uWS.App();
     let listenSocket: UWS.us_listen_socket | null = null;
+    const budgeted = options.connectionBudgetBytes > 0;
+    const topics = budgeted ? new TopicIndex<UwsPeer<Data>>() : null;
+    const certificateChain = options.tls ? fs.readFileSync(options.tls.cert, 'utf8') : null;
     const peerOf = (ws: UWS.WebSocket<SocketData<Data>>): UwsPeer<Data> => ws.getUserData().peer!;
 
     app.ws<SocketData<Data>>(options.wsPath, {
@@ -147,7 +179,7 @@ export function createUwsEngine(uWS: UwsModule) {
       },
       open(ws) {
         const userData = ws.getUserData();
-        userData.peer = new UwsPeer(ws, userData.data, options.maxBackpressureBytes);
+        userData.peer = new UwsPeer(ws, userData.data, options.maxBackpressureBytes, connectionBudget(options.connectionBudgetBytes, certificateChain), topics);
         handlers.open(userData.peer);
       },
       message(ws, message, isBinary) {
@@ -161,6 +193,7 @@ export function createUwsEngine(uWS: UwsModule) {
         // A closed uWS socket must never be touched again: the peer turns every call into a no-op.
         peer.open = false;
         handlers.close(peer);
+        peer.unsubscribeAll();
       },
     });
     app.any('/*', (res, req) => handlers.http(exchange(res, req)));
@@ -183,6 +216,14 @@ export function createUwsEngine(uWS: UwsModule) {
         });
       },
       publish(topic, frame) {
+        if (topics) {
+          // Encoded once, then sent to each member through send(), which counts its budget.
+          const members = topics.of(topic);
+          if (members.size === 0) return 0;
+          const bytes = Buffer.from(frame);
+          for (const peer of members) peer.send(bytes);
+          return members.size;
+        }
         const subscribers = app.numSubscribers(topic);
         if (subscribers > 0) app.publish(topic, frame);
         return subscribers;

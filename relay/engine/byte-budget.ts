@@ -1,0 +1,75 @@
+/**
+ * How many bytes one TCP connection may still carry to the client. Censoring networks in Russia
+ * freeze a connection to a foreign host after about 15-20 KB from the server (net4people/bbs
+ * issue 490): no RST, no FIN, the bytes stop. A connection that never reaches that mark never
+ * freezes, so the relay counts what it sends and the client moves to a new connection before the
+ * count runs out (PROTOCOL.md, "Byte budget").
+ *
+ * The count is an estimate of bytes on the wire: the WebSocket frame header, and with TLS each
+ * record's header and tag plus the handshake the server sends (mostly its certificate chain).
+ */
+
+/** TLS 1.3 record overhead per frame: 5-byte header, 16-byte AEAD tag, 1 content-type byte. */
+const TLS_RECORD_OVERHEAD = 22;
+/** ServerHello, EncryptedExtensions, CertificateVerify and Finished, on top of the chain itself. */
+const TLS_HANDSHAKE_OVERHEAD = 400;
+/** Kept back for the close frame that tells the client the budget is spent. */
+const CLOSE_FRAME_RESERVE = 32;
+
+/** Bytes a server-to-client WebSocket frame header takes (RFC 6455 5.2; servers do not mask). */
+export function frameHeaderBytes(payload: number): number {
+  return payload < 126 ? 2 : payload < 65536 ? 4 : 10;
+}
+
+/** What the server's half of a TLS handshake costs: the DER certificate chain and the rest. */
+export function tlsHandshakeBytes(certificateChainPem: string): number {
+  const der = [...certificateChainPem.matchAll(/-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/g)].reduce(
+    (total, match) => total + Buffer.from(match[1]!.replace(/\s+/g, ''), 'base64').length,
+    0,
+  );
+  return der + TLS_HANDSHAKE_OVERHEAD;
+}
+
+export interface BudgetOptions {
+  /** Bytes the relay may send down one connection; 0 turns the budget off. */
+  limit: number;
+  /** Bytes already spent before the first frame: the HTTP upgrade answer, the TLS handshake. */
+  spentAtOpen: number;
+  tls: boolean;
+}
+
+/** The HTTP 101 answer to a WebSocket upgrade, about this long with either engine. */
+const UPGRADE_RESPONSE_BYTES = 160;
+
+/** A new connection's budget; `certificateChain` is the PEM the server presents, null without TLS. */
+export function connectionBudget(limit: number, certificateChain: string | null): ByteBudget {
+  const handshake = certificateChain === null ? 0 : tlsHandshakeBytes(certificateChain);
+  return new ByteBudget({ limit, spentAtOpen: UPGRADE_RESPONSE_BYTES + handshake, tls: certificateChain !== null });
+}
+
+export class ByteBudget {
+  private spent: number;
+  private frames = 0;
+
+  constructor(private readonly options: BudgetOptions) {
+    this.spent = options.spentAtOpen;
+  }
+
+  /**
+   * Counts a frame of `payloadBytes` and returns true, or returns false when it would go past
+   * the budget. The first two frames (the hello and one more) always pass: a frame bigger than a
+   * whole budget could otherwise never be delivered, on any connection.
+   */
+  admit(payloadBytes: number): boolean {
+    if (this.options.limit === 0) return true;
+    const cost = payloadBytes + frameHeaderBytes(payloadBytes) + (this.options.tls ? TLS_RECORD_OVERHEAD : 0);
+    if (this.frames >= 2 && this.spent + cost > this.options.limit - CLOSE_FRAME_RESERVE) return false;
+    this.spent += cost;
+    this.frames++;
+    return true;
+  }
+
+  get bytes(): number {
+    return this.spent;
+  }
+}
