@@ -11,7 +11,7 @@ import type { ParsedFrame } from '../sdk/protocol.ts';
 import { clientAddress } from './client-address.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
-import { ConnectionCounter, connectionCeiling } from './connection-limits.ts';
+import { connectionCounters } from './connection-limits.ts';
 import { lockDataFolder, loadServerSecret } from './data-folder.ts';
 import { chooseEngine } from './engine/choose-engine.ts';
 import type { HttpExchange, HttpReply, HttpRequestHead } from './engine/engine.ts';
@@ -74,8 +74,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
   const staticFiles = loadStaticFiles([path.join(PACKAGE_ROOT, 'demo'), path.join(PACKAGE_ROOT, 'dist', 'browser')]);
   const sockets = new Set<Socket>();
-  const webSockets = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
-  const tcpConnections = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
+  const { webSockets, tcpConnections } = connectionCounters(config.maxConnectionsPerAddress);
 
   const presence = new Presence<Socket>();
   const metrics = new RelayMetrics({
