@@ -151,6 +151,15 @@ export async function relayCpuShare(relay: RelayProcess, ms: number): Promise<nu
   return (relayCpuSeconds(relay) - cpuBefore) / ((performance.now() - started) / 1000);
 }
 
+/** The relay's log records so far, for a relay started with `--log-format json`. */
+export function logRecords(relay: RelayProcess): Record<string, unknown>[] {
+  return relay
+    .stderr()
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
 export function assertRunning(relay: RelayProcess): void {
   assert.equal(relay.child.exitCode, null, 'the relay process is still running');
   assert.equal(relay.child.signalCode, null, 'the relay process is still running');
