@@ -23,7 +23,7 @@ const FILE_LIMIT = 1024;
 const DEFAULT_PER_ADDRESS = 50;
 /** relay/server.ts LOGIN_DEADLINE_MS: an anonymous connection is closed after this. */
 const LOGIN_DEADLINE_MS = 60_000;
-/** Seconds of quiet over which the relay's CPU use is measured. */
+/** The quiet stretch over which the relay's CPU use is measured. */
 const QUIET_MS = 3000;
 /** A relay doing nothing uses about 1 % of a core; one spinning on accept() uses all of it. */
 const IDLE_CPU_BOUND = 0.25;
@@ -177,8 +177,9 @@ describe('connection limits under a 1,024 file limit', { concurrency: 2 }, () =>
     try {
       let connected = 0;
       let closed = 0;
+      const from = addresses('127.0.2.', 20);
       for (let i = 0; i < 1200; i++) {
-        const socket = net.connect({ port: relay.port, host: '127.0.0.1', localAddress: `127.0.2.${1 + (i % 20)}` });
+        const socket = net.connect({ port: relay.port, host: '127.0.0.1', localAddress: from[i % from.length] });
         // Read (and ignore) whatever comes, such as a 408, or the end of the stream is never seen.
         socket.on('connect', () => connected++).on('error', () => {}).on('close', () => closed++).resume();
         sockets.push(socket);
