@@ -42,11 +42,37 @@ export class ConnectionCounter {
 }
 
 /**
+ * Connections left to plain HTTP when WebSockets have taken their whole share: health checks, the
+ * pages' files, and the upgrade refusals that tell a client why (429) still get through.
+ */
+const HTTP_HEADROOM = 64;
+/**
+ * TCP connections allowed per address, as a multiple of the WebSocket cap. At exactly the cap, one
+ * WebSocket too many was reset before a byte was read, so only the uWS engine (which counts no TCP
+ * connections) ever answered 429 TOO_MANY_CONNECTIONS; with room above it the node engine reads the
+ * upgrade and refuses it the same way, and an address at its WebSocket cap can still load the page.
+ */
+const TCP_CONNECTIONS_PER_WEBSOCKET = 2;
+
+/**
+ * The two counters the relay keeps: open WebSockets per client address (refused above with 429),
+ * and TCP connections per peer (only engines that see TCP connections count them; above their
+ * caps a connection is dropped before a byte is read).
+ */
+export function connectionCounters(perAddress: number): { webSockets: ConnectionCounter; tcpConnections: ConnectionCounter } {
+  const ceiling = connectionCeiling();
+  return {
+    webSockets: new ConnectionCounter(perAddress, Math.max(1, ceiling - HTTP_HEADROOM)),
+    tcpConnections: new ConnectionCounter(perAddress * TCP_CONNECTIONS_PER_WEBSOCKET, ceiling),
+  };
+}
+
+/**
  * How many connections the process can hold: its soft file limit (`ulimit -n`, systemd's
  * `LimitNOFILE`) less a reserve. Refusing above it keeps accept() from ever failing with EMFILE,
  * which some engines answer by retrying in a tight loop.
  */
-export function connectionCeiling(): number {
+function connectionCeiling(): number {
   try {
     const limits = fs.readFileSync('/proc/self/limits', 'utf8');
     const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];

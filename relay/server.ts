@@ -10,7 +10,7 @@ import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH } fr
 import { clientAddress } from './client-address.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
-import { ConnectionCounter, connectionCeiling } from './connection-limits.ts';
+import { connectionCounters } from './connection-limits.ts';
 import { lockDataFolder, loadServerSecret } from './data-folder.ts';
 import { chooseEngine } from './engine/choose-engine.ts';
 import type { HttpExchange, HttpReply, HttpRequestHead } from './engine/engine.ts';
@@ -91,8 +91,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   ]);
   const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
   const staticFiles = loadStaticFiles([path.join(PACKAGE_ROOT, 'demo'), path.join(PACKAGE_ROOT, 'dist', 'browser')]);
-  const webSockets = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
-  const tcpConnections = new ConnectionCounter(config.maxConnectionsPerAddress, connectionCeiling());
+  const { webSockets, tcpConnections } = connectionCounters(config.maxConnectionsPerAddress);
 
   const publish = (topic: string, frame: string): number => {
     const members = engine.publish(topic, frame);

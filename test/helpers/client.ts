@@ -2,6 +2,7 @@
  * A bare protocol client for relay tests: raw frames over a real WebSocket (the `ws` package),
  * so tests see exactly what any client would, including what a hostile one can send.
  */
+import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import WebSocket from 'ws';
 import { signedBytes } from '../../sdk/protocol.ts';
@@ -168,4 +169,57 @@ export function signMessage(user: TestUser, room: string, text: string, override
   const unsigned = { room, author: user.profile.id, cid: crypto.randomBytes(12).toString('base64url'), ts: Date.now(), text, ...overrides };
   const sig = crypto.sign(null, signedBytes(unsigned), user.privateKey).toString('base64url');
   return { ...unsigned, sig, ...(overrides.sig ? { sig: overrides.sig } : {}) };
+}
+
+export interface Person {
+  client: TestClient;
+  user: TestUser;
+}
+
+/** Connects to `target` (a relay, or a proxy in front of one), signs up a fresh user and joins `room` when given. */
+export async function loggedIn(target: { wsUrl: string }, room?: string, options: WebSocket.ClientOptions = {}): Promise<Person> {
+  const client = await TestClient.connect(target.wsUrl, options);
+  // Some of these connections are cut by the relay on purpose; that must fail an assertion, not the process.
+  client.socket.on('error', () => {});
+  const user = await registerUser(client);
+  if (room !== undefined) await client.call('join', { room });
+  return { client, user };
+}
+
+let chatter = 0;
+/** `from` sends a signed message and `to` receives it; resolves with the round trip in ms. */
+export async function chat(from: Person, to: Person, room: string, ms = 10_000): Promise<number> {
+  const started = Date.now();
+  const message = signMessage(from.user, room, `still chatting ${++chatter}`);
+  const reply = await withTimeout(from.client.request('send', message), 'the reply to a chat message', ms);
+  assert.equal(reply.ok, true, `chat message refused: ${JSON.stringify(reply.error)}`);
+  await withTimeout(
+    to.client.waitFor(() => to.client.events.find((e) => e.ev === 'message' && e.cid === message.cid), 'the chat message'),
+    'the chat message at the other member',
+    ms,
+  );
+  return Date.now() - started;
+}
+
+/** How an upgrade ended: a WebSocket, an HTTP reply instead, or a connection that failed without one. */
+export type UpgradeOutcome = { socket: WebSocket } | { status: number; body: string } | { failed: string };
+
+/** Tries one WebSocket upgrade; never rejects. Open sockets are the caller's to close. */
+export function openWebSocket(wsUrl: string, options: WebSocket.ClientOptions = {}, ms = 20_000): Promise<UpgradeOutcome> {
+  const outcome = new Promise<UpgradeOutcome>((resolve) => {
+    const socket = new WebSocket(wsUrl, options);
+    socket.once('open', () => resolve({ socket }));
+    socket.once('unexpected-response', (_request, response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.once('end', () => {
+        resolve({ status: response.statusCode ?? 0, body });
+        socket.terminate();
+      });
+      response.once('error', (error) => resolve({ failed: error.message }));
+    });
+    // terminate() above makes ws report an error too; the first outcome is the one that counts.
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve({ failed: error.code ?? error.message }));
+  });
+  return withTimeout(outcome, `a WebSocket upgrade at ${wsUrl}`, ms);
 }

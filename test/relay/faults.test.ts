@@ -12,14 +12,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { TestClient, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
-import type { EventFrame, TestUser } from '../helpers/client.ts';
-import { startRelay } from '../helpers/relay-process.ts';
+import { TestClient, chat, loggedIn, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
+import type { EventFrame, Person, TestUser } from '../helpers/client.ts';
+import { findProgram } from '../helpers/programs.ts';
+import { assertRunning, health, relayStats, startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -34,63 +34,11 @@ const MB = 1024 * 1024;
 const IS_ROOT = process.getuid?.() === 0;
 const HAS_PROC = fs.existsSync('/proc/self/fd');
 
-interface Person {
-  client: TestClient;
-  user: TestUser;
-}
-
-async function loggedIn(relay: RelayProcess, room?: string): Promise<Person> {
-  const client = await TestClient.connect(relay.wsUrl);
-  // Some of these connections are cut by the relay on purpose; that must fail an assertion, not the process.
-  client.socket.on('error', () => {});
-  const user = await registerUser(client);
-  if (room !== undefined) await client.call('join', { room });
-  return { client, user };
-}
-
 async function resumed(relay: RelayProcess, user: TestUser): Promise<TestClient> {
   const client = await TestClient.connect(relay.wsUrl);
   client.socket.on('error', () => {});
   await client.call('resume', { token: user.session.token });
   return client;
-}
-
-let chatter = 0;
-/** `from` sends a signed message and `to` receives it; resolves with the round trip in ms. */
-async function chat(from: Person, to: Person, room: string, ms = 10_000): Promise<number> {
-  const started = Date.now();
-  const message = signMessage(from.user, room, `still chatting ${++chatter}`);
-  const reply = await withTimeout(from.client.request('send', message), 'the reply to a chat message', ms);
-  assert.equal(reply.ok, true, `chat message refused: ${JSON.stringify(reply.error)}`);
-  await withTimeout(
-    to.client.waitFor(() => to.client.events.find((e) => e.ev === 'message' && e.cid === message.cid), 'the chat message'),
-    'the chat message at the other member',
-    ms,
-  );
-  return Date.now() - started;
-}
-
-/** GET /v1/health on a fresh TCP connection; resolves with the status, body and time taken. */
-function health(relay: RelayProcess, ms = 10_000): Promise<{ status: number; body: string; ms: number }> {
-  const started = Date.now();
-  const request = new Promise<{ status: number; body: string; ms: number }>((resolve, reject) => {
-    http
-      .get(`${relay.url}/v1/health`, { agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: Date.now() - started }));
-      })
-      .on('error', reject);
-  });
-  return withTimeout(request, 'GET /v1/health', ms);
-}
-
-/** Open file descriptors and resident memory of the relay process, from /proc. */
-function relayStats(relay: RelayProcess): { fds: number; rssMb: number } {
-  const pid = relay.child.pid!;
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]);
-  return { fds: fs.readdirSync(`/proc/${pid}/fd`).length, rssMb: rssKb / 1024 };
 }
 
 /** Polls `probe` every `everyMs` until it is true; for long waits where 5 ms polling is wasteful. */
@@ -114,11 +62,6 @@ function freeze(client: TestClient): net.Socket {
 function assertNoRelayErrors(relay: RelayProcess): void {
   const errors = relay.stderr().split('\n').filter((line) => / error /.test(line));
   assert.deepEqual(errors, [], 'the relay logged no errors');
-}
-
-function assertRunning(relay: RelayProcess): void {
-  assert.equal(relay.child.exitCode, null, 'the relay process is still running');
-  assert.equal(relay.child.signalCode, null, 'the relay process is still running');
 }
 
 /**
@@ -376,12 +319,6 @@ async function stopAll(relays: RelayProcess[]): Promise<void> {
     const stopped = await Promise.race([relay.stop('SIGTERM').then(() => true), sleep(10_000).then(() => false)]);
     if (!stopped) await relay.stop('SIGKILL');
   }
-}
-
-function findProgram(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/sbin', '/usr/sbin'];
-  for (const dir of dirs) if (dir && fs.existsSync(path.join(dir, name))) return path.join(dir, name);
-  return null;
 }
 
 // ---------------------------------------------------------------------------------------------
