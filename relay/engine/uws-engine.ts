@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import type * as UWS from 'uWebSockets.js';
 import { CLOSE_CODES } from '../../sdk/protocol.ts';
 import { connectionBudget } from './byte-budget.ts';
@@ -14,8 +15,6 @@ import type { Engine, EngineHandlers, EngineOptions, HttpExchange, HttpReply, Ht
 import { TopicIndex } from './topics.ts';
 
 type UwsModule = typeof UWS;
-/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT (the typings declare it only in an enum they do not export at run time). */
-const LISTEN_EXCLUSIVE_PORT = 1;
 
 /** uWS keeps the engine-blind peer in each socket's user data. */
 interface SocketData<Data> {
@@ -85,6 +84,25 @@ class UwsPeer<Data> implements Peer<Data> {
   terminate(): void {
     if (this.open) this.socket.close();
   }
+}
+
+/**
+ * uSockets binds with SO_REUSEPORT, so a second relay on a port another program holds would start
+ * and silently share its connections. Its exclusive option drops SO_REUSEADDR too, and a restart
+ * then fails for a minute while the connections the old relay closed sit in TIME_WAIT. So a
+ * plain Node socket (SO_REUSEADDR, no SO_REUSEPORT) tries the port first: it fails only when
+ * someone listens there.
+ */
+function portIsFree(host: string, port: number): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      const why = error.code === 'EADDRINUSE' ? 'another program is using it' : error.code === 'EACCES' ? 'permission denied' : error.message;
+      reject(new ListenError(`cannot listen on ${host}:${port}: ${why}`));
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 const statusLine = (status: number): string => `${status} ${http.STATUS_CODES[status] ?? ''}`.trimEnd();
@@ -200,12 +218,10 @@ export function createUwsEngine(uWS: UwsModule) {
 
     return {
       name: 'uws',
-      listen(host, port) {
+      async listen(host, port) {
+        await portIsFree(host, port);
         return new Promise((resolve, reject) => {
-          // Exclusive: uSockets sets SO_REUSEPORT otherwise, and a second relay on the same port
-          // would silently share its connections instead of failing to start.
-          const listenExclusive = app.listen as unknown as (host: string, port: number, options: number, cb: (token: UWS.us_listen_socket | false) => void) => void;
-          listenExclusive.call(app, host, port, LISTEN_EXCLUSIVE_PORT, (token) => {
+          app.listen(host, port, (token) => {
             if (!token) {
               reject(new ListenError(`cannot listen on ${host}:${port}: the address is in use or not available here`));
               return;
