@@ -60,8 +60,14 @@ function oneInitialChunk(entry) {
 
 const shared = { bundle: true, format: 'esm', sourcemap: true, logLevel: 'warning', tsconfig: 'tsconfig.json' };
 
-function browserBuild(entryPoints, chunkFolder, plugins = []) {
-  return build({
+// Relay-only code (STYLE.md, convention 1): the relay, and the protocol's request schemas, which only
+// the relay imports (sdk/protocol.ts, sdk/protocol/requests.ts). esbuild's metafile lists every
+// module a build loaded, whether tree shaking kept any of it or not, so a stray import fails here
+// even while it costs no bytes yet.
+const RELAY_ONLY = /^(relay\/|sdk\/protocol\.ts$|sdk\/protocol\/requests\.ts$)/;
+
+async function browserBuild(entryPoints, chunkFolder, plugins = []) {
+  const result = await build({
     ...shared,
     entryPoints,
     outdir: `${NEXT}/browser`,
@@ -73,8 +79,12 @@ function browserBuild(entryPoints, chunkFolder, plugins = []) {
     // Lit's licence notices go to NAME.LEGAL.txt beside each file (served too), linked from a
     // one-line comment: inline they cost the initial <sov-chat> download 205 of its 25,599 gzip bytes.
     legalComments: 'linked',
+    metafile: true,
     plugins: [...plugins, minifyLitCss],
   });
+  const leaked = Object.keys(result.metafile.inputs).filter((input) => RELAY_ONLY.test(input));
+  if (leaked.length) throw new Error(`relay-only modules in the browser build of ${Object.keys(entryPoints)}: ${leaked.join(', ')}`);
+  return result;
 }
 
 // Built beside dist/ and swapped in at the end, so a relay starting during a rebuild (`npm start`
