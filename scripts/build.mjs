@@ -44,7 +44,7 @@ const minifyLitCss = {
  * run when a lazy chunk loads).
  */
 function oneInitialChunk(entry) {
-  const lazyModules = /(sov-login|sov-profile|i18n-ru|crypto[\\/]password|sdk[\\/]avatar)\.ts$|@noble[\\/]ed25519[\\/]index\.js$|pica[\\/]dist[\\/]pica\.mjs$/;
+  const lazyModules = /(sov-login|sov-profile|i18n-ru|sdk[\\/]account|crypto[\\/]password|sdk[\\/]avatar)\.ts$|@noble[\\/]ed25519[\\/]index\.js$|pica[\\/]dist[\\/]pica\.mjs$/;
   return {
     name: 'one-initial-chunk',
     setup(builder) {

@@ -6,5 +6,6 @@
  */
 export * from './protocol/frames.ts';
 export * from './protocol/fields.ts';
+export * from './protocol/kdf.ts';
 export * from './protocol/signed-bytes.ts';
 export * from './protocol/requests.ts';

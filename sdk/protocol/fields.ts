@@ -1,13 +1,12 @@
 /**
- * Field validators: what the relay requires of every request field (./requests.ts builds its
- * schemas from them), and what the SDK checks before sending, so a user learns of a bad name
- * without a round trip. Every check throws SovError with the field name, so a client learns
- * exactly what was wrong; the relay never trusts a client to have validated anything.
+ * Field validators for text: names, rooms and message text. The relay requires them of every
+ * request (./requests.ts builds its schemas from them), and the SDK checks them before sending, so
+ * a user learns of a bad name without a round trip. Every check throws SovError with the field
+ * name, so a client learns exactly what was wrong; the relay never trusts a client to have
+ * validated anything. The checks on bytes, integers and the KDF settings are in ./kdf.ts.
  */
 import { SovError } from '../errors.ts';
-import { base64UrlLength } from '../encoding.ts';
-import { DEFAULT_KDF, LIMITS } from './frames.ts';
-import type { KdfParams } from './frames.ts';
+import { LIMITS } from './frames.ts';
 
 /** Checks `value` for the field named `field`, returns it (normalized where said) or throws SovError. */
 export type Check<T> = (value: unknown, field: string) => T;
@@ -26,7 +25,6 @@ const USERNAME_INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
 const TEXT_FORBIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
 const USERNAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{M}\p{N}._-]*[\p{L}\p{M}\p{N}]$/u;
 const ROOM_PATTERN = /^[\p{L}\p{N}][\p{L}\p{M}\p{N}_-]*$/u;
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 export function string(value: unknown, field: string): string {
   if (typeof value !== 'string') throw invalid(field, 'must be a string');
@@ -38,11 +36,6 @@ function nonEmpty(value: unknown, field: string): string {
   const text = string(value, field);
   if (text.trim() === '') throw new SovError('EMPTY_FIELD', `Field "${field}" must not be empty.`, { field });
   return text;
-}
-
-export function object(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, 'must be an object');
-  return value as Record<string, unknown>;
 }
 
 /** A person's first or last name: trimmed, NFKC, 1-64 characters, nothing invisible. */
@@ -88,40 +81,4 @@ export const messageText: Check<string> = (value, field) => {
   if (text.length > LIMITS.maxTextLength) throw invalid(field, `must be at most ${LIMITS.maxTextLength} characters`);
   if (TEXT_FORBIDDEN.test(text)) throw invalid(field, 'contains control characters');
   return text;
-};
-
-/** base64url (no padding) of `minBytes` to `maxBytes` bytes. */
-export const base64Bytes =
-  (minBytes: number, maxBytes = minBytes): Check<string> =>
-  (value, field) => {
-    const text = string(value, field);
-    const ok =
-      BASE64URL.test(text) && text.length >= base64UrlLength(minBytes) && text.length <= base64UrlLength(maxBytes);
-    if (!ok) throw invalid(field, `must be ${minBytes === maxBytes ? minBytes : `${minBytes}-${maxBytes}`} bytes in base64url`);
-    return text;
-  };
-
-/** A safe integer from `min` to `max`. */
-export const integer =
-  (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> =>
-  (value, field) => {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw invalid(field, `must be an integer from ${min} to ${max}`);
-    }
-    return value;
-  };
-
-/** The password hashing settings a relay may ask for: scrypt at least at the OWASP minimum, at most 2^20. */
-export const kdfParams: Check<KdfParams> = (value, field) => {
-  const kdf = object(value, field);
-  if (kdf.alg !== 'scrypt') throw invalid(`${field}.alg`, 'must be "scrypt"');
-  const N = integer(DEFAULT_KDF.N, 2 ** 20)(kdf.N, `${field}.N`);
-  if ((N & (N - 1)) !== 0) throw invalid(`${field}.N`, 'must be a power of two');
-  return {
-    alg: 'scrypt',
-    N,
-    r: integer(DEFAULT_KDF.r, 32)(kdf.r, `${field}.r`),
-    p: integer(DEFAULT_KDF.p, 4)(kdf.p, `${field}.p`),
-    salt: base64Bytes(16, 64)(kdf.salt, `${field}.salt`),
-  };
 };

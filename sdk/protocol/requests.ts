@@ -7,8 +7,9 @@ import { SovError } from '../errors.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
 import { DEFAULT_KDF, LIMITS } from './frames.ts';
 import type { KdfParams, Request, RequestId, RequestMap, RequestType } from './frames.ts';
-import { base64Bytes, integer, invalid, kdfParams, messageText, personName, roomName, string, username } from './fields.ts';
+import { invalid, messageText, personName, roomName, string, username } from './fields.ts';
 import type { Check } from './fields.ts';
+import { base64Bytes, integer, kdfParams } from './kdf.ts';
 
 const CID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 
