@@ -97,6 +97,11 @@ export function loadTable(lang: Lang): Promise<void> {
   return pending;
 }
 
+/** Whether `key` has a message (every table has the same keys): an error code with words of its own, say. */
+export function isMessageKey(key: string): key is MessageKey {
+  return Object.hasOwn(en, key);
+}
+
 export function hasTable(lang: Lang): boolean {
   return TABLES[lang] !== undefined;
 }
