@@ -18,6 +18,7 @@ import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { formField, withoutError } from '../shared/form-field.ts';
+import '../shared/i18n-forms.ts';
 import { profileStyles } from './sov-profile.styles.ts';
 
 type Field = 'username' | 'firstName' | 'lastName' | 'avatar';
