@@ -5,8 +5,8 @@
 import type { Pica } from 'pica';
 import { SovError } from './errors.ts';
 import type { WireError } from './errors.ts';
-import { AVATAR_UPLOAD_PATH, LIMITS } from './protocol.ts';
-import type { Profile } from './protocol.ts';
+import { AVATAR_UPLOAD_PATH, LIMITS } from './protocol/frames.ts';
+import type { Profile } from './protocol/frames.ts';
 
 import { AVATAR_SIZE, DEFAULT_AVATAR_MAX_BYTES } from './avatar-limits.ts';
 

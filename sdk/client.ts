@@ -10,15 +10,17 @@
 import { Connection } from './connection.ts';
 import type { ConnectionState, WebSocketConstructor } from './connection.ts';
 import { Emitter } from './emitter.ts';
+import type { AccountHost, NewSession } from './account.ts';
 import { SovError } from './errors.ts';
-import { toBase64Url } from './encoding.ts';
-import { DEFAULT_KDF, WS_PATH, kdfParams, personName, roomName, signedBytes, username as usernameCheck } from './protocol.ts';
-import type { ChatMessage, Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol.ts';
+import { personName, roomName, username as usernameCheck } from './protocol/fields.ts';
+import { WS_PATH } from './protocol/frames.ts';
+import type { ChatMessage, Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import { signedBytes } from './protocol/signed-bytes.ts';
 import { Room } from './room.ts';
 import type { CachedRoom, ClientMessage, RoomHost } from './room.ts';
 import { defaultStorage, guardedStorage } from './storage.ts';
 import type { StorageAdapter } from './storage.ts';
-import { sign, storedSigningKey } from './crypto/signing.ts';
+import { sign } from './crypto/signing.ts';
 import type { StoredSigningKey } from './crypto/signing.ts';
 import { Verifier } from './crypto/verify.ts';
 
@@ -175,50 +177,19 @@ export class SovClient extends Emitter<ClientEvents> {
     });
   }
 
+  /** Creates an account and logs in (./account.ts, loaded on first use). */
   register(input: Registration): Promise<Profile> {
     return typed(async () => {
       this.requireLoggedOut();
-      const username = usernameCheck(input.username, 'username');
-      const firstName = personName(input.firstName, 'firstName');
-      const lastName = personName(input.lastName, 'lastName');
-      checkPassword(input.password, true);
-      const { derivePasswordKeys, publicKeyOf, randomBytes } = await loadPasswordCrypto();
-      const kdf = { ...DEFAULT_KDF, salt: toBase64Url(randomBytes(16)) };
-      const keySalt = toBase64Url(randomBytes(32));
-      const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
-      const seed = keys.signingSeed(keySalt);
-      const publicKey = await publicKeyOf(seed);
-      this.connection.start();
-      const result = await this.request('register', { username, firstName, lastName, kdf, authKey: keys.authKey, keySalt, publicKey });
-      await this.startSession(result.token, result.user, await storedSigningKey(seed, publicKey, this.useWebCrypto));
-      seed.fill(0);
-      return result.user;
+      return this.startSession(await (await loadAccount()).register(this.accountHost(), input));
     });
   }
 
+  /** Logs in with a username and password (./account.ts, loaded on first use). */
   login(input: Credentials): Promise<Profile> {
     return typed(async () => {
       this.requireLoggedOut();
-      const username = usernameCheck(input.username, 'username');
-      checkPassword(input.password, false);
-      const { derivePasswordKeys, publicKeyOf } = await loadPasswordCrypto();
-      this.connection.start();
-      const { kdf: offered } = await this.request('salt', { username });
-      // A relay that offered weak (cheap to brute-force) or absurd (memory-exhausting) settings is refused.
-      const kdf = kdfParams(offered, 'kdf');
-      const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
-      const result = await this.request('login', { username, authKey: keys.authKey });
-      const seed = keys.signingSeed(result.keySalt);
-      const publicKey = await publicKeyOf(seed);
-      const current = result.user.keys[result.user.keys.length - 1]?.publicKey;
-      if (publicKey !== current) {
-        // Only a relay that altered the profile or key salt gets here; signing would produce rejected messages.
-        await this.request('logout', {}).catch(() => undefined);
-        throw new SovError('INTERNAL', 'The key from your password does not match the relay\'s record of your key.');
-      }
-      await this.startSession(result.token, result.user, await storedSigningKey(seed, publicKey, this.useWebCrypto));
-      seed.fill(0);
-      return result.user;
+      return this.startSession(await (await loadAccount()).login(this.accountHost(), input));
     });
   }
 
@@ -348,6 +319,10 @@ export class SovClient extends Emitter<ClientEvents> {
     };
   }
 
+  private accountHost(): AccountHost {
+    return { connect: () => this.connection.start(), request: (type, fields) => this.request(type, fields), useWebCrypto: this.useWebCrypto };
+  }
+
   private request<K extends RequestType>(type: K, fields: RequestMap[K], timeoutMs?: number): Promise<ResultMap[K]> {
     return this.connection.request(type, fields, timeoutMs ? { timeoutMs } : {});
   }
@@ -360,12 +335,13 @@ export class SovClient extends Emitter<ClientEvents> {
     if (this.session) throw new SovError('ALREADY_AUTHENTICATED');
   }
 
-  private async startSession(token: string, user: Profile, signingKey: StoredSigningKey): Promise<void> {
+  private async startSession({ token, user, signingKey }: NewSession): Promise<Profile> {
     this.session = { token, user, signingKey };
     this.user = user;
     this.profiles.set(user.id, user);
     await this.storage.set(this.key('session'), this.session);
     this.emit('login', user);
+    return user;
   }
 
   private async forgetSession(reason: ClientEvents['logout']['reason']): Promise<void> {
@@ -544,13 +520,6 @@ function typed<T>(work: () => Promise<T>): Promise<T> {
   });
 }
 
-function checkPassword(password: unknown, registering: boolean): void {
-  if (typeof password !== 'string' || password === '') throw new SovError('EMPTY_FIELD', 'Enter a password.', { field: 'password' });
-  if (registering && [...password].length < MIN_PASSWORD_LENGTH) {
-    throw new SovError('INVALID_FIELD', `The password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field: 'password' });
-  }
-}
-
 /** Guards against a hostile or broken relay: only well-formed messages reach a room. */
 function isChatMessage(event: object): event is ChatMessage {
   const value = event as Record<string, unknown>;
@@ -566,12 +535,12 @@ function isChatMessage(event: object): event is ChatMessage {
   );
 }
 
-let passwordCrypto: Promise<typeof import('./crypto/password.ts')> | undefined;
-/** scrypt and key derivation load on first use: they are not needed to show a resumed chat. */
-function loadPasswordCrypto(): Promise<typeof import('./crypto/password.ts')> {
-  passwordCrypto ??= import('./crypto/password.ts').catch((error: unknown) => {
-    passwordCrypto = undefined;
+let account: Promise<typeof import('./account.ts')> | undefined;
+/** Registration, login and the scrypt they run load on first use: a resumed chat needs none of them. */
+function loadAccount(): Promise<typeof import('./account.ts')> {
+  account ??= import('./account.ts').catch((error: unknown) => {
+    account = undefined;
     throw new SovError('NETWORK', `Could not load the password module: ${String(error)}`);
   });
-  return passwordCrypto;
+  return account;
 }

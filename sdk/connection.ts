@@ -15,8 +15,8 @@ import { Emitter } from './emitter.ts';
 import { SovError } from './errors.ts';
 import type { WireError } from './errors.ts';
 import { reconnectDelay } from './backoff.ts';
-import { LIMITS } from './protocol.ts';
-import type { EventMap, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol.ts';
+import { LIMITS } from './protocol/frames.ts';
+import type { EventMap, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
 

@@ -10,5 +10,6 @@ export { memoryStorage, indexedDbStorage } from './storage.ts';
 export type { StorageAdapter } from './storage.ts';
 export { DEFAULT_AVATAR_MAX_BYTES, AVATAR_SIZE, processAvatar, uploadAvatar } from './avatar.ts';
 export type { ProcessAvatarOptions, UploadAvatarOptions } from './avatar.ts';
-export { PROTOCOL_VERSION, DEFAULT_ROOM, LIMITS, signedBytes } from './protocol.ts';
-export type { Profile, ChatMessage, PublicKeyEntry, Role } from './protocol.ts';
+export { PROTOCOL_VERSION, DEFAULT_ROOM, LIMITS } from './protocol/frames.ts';
+export { signedBytes } from './protocol/signed-bytes.ts';
+export type { Profile, ChatMessage, PublicKeyEntry, Role } from './protocol/frames.ts';

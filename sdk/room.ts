@@ -5,8 +5,8 @@
 import { Emitter } from './emitter.ts';
 import { SovError } from './errors.ts';
 import { toBase64Url } from './encoding.ts';
-import { messageText } from './protocol.ts';
-import type { ChatMessage, JoinResult, Profile } from './protocol.ts';
+import { messageText } from './protocol/fields.ts';
+import type { ChatMessage, JoinResult, Profile } from './protocol/frames.ts';
 
 export type MessageState = 'pending' | 'sent' | 'failed';
 

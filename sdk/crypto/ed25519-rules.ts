@@ -1,6 +1,6 @@
 /**
  * Which ed25519 public keys and signatures Sovereign Chat accepts: one rule for the relay (request
- * validation in sdk/protocol.ts, message checks in relay/signatures.ts) and for both verification
+ * validation in sdk/protocol/requests.ts, message checks in relay/signatures.ts) and for both verification
  * paths of the SDK (sdk/crypto/verify.ts), so a browser marks a message verified exactly when the
  * relay accepted it.
  *

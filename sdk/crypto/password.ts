@@ -10,7 +10,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { getPublicKeyAsync } from '@noble/ed25519';
-import type { KdfParams } from '../protocol.ts';
+import type { KdfParams } from '../protocol/frames.ts';
 import { fromBase64Url, toBase64Url, utf8 } from '../encoding.ts';
 
 export interface PasswordKeys {

@@ -2,15 +2,13 @@
  * The user's ed25519 signing key. Where the browser has WebCrypto Ed25519, the seed is imported
  * once as a non-extractable CryptoKey and only that key object is stored (IndexedDB can hold it;
  * script on the page can use it but never read it out). Elsewhere the seed is kept and noble signs.
+ * The key is made from the seed in ./signing-key.ts, which loads with login and registration.
  */
 import { toBase64Url } from '../encoding.ts';
 
 export type StoredSigningKey =
   | { kind: 'webcrypto'; key: CryptoKey; publicKey: string }
   | { kind: 'noble'; seed: Uint8Array; publicKey: string };
-
-// PKCS#8 wrapping of a raw 32-byte ed25519 seed (RFC 8410), the only way WebCrypto imports one.
-const PKCS8_PREFIX = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
 
 // The public key of RFC 8032's first test vector: a valid point to probe support with.
 const RFC8032_TEST_KEY = new Uint8Array(
@@ -31,18 +29,6 @@ export function hasWebCryptoEd25519(): Promise<boolean> {
     }
   })();
   return webCryptoEd25519;
-}
-
-export async function storedSigningKey(seed: Uint8Array, publicKey: string, preferWebCrypto = true): Promise<StoredSigningKey> {
-  if (preferWebCrypto && (await hasWebCryptoEd25519())) {
-    const der = new Uint8Array(PKCS8_PREFIX.length + 32);
-    der.set(PKCS8_PREFIX);
-    der.set(seed, PKCS8_PREFIX.length);
-    const key = await crypto.subtle.importKey('pkcs8', der, { name: 'Ed25519' }, false, ['sign']);
-    der.fill(0);
-    return { kind: 'webcrypto', key, publicKey };
-  }
-  return { kind: 'noble', seed: seed.slice(), publicKey };
 }
 
 export async function sign(key: StoredSigningKey, bytes: Uint8Array): Promise<string> {

@@ -6,8 +6,8 @@
  * and again.
  */
 import { fromBase64Url } from '../encoding.ts';
-import { signedBytes } from '../protocol.ts';
-import type { ChatMessage } from '../protocol.ts';
+import type { ChatMessage } from '../protocol/frames.ts';
+import { signedBytes } from '../protocol/signed-bytes.ts';
 import { hasWebCryptoEd25519 } from './signing.ts';
 
 const MAX_CACHED = 20_000;

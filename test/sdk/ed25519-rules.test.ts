@@ -14,7 +14,7 @@ import { isValidPublicKey } from '../../sdk/crypto/ed25519-rules.ts';
 import { hasWebCryptoEd25519 } from '../../sdk/crypto/signing.ts';
 import { Verifier } from '../../sdk/crypto/verify.ts';
 import { toBase64Url } from '../../sdk/encoding.ts';
-import { parseRequest } from '../../sdk/protocol.ts';
+import { parseRequest } from '../../sdk/protocol/requests.ts';
 import { PACKAGE_ROOT } from '../helpers/relay-process.ts';
 import { VECTORS_PATH, describeVector, disagreements, fromHex, judgedBy, parseEdgeCases } from '../helpers/ed25519-vectors.ts';
 import type { SignatureVector } from '../helpers/ed25519-vectors.ts';

@@ -4,7 +4,9 @@ import { describe, test } from 'node:test';
 import { reconnectDelay } from '../../sdk/backoff.ts';
 import { fromBase64Url, toBase64Url } from '../../sdk/encoding.ts';
 import { SovError } from '../../sdk/errors.ts';
-import { parseRequest, signedBytes, usernameKey } from '../../sdk/protocol.ts';
+import { usernameKey } from '../../sdk/protocol/fields.ts';
+import { parseRequest } from '../../sdk/protocol/requests.ts';
+import { signedBytes } from '../../sdk/protocol/signed-bytes.ts';
 
 describe('reconnect backoff', () => {
   test('grows exponentially from half a second, is capped at 30 s, and jitters within the upper half', () => {

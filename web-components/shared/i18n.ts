@@ -1,26 +1,15 @@
 /**
- * Every word the components show, one table per language (Russian in i18n-ru.ts). The `lang` attribute picks the table,
+ * Every word the components show, one table per language (Russian in i18n-ru.ts; the English words
+ * of the sign-in form and the profile editor in i18n-forms.ts). The `lang` attribute picks the table,
  * else the nearest ancestor's `lang`, else the page's; anything starting with "ru" is Russian.
  * Russian plurals have three forms (1 сообщение, 2 сообщения, 5 сообщений): `plural` picks them
  * with Intl.PluralRules, so counts read right in both languages.
  */
+import type { formsEn } from './i18n-forms.ts';
+
 export type Lang = 'en' | 'ru';
 
 const en = {
-  'login.title': 'Sign in',
-  'login.registerTitle': 'Create an account',
-  'login.username': 'Username',
-  'login.password': 'Password',
-  'login.firstName': 'First name',
-  'login.lastName': 'Last name',
-  'login.submit': 'Sign in',
-  'login.register': 'Create account',
-  'login.toRegister': 'No account? Create one',
-  'login.toLogin': 'Have an account? Sign in',
-  'login.working': 'Securing your password…',
-  'login.required': 'Fill in this field.',
-  'login.usernameRules': '3 to 32 letters or digits; ".", "_" and "-" allowed inside.',
-  'login.passwordShort': 'At least {n} characters.',
   'chat.placeholder': 'Write a message…',
   'chat.send': 'Send',
   'chat.messages': 'Messages',
@@ -37,17 +26,6 @@ const en = {
   'roster.title': 'Online',
   'roster.count': { one: '{n} person online', other: '{n} people online' },
   'profile.title': 'Profile',
-  'profile.id': 'ID',
-  'profile.username': 'Username',
-  'profile.firstName': 'First name',
-  'profile.lastName': 'Last name',
-  'profile.avatar': 'Avatar',
-  'profile.chooseAvatar': 'Choose a picture',
-  'profile.save': 'Save',
-  'profile.close': 'Close',
-  'profile.saved': 'Saved',
-  'profile.uploading': 'Uploading…',
-  'profile.preparing': 'Preparing the picture…',
   'top.room': 'Room',
   'top.join': 'Go',
   'top.exit': 'Exit',
@@ -71,8 +49,9 @@ const en = {
   'error.generic': 'Something went wrong: {message}',
 } as const;
 
-export type MessageKey = keyof typeof en;
-export type Table = { [K in MessageKey]: (typeof en)[K] extends string ? string : { one: string; few?: string; many?: string; other: string } };
+type English = typeof en & typeof formsEn;
+export type MessageKey = keyof English;
+export type Table = { [K in MessageKey]: English[K] extends string ? string : { one: string; few?: string; many?: string; other: string } };
 
 
 /** English is built in; Russian loads on first use (its own chunk), so nobody downloads both. */
@@ -95,6 +74,16 @@ export function loadTable(lang: Lang): Promise<void> {
     loading.set(lang, pending);
   }
   return pending;
+}
+
+/** Whether `key` has a message (every table has the same keys): an error code with words of its own, say. */
+export function isMessageKey(key: string): key is MessageKey {
+  return Object.hasOwn(TABLES.en!, key);
+}
+
+/** Adds the English words that load with a lazy component (i18n-forms.ts) before it renders. */
+export function addEnglish(messages: typeof formsEn): void {
+  Object.assign(TABLES.en!, messages);
 }
 
 export function hasTable(lang: Lang): boolean {

@@ -6,7 +6,7 @@ import { LitElement } from 'lit';
 import { property } from 'lit/decorators.js';
 import type { SovClient } from '../../sdk/client.ts';
 import { SovError } from '../../sdk/errors.ts';
-import { hasTable, langOf, loadTable, translate } from './i18n.ts';
+import { hasTable, isMessageKey, langOf, loadTable, translate } from './i18n.ts';
 import type { Lang, MessageKey } from './i18n.ts';
 
 export class SovElement extends LitElement {
@@ -34,9 +34,9 @@ export class SovElement extends LitElement {
   /** Plain words for an error, in the UI language; the code stays machine-readable in events. */
   protected errorText(error: unknown, params: Record<string, string | number> = {}): string {
     if (error instanceof SovError) {
-      const key = `error.${error.code}` as MessageKey;
+      const key = `error.${error.code}`;
       const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
-      if (key in TABLE_KEYS) return this.t(key, { seconds, ...params });
+      if (isMessageKey(key)) return this.t(key, { seconds, ...params });
       return this.t('error.generic', { message: error.message });
     }
     return this.t('error.generic', { message: String(error) });
@@ -47,21 +47,3 @@ export class SovElement extends LitElement {
     this.dispatchEvent(new CustomEvent(`sov-${name}`, { detail, bubbles: true, composed: true }));
   }
 }
-
-const TABLE_KEYS: Record<string, true> = Object.fromEntries(
-  [
-    'USERNAME_TAKEN',
-    'BAD_CREDENTIALS',
-    'RATE_LIMITED',
-    'EMPTY_FIELD',
-    'INVALID_FIELD',
-    'NETWORK',
-    'TIMEOUT',
-    'FILE_TOO_LARGE',
-    'NOT_AN_IMAGE',
-    'IMAGE_TOO_LARGE',
-    'BAD_IMAGE',
-    'SESSION_INVALID',
-    'STORAGE_UNAVAILABLE',
-  ].map((code) => [`error.${code}`, true]),
-);

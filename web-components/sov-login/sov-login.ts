@@ -14,6 +14,7 @@ import { MIN_PASSWORD_LENGTH } from '../../sdk/client.ts';
 import { SovError } from '../../sdk/errors.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { formField, withoutError } from '../shared/form-field.ts';
+import '../shared/i18n-forms.ts';
 import type { MessageKey } from '../shared/i18n.ts';
 import { loginStyles } from './sov-login.styles.ts';
 

@@ -13,11 +13,12 @@ import type { PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import { DEFAULT_AVATAR_MAX_BYTES } from '../../sdk/avatar-limits.ts';
 import { SovError } from '../../sdk/errors.ts';
-import type { Profile } from '../../sdk/protocol.ts';
+import type { Profile } from '../../sdk/protocol/frames.ts';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { formField, withoutError } from '../shared/form-field.ts';
+import '../shared/i18n-forms.ts';
 import { profileStyles } from './sov-profile.styles.ts';
 
 type Field = 'username' | 'firstName' | 'lastName' | 'avatar';

@@ -8,7 +8,7 @@
 import { html } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import type { Profile } from '../../sdk/protocol.ts';
+import type { Profile } from '../../sdk/protocol/frames.ts';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';

@@ -1,0 +1,80 @@
+/**
+ * Registration and login: the input checks, the password to keys (./crypto/password.ts) and the
+ * requests. Loaded with the password module on the first `register` or `login`, as one chunk: a
+ * returning user resumes the stored session and never needs any of it.
+ */
+import type { Credentials, Registration } from './client.ts';
+import { MIN_PASSWORD_LENGTH } from './client.ts';
+import { derivePasswordKeys, publicKeyOf, randomBytes } from './crypto/password.ts';
+import type { StoredSigningKey } from './crypto/signing.ts';
+import { storedSigningKey } from './crypto/signing-key.ts';
+import { toBase64Url } from './encoding.ts';
+import { SovError } from './errors.ts';
+import { personName, username as usernameCheck } from './protocol/fields.ts';
+import { DEFAULT_KDF } from './protocol/frames.ts';
+import type { Profile, RequestMap, RequestType, ResultMap } from './protocol/frames.ts';
+import { kdfParams } from './protocol/kdf.ts';
+
+/** What registration and login need from the client. */
+export interface AccountHost {
+  /** Starts connecting to the relay, if the client is not connected yet. */
+  connect(): void;
+  request<K extends RequestType>(type: K, fields: RequestMap[K]): Promise<ResultMap[K]>;
+  /** Keep the signing key as a non-extractable WebCrypto key where the browser can. */
+  readonly useWebCrypto: boolean;
+}
+
+/** A session the relay has just opened, for the client to store and start. */
+export interface NewSession {
+  token: string;
+  user: Profile;
+  signingKey: StoredSigningKey;
+}
+
+/** Creates the account: checks the input, derives the keys, sends only derived and random values. */
+export async function register(host: AccountHost, input: Registration): Promise<NewSession> {
+  const username = usernameCheck(input.username, 'username');
+  const firstName = personName(input.firstName, 'firstName');
+  const lastName = personName(input.lastName, 'lastName');
+  checkPassword(input.password, true);
+  const kdf = { ...DEFAULT_KDF, salt: toBase64Url(randomBytes(16)) };
+  const keySalt = toBase64Url(randomBytes(32));
+  const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
+  const seed = keys.signingSeed(keySalt);
+  const publicKey = await publicKeyOf(seed);
+  host.connect();
+  const result = await host.request('register', { username, firstName, lastName, kdf, authKey: keys.authKey, keySalt, publicKey });
+  const signingKey = await storedSigningKey(seed, publicKey, host.useWebCrypto);
+  seed.fill(0);
+  return { token: result.token, user: result.user, signingKey };
+}
+
+/** Logs in with the KDF settings the relay holds for the name, and checks the key the password gives. */
+export async function login(host: AccountHost, input: Credentials): Promise<NewSession> {
+  const username = usernameCheck(input.username, 'username');
+  checkPassword(input.password, false);
+  host.connect();
+  const { kdf: offered } = await host.request('salt', { username });
+  // A relay that offered weak (cheap to brute-force) or absurd (memory-exhausting) settings is refused.
+  const kdf = kdfParams(offered, 'kdf');
+  const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
+  const result = await host.request('login', { username, authKey: keys.authKey });
+  const seed = keys.signingSeed(result.keySalt);
+  const publicKey = await publicKeyOf(seed);
+  const current = result.user.keys[result.user.keys.length - 1]?.publicKey;
+  if (publicKey !== current) {
+    // Only a relay that altered the profile or key salt gets here; signing would produce rejected messages.
+    await host.request('logout', {}).catch(() => undefined);
+    throw new SovError('INTERNAL', 'The key from your password does not match the relay\'s record of your key.');
+  }
+  const signingKey = await storedSigningKey(seed, publicKey, host.useWebCrypto);
+  seed.fill(0);
+  return { token: result.token, user: result.user, signingKey };
+}
+
+function checkPassword(password: unknown, registering: boolean): void {
+  if (typeof password !== 'string' || password === '') throw new SovError('EMPTY_FIELD', 'Enter a password.', { field: 'password' });
+  if (registering && [...password].length < MIN_PASSWORD_LENGTH) {
+    throw new SovError('INVALID_FIELD', `The password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field: 'password' });
+  }
+}

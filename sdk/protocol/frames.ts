@@ -1,0 +1,193 @@
+/**
+ * The Sovereign Chat wire protocol, version 1: paths, limits and every frame type. PROTOCOL.md
+ * describes the same thing for humans. The field validators are in ./fields.ts, the bytes authors
+ * sign in ./signed-bytes.ts, and the relay-only request schemas in ./requests.ts.
+ */
+import type { WireError } from '../errors.ts';
+
+export const PROTOCOL_VERSION = 1;
+/** The WebSocket path of protocol version 1. A future version gets its own path. */
+export const WS_PATH = '/v1/ws';
+export const AVATAR_UPLOAD_PATH = '/v1/avatar';
+export const DEFAULT_ROOM = 'general';
+
+export const LIMITS = {
+  /** Largest frame the relay accepts; a 4,000-character message fits with room for JSON escapes. */
+  maxFrameBytes: 64 * 1024,
+  maxTextLength: 4000,
+  maxNameLength: 64,
+  minUsernameLength: 3,
+  maxUsernameLength: 32,
+  maxRoomLength: 48,
+  maxRequestIdLength: 64,
+  /** A message's signed timestamp may differ this much from the relay clock (replay window). */
+  maxClockSkewMs: 5 * 60 * 1000,
+  maxRoomsPerConnection: 32,
+  maxAvatarBytes: 512 * 1024,
+  maxAvatarSide: 1024,
+} as const;
+
+/**
+ * Password hashing parameters. scrypt N=2^17, r=8, p=1 is the OWASP minimum; the relay refuses
+ * weaker settings so that a careless client cannot leave its users' auth keys cheap to brute-force.
+ */
+export interface KdfParams {
+  alg: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  /** base64url, 16 to 64 random bytes chosen by the registering client. */
+  salt: string;
+}
+export const DEFAULT_KDF = { alg: 'scrypt', N: 2 ** 17, r: 8, p: 1 } as const;
+
+export type Role = 'user' | 'admin';
+
+export interface PublicKeyEntry {
+  /** Raw ed25519 public key, base64url (32 bytes). */
+  publicKey: string;
+  /** When the relay started accepting it (ms since epoch); the newest entry is the current key. */
+  since: number;
+}
+
+/** What anyone logged in may read about a user. */
+export interface Profile {
+  id: number;
+  username: string;
+  firstName: string;
+  lastName: string;
+  /** Relay-relative URL of the avatar image (content-addressed, cache forever), or null. */
+  avatar: string | null;
+  /** Every key the user ever signed with, oldest first, so old messages stay verifiable. */
+  keys: PublicKeyEntry[];
+  role: Role;
+}
+
+/** A chat message as stored and fanned out; every field but `seq` is covered by `sig`. */
+export interface ChatMessage {
+  room: string;
+  /** The room's sequence number, assigned by the relay: 1, 2, 3... without gaps. */
+  seq: number;
+  author: number;
+  /** Client-chosen unique id; makes resending idempotent and replays detectable. */
+  cid: string;
+  /** Author's clock, ms since epoch. */
+  ts: number;
+  text: string;
+  /** ed25519 signature over `signedBytes(...)`, base64url (64 bytes). */
+  sig: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests (client -> relay): { id, type, ...fields }. Each gets exactly one reply.
+
+export interface RequestMap {
+  ping: Record<string, never>;
+  salt: { username: string };
+  register: {
+    username: string;
+    firstName: string;
+    lastName: string;
+    kdf: KdfParams;
+    authKey: string;
+    keySalt: string;
+    publicKey: string;
+  };
+  login: { username: string; authKey: string };
+  resume: { token: string };
+  logout: Record<string, never>;
+  'change-password': { authKey: string; kdf: KdfParams; newAuthKey: string; keySalt: string; publicKey: string };
+  join: { room: string; after?: number; limit?: number };
+  leave: { room: string };
+  send: Omit<ChatMessage, 'seq' | 'author'> & { author: number };
+  profile: { userId?: number; username?: string };
+  'update-profile': { username?: string; firstName?: string; lastName?: string };
+  online: { room?: string };
+}
+
+export interface SessionResult {
+  token: string;
+  expiresAt: number;
+  user: Profile;
+  /** The per-user random value mixed into the signing key; handed out only after a password check. */
+  keySalt: string;
+}
+
+export interface JoinResult {
+  room: string;
+  /** The room's latest sequence number. */
+  seq: number;
+  messages: ChatMessage[];
+  /** True when `after` was older than the kept history: messages between were lost to the client. */
+  gap: boolean;
+  online: Profile[];
+}
+
+export interface ResultMap {
+  ping: { time: number };
+  salt: { kdf: KdfParams };
+  register: SessionResult;
+  login: SessionResult;
+  resume: { expiresAt: number; user: Profile };
+  logout: Record<string, never>;
+  'change-password': { user: Profile };
+  join: JoinResult;
+  leave: Record<string, never>;
+  send: { seq: number };
+  profile: { user: Profile };
+  'update-profile': { user: Profile };
+  online: { users: Profile[] };
+}
+
+export type RequestType = keyof RequestMap;
+export type RequestId = string | number;
+export type Request = { [K in RequestType]: { id: RequestId; type: K } & RequestMap[K] }[RequestType];
+
+// Replies and events (relay -> client).
+export type Reply<K extends RequestType = RequestType> =
+  | { re: RequestId | null; ok: true; result: ResultMap[K] }
+  | { re: RequestId | null; ok: false; error: WireError };
+
+export interface EventMap {
+  hello: {
+    protocol: number;
+    relay: string;
+    time: number;
+    /** `connectionBudget`: bytes the relay sends down this connection before it ends it (BUDGET_SPENT); 0 for none. */
+    limits: typeof LIMITS & { historySize: number; connectionBudget: number };
+  };
+  message: ChatMessage;
+  join: { room: string; user: Profile };
+  leave: { room: string; userId: number };
+  presence: { userId: number; online: boolean; user?: Profile };
+  profile: { user: Profile };
+  'session-ended': { reason: 'logout' | 'password-changed' };
+}
+export type EventName = keyof EventMap;
+export type ServerEvent = { [K in EventName]: { ev: K } & EventMap[K] }[EventName];
+
+/** WebSocket close codes the relay uses besides the normal 1000. */
+export const CLOSE_CODES = {
+  /** Binary frames are not part of the protocol (RFC 6455 "unsupported data"). */
+  UNSUPPORTED_DATA: 1003,
+  /** Uniform policy violation: the connection kept flooding after RATE_LIMITED replies. */
+  POLICY: 1008,
+  /**
+   * A frame over LIMITS.maxFrameBytes, or a text frame that is not UTF-8, ends the connection
+   * unread. The uWebSockets.js engine drops it without a close frame, so clients see this
+   * abnormal-closure code; the Node engine sends TOO_BIG or NOT_UTF8. Clients must check a
+   * frame's size against the hello event's limits before sending it.
+   */
+  DROPPED: 1006,
+  /** RFC 6455 "message too big": a frame over LIMITS.maxFrameBytes (Node engine). */
+  TOO_BIG: 1009,
+  /** RFC 6455 "invalid frame payload data": a text frame that is not UTF-8 (Node engine). */
+  NOT_UTF8: 1007,
+  /** The relay is shutting down; reconnect later. */
+  GOING_AWAY: 1001,
+  /**
+   * The connection's byte budget (hello `limits.connectionBudget`) is spent: the frame that would
+   * have crossed it was not sent. Reconnect and resume; the SDK moves to a new connection before.
+   */
+  BUDGET_SPENT: 4001,
+} as const;

@@ -1,0 +1,38 @@
+/**
+ * The English words of <sov-login> and <sov-profile>. Apart from i18n.ts because only these two
+ * show them and both load on first use: imported by both, the table comes in the chunk they share
+ * (with form-field.ts) and not in the initial <sov-chat> download. It joins the English table as
+ * that chunk runs, before either component renders. The Russian table (i18n-ru.ts) loads on first
+ * use anyway and stays whole.
+ */
+import { addEnglish } from './i18n.ts';
+
+export const formsEn = {
+  'login.title': 'Sign in',
+  'login.registerTitle': 'Create an account',
+  'login.username': 'Username',
+  'login.password': 'Password',
+  'login.firstName': 'First name',
+  'login.lastName': 'Last name',
+  'login.submit': 'Sign in',
+  'login.register': 'Create account',
+  'login.toRegister': 'No account? Create one',
+  'login.toLogin': 'Have an account? Sign in',
+  'login.working': 'Securing your password…',
+  'login.required': 'Fill in this field.',
+  'login.usernameRules': '3 to 32 letters or digits; ".", "_" and "-" allowed inside.',
+  'login.passwordShort': 'At least {n} characters.',
+  'profile.id': 'ID',
+  'profile.username': 'Username',
+  'profile.firstName': 'First name',
+  'profile.lastName': 'Last name',
+  'profile.avatar': 'Avatar',
+  'profile.chooseAvatar': 'Choose a picture',
+  'profile.save': 'Save',
+  'profile.close': 'Close',
+  'profile.saved': 'Saved',
+  'profile.uploading': 'Uploading…',
+  'profile.preparing': 'Preparing the picture…',
+} as const;
+
+addEnglish(formsEn);
