@@ -10,7 +10,9 @@
  * registration, login, logout, profile change, avatar and message that a client got an ok for.
  *
  * The harness is checked first: its rules on a scripted sequence of writes, and that replaying a
- * trace gives the real folder byte for byte (so it cannot pass by seeing nothing).
+ * trace gives the real folder byte for byte (so it cannot pass by seeing nothing). Last, a data
+ * folder's first moments: a cut right after one write of each kind on a folder the relay creates,
+ * and on an existing folder in which a log is new.
  *
  * Knobs: SOV_POWER_CUT_SEED (the PRNG seed, printed; it fixes cut moments and actions, not the
  * relay's timing), SOV_POWER_CUT_ROUNDS (power cuts, default 6).
@@ -459,7 +461,7 @@ describe('a power cut under load', () => {
     const traceFile = path.join(tempDataDir(), 'trace');
     const totals = { writes: new Map<string, number>(), syncs: new Map<string, number>(), renames: 0 };
 
-    // A folder the relay made and closed counts as on disk.
+    // A folder the relay made and closed counts as on disk; a fresh folder's first moments are tested below.
     const first = await startRelay({ dataDir: path.join(tempDataDir(), 'data'), args: RELAY_ARGS });
     const conns = new Map<User, TestClient>();
     model.checker = await register(model, first, -1, conns);
@@ -499,4 +501,101 @@ describe('a power cut under load', () => {
     assert.ok(model.acked.message > 0 && model.acked.profile > 0 && model.acked.register > 0, 'the load got writes acknowledged');
     model.assertNone('everything acknowledged before each power cut is there after it');
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// A data folder's first moments, and a log made in an existing folder
+
+/** One of each write, acknowledged one after another, by a user registered on this relay. */
+async function oneOfEach(model: Model, relay: RelayProcess): Promise<void> {
+  const conns = new Map<User, TestClient>();
+  try {
+    model.checker = await register(model, relay, 0, conns);
+    const user = await register(model, relay, 0, conns);
+    await updateProfile(model, relay, user, conns);
+    await uploadAvatar(model, relay, user, conns);
+    await sendMessages(model, relay, user, conns);
+    await login(model, relay, user, conns);
+    await login(model, relay, user, conns);
+    await logout(model, relay, user, conns);
+  } finally {
+    for (const client of conns.values()) client.socket.terminate();
+  }
+  assert.deepEqual(model.acked, { register: 2, login: 2, logout: 1, profile: 1, avatar: 1, message: model.acked.message });
+}
+
+/** What an unknown username's salt looks like: made from secret.key, so it changes if the secret is lost. */
+async function madeUpSalt(relay: RelayProcess): Promise<string> {
+  const client = await connect(relay);
+  try {
+    return (await call(client, 'salt', { username: 'nobody-here' })).kdf.salt;
+  } finally {
+    client.socket.terminate();
+  }
+}
+
+describe('a power cut right after the first writes', () => {
+  test('on a data folder the relay creates: the folder, secret.key, every log and avatars/ are there, with everything acknowledged', { skip: ioTrace.skip }, async () => {
+    const model = new Model(seededRandom(SEED));
+    model.round = 1;
+    const { relay, recorder } = await startTraced(tempDataDir(), path.join(tempDataDir(), 'trace'));
+    let salt: string;
+    try {
+      salt = await madeUpSalt(relay);
+      await oneOfEach(model, relay);
+    } finally {
+      await relay.stop('SIGKILL');
+    }
+    const root = cut(model, recorder.replay());
+    model.assertNone('the trace saw every change');
+    assert.ok(fs.existsSync(path.join(root, 'data')), 'the data folder itself survives the cut');
+    const after = await startRelay({ dataDir: path.join(root, 'data'), args: RELAY_ARGS });
+    try {
+      assert.equal(await madeUpSalt(after), salt, 'secret.key survives: unknown usernames get the same made-up salt');
+      await verify(model, after);
+    } finally {
+      await after.stop();
+    }
+    model.assertNone('everything acknowledged is there after the cut');
+  });
+
+  test(
+    'on an existing data folder without messages.log (history cleared, or a backup without it): the new log and what it acknowledged are there',
+    {
+      skip: ioTrace.skip,
+      // AppendLog.open (relay/store/append-log.ts) creates a missing log without fsyncing the folder,
+      // so the new name never reaches the disk and every message synced into it is lost at a power
+      // cut. relay/store is being reworked in another branch; the fix (fsync the folder when open
+      // created the file) goes there, and this marker with it.
+      todo: 'a log created on an existing folder is not named durably (relay/store/append-log.ts)',
+    },
+    async () => {
+      const model = new Model(seededRandom(SEED));
+      model.round = 1;
+      const first = await startRelay({ dataDir: path.join(tempDataDir(), 'data'), args: RELAY_ARGS });
+      const conns = new Map<User, TestClient>();
+      model.checker = await register(model, first, -1, conns);
+      for (const client of conns.values()) client.socket.terminate();
+      assert.equal(await first.stop('SIGTERM'), 0);
+      fs.rmSync(path.join(first.dataDir, 'messages.log'));
+
+      const { relay, recorder } = await startTraced(path.dirname(first.dataDir), path.join(tempDataDir(), 'trace'));
+      try {
+        const user = await register(model, relay, 0, conns);
+        await sendMessages(model, relay, user, conns);
+      } finally {
+        for (const client of conns.values()) client.socket.terminate();
+        await relay.stop('SIGKILL');
+      }
+      const root = cut(model, recorder.replay());
+      const after = await startRelay({ dataDir: path.join(root, 'data'), args: RELAY_ARGS });
+      try {
+        await verify(model, after);
+      } finally {
+        await after.stop();
+      }
+      assert.ok(model.acked.message > 0);
+      model.assertNone('every acknowledged message is there after the cut');
+    },
+  );
 });
