@@ -249,7 +249,10 @@ static void opened(uint64_t id, int fd, int flags) {
     return;
   }
   struct stat st;
-  if (fstat(fd, &st) != 0) return ended(OPEN, fd, id, 0);
+  if (fstat(fd, &st) != 0) {
+    ended(OPEN, fd, id, 0);
+    return;
+  }
   emit(OPEN, DONE, fd, id, (uint64_t)flags, S_ISDIR(st.st_mode), path, NULL, NULL, 0, 0);
   fds[fd].dev = st.st_dev;
   fds[fd].ino = st.st_ino;
@@ -323,7 +326,10 @@ static uint64_t writing(int fd, uint64_t offset, size_t length) {
 /* A write at the file position: where it landed is read back from the position it left. */
 static void wrote(uint64_t id, int fd, ssize_t n, uint64_t offset, const struct iovec *data, int count) {
   if (!id) return;
-  if (n < 0) return ended(WRITE, fd, id, 0);
+  if (n < 0) {
+    ended(WRITE, fd, id, 0);
+    return;
+  }
   if (offset == AT_POSITION) offset = (uint64_t)(lseek(fd, 0, SEEK_CUR) - n);
   emit(WRITE, DONE, fd, id, offset, 0, NULL, NULL, data, count, (size_t)n);
 }
