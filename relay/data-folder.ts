@@ -17,9 +17,29 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * `mkdir -p` that survives a power cut: each folder it makes is fsynced into its parent before
+ * anything inside can be acknowledged. Without that, the new folder's name may never reach the
+ * disk, and with it goes everything later synced inside (found by test/relay/durability.test.ts).
+ */
+export function makeFolderDurably(folder: string): void {
+  const target = path.resolve(folder);
+  const first = fs.mkdirSync(target, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  for (let made = target; ; made = path.dirname(made)) {
+    const parent = fs.openSync(path.dirname(made), 'r');
+    try {
+      fs.fsyncSync(parent);
+    } finally {
+      fs.closeSync(parent);
+    }
+    if (made === path.resolve(first)) return;
+  }
+}
+
 /** Takes `relay.lock`; a lock left by a relay that died (kill -9, power loss) is taken over. */
 export function lockDataFolder(folder: string): () => void {
-  fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+  makeFolderDurably(folder);
   const lockFile = path.join(folder, 'relay.lock');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { makeFolderDurably } from '../data-folder.ts';
 import { syncFolder } from '../store/append-log.ts';
 import type { ImageInfo } from './image-info.ts';
 
@@ -16,7 +17,8 @@ export const AVATAR_URL_PREFIX = '/avatars/';
 
 export class AvatarStore {
   constructor(private readonly folder: string) {
-    fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+    // Each saved avatar fsyncs this folder; its own name in the data folder must be on disk too.
+    makeFolderDurably(folder);
   }
 
   /** The same image saved by two uploads at once is written once; both wait for that write. */
