@@ -93,7 +93,8 @@ export class AppendLog {
     log: Logger,
     ops: FileOps = realFileOps,
   ): Promise<AppendLog> {
-    const content = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0);
+    const existed = fs.existsSync(file);
+    const content = existed ? fs.readFileSync(file) : Buffer.alloc(0);
     const { text, wholeBytes, tornBytes } = splitTornTail(content);
     if (tornBytes > 0) log('warn', 'dropping torn last line (the relay stopped mid-write)', { file, bytes: tornBytes });
     let lineCount = 0;
@@ -105,6 +106,9 @@ export class AppendLog {
       if (line.legacy) legacyLines++;
     }
     const handle = await fsp.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    // A new file's name is in its folder only once the folder is synced: without this, a power cut
+    // lost every line later acknowledged into a log created on an existing folder.
+    if (!existed) await syncFolder(path.dirname(file));
     if (tornBytes > 0) {
       await handle.truncate(wholeBytes);
       await handle.datasync();

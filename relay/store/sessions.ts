@@ -1,7 +1,8 @@
 /**
  * Sessions in `sessions.log`. The relay keeps only sha256(token): a copy of the data folder
  * does not let anyone log in. Expiry slides forward on use; to avoid a disk write per resume, the
- * new expiry is written only once it has moved by a day or more. A session records the nonce of
+ * new expiry is written only once it has moved by a tenth of the lifetime (at most a day), so after
+ * a restart a session ends at most that much early. A session records the nonce of
  * the account it was issued to and acts for no other (account-ids.ts).
  */
 import crypto from 'node:crypto';
@@ -46,11 +47,19 @@ export class Sessions {
   private createdSinceSweep = 0;
   private log!: AppendLog;
 
+  /**
+   * How far the expiry moves before it is written again. A day at most; a tenth of the lifetime
+   * for short ones (--session-days 1 slid by less than a day per use, so it never reached the disk).
+   */
+  private readonly touchStep: number;
+
   private constructor(
     private readonly ttlMs: number,
     private readonly logger: Logger,
     private readonly ids: AccountIds,
-  ) {}
+  ) {
+    this.touchStep = Math.min(DAY_MS, ttlMs / 10);
+  }
 
   /** `ids` is shared with the folder's other stores (see account-ids.ts). */
   static async open(folder: string, ids: AccountIds, ttlMs: number, logger: Logger, ops?: FileOps): Promise<Sessions> {
@@ -86,7 +95,7 @@ export class Sessions {
       return undefined;
     }
     session.expiresAt = now + this.ttlMs;
-    if (session.expiresAt - session.storedExpiry >= DAY_MS) {
+    if (session.expiresAt - session.storedExpiry >= this.touchStep) {
       // A lost touch only makes a session expire a day early; not worth failing the resume for.
       this.write({ t: 'touch', h: session.hash, exp: session.expiresAt }).catch((error) =>
         this.logger('warn', 'could not extend a session on disk', { error: errorText(error) }),

@@ -109,12 +109,8 @@ describe('session expiry, on a clock the test moves', () => {
     '--session-days 1: a session resumed after 0.9 days still lives after a restart at 1.8 days',
     {
       skip: clockShift.skip,
-      // Sessions.resume (relay/store/sessions.ts) writes the slid expiry to disk only once it has
-      // moved by a day; with a one-day window a resume can move it by less than that and still be in
-      // time, so the slide is never stored and a restart takes it back: the session ends 1 day after
-      // login, 0.1 days after its last use. relay/store is being reworked in another branch; the fix
-      // goes there, and this marker with it.
-      todo: 'with --session-days 1 a slid expiry never reaches the disk (relay/store/sessions.ts)',
+      // Found by this test: a slid expiry was written only once it had moved a whole day, which
+      // with a one-day window never happened, so a restart took the slide back.
     },
     async () => {
       const clock = new ClockShift();
