@@ -1,8 +1,9 @@
 /**
- * A TCP proxy that behaves like the networks our users are on (/work/shared/NETWORKS.md): put it in
- * front of a relay and point a client at it. It is a real node:net proxy, so what the client sees is
- * what it would see behind a censoring middlebox: bytes that stop with no RST and no FIN, WebSocket
- * upgrades refused while plain HTTP passes, connections that die of old age, stalls, dead doors.
+ * A TCP proxy that behaves like the networks our users are on (issue 10; net4people/bbs 490 for the
+ * freeze after 15-20 KB): put it in front of a relay and point a client at it. It is a real node:net
+ * proxy, so what the client sees is what it would see behind a censoring middlebox: bytes that stop
+ * with no RST and no FIN, WebSocket upgrades refused while plain HTTP passes, connections that die
+ * of old age, stalls, dead doors.
  *
  *   const proxy = await startHostileProxy({ target: { host: '127.0.0.1', port: relay.port }, mode: 'freeze' });
  *   const client = new SovClient({ relay: proxy.url, ... });
@@ -14,7 +15,7 @@
  * signature checks); a proxy sharing that loop would hold every byte and every timer for as long as a
  * task runs, and stalls and lifetimes would stretch with the test's load instead of following their
  * own clock. A process per proxy would cost a start of Node with tsx each (about a second here under
- * load); one host amortises that. The same file runs by hand in front of a relay (hostile-proxy-cli.ts).
+ * load); one host amortises that. hostile-proxy-cli.ts is that host, and also runs a proxy by hand.
  *
  * How each mode behaves, and why:
  * - `freeze`: after `freezeAfterBytes` (16,384) bytes from the server on one TCP connection, nothing
@@ -35,7 +36,9 @@
  * - `refuse`: nothing listens on the port, so the operating system refuses each connection
  *   (ECONNREFUSED). Nothing is accepted, so nothing is counted.
  * - `blackhole`: every connection is accepted and never answered; the proxy reads what the client
- *   sends (to see it close) and keeps the socket open until the client gives up.
+ *   sends (to see it close) and keeps the socket open until the client gives up. (Dropping the SYN
+ *   itself, so that connect() hangs, would take a firewall rule and root; to a WebSocket client both
+ *   look the same: no handshake reply.)
  * With no mode the proxy forwards faithfully: a healthy network, to count a client's connections on.
  * `freeze`, `no-upgrade`, `freeze-after-time` and `stall` combine; `refuse` and `blackhole` stand alone.
  */
@@ -242,7 +245,7 @@ class Flow {
 
   private pass(item: Item): void {
     if (item === 'end') return void this.to.end();
-    if (item === 'reset') return void this.to.destroy();
+    if (item === 'reset') return void this.to.resetAndDestroy();
     let chunk: Buffer = item;
     if (this.options.gate) {
       const allowed = this.options.gate(chunk);
