@@ -1,0 +1,342 @@
+// The relay and the SDK on the networks issue 10 is about, through the hostile proxy
+// (test/helpers/hostile-proxy.ts): the SDK from Node (`ws`, memory storage) behind the proxy, the
+// real relay in front of it, and where it helps a writer or a watcher on a healthy network beside.
+//
+// Each mode has the issue's acceptance tests (a conversation arrives complete, in order, none twice;
+// nobody seems to leave and come back) and tests of what happens today. Those that fail today carry
+// `todo: 'issue 10: …'` (node:test reports them and does not fail), so the suite stays green and the
+// work has its target; a todo test's failure message says what happened instead. The rest pass today
+// and must go on passing.
+//
+// Time: the SDK notices a silent connection after two heartbeats (5 s each, so 10-15 s). Acceptance
+// tests on the freeze keep that default and a 15 s deadline, so a fix that waits for the heartbeat
+// to find each freeze does not pass. Where a test only needs today's mechanism, heartbeats are
+// scaled down, and the 30 s lifetime of freeze-after-time is scaled with them (3 s, heartbeat 500 ms).
+// The modes' groups run side by side (they spend their time waiting); the tests in each one by one,
+// so that the timing of one is not the load of another.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
+import WebSocket from 'ws';
+import { SovClient, SovError, memoryStorage } from 'sovereign-chat';
+import type { Room, SovClientOptions, WebSocketConstructor } from 'sovereign-chat';
+import { TestClient, registerUser, signMessage, uniqueName } from '../helpers/client.ts';
+import { startHostileProxy } from '../helpers/hostile-proxy.ts';
+import type { HostileOptions, HostileProxy } from '../helpers/hostile-proxy.ts';
+import { startRelay } from '../helpers/relay-process.ts';
+import type { RelayProcess } from '../helpers/relay-process.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Long enough that a conversation adds up to kilobytes quickly, as real ones with links and quotes do. */
+const FILLER = 'Сообщение средней длины: чтобы разговор быстро набирал килобайты, как настоящий, со ссылками и цитатами.';
+const HISTORY_SIZE = 1000;
+/** What the issue's acceptance tests wait for a freeze to be worked around: less than the heartbeat takes to find it. */
+const FREEZE_DEADLINE_MS = 15_000;
+
+/**
+ * `ws` with a guard: the SDK drops its error handler before it terminates a socket that is still
+ * connecting, and `ws` then emits an error nobody handles, which would end the test process. The
+ * guard records it instead (see the dead door's tests).
+ */
+function guardedWebSocket(strays: string[] = []): WebSocketConstructor {
+  return class extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      this.on('error', (error) => this.onerror === null && strays.push(error.message));
+    }
+  } as unknown as WebSocketConstructor;
+}
+
+/** Polls `probe` until it holds, for `ms` at most; then the error says what there was instead. */
+async function within(ms: number, probe: () => boolean, instead: () => string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(instead());
+    await sleep(20);
+  }
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/** Join and leave events a room shows for the given users: each one is false while they stay. */
+function presenceOf(room: Room, userIds: () => number[]): string[] {
+  const seen: string[] = [];
+  room.on('join', (user) => userIds().includes(user.id) && seen.push(`join ${user.id}`));
+  room.on('leave', ({ userId }) => userIds().includes(userId) && seen.push(`leave ${userId}`));
+  return seen;
+}
+
+const texts = (room: Room): string[] => room.messages.map((message) => message.text);
+/** The sender's view: each of its messages stored by the relay (a number, state 'sent'). */
+const allSent = (room: Room): boolean => room.messages.every((message) => message.state === 'sent' && message.seq !== null);
+
+describe('the relay and the SDK on hostile networks', { concurrency: true }, () => {
+  let relay: RelayProcess;
+  /** A room with HISTORY_SIZE messages, written before any test by a client on a healthy network. */
+  const history = { room: uniqueName('history'), texts: Array.from({ length: HISTORY_SIZE }, (_, i) => `${i} ${FILLER}`) };
+
+  before(async () => {
+    relay = await startRelay();
+    const writer = await TestClient.connect(relay.wsUrl);
+    const user = await registerUser(writer);
+    await writer.call('join', { room: history.room });
+    await Promise.all(history.texts.map((text) => writer.call('send', signMessage(user, history.room, text))));
+    await writer.close();
+  });
+  after(() => relay.stop());
+
+  /** A proxy in front of the relay, stopped when test `t` ends. */
+  const proxy = async (t: TestContext, options: Omit<HostileOptions, 'target'>): Promise<HostileProxy> => {
+    const started = await startHostileProxy({ target: { host: '127.0.0.1', port: relay.port }, ...options });
+    t.after(() => started.stop());
+    return started;
+  };
+  /** An SDK client of `url` (a proxy's, or the relay's for a healthy network), closed when test `t` ends. */
+  const sdk = (t: TestContext, url: string, options: Partial<SovClientOptions> = {}): SovClient => {
+    const client = new SovClient({ relay: url, WebSocket: guardedWebSocket(), storage: memoryStorage(), ...options });
+    t.after(() => client.close());
+    return client;
+  };
+  const register = (client: SovClient, name: string) =>
+    client.register({ username: uniqueName(name), password: 'bots need passwords too', firstName: 'Бот', lastName: name });
+  /** A writer in `room` on a healthy network, closed when test `t` ends: raw frames signed with node:crypto, no scrypt, fast. */
+  const rawWriter = async (t: TestContext, room: string): Promise<(text: string) => Promise<unknown>> => {
+    const client = await TestClient.connect(relay.wsUrl);
+    t.after(() => client.close());
+    const user = await registerUser(client);
+    await client.call('join', { room });
+    return (text) => client.call('send', signMessage(user, room, text));
+  };
+  /** A and B behind the proxy, and a watcher on a healthy network who joins last, in a new room. */
+  const threeInARoom = async (t: TestContext, through: HostileProxy, options: Partial<SovClientOptions> = {}) => {
+    const name = uniqueName('room');
+    const [a, b, watcher] = [sdk(t, through.url, options), sdk(t, through.url, options), sdk(t, relay.url)];
+    await Promise.all([register(a, 'a'), register(b, 'b'), register(watcher, 'watcher')]);
+    const [roomA, roomB] = [await a.join(name), await b.join(name)];
+    const watched = presenceOf(await watcher.join(name), () => [a.user!.id, b.user!.id]);
+    return { roomA, roomB, watched };
+  };
+  /**
+   * A sends `count` messages `everyMs` apart. B gets them all, in order, once, within `deadlineMs`
+   * of the last; A sees each of its own stored, once; the watcher sees neither leave or come back.
+   */
+  const converse = async ({ roomA, roomB, watched }: Awaited<ReturnType<typeof threeInARoom>>, count: number, everyMs: number, deadlineMs: number) => {
+    const sent = Array.from({ length: count }, (_, i) => `${i} ${FILLER}`);
+    for (const text of sent) {
+      void roomA.send(text).catch(() => undefined);
+      await sleep(everyMs);
+    }
+    await within(deadlineMs, () => roomB.messages.length >= count, () => `${seconds(deadlineMs)} after the last message B has ${roomB.messages.length} of ${count}`);
+    assert.deepEqual(texts(roomB), sent);
+    await within(5000, () => allSent(roomA), () => `A's own messages: ${roomA.messages.map((m) => m.state).join(' ')}`);
+    assert.deepEqual(texts(roomA), sent);
+    assert.deepEqual(watched, []);
+  };
+
+  describe('(a) every TCP connection frozen after 16 KB from the relay', { concurrency: 1 }, () => {
+    test(
+      'a reader joining a room with 1,000 messages of history gets them all, in order, once',
+      { todo: 'issue 10: the join reply (~300 KB) stops at 16 KB; join() resolves with an empty room when the request times out (15 s), and every rejoin freezes again' },
+      async (t) => {
+        const through = await proxy(t, { mode: 'freeze' });
+        const reader = sdk(t, through.url);
+        await register(reader, 'reader');
+        const started = Date.now();
+        const room = await reader.join(history.room);
+        const joined = `join() resolved after ${seconds(Date.now() - started)}`;
+        await within(
+          started + FREEZE_DEADLINE_MS - Date.now(),
+          () => room.messages.length >= HISTORY_SIZE,
+          () => `${joined}; after ${seconds(Date.now() - started)} the reader has ${room.messages.length} of ${HISTORY_SIZE} messages, over ${through.connections()} TCP connections`,
+        );
+        assert.deepEqual(texts(room), history.texts);
+      },
+    );
+
+    test(
+      'a reader gets a live conversation of 45 KB complete, in order, once, and a watcher never sees it leave and come back',
+      { todo: 'issue 10: live messages stop at 16 KB; the reader reconnects after 10-15 s of silence, and the rejoin reply with what it missed freezes too' },
+      async (t) => {
+        const name = uniqueName('live');
+        const through = await proxy(t, { mode: 'freeze' });
+        const [reader, watcher] = [sdk(t, through.url), sdk(t, relay.url)];
+        await Promise.all([register(reader, 'reader'), register(watcher, 'watcher')]);
+        const room = await reader.join(name);
+        const watched = presenceOf(await watcher.join(name), () => [reader.user!.id]);
+        const send = await rawWriter(t, name);
+        const sent = Array.from({ length: 100 }, (_, i) => `${i} ${FILLER}`);
+        for (const text of sent) {
+          await send(text);
+          await sleep(30);
+        }
+        await within(
+          FREEZE_DEADLINE_MS,
+          () => room.messages.length >= sent.length,
+          () => `15 s after the last message the reader has ${room.messages.length} of ${sent.length}, over ${through.connections()} TCP connections; the watcher saw [${watched.join(', ')}]`,
+        );
+        assert.deepEqual(texts(room), sent);
+        assert.deepEqual(watched, []);
+      },
+    );
+
+    test('today: a frozen connection is found by its silence and replaced by a new TCP connection', async (t) => {
+      const name = uniqueName('noticed');
+      const through = await proxy(t, { mode: 'freeze' });
+      const reader = sdk(t, through.url, { heartbeatMs: 1000 });
+      await register(reader, 'reader');
+      const room = await reader.join(name);
+      const states: string[] = [];
+      reader.on('state', (state) => states.push(state));
+      const send = await rawWriter(t, name);
+      // About 27 KB: more than one connection carries.
+      for (let i = 0; i < 60; i++) await send(`${i} ${FILLER}`);
+      await within(8000, () => through.connections() >= 2, () => `8 s after 27 KB: ${through.connections()} TCP connections, states ${states.join(' ')}`);
+      assert.ok(room.messages.length < 60, 'the reader did not get everything');
+      assert.equal(states[0], 'reconnecting');
+    });
+  });
+
+  describe('(b) WebSocket upgrades refused while plain HTTP passes', { concurrency: 1 }, () => {
+    test(
+      'clients register, join a room, and a conversation arrives complete, in order, once',
+      { todo: 'issue 10: the SDK has only WebSocket; every attempt gets 403 and register() fails with NETWORK' },
+      async (t) => {
+        const through = await proxy(t, { mode: 'no-upgrade' });
+        await converse(await threeInARoom(t, through, { requestTimeoutMs: 5000 }), 10, 200, 5000);
+      },
+    );
+
+    test('today: every attempt is a new TCP connection refused with 403, spaced by backoff, and register() fails with NETWORK', async (t) => {
+      const through = await proxy(t, { mode: 'no-upgrade' });
+      const client = sdk(t, through.url, { requestTimeoutMs: 5000 });
+      const failure = await register(client, 'bot').then(
+        () => null,
+        (error: SovError) => error.code,
+      );
+      const stats = await through.stats();
+      assert.equal(failure, 'NETWORK');
+      assert.equal(stats.bytesToClient, 0, 'not a byte from the relay reached the client');
+      // The last attempt may still be on its way to its 403.
+      assert.ok(stats.refusedUpgrades >= stats.connections - 1);
+      // Backoff from 0.5 s doubling: 4 or 5 attempts in 5 s, not hundreds.
+      assert.ok(stats.connections >= 3 && stats.connections <= 6, `${stats.connections} attempts in 5 s`);
+      assert.notEqual(client.state, 'connected');
+    });
+  });
+
+  describe('(c) every TCP connection frozen 3 s after it opens (30 s scaled, heartbeats 500 ms)', { concurrency: 1 }, () => {
+    const AGE: Omit<HostileOptions, 'target'> = { mode: 'freeze-after-time', freezeAfterMs: 3000 };
+
+    test('a conversation longer than a connection lives arrives complete, in order, once, and nobody seems to leave', async (t) => {
+      const through = await proxy(t, AGE);
+      await converse(await threeInARoom(t, through, { heartbeatMs: 500 }), 20, 400, 10_000);
+      assert.ok(through.connections() >= 4, `the connections froze and were replaced (${through.connections()})`);
+    });
+
+    test(
+      'no message waits for a frozen connection to be found: each reaches the reader within 1 s, a third of a connection\'s life',
+      { todo: 'issue 10: a message sent on a frozen connection waits until the heartbeat finds the freeze and a new connection is up: 1.4-2.5 s here, 10-15 s at the real 30 s and 5 s' },
+      async (t) => {
+        const through = await proxy(t, AGE);
+        const { roomA, roomB } = await threeInARoom(t, through, { heartbeatMs: 500 });
+        const sentAt = new Map<string, number>();
+        const waits: number[] = [];
+        roomB.on('message', (message) => sentAt.has(message.text) && waits.push(Date.now() - sentAt.get(message.text)!));
+        for (let i = 0; i < 20; i++) {
+          sentAt.set(`${i}`, Date.now());
+          void roomA.send(`${i}`).catch(() => undefined);
+          await sleep(400);
+        }
+        await within(10_000, () => waits.length >= 20, () => `10 s after the last message B has ${waits.length} of 20`);
+        assert.ok(Math.max(...waits) <= 1000, `the longest wait was ${Math.max(...waits)} ms`);
+      },
+    );
+  });
+
+  describe('(d) random stalls of 1-5 s', { concurrency: 1 }, () => {
+    // Stalls of 1-5 s at most 3 s apart: one begins within 8 s of any moment, so a 10 s conversation meets one.
+    const STALLS: Omit<HostileOptions, 'target'> = { mode: 'stall', seed: 10, stallGapMs: [1000, 3000] };
+
+    test('a conversation through stalls arrives complete, in order, once, and nobody seems to leave', async (t) => {
+      const through = await proxy(t, STALLS);
+      const party = await threeInARoom(t, through);
+      const stallsBefore = (await through.stats()).stalls;
+      await converse(party, 20, 500, 15_000);
+      assert.ok((await through.stats()).stalls > stallsBefore, 'the conversation went through a stall');
+    });
+
+    test('a reader joining a room with 1,000 messages of history through stalls gets them all, in order, once', async (t) => {
+      const through = await proxy(t, STALLS);
+      const reader = sdk(t, through.url);
+      await register(reader, 'reader');
+      const room = await reader.join(history.room);
+      await within(15_000, () => room.messages.length >= HISTORY_SIZE, () => `15 s after join() the reader has ${room.messages.length} of ${HISTORY_SIZE}`);
+      assert.deepEqual(texts(room), history.texts);
+    });
+  });
+
+  describe('(e) the first front door dead', { concurrency: 1 }, () => {
+    /**
+     * The SDK takes one relay address today. How a client learns of several front doors is for
+     * issue 10 to settle; these tests assume a list in `relay`, tried in turn.
+     */
+    const doors = (...urls: string[]): Partial<SovClientOptions> => ({ relay: urls as unknown as string });
+
+    for (const dead of ['refuse', 'blackhole'] as const) {
+      test(
+        `with the first front door ${dead === 'refuse' ? 'refusing connections' : 'black-holed'}, a client given a second one registers and chats through it`,
+        { todo: 'issue 10: the SDK takes a single relay address' },
+        async (t) => {
+          const [first, second] = [await proxy(t, { mode: dead }), await proxy(t, {})];
+          const client = sdk(t, relay.url, { ...doors(first.url, second.url), heartbeatMs: 1000 });
+          await register(client, 'bot');
+          const room = await client.join(uniqueName('doors'));
+          assert.equal((await room.send('через вторую дверь')).state, 'sent');
+          assert.ok(second.connections() >= 1);
+        },
+      );
+    }
+
+    test('today: with its only front door refusing, the client retries with backoff and register() fails with NETWORK', async (t) => {
+      const through = await proxy(t, { mode: 'refuse' });
+      const client = sdk(t, through.url, { requestTimeoutMs: 3000 });
+      const states: string[] = [];
+      client.on('state', (state) => states.push(state));
+      const failure = await register(client, 'bot').then(
+        () => null,
+        (error: SovError) => error.code,
+      );
+      assert.equal(failure, 'NETWORK');
+      assert.deepEqual(states, ['connecting', 'reconnecting']);
+    });
+
+    test('today: with its only front door black-holed, each attempt is given up after two silent heartbeats and a new one made', async (t) => {
+      const through = await proxy(t, { mode: 'blackhole' });
+      const client = sdk(t, through.url, { requestTimeoutMs: 7000, heartbeatMs: 1000 });
+      const failure = await register(client, 'bot').then(
+        () => null,
+        (error: SovError) => error.code,
+      );
+      assert.equal(failure, 'NETWORK');
+      const stats = await through.stats();
+      assert.ok(stats.connections >= 2 && stats.connections <= 4, `${stats.connections} attempts in 7 s`);
+      assert.ok(stats.open <= 1, `abandoned attempts are closed (${stats.open} open)`);
+    });
+
+    test(
+      'abandoning a connection attempt leaves no unhandled error (with plain `ws` one ends the Node process)',
+      { todo: 'issue 10: Connection.detach() removes onerror before terminate(); ws then emits "closed before the connection was established"' },
+      async (t) => {
+        const through = await proxy(t, { mode: 'blackhole' });
+        const strays: string[] = [];
+        const client = sdk(t, through.url, { WebSocket: guardedWebSocket(strays) });
+        client.connect();
+        await within(5000, () => through.connections() === 1, () => 'no connection attempt in 5 s');
+        client.close();
+        await sleep(100);
+        assert.deepEqual(strays, []);
+      },
+    );
+  });
+});
