@@ -257,8 +257,10 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   private detach(socket: WebSocketLike): void {
-    socket.onopen = socket.onmessage = socket.onerror = null;
-    socket.onclose = null;
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    // Not null: terminating a socket that is still connecting makes `ws` (Node) emit an error,
+    // and an error without a listener ends a Node process.
+    socket.onerror = () => undefined;
     try {
       const terminate = (socket as { terminate?: () => void }).terminate;
       if (terminate) terminate.call(socket);
