@@ -13,7 +13,8 @@ import type { RelayConfig } from './config.ts';
 import { connectionCounters } from './connection-limits.ts';
 import { lockDataFolder, loadServerSecret } from './data-folder.ts';
 import { chooseEngine } from './engine/choose-engine.ts';
-import type { HttpExchange, HttpReply, HttpRequestHead } from './engine/engine.ts';
+import type { HttpExchange, HttpReply, HttpRequestHead, UpgradeDecision } from './engine/engine.ts';
+import { HTTP_TRANSPORT_PREFIX, HttpTransport } from './http-transport.ts';
 import type { Logger } from './logger.ts';
 import { RelayMetrics, startMetricsServer } from './metrics.ts';
 import type { MetricsServer } from './metrics.ts';
@@ -94,7 +95,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const { webSockets, tcpConnections } = connectionCounters(config.maxConnectionsPerAddress);
 
   const publish = (topic: string, frame: string): number => {
-    const members = engine.publish(topic, frame);
+    const members = engine.publish(topic, frame) + httpTransport.publish(topic, frame);
     metrics.bytesSent(Buffer.byteLength(frame) * members);
     return members;
   };
@@ -125,7 +126,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
 
   const onFrame = frameHandler(ctx);
 
-  const upgrade = (head: HttpRequestHead) => {
+  /** A new connection, WebSocket or HTTP: the origin check and the per-address cap. */
+  const admit = (head: HttpRequestHead): UpgradeDecision<Connection> => {
     if (!originAllowed(config, head.header('origin'))) return { refuse: textReply(403, 'origin not allowed') };
     // Behind a trusted reverse proxy every peer is the proxy: the client is the one it forwarded.
     const ip = clientAddress(head.peerAddress, head.header('x-forwarded-for'), config.trustedProxies);
@@ -152,6 +154,30 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       avatars.read(exchange.path.slice(AVATAR_URL_PREFIX.length)).then((image) => exchange.respond(image ? avatarReply(image) : textReply(404, 'not found')));
     },
     staticFile: (exchange) => exchange.respond(staticReply(staticFiles, exchange)),
+    httpTransport: (exchange) => httpTransport.handle(exchange),
+  });
+
+  const opened = (ws: Socket): void => {
+    sockets.add(ws);
+    ws.data.loginDeadline = setTimeout(() => {
+      if (!ws.data.session) ws.end(CLOSE_CODES.POLICY, `log in within ${LOGIN_DEADLINE_MS / 1000} s`);
+    }, LOGIN_DEADLINE_MS);
+    ws.send(hello());
+  };
+  const closed = (ws: Socket): void => {
+    releaseConnection(ws.data);
+    sockets.delete(ws);
+    webSockets.remove(ws.data.ip);
+    signOut(ctx, ws);
+  };
+  const httpTransport = new HttpTransport({
+    admit,
+    open: opened,
+    frame: onFrame,
+    close: closed,
+    cors: (origin) => (originAllowed(config, origin) ? { 'access-control-allow-origin': origin || '*', vary: 'origin' } : null),
+    budget: config.connectionBudget,
+    log,
   });
 
   const engine = engineChoice.create<Connection>(
@@ -165,22 +191,11 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     },
     {
       http: routes,
-      upgrade,
-      open(ws) {
-        sockets.add(ws);
-        ws.data.loginDeadline = setTimeout(() => {
-          if (!ws.data.session) ws.end(CLOSE_CODES.POLICY, `log in within ${LOGIN_DEADLINE_MS / 1000} s`);
-        }, LOGIN_DEADLINE_MS);
-        ws.send(hello());
-      },
+      upgrade: admit,
+      open: opened,
       message: onFrame,
       drain: flushReplies,
-      close(ws) {
-        releaseConnection(ws.data);
-        sockets.delete(ws);
-        webSockets.remove(ws.data.ip);
-        signOut(ctx, ws);
-      },
+      close: closed,
       // A trusted proxy carries many clients on its connections; they are counted per client at the upgrade.
       connection: (address) => config.trustedProxies.trusts(address) || tcpConnections.add(address),
       connectionClosed: (address) => tcpConnections.remove(address),
@@ -223,6 +238,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       closing ??= (async () => {
         clearInterval(slowConsumerSweep);
         engine.stopListening();
+        httpTransport.close();
         await metricsServer?.close();
         metrics.close();
         for (const ws of [...sockets]) ws.end(CLOSE_CODES.GOING_AWAY, 'relay shutting down');
@@ -235,6 +251,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
 }
 
 interface RouteHandlers {
+  httpTransport(exchange: HttpExchange): void;
   health(exchange: HttpExchange): void;
   avatarPreflight(exchange: HttpExchange): void;
   avatarUpload(exchange: HttpExchange): void;
@@ -248,6 +265,7 @@ function httpRoutes(handle: RouteHandlers): (exchange: HttpExchange) => void {
     { path: '/v1/health', methods: { GET: handle.health } },
     { path: AVATAR_UPLOAD_PATH, methods: { OPTIONS: handle.avatarPreflight, POST: handle.avatarUpload } },
     { path: AVATAR_URL_PREFIX, prefix: true, methods: { GET: handle.avatar } },
+    { path: HTTP_TRANSPORT_PREFIX, prefix: true, methods: { GET: handle.httpTransport, POST: handle.httpTransport, OPTIONS: handle.httpTransport } },
     { path: '/', prefix: true, methods: { GET: handle.staticFile } },
   ];
   return (exchange) => {

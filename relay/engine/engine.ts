@@ -32,6 +32,8 @@ export interface HttpRequestHead {
   readonly method: string;
   /** The path without the query string, exactly as sent (never decoded or normalised). */
   readonly path: string;
+  /** The query string without its `?`, as sent; '' when there is none. */
+  readonly query: string;
   /** A request header by lower-case name; '' when absent. */
   header(name: string): string;
   /** The TCP peer's address (a proxy's, behind one): see client-address.ts for the client's. */
@@ -55,6 +57,21 @@ export interface HttpExchange extends HttpRequestHead {
   readonly aborted: boolean;
   /** Sends the whole reply once; later calls are ignored. `closeConnection` ends keep-alive. */
   respond(reply: HttpReply, closeConnection?: boolean): void;
+  /**
+   * Starts a streamed reply (chunked, no Content-Length) instead of `respond`: its body goes out
+   * as it is written. Used by the HTTP transport for frames from the relay. A `connection: close`
+   * header makes the TCP connection end with the reply, so the next request opens a new one.
+   */
+  stream(status: number, headers: Record<string, string>): HttpStream;
+}
+
+/** A reply body sent piece by piece. Every method is a no-op once it has ended or the client left. */
+export interface HttpStream {
+  /** Writes now (buffered by the engine if the socket is full). */
+  write(text: string): void;
+  end(): void;
+  /** Calls `listener` once when the client goes away before `end`. */
+  onAbort(listener: () => void): void;
 }
 
 /** A refused upgrade is answered with this plain HTTP reply, and the connection closed. */

@@ -86,6 +86,7 @@ function requestHead(req: http.IncomingMessage): HttpRequestHead {
   return {
     method: (req.method ?? 'GET').toUpperCase(),
     path: query === -1 ? url : url.slice(0, query),
+    query: query === -1 ? '' : url.slice(query + 1),
     header: (name) => {
       const value = req.headers[name];
       return Array.isArray(value) ? value.join(', ') : (value ?? '');
@@ -118,6 +119,30 @@ function exchange(req: http.IncomingMessage, res: http.ServerResponse): HttpExch
       if (closeConnection) res.shouldKeepAlive = false;
       // Node sends no body for HEAD by itself; the length stays the GET body's.
       res.end(head.method === 'HEAD' ? undefined : body);
+    },
+    stream(status, headers) {
+      const abortListeners: (() => void)[] = [];
+      res.once('close', () => {
+        if (!res.writableFinished) for (const listener of abortListeners.splice(0)) listener();
+      });
+      if (!aborted && !responded) {
+        responded = true;
+        res.writeHead(status, headers);
+        // The headers go now: a client waiting for its first frame should not wait for it to see 200.
+        res.flushHeaders();
+      }
+      return {
+        write(text) {
+          if (!aborted && !res.writableEnded) res.write(text);
+        },
+        end() {
+          if (!aborted && !res.writableEnded) res.end();
+        },
+        onAbort(listener) {
+          if (aborted) listener();
+          else abortListeners.push(listener);
+        },
+      };
     },
   };
 }

@@ -118,6 +118,7 @@ function requestHead(req: UWS.HttpRequest, res: UWS.HttpResponse): HttpRequestHe
   return {
     method: req.getCaseSensitiveMethod().toUpperCase(),
     path: req.getUrl(),
+    query: req.getQuery() ?? '',
     header: (name) => headers.get(name) ?? '',
     peerAddress: Buffer.from(res.getRemoteAddressAsText()).toString('latin1'),
   };
@@ -145,8 +146,10 @@ function exchange(res: UWS.HttpResponse, req: UWS.HttpRequest): HttpExchange {
   const head = requestHead(req, res);
   let aborted = false;
   let responded = false;
+  const abortListeners: (() => void)[] = [];
   res.onAborted(() => {
     aborted = true;
+    for (const listener of abortListeners.splice(0)) listener();
   });
   return {
     ...head,
@@ -161,6 +164,32 @@ function exchange(res: UWS.HttpResponse, req: UWS.HttpRequest): HttpExchange {
       if (aborted || responded) return;
       responded = true;
       writeReply(res, head.method, reply, closeConnection);
+    },
+    stream(status, headers) {
+      let ended = false;
+      if (!aborted && !responded) {
+        responded = true;
+        // uWS sends the head with the first write (an empty write would be the chunked terminator).
+        res.cork(() => {
+          res.writeStatus(statusLine(status));
+          for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+        });
+      }
+      return {
+        write(text) {
+          if (!aborted && !ended) res.cork(() => res.write(text));
+        },
+        end() {
+          if (aborted || ended) return;
+          ended = true;
+          // Never end(…, true) after writes: this build then writes its Connection header into the body.
+          res.cork(() => res.end());
+        },
+        onAbort(listener) {
+          if (aborted) listener();
+          else abortListeners.push(listener);
+        },
+      };
     },
   };
 }
