@@ -133,6 +133,7 @@ for (const webCrypto of [true, false]) {
       const name = uniqueName('room');
       const other = await alice.join(uniqueName('room'));
       await other.send('For the other room only');
+      await other.send('Also for the other room only');
       const room = await alice.join(name);
       const labels = [
         ...Array.from({ length: BEFORE }, (_, i) => `genuine #${i + 1}`),
@@ -151,7 +152,7 @@ for (const webCrypto of [true, false]) {
       // Signatures and signed timestamps arrive with the relay's copies of Alice's own messages.
       await until(() => room.messages.every((m) => m.sig !== '') && other.messages.every((m) => m.sig !== ''), "the relay's copies at Alice");
       const genuine = room.messages.map(asStored);
-      const material = { operator, fromOtherRoom: asStored(other.messages[0]!), earlier: genuine[0]! };
+      const material = { operator, otherRoom: [asStored(other.messages[0]!), asStored(other.messages[1]!)] as const, earlier: genuine[0]! };
       const served = [...genuine];
       for (const [index, forgery] of forgeries.entries()) served[BEFORE + index] = await forgery.forge(genuine[BEFORE + index]!, material);
       await signaturesHoldWhereTheForgeryKeepsThem(forgeries, served, genuine[0]!.author);
@@ -178,8 +179,6 @@ for (const webCrypto of [true, false]) {
       }
 
       await until(() => readerRoom!.messages.length === served.length && messageRows(chat!).length === served.length, 'the whole history at the reader');
-      const path = webCryptoVerifies > verifiesBefore ? 'WebCrypto' : 'noble';
-      expect(path, 'the verification path taken').to.equal(webCrypto ? 'WebCrypto' : 'noble');
       expect(joins.map((join) => join.after), 'how the reader asked for the history').to.deep.equal([when === 'join' ? undefined : BEFORE]);
       expect(readerRoom!.messages.map((m) => [m.seq, m.text]), 'the history as served').to.deep.equal(served.map((m) => [m.seq, m.text]));
       const expected = labels.map((label) => `${label}: ${label.startsWith('forged') ? 'not authentic' : 'authentic'}`);
@@ -187,6 +186,8 @@ for (const webCrypto of [true, false]) {
       const rows = messageRows(chat!);
       expect(rows.map((row) => row.querySelector('.text')?.textContent), 'the rows in order').to.deep.equal(served.map((m) => m.text));
       expect(rows.map((row, i) => `${labels[i]}: ${shown(row)}`), 'in <sov-chat>').to.deep.equal(expected);
+      const path = webCryptoVerifies > verifiesBefore ? 'WebCrypto' : 'noble';
+      expect(path, 'the verification path taken').to.equal(webCrypto ? 'WebCrypto' : 'noble');
     }
 
     /** The forgeries that keep a valid signature really do: only the author or the room name can give them away. */

@@ -43,8 +43,8 @@ export async function operatorAccount(wsUrl: string): Promise<OperatorAccount> {
 
 export interface ForgeryMaterial {
   operator: OperatorAccount;
-  /** A genuine message of the same author in another room. */
-  fromOtherRoom: ChatMessage;
+  /** Genuine messages of the same author in another room, one for each forgery that takes one. */
+  otherRoom: readonly [ChatMessage, ChatMessage];
   /** A genuine message earlier in the same room. */
   earlier: ChatMessage;
 }
@@ -64,7 +64,7 @@ export const STORED_FORGERIES: Forgery[] = [
   { what: 'text altered', forge: async (original) => ({ ...original, text: FORGED_TEXT }) },
   { what: 'author altered', forge: async (original, { operator }) => ({ ...original, author: operator.user.id }) },
   // The store files a message under the room it names, so a moved message names its new room.
-  { what: 'moved from another room', forge: async (original, { fromOtherRoom }) => ({ ...fromOtherRoom, room: original.room, seq: original.seq }) },
+  { what: 'moved from another room', forge: async (original, { otherRoom }) => ({ ...otherRoom[0], room: original.room, seq: original.seq }) },
   { what: 'timestamp altered', forge: async (original) => ({ ...original, ts: original.ts - 86_400_000 }) },
   { what: 'client id altered', forge: async (original) => ({ ...original, cid: randomBase64Url(12) }) },
   {
@@ -80,8 +80,9 @@ export const STORED_FORGERIES: Forgery[] = [
 /** What a relay can further put in a join reply, beyond what its store could hold. */
 export const WIRE_FORGERIES: Forgery[] = [
   ...STORED_FORGERIES,
-  // Validly signed, for the room it names: only that name gives it away.
-  { what: 'from another room, naming that room', validSignature: 'author', forge: async (original, { fromOtherRoom }) => ({ ...fromOtherRoom, seq: original.seq }) },
+  // Validly signed, for the room it names: only that name gives it away. Not the message moved
+  // above: the two would be copies of one signed message, and the replay check alone would catch it.
+  { what: 'from another room, naming that room', validSignature: 'author', forge: async (original, { otherRoom }) => ({ ...otherRoom[1], seq: original.seq }) },
   // Validly signed, for this room: the relay plays an old message again under a new number.
   { what: 'an earlier message replayed', validSignature: 'author', forge: async (original, { earlier }) => ({ ...earlier, seq: original.seq }) },
 ];
