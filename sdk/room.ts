@@ -176,9 +176,12 @@ export class Room extends Emitter<RoomEvents> {
         const keys = await this.host.keysOf(message.author).catch(() => []);
         // A verifier that fails (its code could not load, say) leaves the message unverified; it
         // must not break the chain, or every later message of the room would be lost.
-        const verified = keys.length > 0 && (await this.host.verify(message, keys).catch(() => false));
+        const signed = keys.length > 0 && (await this.host.verify(message, keys).catch(() => false));
         if (this.bySeq.has(message.seq)) return;
         if (message.seq > this.seq + 1 && this.seq > 0) this.host.refill(this);
+        // The signature covers the room a message names, not the room whose history carries it: a
+        // relay could pass another room's message off as this room's.
+        const verified = signed && message.room === this.name && !this.replayed(message);
         this.accept({ ...message, verified, state: 'sent' });
         this.host.persist(this);
       })
@@ -200,6 +203,21 @@ export class Room extends Emitter<RoomEvents> {
     this.settle(message.cid, { seq: message.seq });
     this.host.persist(this);
     return true;
+  }
+
+  /**
+   * A relay can serve a validly signed message again under a new number; its author wrote it once,
+   * at the lower number. A copy already shown that turns out to be the later one loses its mark.
+   */
+  private replayed(message: ChatMessage): boolean {
+    const copy = this.messages.find((m) => m.seq !== null && m.author === message.author && m.cid === message.cid && m.sig === message.sig);
+    if (!copy) return false;
+    if (copy.seq! < message.seq) return true;
+    if (copy.verified) {
+      copy.verified = false;
+      this.emit('message', copy);
+    }
+    return false;
   }
 
   /** @internal */

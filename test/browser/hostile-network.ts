@@ -1,10 +1,18 @@
 /**
  * A WebSocket that behaves like the networks our users are on: it can drop every connection,
  * freeze (stop delivering frames in both directions without closing, as censoring middleboxes
- * do), or let a man in the middle rewrite frames from the relay. It wraps the browser's real
- * WebSocket to the real relay; nothing of ours is replaced.
+ * do), let a man in the middle rewrite frames from the relay, or serve forged history in join
+ * replies as a dishonest relay would. It wraps the browser's real WebSocket to the real relay;
+ * nothing of ours is replaced.
  */
 import type { WebSocketConstructor, WebSocketLike } from '../../sdk/connection.ts';
+import type { ChatMessage } from '../../sdk/protocol.ts';
+
+/** A join request as the client sent it: `after` is set when it resumes a room it already has. */
+export interface JoinSent {
+  room: string;
+  after?: number;
+}
 
 export interface HostileNetwork {
   WebSocket: WebSocketConstructor;
@@ -14,6 +22,13 @@ export interface HostileNetwork {
   frozen: boolean;
   /** Rewrites frames from the relay (return the frame unchanged to pass it). */
   tamper: ((frame: Record<string, unknown>) => Record<string, unknown>) | null;
+  /**
+   * Rewrites the history in successful join replies, first joins and resumes alike: the messages
+   * there never pass through `tamper` as `message` events, so they need their own forger.
+   */
+  forgeHistory: ((messages: ChatMessage[], join: JoinSent) => ChatMessage[]) | null;
+  /** Where new connections go instead of the address asked for (the relay came back elsewhere). */
+  route: ((url: string) => string) | null;
   opened: number;
 }
 
@@ -22,6 +37,8 @@ export function hostileNetwork(): HostileNetwork {
   const network: HostileNetwork = {
     frozen: false,
     tamper: null,
+    forgeHistory: null,
+    route: null,
     opened: 0,
     dropAll() {
       for (const socket of sockets) socket.close();
@@ -32,9 +49,11 @@ export function hostileNetwork(): HostileNetwork {
       onerror: ((event: unknown) => void) | null = null;
       onmessage: ((event: { data: unknown }) => void) | null = null;
       private readonly real: WebSocket;
+      /** Join requests sent on this connection and not answered yet, by request id. */
+      private readonly joins = new Map<unknown, JoinSent>();
 
       constructor(url: string) {
-        const real = new WebSocket(url);
+        const real = new WebSocket(network.route ? network.route(url) : url);
         this.real = real;
         sockets.add(real);
         network.opened++;
@@ -46,9 +65,17 @@ export function hostileNetwork(): HostileNetwork {
         };
         real.onmessage = (event) => {
           if (network.frozen) return;
-          let data = event.data as string;
-          if (network.tamper) data = JSON.stringify(network.tamper(JSON.parse(data)));
-          this.onmessage?.({ data });
+          const data = event.data as string;
+          const frame = JSON.parse(data) as Record<string, unknown>;
+          const join = this.joins.get(frame.re);
+          if (join) this.joins.delete(frame.re);
+          let rewritten = frame;
+          if (join && network.forgeHistory && frame.ok === true) {
+            const result = frame.result as { messages: ChatMessage[] };
+            rewritten = { ...frame, result: { ...result, messages: network.forgeHistory(result.messages, join) } };
+          }
+          if (network.tamper) rewritten = network.tamper(rewritten);
+          this.onmessage?.({ data: rewritten === frame ? data : JSON.stringify(rewritten) });
         };
       }
 
@@ -57,7 +84,12 @@ export function hostileNetwork(): HostileNetwork {
       }
 
       send(data: string): void {
-        if (!network.frozen) this.real.send(data);
+        if (network.frozen) return;
+        const request = JSON.parse(data) as { id?: unknown; type?: unknown; room?: unknown; after?: unknown };
+        if (request.type === 'join' && typeof request.room === 'string') {
+          this.joins.set(request.id, typeof request.after === 'number' ? { room: request.room, after: request.after } : { room: request.room });
+        }
+        this.real.send(data);
       }
 
       close(code?: number, reason?: string): void {

@@ -1,17 +1,24 @@
 // Runs one real relay for a browser test run and lets tests restart it (same port, same data)
-// through a dev-server route, so reconnect and resume are tested against a real restart.
+// through a dev-server route, so reconnect and resume are tested against a real restart. Tests can
+// also start a second relay on a copy of its data folder whose history they wrote themselves: the
+// relay of an operator who altered what is stored.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const BIN = path.resolve('bin/sov-relay.js');
+const WRITE_HISTORY = path.resolve('test/helpers/write-history.ts');
+// Not copied into a forged folder: the lock names the running relay, and the history is written anew.
+const NOT_COPIED = new Set(['relay.lock', 'messages.log']);
 
 export class RelayForTests {
-  constructor() {
-    this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-browser-'));
+  constructor(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-browser-'))) {
+    this.dataDir = dataDir;
     this.port = 0;
     this.child = null;
+    /** Relays started by `forged`, stopped and removed with this one. */
+    this.forgedRelays = [];
   }
 
   async start() {
@@ -39,7 +46,25 @@ export class RelayForTests {
   /** Removes the data folder; call once the test run is over. */
   dispose() {
     this.child?.kill('SIGKILL');
-    fs.rmSync(this.dataDir, { recursive: true, force: true });
+    // A relay just killed may still be writing for a moment: the removal then meets ENOTEMPTY and retries.
+    fs.rmSync(this.dataDir, { recursive: true, force: true, maxRetries: 10 });
+    for (const relay of this.forgedRelays.splice(0)) relay.dispose();
+  }
+
+  /**
+   * Starts another relay on a copy of this one's data folder (accounts and sessions, so users log
+   * in and sessions resume there) whose only history is `messages` (an array of messages without
+   * `seq`, oldest first), written by the relay's own store: see test/helpers/write-history.ts.
+   */
+  async forged(messages) {
+    const relay = new RelayForTests();
+    this.forgedRelays.push(relay);
+    fs.cpSync(this.dataDir, relay.dataDir, { recursive: true, filter: (source) => !NOT_COPIED.has(path.basename(source)) });
+    const writer = spawn(process.execPath, ['--import', 'tsx', WRITE_HISTORY, relay.dataDir], { stdio: ['pipe', 'inherit', 'inherit'] });
+    writer.stdin.end(JSON.stringify(messages));
+    const code = await new Promise((resolve) => writer.once('exit', resolve));
+    if (code !== 0) throw new Error(`writing the forged history failed (exit ${code})`);
+    return relay.start();
   }
 
   async stop(signal = 'SIGTERM') {
@@ -55,7 +80,10 @@ export class RelayForTests {
     return this.start();
   }
 
-  /** A web-test-runner plugin: /__relay gives the relay's URLs; /__relay/stop?signal=SIGKILL, /__relay/start and /__relay/restart control it. */
+  /**
+   * A web-test-runner plugin: /__relay gives the relay's URLs; /__relay/stop?signal=SIGKILL, /__relay/start
+   * and /__relay/restart control it; POST /__relay/forged with a JSON array of messages starts a forged relay.
+   */
   plugin() {
     return {
       name: 'sov-test-relay',
@@ -70,6 +98,11 @@ export class RelayForTests {
           return { body: '{}', type: 'json' };
         }
         if (context.path === '/__relay/start') return { body: JSON.stringify(await this.start()), type: 'json' };
+        if (context.path === '/__relay/forged') {
+          let body = '';
+          for await (const chunk of context.req) body += chunk;
+          return { body: JSON.stringify(await this.forged(JSON.parse(body))), type: 'json' };
+        }
         return undefined;
       },
     };

@@ -1,4 +1,6 @@
 /** Browser-side access to the test relay that web-test-runner.config.mjs runs. */
+import type { ChatMessage } from '../../sdk/protocol.ts';
+
 export interface RelayInfo {
   url: string;
   wsUrl: string;
@@ -20,6 +22,17 @@ export async function stopRelay(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Prom
 
 export async function startRelayAgain(): Promise<RelayInfo> {
   return (await fetch('/__relay/start', { method: 'POST' })).json();
+}
+
+/**
+ * Starts a second relay on a copy of the test relay's data folder (same accounts and sessions)
+ * whose stored history is exactly `messages`, written by the relay's own store: what a relay
+ * serves after its operator altered the folder. Each message goes into the room it names.
+ */
+export async function forgedRelay(messages: Array<Omit<ChatMessage, 'seq'>>): Promise<RelayInfo> {
+  const reply = await fetch('/__relay/forged', { method: 'POST', body: JSON.stringify(messages) });
+  if (!reply.ok) throw new Error(`the forged relay did not start: ${reply.status} ${await reply.text()}`);
+  return reply.json();
 }
 
 let counter = 0;

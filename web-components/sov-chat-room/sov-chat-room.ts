@@ -270,13 +270,21 @@ export class SovChatRoom extends SovElement {
   private rebuild(): void {
     const messages = this.joined?.messages ?? [];
     const rows: Row[] = [];
+    const keys = new Set<string>();
     let next = 0;
     for (const message of messages) {
       while (next < this.notices.length && (message.seq === null || this.notices[next]!.afterSeq < message.seq)) {
         const notice = this.notices[next++]!;
         rows.push({ key: notice.key, notice });
       }
-      rows.push({ key: `m${message.author}:${message.cid}`, message });
+      // Author and client id name a row from pending to sent, but a relay can send one pair twice
+      // (a replayed message; a client id reused after the relay forgot it). Two rows under one key
+      // were measured as one row of two heights, each update asked for another, and the tab froze.
+      const base = `m${message.author}:${message.cid}`;
+      let key = base;
+      for (let copy = 2; keys.has(key); copy++) key = `${base}#${copy}`;
+      keys.add(key);
+      rows.push({ key, message });
     }
     for (; next < this.notices.length; next++) rows.push({ key: this.notices[next]!.key, notice: this.notices[next]! });
     this.rows = rows;
