@@ -50,7 +50,7 @@ const mean = (list: number[]): number => list.reduce((sum, value) => sum + value
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-soak-'));
   registerTempFolder(dataDir);
-  const relay = await startRelay(dataDir, ['--rate', '1000', '--registrations-per-hour', '1000000']);
+  const relay = await startRelay(dataDir, ['--rate', '1000', '--registrations-per-hour', '1000000', '--max-connections-per-address', '1000000']);
   const workers = await Promise.all(Array.from({ length: PROCESSES }, (_, i) => WorkerHandle.start(`soak-${i}`, 'load-worker.ts')));
   console.log(`soak: ${PEOPLE} people in ${ROOMS} rooms, a message each every ${INTERVAL_MS / 1000} s (${fixed((PEOPLE * 1000) / INTERVAL_MS, 0)} messages/s, ${fixed(((PEOPLE * 1000) / INTERVAL_MS) * (PEOPLE / ROOMS), 0)} deliveries/s), ${DURATION_MS / 60_000} min`);
   const perWorker = Math.ceil(PEOPLE / PROCESSES);

@@ -22,7 +22,7 @@ export class RelayForTests {
   }
 
   async start() {
-    const args = [BIN, '--port', String(this.port), '--data', this.dataDir, '--rate', '1000', '--registrations-per-hour', '100000'];
+    const args = [BIN, '--port', String(this.port), '--data', this.dataDir, '--rate', '1000', '--registrations-per-hour', '100000', '--max-connections-per-address', '100000'];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     this.child = child;
     const url = await new Promise((resolve, reject) => {
