@@ -10,6 +10,7 @@
  * `room` field names and gets that room's next number (1, 2, 3...). The store does not check
  * signatures (the relay's request handler does), so altered and re-signed messages go in as given.
  */
+import { AccountIds } from '../../relay/store/account-ids.ts';
 import { History } from '../../relay/store/history.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
 
@@ -18,6 +19,6 @@ if (!folder) throw new Error('usage: write-history.ts FOLDER < messages.json');
 let input = '';
 for await (const chunk of process.stdin) input += chunk;
 const messages = JSON.parse(input) as Array<Omit<ChatMessage, 'seq'>>;
-const history = await History.open(folder, 10_000, (level, message, fields) => console.error(level, message, fields ?? ''));
+const history = await History.open(folder, new AccountIds(), 10_000, (level, message, fields) => console.error(level, message, fields ?? ''));
 for (const message of messages) await history.accept(message);
 await history.close();
