@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import type * as UWS from 'uWebSockets.js';
 import { CLOSE_CODES } from '../../sdk/protocol.ts';
 import { connectionBudget } from './byte-budget.ts';
@@ -87,22 +86,28 @@ class UwsPeer<Data> implements Peer<Data> {
 }
 
 /**
- * uSockets binds with SO_REUSEPORT, so a second relay on a port another program holds would start
- * and silently share its connections. Its exclusive option drops SO_REUSEADDR too, and a restart
- * then fails for a minute while the connections the old relay closed sit in TIME_WAIT. So a
- * plain Node socket (SO_REUSEADDR, no SO_REUSEPORT) tries the port first: it fails only when
- * someone listens there.
+ * uSockets binds with SO_REUSEPORT, so a second relay on a port another program listens on would
+ * start and silently share its connections. Its exclusive option drops SO_REUSEADDR too, and a
+ * probe bind with SO_REUSEADDR is no better: both fail for a minute after a restart while the old
+ * relay's closed connections linger (accepted uWS sockets carry no SO_REUSEADDR). So the question
+ * is asked directly: does a socket listen on this port (Linux: /proc/net/tcp and tcp6, state 0A)?
+ * Elsewhere the check is skipped.
  */
 function portIsFree(host: string, port: number): Promise<void> {
   if (port === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', (error: NodeJS.ErrnoException) => {
-      const why = error.code === 'EADDRINUSE' ? 'another program is using it' : error.code === 'EACCES' ? 'permission denied' : error.message;
-      reject(new ListenError(`cannot listen on ${host}:${port}: ${why}`));
+  const listening = ['/proc/net/tcp', '/proc/net/tcp6'].some((file) => {
+    let table: string;
+    try {
+      table = fs.readFileSync(file, 'utf8');
+    } catch {
+      return false;
+    }
+    return table.split('\n').some((line) => {
+      const [, local, , state] = line.trim().split(/\s+/);
+      return state === '0A' && local !== undefined && Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port;
     });
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
   });
+  return listening ? Promise.reject(new ListenError(`cannot listen on ${host}:${port}: another program is using it`)) : Promise.resolve();
 }
 
 const statusLine = (status: number): string => `${status} ${http.STATUS_CODES[status] ?? ''}`.trimEnd();
