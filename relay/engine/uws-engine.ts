@@ -14,6 +14,8 @@ import type { Engine, EngineHandlers, EngineOptions, HttpExchange, HttpReply, Ht
 import { TopicIndex } from './topics.ts';
 
 type UwsModule = typeof UWS;
+/** TIME_WAIT lasts 60 s on Linux; a little more covers a restart's own delay. */
+const LINGER_WAIT_MS = 90_000;
 
 /** uWS keeps the engine-blind peer in each socket's user data. */
 interface SocketData<Data> {
@@ -254,16 +256,19 @@ export function createUwsEngine(uWS: UwsModule) {
       name: 'uws',
       async listen(host, port) {
         await portIsFree(host, port);
-        return new Promise((resolve, reject) => {
-          app.listen(host, port, (token) => {
-            if (!token) {
-              reject(new ListenError(`cannot listen on ${host}:${port}: the address is in use or not available here`));
-              return;
-            }
+        // Nobody listens there, yet the bind can fail: this build sets no SO_REUSEADDR, so the
+        // connections a previous relay on this port closed hold it while they linger in TIME_WAIT
+        // (up to 60 s on Linux). Waiting that out beats exiting and flapping under a supervisor.
+        const deadline = Date.now() + LINGER_WAIT_MS;
+        for (;;) {
+          const token = await new Promise<UWS.us_listen_socket | false>((resolve) => app.listen(host, port, resolve));
+          if (token) {
             listenSocket = token;
-            resolve(uWS.us_socket_local_port(token));
-          });
-        });
+            return uWS.us_socket_local_port(token);
+          }
+          if (port === 0 || Date.now() > deadline) throw new ListenError(`cannot listen on ${host}:${port}: the address is in use or not available here`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
       },
       publish(topic, frame) {
         if (topics) {
