@@ -32,8 +32,27 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/**
+ * Where each connection attempt goes, and what became of it: the client's front doors
+ * (./front-doors.ts), which move on to another address when one fails.
+ */
+export interface AttemptTarget {
+  /** The WebSocket URL to connect to now. */
+  url(): string;
+  /** How long the attempt may wait for the relay's hello before it is given up. */
+  helloTimeoutMs(): number;
+  /** The attempt reached "connected". */
+  reached(): void;
+  /** It ended before that: `silent` when given up for want of an answer, `error` when the handshake failed. */
+  failed(why: AttemptFailure): void;
+}
+export interface AttemptFailure {
+  silent: boolean;
+  error?: SovError;
+}
+
 export interface ConnectionOptions {
-  url: string;
+  target: AttemptTarget;
   WebSocket?: WebSocketConstructor;
   /** How long a request may wait for its reply (and for the connection) before TIMEOUT. */
   requestTimeoutMs?: number;
@@ -75,6 +94,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   private readonly waiters = new Set<() => void>();
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  private helloTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly WebSocketClass: WebSocketConstructor;
   private readonly requestTimeoutMs: number;
   private readonly heartbeatMs: number;
@@ -172,17 +192,19 @@ export class Connection extends Emitter<ConnectionEvents> {
   private open(): void {
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketClass(this.options.url);
+      socket = new this.WebSocketClass(this.options.target.url());
     } catch {
-      this.lost();
+      this.lost({ silent: false });
       return;
     }
     this.socket = socket;
     this.hello = null;
     this.lastFrameAt = Date.now();
+    // A black-holed address answers nothing; waiting for the heartbeat to notice costs 10-15 s.
+    this.helloTimer = setTimeout(() => socket === this.socket && this.drop({ silent: true }), this.options.target.helloTimeoutMs());
     socket.onmessage = (event) => this.receive(socket, event.data);
     socket.onclose = () => {
-      if (this.socket === socket) this.lost();
+      if (this.socket === socket) this.lost({ silent: false });
     };
     socket.onerror = () => undefined;
     this.startHeartbeat();
@@ -209,6 +231,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     if (typeof frame.ev !== 'string') return;
     if (frame.ev === 'hello') {
+      this.clearHelloTimer();
       this.hello = frame as unknown as EventMap['hello'];
       void this.runHandshake(socket);
       return;
@@ -221,15 +244,17 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.handshaking = true;
     try {
       await this.options.handshake();
-    } catch {
-      // The handshake handles what it can (an ended session, say); what is left is a broken link.
-      if (socket === this.socket) this.drop();
+    } catch (error) {
+      // The handshake handles what it can (an ended session, say); what is left is a broken link,
+      // or an address that leads to another relay (WRONG_RELAY), which the target then skips.
+      if (socket === this.socket) this.drop({ silent: false, ...(error instanceof SovError ? { error } : {}) });
       return;
     } finally {
       this.handshaking = false;
     }
     if (socket !== this.socket || this.state === 'closed' || this.state === 'disconnected') return;
     this.attempt = 0;
+    this.options.target.reached();
     this.setState('connected');
   }
 
@@ -240,7 +265,7 @@ export class Connection extends Emitter<ConnectionEvents> {
       // Silent for two beats: a frozen flow, or a connection attempt that hangs (a blackholed
       // SYN waits minutes for the operating system's timeout). Either way, start over now.
       if (Date.now() - this.lastFrameAt > this.heartbeatMs * 2) {
-        this.drop();
+        this.drop({ silent: true });
         return;
       }
       if (this.socket.readyState !== OPEN) return;
@@ -249,11 +274,11 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   /** Abandons the current socket at once (no waiting for a close handshake a frozen network never delivers). */
-  private drop(): void {
+  private drop(why: AttemptFailure): void {
     const socket = this.socket;
     if (!socket) return;
     this.detach(socket);
-    this.lost();
+    this.lost(why);
   }
 
   private detach(socket: WebSocketLike): void {
@@ -268,13 +293,23 @@ export class Connection extends Emitter<ConnectionEvents> {
     } catch {
       // Already closed.
     }
-    if (this.socket === socket) this.socket = null;
+    if (this.socket === socket) {
+      this.socket = null;
+      this.clearHelloTimer();
+    }
   }
 
-  private lost(): void {
+  private clearHelloTimer(): void {
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.helloTimer = null;
+  }
+
+  private lost(why: AttemptFailure): void {
     this.rejectPending(new SovError('NETWORK', 'The connection to the relay was lost.'));
     if (this.socket) this.detach(this.socket);
     if (this.state === 'closed' || this.state === 'disconnected') return;
+    // An attempt that never got to "connected" counts against its address; a lost connection does not.
+    if (this.state !== 'connected') this.options.target.failed(why);
     this.setState('reconnecting');
     const delay = reconnectDelay(this.attempt++);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
