@@ -77,8 +77,8 @@ export function relayIdOf(hello: unknown): string | null {
 /**
  * Attempts in a row that failed outright (refused, closed before the hello, a failed handshake)
  * before the client leaves a door: one may be a blip (a phone moving between networks, the relay
- * restarting), two in a row are a door that does not work. With the reconnect backoff between
- * them that costs about a second (0.25-0.5 s, then 0.5-1 s); measured in test/relay/front-doors.test.ts.
+ * restarting), two in a row are a door that does not work. With the reconnect backoff after each
+ * (0.25-0.5 s, then 0.5-1 s) a refusing first door costs 0.9-1.4 s (test/relay/front-doors.test.ts).
  */
 export const FAILURES_TO_LEAVE = 2;
 
@@ -89,7 +89,8 @@ export const FAILURES_TO_LEAVE = 2;
  * round trips of a congested mobile network, plus 1 s for a lost SYN (the first retransmission,
  * RFC 6298). A door that was silent before waits twice as long on its next turn, up to
  * HELLO_TIMEOUT_MAX_MS, so a network that is merely that slow still gets through. (The
- * heartbeat's own silence check, two heartbeats, gives up first when it is shorter.)
+ * heartbeat's own silence check, two heartbeats, gives up first when it is shorter.) A black-holed
+ * first door costs 4.3-4.5 s in all (test/relay/front-doors.test.ts).
  */
 export const HELLO_TIMEOUT_MS = 4000;
 export const HELLO_TIMEOUT_MAX_MS = 32_000;
