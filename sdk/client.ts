@@ -147,9 +147,12 @@ export class SovClient extends Emitter<ClientEvents> {
     return this.doors.current.http;
   }
 
-  /** Starts connecting (if not yet); watch `state` or the `state` event. resume/register/login do it themselves. */
+  /**
+   * Starts connecting (if not yet), once storage has said which front door worked last; watch
+   * `state` or the `state` event. resume/register/login do it themselves.
+   */
   connect(): void {
-    this.connection.start();
+    void this.doors.recalled.then(() => this.connection.start());
   }
 
   /**
@@ -192,6 +195,7 @@ export class SovClient extends Emitter<ClientEvents> {
   register(input: Registration): Promise<Profile> {
     return typed(async () => {
       this.requireLoggedOut();
+      await this.doors.recalled;
       return this.startSession(await (await loadAccount()).register(this.accountHost(), input));
     });
   }
@@ -200,6 +204,7 @@ export class SovClient extends Emitter<ClientEvents> {
   login(input: Credentials): Promise<Profile> {
     return typed(async () => {
       this.requireLoggedOut();
+      await this.doors.recalled;
       return this.startSession(await (await loadAccount()).login(this.accountHost(), input));
     });
   }

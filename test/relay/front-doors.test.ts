@@ -163,6 +163,11 @@ describe('front doors', { concurrency: true }, () => {
         again.messages.map((message) => message.text),
         ['через вторую дверь', 'и снова'],
       );
+
+      // connect() right after the constructor, before storage could have answered, starts there too.
+      const three = sdk(t, relayOption, storage);
+      await timeToConnect(three.client, () => three.client.connect());
+      assert.deepEqual(three.attempts, [wsOf(second)]);
     });
   }
 
