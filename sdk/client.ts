@@ -12,7 +12,7 @@ import type { ConnectionState, WebSocketConstructor } from './connection.ts';
 import { Emitter } from './emitter.ts';
 import type { AccountHost, NewSession } from './account.ts';
 import { SovError } from './errors.ts';
-import { FrontDoors, parseDoors, relayIdOf } from './front-doors.ts';
+import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
 import { personName, roomName, username as usernameCheck } from './protocol/fields.ts';
 import type { ChatMessage, Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
 import { signedBytes } from './protocol/signed-bytes.ts';
@@ -112,10 +112,10 @@ export class SovClient extends Emitter<ClientEvents> {
     const doors = parseDoors(options.relay);
     this.storage = guardedStorage(options.storage ?? defaultStorage());
     // Named by the first door, as when there was only one: sessions stored then are found.
-    this.storagePrefix = `${doors[0]!.ws}|`;
+    this.storagePrefix = `${wsUrlOf(doors[0]!)}|`;
     // Outside the prefix, so that logging out keeps it: which door works is no secret (the app
     // lists them all), and the next login should not wait on dead doors again.
-    this.doors = new FrontDoors(doors, this.storage, `door|${doors[0]!.ws}`, (door) => this.emit('door', door.address));
+    this.doors = new FrontDoors(doors, this.storage, `door|${wsUrlOf(doors[0]!)}`, (door) => this.emit('door', door));
     this.historyCacheSize = options.historyCacheSize ?? 200;
     this.useWebCrypto = options.webCrypto ?? true;
     this.verifier = new Verifier(this.useWebCrypto);
@@ -139,12 +139,12 @@ export class SovClient extends Emitter<ClientEvents> {
 
   /** The front door in use, or tried now: its address, `wss://host/path` (`ws://` without TLS). The `door` event says when it changes. */
   get door(): string {
-    return this.doors.current.address;
+    return this.doors.current;
   }
 
   /** The relay's http(s) base URL through the door in use: avatar paths in profiles are relative to it. */
   get httpUrl(): string {
-    return this.doors.current.http;
+    return httpUrlOf(this.doors.current);
   }
 
   /**
@@ -423,16 +423,15 @@ export class SovClient extends Emitter<ClientEvents> {
   private checkRelay(session: StoredSession): string | null {
     const relayId = relayIdOf(this.connection.hello);
     if (!session.relayId || relayId === session.relayId) return relayId;
-    const door = this.doors.current.address;
-    const error = new SovError('WRONG_RELAY', `${door} leads to ${relayId ? `relay ${relayId}` : 'a relay without an id'}, not to this session's relay ${session.relayId}.`);
-    this.emit('wrong-relay', { door, relayId, error });
+    const error = new SovError('WRONG_RELAY');
+    this.emit('wrong-relay', { door: this.doors.current, relayId, error });
     throw error;
   }
 
   /** A connection that was up before the session was known, to another relay than the session's: leave its door. */
   private leaveWrongRelay(error: unknown): void {
     if (!(error instanceof SovError) || error.code !== 'WRONG_RELAY') return;
-    this.doors.refuse();
+    this.doors.leave();
     this.connection.disconnect();
     this.connection.start();
   }

@@ -44,11 +44,7 @@ export interface AttemptTarget {
   /** The attempt reached "connected". */
   reached(): void;
   /** It ended before that: `silent` when given up for want of an answer, `error` when the handshake failed. */
-  failed(why: AttemptFailure): void;
-}
-export interface AttemptFailure {
-  silent: boolean;
-  error?: SovError;
+  failed(silent: boolean, error?: SovError): void;
 }
 
 export interface ConnectionOptions {
@@ -94,7 +90,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   private readonly waiters = new Set<() => void>();
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
-  private helloTimer: ReturnType<typeof setTimeout> | null = null;
+  private helloTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly WebSocketClass: WebSocketConstructor;
   private readonly requestTimeoutMs: number;
   private readonly heartbeatMs: number;
@@ -194,17 +190,17 @@ export class Connection extends Emitter<ConnectionEvents> {
     try {
       socket = new this.WebSocketClass(this.options.target.url());
     } catch {
-      this.lost({ silent: false });
+      this.lost(false);
       return;
     }
     this.socket = socket;
     this.hello = null;
     this.lastFrameAt = Date.now();
     // A black-holed address answers nothing; waiting for the heartbeat to notice costs 10-15 s.
-    this.helloTimer = setTimeout(() => socket === this.socket && this.drop({ silent: true }), this.options.target.helloTimeoutMs());
+    this.helloTimer = setTimeout(() => socket === this.socket && !this.hello && this.drop(true), this.options.target.helloTimeoutMs());
     socket.onmessage = (event) => this.receive(socket, event.data);
     socket.onclose = () => {
-      if (this.socket === socket) this.lost({ silent: false });
+      if (this.socket === socket) this.lost(false);
     };
     socket.onerror = () => undefined;
     this.startHeartbeat();
@@ -231,7 +227,6 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     if (typeof frame.ev !== 'string') return;
     if (frame.ev === 'hello') {
-      this.clearHelloTimer();
       this.hello = frame as unknown as EventMap['hello'];
       void this.runHandshake(socket);
       return;
@@ -246,8 +241,8 @@ export class Connection extends Emitter<ConnectionEvents> {
       await this.options.handshake();
     } catch (error) {
       // The handshake handles what it can (an ended session, say); what is left is a broken link,
-      // or an address that leads to another relay (WRONG_RELAY), which the target then skips.
-      if (socket === this.socket) this.drop({ silent: false, ...(error instanceof SovError ? { error } : {}) });
+      // or an address that leads to another relay (WRONG_RELAY), which the target then leaves.
+      if (socket === this.socket) this.drop(false, error as SovError);
       return;
     } finally {
       this.handshaking = false;
@@ -265,7 +260,7 @@ export class Connection extends Emitter<ConnectionEvents> {
       // Silent for two beats: a frozen flow, or a connection attempt that hangs (a blackholed
       // SYN waits minutes for the operating system's timeout). Either way, start over now.
       if (Date.now() - this.lastFrameAt > this.heartbeatMs * 2) {
-        this.drop({ silent: true });
+        this.drop(true);
         return;
       }
       if (this.socket.readyState !== OPEN) return;
@@ -273,12 +268,15 @@ export class Connection extends Emitter<ConnectionEvents> {
     }, this.heartbeatMs);
   }
 
-  /** Abandons the current socket at once (no waiting for a close handshake a frozen network never delivers). */
-  private drop(why: AttemptFailure): void {
+  /**
+   * Abandons the current socket at once (no waiting for a close handshake a frozen network never
+   * delivers). `silent` and `error` say why, for the attempt target if it never got to "connected".
+   */
+  private drop(silent: boolean, error?: SovError): void {
     const socket = this.socket;
     if (!socket) return;
     this.detach(socket);
-    this.lost(why);
+    this.lost(silent, error);
   }
 
   private detach(socket: WebSocketLike): void {
@@ -295,21 +293,16 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     if (this.socket === socket) {
       this.socket = null;
-      this.clearHelloTimer();
+      clearTimeout(this.helloTimer);
     }
   }
 
-  private clearHelloTimer(): void {
-    if (this.helloTimer) clearTimeout(this.helloTimer);
-    this.helloTimer = null;
-  }
-
-  private lost(why: AttemptFailure): void {
+  private lost(silent: boolean, error?: SovError): void {
     this.rejectPending(new SovError('NETWORK', 'The connection to the relay was lost.'));
     if (this.socket) this.detach(this.socket);
     if (this.state === 'closed' || this.state === 'disconnected') return;
     // An attempt that never got to "connected" counts against its address; a lost connection does not.
-    if (this.state !== 'connected') this.options.target.failed(why);
+    if (this.state !== 'connected') this.options.target.failed(silent, error);
     this.setState('reconnecting');
     const delay = reconnectDelay(this.attempt++);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);

@@ -12,64 +12,60 @@
  *
  * Every door must lead to the same relay, and the relay names itself in its hello (`relayId`).
  * The client keeps that id with its session and refuses a door that names another relay before
- * the session token goes out (client.ts, the handshake, WRONG_RELAY); such a door is then tried
- * only when every other door has failed too.
+ * the session token goes out (client.ts, the handshake, WRONG_RELAY), and moves on at once.
  */
-import type { AttemptFailure, AttemptTarget } from './connection.ts';
+import type { AttemptTarget } from './connection.ts';
 import { SovError } from './errors.ts';
-import { RELAY_ID_PATTERN, WS_PATH } from './protocol/frames.ts';
+import { WS_PATH } from './protocol/frames.ts';
 import type { StorageAdapter } from './storage.ts';
 
 // ## Addresses
-
-export interface Door {
-  /** The door as the SDK names it: `ws://` or `wss://`, the host, the path without a trailing slash. */
-  address: string;
-  /** Its WebSocket endpoint: `address` followed by /v1/ws (a proxy that strips a path prefix gets /prefix/v1/ws). */
-  ws: string;
-  /** Its `http(s)://` base: avatar paths and the upload are relative to it. */
-  http: string;
-}
 
 /**
  * The doors of the `relay` option: one address, several separated by white space (as the
  * `<sov-chat relay="...">` attribute holds them), or a list. Each may be `wss://`, `ws://`,
  * `https://` or `http://`; the path is kept, a trailing slash, the query and the fragment are
- * dropped. A door given twice counts once.
+ * dropped. A door given twice counts once. Each comes back as the SDK names it: `ws://` or
+ * `wss://`, the host, the path; its WebSocket endpoint is that followed by /v1/ws (so a proxy that
+ * strips a path prefix gets /prefix/v1/ws), its http(s) base the same with http.
  *
  * @throws SovError INVALID_INPUT when there is no address, or one is not a relay address.
- * @example parseDoors('wss://a.example https://b.example/chat/')
- *   // [{ address: 'wss://a.example', ... }, { address: 'wss://b.example/chat', ws: 'wss://b.example/chat/v1/ws', http: 'https://b.example/chat' }]
+ * @example parseDoors('wss://a.example https://b.example/chat/') // ['wss://a.example', 'wss://b.example/chat']
  */
-export function parseDoors(relay: string | readonly string[]): Door[] {
-  const given = (typeof relay === 'string' ? [relay] : [...relay]).flatMap((entry) => (typeof entry === 'string' ? entry.split(/\s+/) : [entry])).filter((entry) => entry !== '');
-  if (given.length === 0) throw new SovError('INVALID_INPUT', 'Give the relay address, like wss://chat.example.org.');
-  const doors = new Map<string, Door>();
-  for (const entry of given) {
-    const door = parseDoor(entry);
-    if (!doors.has(door.address)) doors.set(door.address, door);
+export function parseDoors(relay: string | readonly string[]): string[] {
+  const doors: string[] = [];
+  for (const entry of [relay].flat().join(' ').split(/\s+/)) {
+    const door = entry === '' ? null : parseDoor(entry);
+    if (door && !doors.includes(door)) doors.push(door);
   }
-  return [...doors.values()];
+  if (doors.length === 0) throw notARelay('');
+  return doors;
 }
 
-function parseDoor(entry: unknown): Door {
-  let url: URL;
+function parseDoor(entry: string): string {
+  let url: URL | null = null;
   try {
-    url = new URL(String(entry));
+    url = new URL(entry);
   } catch {
-    throw new SovError('INVALID_INPUT', `"${String(entry)}" is not a relay address like wss://chat.example.org.`);
+    // Refused below, in the same words as another scheme.
   }
-  if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) throw new SovError('INVALID_INPUT', `The relay address "${String(entry)}" must start with wss://, ws://, https:// or http://.`);
-  const secure = url.protocol === 'wss:' || url.protocol === 'https:';
-  const base = `${url.host}${url.pathname.replace(/\/+$/, '')}`;
-  const address = `${secure ? 'wss' : 'ws'}://${base}`;
-  return { address, ws: `${address}${WS_PATH}`, http: `${secure ? 'https' : 'http'}://${base}` };
+  const scheme = /^(?:ws|http)(s?):$/.exec(url?.protocol ?? '');
+  if (!url || !scheme) throw notARelay(entry);
+  return `ws${scheme[1]}://${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }
 
-/** The relay id a hello names, or null for a relay that names none (older than ids) or a malformed one. */
+const notARelay = (entry: string): SovError => new SovError('INVALID_INPUT', `"${entry}" is not a relay address (wss://, ws://, https:// or http://).`);
+
+/** A door's WebSocket endpoint. */
+export const wsUrlOf = (door: string): string => door + WS_PATH;
+
+/** A door's http(s) base: avatar paths and the upload are relative to it. */
+export const httpUrlOf = (door: string): string => door.replace(/^ws/, 'http');
+
+/** The relay id a hello names, or null for a relay that names none (one older than ids). */
 export function relayIdOf(hello: unknown): string | null {
-  const relayId = typeof hello === 'object' && hello !== null ? (hello as { relayId?: unknown }).relayId : undefined;
-  return typeof relayId === 'string' && RELAY_ID_PATTERN.test(relayId) ? relayId : null;
+  const relayId = (hello as { relayId?: unknown } | null)?.relayId;
+  return typeof relayId === 'string' ? relayId : null;
 }
 
 // ## Choosing a door
@@ -87,25 +83,21 @@ export const FAILURES_TO_LEAVE = 2;
  * holds the user this long and no longer. A hello takes three round trips (TCP, TLS 1.3, the
  * WebSocket upgrade; the hello comes with the upgrade's answer): under 2.5 s even at the 800 ms
  * round trips of a congested mobile network, plus 1 s for a lost SYN (the first retransmission,
- * RFC 6298). A door that was silent before waits twice as long on its next turn, up to
+ * RFC 6298). Each attempt in a row that got no answer doubles the next one's wait, up to
  * HELLO_TIMEOUT_MAX_MS, so a network that is merely that slow still gets through. (The
  * heartbeat's own silence check, two heartbeats, gives up first when it is shorter.) A black-holed
  * first door costs 4.3-4.5 s in all (test/relay/front-doors.test.ts).
  */
 export const HELLO_TIMEOUT_MS = 4000;
-export const HELLO_TIMEOUT_MAX_MS = 32_000;
+export const HELLO_TIMEOUT_MAX_MS = 8 * HELLO_TIMEOUT_MS;
 
 /** The client's doors: which one to try now, and what to make of each attempt's end. */
 export class FrontDoors implements AttemptTarget {
-  /** Settles once the door that worked last has been read from storage. */
+  /** Settles once the door that worked last has been read from storage; the client connects only then. */
   readonly recalled: Promise<void>;
   private index = 0;
   private failures = 0;
-  private attempted = false;
-  /** Per door: attempts in a row that went unanswered, which lengthen its next wait. */
-  private readonly silences: number[];
-  /** Doors that led to another relay than the session's. */
-  private readonly wrong = new Set<number>();
+  private silences = 0;
 
   /**
    * @param doors from parseDoors
@@ -113,68 +105,51 @@ export class FrontDoors implements AttemptTarget {
    * @param changed told of the door whenever attempts move to another one
    */
   constructor(
-    readonly doors: readonly Door[],
+    readonly doors: readonly string[],
     private readonly storage: StorageAdapter,
     private readonly memoryKey: string,
-    private readonly changed: (door: Door) => void,
+    private readonly changed: (door: string) => void,
   ) {
-    this.silences = doors.map(() => 0);
-    this.recalled = this.recall();
+    this.recalled = storage.get<string>(memoryKey).then(
+      (remembered) => this.moveTo(doors.indexOf(remembered!)),
+      () => undefined,
+    );
   }
 
   /** The door attempts go to now. */
-  get current(): Door {
+  get current(): string {
     return this.doors[this.index]!;
   }
 
   url(): string {
-    this.attempted = true;
-    return this.current.ws;
+    return wsUrlOf(this.current);
   }
 
   helloTimeoutMs(): number {
-    return Math.min(HELLO_TIMEOUT_MAX_MS, HELLO_TIMEOUT_MS * 2 ** this.silences[this.index]!);
+    return Math.min(HELLO_TIMEOUT_MAX_MS, HELLO_TIMEOUT_MS * 2 ** this.silences);
   }
 
   reached(): void {
-    this.failures = 0;
-    this.silences[this.index] = 0;
-    this.wrong.delete(this.index);
+    this.failures = this.silences = 0;
     // Only a cache: a failed write costs the next start a detour through dead doors.
-    this.storage.set(this.memoryKey, this.current.address).catch(() => undefined);
+    this.storage.set(this.memoryKey, this.current).catch(() => undefined);
   }
 
-  failed(why: AttemptFailure): void {
-    if (why.error?.code === 'WRONG_RELAY') this.refuse();
-    else if (why.silent) {
-      this.silences[this.index]!++;
-      this.leave();
-    } else if (++this.failures >= FAILURES_TO_LEAVE) this.leave();
+  failed(silent: boolean, error?: SovError): void {
+    if (silent) this.silences++;
+    // Silence has cost seconds already, and a door to another relay will not turn into this one.
+    if (silent || error?.code === 'WRONG_RELAY' || ++this.failures >= FAILURES_TO_LEAVE) this.leave();
   }
 
-  /** The current door leads to another relay than the session's: leave it, and come back only when every other door has failed. */
-  refuse(): void {
-    this.wrong.add(this.index);
-    this.leave();
-  }
-
-  private leave(): void {
+  /** Moves on to the next door, after the last to the first (the client also calls it for a door to another relay). */
+  leave(): void {
     this.failures = 0;
-    const order = this.doors.map((_, step) => (this.index + 1 + step) % this.doors.length);
-    const next = order.find((index) => !this.wrong.has(index)) ?? order[0]!;
-    this.moveTo(next);
+    this.moveTo((this.index + 1) % this.doors.length);
   }
 
   private moveTo(index: number): void {
-    if (index === this.index) return;
+    if (index < 0 || index === this.index) return;
     this.index = index;
     this.changed(this.current);
-  }
-
-  private async recall(): Promise<void> {
-    const remembered = await this.storage.get<string>(this.memoryKey).catch(() => undefined);
-    const index = this.doors.findIndex((door) => door.address === remembered);
-    // Once an attempt is out, its outcome belongs to the door it went to: too late to switch.
-    if (index >= 0 && !this.attempted) this.moveTo(index);
   }
 }
