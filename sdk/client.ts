@@ -113,9 +113,8 @@ export class SovClient extends Emitter<ClientEvents> {
     this.storage = guardedStorage(options.storage ?? defaultStorage());
     // Named by the first door, as when there was only one: sessions stored then are found.
     this.storagePrefix = `${wsUrlOf(doors[0]!)}|`;
-    // Outside the prefix, so that logging out keeps it: which door works is no secret (the app
-    // lists them all), and the next login should not wait on dead doors again.
-    this.doors = new FrontDoors(doors, this.storage, `door|${wsUrlOf(doors[0]!)}`, (door) => this.emit('door', door));
+    // Under the prefix, so that logging out wipes it with the rest: no trace of the session is left.
+    this.doors = new FrontDoors(doors, this.storage, this.key('door'), (door) => this.emit('door', door));
     this.historyCacheSize = options.historyCacheSize ?? 200;
     this.useWebCrypto = options.webCrypto ?? true;
     this.verifier = new Verifier(this.useWebCrypto);
