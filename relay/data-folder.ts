@@ -1,10 +1,11 @@
 /**
  * The data folder: created when missing, locked against a second relay (two writers would
- * interleave log lines), and home of the relay's secret.
+ * interleave log lines), and home of the relay's secret and its id.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { RELAY_ID_PATTERN } from '../sdk/protocol.ts';
 
 export class DataFolderError extends Error {}
 
@@ -77,6 +78,32 @@ export async function loadServerSecret(folder: string): Promise<Buffer> {
   const secret = crypto.randomBytes(32);
   await replaceFile(file, secret);
   return secret;
+}
+
+/**
+ * The relay's id: 16 random bytes in base64url, made on first start and announced in every hello,
+ * so that a client reaching the relay through several front doors can tell that each one leads
+ * here (PROTOCOL.md, "Front doors"). Clients keep it with their session and refuse a relay with
+ * another id, so a new id shuts out every client with a session until its user logs out: a
+ * damaged file stops the start rather than being quietly replaced.
+ */
+export async function loadRelayId(folder: string): Promise<string> {
+  const file = path.join(folder, 'relay.id');
+  let stored: string;
+  try {
+    stored = fs.readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const id = crypto.randomBytes(16).toString('base64url');
+    await replaceFile(file, `${id}\n`);
+    return id;
+  }
+  if (!RELAY_ID_PATTERN.test(stored)) {
+    throw new DataFolderError(
+      `${file} does not hold a relay id (22 characters of A-Z a-z 0-9 _ -). Restore it from a backup; deleting it gives the relay a new id, which clients with a session refuse until their users log out and in again.`,
+    );
+  }
+  return stored;
 }
 
 /** Writes a file that only the relay's user may read, and fsyncs it. `wx` refuses to overwrite one. */

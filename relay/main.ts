@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   // Only now: a supervisor that reads this line may signal at once, and before the handlers
   // exist a signal kills the process without the flush.
-  log('info', 'relay started', { version: relayVersion(), url: relay.url, pid: process.pid });
+  // The id lets an operator check that a new front door leads here (its hello names the same one).
+  log('info', 'relay started', { version: relayVersion(), url: relay.url, relayId: relay.relayId, pid: process.pid });
   process.stdout.write(`listening on ${relay.url}\n`);
 }
 

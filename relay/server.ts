@@ -11,7 +11,7 @@ import { clientAddress } from './client-address.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
 import { connectionCounters } from './connection-limits.ts';
-import { lockDataFolder, loadServerSecret } from './data-folder.ts';
+import { lockDataFolder, loadRelayId, loadServerSecret } from './data-folder.ts';
 import { chooseEngine } from './engine/choose-engine.ts';
 import type { HttpExchange, HttpReply, HttpRequestHead, UpgradeDecision } from './engine/engine.ts';
 import { HTTP_TRANSPORT_PREFIX, HttpTransport } from './http-transport.ts';
@@ -54,6 +54,8 @@ export interface RunningRelay {
   port: number;
   url: string;
   engine: string;
+  /** The relay's stable id (relay.id in the data folder), announced in every hello. */
+  relayId: string;
   /** Stops accepting, closes connections, flushes and fsyncs every log. */
   close(): Promise<void>;
 }
@@ -68,6 +70,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const engineChoice = chooseEngine(config.engine);
   const unlock = lockDataFolder(config.dataDir);
   const secret = await loadServerSecret(config.dataDir);
+  const relayId = await loadRelayId(config.dataDir);
   const presence = new Presence<Socket>();
   const sockets = new Set<Socket>();
   const metrics = new RelayMetrics({
@@ -120,6 +123,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       ev: 'hello',
       protocol: PROTOCOL_VERSION,
       relay: RELAY_VERSION,
+      relayId,
       time: Date.now(),
       limits: { ...LIMITS, historySize: config.historySize, connectionBudget: config.connectionBudget },
     });
@@ -234,6 +238,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     port,
     url,
     engine: engine.name,
+    relayId,
     close() {
       closing ??= (async () => {
         clearInterval(slowConsumerSweep);

@@ -1,7 +1,7 @@
 /**
  * SovClient: accounts, rooms, profiles and the outbox over one relay connection.
  *
- *   const client = new SovClient({ relay: 'wss://chat.example.org' });
+ *   const client = new SovClient({ relay: ['wss://chat.example.org', 'https://cdn.example.net/chat'] });
  *   await client.resume() || await client.login({ username, password });
  *   const room = await client.join('general');
  *   room.on('message', (m) => render(m));      // m.verified: did the signature check out
@@ -12,8 +12,8 @@ import type { ConnectionState, WebSocketConstructor } from './connection.ts';
 import { Emitter } from './emitter.ts';
 import type { AccountHost, NewSession } from './account.ts';
 import { SovError } from './errors.ts';
+import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
 import { personName, roomName, username as usernameCheck } from './protocol/fields.ts';
-import { WS_PATH } from './protocol/frames.ts';
 import type { ChatMessage, Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
 import { signedBytes } from './protocol/signed-bytes.ts';
 import { Room } from './room.ts';
@@ -25,8 +25,12 @@ import type { StoredSigningKey } from './crypto/signing.ts';
 import { Verifier } from './crypto/verify.ts';
 
 export interface SovClientOptions {
-  /** The relay: `wss://host`, `ws://host:port`, or its `https://` / `http://` address. */
-  relay: string;
+  /**
+   * The relay: `wss://host`, `ws://host:port`, or its `https://` / `http://` address (a path is
+   * kept). Several front doors of the same relay: a list, or one string with the addresses
+   * separated by spaces. They are tried in order, from the one that worked last (./front-doors.ts).
+   */
+  relay: string | readonly string[];
   /** Where the session, history cache and outbox live. Default: IndexedDB, or memory without it. */
   storage?: StorageAdapter;
   /** A WebSocket class, for Node (the `ws` package). Default: the global one. */
@@ -59,12 +63,18 @@ export interface ClientEvents extends Record<string, unknown> {
   /** Any user's profile changed (yours included). */
   profile: Profile;
   presence: { userId: number; online: boolean; user?: Profile };
+  /** Connection attempts now go to this front door (its address, as `door` gives it). */
+  door: string;
+  /** A front door led to another relay than the session's; it was closed before the token went out. */
+  'wrong-relay': { door: string; relayId: string | null; error: SovError };
 }
 
 interface StoredSession {
   token: string;
   user: Profile;
   signingKey: StoredSigningKey;
+  /** The relay that issued the token (its hello's relayId): no door to another relay gets it. */
+  relayId?: string;
 }
 
 interface OutboxEntry {
@@ -77,24 +87,10 @@ interface OutboxEntry {
 /** Registration asks for at least this many characters: the password is the only secret there is. */
 export const MIN_PASSWORD_LENGTH = 8;
 
-function relayUrls(relay: string): { ws: string; http: string } {
-  let url: URL;
-  try {
-    url = new URL(relay);
-  } catch {
-    throw new SovError('INVALID_INPUT', `"${relay}" is not a relay address like wss://chat.example.org.`);
-  }
-  const secure = url.protocol === 'wss:' || url.protocol === 'https:';
-  if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) throw new SovError('INVALID_INPUT', 'The relay address must start with wss://, ws://, https:// or http://.');
-  const base = `${url.host}${url.pathname.replace(/\/+$/, '')}`;
-  return { ws: `${secure ? 'wss' : 'ws'}://${base}${WS_PATH}`, http: `${secure ? 'https' : 'http'}://${base}` };
-}
-
 export class SovClient extends Emitter<ClientEvents> {
   /** The logged-in user's profile, or null. */
   user: Profile | null = null;
-  /** The relay's http(s) base URL: avatar paths in profiles are relative to it. */
-  readonly httpUrl: string;
+  private readonly doors: FrontDoors;
   private readonly connection: Connection;
   private readonly storage: StorageAdapter;
   private readonly verifier: Verifier;
@@ -113,15 +109,17 @@ export class SovClient extends Emitter<ClientEvents> {
 
   constructor(options: SovClientOptions) {
     super();
-    const urls = relayUrls(options.relay);
-    this.httpUrl = urls.http;
+    const doors = parseDoors(options.relay);
     this.storage = guardedStorage(options.storage ?? defaultStorage());
-    this.storagePrefix = `${urls.ws}|`;
+    // Named by the first door, as when there was only one: sessions stored then are found.
+    this.storagePrefix = `${wsUrlOf(doors[0]!)}|`;
+    // Under the prefix, so that logging out wipes it with the rest: no trace of the session is left.
+    this.doors = new FrontDoors(doors, this.storage, this.key('door'), (door) => this.emit('door', door));
     this.historyCacheSize = options.historyCacheSize ?? 200;
     this.useWebCrypto = options.webCrypto ?? true;
     this.verifier = new Verifier(this.useWebCrypto);
     this.connection = new Connection({
-      url: urls.ws,
+      target: this.doors,
       ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
       ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
@@ -138,9 +136,22 @@ export class SovClient extends Emitter<ClientEvents> {
     return this.connection.state;
   }
 
-  /** Starts connecting (if not yet); watch `state` or the `state` event. resume/register/login do it themselves. */
+  /** The front door in use, or tried now: its address, `wss://host/path` (`ws://` without TLS). The `door` event says when it changes. */
+  get door(): string {
+    return this.doors.current;
+  }
+
+  /** The relay's http(s) base URL through the door in use: avatar paths in profiles are relative to it. */
+  get httpUrl(): string {
+    return httpUrlOf(this.doors.current);
+  }
+
+  /**
+   * Starts connecting (if not yet), once storage has said which front door worked last; watch
+   * `state` or the `state` event. resume/register/login do it themselves.
+   */
   connect(): void {
-    this.connection.start();
+    void this.doors.recalled.then(() => this.connection.start());
   }
 
   /**
@@ -151,14 +162,16 @@ export class SovClient extends Emitter<ClientEvents> {
   resume(): Promise<boolean> {
     return typed(async () => {
       if (this.session) return true;
+      await this.doors.recalled;
       const stored = await this.storage.get<StoredSession>(this.key('session'));
       if (!stored) return false;
       this.session = stored;
       this.user = stored.user;
       this.profiles.set(stored.user.id, stored.user);
       this.outbox = (await this.storage.get<OutboxEntry[]>(this.key('outbox'))) ?? [];
-      // Already connected (connect() came first): that connection has not seen the token yet.
-      if (this.connection.state === 'connected') await this.handshake().catch(() => undefined);
+      // Already connected (connect() came first): that connection has not seen the token yet,
+      // and may lead to another relay than the session's.
+      if (this.connection.state === 'connected') await this.handshake().catch((error: unknown) => this.leaveWrongRelay(error));
       this.connection.start();
       if (this.connection.state !== 'connected') {
         await new Promise<void>((resolve) => {
@@ -181,6 +194,7 @@ export class SovClient extends Emitter<ClientEvents> {
   register(input: Registration): Promise<Profile> {
     return typed(async () => {
       this.requireLoggedOut();
+      await this.doors.recalled;
       return this.startSession(await (await loadAccount()).register(this.accountHost(), input));
     });
   }
@@ -189,6 +203,7 @@ export class SovClient extends Emitter<ClientEvents> {
   login(input: Credentials): Promise<Profile> {
     return typed(async () => {
       this.requireLoggedOut();
+      await this.doors.recalled;
       return this.startSession(await (await loadAccount()).login(this.accountHost(), input));
     });
   }
@@ -291,7 +306,8 @@ export class SovClient extends Emitter<ClientEvents> {
 
   /** An absolute URL for a profile's avatar, or null. */
   avatarUrl(profile: Pick<Profile, 'avatar'>): string | null {
-    return profile.avatar ? new URL(profile.avatar, this.httpUrl).href : null;
+    // Relative to the door's path: behind https://b.example/chat, /avatars/x.png is /chat/avatars/x.png.
+    return profile.avatar ? new URL(profile.avatar.replace(/^\/+/, ''), `${this.httpUrl}/`).href : null;
   }
 
   /** Stops for good: no reconnects, pending requests reject with CLOSED. Storage is kept. */
@@ -336,7 +352,8 @@ export class SovClient extends Emitter<ClientEvents> {
   }
 
   private async startSession({ token, user, signingKey }: NewSession): Promise<Profile> {
-    this.session = { token, user, signingKey };
+    const relayId = relayIdOf(this.connection.hello);
+    this.session = { token, user, signingKey, ...(relayId ? { relayId } : {}) };
     this.user = user;
     this.profiles.set(user.id, user);
     await this.storage.set(this.key('session'), this.session);
@@ -371,8 +388,11 @@ export class SovClient extends Emitter<ClientEvents> {
   private async handshake(): Promise<void> {
     const session = this.session;
     if (!session) return;
+    const relayId = this.checkRelay(session);
     try {
       const { user } = await this.connection.request('resume', { token: session.token }, { handshake: true });
+      // A session stored before relays had ids learns its relay's now.
+      if (this.session === session && !session.relayId && relayId) this.session = { ...session, relayId };
       await this.ownProfileChanged(user);
     } catch (error) {
       if (error instanceof SovError && error.code === 'SESSION_INVALID') {
@@ -391,6 +411,28 @@ export class SovClient extends Emitter<ClientEvents> {
       }
     }
     void this.flushOutbox();
+  }
+
+  /**
+   * The relay behind this door must be the session's: a door to another one (a lapsed domain, a
+   * proxy pointed at the wrong host) would get the token and answer SESSION_INVALID, which logs
+   * the user out. Returns the relay's id.
+   * @throws SovError WRONG_RELAY, before anything is sent
+   */
+  private checkRelay(session: StoredSession): string | null {
+    const relayId = relayIdOf(this.connection.hello);
+    if (!session.relayId || relayId === session.relayId) return relayId;
+    const error = new SovError('WRONG_RELAY');
+    this.emit('wrong-relay', { door: this.doors.current, relayId, error });
+    throw error;
+  }
+
+  /** A connection that was up before the session was known, to another relay than the session's: leave its door. */
+  private leaveWrongRelay(error: unknown): void {
+    if (!(error instanceof SovError) || error.code !== 'WRONG_RELAY') return;
+    this.doors.leave();
+    this.connection.disconnect();
+    this.connection.start();
   }
 
   private async syncRoom(room: Room, handshake: boolean): Promise<void> {

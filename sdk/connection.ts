@@ -32,8 +32,23 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/**
+ * Where each connection attempt goes, and what became of it: the client's front doors
+ * (./front-doors.ts), which move on to another address when one fails.
+ */
+export interface AttemptTarget {
+  /** The WebSocket URL to connect to now. */
+  url(): string;
+  /** How long the attempt may wait for the relay's hello before it is given up. */
+  helloTimeoutMs(): number;
+  /** The attempt reached "connected". */
+  reached(): void;
+  /** It ended before that: `silent` when given up for want of an answer, `error` when the handshake failed. */
+  failed(silent: boolean, error?: SovError): void;
+}
+
 export interface ConnectionOptions {
-  url: string;
+  target: AttemptTarget;
   WebSocket?: WebSocketConstructor;
   /** How long a request may wait for its reply (and for the connection) before TIMEOUT. */
   requestTimeoutMs?: number;
@@ -75,6 +90,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   private readonly waiters = new Set<() => void>();
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  private helloTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly WebSocketClass: WebSocketConstructor;
   private readonly requestTimeoutMs: number;
   private readonly heartbeatMs: number;
@@ -172,17 +188,19 @@ export class Connection extends Emitter<ConnectionEvents> {
   private open(): void {
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketClass(this.options.url);
+      socket = new this.WebSocketClass(this.options.target.url());
     } catch {
-      this.lost();
+      this.lost(false);
       return;
     }
     this.socket = socket;
     this.hello = null;
     this.lastFrameAt = Date.now();
+    // A black-holed address answers nothing; waiting for the heartbeat to notice costs 10-15 s.
+    this.helloTimer = setTimeout(() => socket === this.socket && !this.hello && this.drop(true), this.options.target.helloTimeoutMs());
     socket.onmessage = (event) => this.receive(socket, event.data);
     socket.onclose = () => {
-      if (this.socket === socket) this.lost();
+      if (this.socket === socket) this.lost(false);
     };
     socket.onerror = () => undefined;
     this.startHeartbeat();
@@ -221,15 +239,17 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.handshaking = true;
     try {
       await this.options.handshake();
-    } catch {
-      // The handshake handles what it can (an ended session, say); what is left is a broken link.
-      if (socket === this.socket) this.drop();
+    } catch (error) {
+      // The handshake handles what it can (an ended session, say); what is left is a broken link,
+      // or an address that leads to another relay (WRONG_RELAY), which the target then leaves.
+      if (socket === this.socket) this.drop(false, error as SovError);
       return;
     } finally {
       this.handshaking = false;
     }
     if (socket !== this.socket || this.state === 'closed' || this.state === 'disconnected') return;
     this.attempt = 0;
+    this.options.target.reached();
     this.setState('connected');
   }
 
@@ -240,7 +260,7 @@ export class Connection extends Emitter<ConnectionEvents> {
       // Silent for two beats: a frozen flow, or a connection attempt that hangs (a blackholed
       // SYN waits minutes for the operating system's timeout). Either way, start over now.
       if (Date.now() - this.lastFrameAt > this.heartbeatMs * 2) {
-        this.drop();
+        this.drop(true);
         return;
       }
       if (this.socket.readyState !== OPEN) return;
@@ -248,12 +268,15 @@ export class Connection extends Emitter<ConnectionEvents> {
     }, this.heartbeatMs);
   }
 
-  /** Abandons the current socket at once (no waiting for a close handshake a frozen network never delivers). */
-  private drop(): void {
+  /**
+   * Abandons the current socket at once (no waiting for a close handshake a frozen network never
+   * delivers). `silent` and `error` say why, for the attempt target if it never got to "connected".
+   */
+  private drop(silent: boolean, error?: SovError): void {
     const socket = this.socket;
     if (!socket) return;
     this.detach(socket);
-    this.lost();
+    this.lost(silent, error);
   }
 
   private detach(socket: WebSocketLike): void {
@@ -268,13 +291,18 @@ export class Connection extends Emitter<ConnectionEvents> {
     } catch {
       // Already closed.
     }
-    if (this.socket === socket) this.socket = null;
+    if (this.socket === socket) {
+      this.socket = null;
+      clearTimeout(this.helloTimer);
+    }
   }
 
-  private lost(): void {
+  private lost(silent: boolean, error?: SovError): void {
     this.rejectPending(new SovError('NETWORK', 'The connection to the relay was lost.'));
     if (this.socket) this.detach(this.socket);
     if (this.state === 'closed' || this.state === 'disconnected') return;
+    // An attempt that never got to "connected" counts against its address; a lost connection does not.
+    if (this.state !== 'connected') this.options.target.failed(silent, error);
     this.setState('reconnecting');
     const delay = reconnectDelay(this.attempt++);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);

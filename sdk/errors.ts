@@ -41,6 +41,7 @@ export const ERROR_MESSAGES = {
   FILE_TOO_LARGE: 'The file is too large.',
   STORAGE_UNAVAILABLE: 'This browser could not save or read its local data.',
   CLOSED: 'The client was closed.',
+  WRONG_RELAY: 'This address leads to another relay.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

@@ -11,9 +11,10 @@ import type { StaticFiles } from '../../relay/static-files.ts';
 /**
  * The initial download of <sov-chat> (/sov-chat.js and the chunks it imports statically) as a
  * browser without brotli gets it: the budget npm test (test/build/bundle-size.test.ts) and
- * npm run bench hold it to.
+ * npm run bench hold it to. 25,000 until front doors (several relay addresses, issue 10) added
+ * 730 bytes that the first connection needs, so none of it can load later (BENCHMARKS.md).
  */
-export const SOV_CHAT_INITIAL_GZIP_BUDGET = 25_000;
+export const SOV_CHAT_INITIAL_GZIP_BUDGET = 25_500;
 
 export interface FileSize {
   /** Relative to the served folder. */

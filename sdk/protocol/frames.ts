@@ -148,10 +148,19 @@ export type Reply<K extends RequestType = RequestType> =
   | { re: RequestId | null; ok: true; result: ResultMap[K] }
   | { re: RequestId | null; ok: false; error: WireError };
 
+/**
+ * The relay's id as the relay makes it at its first start: 16 random bytes in base64url. One relay
+ * may be reached through several front doors (addresses); the id in `hello` says which relay a
+ * door leads to, and a client with a session refuses a door that leads to another.
+ */
+export const RELAY_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
 export interface EventMap {
   hello: {
     protocol: number;
     relay: string;
+    /** The relay's stable id (RELAY_ID_PATTERN); relays before it was added send none. */
+    relayId: string;
     time: number;
     /** `connectionBudget`: bytes the relay sends down this connection before it ends it (BUDGET_SPENT); 0 for none. */
     limits: typeof LIMITS & { historySize: number; connectionBudget: number };

@@ -496,6 +496,23 @@ describe('<sov-chat>', function () {
     expect(events).to.include.members(['sov-login', 'sov-message', 'sov-logout']);
   });
 
+  it('takes several front doors in `relay`, separated by white space, and with the first one failing signs in through the second', async () => {
+    // A door on a path the relay does not serve: its upgrade is refused at once. Unique, so that
+    // this element's storage (named by the first door) starts empty.
+    const dead = `${relay}/no-door-${uniqueName()}`;
+    const chat = mount<SovChat>('sov-chat', {}, { relay: ` ${dead}\n\t${relay}/ `, lang: 'en' });
+    const root = () => chat.shadowRoot!;
+    await until(() => button(root(), 'Sign in') !== null, 'the login form');
+    const client = chat.client!;
+    const doors: string[] = [];
+    client.on('door', (door) => doors.push(door));
+    await client.register({ username: uniqueName('doors'), password: PASSWORD, firstName: 'Anna', lastName: 'Door' });
+    await until(() => button(root(), 'Exit') !== null, 'the chat');
+    const live = relay.replace(/^http/, 'ws');
+    expect(client.door).to.equal(live);
+    expect(doors).to.deep.equal([live]);
+  });
+
   it('stays signed in across a reload (a new <sov-chat> on the same IndexedDB)', async () => {
     const databaseName = uniqueName('db');
     const first = await person({ storage: indexedDbStorage(databaseName) });

@@ -98,8 +98,33 @@ export function nginxLocations(relayPort: number): string {
     }`;
 }
 
-/** nginx in the foreground on a free loopback port, proxying to the relay on `relayPort`. */
-export async function startNginx(program: string, relayPort: number): Promise<ProxyProcess> {
+/**
+ * The second front door README.md shows under "Adding a front door": another site's nginx passes
+ * `prefix`/ on to the relay with the prefix stripped, so the relay sees its own paths. The SDK,
+ * given `https://site/prefix`, connects to `/prefix/v1/ws`. The upstream here is the test relay's
+ * loopback port; the README's is the relay's public https address (hence the SNI line).
+ */
+export function nginxPathDoor(relayPort: number, prefix: string): string {
+  return `
+    location ${prefix}/ {
+      proxy_pass http://127.0.0.1:${relayPort}/;
+      proxy_http_version 1.1;
+      proxy_ssl_server_name on;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+    location = ${prefix}/v1/ws {
+      proxy_pass http://127.0.0.1:${relayPort}/v1/ws;
+      proxy_http_version 1.1;
+      proxy_ssl_server_name on;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 1h;
+    }`;
+}
+
+/** nginx in the foreground on a free loopback port, proxying to the relay on `relayPort` (README's locations unless others are given). */
+export async function startNginx(program: string, relayPort: number, locations = nginxLocations(relayPort)): Promise<ProxyProcess> {
   const dir = tempDataDir();
   // nginx run by root hands requests to workers running as nobody, which must reach the folder.
   fs.chmodSync(dir, 0o755);
@@ -119,7 +144,7 @@ http {
 ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path ${path.join(dir, kind)};`).join('\n')}
   server {
     listen 127.0.0.1:${port};
-${nginxLocations(relayPort)}
+${locations}
   }
 }
 `,

@@ -538,6 +538,13 @@ async function madeUpSalt(relay: RelayProcess): Promise<string> {
   }
 }
 
+/** The id the relay's hello names: made in relay.id at the first start, so it changes if that file is lost. */
+async function helloRelayId(relay: RelayProcess): Promise<unknown> {
+  const client = await connect(relay);
+  client.socket.terminate();
+  return client.events.find((event) => event.ev === 'hello')?.relayId;
+}
+
 describe('a power cut after a compaction', () => {
   test('messages.log rewritten (temp file, fsync, rename, folder fsync), then more sends: the newest messages from before and after the rewrite are there', { skip: ioTrace.skip }, async () => {
     const model = new Model(seededRandom(SEED));
@@ -582,13 +589,15 @@ describe('a power cut after a compaction', () => {
 });
 
 describe('a power cut right after the first writes', () => {
-  test('on a data folder the relay creates: the folder, secret.key, every log and avatars/ are there, with everything acknowledged', { skip: ioTrace.skip }, async () => {
+  test('on a data folder the relay creates: the folder, secret.key, relay.id, every log and avatars/ are there, with everything acknowledged', { skip: ioTrace.skip }, async () => {
     const model = new Model(seededRandom(SEED));
     model.round = 1;
     const { relay, recorder } = await startTraced(tempDataDir(), path.join(tempDataDir(), 'trace'));
     let salt: string;
+    let relayId: unknown;
     try {
       salt = await madeUpSalt(relay);
+      relayId = await helloRelayId(relay);
       await oneOfEach(model, relay);
     } finally {
       await relay.stop('SIGKILL');
@@ -599,6 +608,7 @@ describe('a power cut right after the first writes', () => {
     const after = await startRelay({ dataDir: path.join(root, 'data'), args: RELAY_ARGS });
     try {
       assert.equal(await madeUpSalt(after), salt, 'secret.key survives: unknown usernames get the same made-up salt');
+      assert.equal(await helloRelayId(after), relayId, 'relay.id survives: clients still recognise the relay');
       await verify(model, after);
     } finally {
       await after.stop();

@@ -277,16 +277,12 @@ describe('the relay and the SDK on hostile networks', { concurrency: true }, () 
   });
 
   describe('(e) the first front door dead', { concurrency: 1 }, () => {
-    /**
-     * The SDK takes one relay address today. How a client learns of several front doors is for
-     * issue 10 to settle; these tests assume a list in `relay`, tried in turn.
-     */
-    const doors = (...urls: string[]): Partial<SovClientOptions> => ({ relay: urls as unknown as string });
+    /** Several front doors of one relay: a list in `relay`, tried in turn (sdk/front-doors.ts). */
+    const doors = (...urls: string[]): Partial<SovClientOptions> => ({ relay: urls });
 
     for (const dead of ['refuse', 'blackhole'] as const) {
       test(
         `with the first front door ${dead === 'refuse' ? 'refusing connections' : 'black-holed'}, a client given a second one registers and chats through it`,
-        { todo: 'issue 10: the SDK takes a single relay address' },
         async (t) => {
           const [first, second] = [await proxy(t, { mode: dead }), await proxy(t, {})];
           const client = sdk(t, relay.url, { ...doors(first.url, second.url), heartbeatMs: 1000 });

@@ -1,11 +1,12 @@
 /**
- * <sov-chat relay="wss://chat.example.org">: the whole chat in one element.
+ * <sov-chat relay="wss://chat.example.org https://cdn.example.net/chat">: the whole chat in one element.
  *
  * Signed out it shows <sov-login>; signed in, a top bar (your avatar and name, which open your
  * profile; the room and a way to go to another; the connection state; Exit) over <sov-chat-room>
  * and <sov-roster>. The session is kept in IndexedDB, so a reload stays signed in.
  *
- * Attributes: `relay` (default: the server this script was loaded from), `room` (default
+ * Attributes: `relay` (default: the server this script was loaded from; several front doors of
+ * one relay separated by spaces, tried in order from the one that worked last), `room` (default
  * "general"), `lang` ("en" or "ru"; default the page's), `theme` ("light" or "dark"; default the
  * system's), `max-avatar-bytes` (default 4 MB).
  *
@@ -45,7 +46,11 @@ export const loadProfile = (): Promise<unknown> => import('../sov-profile/sov-pr
 export class SovChat extends SovElement {
   static override styles = chatStyles;
 
-  /** The relay's address; defaults to the server that served this script. */
+  /**
+   * The relay's address, or several front doors of the same relay separated by white space
+   * (`wss://a.example https://b.example/chat`); the SDK splits and normalises them. Defaults to
+   * the server that served this script.
+   */
   @property() relay = '';
   /** The room to open first. */
   @property({ reflect: true }) room = DEFAULT_ROOM;
@@ -132,7 +137,7 @@ export class SovChat extends SovElement {
     this.startError = '';
     let client: SovClient;
     try {
-      client = new SovClient({ relay: this.relay || defaultRelay() });
+      client = new SovClient({ relay: this.relay.trim() || defaultRelay() });
     } catch (error) {
       this.startError = this.errorText(error);
       return;
