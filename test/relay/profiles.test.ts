@@ -41,13 +41,9 @@ async function loggedIn(on: RelayProcess = relay, options: WebSocket.ClientOptio
 
 const PROFILE_FIELDS = ['avatar', 'firstName', 'id', 'keys', 'lastName', 'role', 'username'];
 
-/** Waits for a `profile` event about `userId` matching `match`; the relay sends it with the reply, so 1 s is generous. */
+/** Waits for a `profile` event about `userId` matching `match` (the relay sends it with the reply). */
 function profileEvent(client: TestClient, userId: number, match: (user: any) => boolean = () => true): Promise<EventFrame> {
-  return withTimeout(
-    client.waitForEvent((e) => e.ev === 'profile' && e.user?.id === userId && match(e.user), 'profile event'),
-    'profile event',
-    1000,
-  );
+  return client.waitForEvent((e) => e.ev === 'profile' && e.user?.id === userId && match(e.user), 'profile event');
 }
 
 function relayAlive(process: RelayProcess): void {

@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import { precompress } from '../../relay/precompress.mjs';
 import { loadStaticFiles, staticReply } from '../../relay/static-files.ts';
 import type { StaticFiles, StaticReply } from '../../relay/static-files.ts';
+import { PATIENCE_MS } from '../helpers/client.ts';
 import { PACKAGE_ROOT, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { rawGet } from '../helpers/raw-http.ts';
@@ -221,7 +222,7 @@ function headThenHealth(port: number, first: string): Promise<string> {
     });
     socket.on('close', () => resolve(received));
     socket.on('error', reject);
-    socket.setTimeout(5000, () => socket.destroy(new Error('the relay stopped answering')));
+    socket.setTimeout(PATIENCE_MS, () => socket.destroy(new Error('the relay stopped answering')));
   });
 }
 
