@@ -14,22 +14,51 @@ export class RelayForTests {
     this.child = null;
   }
 
+  /**
+   * Starts the relay, on the same port as before once it has had one. uWebSockets.js does not set
+   * SO_REUSEADDR, so right after a crash the kernel refuses that port while the killed relay's
+   * connections sit in TIME_WAIT (60 s on Linux), and the relay exits saying the port is in use:
+   * that is waited out here, as an operator restarting it would.
+   */
   async start() {
+    const deadline = Date.now() + 90_000;
+    let waiting = false;
+    for (;;) {
+      try {
+        this.url = await this.launch();
+        break;
+      } catch (error) {
+        if (!error.portBusy || this.port === 0 || Date.now() > deadline) throw error;
+        if (!waiting) process.stderr.write(`test relay: port ${this.port} still held (TIME_WAIT); retrying for up to 90 s\n`);
+        waiting = true;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    this.port = Number(new URL(this.url).port);
+    return this.info();
+  }
+
+  /** One try: resolves with the URL once the relay listens; rejects (portBusy set) if it exits first. */
+  launch() {
     const args = [BIN, '--port', String(this.port), '--data', this.dataDir, '--rate', '1000', '--registrations-per-hour', '100000'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    const url = await new Promise((resolve, reject) => {
+    let errors = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+      errors += chunk;
+      // The refusal a retry expects is said once by start(), not on every try.
+      if (!/cannot listen on .*in use/.test(chunk)) process.stderr.write(chunk);
+    });
+    return new Promise((resolve, reject) => {
       let out = '';
       child.stdout.setEncoding('utf8').on('data', (chunk) => {
         out += chunk;
         const match = /listening on (\S+)/.exec(out);
         if (match) resolve(match[1]);
       });
-      child.once('exit', (code) => reject(new Error(`test relay exited with ${code}`)));
+      // 'close', not 'exit': by then all of stderr has been read.
+      child.once('close', (code) => reject(Object.assign(new Error(`test relay exited with ${code}`), { portBusy: /cannot listen on .*in use/.test(errors) })));
     });
-    this.url = url;
-    this.port = Number(new URL(url).port);
-    return this.info();
   }
 
   info() {
