@@ -74,11 +74,11 @@ export class TestClient {
     return withTimeout(reply, `reply to ${text.slice(0, 60)}`);
   }
 
-  waitForEvent(match: (event: EventFrame) => boolean, what = 'event'): Promise<EventFrame> {
-    return this.waitFor(() => this.events.find(match), what);
+  waitForEvent(match: (event: EventFrame) => boolean, what = 'event', ms = PATIENCE_MS): Promise<EventFrame> {
+    return this.waitFor(() => this.events.find(match), what, ms);
   }
 
-  waitFor<T>(probe: () => T | undefined, what: string): Promise<T> {
+  waitFor<T>(probe: () => T | undefined, what: string, ms = PATIENCE_MS): Promise<T> {
     const found = probe();
     if (found !== undefined) return Promise.resolve(found);
     return withTimeout(
@@ -92,6 +92,7 @@ export class TestClient {
         this.watchers.add(watcher);
       }),
       what,
+      ms,
     );
   }
 
