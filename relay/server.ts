@@ -274,7 +274,9 @@ function httpRoutes(handle: RouteHandlers): (exchange: HttpExchange) => void {
     { path: '/', prefix: true, methods: { GET: handle.staticFile } },
   ];
   return (exchange) => {
-    const route = table.find((entry) => (entry.prefix ? exchange.path.startsWith(entry.path) : exchange.path === entry.path))!;
+    const route = table.find((entry) => (entry.prefix ? exchange.path.startsWith(entry.path) : exchange.path === entry.path));
+    // node:http passes on targets that are not a path (`*`, `http://host/...`); none names anything here.
+    if (!route) return exchange.respond(textReply(404, 'not found'));
     const method = exchange.method === 'HEAD' ? 'GET' : exchange.method;
     const handler = route.methods[method];
     if (handler) return handler(exchange);

@@ -1,8 +1,9 @@
 import { expect } from '@esm-bundle/chai';
 import { SovClient } from '../../sdk/client.ts';
 import type { SovError } from '../../sdk/errors.ts';
-import type { ClientMessage, Room } from '../../sdk/room.ts';
+import type { CachedRoom, ClientMessage, Room } from '../../sdk/room.ts';
 import { indexedDbStorage, memoryStorage } from '../../sdk/storage.ts';
+import type { StorageAdapter } from '../../sdk/storage.ts';
 import { hostileNetwork } from './hostile-network.ts';
 import type { HostileNetwork } from './hostile-network.ts';
 import { relayInfo, startRelayAgain, stopRelay, uniqueName } from './relay.ts';
@@ -12,6 +13,16 @@ const PASSWORD = 'correct horse battery';
 
 
 const texts = (room: Room): string[] => room.messages.map((m) => m.text);
+
+/**
+ * The texts a client has cached for `room` in its IndexedDB (written in batches, 200 ms after the
+ * last change): what a relaunch would show. Empty until the first batch is written.
+ */
+async function cachedTexts(storage: StorageAdapter, room: string): Promise<string[]> {
+  const key = (await storage.keys('')).find((name) => name.endsWith(`|room|${room}`));
+  const cached = key === undefined ? undefined : await storage.get<CachedRoom>(key);
+  return cached?.messages.map((m) => m.text) ?? [];
+}
 
 interface Person {
   client: SovClient;
@@ -122,7 +133,8 @@ describe('SovClient against a real relay', function () {
     const b = await bob.client.join(room);
     await a.send('before the crash');
     await until(() => b.messages.length === 1, 'the first message at Bob');
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    const bobsCache = indexedDbStorage(bob.databaseName);
+    await until(() => cachedTexts(bobsCache, room).then((cached) => cached.includes('before the crash')), 'the message in Bob’s IndexedDB cache');
 
     await stopRelay('SIGKILL');
     await until(() => alice.client.state === 'reconnecting' && bob.client.state === 'reconnecting', 'both noticing the relay is gone');
@@ -157,7 +169,8 @@ describe('SovClient against a real relay', function () {
     const room = await carol.client.join(uniqueName('room'));
     await room.send('bye');
     const storage = indexedDbStorage(carol.databaseName);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Session, key and the room's history are all stored before logging out, so the wipe has work to do.
+    await until(() => cachedTexts(storage, room.name).then((cached) => cached.includes('bye')), 'the message in the IndexedDB cache');
     expect((await storage.keys('')).length).to.be.greaterThan(0);
     const loggedOut: string[] = [];
     carol.client.on('logout', ({ reason }) => loggedOut.push(reason));

@@ -566,7 +566,8 @@ describe('<sov-chat>', function () {
     mounted.push(style);
     const ann = await person();
     const chat = mount<SovChat>('sov-chat', { client: ann.client });
-    await until(() => chat.shadowRoot!.querySelector('sov-chat-room')?.shadowRoot?.querySelector('form') !== null, 'the chat');
+    // The form itself, not `!== null`: while the room has no shadow root yet, `?.` gives undefined.
+    await until(() => chat.shadowRoot!.querySelector('sov-chat-room')?.shadowRoot?.querySelector('form'), 'the chat');
     expect(getComputedStyle(chat.shadowRoot!.querySelector('header')!).backgroundColor).to.equal('rgb(1, 2, 3)');
     const room = chat.shadowRoot!.querySelector('sov-chat-room')!.shadowRoot!;
     expect(getComputedStyle(room.querySelector('form')!).borderTopColor).to.equal('rgb(4, 5, 6)');

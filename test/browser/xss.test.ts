@@ -94,16 +94,33 @@ function fill(input: HTMLInputElement | HTMLTextAreaElement, value: string): voi
   input.dispatchEvent(new Event('input', { bubbles: true, composed: true }));
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
 
+type LitHost = HTMLElement & { updateComplete: Promise<boolean>; isUpdatePending: boolean };
+
 /** Waits until a Lit element has rendered everything asked of it, including re-renders after measuring. */
-async function settle(element: HTMLElement & { updateComplete: Promise<boolean>; isUpdatePending: boolean }): Promise<void> {
+async function settle(element: LitHost): Promise<void> {
   for (let round = 0; round < 10; round++) {
     await element.updateComplete;
     await frame();
     if (!element.isUpdatePending) return;
   }
+}
+
+/**
+ * Waits until whatever a payload in `element` could have set off by now would have run: pending
+ * renders, then a failed image load started after them (`<img src=x onerror>`, the slowest way in
+ * here, fails the same way), then an idle moment. A fixed sleep was too short on a busy machine.
+ */
+async function quiesce(element: LitHost): Promise<void> {
+  await settle(element);
+  await new Promise((resolve) => {
+    const probe = new Image();
+    probe.onerror = probe.onload = resolve;
+    probe.src = `x?quiesce=${Math.random()}`;
+  });
+  await frame();
+  await new Promise((resolve) => requestIdleCallback(() => resolve(undefined), { timeout: 5000 }));
 }
 
 /** Mirrors web-components/shared/people.ts and sov-avatar: what the UI calls a person. */
@@ -503,7 +520,7 @@ describe('XSS payloads rendered by <sov-chat>', function () {
     const close = [...profile().shadowRoot!.querySelectorAll('button')].find((button) => button.textContent?.trim() === 'Close')!;
     close.click();
     await until(() => !dialog().open, 'the dialog closing');
-    await sleep(300);
+    await quiesce(chat);
     assertSafe(chat, 'after every name in the top bar');
   });
 
@@ -568,7 +585,7 @@ describe('XSS payloads rendered by <sov-chat>', function () {
         const expected = `${lastOther.name}: ${lastOther.text}`;
         await until(() => view().shadowRoot!.querySelector('div[aria-live]')?.textContent === expected, `the live region of batch ${batch}`);
       }
-      await sleep(60);
+      await settle(view());
 
       // Every message and notice of this batch, found by scrolling up from the newest.
       const wantedTexts = new Set(batchTexts);
@@ -607,7 +624,7 @@ describe('XSS payloads rendered by <sov-chat>', function () {
     expect([...shown.values()].sort()).to.deep.equal([...sent].sort());
     expect(sent.length).to.equal(texts.length);
     await scrollList(list().scrollHeight);
-    await sleep(300);
+    await quiesce(chat);
     assertSafe(chat, 'after every message');
   });
 
@@ -651,12 +668,12 @@ describe('XSS payloads rendered by <sov-chat>', function () {
       expect(view().getAttribute('room')).to.equal(current);
       assertSafe(chat, `room field ${show(typed)}`);
     }
-    await sleep(300);
+    await quiesce(chat);
     assertSafe(chat, 'after every room');
   });
 
   it('after everything: nothing ran, nothing was added to the page, no on* attribute anywhere', async () => {
-    await sleep(500);
+    await quiesce(chat);
     assertNothingRan('the end');
     expect(document.querySelectorAll(DOCUMENT_LEVEL).length, 'frames, bases, refreshes').to.equal(baseline.documentLevel);
     const handlers = [...deep(document)].flatMap((element) => element.getAttributeNames().filter((name) => /^on/i.test(name)).map((name) => `${locate(element)} ${name}`));

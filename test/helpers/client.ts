@@ -75,11 +75,11 @@ export class TestClient {
     return withTimeout(reply, `reply to ${text.slice(0, 60)}`);
   }
 
-  waitForEvent(match: (event: EventFrame) => boolean, what = 'event'): Promise<EventFrame> {
-    return this.waitFor(() => this.events.find(match), what);
+  waitForEvent(match: (event: EventFrame) => boolean, what = 'event', ms = PATIENCE_MS): Promise<EventFrame> {
+    return this.waitFor(() => this.events.find(match), what, ms);
   }
 
-  waitFor<T>(probe: () => T | undefined, what: string): Promise<T> {
+  waitFor<T>(probe: () => T | undefined, what: string, ms = PATIENCE_MS): Promise<T> {
     const found = probe();
     if (found !== undefined) return Promise.resolve(found);
     return withTimeout(
@@ -93,6 +93,7 @@ export class TestClient {
         this.watchers.add(watcher);
       }),
       what,
+      ms,
     );
   }
 
@@ -102,8 +103,16 @@ export class TestClient {
   }
 }
 
+/**
+ * How long a test waits for something that should come at once (a reply, an event, a log line)
+ * before calling it lost. Measured: milliseconds. But `npm test` runs two files at a time, each
+ * with its own relays, often beside other work on a 2-core machine, and there 5 s was missed; a
+ * cap only has to tell "late" from "never", so it is generous.
+ */
+export const PATIENCE_MS = 20_000;
+
 /** Polls `probe` until it is true; for conditions that no single client's frames announce. */
-export async function eventually(probe: () => boolean, what: string, ms = 5000): Promise<void> {
+export async function eventually(probe: () => boolean, what: string, ms = PATIENCE_MS): Promise<void> {
   const deadline = Date.now() + ms;
   while (!probe()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -111,7 +120,7 @@ export async function eventually(probe: () => boolean, what: string, ms = 5000):
   }
 }
 
-export function withTimeout<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, what: string, ms = PATIENCE_MS): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),

@@ -31,10 +31,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { ERROR_MESSAGES } from '../../sdk/errors.ts';
 import { CLOSE_CODES, LIMITS, signedBytes } from '../../sdk/protocol.ts';
 import { startRelay, unreadFrameCode } from './relay-process.ts';
 import type { RelayProcess } from './relay-process.ts';
+import { documentedErrorCodes } from './protocol-doc.ts';
 
 // =============================================================================================
 // What PROTOCOL.md promises (written out from the document, not imported from the relay's code)
@@ -95,10 +95,8 @@ const RESULT_KEYS: Record<RequestType, readonly string[]> = {
 /** The "Events" table. */
 const EVENT_NAMES = new Set(['hello', 'message', 'join', 'leave', 'presence', 'profile', 'session-ended']);
 
-/** Codes the SDK raises locally and the relay never sends ("The SDK adds local codes..."). */
-const SDK_ONLY_CODES = new Set(['NETWORK', 'TIMEOUT', 'INVALID_INPUT', 'CLOSED', 'NOT_AN_IMAGE', 'FILE_TOO_LARGE', 'STORAGE_UNAVAILABLE']);
-/** Every code a relay may put in a reply: sdk/errors.ts ERROR_MESSAGES minus the SDK's own. */
-export const RELAY_ERROR_CODES: ReadonlySet<string> = new Set(Object.keys(ERROR_MESSAGES).filter((code) => !SDK_ONLY_CODES.has(code)));
+/** Every code a relay may put in a reply: the "Errors" table, read from PROTOCOL.md itself. */
+export const RELAY_ERROR_CODES: ReadonlySet<string> = documentedErrorCodes();
 const ERROR_KEYS = new Set(['code', 'message', 'field', 'retryAfterMs', 'seq']);
 
 /** "closes a connection after 50 RATE_LIMITED replies in a row" */

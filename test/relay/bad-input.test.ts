@@ -11,7 +11,7 @@ import { TestClient, eventually, newSigningKey, registerUser, registration, sign
 import type { ReplyFrame, TestUser } from '../helpers/client.ts';
 import { startRelay, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
-import { REQUEST_FIELDS } from '../helpers/fuzz-frames.ts';
+import { RELAY_ERROR_CODES, REQUEST_FIELDS } from '../helpers/fuzz-frames.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -321,10 +321,15 @@ describe('request floods (relay started with --rate 5)', () => {
 
   test('past the burst of 10, requests get RATE_LIMITED with retryAfterMs, one reply each; waiting that long works again', async () => {
     const flooder = { client: await connect(slow) }; // has spent no tokens yet
+    const sentAt = Date.now();
     const replies = await Promise.all(Array.from({ length: 20 }, () => flooder.client.request('ping')));
+    const spanMs = Date.now() - sentAt;
     const accepted = replies.filter((r) => r.ok);
     const limited = replies.filter((r) => !r.ok);
-    assert.ok(accepted.length >= 10 && accepted.length <= 11, `burst of twice the rate: ${accepted.length} accepted`);
+    // The full burst of 10, plus a token per 200 ms (--rate 5) for as long as the 20 took to be
+    // answered: none on a quiet machine, a few where a busy one stretches the round trip.
+    const refilled = Math.floor((spanMs * 5) / 1000);
+    assert.ok(accepted.length >= 10 && accepted.length <= 10 + refilled, `burst of twice the rate: ${accepted.length} accepted in ${spanMs} ms`);
     assert.equal(accepted.length + limited.length, 20);
     for (const reply of limited) {
       assert.equal(reply.error?.code, 'RATE_LIMITED');
@@ -485,7 +490,7 @@ describe('junk frames', () => {
 
     const codes = new Map<string, number>();
     for (const { client, frames, before } of runs) {
-      await eventually(() => client.replies.length - before >= frames.length, `${frames.length} replies`, 10_000);
+      await eventually(() => client.replies.length - before >= frames.length, `${frames.length} replies`, 30_000);
       const last = await withTimeout(Promise.race([client.closed.then(() => null), client.request('ping')]), 'a last ping');
       assert.ok(last?.ok, 'the connection is still open and serving');
       await new Promise((resolve) => setTimeout(resolve, 50)); // room for any stray extra reply
@@ -504,7 +509,7 @@ describe('junk frames', () => {
         if (reply.ok) {
           assert.equal(typeof reply.result, 'object', JSON.stringify(reply));
         } else {
-          assert.ok(Object.hasOwn(ERROR_MESSAGES, reply.error!.code), `a documented error code: ${reply.error!.code}`);
+          assert.ok(RELAY_ERROR_CODES.has(reply.error!.code), `an error code in PROTOCOL.md's table: ${reply.error!.code}`);
           assert.notEqual(reply.error!.code, 'INTERNAL', `no internal errors: ${JSON.stringify(reply)}`);
           assert.equal(typeof reply.error!.message, 'string');
         }

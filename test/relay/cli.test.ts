@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { TestClient, registerUser } from '../helpers/client.ts';
 import { PACKAGE_ROOT, RELAY_BIN, startRelay, tempDataDir } from '../helpers/relay-process.ts';
+import { rawGet } from '../helpers/raw-http.ts';
 
 const FLAGS = [
   '--host', '--port', '--data', '--history', '--origins', '--tls-cert', '--tls-key', '--session-days', '--rate', '--registrations-per-hour',
@@ -103,7 +104,8 @@ describe('sov-relay command line', () => {
       assert.equal(page.status, 200);
       assert.match(page.headers.get('content-type')!, /text\/html/);
       assert.match(await page.text(), /Sovereign Chat/);
-      assert.equal((await fetch(`${relay.url}/../../etc/passwd`)).status, 404);
+      // Raw: fetch would send /etc/passwd, having resolved the dots itself.
+      assert.equal((await rawGet(relay.port, '/../../etc/passwd')).status, 404);
       assert.equal((await fetch(`${relay.url}/nothing-here`)).status, 404);
     } finally {
       await relay.stop();

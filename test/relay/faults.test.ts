@@ -6,7 +6,8 @@
  * leak, and loses nothing it acknowledged.
  *
  * Linux only where it reads /proc; the storage tests need root (they mount a tmpfs, and one of them
- * an ext4 image on a loop device) and skip otherwise.
+ * an ext4 image on a loop device). Without those they skip, saying what is missing; under CI they
+ * fail instead, so that CI never passes with the disk faults unproven.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -16,7 +17,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { TestClient, chat, loggedIn, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
+import type { TestContext } from 'node:test';
+import { PATIENCE_MS, TestClient, chat, loggedIn, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
 import type { EventFrame, Person, TestUser } from '../helpers/client.ts';
 import { findProgram } from '../helpers/programs.ts';
 import { assertRunning, health, relayStats, startRelay } from '../helpers/relay-process.ts';
@@ -321,6 +323,29 @@ async function stopAll(relays: RelayProcess[]): Promise<void> {
   }
 }
 
+/** What keeps the ext4 test from running here, or null when nothing does. */
+function loopMountMissing(): string | null {
+  const missing = [
+    IS_ROOT ? null : 'root',
+    fs.existsSync('/dev/loop-control') ? null : 'a loop device (/dev/loop-control)',
+    findProgram('mkfs.ext4') ? null : 'mkfs.ext4',
+    findProgram('e2fsck') ? null : 'e2fsck',
+  ].filter((item) => item !== null);
+  return missing.length === 0 ? null : `needs ${missing.join(', ')}`;
+}
+
+/**
+ * True when a storage test cannot run for want of `missing` (null: nothing missing). Outside CI the
+ * test is skipped, with the reason in the report; under CI (the `CI` variable, which `.ci/run` sets
+ * and runs as root) it fails, since a skipped fault test there would look like a proven one.
+ */
+function cannotRun(t: TestContext, missing: string | null): boolean {
+  if (missing === null) return false;
+  if (process.env.CI) assert.fail(`CI must run this storage test, but it ${missing}`);
+  t.skip(missing);
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 // The half-open test mostly waits out the 32 s idle timeout, so it runs beside the other suites.
@@ -409,9 +434,11 @@ describe('the relay under faults', { concurrency: 2 }, () => {
           await dropper.client.close();
           await alice.client.waitForEvent((e) => e.ev === 'presence' && e.userId === dropper.user.profile.id && e.online === false, 'the dropper offline');
 
-          // Warm up (first connections allocate uWS and V8 structures that stay), then take the baseline.
+          // Warm up (first connections allocate uWS and V8 structures that stay), then take the
+          // baseline once the relay has closed every warm-up socket.
+          const beforeWarmUp = relayStats(relay).fds;
           await dropStorm(relay, dropper.user, storm, 500);
-          await sleep(500);
+          await pollUntil(() => relayStats(relay).fds <= beforeWarmUp, `fds back to ${beforeWarmUp} after the warm-up`, PATIENCE_MS);
           const baseline = relayStats(relay);
 
           const started = Date.now();
@@ -420,7 +447,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
           assert.deepEqual(counts, { websockets: 10_000, loggedIn: 1_000, midHandshake: 1_000 });
 
           // Every dropped socket is closed: the fd count comes back to where it was.
-          await pollUntil(() => relayStats(relay).fds <= baseline.fds + 3, `fds back near ${baseline.fds}`, 15_000);
+          await pollUntil(() => relayStats(relay).fds <= baseline.fds + 3, `fds back near ${baseline.fds}`, 30_000);
           const afterStats = relayStats(relay);
           // Bound: 64 MB over the baseline. Only ~200 connections are open at once (~2 KB each in
           // the relay: holding 5,000 open measured +9.4 MB), so what grows is V8's heap reservation
@@ -475,14 +502,17 @@ describe('the relay under faults', { concurrency: 2 }, () => {
           const text = 'x'.repeat(4000);
           const perFlood = 4000; // 16 MB to every member, more than the kernel buffers (~4 MB per socket)
           const base = relayStats(relay).rssMb;
+          const received = (): number => reader.client.events.filter((e) => e.ev === 'message').length;
           const flood = async (): Promise<number> => {
             let peak = relayStats(relay).rssMb;
             const sampler = setInterval(() => (peak = Math.max(peak, relayStats(relay).rssMb)), 50);
             try {
+              const expected = received() + perFlood;
               for (let sent = 0; sent < perFlood; sent += 100) {
                 await Promise.all(Array.from({ length: 100 }, () => sender.client.call('send', signMessage(sender.user, room, text))));
               }
-              await sleep(500);
+              // Sampled until the live reader has every message: until then the relay may hold some.
+              await pollUntil(() => received() >= expected, 'the flood at the live reader', PATIENCE_MS, 50);
               return Math.max(peak, relayStats(relay).rssMb);
             } finally {
               clearInterval(sampler);
@@ -506,10 +536,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
           for (const { user } of stalled) {
             await reader.client.waitForEvent((e) => e.ev === 'leave' && e.room === room && e.userId === user.profile.id, 'the stalled member leaving');
           }
-          await reader.client.waitFor(
-            () => (reader.client.events.filter((e) => e.ev === 'message').length === 2 * perFlood ? true : undefined),
-            'every message at the live reader',
-          );
+          await reader.client.waitFor(() => (received() === 2 * perFlood ? true : undefined), 'every message at the live reader');
           await chat(sender, reader, room);
           assertRunning(relay);
           t.diagnostic(
@@ -558,12 +585,13 @@ describe('the relay under faults', { concurrency: 2 }, () => {
           healthMs.push(check.ms);
           chatMs.push(await chat(alice, bob, room));
           if (open === dribblers.length && closedAt.length === 0) probesWhileAllOpen++;
-          await sleep(500);
+          await sleep(200);
         }
-        assert.ok(probesWhileAllOpen >= 5, `${probesWhileAllOpen} probes ran while all 200 dribbled`);
-        // "Promptly", with a generous margin for a busy machine (measured: tens of ms).
-        assert.ok(Math.max(...healthMs) < 5000, `health check took ${Math.max(...healthMs)} ms`);
-        assert.ok(Math.max(...chatMs) < 5000, `chat round trip took ${Math.max(...chatMs)} ms`);
+        // Not held up: health checks and chat round trips began and ended while all 200 were still
+        // dribbling, i.e. were answered without waiting for the relay to cut them off. No bound on
+        // how fast: a busy machine stretches a round trip (measured 9-152 ms, alone), and a relay
+        // that queued probes behind the dribblers would answer none in this window.
+        assert.ok(probesWhileAllOpen >= 3, `${probesWhileAllOpen} probes ran while all 200 dribbled`);
         // uWS gives a request header 10 s to arrive (timers tick every 4 s; measured ~12 s), so dribblers cannot pile up.
         assert.equal(closedAt.length, dribblers.length, `the relay closed ${closedAt.length} of 200 slowloris connections within ${cutoff} ms`);
         assertRunning(relay);
@@ -598,8 +626,8 @@ describe('the relay under faults', { concurrency: 2 }, () => {
 
     test(
       'a full disk: writes fail with STORAGE_FAILED and a log line, reads and other work go on, writes work again when space returns, nothing acknowledged is lost',
-      { skip: IS_ROOT ? false : 'needs root to mount a tmpfs' },
       async (t) => {
+        if (cannotRun(t, IS_ROOT ? null : 'needs root to mount a tmpfs')) return;
         const dir = mountTmpfs(4);
         let relay = await start(dir);
         const room = 'general';
@@ -665,8 +693,8 @@ describe('the relay under faults', { concurrency: 2 }, () => {
 
     test(
       'a read-only data folder: the relay refuses to start with a clear error instead of running without a disk, and starts with everything once it is writable',
-      { skip: IS_ROOT ? false : 'needs root to mount a tmpfs' },
-      async () => {
+      async (t) => {
+        if (cannotRun(t, IS_ROOT ? null : 'needs root to mount a tmpfs')) return;
         // `mount -o remount,ro` under a running relay is refused by the kernel (EBUSY: the relay
         // holds its logs open for writing), so a tmpfs can only be read-only across a restart. A disk
         // that turns read-only under the running relay is the ext4 test below.
@@ -701,11 +729,10 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       },
     );
 
-    const canLoopMount = IS_ROOT && fs.existsSync('/dev/loop-control') && findProgram('mkfs.ext4') !== null && findProgram('e2fsck') !== null;
     test(
-      'a disk that turns read-only under the running relay (ext4 errors=remount-ro): writes fail with STORAGE_FAILED and a log line, the relay keeps serving, and after repair nothing acknowledged is lost',
-      { skip: canLoopMount ? false : 'needs root, a loop device, mkfs.ext4 and e2fsck' },
+      'a disk that turns read-only under the running relay (ext4 errors=remount-ro): writes fail with STORAGE_FAILED and a log line, the relay keeps serving, SIGTERM still exits 0, and after repair nothing acknowledged is lost',
       async (t) => {
+        if (cannotRun(t, loopMountMissing())) return;
         const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-fault-ext4-'));
         const image = path.join(work, 'disk.img');
         const mnt = path.join(work, 'mnt');
@@ -718,7 +745,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
           mountImage();
         } catch (error) {
           fs.rmSync(work, { recursive: true, force: true });
-          t.skip(`cannot loop-mount an ext4 image here: ${(error as Error).message.split('\n')[0]}`);
+          cannotRun(t, `cannot loop-mount an ext4 image here: ${(error as Error).message.split('\n')[0]}`);
           return;
         }
         mounted.push(mnt);
@@ -730,7 +757,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
           .find((fields) => fields[1] === mnt)?.[0];
         const trigger = `/sys/fs/ext4/${path.basename(device ?? '')}/trigger_fs_error`;
         if (!device || !fs.existsSync(trigger)) {
-          t.skip(`no ${trigger} to make ext4 fail`);
+          cannotRun(t, `has no ${trigger} to make ext4 fail`);
           return;
         }
 
@@ -761,7 +788,9 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         assert.equal((await bobAgain.call('online', { room })).users.length, 2);
 
         // An aborted ext4 cannot be remounted rw: the operator stops the relay, runs fsck, mounts, restarts.
-        const exitCode = await stop(relay);
+        // SIGTERM stops it cleanly even now (README: "exits 0"); the lock file it cannot remove is
+        // left for the next start, which takes it over.
+        assert.equal(await stop(relay), 0, 'the exit code on SIGTERM while the disk is read-only');
         execFileSync('umount', [mnt], { stdio: 'pipe' });
         try {
           execFileSync(findProgram('e2fsck')!, ['-fy', image], { stdio: 'pipe' });
@@ -775,7 +804,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         await assertHistoryIs(back, room, acked);
         assert.equal(await sendAcknowledged({ client: back, user: alice.user }, room, 'repaired', acked), acked.length);
         assert.equal(await stop(relay), 0);
-        t.diagnostic(`read-only ext4: writes refused with STORAGE_FAILED, ${acked.length} acknowledged kept; relay exit code on SIGTERM while read-only: ${exitCode}`);
+        t.diagnostic(`read-only ext4: writes refused with STORAGE_FAILED, SIGTERM exit 0, ${acked.length} acknowledged kept`);
       },
     );
   });

@@ -62,7 +62,7 @@ describe('what the fuzzer found', () => {
     client.socket.on('error', () => {});
     client.socket.send(frame);
     const outcome = await withTimeout(
-      Promise.race([client.waitFor(() => client.replies[0], 'a reply'), client.closed.then((close) => ({ closed: close.code }))]),
+      Promise.race([client.waitFor(() => client.replies[0], 'a reply', 30_000), client.closed.then((close) => ({ closed: close.code }))]),
       'a reply or a close',
       30_000,
     );
@@ -104,7 +104,7 @@ describe('what the fuzzer found', () => {
       await registerUser(reader);
       reader.socket.send(JSON.stringify({ id: 'join', type: 'join', room: 'big' }));
       for (let i = 0; i < 5; i++) reader.socket.send(JSON.stringify({ id: `ping${i}`, type: 'ping' }));
-      const joined = await withTimeout(reader.waitFor(() => reader.replies.find((r) => r.re === 'join'), 'the join reply'), 'the join reply', 60_000);
+      const joined = await reader.waitFor(() => reader.replies.find((r) => r.re === 'join'), 'the join reply', 60_000);
       assert.equal(joined.ok, true);
       const sent = JSON.stringify(joined.result.messages);
       assert.ok(Buffer.byteLength(sent) <= 768 * 1024 + 1000, `join reply history is ${Buffer.byteLength(sent)} bytes`);

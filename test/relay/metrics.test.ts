@@ -77,15 +77,19 @@ describe('relay metrics', () => {
     const metrics = relayMetrics();
     const lag = (): number => sampleValue(parsePrometheusText(metrics.render()), 'sov_event_loop_lag_seconds')!;
     lag();
+    const scraped = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 50));
     const stalled = Date.now();
     while (Date.now() - stalled < 150);
     await new Promise((resolve) => setTimeout(resolve, 50));
     const during = lag();
-    assert.ok(during >= 0.1 && during < 1, `a 150 ms stall shows, got ${during}`);
+    // At least the stall less the sampling resolution; at most the whole time since the last
+    // scrape, which a busy machine may stretch well past the 250 ms asked for.
+    assert.ok(during >= 0.1 && during <= (Date.now() - scraped) / 1000, `a 150 ms stall shows, got ${during}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const afterwards = lag();
-    assert.ok(afterwards < 0.1, `the next scrape starts afresh, got ${afterwards}`);
+    // A scrape that had kept the stall's sample would report it again: at least as much as before.
+    assert.ok(afterwards < during, `the next scrape starts afresh, got ${afterwards} after ${during}`);
   });
 });
 
@@ -180,7 +184,9 @@ describe('metrics endpoint', () => {
     await new Promise<void>((resolve, reject) => http.get(server.url, { agent }, (res) => res.resume().on('end', resolve)).on('error', reject));
     const started = Date.now();
     await server.close();
-    assert.ok(Date.now() - started < 1000, 'closed at once');
+    // Waiting for the idle connection instead would take node:http's keep-alive timeout.
+    const keepAliveMs = new http.Server().keepAliveTimeout;
+    assert.ok(Date.now() - started < keepAliveMs, `closed in ${Date.now() - started} ms, before the ${keepAliveMs} ms an idle kept-alive connection lasts`);
     agent.destroy();
   });
 });

@@ -3,6 +3,7 @@
 // HEAD as well as GET, and nothing outside those folders. First staticReply alone, rule by rule,
 // then the real relay over the network.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -12,8 +13,10 @@ import zlib from 'node:zlib';
 import { precompress } from '../../relay/precompress.mjs';
 import { loadStaticFiles, staticReply } from '../../relay/static-files.ts';
 import type { StaticFiles, StaticReply } from '../../relay/static-files.ts';
+import { PATIENCE_MS } from '../helpers/client.ts';
 import { PACKAGE_ROOT, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
+import { rawGet } from '../helpers/raw-http.ts';
 
 const DECODE: Record<string, (body: Buffer) => Buffer> = {
   br: (body) => zlib.brotliDecompressSync(body),
@@ -219,7 +222,7 @@ function headThenHealth(port: number, first: string): Promise<string> {
     });
     socket.on('close', () => resolve(received));
     socket.on('error', reject);
-    socket.setTimeout(5000, () => socket.destroy(new Error('the relay stopped answering')));
+    socket.setTimeout(PATIENCE_MS, () => socket.destroy(new Error('the relay stopped answering')));
   });
 }
 
@@ -318,11 +321,45 @@ describe('static files over a real relay', () => {
     }
   });
 
-  test('nothing outside the served folders, whatever the path says', async () => {
-    for (const target of ['/package.json', '/../package.json', '/%2e%2e/package.json', '/relay.js', '/nope.js', '/sov-chat.js.br', '/sov-chat.js.gz']) {
-      const response = await fetch(`${relay.url}${target}`);
-      assert.equal(response.status, 404, target);
-      await response.body?.cancel();
+  test('nothing outside the served folders or a stored avatar, whatever the path says, sent byte for byte', async () => {
+    // A secret beside avatars/ in the data folder, and files beside the served folders: none may come back.
+    const secret = `secret key ${crypto.randomBytes(16).toString('hex')}`;
+    fs.writeFileSync(path.join(relay.dataDir, 'secret.key'), secret);
+    const outside = [secret, fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8').slice(0, 40), 'root:x:0:0'];
+    const overlong = Buffer.from([0xc0, 0xae]); // "." as an overlong (invalid) UTF-8 sequence
+    // Each sent as written: rawGet never resolves dots or backslashes as fetch would.
+    const targets = [
+      '/package.json', '/relay.js', '/nope.js', '/sov-chat.js.br', '/sov-chat.js.gz',
+      '/../package.json', '/%2e%2e/package.json', '/%2E%2E/package.json', '/./../package.json',
+      '/chunks/../../package.json', '/chunks/..%2f..%2fpackage.json', '/sov-chat.js/../../package.json',
+      '//etc/passwd', '/../../../../etc/passwd', '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+      '/avatars/../secret.key', '/avatars/%2e%2e%2fsecret.key', '/avatars/..%2fsecret.key', '/avatars/%2e%2e/secret.key',
+      `/avatars/${'0'.repeat(64)}.png/../../secret.key`,
+      '/..\\package.json', '/avatars/..\\secret.key', '/%5c..%5cpackage.json', '/avatars/%2e%2e%5csecret.key',
+      '/package.json%00.js', '/avatars/%00/../secret.key',
+      '/%c0%ae%c0%ae/package.json', '/avatars/%c0%ae%c0%ae%c0%afsecret.key', '/%e0%80%ae%e0%80%ae/package.json',
+    ];
+    // Targets that are not a path, or not valid HTTP at all, where the engines differ: node:http
+    // passes absolute URLs and `*` on to the route table (which once crashed the relay: no route
+    // matched) and answers the rest with 400; uWS closes on anything it cannot parse without sending
+    // a byte (status 0), and takes raw non-ASCII bytes as a path.
+    const byEngine: [string | Buffer, { node: number; uws: number }][] = [
+      [`http://127.0.0.1:${relay.port}/../package.json`, { node: 404, uws: 0 }],
+      ['http://127.0.0.1/avatars/../secret.key', { node: 404, uws: 0 }],
+      ['*', { node: 404, uws: 0 }],
+      ['..%2fpackage.json', { node: 400, uws: 0 }],
+      [Buffer.from('/avatars/\0/../secret.key', 'latin1'), { node: 400, uws: 0 }],
+      [Buffer.concat([Buffer.from('/'), overlong, overlong, Buffer.from('/package.json')]), { node: 400, uws: 404 }],
+    ];
+    const cases = [...targets.map((target) => [target, 404] as const), ...byEngine.map(([target, status]) => [target, status[relay.engine]] as const)];
+    for (const [target, status] of cases) {
+      const shown = JSON.stringify(Buffer.isBuffer(target) ? target.toString('latin1') : target);
+      const reply = await rawGet(relay.port, target);
+      const text = reply.raw.toString('latin1');
+      for (const forbidden of outside) assert.ok(!text.includes(forbidden), `${shown} brought back a file from outside: ${text.slice(0, 300)}`);
+      assert.equal(reply.status, status, `${shown}: ${text.slice(0, 300)}`);
     }
+    assert.equal(relay.child.exitCode, null, 'the relay is still running');
+    assert.equal((await rawGet(relay.port, '/v1/health')).status, 200);
   });
 });
