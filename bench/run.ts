@@ -18,7 +18,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SOV_CHAT_INITIAL_GZIP_BUDGET } from './lib/bundle-size.ts';
 import type { BundleSize } from './lib/bundle-size.ts';
 import { PACKAGE_ROOT, WorkerHandle, killAllNow, registerTempFolder, startRelay, stopAll } from './lib/children.ts';
 import type { RelayHandle } from './lib/children.ts';
@@ -72,7 +71,8 @@ const SIZES = QUICK
     };
 const TEXT_LENGTH = 80;
 const RECEIVER_NICE = 10;
-const TARGETS = { acceptedPerSecond: 8000, cpuSecondsPerMillion: 1, p99Ms: 50, bytesPerIdleConnection: 3 * 1024, vsSocketIo: 5, vsWs: 2, verifyThousandMs: 300, componentsInitialGzip: SOV_CHAT_INITIAL_GZIP_BUDGET };
+const TARGETS = { acceptedPerSecond: 8000, cpuSecondsPerMillion: 1, p99Ms: 50, bytesPerIdleConnection: 3 * 1024, vsSocketIo: 5, vsWs: 2, verifyThousandMs: 300, componentsInitialGzip: 25_000 };
+// The size test holds <sov-chat> under SOV_CHAT_INITIAL_GZIP_BUDGET (a ceiling against growth); the target stays 25 KB.
 /** Hard cap on the whole run (throughput and fan-out now run on both engines): past it every child is killed and the run fails. */
 const RUN_DEADLINE_MS = QUICK ? 300_000 : 900_000;
 // Every load generator connects from loopback: lift the per-address connection cap with the rate limits.
