@@ -26,6 +26,7 @@ export const ERROR_MESSAGES = {
   WRONG_AUTHOR: 'A message may only be sent by its author.',
   DUPLICATE_MESSAGE: 'A message with this id was already accepted.',
   CLOCK_SKEW: 'The message timestamp is too far from the relay clock.',
+  MESSAGE_TOO_BIG: 'The message is too long to travel on this relay; shorten it or split it in two.',
   // Avatars (HTTP upload).
   BAD_IMAGE: 'Avatars must be PNG, JPEG or WebP images.',
   IMAGE_TOO_LARGE: 'The image is too large.',

@@ -6,20 +6,15 @@
  * count runs out (PROTOCOL.md, "Byte budget").
  *
  * The count is an estimate of bytes on the wire: the WebSocket frame header, and with TLS each
- * record's header and tag plus the handshake the server sends (mostly its certificate chain).
+ * record's header and tag plus the handshake the server sends (mostly its certificate chain). The
+ * SDK counts with the same formula (sdk/protocol/budget.ts).
  */
+import { frameCost } from '../../sdk/protocol/budget.ts';
 
-/** TLS 1.3 record overhead per frame: 5-byte header, 16-byte AEAD tag, 1 content-type byte. */
-const TLS_RECORD_OVERHEAD = 22;
 /** ServerHello, EncryptedExtensions, CertificateVerify and Finished, on top of the chain itself. */
 const TLS_HANDSHAKE_OVERHEAD = 400;
 /** Kept back for the close frame that tells the client the budget is spent. */
 const CLOSE_FRAME_RESERVE = 32;
-
-/** Bytes a server-to-client WebSocket frame header takes (RFC 6455 5.2; servers do not mask). */
-export function frameHeaderBytes(payload: number): number {
-  return payload < 126 ? 2 : payload < 65536 ? 4 : 10;
-}
 
 /** What the server's half of a TLS handshake costs: the DER certificate chain and the rest. */
 export function tlsHandshakeBytes(certificateChainPem: string): number {
@@ -62,7 +57,7 @@ export class ByteBudget {
    */
   admit(payloadBytes: number): boolean {
     if (this.options.limit === 0) return true;
-    const cost = payloadBytes + frameHeaderBytes(payloadBytes) + (this.options.tls ? TLS_RECORD_OVERHEAD : 0);
+    const cost = frameCost(payloadBytes, this.options.tls);
     if (this.frames >= 2 && this.spent + cost > this.options.limit - CLOSE_FRAME_RESERVE) return false;
     this.spent += cost;
     this.frames++;
