@@ -90,6 +90,11 @@ class HttpPeer implements Peer<Connection> {
     return this.queuedBytes;
   }
 
+  /** Each streamed response has a budget of its own, which the relay spends for the client. */
+  budgetSpent(): number {
+    return 0;
+  }
+
   subscribe(topic: string): void {
     if (!this.open) return;
     this.topicNames.add(topic);
@@ -195,6 +200,15 @@ export class HttpTransport {
     this.idleSweep.unref();
   }
 
+  /**
+   * With a budget every exchange gets a TCP connection of its own: a network that freezes each
+   * connection after ~16 KB counts from its first byte, whatever requests it carried, and a
+   * keep-alive connection that carried a hundred small send replies would freeze like a stream.
+   */
+  get closesEachConnection(): boolean {
+    return this.host.budget > 0;
+  }
+
   get log(): Logger {
     return this.host.log;
   }
@@ -257,7 +271,7 @@ export class HttpTransport {
     const peer = new HttpPeer(id, decision.accept, this);
     this.peers.set(id, peer);
     this.host.open(peer);
-    exchange.respond({ status: 200, headers: { ...cors, 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify({ stream: id }) });
+    exchange.respond({ status: 200, headers: { ...cors, 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify({ stream: id }) }, this.closesEachConnection);
   }
 
   private read(exchange: HttpExchange, peer: HttpPeer, cors: Record<string, string>, poll: boolean): void {
@@ -269,9 +283,7 @@ export class HttpTransport {
       'cache-control': 'no-store',
       // nginx buffers proxied responses unless told not to; a buffered stream delivers nothing.
       'x-accel-buffering': 'no',
-      // With a budget every read gets a TCP connection of its own: a network that freezes each
-      // connection after ~16 KB counts from its first byte, whatever requests it carried.
-      ...(this.host.budget > 0 ? { connection: 'close' } : {}),
+      ...(this.closesEachConnection ? { connection: 'close' } : {}),
     });
     peer.read(stream, this.host.budget, poll);
   }
@@ -291,7 +303,7 @@ export class HttpTransport {
       chunks.push(chunk);
       if (!last) return;
       const body = Buffer.concat(chunks);
-      exchange.respond({ status: 204, headers: cors, body: null });
+      exchange.respond({ status: 204, headers: cors, body: null }, this.closesEachConnection);
       if (!isUtf8(body)) {
         peer.end(CLOSE_CODES.NOT_UTF8, 'frames must be UTF-8');
         return;

@@ -118,7 +118,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     metrics,
     publish,
   };
-  const hello = (): string =>
+  const hello = (peer: Socket): string =>
     eventFrame({
       ev: 'hello',
       protocol: PROTOCOL_VERSION,
@@ -126,6 +126,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       relayId,
       time: Date.now(),
       limits: { ...LIMITS, historySize: config.historySize, connectionBudget: config.connectionBudget },
+      budgetSpent: peer.budgetSpent(),
     });
 
   const onFrame = frameHandler(ctx);
@@ -166,7 +167,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     ws.data.loginDeadline = setTimeout(() => {
       if (!ws.data.session) ws.end(CLOSE_CODES.POLICY, `log in within ${LOGIN_DEADLINE_MS / 1000} s`);
     }, LOGIN_DEADLINE_MS);
-    ws.send(hello());
+    ws.send(hello(ws));
   };
   const closed = (ws: Socket): void => {
     releaseConnection(ws.data);

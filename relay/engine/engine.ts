@@ -18,6 +18,11 @@ export interface Peer<Data> {
    */
   send(frame: string): boolean;
   bufferedBytes(): number;
+  /**
+   * Bytes of the connection's byte budget spent so far (TLS handshake and upgrade answer included);
+   * 0 where no budget applies. The hello tells the client, which counts on from there.
+   */
+  budgetSpent(): number;
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
   /** Sends a close frame with this code and reason, then closes. */

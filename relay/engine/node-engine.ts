@@ -52,6 +52,10 @@ class NodePeer<Data> implements Peer<Data> {
     return true;
   }
 
+  budgetSpent(): number {
+    return this.budget.bytes;
+  }
+
   bufferedBytes(): number {
     return this.open ? this.socket.bufferedAmount : 0;
   }

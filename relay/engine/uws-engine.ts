@@ -50,6 +50,10 @@ class UwsPeer<Data> implements Peer<Data> {
     return status !== 2;
   }
 
+  budgetSpent(): number {
+    return this.budget.bytes;
+  }
+
   bufferedBytes(): number {
     return this.open ? this.socket.getBufferedAmount() : 0;
   }

@@ -164,6 +164,8 @@ export interface EventMap {
     time: number;
     /** `connectionBudget`: bytes the relay sends down this connection before it ends it (BUDGET_SPENT); 0 for none. */
     limits: typeof LIMITS & { historySize: number; connectionBudget: number };
+    /** Budget bytes this connection spent before the hello (TLS handshake, upgrade answer): the SDK counts on from here. */
+    budgetSpent?: number;
   };
   message: ChatMessage;
   join: { room: string; user: Profile };

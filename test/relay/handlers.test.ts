@@ -48,6 +48,10 @@ class FakePeer implements Peer<Connection> {
     return 0;
   }
 
+  budgetSpent(): number {
+    return 0;
+  }
+
   subscribe(topic: string): void {
     this.topics.add(topic);
     if (!this.index.has(topic)) this.index.set(topic, new Set());
