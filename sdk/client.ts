@@ -8,7 +8,7 @@
  *   await room.send('Привет!');
  */
 import { Connection } from './connection.ts';
-import type { ConnectionState, WebSocketConstructor } from './connection.ts';
+import type { ConnectionState, HandshakeKind, WebSocketConstructor } from './connection.ts';
 import { Emitter } from './emitter.ts';
 import type { AccountHost, NewSession } from './account.ts';
 import { SovError } from './errors.ts';
@@ -23,6 +23,8 @@ import type { StorageAdapter } from './storage.ts';
 import { sign } from './crypto/signing.ts';
 import type { StoredSigningKey } from './crypto/signing.ts';
 import { Verifier } from './crypto/verify.ts';
+import type { TransportChoice } from './transports/ladder.ts';
+import type { TransportName } from './transports/link.ts';
 
 export interface SovClientOptions {
   /**
@@ -35,6 +37,11 @@ export interface SovClientOptions {
   storage?: StorageAdapter;
   /** A WebSocket class, for Node (the `ws` package). Default: the global one. */
   WebSocket?: WebSocketConstructor;
+  /**
+   * `auto` (default): WebSocket, and streamed HTTP or long polling where WebSocket does not get
+   * through, back to WebSocket when it does. `websocket`, `http` (streamed) or `poll` pin one.
+   */
+  transport?: TransportChoice;
   requestTimeoutMs?: number;
   heartbeatMs?: number;
   /** Messages cached per room for offline start. Default 200. */
@@ -65,6 +72,8 @@ export interface ClientEvents extends Record<string, unknown> {
   presence: { userId: number; online: boolean; user?: Profile };
   /** Connection attempts now go to this front door (its address, as `door` gives it). */
   door: string;
+  /** The connection now runs over this transport (a fallback when it is not `websocket`). */
+  transport: TransportName;
   /** A front door led to another relay than the session's; it was closed before the token went out. */
   'wrong-relay': { door: string; relayId: string | null; error: SovError };
 }
@@ -121,10 +130,12 @@ export class SovClient extends Emitter<ClientEvents> {
     this.connection = new Connection({
       target: this.doors,
       ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      ...(options.transport ? { transport: options.transport } : {}),
       ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
-      handshake: () => this.handshake(),
+      handshake: (kind) => this.handshake(kind),
     });
+    this.connection.on('transport', (transport) => this.emit('transport', transport));
     this.connection.on('state', (state) => {
       this.emit('state', state);
       if (state === 'connected') void this.flushOutbox();
@@ -134,6 +145,11 @@ export class SovClient extends Emitter<ClientEvents> {
 
   get state(): ConnectionState {
     return this.connection.state;
+  }
+
+  /** The transport in use (or tried next): `websocket`, or a fallback, `http-stream` or `http-poll`. The `transport` event says when it changes. */
+  get transport(): TransportName {
+    return this.connection.transport;
   }
 
   /** The front door in use, or tried now: its address, `wss://host/path` (`ws://` without TLS). The `door` event says when it changes. */
@@ -384,8 +400,11 @@ export class SovClient extends Emitter<ClientEvents> {
     }
   }
 
-  /** Runs on every (re)connect before anything else is sent: resume the session, rejoin rooms. */
-  private async handshake(): Promise<void> {
+  /**
+   * Runs on every new connection before anything else is sent: resume the session, rejoin rooms.
+   * A `rotate` replaces a working connection (./connection.ts): the member lists are known.
+   */
+  private async handshake(_kind: HandshakeKind = 'connect'): Promise<void> {
     const session = this.session;
     if (!session) return;
     const relayId = this.checkRelay(session);

@@ -1,45 +1,52 @@
 /**
  * The connection to a relay as an explicit state machine:
  *
- *   connecting ──▶ connected ──(lost)──▶ reconnecting ──▶ connected ...
- *        │              │                      │
- *        └──────────────┴── disconnect() ──▶ disconnected ── start() ──▶ connecting
+ *   connecting ──▶ connected ──(lost, froze)──▶ reconnecting ──▶ connected ...
+ *        │              │                             │
+ *        └──────────────┴──── disconnect() ──▶ disconnected ── start() ──▶ connecting
  *                       close() from any state ──▶ closed (final)
  *
- * Every transition goes through `setState`, which emits one `state` event. "connected" means the
- * socket is open, the relay said hello, and the owner's handshake (resume, rejoin rooms) is done:
- * only then do ordinary requests go out. Heartbeats catch connections that a censoring network
- * froze without closing, which would otherwise look healthy for minutes.
+ * Every transition goes through `setState`, which emits one `state` event. "connected" means a
+ * link is up, the relay said hello on it, and the owner's handshake (resume, rejoin rooms) is
+ * done: only then do ordinary requests go out.
+ *
+ * Under the states, a connection is a series of links (./transports/link.ts), each over the
+ * transport the ladder picks (./transports/ladder.ts), and a new link is always made before the
+ * old one is broken, so that the relay counts the user online throughout and nobody sees them
+ * leave and come back:
+ * - Rotation: the link's byte budget is nearly spent (./protocol/budget.ts), or it reached the age
+ *   at which this network freezes connections, or a lower rung of the ladder probes WebSocket. A
+ *   new link opens, says hello and runs the handshake (kind `rotate`: member lists are known),
+ *   then takes over; the old one delivers the replies it owes, then closes. State stays "connected".
+ * - Freeze: the link stops delivering while a reply is due (FREEZE_MS), as censoring networks do
+ *   without closing anything. Its requests fail with NETWORK (the outbox sends again), state goes
+ *   to "reconnecting", a new link opens at once; the frozen one stays open until the new one is up.
+ * - Loss: the relay closed the link. Reconnect after a backoff (at once when the budget was spent).
  */
 import { Emitter } from './emitter.ts';
 import { SovError } from './errors.ts';
 import type { WireError } from './errors.ts';
 import { reconnectDelay } from './backoff.ts';
-import { LIMITS } from './protocol/frames.ts';
+import { frameCost, rotationPoint } from './protocol/budget.ts';
+import { CLOSE_CODES, LIMITS } from './protocol/frames.ts';
 import type { EventMap, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import { TransportLadder } from './transports/ladder.ts';
+import type { TransportChoice } from './transports/ladder.ts';
+import type { Link, LinkOpener, TransportName } from './transports/link.ts';
+import { webSocketOpener } from './transports/websocket.ts';
+import type { WebSocketConstructor } from './transports/websocket.ts';
 
+export type { WebSocketConstructor, WebSocketLike } from './transports/websocket.ts';
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
 
-/** The subset of the WebSocket API the SDK uses; browsers' WebSocket and the `ws` package both fit. */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onclose: ((event: { code: number }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
-
 /**
- * Where each connection attempt goes, and what became of it: the client's front doors
+ * Where each link goes, and what became of the attempt: the client's front doors
  * (./front-doors.ts), which move on to another address when one fails.
  */
 export interface AttemptTarget {
-  /** The WebSocket URL to connect to now. */
-  url(): string;
-  /** How long the attempt may wait for the relay's hello before it is given up. */
+  /** The front door to connect to now (`ws(s)://host/path`). */
+  door(): string;
+  /** How long an attempt may wait for the relay's hello before it is given up. */
   helloTimeoutMs(): number;
   /** The attempt reached "connected". */
   reached(): void;
@@ -47,63 +54,121 @@ export interface AttemptTarget {
   failed(silent: boolean, error?: SovError): void;
 }
 
+/** `connect`: a first link, or one after a loss or a freeze. `rotate`: it replaces a working link. */
+export type HandshakeKind = 'connect' | 'rotate';
+
 export interface ConnectionOptions {
   target: AttemptTarget;
   WebSocket?: WebSocketConstructor;
+  /** Which transports to use (default `auto`: the ladder). */
+  transport?: TransportChoice;
   /** How long a request may wait for its reply (and for the connection) before TIMEOUT. */
   requestTimeoutMs?: number;
-  /** Ping interval (default 5 s); a ping unanswered this long, or silence for twice it, means a dead connection. */
+  /** A link silent this long gets a ping (default 5 s), which it must answer within FREEZE_MS (or twice this, if shorter). */
   heartbeatMs?: number;
-  /** Runs after every (re)connect, before the state becomes "connected". Its requests pass `{ handshake: true }`. */
-  handshake(): Promise<void>;
+  /** Runs on every new link before it takes over. Its requests pass `{ handshake: true }`. */
+  handshake(kind: HandshakeKind): Promise<void>;
 }
 
 export interface ConnectionEvents extends Record<string, unknown> {
   state: ConnectionState;
   event: ServerEvent;
+  /** The transport of the link in use changed. */
+  transport: TransportName;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  /** Send on the link whose handshake runs, before "connected" (only the handshake itself should). */
+  handshake?: boolean;
+}
+
+/**
+ * A link that delivers nothing for this long while a reply is due is frozen. Replies come within a
+ * round trip or two (0.1-1.6 s on the slowest mobile networks we know); waiting for two missed
+ * heartbeats, as before, cost 10-15 s of a frozen chat.
+ */
+export const FREEZE_MS = 3000;
+/** A replaced link gets this long to deliver the replies it still owes. */
+const RETIRE_MS = 5000;
+
+interface LinkState {
+  link: Link;
+  kind: HandshakeKind;
+  tls: boolean;
+  hello: EventMap['hello'] | null;
+  /** Budget bytes the relay has spent on this link, counted as the relay counts them. */
+  spent: number;
+  openedAt: number;
+  lastFrameAt: number;
+  /**
+   * Since when a reply is due and nothing has arrived (null: nothing due). A request that times
+   * out does not reset it: a ping unanswered for its whole timeout is a freeze, not a fresh start.
+   */
+  dueSince: number | null;
+  /** The link got a fresh path (Link.unstick) in this stall already. */
+  unstuck: boolean;
+  /** Frozen: kept open, whatever it still delivers, until a new link is up (the relay counts the user online through it). */
+  held: boolean;
+  /** Requests sent on it and not answered yet: id → when sent. */
+  awaiting: Map<number, number>;
+  helloTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface Pending {
   resolve(result: unknown): void;
   reject(error: SovError): void;
   timer: ReturnType<typeof setTimeout>;
+  link: LinkState;
 }
 
-export interface RequestOptions {
-  timeoutMs?: number;
-  /** Send while the handshake runs (only the handshake itself should). */
-  handshake?: boolean;
-}
-
-const OPEN = 1;
+const utf8 = new TextEncoder();
 
 export class Connection extends Emitter<ConnectionEvents> {
   state: ConnectionState = 'disconnected';
-  /** The relay's hello on the current connection: protocol version and limits. */
-  hello: EventMap['hello'] | null = null;
-  private socket: WebSocketLike | null = null;
-  private handshaking = false;
-  private attempt = 0;
-  private nextId = 1;
-  private lastFrameAt = 0;
+  /** The link that serves requests, once connected. */
+  private active: LinkState | null = null;
+  /** The link being made: it takes over once its handshake is done. */
+  private incoming: LinkState | null = null;
+  /** The link whose handshake runs now (handshake requests go to it). */
+  private handshaking: LinkState | null = null;
+  /** Replaced links still owed replies, and frozen ones kept open until a new link is up. */
+  private readonly leaving = new Set<LinkState>();
   private readonly pending = new Map<number, Pending>();
   private readonly waiters = new Set<() => void>();
+  private readonly ladder: TransportLadder;
+  private readonly openers = new Map<TransportName, LinkOpener>();
+  private opening = false;
+  private announced: TransportName | null = null;
+  private attempt = 0;
+  private nextId = 1;
+  /** A rotation that failed is tried again only after this (a backoff, so a broken door is not hammered). */
+  private nextRotationAt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
-  private helloTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly WebSocketClass: WebSocketConstructor;
+  private watchdog: ReturnType<typeof setInterval> | null = null;
   private readonly requestTimeoutMs: number;
   private readonly heartbeatMs: number;
+  private readonly freezeMs: number;
   private readonly onOnline = (): void => this.reconnectNow();
 
   constructor(private readonly options: ConnectionOptions) {
     super();
-    const fallback = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    const WebSocketClass = options.WebSocket ?? fallback;
-    if (!WebSocketClass) throw new SovError('INVALID_INPUT', 'No WebSocket here: pass one as the WebSocket option (e.g. the ws package).');
-    this.WebSocketClass = WebSocketClass;
+    this.openers.set('websocket', webSocketOpener(options.WebSocket));
     this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
     this.heartbeatMs = options.heartbeatMs ?? 5_000;
+    // Scaled down with a shorter heartbeat (tests that compress a network's minutes into seconds).
+    this.freezeMs = Math.min(FREEZE_MS, 2 * this.heartbeatMs);
+    this.ladder = new TransportLadder(options.transport, 2 * this.heartbeatMs);
+  }
+
+  /** The relay's hello on the link being handshaken, else on the one in use: protocol version and limits. */
+  get hello(): EventMap['hello'] | null {
+    return (this.handshaking ?? this.active ?? this.incoming)?.hello ?? null;
+  }
+
+  /** The transport in use, or about to be tried. */
+  get transport(): TransportName {
+    return this.active?.link.transport ?? this.ladder.current;
   }
 
   /** Starts connecting (from "disconnected"); reconnects on its own from then on. */
@@ -111,7 +176,8 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.state !== 'disconnected') return;
     globalThis.addEventListener?.('online', this.onOnline);
     this.setState('connecting');
-    this.open();
+    this.watchdog = setInterval(() => this.watch(), Math.min(1000, this.heartbeatMs / 2));
+    this.openLink('connect');
   }
 
   /** Drops the connection and stays offline until `start()`. */
@@ -131,31 +197,38 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   /** Skips the backoff wait (the browser says the network is back, or a test wants it now). */
   reconnectNow(): void {
-    if (this.state !== 'reconnecting') return;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.state !== 'reconnecting' || !this.reconnectTimer) return;
+    clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
-    this.open();
+    this.openLink('connect');
   }
 
   /** Sends a request; waits for the connection if it is not up yet, within the timeout. */
   async request<K extends RequestType>(type: K, fields: RequestMap[K], options: RequestOptions = {}): Promise<ResultMap[K]> {
-    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + (options.timeoutMs ?? this.requestTimeoutMs);
     if (!options.handshake) await this.whenConnected(deadline);
-    const socket = this.socket;
-    if (!socket || socket.readyState !== OPEN) throw new SovError('NETWORK');
+    // A handshake request outside a handshake (resume() on a connection made before the session was known) goes to the link in use.
+    const link = options.handshake ? (this.handshaking ?? this.active) : this.active;
+    if (!link) throw new SovError('NETWORK');
+    return this.send(link, type, fields, deadline);
+  }
+
+  private send<K extends RequestType>(link: LinkState, type: K, fields: RequestMap[K], deadline: number): Promise<ResultMap[K]> {
     const id = this.nextId++;
     const frame = JSON.stringify({ id, type, ...fields });
-    const limit = this.hello?.limits.maxFrameBytes ?? LIMITS.maxFrameBytes;
+    const limit = link.hello?.limits.maxFrameBytes ?? LIMITS.maxFrameBytes;
     // The relay drops a connection that sends an oversized frame; refuse it here instead.
-    if (new TextEncoder().encode(frame).length > limit) throw new SovError('INVALID_INPUT', 'The request is too large to send.');
+    if (utf8.encode(frame).length > limit) return Promise.reject(new SovError('INVALID_INPUT', 'The request is too large to send.'));
     return new Promise<ResultMap[K]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        link.awaiting.delete(id);
         reject(new SovError('TIMEOUT'));
       }, Math.max(1, deadline - Date.now()));
-      this.pending.set(id, { resolve: resolve as (result: unknown) => void, reject, timer });
-      socket.send(frame);
+      this.pending.set(id, { resolve: resolve as (result: unknown) => void, reject, timer, link });
+      link.awaiting.set(id, Date.now());
+      link.dueSince ??= Date.now();
+      link.link.send(frame);
     });
   }
 
@@ -185,147 +258,257 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (next === 'connected' || next === 'disconnected') for (const wake of [...this.waiters]) wake();
   }
 
-  private open(): void {
-    let socket: WebSocketLike;
-    try {
-      socket = new this.WebSocketClass(this.options.target.url());
-    } catch {
-      this.lost(false);
+  // ## Links
+
+  private openLink(kind: HandshakeKind, transport: TransportName = this.ladder.current): void {
+    if (this.incoming || this.opening) return;
+    const opener = this.openers.get(transport);
+    if (!opener) {
+      this.opening = true;
+      void loadHttpTransport().then(
+        ({ httpOpener }) => {
+          this.opening = false;
+          this.openers.set('http-stream', httpOpener(false));
+          this.openers.set('http-poll', httpOpener(true));
+          if (this.state !== 'closed' && this.state !== 'disconnected') this.openLink(kind, transport);
+        },
+        () => {
+          this.opening = false;
+          if (!this.active) this.scheduleReconnect();
+        },
+      );
       return;
     }
-    this.socket = socket;
-    this.hello = null;
-    this.lastFrameAt = Date.now();
-    // A black-holed address answers nothing; waiting for the heartbeat to notice costs 10-15 s.
-    this.helloTimer = setTimeout(() => socket === this.socket && !this.hello && this.drop(true), this.options.target.helloTimeoutMs());
-    socket.onmessage = (event) => this.receive(socket, event.data);
-    socket.onclose = () => {
-      if (this.socket === socket) this.lost(false);
-    };
-    socket.onerror = () => undefined;
-    this.startHeartbeat();
+    const door = this.options.target.door();
+    const now = Date.now();
+    const state: LinkState = { link: null!, kind, tls: door.startsWith('wss:'), hello: null, spent: 0, openedAt: now, lastFrameAt: now, dueSince: null, unstuck: false, held: false, awaiting: new Map(), helloTimer: undefined };
+    try {
+      state.link = opener(door, { frame: (text) => this.receive(state, text), closed: (code) => this.linkClosed(state, code) });
+    } catch {
+      // The URL or the environment refused it at once (a WebSocket constructor throws on a bad URL).
+      state.link = { transport, send: () => undefined, close: () => undefined, unstick: () => false };
+      this.attemptFailed(state, false);
+      return;
+    }
+    this.incoming = state;
+    // A black-holed address answers nothing; the operating system's connect timeout takes minutes.
+    state.helloTimer = setTimeout(() => this.incoming === state && !state.hello && this.attemptFailed(state, true), this.options.target.helloTimeoutMs());
   }
 
-  private receive(socket: WebSocketLike, data: unknown): void {
-    if (socket !== this.socket) return;
-    this.lastFrameAt = Date.now();
+  private receive(link: LinkState, text: string): void {
+    if (link !== this.active && link !== this.incoming && !this.leaving.has(link)) return;
+    link.lastFrameAt = Date.now();
+    link.unstuck = false;
+    const cost = link.link.transport === 'websocket' ? frameCost(utf8.encode(text).length, link.tls) : 0;
+    link.spent += cost;
     let frame: Record<string, unknown>;
     try {
-      frame = JSON.parse(String(data));
+      frame = JSON.parse(text);
     } catch {
       return;
     }
     if (typeof frame !== 'object' || frame === null) return;
     if ('re' in frame) {
-      const pending = typeof frame.re === 'number' ? this.pending.get(frame.re) : undefined;
-      if (!pending) return;
-      this.pending.delete(frame.re as number);
-      clearTimeout(pending.timer);
-      if (frame.ok === true) pending.resolve(frame.result);
-      else pending.reject(SovError.fromWire((frame.error ?? { code: 'INTERNAL', message: 'Malformed error reply.' }) as WireError));
-      return;
+      this.settle(frame);
+      link.dueSince = link.awaiting.size > 0 ? link.lastFrameAt : null;
+      if (this.leaving.has(link) && !link.held && link.awaiting.size === 0) this.closeLink(link);
+    } else if (typeof frame.ev === 'string') {
+      this.dispatch(link, frame, cost);
     }
-    if (typeof frame.ev !== 'string') return;
-    if (frame.ev === 'hello') {
-      this.hello = frame as unknown as EventMap['hello'];
-      void this.runHandshake(socket);
-      return;
-    }
-    this.emit('event', frame as unknown as ServerEvent);
+    this.rotateIfSpent(link);
   }
 
-  private async runHandshake(socket: WebSocketLike): Promise<void> {
+  private dispatch(link: LinkState, frame: Record<string, unknown>, cost: number): void {
+    if (frame.ev === 'hello') {
+      if (link.hello || link !== this.incoming) return;
+      link.hello = frame as unknown as EventMap['hello'];
+      // The relay's count so far (TLS handshake, upgrade answer), then the hello itself.
+      const before = link.hello.budgetSpent;
+      link.spent = (typeof before === 'number' && before > 0 ? before : 0) + cost;
+      void this.runHandshake(link);
+      return;
+    }
+    // Messages from any link: a room drops those it has (by sequence number). Other events only
+    // from the link that serves, or two links would tell of one arrival twice.
+    if (frame.ev === 'message' || link === (this.active ?? this.incoming)) this.emit('event', frame as unknown as ServerEvent);
+  }
+
+  private settle(frame: Record<string, unknown>): void {
+    const pending = typeof frame.re === 'number' ? this.pending.get(frame.re) : undefined;
+    if (!pending) return;
+    this.pending.delete(frame.re as number);
+    pending.link.awaiting.delete(frame.re as number);
+    clearTimeout(pending.timer);
+    if (frame.ok === true) pending.resolve(frame.result);
+    else pending.reject(SovError.fromWire((frame.error ?? { code: 'INTERNAL', message: 'Malformed error reply.' }) as WireError));
+  }
+
+  private async runHandshake(link: LinkState): Promise<void> {
     if (this.handshaking) return;
-    this.handshaking = true;
+    this.handshaking = link;
     try {
-      await this.options.handshake();
+      await this.options.handshake(link.kind);
     } catch (error) {
       // The handshake handles what it can (an ended session, say); what is left is a broken link,
       // or an address that leads to another relay (WRONG_RELAY), which the target then leaves.
-      if (socket === this.socket) this.drop(false, error as SovError);
+      if (link === this.incoming) this.attemptFailed(link, false, error as SovError);
       return;
     } finally {
-      this.handshaking = false;
+      if (this.handshaking === link) this.handshaking = null;
     }
-    if (socket !== this.socket || this.state === 'closed' || this.state === 'disconnected') return;
+    if (link !== this.incoming || this.state === 'closed' || this.state === 'disconnected') return;
+    this.promote(link);
+  }
+
+  /** The new link takes over; the one it replaces (if any) finishes what it owes, then closes. */
+  private promote(link: LinkState): void {
+    clearTimeout(link.helloTimer);
+    const previous = this.active;
+    this.incoming = null;
+    this.active = link;
+    for (const leaving of [...this.leaving]) if (leaving.held || leaving.awaiting.size === 0) this.closeLink(leaving);
+    if (previous) this.retire(previous);
     this.attempt = 0;
+    const transport = link.link.transport;
+    if (transport === 'websocket' && previous && previous.link.transport !== 'websocket') this.ladder.climbed();
+    this.ladder.reached(transport);
     this.options.target.reached();
     this.setState('connected');
-  }
-
-  private startHeartbeat(): void {
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = setInterval(() => {
-      if (!this.socket) return;
-      // Silent for two beats: a frozen flow, or a connection attempt that hangs (a blackholed
-      // SYN waits minutes for the operating system's timeout). Either way, start over now.
-      if (Date.now() - this.lastFrameAt > this.heartbeatMs * 2) {
-        this.drop(true);
-        return;
-      }
-      if (this.socket.readyState !== OPEN) return;
-      this.request('ping', {}, { timeoutMs: this.heartbeatMs, handshake: true }).catch(() => undefined);
-    }, this.heartbeatMs);
-  }
-
-  /**
-   * Abandons the current socket at once (no waiting for a close handshake a frozen network never
-   * delivers). `silent` and `error` say why, for the attempt target if it never got to "connected".
-   */
-  private drop(silent: boolean, error?: SovError): void {
-    const socket = this.socket;
-    if (!socket) return;
-    this.detach(socket);
-    this.lost(silent, error);
-  }
-
-  private detach(socket: WebSocketLike): void {
-    socket.onopen = socket.onmessage = socket.onclose = null;
-    // Not null: terminating a socket that is still connecting makes `ws` (Node) emit an error,
-    // and an error without a listener ends a Node process.
-    socket.onerror = () => undefined;
-    try {
-      const terminate = (socket as { terminate?: () => void }).terminate;
-      if (terminate) terminate.call(socket);
-      else socket.close(4000, 'stalled');
-    } catch {
-      // Already closed.
-    }
-    if (this.socket === socket) {
-      this.socket = null;
-      clearTimeout(this.helloTimer);
+    if (transport !== this.announced) {
+      this.announced = transport;
+      this.emit('transport', transport);
     }
   }
 
-  private lost(silent: boolean, error?: SovError): void {
-    this.rejectPending(new SovError('NETWORK', 'The connection to the relay was lost.'));
-    if (this.socket) this.detach(this.socket);
+  private retire(link: LinkState): void {
+    if (link.awaiting.size === 0) return this.closeLink(link);
+    this.leaving.add(link);
+    setTimeout(() => this.leaving.has(link) && this.closeLink(link), RETIRE_MS);
+  }
+
+  private closeLink(link: LinkState): void {
+    this.leaving.delete(link);
+    clearTimeout(link.helloTimer);
+    link.link.close();
+    this.rejectPendingOf(link, new SovError('NETWORK', 'The connection to the relay was lost.'));
+  }
+
+  /** The link ended on its own (the relay closed it, or its transport gave up). */
+  private linkClosed(link: LinkState, code: number | null): void {
+    if (this.leaving.has(link)) return this.closeLink(link);
+    if (link === this.incoming) return this.attemptFailed(link, false);
+    if (link !== this.active) return;
+    this.active = null;
+    this.closeLink(link);
     if (this.state === 'closed' || this.state === 'disconnected') return;
-    // An attempt that never got to "connected" counts against its address; a lost connection does not.
-    if (this.state !== 'connected') this.options.target.failed(silent, error);
     this.setState('reconnecting');
-    const delay = reconnectDelay(this.attempt++);
+    // A spent budget is no failure: the relay asks for the next connection, so make it now.
+    if (code === CLOSE_CODES.BUDGET_SPENT) this.openLink('connect');
+    else if (!this.incoming) this.scheduleReconnect();
+  }
+
+  /** A link that was being made failed: before its hello (`silent` when nothing answered), or in its handshake. */
+  private attemptFailed(link: LinkState, silent: boolean, error?: SovError): void {
+    if (this.incoming === link) this.incoming = null;
+    this.closeLink(link);
+    if (this.state === 'closed' || this.state === 'disconnected') return;
+    if (!link.hello) this.ladder.openFailed(link.link.transport);
+    if (this.active) {
+      // A rotation or a probe: the working link carries on, and the next try waits a while.
+      this.nextRotationAt = Date.now() + reconnectDelay(this.attempt++);
+      return;
+    }
+    this.options.target.failed(silent, error);
+    this.setState('reconnecting');
+    this.scheduleReconnect();
+  }
+
+  /** The link in use stopped delivering: keep it open (the relay still counts the user online) until a new one is up. */
+  private froze(link: LinkState): void {
+    // It froze after its last frame: the age to stay under is at most that.
+    this.ladder.froze(link.link.transport, link.lastFrameAt - link.openedAt);
+    this.active = null;
+    this.rejectPendingOf(link, new SovError('NETWORK', 'The connection to the relay froze.'));
+    link.held = true;
+    this.leaving.add(link);
+    this.setState('reconnecting');
+    this.openLink('connect');
+  }
+
+  private rotateIfSpent(link: LinkState): void {
+    const budget = link.hello?.limits.connectionBudget ?? 0;
+    if (link === this.active && link.link.transport === 'websocket' && link.spent >= rotationPoint(budget) && Date.now() >= this.nextRotationAt) this.openLink('rotate');
+  }
+
+  /** Twice a second or so: freezes, heartbeats, links too old for this network, probes up the ladder. */
+  private watch(): void {
+    const now = Date.now();
+    for (const link of [this.incoming, this.active]) {
+      if (!link || link.dueSince === null || now - Math.max(link.dueSince, link.lastFrameAt) <= this.freezeMs) continue;
+      // A fresh path first where the transport has one (a new HTTP read), once per stall.
+      if (!link.unstuck && link.link.unstick()) {
+        link.unstuck = true;
+        link.dueSince = now;
+        continue;
+      }
+      if (link === this.incoming) this.attemptFailed(link, true);
+      else this.froze(link);
+    }
+    const active = this.active;
+    if (!active || this.state !== 'connected') return;
+    if (active.dueSince === null && now - active.lastFrameAt >= this.heartbeatMs) {
+      this.send(active, 'ping', {}, now + this.heartbeatMs + this.freezeMs).catch(() => undefined);
+    }
+    if (this.incoming || this.opening || now < this.nextRotationAt) return;
+    if (this.ladder.probeDue()) {
+      this.ladder.probing();
+      this.openLink('rotate', 'websocket');
+    } else if (this.ladder.ageLimitMs !== null && now - active.openedAt >= this.ladder.ageLimitMs) {
+      this.openLink('rotate');
+    }
+  }
+
+  private scheduleReconnect(): void {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (this.state === 'reconnecting') this.open();
-    }, delay);
+      if (this.state === 'reconnecting' || this.state === 'connecting') this.openLink('connect');
+    }, reconnectDelay(this.attempt++));
   }
 
   private teardown(reason: SovError): void {
     globalThis.removeEventListener?.('online', this.onOnline);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.reconnectTimer = this.heartbeatTimer = null;
-    if (this.socket) this.detach(this.socket);
-    this.rejectPending(reason);
-  }
-
-  private rejectPending(reason: SovError): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.reconnectTimer = this.watchdog = null;
+    for (const link of [this.active, this.incoming, ...this.leaving]) if (link) this.closeLink(link);
+    this.active = this.incoming = this.handshaking = null;
+    this.announced = null;
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
       this.pending.delete(id);
       pending.reject(reason);
     }
   }
+
+  private rejectPendingOf(link: LinkState, reason: SovError): void {
+    for (const id of link.awaiting.keys()) {
+      const pending = this.pending.get(id);
+      if (!pending) continue;
+      clearTimeout(pending.timer);
+      this.pending.delete(id);
+      pending.reject(reason);
+    }
+    link.awaiting.clear();
+  }
+}
+
+let httpTransport: Promise<typeof import('./transports/http.ts')> | undefined;
+/** The HTTP transport loads when the ladder first comes down to it: most clients never need it. */
+function loadHttpTransport(): Promise<typeof import('./transports/http.ts')> {
+  httpTransport ??= import('./transports/http.ts').catch((error: unknown) => {
+    httpTransport = undefined;
+    throw error;
+  });
+  return httpTransport;
 }

@@ -121,8 +121,8 @@ export class FrontDoors implements AttemptTarget {
     return this.doors[this.index]!;
   }
 
-  url(): string {
-    return wsUrlOf(this.current);
+  door(): string {
+    return this.current;
   }
 
   helloTimeoutMs(): number {

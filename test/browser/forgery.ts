@@ -24,7 +24,7 @@ export async function operatorAccount(wsUrl: string): Promise<OperatorAccount> {
   const seed = crypto.getRandomValues(new Uint8Array(32));
   const publicKey = toBase64Url(await getPublicKeyAsync(seed));
   // One address, no failover: the operator's own connection to the relay under test.
-  const target = { url: () => wsUrl, helloTimeoutMs: () => 10_000, reached: () => undefined, failed: () => undefined };
+  const target = { door: () => wsUrl.replace(/\/v1\/ws$/, ''), helloTimeoutMs: () => 10_000, reached: () => undefined, failed: () => undefined };
   const connection = new Connection({ target, handshake: async () => undefined });
   connection.start();
   try {

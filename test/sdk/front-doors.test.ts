@@ -56,7 +56,7 @@ describe('FrontDoors', () => {
     await doors.recalled;
     return { doors, moves, storage };
   };
-  const at = (doors: FrontDoors): string => doors.url().replace('/v1/ws', '');
+  const at = (doors: FrontDoors): string => doors.door();
 
   test(`leaves a door after ${FAILURES_TO_LEAVE} failed attempts in a row, not after one, and goes round the list`, async () => {
     const { doors, moves } = await make();

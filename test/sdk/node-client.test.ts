@@ -95,7 +95,7 @@ describe('the SDK in Node', () => {
       const readerRoom = await reader.join(room);
       const writerRoom = await writer.join(room);
       offline = true;
-      (writer as unknown as { connection: { drop(): void } }).connection.drop();
+      (writer as unknown as { connection: { disconnect(): void } }).connection.disconnect();
       await eventually(() => writer.state !== 'connected', 'the writer offline');
       void writerRoom.send('written offline 1').catch(() => undefined);
       void writerRoom.send('written offline 2').catch(() => undefined);
