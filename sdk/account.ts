@@ -1,9 +1,10 @@
 /**
- * Registration and login: the input checks, the password to keys (./crypto/password.ts) and the
- * requests. Loaded with the password module on the first `register` or `login`, as one chunk: a
- * returning user resumes the stored session and never needs any of it.
+ * Registration, login and password change: the input checks, the password to keys
+ * (./crypto/password.ts) and the requests. Loaded with the password module on the first
+ * `register`, `login` or `changePassword`, as one chunk: a returning user resumes the stored
+ * session and never needs any of it.
  */
-import type { Credentials, Registration } from './client.ts';
+import type { Credentials, PasswordChangeInput, Registration } from './client.ts';
 import { MIN_PASSWORD_LENGTH } from './client.ts';
 import { derivePasswordKeys, publicKeyOf, randomBytes } from './crypto/password.ts';
 import type { StoredSigningKey } from './crypto/signing.ts';
@@ -61,20 +62,58 @@ export async function login(host: AccountHost, input: Credentials): Promise<NewS
   const result = await host.request('login', { username, authKey: keys.authKey });
   const seed = keys.signingSeed(result.keySalt);
   const publicKey = await publicKeyOf(seed);
-  const current = result.user.keys[result.user.keys.length - 1]?.publicKey;
-  if (publicKey !== current) {
+  if (publicKey !== currentKeyOf(result.user)) {
     // Only a relay that altered the profile or key salt gets here; signing would produce rejected messages.
     await host.request('logout', {}).catch(() => undefined);
-    throw new SovError('INTERNAL', 'The key from your password does not match the relay\'s record of your key.');
+    throw keyMismatch();
   }
   const signingKey = await storedSigningKey(seed, publicKey, host.useWebCrypto);
   seed.fill(0);
   return { token: result.token, user: result.user, signingKey };
 }
 
-function checkPassword(password: unknown, registering: boolean): void {
-  if (typeof password !== 'string' || password === '') throw new SovError('EMPTY_FIELD', 'Enter a password.', { field: 'password' });
-  if (registering && [...password].length < MIN_PASSWORD_LENGTH) {
-    throw new SovError('INVALID_FIELD', `The password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field: 'password' });
+/** The profile and signing key a password change leaves the session with. */
+export interface ChangedPassword {
+  user: Profile;
+  signingKey: StoredSigningKey;
+}
+
+/**
+ * Changes the password of the signed-in user: the current one proves itself with its auth key (as
+ * at login); the new one gets a fresh scrypt salt, a fresh key salt and so a new signing key. The
+ * relay appends the new public key to the profile's list and keeps the old ones, so messages signed
+ * before the change still verify. Two scrypt runs: `onProgress` covers both (0..0.5, then 0.5..1).
+ */
+export async function changePassword(host: AccountHost, username: string, input: PasswordChangeInput): Promise<ChangedPassword> {
+  checkPassword(input.current, false, 'current');
+  checkPassword(input.next, true, 'next');
+  const progress = input.onProgress;
+  const { kdf: offered } = await host.request('salt', { username });
+  const current = await derivePasswordKeys(input.current, kdfParams(offered, 'kdf'), progress && ((fraction) => progress(fraction / 2)));
+  const kdf = { ...DEFAULT_KDF, salt: toBase64Url(randomBytes(16)) };
+  const keySalt = toBase64Url(randomBytes(32));
+  const next = await derivePasswordKeys(input.next, kdf, progress && ((fraction) => progress(0.5 + fraction / 2)));
+  const seed = next.signingSeed(keySalt);
+  const publicKey = await publicKeyOf(seed);
+  const { user } = await host.request('change-password', { authKey: current.authKey, kdf, newAuthKey: next.authKey, keySalt, publicKey }).catch((error: unknown) => {
+    // The relay names its field, authKey; the caller knows it as `current`.
+    throw error instanceof SovError && error.code === 'BAD_CREDENTIALS' ? new SovError('BAD_CREDENTIALS', 'The current password is wrong.', { field: 'current' }) : error;
+  });
+  // The relay took the new key or this session would sign messages it refuses.
+  if (publicKey !== currentKeyOf(user)) throw keyMismatch();
+  const signingKey = await storedSigningKey(seed, publicKey, host.useWebCrypto);
+  seed.fill(0);
+  return { user, signingKey };
+}
+
+const currentKeyOf = (user: Profile): string | undefined => user.keys[user.keys.length - 1]?.publicKey;
+
+const keyMismatch = (): SovError => new SovError('INTERNAL', 'The key from your password does not match the relay\'s record of your key.');
+
+/** `chosen`: a password being set (registration, a change's new one), which must be long enough. */
+function checkPassword(password: unknown, chosen: boolean, field = 'password'): void {
+  if (typeof password !== 'string' || password === '') throw new SovError('EMPTY_FIELD', 'Enter a password.', { field });
+  if (chosen && [...password].length < MIN_PASSWORD_LENGTH) {
+    throw new SovError('INVALID_FIELD', `The password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field });
   }
 }

@@ -62,6 +62,14 @@ export interface Registration extends Credentials {
   lastName: string;
 }
 
+export interface PasswordChangeInput {
+  current: string;
+  /** At least MIN_PASSWORD_LENGTH characters. */
+  next: string;
+  /** Progress of hashing both passwords, 0..1: about two seconds on purpose. */
+  onProgress?: (fraction: number) => void;
+}
+
 export interface ClientEvents extends Record<string, unknown> {
   state: ConnectionState;
   login: Profile;
@@ -221,6 +229,27 @@ export class SovClient extends Emitter<ClientEvents> {
       this.requireLoggedOut();
       await this.doors.recalled;
       return this.startSession(await (await loadAccount()).login(this.accountHost(), input));
+    });
+  }
+
+  /**
+   * Changes the password (./account.ts, loaded on first use). The relay ends every other session of
+   * this user with `session-ended` `password-changed`; this one stays and signs with the new key from
+   * now on. Messages signed before keep verifying: profiles list old public keys too.
+   * @throws SovError EMPTY_FIELD or INVALID_FIELD (`field` "current" or "next", the new one too
+   *   short), BAD_CREDENTIALS (field "current"), RATE_LIMITED, NOT_AUTHENTICATED
+   * @example await client.changePassword({ current, next, onProgress: (f) => (bar.value = f) });
+   */
+  changePassword(input: PasswordChangeInput): Promise<Profile> {
+    return typed(async () => {
+      const session = this.session;
+      if (!session) throw new SovError('NOT_AUTHENTICATED');
+      const { user, signingKey } = await (await loadAccount()).changePassword(this.accountHost(), session.user.username, input);
+      // The relay's profile event comes before its reply and has already replaced this.session's profile.
+      if (this.session?.token !== session.token) throw new SovError('NOT_AUTHENTICATED', 'Logged out during the password change.');
+      this.session = { ...this.session, signingKey };
+      await this.ownProfileChanged(user);
+      return user;
     });
   }
 
@@ -597,7 +626,7 @@ function isChatMessage(event: object): event is ChatMessage {
 }
 
 let account: Promise<typeof import('./account.ts')> | undefined;
-/** Registration, login and the scrypt they run load on first use: a resumed chat needs none of them. */
+/** Registration, login, password change and the scrypt they run load on first use: a resumed chat needs none of them. */
 function loadAccount(): Promise<typeof import('./account.ts')> {
   account ??= import('./account.ts').catch((error: unknown) => {
     account = undefined;

@@ -1,6 +1,6 @@
 /** `sovereign-chat`: the browser (and Node) SDK for Sovereign Chat relays. */
 export { SovClient, MIN_PASSWORD_LENGTH } from './client.ts';
-export type { SovClientOptions, Credentials, Registration, ClientEvents } from './client.ts';
+export type { SovClientOptions, Credentials, Registration, PasswordChangeInput, ClientEvents } from './client.ts';
 export { Room } from './room.ts';
 export type { ClientMessage, MessageState, RoomEvents } from './room.ts';
 export type { ConnectionState, WebSocketConstructor, WebSocketLike } from './connection.ts';

@@ -140,6 +140,7 @@ export const sessionHandlers: HandlerTable<'salt' | 'register' | 'login' | 'resu
       keySalt: request.keySalt,
       publicKey: request.publicKey,
     });
+    ctx.log('info', 'password change', { userId, username: account.username, ip: ws.data.ip });
     // Whoever knew the old password may hold other sessions: end them all but this one.
     for (const ended of await ctx.sessions.revokeUser(userId, hash)) endSessionEverywhere(ctx, ended, 'password-changed');
     const user = ctx.accounts.profile(account);

@@ -4,7 +4,7 @@
  */
 import { expect } from '@esm-bundle/chai';
 import { sendKeys } from '@web/test-runner-commands';
-import { SovClient } from '../../sdk/client.ts';
+import { MIN_PASSWORD_LENGTH, SovClient } from '../../sdk/client.ts';
 import { indexedDbStorage, memoryStorage } from '../../sdk/storage.ts';
 import type { StorageAdapter } from '../../sdk/storage.ts';
 import type { CachedRoom, ClientMessage } from '../../sdk/room.ts';
@@ -449,6 +449,31 @@ describe('<sov-profile>', function () {
     await until(() => root.querySelector('progress') !== null, 'the upload progress');
     await until(() => ann.client.user!.avatar !== null, 'the uploaded avatar');
     await until(() => root.querySelector('sov-avatar')!.shadowRoot!.querySelector('img')!.src === ann.client.avatarUrl(ann.client.user!), 'the avatar from the relay');
+  });
+});
+
+describe('<sov-profile> password change', function () {
+  this.timeout(60_000);
+
+  it('refuses a short new password and a wrong current one next to their fields, then changes it', async () => {
+    const ann = await person();
+    const profile = mount<SovProfile>('sov-profile', { client: ann.client });
+    await profile.updateComplete;
+    const root = profile.shadowRoot!;
+    const change = async (current: string, next: string, shown: () => boolean, what: string) => {
+      fill(field(root, 'Current password'), current);
+      fill(field(root, 'New password'), next);
+      button(root, 'Change password')!.click();
+      await until(shown, what, 30_000);
+    };
+    await change(PASSWORD, 'short', () => field(root, 'New password')!.getAttribute('aria-invalid') === 'true', 'the too-short mark');
+    expect(text(root)).to.include(`At least ${MIN_PASSWORD_LENGTH} characters.`);
+    await change('not my password', 'a brand new password', () => field(root, 'Current password')!.getAttribute('aria-invalid') === 'true', 'the wrong-password mark');
+    expect(text(root)).to.include('Wrong password.');
+    const before = ann.client.user!.keys.length;
+    await change(PASSWORD, 'a brand new password', () => text(root).includes('Password changed.'), 'Password changed');
+    expect(ann.client.user!.keys.length, 'a new signing key').to.equal(before + 1);
+    expect((field(root, 'Current password') as HTMLInputElement).value, 'the form is cleared').to.equal('');
   });
 });
 

@@ -91,7 +91,10 @@ function readings(content: string): string[] {
   for (const run of content.match(/[A-Za-z0-9+/_-]{12,}/g) ?? []) {
     const standard = run.replace(/-/g, '+').replace(/_/g, '/');
     try {
-      const bytes = Uint8Array.from(atob(standard.slice(0, standard.length - (standard.length % 4))), (char) => char.charCodeAt(0));
+      // Unpadded (the run stops before any "="): a last group of 2 or 3 characters still holds 1 or
+      // 2 bytes, and a secret at the end of a blob ends there. atob decodes it; only 1 left over is no byte.
+      const whole = standard.length % 4 === 1 ? standard.slice(0, -1) : standard;
+      const bytes = Uint8Array.from(atob(whole), (char) => char.charCodeAt(0));
       found.push(new TextDecoder().decode(bytes), hex(bytes));
     } catch {
       // Not base64 after all.

@@ -2,9 +2,9 @@
  * The password never leaves the browser: only scrypt's output does (docs/sdk.md, "Passwords and
  * keys"). Everything the page sends while an account registers and signs in is recorded from
  * before the SDK loads (outbound-recorder.ts) and searched for the password in every form
- * password-leaks.ts knows: plain and encoded, and hashed without scrypt. The SDK has no password
- * change (the protocol's `change-password` has no SovClient method yet), so registration and
- * sign-in are what there is to check: through the SDK, and typed into <sov-chat>'s form.
+ * password-leaks.ts knows: plain and encoded, and hashed without scrypt. Registration, sign-in and
+ * a password change (where both the old and the new password are looked for) are checked, through
+ * the SDK and typed into <sov-chat>'s forms.
  *
  * Each test checks for leaks before it checks that the step worked, so a leak that also makes the
  * relay refuse the step is reported as the leak.
@@ -26,6 +26,13 @@ import { until } from './until.ts';
 // Non-ASCII (so UTF-8, NFD and escapes differ from the plain form), a space and the characters
 // that URL and form encodings rewrite.
 const PASSWORD = 'Ёжик в тумане+Zq7/vortex=&%';
+const NEXT_PASSWORD = 'Новый пароль: ёлка#Kv9?x=1&y';
+
+/** The forms of both passwords a change handles, the new one's named as such in a report. */
+async function bothPasswordsForms(username: string): Promise<PasswordForm[]> {
+  const next = (await passwordForms(NEXT_PASSWORD, username)).map((form) => ({ ...form, name: `the new one: ${form.name}` }));
+  return [...(await passwordForms(PASSWORD, username)), ...next];
+}
 
 let relay: string;
 let wsUrl: string;
@@ -59,6 +66,8 @@ describe('The password never leaves the browser', function () {
       const wrapped = [
         { channel: 'frame', content: JSON.stringify({ id: 1, type: 'login', username, authKey: form.value }) },
         { channel: 'base64 blob', content: btoa(String.fromCharCode(...new TextEncoder().encode(`{"x":1,"k":"${form.value}"}`))) },
+        // At the very end, after one byte and without padding: its last bytes sit in a short final group.
+        { channel: 'base64 tail', content: btoa(String.fromCharCode(...new TextEncoder().encode(`x${form.value}`))).replace(/=+$/, '') },
       ];
       for (const item of wrapped) expect(findLeaks([item], forms), `${form.name} in a ${item.channel}`).to.include(`${form.name} in ${item.channel}`);
     }
@@ -89,29 +98,32 @@ describe('The password never leaves the browser', function () {
     }
   });
 
-  it('registration and sign-in through the SDK send neither the password nor anything made from it without scrypt', async () => {
+  it('registration, sign-in and a password change through the SDK send neither password nor anything made from them without scrypt', async () => {
     const username = uniqueName('secret');
-    const forms = await passwordForms(PASSWORD, username);
+    const forms = await bothPasswordsForms(username);
     outbound.reset();
     const client = new SovClient({ relay, storage: memoryStorage() });
     try {
       const registered = await outcome(client.register({ username, password: PASSWORD, firstName: 'Pat', lastName: 'Secret' }));
       const loggedOut = await outcome(client.logout());
       const loggedIn = await outcome(client.login({ username, password: PASSWORD }));
+      const changed = await outcome(client.changePassword({ current: PASSWORD, next: NEXT_PASSWORD }));
       const sent = await expectNoLeak(forms);
-      expect([registered, loggedOut, loggedIn]).to.deep.equal(['ok', 'ok', 'ok']);
-      // What was searched is what matters: the frames that carry what the password became.
-      for (const type of ['register', 'salt', 'login']) expect(requests(sent, type).length, `"${type}" frames recorded`).to.equal(1);
+      expect([registered, loggedOut, loggedIn, changed]).to.deep.equal(['ok', 'ok', 'ok', 'ok']);
+      // What was searched is what matters: the frames that carry what the passwords became.
+      for (const type of ['register', 'login', 'change-password']) expect(requests(sent, type).length, `"${type}" frames recorded`).to.equal(1);
+      expect(requests(sent, 'salt').length, '"salt" frames recorded (login, change)').to.equal(2);
       expect(requests(sent, 'login')[0]!.content).to.match(/"authKey":"[A-Za-z0-9_-]{43}"/);
+      expect(requests(sent, 'change-password')[0]!.content).to.match(/"authKey":"[A-Za-z0-9_-]{43}".*"newAuthKey":"[A-Za-z0-9_-]{43}"/);
     } finally {
       client.close();
     }
   });
 
-  it('registering and signing in by typing into <sov-chat> sends neither, either', async () => {
+  it('registering, signing in and changing the password by typing into <sov-chat> sends neither, either', async () => {
     await loadLogin();
     const username = uniqueName('typed');
-    const forms = await passwordForms(PASSWORD, username);
+    const forms = await bothPasswordsForms(username);
     outbound.reset();
     const chat = document.createElement('sov-chat') as SovChat;
     chat.setAttribute('relay', relay);
@@ -132,9 +144,15 @@ describe('The password never leaves the browser', function () {
       type(inputFor(chat, 'current-password'), PASSWORD);
       buttonNamed(chat, 'Sign in')!.click();
       const signedIn = await outcome(until(() => buttonNamed(chat, 'Exit'), 'the chat after signing in', 30_000));
+      ([...deep(chat.shadowRoot!)].find((element) => element.matches('button[title="Edit your profile"]')) as HTMLButtonElement | undefined)?.click();
+      await until(() => inputFor(chat, 'new-password'), 'the password change form');
+      type(inputFor(chat, 'current-password'), PASSWORD);
+      type(inputFor(chat, 'new-password'), NEXT_PASSWORD);
+      buttonNamed(chat, 'Change password')!.click();
+      const changed = await outcome(until(() => [...deep(chat.shadowRoot!)].some((element) => element.textContent?.startsWith('Password changed.')), 'the password changed', 30_000));
       const sent = await expectNoLeak(forms);
-      expect([registered, signedIn]).to.deep.equal(['ok', 'ok']);
-      for (const type of ['register', 'login']) expect(requests(sent, type).length, `"${type}" frames recorded`).to.equal(1);
+      expect([registered, signedIn, changed]).to.deep.equal(['ok', 'ok', 'ok']);
+      for (const type of ['register', 'login', 'change-password']) expect(requests(sent, type).length, `"${type}" frames recorded`).to.equal(1);
       await chat.client?.logout();
     } finally {
       chat.remove();

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { TestClient, chat, eventually, loggedIn, randomKey, signMessage, uniqueName } from '../helpers/client.ts';
+import { TestClient, chat, eventually, loggedIn, randomKey, registration, signMessage, uniqueName } from '../helpers/client.ts';
 import type { Person } from '../helpers/client.ts';
 import { parsePrometheusText, sampleValue } from '../helpers/prometheus-text.ts';
 import { RELAY_BIN, logRecords, startRelay, tempDataDir } from '../helpers/relay-process.ts';
@@ -73,7 +73,7 @@ describe('starting the relay', () => {
 });
 
 describe('the JSON log', () => {
-  test('records the engine, sign-ups, logins, failed logins, a lockout and a slow consumer cut off, and never an auth key, token or message text', async (t) => {
+  test('records the engine, sign-ups, logins, failed logins, a lockout, a password change and a slow consumer cut off, and never an auth key, token or message text', async (t) => {
     const relay = await startRelay({ args: ['--log-format', 'json', '--history', '10', '--rate', '100000'] });
     const people: Person[] = [];
     try {
@@ -89,6 +89,10 @@ describe('the JSON log', () => {
       const login = await again.call('login', { username: reader.user.username, authKey: reader.user.authKey });
       secrets.push(login.token);
       again.close();
+
+      const newAuthKey = randomKey();
+      secrets.push(newAuthKey);
+      await reader.client.call('change-password', { ...registration(reader.user.username), authKey: reader.user.authKey, newAuthKey });
 
       const words = `meet at the north gate ${crypto.randomBytes(6).toString('hex')}`;
       secrets.push(words);
@@ -129,6 +133,7 @@ describe('the JSON log', () => {
         [sender.user.username, reader.user.username, stalled.user.username],
       );
       assert.deepEqual(info('login').map((record) => [record.username, record.ip]), [[reader.user.username, '127.0.0.1']]);
+      assert.deepEqual(info('password change').map((record) => [record.username, record.ip]), [[reader.user.username, '127.0.0.1']]);
       assert.equal(info('failed login').length, 10);
       assert.deepEqual(info('lockout: username').map((record) => record.username), [sender.user.username]);
       assert.equal(info('login refused: locked out').length, 1);

@@ -1,9 +1,10 @@
 // The SDK as a bot author uses it: the built package imported by name, in Node, with `ws` and memory storage.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { SovClient, SovError, memoryStorage } from 'sovereign-chat';
-import type { WebSocketConstructor } from 'sovereign-chat';
+import { MIN_PASSWORD_LENGTH, SovClient, SovError, memoryStorage, signedBytes } from 'sovereign-chat';
+import type { ClientEvents, ClientMessage, WebSocketConstructor } from 'sovereign-chat';
 import { eventually, uniqueName } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -125,4 +126,55 @@ describe('the SDK in Node', () => {
       bot.close();
     }
   });
+
+  test('changePassword: the old password is refused, other sessions end, this one signs with the new key, old messages still verify', async () => {
+    const username = uniqueName('changer');
+    const [OLD, NEW] = ['the password before', 'the password after'];
+    const [device, otherDevice, reader] = [client(), client(), client()];
+    const clients = [device, otherDevice, reader];
+    try {
+      await device.register({ username, password: OLD, firstName: 'Смена', lastName: 'Пароля' });
+      await otherDevice.login({ username, password: OLD });
+      await reader.register({ username: uniqueName('reader'), password: 'bots need passwords too', firstName: 'Бот', lastName: 'R' });
+      const room = uniqueName('keys');
+      const [deviceRoom, readerRoom] = [await device.join(room), await reader.join(room)];
+      await deviceRoom.send('signed with the old key');
+      const ended = new Promise<ClientEvents['logout']>((resolve) => otherDevice.on('logout', resolve));
+      const isError = (code: string, field?: string) => (error: unknown) => error instanceof SovError && error.code === code && error.field === field;
+
+      await assert.rejects(device.changePassword({ current: OLD, next: 'x'.repeat(MIN_PASSWORD_LENGTH - 1) }), isError('INVALID_FIELD', 'next'));
+      await assert.rejects(device.changePassword({ current: 'not the password', next: NEW }), isError('BAD_CREDENTIALS', 'current'));
+      const progress: number[] = [];
+      const changed = await device.changePassword({ current: OLD, next: NEW, onProgress: (fraction) => progress.push(fraction) });
+
+      const [oldKey, newKey] = changed.keys.map((key) => key.publicKey);
+      assert.equal(changed.keys.length, 2, 'the old key stays in the profile, the new one is added');
+      assert.ok(progress.some((f) => f < 0.5) && progress.some((f) => f > 0.5) && progress.every((f, i) => f >= (progress[i - 1] ?? 0)), 'progress covers both hashes in order');
+      assert.deepEqual(await ended, { reason: 'password-changed' }, 'the other session ended');
+      assert.equal(otherDevice.user, null);
+      assert.equal(device.user?.keys.length, 2, 'the changing device stays signed in, with the new profile');
+      assert.equal((await deviceRoom.send('signed with the new key')).state, 'sent', 'the relay takes what the new key signs');
+
+      const [stale, fresh] = [client(), client()];
+      clients.push(stale, fresh);
+      await assert.rejects(stale.login({ username, password: OLD }), isError('BAD_CREDENTIALS'));
+      await fresh.login({ username, password: NEW });
+      // History from the relay, read after the change by a session that never saw the old key in use.
+      const history = (await fresh.join(room)).messages;
+      await eventually(() => readerRoom.messages.length === 2, 'both messages at the reader');
+      for (const messages of [history, readerRoom.messages]) {
+        assert.deepEqual(messages.map((m) => [m.text, m.verified]), [['signed with the old key', true], ['signed with the new key', true]]);
+      }
+      // And each was signed by the key its text says, not both by the new one.
+      const signer = (message: ClientMessage) => [oldKey, newKey].filter((key) => verifies(message, key!));
+      assert.deepEqual(history.map(signer), [[oldKey], [newKey]]);
+    } finally {
+      for (const bot of clients) bot.close();
+    }
+  });
 });
+
+function verifies(message: ClientMessage, publicKey: string): boolean {
+  const key = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicKey }, format: 'jwk' });
+  return crypto.verify(null, signedBytes(message), key, Buffer.from(message.sig, 'base64url'));
+}

@@ -33,6 +33,12 @@ export const formsEn = {
   'profile.saved': 'Saved',
   'profile.uploading': 'Uploading…',
   'profile.preparing': 'Preparing the picture…',
+  'profile.passwordTitle': 'Change password',
+  'profile.currentPassword': 'Current password',
+  'profile.newPassword': 'New password',
+  'profile.changePassword': 'Change password',
+  'profile.wrongPassword': 'Wrong password.',
+  'profile.passwordChanged': 'Password changed. Your other devices were signed out.',
 } as const;
 
 addEnglish(formsEn);

@@ -11,6 +11,13 @@ export const profileStyles = [
       padding: 1.25rem;
       min-width: min(22rem, 100%);
     }
+    form + form {
+      border-top: 1px solid var(--_field-border);
+    }
+    h3 {
+      margin: 0;
+      font-size: 1.05rem;
+    }
     .avatar {
       display: flex;
       align-items: center;

@@ -3,15 +3,19 @@
  * first name, last name, username and avatar are editable. A chosen picture is checked (not an
  * image, over `max-avatar-bytes`) and previewed as the exact round image that will be uploaded;
  * saving shows upload progress and refusals ("username taken", "too large") next to their field.
+ * A second form changes the password (SovClient.changePassword): the current one and a new one,
+ * with the hashing's progress; other devices are signed out by the relay, this one stays.
  *
  * @fires sov-profile - detail: the saved Profile
  * @fires sov-close - the Close button was pressed (shown with the `closable` attribute)
- * @csspart form - the form
+ * @csspart form - the profile form
+ * @csspart password-form - the password change form
  */
 import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import { DEFAULT_AVATAR_MAX_BYTES } from '../../sdk/avatar-limits.ts';
+import { MIN_PASSWORD_LENGTH } from '../../sdk/client.ts';
 import { SovError } from '../../sdk/errors.ts';
 import type { Profile } from '../../sdk/protocol/frames.ts';
 import '../shared/sov-avatar.ts';
@@ -23,6 +27,10 @@ import { profileStyles } from './sov-profile.styles.ts';
 
 type Field = 'username' | 'firstName' | 'lastName' | 'avatar';
 const TEXT_FIELDS = ['firstName', 'lastName', 'username'] as const;
+const PASSWORD_FIELDS = ['currentPassword', 'newPassword'] as const;
+type PasswordField = (typeof PASSWORD_FIELDS)[number];
+/** The field each of changePassword's input names is shown in. */
+const PASSWORD_FIELD_OF: Record<string, PasswordField> = { current: 'currentPassword', next: 'newPassword' };
 
 @customElement('sov-profile')
 export class SovProfile extends SovElement {
@@ -40,6 +48,10 @@ export class SovProfile extends SovElement {
   @state() private progress: number | null = null;
   /** Progress of resizing a chosen picture (null when idle): Save waits for it. */
   @state() private preparing: number | null = null;
+  @state() private passwordErrors: Partial<Record<PasswordField, string>> = {};
+  @state() private passwordStatus = '';
+  /** Progress of hashing both passwords (null when idle). */
+  @state() private hashing: number | null = null;
   private stopListening: (() => void) | null = null;
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -85,6 +97,33 @@ export class SovProfile extends SovElement {
           ${this.closable ? html`<button type="button" @click=${() => this.fire('close', null)}>${this.t('profile.close')}</button>` : nothing}
           <button class="primary" type="submit" ?disabled=${busy || this.preparing !== null}>${this.t('profile.save')}</button>
         </div>
+      </form>
+      ${this.renderPasswordForm()}
+    `;
+  }
+
+  private renderPasswordForm() {
+    const busy = this.hashing !== null;
+    return html`
+      <form part="password-form" novalidate @submit=${this.changePassword} aria-busy=${busy ? 'true' : 'false'}>
+        <h3>${this.t('profile.passwordTitle')}</h3>
+        ${PASSWORD_FIELDS.map((field) =>
+          formField({
+            name: field,
+            label: this.t(`profile.${field}`),
+            type: 'password',
+            autocomplete: field === 'currentPassword' ? 'current-password' : 'new-password',
+            error: this.passwordErrors[field],
+            disabled: busy,
+            onInput: () => {
+              this.passwordStatus = '';
+              if (this.passwordErrors[field]) this.passwordErrors = withoutError(this.passwordErrors, field);
+            },
+          }),
+        )}
+        ${busy ? html`<progress max="1" .value=${this.hashing ?? 0} aria-label=${this.t('login.working')}></progress>` : nothing}
+        <p role="status">${this.passwordStatus}</p>
+        <div class="actions"><button type="submit" ?disabled=${busy}>${this.t('profile.changePassword')}</button></div>
       </form>
     `;
   }
@@ -160,6 +199,32 @@ export class SovProfile extends SovElement {
       this.showError(error);
     } finally {
       this.progress = null;
+    }
+  }
+
+  private async changePassword(event: SubmitEvent): Promise<void> {
+    event.preventDefault();
+    const client = this.client;
+    if (!client || this.hashing !== null) return;
+    const form = event.target as HTMLFormElement;
+    const values = Object.fromEntries(new FormData(form)) as Record<PasswordField, string>;
+    this.passwordStatus = '';
+    this.hashing = 0;
+    try {
+      await client.changePassword({ current: values.currentPassword, next: values.newPassword, onProgress: (fraction) => (this.hashing = fraction) });
+      form.reset();
+      this.passwordStatus = this.t('profile.passwordChanged');
+    } catch (error) {
+      const code = error instanceof SovError ? error.code : '';
+      const field = error instanceof SovError && error.field ? PASSWORD_FIELD_OF[error.field] : undefined;
+      if (!field) this.passwordStatus = this.errorText(error);
+      else {
+        const text =
+          code === 'INVALID_FIELD' ? this.t('login.passwordShort', { n: MIN_PASSWORD_LENGTH }) : code === 'BAD_CREDENTIALS' ? this.t('profile.wrongPassword') : this.errorText(error);
+        this.passwordErrors = { ...this.passwordErrors, [field]: text };
+      }
+    } finally {
+      this.hashing = null;
     }
   }
 
