@@ -9,8 +9,12 @@ import type { HarnessRequest, NetworkInfo, NetworkRequest } from './hostile-harn
 import { answer } from './hostile-participant.ts';
 import type { Participant, ParticipantReport, ParticipantSetup, Progress, RemoteCall, TransportChoice } from './hostile-participant.ts';
 
+type Answer = { result?: unknown; error?: string; pending?: number };
+
+/** Runs a server command of hostile-harness-plugin.mjs; work that outlasts one command's answer is waited for again. */
 async function command<T>(name: string, payload: unknown): Promise<T> {
-  const reply = await executeServerCommand<{ result?: unknown; error?: string }, unknown>(name, payload);
+  let reply = await executeServerCommand<Answer, unknown>(name, payload);
+  while (reply.pending !== undefined) reply = await executeServerCommand<Answer, unknown>('hostile-wait', { job: reply.pending });
   if (reply.error !== undefined) throw new Error(reply.error);
   return reply.result as T;
 }
@@ -23,8 +27,8 @@ export const startNetwork = (request: NetworkRequest): Promise<NetworkInfo> => h
 export const networkStats = (network: number): Promise<Array<ProxyStats | null>> => harness({ op: 'stats', network });
 export const stopNetwork = (network: number): Promise<void> => harness({ op: 'stop', network });
 
-/** SOV_HOSTILE_STRICT=1: tests marked todo fail for real. */
-export const strictMode = async (): Promise<boolean> => (await command<{ strict: boolean }>('hostile-config', {})).strict;
+/** SOV_HOSTILE_STRICT=1: tests marked todo fail for real. SOV_HOSTILE_ONLY=text: only the groups whose title contains it run. */
+export const harnessConfig = (): Promise<{ strict: boolean; only: string | null }> => command('hostile-config', {});
 
 /** One member of the conversation, wherever it runs. */
 export interface Member {

@@ -86,13 +86,17 @@ async function handle(request: HarnessRequest): Promise<unknown> {
   switch (request.op) {
     case 'network': {
       const { budget, doors, history } = request.request;
-      const relay = await startRelay({ args: ['--conn-budget', String(budget)] });
+      // Seeded without a budget, by a relay on the same folder that then makes way: the seeder's
+      // one connection carries a thousand replies and the messages' fan-out, far over any budget.
+      const seeding = await startRelay();
+      const room = await seed(seeding, history);
+      await seeding.stop();
+      const relay = await startRelay({ dataDir: seeding.dataDir, args: ['--conn-budget', String(budget)] });
       const network: Network = { relay, proxies: [], bots: [] };
       const id = nextId++;
       networks.set(id, network);
       const target = { host: '127.0.0.1', port: relay.port };
       network.proxies = await Promise.all(doors.map((door) => (door ? startHostileProxy({ target, ...door }) : null)));
-      const room = await seed(relay, history);
       const info: NetworkInfo = { network: id, doors: network.proxies.map((proxy) => proxy?.url ?? relay.url), direct: relay.url, room };
       return info;
     }
