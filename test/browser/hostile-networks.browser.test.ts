@@ -237,7 +237,7 @@ function context(reports: ParticipantReport[], stats: Array<ProxyStats | null>, 
   const members = reports.map(
     (report) =>
       `  ${report.name}${report.visibility === 'hidden' ? ' (a hidden page: timers throttled)' : ''}: transports ${report.transports.join('→')}, states ${report.states.join('→') || 'none'}, ` +
-      `live ${report.live}/${LIVE}, history ${report.history}, loadOlder ${report.paged ? `${report.olderCalls} calls` : 'missing'}` +
+      `handed over ${report.handedOver}, live ${report.live}/${LIVE}, history ${report.history}, loadOlder ${report.paged ? `${report.olderCalls} calls` : 'missing'}` +
       `${report.presence.length ? `, notices ${report.presence.join(' ')}` : ''}${report.errors.length ? `, errors: ${report.errors.slice(0, 3).join('; ')}` : ''}`,
   );
   return [...members, ...stats.map((one, index) => `  ${door(one, index)}`), `  ${timings.join(', ')}`].join('\n');
@@ -316,13 +316,17 @@ async function converse(network: Network): Promise<Outcome> {
     mark('history');
 
     await Promise.all(members.map((member, index) => member.startSending(SENDERS[index]![1], Math.round(LIVE_SPAN_MS / SENDERS[index]![1]))));
-    const handedOver = Date.now() + LIVE_SPAN_MS;
-    // Until the last message is handed over, and then until everyone holds all, or the deadline.
+    // Until everyone has handed over its last message (on time unless a page is very busy), then
+    // until everyone holds all of them, or SETTLE_MS has passed.
+    const handed = await waitFor(async () => {
+      const progress = await Promise.all(members.map((member) => member.progress()));
+      return progress.every((one, index) => one.handedOver >= SENDERS[index]![1]);
+    }, 2 * LIVE_SPAN_MS);
+    if (!handed) outcome.live.push(`not every member had handed its messages to send() ${seconds(2 * LIVE_SPAN_MS)} after it began`);
     await waitFor(async () => {
-      if (Date.now() < handedOver) return false;
       const progress = await Promise.all(members.map((member) => member.progress()));
       return progress.every((one) => one.live >= LIVE && one.unsent === 0);
-    }, LIVE_SPAN_MS + SETTLE_MS);
+    }, SETTLE_MS);
     mark('live');
   } catch (error) {
     outcome.stopped = error instanceof Failure ? error.why : error instanceof Error ? error.message : String(error);
@@ -333,7 +337,7 @@ async function converse(network: Network): Promise<Outcome> {
     if (info) await stopNetwork(info.network).catch(() => undefined);
   }
   if (!outcome.stopped) {
-    outcome.live = liveProblems(reports);
+    outcome.live.push(...liveProblems(reports));
     for (const report of reports) if (report.presence.length) outcome.presence.push(`${report.name} saw ${report.presence.join(', ')}`);
   }
   outcome.context = context(reports, stats, timings);

@@ -84,6 +84,8 @@ export interface Progress {
   history: number;
   /** Its own live messages still pending or failed. */
   unsent: number;
+  /** Its own live messages handed to room.send() so far. */
+  handedOver: number;
   online: number[];
   state: string;
   transport: string;
@@ -127,6 +129,7 @@ export class Participant {
   private readonly errors: string[] = [];
   private watched = new Map<number, string>();
   private olderCalls = 0;
+  private handedOver = 0;
 
   constructor(
     readonly setup: ParticipantSetup,
@@ -172,14 +175,18 @@ export class Participant {
   }
 
   /**
-   * Hands `count` live messages to room.send(), one every `everyMs`, and resolves once the last is
-   * handed over (not when it is stored: the outbox carries it from there, as for a user).
+   * Hands `count` live messages to room.send(), the i-th at `i * everyMs` from now, and resolves once
+   * the last is handed over (not when it is stored: the outbox carries it from there, as for a user).
+   * By the clock, not a sleep after each: a busy page's late timers must not stretch the conversation.
    */
   async sendPaced(count: number, everyMs: number): Promise<void> {
     const room = this.requireRoom();
+    const start = Date.now();
     for (let i = 0; i < count; i++) {
+      const wait = start + i * everyMs - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       room.send(liveText(this.setup.name, i)).catch((error: unknown) => this.errors.length < 20 && this.errors.push(`send ${i}: ${message(error)}`));
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
+      this.handedOver++;
     }
   }
 
@@ -189,6 +196,7 @@ export class Participant {
       live: held.filter((m) => m.seq !== null && m.state === 'sent' && isLive(m.text)).length,
       history: held.filter((m) => m.seq !== null && isHistory(m.text)).length,
       unsent: held.filter((m) => m.state !== 'sent' && m.author === this.client.user?.id).length,
+      handedOver: this.handedOver,
       online: this.room?.online.map((user) => user.id) ?? [],
       state: this.client.state,
       transport: transportOf(this.client),
