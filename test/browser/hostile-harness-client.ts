@@ -1,13 +1,13 @@
 /**
  * The test page's side of the hostile-network harness (hostile-harness-plugin.mjs): networks (a relay
- * with hostile proxies as its front doors), and the conversation's members wherever they run: here in
- * page A, in page B, or in the Node bot. Every member answers the same calls (hostile-participant.ts).
+ * with hostile proxies as its front doors), and the conversation's members wherever they run: in a
+ * Chromium page of their own, or in the Node bot. Every member answers the same calls
+ * (hostile-participant.ts).
  */
 import { executeServerCommand } from '@web/test-runner-commands';
 import type { ProxyStats } from '../helpers/hostile-proxy.ts';
 import type { HarnessRequest, NetworkInfo, NetworkRequest } from './hostile-harness.ts';
-import { answer } from './hostile-participant.ts';
-import type { Participant, ParticipantReport, ParticipantSetup, Progress, RemoteCall, TransportChoice } from './hostile-participant.ts';
+import type { ParticipantReport, ParticipantSetup, Progress, RemoteCall, TransportChoice } from './hostile-participant.ts';
 
 type Answer = { result?: unknown; error?: string; pending?: number };
 
@@ -60,9 +60,6 @@ function member(name: string, call: (call: RemoteCall) => Promise<unknown>, clos
     },
   };
 }
-
-/** A participant in this page. */
-export const localMember = (participant: Participant): Member => member(participant.setup.name, (call) => answer(participant, call));
 
 /** A participant in a second Chromium page, opened now. */
 export async function pageMember(setup: ParticipantSetup): Promise<Member> {

@@ -1,13 +1,15 @@
 // A web-test-runner plugin for the suite on hostile networks (hostile-networks.browser.test.ts).
-// It gives the test page three server commands (executeServerCommand from @web/test-runner-commands):
-//
+// It gives the test page three server commands (executeServerCommand from @web/test-runner-commands).
 // Each answers { result } or { error }, or { pending: job } for work still running after 5 s, whose
 // answer 'hostile-wait' { job } collects.
+//
 //   'hostile'      relays, hostile proxies and Node bots, run by hostile-harness.ts in a process of
 //                  its own (forked on first use); the payload is a HarnessRequest, the answer its result.
-//   'hostile-page' a second Chromium page in the test page's browser (a tab of the same profile, as a
-//                  user's second tab would be): { op: 'open' } gives its id; { op: 'call', page, call }
-//                  runs a RemoteCall on the participant there (hostile-peer.ts); { op: 'close', page }.
+//   'hostile-page' a Chromium page of its own in the test page's browser, in a browser context of its
+//                  own (another person's browser: its own storage and connection pool; and a window of
+//                  its own, so that no page is a hidden tab whose timers Chromium throttles):
+//                  { op: 'open' } gives its id; { op: 'call', page, call } runs a call on the
+//                  participant there (hostile-peer.ts); { op: 'close', page }.
 //   'hostile-config' { strict, only }: SOV_HOSTILE_STRICT=1 (npm run test:hostile) makes the tests
 //                  marked todo fail for real, otherwise a todo test that fails is reported as skipped;
 //                  SOV_HOSTILE_ONLY=text runs only the groups whose title contains the text.

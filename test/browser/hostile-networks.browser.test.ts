@@ -6,11 +6,12 @@
  * all of them, in the relay's order, none twice, and nobody may see a join or leave notice for
  * someone who stayed. On (b) alone, the seed's flows run over the HTTP transport forced.
  *
- * Who is where: A is a SovClient in this page; B is a SovClient in a second Chromium page (a tab of
- * the same browser profile, opened by hostile-harness-plugin.mjs: its own event loop and its own
- * IndexedDB database, the same network stack, as a user's second tab); the bot is the SDK in Node
- * with `ws` and memory storage (hostile-harness.ts). All three reach the relay only through the
- * network under test.
+ * Who is where: per group, A and B are SovClients in two Chromium pages of their own (opened by
+ * hostile-harness-plugin.mjs, each in its own browser context: two people's browsers, each with its
+ * own IndexedDB, cookies and connection pool, and its own renderer and event loop); the bot is the
+ * SDK in Node with `ws` and memory storage (hostile-harness.ts). This page only conducts: it
+ * starts the groups, reads what each member holds, and judges. All three members reach the relay
+ * only through the network under test.
  *
  * Time: the groups run side by side (each spends most of its time waiting on the network), started
  * in `before`; each test waits for its group's outcome. Live messages are spread over 45 s, so
@@ -27,9 +28,9 @@ import { SovClient } from '../../sdk/client.ts';
 import type { Profile } from '../../sdk/protocol.ts';
 import { indexedDbStorage } from '../../sdk/storage.ts';
 import type { NetworkInfo, NetworkRequest } from './hostile-harness.ts';
-import { botMember, harnessConfig, localMember, networkStats, pageMember, startNetwork, stopNetwork } from './hostile-harness-client.ts';
+import { botMember, harnessConfig, networkStats, pageMember, startNetwork, stopNetwork } from './hostile-harness-client.ts';
 import type { Member } from './hostile-harness-client.ts';
-import { PASSWORD, Participant, freshUsername, isHistory, isLive, transportOf } from './hostile-participant.ts';
+import { PASSWORD, freshUsername, isHistory, isLive, transportOf } from './hostile-participant.ts';
 import type { ClientOptions, ParticipantReport } from './hostile-participant.ts';
 
 // ## The numbers
@@ -61,7 +62,7 @@ const LIVE_SPAN_MS = 45_000;
  *   a new connection and a resume, or a stall of up to 5 s, then the outbox's backlog: about 10 s;
  *   twice that.
  */
-/** Opening page B and starting the bot: loading a page of the SDK's modules through the dev server. */
+/** Opening pages A and B and starting the bot: loading a page of the SDK's modules through the dev server. */
 const SETUP_MS = 60_000;
 const REGISTER_MS = 30_000;
 const JOIN_MS = 30_000;
@@ -264,22 +265,22 @@ async function converse(network: Network): Promise<Outcome> {
   let reports: ParticipantReport[] = [];
   let stats: Array<ProxyStats | null> = [];
   try {
-    // Setting up (a relay started twice, 1,000 messages seeded, a page loaded, three scrypt
-    // registrations) is not under test, and nine groups at once on two busy cores took a minute, the
-    // registrations fighting for page A's one thread: three groups at a time.
+    // Setting up (a relay started twice, 1,000 messages seeded, two pages loaded, three scrypt
+    // registrations) is not under test, and nine groups at once on two busy cores took over a
+    // minute: three groups at a time.
     const ids = await settingUp(async () => {
       const started = await startNetwork(network.request);
       info = started;
       const doors = started.doors;
       mark('relay and proxies up');
-      const made = await attempt('opening page B and starting the bot', SETUP_MS, async () => [
-        localMember(new Participant({ name: 'A', doors }, indexedDbStorage(freshUsername('a')))),
+      const made = await attempt('opening pages A and B and starting the bot', SETUP_MS, async () => [
+        await pageMember({ name: 'A', doors }),
         await pageMember({ name: 'B', doors }),
         await botMember(started.network, 'bot'),
       ]);
       if (made instanceof Failure) throw made;
       members.push(...made);
-      mark('page B and bot up');
+      mark('pages A and B and the bot up');
       const registered = await Promise.all(members.map((member) => attempt(`${member.name}'s registration`, REGISTER_MS, () => member.register())));
       const unregistered = registered.filter((id): id is Failure => id instanceof Failure);
       if (unregistered.length > 0) throw new Failure(unregistered.map((failure) => failure.why).join('; '));

@@ -1,9 +1,8 @@
 /**
  * One member of a hostile-network conversation (issue 10, point 7): a SovClient in one room that
  * records what it sees, so the test can say afterwards what arrived, in what order, how often, and
- * which join or leave notices it showed. The same code runs in page A (the test page), in page B
- * (hostile-peer.ts, a second Chromium page) and in the Node bot (hostile-harness.ts), so the three
- * are judged by one yardstick.
+ * which join or leave notices it showed. The same code runs in pages A and B (hostile-peer.ts) and
+ * in the Node bot (hostile-harness.ts), so the three are judged by one yardstick.
  *
  * The transport ladder, rotation and paging (`transport`, `client.transport`, the `transport` event,
  * `room.loadOlder()`, `room.hasOlder`) are being written while this is; the accessors below read
@@ -229,7 +228,7 @@ export class Participant {
   }
 }
 
-/** The calls a remote participant (page B, the bot) answers, by name, with JSON arguments and results. */
+/** The calls a remote participant (a page, the bot) answers, by name, with JSON arguments and results. */
 export type RemoteCall =
   | { method: 'register' }
   | { method: 'join'; room: string }

@@ -1,7 +1,7 @@
 /**
- * Page B of the suite on hostile networks: a second Chromium page (hostile-harness-plugin.mjs opens
- * it) holding one participant with its own IndexedDB, driven by page A through the plugin's
- * 'hostile-page' command. The first call must be `create`; the rest are hostile-participant.ts's
+ * Page A or B of the suite on hostile networks: a Chromium page of its own (hostile-harness-plugin.mjs
+ * opens it) holding one participant with its own IndexedDB, driven by the test page through the
+ * plugin's 'hostile-page' command. The first call must be `create`; the rest are hostile-participant.ts's
  * RemoteCall.
  */
 import { indexedDbStorage } from '../../sdk/storage.ts';
