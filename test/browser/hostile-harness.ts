@@ -10,13 +10,15 @@
  *
  *   node --import tsx test/browser/hostile-harness.ts      (forked with an IPC channel; exits with its parent)
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { memoryStorage } from '../../sdk/storage.ts';
 import type { WebSocketConstructor } from '../../sdk/connection.ts';
 import { TestClient, registerUser, signMessage } from '../helpers/client.ts';
 import { startHostileProxy } from '../helpers/hostile-proxy.ts';
 import type { HostileOptions, HostileProxy, ProxyStats } from '../helpers/hostile-proxy.ts';
-import { startRelay } from '../helpers/relay-process.ts';
+import { startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { Participant, answer, freshUsername, historyText } from './hostile-participant.ts';
 import type { ParticipantSetup, RemoteCall, TransportChoice } from './hostile-participant.ts';
@@ -82,16 +84,39 @@ async function seed(relay: RelayProcess, count: number): Promise<string> {
   return room;
 }
 
+const NOT_COPIED = new Set(['relay.lock', 'relay.id']);
+const folders = new Map<number, Promise<{ folder: string; room: string }>>();
+
+/**
+ * A data folder whose room holds `count` seeded messages, copied for each network from one seeded
+ * once per count: seeding costs two relay starts and a thousand signature checks, and the groups
+ * set up while the machine is busiest. Seeded without a budget, by a relay that then makes way:
+ * the seeder's one connection carries a thousand replies and their fan-out, far over any budget.
+ */
+async function seeded(count: number): Promise<{ dataDir: string; room: string }> {
+  let original = folders.get(count);
+  if (!original) {
+    original = (async () => {
+      const seeding = await startRelay();
+      const room = await seed(seeding, count);
+      await seeding.stop();
+      return { folder: seeding.dataDir, room };
+    })();
+    folders.set(count, original);
+  }
+  const { folder, room } = await original;
+  const dataDir = tempDataDir();
+  // The lock names the relay that held the folder, and relay.id names a relay: each copy's relay is another one.
+  fs.cpSync(folder, dataDir, { recursive: true, filter: (source) => !NOT_COPIED.has(path.basename(source)) });
+  return { dataDir, room };
+}
+
 async function handle(request: HarnessRequest): Promise<unknown> {
   switch (request.op) {
     case 'network': {
       const { budget, doors, history } = request.request;
-      // Seeded without a budget, by a relay on the same folder that then makes way: the seeder's
-      // one connection carries a thousand replies and the messages' fan-out, far over any budget.
-      const seeding = await startRelay();
-      const room = await seed(seeding, history);
-      await seeding.stop();
-      const relay = await startRelay({ dataDir: seeding.dataDir, args: ['--conn-budget', String(budget)] });
+      const { dataDir, room } = await seeded(history);
+      const relay = await startRelay({ dataDir, args: ['--conn-budget', String(budget)] });
       const network: Network = { relay, proxies: [], bots: [] };
       const id = nextId++;
       networks.set(id, network);
