@@ -55,7 +55,8 @@ export function hostileHarnessPlugin() {
         waiting.get(message.id)?.(message);
         waiting.delete(message.id);
       });
-      process.once('exit', () => child.kill('SIGKILL'));
+      // No kill on exit: the harness sees its channel close and takes its relays with it (a SIGKILL
+      // would leave them running).
     });
     return harness;
   }

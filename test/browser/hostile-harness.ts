@@ -63,6 +63,15 @@ class GuardedWebSocket extends WebSocket {
 }
 
 const networks = new Map<number, Network>();
+/** Every relay started here and not yet stopped: none may outlive this process. */
+const relays = new Set<RelayProcess>();
+
+async function relayOn(dataDir?: string, args: string[] = []): Promise<RelayProcess> {
+  const relay = await startRelay({ ...(dataDir ? { dataDir } : {}), args });
+  relays.add(relay);
+  relay.child.once('exit', () => relays.delete(relay));
+  return relay;
+}
 const bots = new Map<number, Participant>();
 let nextId = 1;
 
@@ -97,7 +106,7 @@ async function seeded(count: number): Promise<{ dataDir: string; room: string }>
   let original = folders.get(count);
   if (!original) {
     original = (async () => {
-      const seeding = await startRelay();
+      const seeding = await relayOn();
       const room = await seed(seeding, count);
       await seeding.stop();
       return { folder: seeding.dataDir, room };
@@ -116,7 +125,7 @@ async function handle(request: HarnessRequest): Promise<unknown> {
     case 'network': {
       const { budget, doors, history } = request.request;
       const { dataDir, room } = await seeded(history);
-      const relay = await startRelay({ dataDir, args: ['--conn-budget', String(budget)] });
+      const relay = await relayOn(dataDir, ['--conn-budget', String(budget)]);
       const network: Network = { relay, proxies: [], bots: [] };
       const id = nextId++;
       networks.set(id, network);
@@ -164,9 +173,10 @@ process.on('message', (message: { id: number; request: HarnessRequest }) => {
     (error: unknown) => process.send!({ id: message.id, error: error instanceof Error ? `${error.message}` : String(error) }),
   );
 });
-// The relays are its children and go with it (relay-process.ts removes their folders on exit).
+// The relays are its children and go with it (relay-process.ts removes their folders on exit). The
+// channel closes when web-test-runner exits, however it ends.
 process.once('disconnect', () => {
-  for (const network of networks.values()) network.relay.child.kill('SIGKILL');
+  for (const relay of relays) relay.child.kill('SIGKILL');
   process.exit(0);
 });
 process.send!({ ready: true });
