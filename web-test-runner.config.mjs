@@ -2,6 +2,7 @@
 import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium.mjs';
+import { hostileHarnessPlugin } from './test/browser/hostile-harness-plugin.mjs';
 import { RelayForTests } from './test/browser/relay-for-tests.mjs';
 
 const relay = new RelayForTests();
@@ -23,5 +24,5 @@ export default {
       },
     }),
   ],
-  plugins: [relay.plugin(), esbuildPlugin({ ts: true, target: 'es2022', tsconfig: './tsconfig.json' })],
+  plugins: [relay.plugin(), hostileHarnessPlugin(), esbuildPlugin({ ts: true, target: 'es2022', tsconfig: './tsconfig.json' })],
 };
