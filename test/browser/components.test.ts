@@ -551,6 +551,19 @@ describe('<sov-chat>', function () {
     expect(button(chat.shadowRoot!, 'Edit your profile')!.textContent).to.include(first.name);
   });
 
+  it('says in the state line, in Russian too, when the chat runs over the HTTP fallback', async () => {
+    const databaseName = uniqueName('db');
+    const first = await person({ storage: indexedDbStorage(databaseName) });
+    first.client.close();
+    const client = new SovClient({ relay, storage: indexedDbStorage(databaseName), transport: 'http' });
+    clients.push(client);
+    const chat = mount<SovChat>('sov-chat', { client }, { lang: 'ru' });
+    await client.resume();
+    const state = (): string => chat.shadowRoot!.querySelector('.state[role="status"]')?.textContent ?? '';
+    await until(() => state().includes('через HTTP'), 'the fallback in the state line');
+    expect(client.transport).to.equal('http-stream');
+  });
+
   it('never scrolls the host page or takes its focus, whatever arrives', async () => {
     const hostInput = document.createElement('input');
     const spacer = document.createElement('div');

@@ -56,6 +56,7 @@ export const ru: Table = {
   'state.connecting': 'Подключение…',
   'state.reconnecting': 'Связь потеряна, переподключаемся…',
   'state.disconnected': 'Нет сети',
+  'state.fallback': 'Связь через HTTP: WebSocket здесь не проходит',
   'error.USERNAME_TAKEN': 'Это имя пользователя уже занято. Выберите другое.',
   'error.BAD_CREDENTIALS': 'Неверное имя пользователя или пароль.',
   'error.RATE_LIMITED': 'Слишком много попыток. Повторите через {seconds} с.',

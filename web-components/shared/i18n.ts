@@ -33,6 +33,7 @@ const en = {
   'state.connecting': 'Connecting…',
   'state.reconnecting': 'Connection lost, reconnecting…',
   'state.disconnected': 'Offline',
+  'state.fallback': 'Connected over HTTP: WebSocket does not get through here',
   'error.USERNAME_TAKEN': 'This username is taken. Try another one.',
   'error.BAD_CREDENTIALS': 'Wrong username or password.',
   'error.RATE_LIMITED': 'Too many attempts. Try again in {seconds} s.',

@@ -59,6 +59,8 @@ export class SovChat extends SovElement {
   @property({ type: Number, attribute: 'max-avatar-bytes' }) maxAvatarBytes = DEFAULT_AVATAR_MAX_BYTES;
   @state() private screen: Screen = 'starting';
   @state() private connection: ConnectionState = 'connecting';
+  /** On a fallback (HTTP) rather than WebSocket: said in the state line, so people know why it may be slower. */
+  @state() private fallback = false;
   @state() private showRoster = false;
   @state() private roomError = '';
   @state() private startError = '';
@@ -120,7 +122,7 @@ export class SovChat extends SovElement {
         </button>
         <button part="exit" type="button" @click=${this.exit}>${this.t('top.exit')}</button>
         ${this.roomError ? html`<p class="state error" role="alert">${this.roomError}</p>` : nothing}
-        <p class="state" role="status">${this.connection === 'connected' ? '' : this.t(`state.${this.connection === 'closed' ? 'disconnected' : this.connection}`)}</p>
+        <p class="state" role="status">${this.connection !== 'connected' ? this.t(`state.${this.connection === 'closed' ? 'disconnected' : this.connection}`) : this.fallback ? this.t('state.fallback') : ''}</p>
       </header>
       <main class=${this.showRoster ? 'show-roster' : ''}>
         <sov-chat-room exportparts="list, message, notice, composer" .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-chat-room>
@@ -151,10 +153,12 @@ export class SovChat extends SovElement {
   private wire(client: SovClient): void {
     this.unwire();
     this.connection = client.state;
+    this.fallback = client.transport !== 'websocket';
     // A client handed in shows its state at once; our own shows "connecting" until resume() answers.
     if (client !== this.ownClient) this.screen = client.user ? 'chat' : 'login';
     this.stopListening = [
       client.on('state', (connection) => (this.connection = connection)),
+      client.on('transport', (transport) => (this.fallback = transport !== 'websocket')),
       client.on('login', (user) => {
         this.screen = 'chat';
         this.fire('login', user);
