@@ -66,6 +66,11 @@ const accountKdf: Check<KdfParams> = (value, field) => {
   return kdf;
 };
 
+const flag: Check<boolean> = (value, field) => {
+  if (typeof value !== 'boolean') throw invalid(field, 'must be true or false');
+  return value;
+};
+
 const optional =
   <T>(check: Check<T>): Check<T | undefined> =>
   (value, field) =>
@@ -89,12 +94,13 @@ const SCHEMAS: { [K in RequestType]: Schema<RequestMap[K]> } = {
   resume: { token },
   logout: {},
   'change-password': { authKey: key32, kdf: accountKdf, newAuthKey: key32, keySalt: key32, publicKey },
-  join: { room: roomName, after: optional(integer(0)), limit: optional(integer(0)) },
+  join: { room: roomName, after: optional(integer(0)), limit: optional(integer(0)), members: optional(flag) },
+  history: { room: roomName, before: optional(integer(0)), after: optional(integer(0)), limit: optional(integer(0)) },
   leave: { room: roomName },
   send: { room: roomName, author: userId, cid: clientMessageId, ts: integer(0), text: messageText, sig: signature },
   profile: { userId: optional(userId), username: optional(username) },
   'update-profile': { username: optional(username), firstName: optional(personName), lastName: optional(personName) },
-  online: { room: optional(roomName) },
+  online: { room: optional(roomName), after: optional(integer(0)) },
 };
 
 export function isRequestType(type: unknown): type is RequestType {
