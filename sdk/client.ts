@@ -14,7 +14,9 @@ import type { AccountHost, NewSession } from './account.ts';
 import { SovError } from './errors.ts';
 import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
 import { personName, roomName, username as usernameCheck } from './protocol/fields.ts';
-import type { ChatMessage, Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import { chatMessageOf, pageMessages } from './protocol/frames.ts';
+import type { Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import { storedMessageBytes } from './protocol/budget.ts';
 import { signedBytes } from './protocol/signed-bytes.ts';
 import { Room } from './room.ts';
 import type { CachedRoom, ClientMessage, RoomHost } from './room.ts';
@@ -264,11 +266,11 @@ export class SovClient extends Emitter<ClientEvents> {
     });
   }
 
-  /** Users online on the whole relay. */
+  /** Users online on the whole relay (fetched page by page). */
   online(): Promise<Profile[]> {
     return typed(async () => {
-      const { users } = await this.request('online', {});
-      for (const user of users) this.profiles.set(user.id, user);
+      const users: Profile[] = [];
+      await this.onlinePages(undefined, 0, false, (page) => users.push(...page));
       return users;
     });
   }
@@ -331,7 +333,14 @@ export class SovClient extends Emitter<ClientEvents> {
       enqueue: (room, message) => this.enqueue(room, message),
       retry: (room, message) => this.enqueue(room, message),
       persist: (room) => this.scheduleCache(room),
-      refill: (room) => void this.syncRoom(room, false).catch(() => undefined),
+      // A catch-up under way fetches the hole anyway; a second one would ask for the same pages.
+      refill: (room) => {
+        if (room.catchUp === null) void this.syncRoom(room, false).catch(() => undefined);
+      },
+      older: async (room, before) => {
+        const { messages, more } = await this.request('history', { room: room.name, before });
+        return { messages: pageMessages(messages), more: more === true };
+      },
     };
   }
 
@@ -435,11 +444,46 @@ export class SovClient extends Emitter<ClientEvents> {
     this.connection.start();
   }
 
-  private async syncRoom(room: Room, handshake: boolean): Promise<void> {
-    const fields: RequestMap['join'] = room.seq > 0 ? { room: room.name, after: room.seq } : { room: room.name };
+  /**
+   * Joins `room` on the relay and brings it up to date: who is online, page by page, unless
+   * `members` is false (a connection opened beside one that knows: the list is kept), and what it
+   * missed, page after page, each from where the last one ended. A page lost with its connection is
+   * asked for on the next one from there, never from the start: under a byte budget, a reply that
+   * froze a connection once would freeze the next one too.
+   */
+  private async syncRoom(room: Room, handshake: boolean, { members = true }: { members?: boolean } = {}): Promise<void> {
+    const after = room.catchUp ?? room.seq;
+    const fields: RequestMap['join'] = after > 0 ? { room: room.name, after } : { room: room.name };
+    if (!members) fields.members = false;
     const result = await this.connection.request('join', fields, { handshake });
-    for (const user of result.online) this.profiles.set(user.id, user);
-    await room.applyJoin(result);
+    const online = members && Array.isArray(result.online) ? result.online : [];
+    for (const user of online) this.profiles.set(user.id, user);
+    let page = pageMessages(result.messages);
+    await room.applyJoin({ ...result, online }, page, members);
+    if (members) await this.onlinePages(room.name, result.onlineNext, handshake, (users) => room.addOnline(users));
+    let cursor = after;
+    let more = result.more === true;
+    while (more) {
+      cursor = page.at(-1)?.seq ?? cursor;
+      room.catchUp = cursor;
+      const next = await this.connection.request('history', { room: room.name, after: cursor }, { handshake });
+      page = pageMessages(next.messages);
+      await room.applyPage(page);
+      // Numbers only grow: a relay that answered with nothing newer would keep the client asking.
+      more = next.more === true && (page.at(-1)?.seq ?? 0) > cursor;
+    }
+    room.catchUp = null;
+  }
+
+  /** Pages of who is online (in `room`, or on the relay) from the one after `after` until the last; each goes to `take`. */
+  private async onlinePages(room: string | undefined, after: number | null, handshake: boolean, take: (users: Profile[]) => void): Promise<void> {
+    while (after !== null) {
+      const { users, next } = await this.connection.request('online', room === undefined ? { after } : { room, after }, { handshake });
+      for (const user of users) this.profiles.set(user.id, user);
+      take(users);
+      // Ids only grow: a relay that pointed back would keep the client asking forever.
+      after = typeof next === 'number' && next > after ? next : null;
+    }
   }
 
   private forgetRoomOnRefusal(room: string, error: unknown): void {
@@ -452,9 +496,9 @@ export class SovClient extends Emitter<ClientEvents> {
   private dispatch(event: ServerEvent): void {
     switch (event.ev) {
       case 'message':
-        if (isChatMessage(event)) {
-          const { room, seq, author, cid, ts, text, sig } = event;
-          this.rooms.get(room)?.receive({ room, seq, author, cid, ts, text, sig });
+        {
+          const message = chatMessageOf(event);
+          if (message) this.rooms.get(message.room)?.receive(message);
         }
         break;
       case 'join':
@@ -526,8 +570,10 @@ export class SovClient extends Emitter<ClientEvents> {
     const session = this.session!;
     const unsigned = { room: entry.room, author: session.user.id, cid: entry.cid, ts: Date.now(), text: entry.text };
     try {
-      const sig = await sign(session.signingKey, signedBytes(unsigned));
-      return await this.request('send', { ...unsigned, sig });
+      const message = { ...unsigned, sig: await sign(session.signingKey, signedBytes(unsigned)) };
+      // The relay refuses a message that would not fit a page of its history; refused here, it never travels.
+      if (storedMessageBytes(message) > (this.connection.hello?.limits.maxMessageBytes ?? Number.POSITIVE_INFINITY)) return { error: new SovError('MESSAGE_TOO_BIG') };
+      return await this.request('send', message);
     } catch (error) {
       const failure = error instanceof SovError ? error : new SovError('INTERNAL', String(error));
       // The relay already has it (our earlier attempt's reply was lost): that is success.
@@ -560,21 +606,6 @@ function typed<T>(work: () => Promise<T>): Promise<T> {
   return work().catch((error: unknown) => {
     throw error instanceof SovError ? error : new SovError('INTERNAL', error instanceof Error ? error.message : String(error));
   });
-}
-
-/** Guards against a hostile or broken relay: only well-formed messages reach a room. */
-function isChatMessage(event: object): event is ChatMessage {
-  const value = event as Record<string, unknown>;
-  return (
-    typeof value.room === 'string' &&
-    Number.isSafeInteger(value.seq) &&
-    (value.seq as number) > 0 &&
-    Number.isSafeInteger(value.author) &&
-    typeof value.cid === 'string' &&
-    Number.isSafeInteger(value.ts) &&
-    typeof value.text === 'string' &&
-    typeof value.sig === 'string'
-  );
 }
 
 let account: Promise<typeof import('./account.ts')> | undefined;
