@@ -8,7 +8,7 @@
  * of a budget could never arrive. Without one, a page is 768 KB.
  */
 import { SovError } from '../../sdk/errors.ts';
-import { LIMITS, invalid, signedBytes } from '../../sdk/protocol.ts';
+import { LIMITS, signedBytes } from '../../sdk/protocol.ts';
 import { maxMessageBytes, pageContentBytes, storedMessageBytes } from '../../sdk/protocol/budget.ts';
 import type { Socket } from '../connection.ts';
 import { verifySignature } from '../signatures.ts';
@@ -82,9 +82,9 @@ export const roomHandlers: HandlerTable<'join' | 'history' | 'leave' | 'send' | 
 
   history(ctx, ws, { room, before, after, limit }) {
     requireSession(ws);
-    if ((before === undefined) === (after === undefined)) throw invalid('before', 'or "after" must be given, and not both');
     requireJoined(ws, room);
     const size = { bytes: pageContentBytes(ctx.config.connectionBudget), limit: limit ?? Infinity, atLeastOne: true };
+    // parseRequest saw to it that exactly one of before and after is here.
     const page = before !== undefined ? ctx.history.before(room, before, size) : ctx.history.after(room, after!, size);
     return new RawResult(`{"room":${JSON.stringify(room)},"messages":${messagesJson(page)},"more":${page.more}}`);
   },

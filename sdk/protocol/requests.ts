@@ -103,6 +103,13 @@ const SCHEMAS: { [K in RequestType]: Schema<RequestMap[K]> } = {
   online: { room: optional(roomName), after: optional(integer(0)) },
 };
 
+/** Rules that span fields, checked after each field's own check. */
+const RULES: { [K in RequestType]?: (request: RequestMap[K]) => void } = {
+  history: ({ before, after }) => {
+    if ((before === undefined) === (after === undefined)) throw invalid('before', 'or "after" must be given, and not both');
+  },
+};
+
 export function isRequestType(type: unknown): type is RequestType {
   return typeof type === 'string' && Object.hasOwn(SCHEMAS, type);
 }
@@ -145,6 +152,7 @@ export function parseRequest(frame: string): ParsedFrame {
       const value = check(fields[name], name);
       if (value !== undefined) request[name] = value;
     }
+    (RULES[fields.type] as ((request: unknown) => void) | undefined)?.(request);
     return { ok: true, request: request as Request };
   } catch (error) {
     if (error instanceof SovError) return { ok: false, id, error };
