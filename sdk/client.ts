@@ -100,6 +100,8 @@ export class SovClient extends Emitter<ClientEvents> {
   private readonly profiles = new Map<number, Profile>();
   private readonly profileRequests = new Map<number, Promise<Profile>>();
   private readonly cacheTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Each room's latest sync: the pages an earlier one was still fetching stop (a reconnect started over from where they were). */
+  private readonly syncs = new WeakMap<Room, object>();
   private readonly storagePrefix: string;
   private readonly historyCacheSize: number;
   private readonly useWebCrypto: boolean;
@@ -270,7 +272,7 @@ export class SovClient extends Emitter<ClientEvents> {
   online(): Promise<Profile[]> {
     return typed(async () => {
       const users: Profile[] = [];
-      await this.onlinePages(undefined, 0, false, (page) => users.push(...page));
+      await this.onlinePages(undefined, 0, (page) => users.push(...page));
       return users;
     });
   }
@@ -449,36 +451,50 @@ export class SovClient extends Emitter<ClientEvents> {
    * `members` is false (a connection opened beside one that knows: the list is kept), and what it
    * missed, page after page, each from where the last one ended. A page lost with its connection is
    * asked for on the next one from there, never from the start: under a byte budget, a reply that
-   * froze a connection once would freeze the next one too.
+   * froze a connection once would freeze the next one too. In a handshake only the join itself
+   * waits: pages that spent a connection's budget before it counted as connected would make every
+   * reconnect back off longer, and the outbox wait for all of them.
    */
   private async syncRoom(room: Room, handshake: boolean, { members = true }: { members?: boolean } = {}): Promise<void> {
+    const sync = {};
+    this.syncs.set(room, sync);
     const after = room.catchUp ?? room.seq;
     const fields: RequestMap['join'] = after > 0 ? { room: room.name, after } : { room: room.name };
     if (!members) fields.members = false;
     const result = await this.connection.request('join', fields, { handshake });
     const online = members && Array.isArray(result.online) ? result.online : [];
     for (const user of online) this.profiles.set(user.id, user);
-    let page = pageMessages(result.messages);
+    const page = pageMessages(result.messages);
     await room.applyJoin({ ...result, online }, page, members);
-    if (members) await this.onlinePages(room.name, result.onlineNext, handshake, (users) => room.addOnline(users));
+    const rest = Promise.all([
+      members ? this.onlinePages(room.name, result.onlineNext, (users) => room.addOnline(users), () => this.syncs.get(room) === sync) : null,
+      result.more === true ? this.catchUp(room, page.at(-1)?.seq ?? after, () => this.syncs.get(room) === sync) : null,
+    ]);
+    if (!handshake) await rest;
+    else void rest.catch(() => undefined);
+  }
+
+  /** Pages of messages after `after` until the newest, applied in order; stops when `current` turns false (a newer sync took over). */
+  private async catchUp(room: Room, after: number, current: () => boolean): Promise<void> {
     let cursor = after;
-    let more = result.more === true;
-    while (more) {
-      cursor = page.at(-1)?.seq ?? cursor;
+    for (let more = true; more && current(); ) {
       room.catchUp = cursor;
-      const next = await this.connection.request('history', { room: room.name, after: cursor }, { handshake });
-      page = pageMessages(next.messages);
+      const next = await this.request('history', { room: room.name, after: cursor });
+      if (!current()) return;
+      const page = pageMessages(next.messages);
       await room.applyPage(page);
       // Numbers only grow: a relay that answered with nothing newer would keep the client asking.
       more = next.more === true && (page.at(-1)?.seq ?? 0) > cursor;
+      cursor = page.at(-1)?.seq ?? cursor;
     }
-    room.catchUp = null;
+    if (current()) room.catchUp = null;
   }
 
   /** Pages of who is online (in `room`, or on the relay) from the one after `after` until the last; each goes to `take`. */
-  private async onlinePages(room: string | undefined, after: number | null, handshake: boolean, take: (users: Profile[]) => void): Promise<void> {
-    while (after !== null) {
-      const { users, next } = await this.connection.request('online', room === undefined ? { after } : { room, after }, { handshake });
+  private async onlinePages(room: string | undefined, after: number | null, take: (users: Profile[]) => void, current = () => true): Promise<void> {
+    while (after !== null && current()) {
+      const { users, next } = await this.request('online', room === undefined ? { after } : { room, after });
+      if (!current()) return;
       for (const user of users) this.profiles.set(user.id, user);
       take(users);
       // Ids only grow: a relay that pointed back would keep the client asking forever.

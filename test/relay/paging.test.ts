@@ -7,14 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AccountIds } from '../../relay/store/account-ids.ts';
-import { History } from '../../relay/store/history.ts';
 import { largestFrameBytes, maxMessageBytes, storedMessageBytes } from '../../sdk/protocol/budget.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
 import { LIMITS } from '../../sdk/protocol.ts';
 import { TestClient, registerUser, signMessage, uniqueName } from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
+import { writeHistory } from '../helpers/write-history.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
 const BUDGET = 12_288;
@@ -36,13 +35,6 @@ async function freshIn(relay: RelayProcess, user: TestUser, room: string): Promi
   await connection.client.call('resume', { token: user.session.token });
   await connection.client.call('join', { room, limit: 0, members: false });
   return connection;
-}
-
-/** Writes history into a stopped relay's data folder through the relay's own store. */
-async function writeHistory(folder: string, messages: Omit<ChatMessage, 'seq'>[]): Promise<void> {
-  const history = await History.open(folder, new AccountIds(), 10_000, () => undefined);
-  for (const message of messages) await history.accept(message);
-  await history.close();
 }
 
 const seqs = (messages: ChatMessage[]): number[] => messages.map((message) => message.seq);
