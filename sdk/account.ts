@@ -1,7 +1,8 @@
 /**
- * Registration and login: the input checks, the password to keys (./crypto/password.ts) and the
- * requests. Loaded with the password module on the first `register` or `login`, as one chunk: a
- * returning user resumes the stored session and never needs any of it.
+ * Registration, login and profile changes: the input checks, the password to keys
+ * (./crypto/password.ts) and the requests. Loaded with the password module on the first
+ * `register`, `login` or `updateProfile`, as one chunk: a returning user resumes the stored session
+ * and never needs any of it, and a profile change, rare, shares the name checks.
  */
 import type { Credentials, Registration } from './client.ts';
 import { MIN_PASSWORD_LENGTH } from './client.ts';
@@ -77,4 +78,13 @@ function checkPassword(password: unknown, registering: boolean): void {
   if (registering && [...password].length < MIN_PASSWORD_LENGTH) {
     throw new SovError('INVALID_FIELD', `The password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field: 'password' });
   }
+}
+
+/** Checks the names in `change` as registration does, then sends it; resolves with the updated profile. */
+export async function updateProfile(host: AccountHost, change: { username?: string; firstName?: string; lastName?: string }): Promise<Profile> {
+  const fields: RequestMap['update-profile'] = {};
+  if (change.username !== undefined) fields.username = usernameCheck(change.username, 'username');
+  if (change.firstName !== undefined) fields.firstName = personName(change.firstName, 'firstName');
+  if (change.lastName !== undefined) fields.lastName = personName(change.lastName, 'lastName');
+  return (await host.request('update-profile', fields)).user;
 }

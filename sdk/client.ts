@@ -13,8 +13,9 @@ import { Emitter } from './emitter.ts';
 import type { AccountHost, NewSession } from './account.ts';
 import { SovError } from './errors.ts';
 import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
-import { personName, roomName, username as usernameCheck } from './protocol/fields.ts';
-import { chatMessageOf, pageMessages } from './protocol/frames.ts';
+import { roomName } from './protocol/fields.ts';
+import type { PagesHost } from './pages.ts';
+import { chatMessageOf } from './protocol/frames.ts';
 import type { Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
 import { storedMessageBytes } from './protocol/budget.ts';
 import { signedBytes } from './protocol/signed-bytes.ts';
@@ -100,8 +101,6 @@ export class SovClient extends Emitter<ClientEvents> {
   private readonly profiles = new Map<number, Profile>();
   private readonly profileRequests = new Map<number, Promise<Profile>>();
   private readonly cacheTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  /** Each room's latest sync: the pages an earlier one was still fetching stop (a reconnect started over from where they were). */
-  private readonly syncs = new WeakMap<Room, object>();
   private readonly storagePrefix: string;
   private readonly historyCacheSize: number;
   private readonly useWebCrypto: boolean;
@@ -272,18 +271,14 @@ export class SovClient extends Emitter<ClientEvents> {
   online(): Promise<Profile[]> {
     return typed(async () => {
       const users: Profile[] = [];
-      await this.onlinePages(undefined, 0, (page) => users.push(...page));
+      await (await loadPages()).onlinePages(this.pagesHost, undefined, 0, (page) => users.push(...page));
       return users;
     });
   }
 
   updateProfile(change: { username?: string; firstName?: string; lastName?: string }): Promise<Profile> {
     return typed(async () => {
-      const fields: RequestMap['update-profile'] = {};
-      if (change.username !== undefined) fields.username = usernameCheck(change.username, 'username');
-      if (change.firstName !== undefined) fields.firstName = personName(change.firstName, 'firstName');
-      if (change.lastName !== undefined) fields.lastName = personName(change.lastName, 'lastName');
-      const { user } = await this.request('update-profile', fields);
+      const user = await (await loadAccount()).updateProfile(this.accountHost(), change);
       await this.ownProfileChanged(user);
       return user;
     });
@@ -296,13 +291,7 @@ export class SovClient extends Emitter<ClientEvents> {
   setAvatar(file: Blob, options: { maxBytes?: number; onProgress?: (fraction: number) => void } = {}): Promise<Profile> {
     return typed(async () => {
       if (!this.session) throw new SovError('NOT_AUTHENTICATED');
-      const { processAvatar, uploadAvatar } = await import('./avatar.ts');
-      const progress = options.onProgress;
-      const image = await processAvatar(file, {
-        ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-        ...(progress ? { onProgress: (fraction: number) => progress(fraction * 0.5) } : {}),
-      });
-      const user = await uploadAvatar(this.httpUrl, this.session.token, image, progress ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) } : {});
+      const user = await (await import('./avatar.ts')).setAvatar(this.httpUrl, this.session.token, file, options);
       await this.ownProfileChanged(user);
       return user;
     });
@@ -323,6 +312,12 @@ export class SovClient extends Emitter<ClientEvents> {
   // -------------------------------------------------------------------------------------------
 
   private readonly roomHost: RoomHost = this.makeRoomHost();
+  private readonly pagesHost: PagesHost = {
+    request: (type, fields) => this.request(type, fields),
+    learn: (users) => {
+      for (const user of users) this.profiles.set(user.id, user);
+    },
+  };
 
   private makeRoomHost(): RoomHost {
     const client = this;
@@ -339,10 +334,7 @@ export class SovClient extends Emitter<ClientEvents> {
       refill: (room) => {
         if (room.catchUp === null) void this.syncRoom(room, false).catch(() => undefined);
       },
-      older: async (room, before) => {
-        const { messages, more } = await this.request('history', { room: room.name, before });
-        return { messages: pageMessages(messages), more: more === true };
-      },
+      older: async (room) => (await loadPages()).loadOlder(this.pagesHost, room),
     };
   }
 
@@ -449,57 +441,33 @@ export class SovClient extends Emitter<ClientEvents> {
   /**
    * Joins `room` on the relay and brings it up to date: who is online, page by page, unless
    * `members` is false (a connection opened beside one that knows: the list is kept), and what it
-   * missed, page after page, each from where the last one ended. A page lost with its connection is
-   * asked for on the next one from there, never from the start: under a byte budget, a reply that
-   * froze a connection once would freeze the next one too. In a handshake only the join itself
-   * waits: pages that spent a connection's budget before it counted as connected would make every
-   * reconnect back off longer, and the outbox wait for all of them.
+   * missed, page after page, each from where the last one ended (./pages.ts). A page lost with its
+   * connection is asked for on the next one from there, never from the start: under a byte budget,
+   * a reply that froze a connection once would freeze the next one too. In a handshake only the
+   * join itself waits: pages that spent a connection's budget before it counted as connected would
+   * make every reconnect back off longer, and the outbox wait for all of them.
    */
   private async syncRoom(room: Room, handshake: boolean, { members = true }: { members?: boolean } = {}): Promise<void> {
-    const sync = {};
-    this.syncs.set(room, sync);
+    const sync = ++room.syncs;
     const after = room.catchUp ?? room.seq;
     const fields: RequestMap['join'] = after > 0 ? { room: room.name, after } : { room: room.name };
     if (!members) fields.members = false;
     const result = await this.connection.request('join', fields, { handshake });
     const online = members && Array.isArray(result.online) ? result.online : [];
-    for (const user of online) this.profiles.set(user.id, user);
-    const page = pageMessages(result.messages);
-    await room.applyJoin({ ...result, online }, page, members);
-    const rest = Promise.all([
-      members ? this.onlinePages(room.name, result.onlineNext, (users) => room.addOnline(users), () => this.syncs.get(room) === sync) : null,
-      result.more === true ? this.catchUp(room, page.at(-1)?.seq ?? after, () => this.syncs.get(room) === sync) : null,
-    ]);
+    this.pagesHost.learn(online);
+    const page = await room.applyJoin({ ...result, online }, members);
+    const onlineNext = members && typeof result.onlineNext === 'number' ? result.onlineNext : null;
+    // Set before anything waits, so a hole that shows meanwhile is left to this catch-up (refill).
+    room.catchUp = result.more === true ? (page.at(-1)?.seq ?? after) : null;
+    if (onlineNext === null && room.catchUp === null) return;
+    const rest = loadPages().then((pages) =>
+      Promise.all([
+        pages.onlinePages(this.pagesHost, room.name, onlineNext, (users) => room.addOnline(users), () => room.syncs === sync),
+        room.catchUp !== null && pages.catchUp(this.pagesHost, room, sync),
+      ]),
+    );
     if (!handshake) await rest;
     else void rest.catch(() => undefined);
-  }
-
-  /** Pages of messages after `after` until the newest, applied in order; stops when `current` turns false (a newer sync took over). */
-  private async catchUp(room: Room, after: number, current: () => boolean): Promise<void> {
-    let cursor = after;
-    for (let more = true; more && current(); ) {
-      room.catchUp = cursor;
-      const next = await this.request('history', { room: room.name, after: cursor });
-      if (!current()) return;
-      const page = pageMessages(next.messages);
-      await room.applyPage(page);
-      // Numbers only grow: a relay that answered with nothing newer would keep the client asking.
-      more = next.more === true && (page.at(-1)?.seq ?? 0) > cursor;
-      cursor = page.at(-1)?.seq ?? cursor;
-    }
-    if (current()) room.catchUp = null;
-  }
-
-  /** Pages of who is online (in `room`, or on the relay) from the one after `after` until the last; each goes to `take`. */
-  private async onlinePages(room: string | undefined, after: number | null, take: (users: Profile[]) => void, current = () => true): Promise<void> {
-    while (after !== null && current()) {
-      const { users, next } = await this.request('online', room === undefined ? { after } : { room, after });
-      if (!current()) return;
-      for (const user of users) this.profiles.set(user.id, user);
-      take(users);
-      // Ids only grow: a relay that pointed back would keep the client asking forever.
-      after = typeof next === 'number' && next > after ? next : null;
-    }
   }
 
   private forgetRoomOnRefusal(room: string, error: unknown): void {
@@ -588,7 +556,7 @@ export class SovClient extends Emitter<ClientEvents> {
     try {
       const message = { ...unsigned, sig: await sign(session.signingKey, signedBytes(unsigned)) };
       // The relay refuses a message that would not fit a page of its history; refused here, it never travels.
-      if (storedMessageBytes(message) > (this.connection.hello?.limits.maxMessageBytes ?? Number.POSITIVE_INFINITY)) return { error: new SovError('MESSAGE_TOO_BIG') };
+      if (storedMessageBytes(message) > (this.connection.hello?.limits.maxMessageBytes ?? Infinity)) return { error: new SovError('MESSAGE_TOO_BIG') };
       return await this.request('send', message);
     } catch (error) {
       const failure = error instanceof SovError ? error : new SovError('INTERNAL', String(error));
@@ -624,12 +592,18 @@ function typed<T>(work: () => Promise<T>): Promise<T> {
   });
 }
 
-let account: Promise<typeof import('./account.ts')> | undefined;
-/** Registration, login and the scrypt they run load on first use: a resumed chat needs none of them. */
-function loadAccount(): Promise<typeof import('./account.ts')> {
-  account ??= import('./account.ts').catch((error: unknown) => {
-    account = undefined;
-    throw new SovError('NETWORK', `Could not load the password module: ${String(error)}`);
-  });
-  return account;
+/** A module loaded on first use, its reason given where it is made; a failed load (offline) rejects NETWORK and is tried again next time. */
+function onFirstUse<T>(load: () => Promise<T>, what: string): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
+  return () =>
+    (loaded ??= load().catch((error: unknown) => {
+      loaded = undefined;
+      throw new SovError('NETWORK', `Could not load ${what}: ${String(error)}`);
+    }));
 }
+
+/** History and online lists past their first page (./pages.ts says why). */
+const loadPages = onFirstUse(() => import('./pages.ts'), 'the paging module');
+
+/** Registration, login, profile changes and the scrypt the first two run: a resumed chat needs none of them. */
+const loadAccount = onFirstUse(() => import('./account.ts'), 'the password module');

@@ -6,7 +6,8 @@ import { Emitter } from './emitter.ts';
 import { SovError } from './errors.ts';
 import { toBase64Url } from './encoding.ts';
 import { messageText } from './protocol/fields.ts';
-import type { ChatMessage, HistoryResult, JoinResult, Profile } from './protocol/frames.ts';
+import { pageMessages } from './protocol/frames.ts';
+import type { ChatMessage, JoinResult, Profile } from './protocol/frames.ts';
 
 export type MessageState = 'pending' | 'sent' | 'failed';
 
@@ -43,8 +44,8 @@ export interface RoomHost {
   retry(room: Room, message: ClientMessage): void;
   persist(room: Room): void;
   refill(room: Room): void;
-  /** One page of the room's messages numbered below `before`, the malformed ones dropped (pageMessages). */
-  older(room: Room, before: number): Promise<Pick<HistoryResult, 'messages' | 'more'>>;
+  /** Fetches the page before the room's oldest message and adds it (addOlder); resolves with how many were new. */
+  older(room: Room): Promise<number>;
 }
 
 export interface CachedRoom {
@@ -69,6 +70,8 @@ export class Room extends Emitter<RoomEvents> {
    * which the catch-up goes on (live messages may already have raised `seq` past it). Null otherwise.
    */
   catchUp: number | null = null;
+  /** @internal How many times the room was synced: pages of an earlier sync stop when a newer one starts. */
+  syncs = 0;
 
   constructor(
     readonly name: string,
@@ -94,29 +97,29 @@ export class Room extends Emitter<RoomEvents> {
    */
   loadOlder(): Promise<number> {
     if (!this.hasOlder) return Promise.resolve(0);
-    this.olderLoad ??= this.fetchOlder().finally(() => (this.olderLoad = null));
+    this.olderLoad ??= this.host.older(this).finally(() => (this.olderLoad = null));
     return this.olderLoad;
   }
 
-  private async fetchOlder(): Promise<number> {
-    const before = this.messages.find((message) => message.seq !== null)?.seq ?? this.seq + 1;
-    const page = await this.host.older(this, before);
+  /**
+   * @internal Adds a page of older messages at the front, checked like any from the relay;
+   * resolves with how many were new. `more`: the relay keeps older ones still.
+   */
+  addOlder(page: unknown, before: number, more: boolean): Promise<number> {
     const added: ClientMessage[] = [];
     // Behind whatever is being verified already, so a message live and in the page shows once.
-    this.incoming = this.incoming.then(async () => {
+    return this.queue(async () => {
       // A page answers what was asked: a relay cannot slip newer numbers in at the front this way.
-      for (const message of page.messages) {
+      for (const message of pageMessages(page)) {
         const checked = message.seq < before ? await this.check(message) : null;
         if (checked && this.accept(checked, false)) added.push(checked);
       }
-    });
-    await this.incoming;
-    this.hasOlder = page.more && added.length > 0;
-    if (added.length > 0) {
-      this.emit('older', added);
-      this.host.persist(this);
-    }
-    return added.length;
+      this.hasOlder = more && added.length > 0;
+      if (added.length > 0) {
+        this.emit('older', added);
+        this.host.persist(this);
+      }
+    }).then(() => added.length);
   }
 
   /**
@@ -206,16 +209,17 @@ export class Room extends Emitter<RoomEvents> {
 
   /**
    * @internal Applies a join reply: the first page of who is online (unless `members` is false:
-   * the list is kept), and history after what the room already has. The messages must have passed
-   * pageMessages (./protocol/frames.ts).
+   * the list is kept), and history after what the room already has. Resolves, once all of it is
+   * in, with the page's well-formed messages (the rest are dropped: pageMessages).
    */
-  applyJoin(result: JoinResult, messages: ChatMessage[], members: boolean): Promise<void> {
+  applyJoin(result: JoinResult, members: boolean): Promise<ChatMessage[]> {
     if (members) {
       this.onlineUsers.clear();
       this.addOnline(result.online);
     }
     // Only a join without `after` (a room with nothing yet) says whether older messages are kept.
     this.hasOlder ||= result.older === true;
+    const messages = pageMessages(result.messages);
     if (result.gap) {
       this.emit('gap', { seq: this.seq });
       // Messages kept from before the hole stay; numbering continues from what the relay sends now.
@@ -224,10 +228,11 @@ export class Room extends Emitter<RoomEvents> {
     return this.applyPage(messages);
   }
 
-  /** @internal Adds newer messages in order (a join reply's, or a page after it); resolves once all are in. */
-  applyPage(messages: ChatMessage[]): Promise<void> {
+  /** @internal Adds a page of newer messages in order; resolves with its well-formed ones once all are in. */
+  applyPage(page: unknown): Promise<ChatMessage[]> {
+    const messages = pageMessages(page);
     for (const message of messages) this.receive(message);
-    return this.incoming;
+    return this.queue(async () => undefined).then(() => messages);
   }
 
   /** @internal A page of who is online, after the ones before it. */
@@ -238,15 +243,19 @@ export class Room extends Emitter<RoomEvents> {
 
   /** @internal A message from the relay (live or history): verified, then added in order, once. */
   receive(message: ChatMessage): void {
-    this.incoming = this.incoming
-      .then(async () => {
-        const checked = await this.check(message);
-        if (!checked) return;
-        if (message.seq > this.seq + 1 && this.seq > 0) this.host.refill(this);
-        this.accept(checked);
-        this.host.persist(this);
-      })
-      .catch(() => undefined);
+    void this.queue(async () => {
+      const checked = await this.check(message);
+      if (!checked) return;
+      if (message.seq > this.seq + 1 && this.seq > 0) this.host.refill(this);
+      this.accept(checked);
+      this.host.persist(this);
+    });
+  }
+
+  /** Runs `work` once everything from the relay before it is checked and in: one order for live messages and pages. */
+  private queue(work: () => Promise<void>): Promise<void> {
+    this.incoming = this.incoming.then(work).catch(() => undefined);
+    return this.incoming;
   }
 
   /**
