@@ -99,7 +99,7 @@ export class SovChatRoom extends SovElement {
     // Measure what was rendered; a row whose height differs from the estimate moves everything after it.
     let moved = false;
     for (const row of this.renderRoot.querySelectorAll<HTMLElement>('li[data-key]')) {
-      if (this.rowWindow.measure(row.dataset.key!, row.offsetHeight)) moved = true;
+      if (this.rowWindow.measure(row.dataset.key!, row.getBoundingClientRect().height)) moved = true;
     }
     if (moved) {
       this.rowWindow.layout(this.rows.map((row) => row.key));
@@ -107,8 +107,15 @@ export class SovChatRoom extends SovElement {
     }
     const list = this.list;
     if (this.stickToBottom) list.scrollTop = list.scrollHeight;
-    // Rows added above the one in view would push it down; what is below it did not change.
-    else if (this.fromBottom !== null) list.scrollTop = list.scrollHeight - this.fromBottom;
+    else if (this.fromBottom !== null) {
+      // Rows added above the one in view would push it down; what is below it did not change.
+      list.scrollTop = list.scrollHeight - this.fromBottom;
+      // The rows now in view render at once, not after the scroll event: no frame of empty list.
+      if (this.scrolledTo !== list.scrollTop) {
+        this.scrolledTo = list.scrollTop;
+        this.requestUpdate();
+      }
+    }
     const room = this.joined;
     if (room?.hasOlder && !this.older && list.scrollTop < BOTTOM_SLACK) {
       this.older = this.t('chat.loadingOlder');
