@@ -4,6 +4,7 @@ import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { AddressListError, parseTrustedProxies } from './client-address.ts';
 import type { ProxyMatcher } from './client-address.ts';
+import { DEFAULT_CONNECTION_BUDGET } from '../sdk/protocol/budget.ts';
 import { LOG_FORMATS, LOG_LEVELS, errorText } from './logger.ts';
 import type { LogFormat, LogLevel } from './logger.ts';
 
@@ -82,8 +83,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'conn-budget': {
     env: 'SOV_CONN_BUDGET',
     value: 'BYTES',
-    defaultValue: '0',
-    help: 'bytes the relay sends down one connection before the client must move to a new one (networks that freeze a connection after ~16 KB); 0: unlimited',
+    defaultValue: String(DEFAULT_CONNECTION_BUDGET),
+    help: 'bytes the relay sends down one connection before the client must move to a new one (networks that freeze a connection after ~16 KB); 0: unlimited, for relays whose users are on no such network',
   },
   'log-format': { env: 'SOV_LOG_FORMAT', value: LOG_FORMATS.join('|'), defaultValue: 'text', help: 'text: one readable line per record; json: one JSON object per line for log shippers' },
   'log-level': { env: 'SOV_LOG_LEVEL', value: LOG_LEVELS.join('|'), defaultValue: 'info', help: 'the least severe records written' },

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SovError } from '../sdk/errors.ts';
 import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH } from '../sdk/protocol.ts';
+import { maxMessageBytes } from '../sdk/protocol/budget.ts';
 import { clientAddress } from './client-address.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
@@ -125,7 +126,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       relay: RELAY_VERSION,
       relayId,
       time: Date.now(),
-      limits: { ...LIMITS, historySize: config.historySize, connectionBudget: config.connectionBudget },
+      limits: { ...LIMITS, historySize: config.historySize, connectionBudget: config.connectionBudget, maxMessageBytes: maxMessageBytes(config.connectionBudget) },
       budgetSpent: peer.budgetSpent(),
     });
 

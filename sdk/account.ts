@@ -1,8 +1,8 @@
 /**
- * Registration, login and password change: the input checks, the password to keys
+ * Registration, login, password and profile changes: the input checks, the password to keys
  * (./crypto/password.ts) and the requests. Loaded with the password module on the first
- * `register`, `login` or `changePassword`, as one chunk: a returning user resumes the stored
- * session and never needs any of it.
+ * `register`, `login`, `changePassword` or `updateProfile`, as one chunk: a returning user resumes
+ * the stored session and never needs any of it, and a profile change, rare, shares the name checks.
  */
 import type { Credentials, PasswordChangeInput, Registration } from './client.ts';
 import { MIN_PASSWORD_LENGTH } from './client.ts';
@@ -116,4 +116,13 @@ function checkPassword(password: unknown, chosen: boolean, field = 'password'): 
   if (chosen && [...password].length < MIN_PASSWORD_LENGTH) {
     throw new SovError('INVALID_FIELD', `The password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field });
   }
+}
+
+/** Checks the names in `change` as registration does, then sends it; resolves with the updated profile. */
+export async function updateProfile(host: AccountHost, change: { username?: string; firstName?: string; lastName?: string }): Promise<Profile> {
+  const fields: RequestMap['update-profile'] = {};
+  if (change.username !== undefined) fields.username = usernameCheck(change.username, 'username');
+  if (change.firstName !== undefined) fields.firstName = personName(change.firstName, 'firstName');
+  if (change.lastName !== undefined) fields.lastName = personName(change.lastName, 'lastName');
+  return (await host.request('update-profile', fields)).user;
 }

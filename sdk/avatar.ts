@@ -85,6 +85,20 @@ export async function processAvatar(file: Blob, options: ProcessAvatarOptions = 
 }
 
 /**
+ * processAvatar, then uploadAvatar, with one progress (0..1) over both: what SovClient.setAvatar
+ * runs. Here rather than in ./client.ts, which loads this module on first use: only a profile
+ * editor needs it, and <sov-chat>'s first download has a size budget.
+ */
+export async function setAvatar(httpBase: string, token: string, file: Blob, options: { maxBytes?: number; onProgress?: (fraction: number) => void }): Promise<Profile> {
+  const progress = options.onProgress;
+  const image = await processAvatar(file, {
+    ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+    ...(progress ? { onProgress: (fraction: number) => progress(fraction * 0.5) } : {}),
+  });
+  return uploadAvatar(httpBase, token, image, progress ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) } : {});
+}
+
+/**
  * Uploads a processed avatar to the relay (httpBase like 'https://chat.example.org' or
  * 'http://127.0.0.1:8080'), resolves with the updated Profile. Rejects with the relay's code
  * (BAD_IMAGE, IMAGE_TOO_LARGE, SESSION_INVALID, RATE_LIMITED...), NETWORK, TIMEOUT, INVALID_INPUT

@@ -13,8 +13,11 @@ import { Emitter } from './emitter.ts';
 import type { AccountHost, NewSession } from './account.ts';
 import { SovError } from './errors.ts';
 import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
-import { personName, roomName, username as usernameCheck } from './protocol/fields.ts';
-import type { ChatMessage, Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import { roomName } from './protocol/fields.ts';
+import type { PagesHost } from './pages.ts';
+import { chatMessageOf } from './protocol/frames.ts';
+import type { Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import { storedMessageBytes } from './protocol/budget.ts';
 import { signedBytes } from './protocol/signed-bytes.ts';
 import { Room } from './room.ts';
 import type { CachedRoom, ClientMessage, RoomHost } from './room.ts';
@@ -309,22 +312,18 @@ export class SovClient extends Emitter<ClientEvents> {
     });
   }
 
-  /** Users online on the whole relay. */
+  /** Users online on the whole relay (fetched page by page). */
   online(): Promise<Profile[]> {
     return typed(async () => {
-      const { users } = await this.request('online', {});
-      for (const user of users) this.profiles.set(user.id, user);
+      const users: Profile[] = [];
+      await (await loadPages()).onlinePages(this.pagesHost, undefined, 0, (page) => users.push(...page));
       return users;
     });
   }
 
   updateProfile(change: { username?: string; firstName?: string; lastName?: string }): Promise<Profile> {
     return typed(async () => {
-      const fields: RequestMap['update-profile'] = {};
-      if (change.username !== undefined) fields.username = usernameCheck(change.username, 'username');
-      if (change.firstName !== undefined) fields.firstName = personName(change.firstName, 'firstName');
-      if (change.lastName !== undefined) fields.lastName = personName(change.lastName, 'lastName');
-      const { user } = await this.request('update-profile', fields);
+      const user = await (await loadAccount()).updateProfile(this.accountHost(), change);
       await this.ownProfileChanged(user);
       return user;
     });
@@ -337,13 +336,7 @@ export class SovClient extends Emitter<ClientEvents> {
   setAvatar(file: Blob, options: { maxBytes?: number; onProgress?: (fraction: number) => void } = {}): Promise<Profile> {
     return typed(async () => {
       if (!this.session) throw new SovError('NOT_AUTHENTICATED');
-      const { processAvatar, uploadAvatar } = await import('./avatar.ts');
-      const progress = options.onProgress;
-      const image = await processAvatar(file, {
-        ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-        ...(progress ? { onProgress: (fraction: number) => progress(fraction * 0.5) } : {}),
-      });
-      const user = await uploadAvatar(this.httpUrl, this.session.token, image, progress ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) } : {});
+      const user = await (await import('./avatar.ts')).setAvatar(this.httpUrl, this.session.token, file, options);
       await this.ownProfileChanged(user);
       return user;
     });
@@ -364,6 +357,12 @@ export class SovClient extends Emitter<ClientEvents> {
   // -------------------------------------------------------------------------------------------
 
   private readonly roomHost: RoomHost = this.makeRoomHost();
+  private readonly pagesHost: PagesHost = {
+    request: (type, fields) => this.request(type, fields),
+    learn: (users) => {
+      for (const user of users) this.profiles.set(user.id, user);
+    },
+  };
 
   private makeRoomHost(): RoomHost {
     const client = this;
@@ -376,7 +375,11 @@ export class SovClient extends Emitter<ClientEvents> {
       enqueue: (room, message) => this.enqueue(room, message),
       retry: (room, message) => this.enqueue(room, message),
       persist: (room) => this.scheduleCache(room),
-      refill: (room) => void this.syncRoom(room, false).catch(() => undefined),
+      // A catch-up under way fetches the hole anyway; a second one would ask for the same pages.
+      refill: (room) => {
+        if (room.catchUp === null) void this.syncRoom(room, false).catch(() => undefined);
+      },
+      older: async (room) => (await loadPages()).loadOlder(this.pagesHost, room),
     };
   }
 
@@ -433,7 +436,7 @@ export class SovClient extends Emitter<ClientEvents> {
    * Runs on every new connection before anything else is sent: resume the session, rejoin rooms.
    * A `rotate` replaces a working connection (./connection.ts): the member lists are known.
    */
-  private async handshake(_kind: HandshakeKind = 'connect'): Promise<void> {
+  private async handshake(kind: HandshakeKind = 'connect'): Promise<void> {
     const session = this.session;
     if (!session) return;
     const relayId = this.checkRelay(session);
@@ -451,7 +454,7 @@ export class SovClient extends Emitter<ClientEvents> {
     }
     for (const room of [...this.rooms.values()]) {
       try {
-        await this.syncRoom(room, true);
+        await this.syncRoom(room, true, { members: kind === 'connect' });
       } catch (error) {
         // A room the relay now refuses (say, too many rooms) is dropped; reconnecting over and over would not help.
         if (error instanceof SovError && !['NETWORK', 'TIMEOUT', 'CLOSED'].includes(error.code)) this.rooms.delete(room.name);
@@ -483,11 +486,36 @@ export class SovClient extends Emitter<ClientEvents> {
     this.connection.start();
   }
 
-  private async syncRoom(room: Room, handshake: boolean): Promise<void> {
-    const fields: RequestMap['join'] = room.seq > 0 ? { room: room.name, after: room.seq } : { room: room.name };
+  /**
+   * Joins `room` on the relay and brings it up to date: who is online, page by page, unless
+   * `members` is false (a connection opened beside one that knows: the list is kept), and what it
+   * missed, page after page, each from where the last one ended (./pages.ts). A page lost with its
+   * connection is asked for on the next one from there, never from the start: under a byte budget,
+   * a reply that froze a connection once would freeze the next one too. In a handshake only the
+   * join itself waits: pages that spent a connection's budget before it counted as connected would
+   * make every reconnect back off longer, and the outbox wait for all of them.
+   */
+  private async syncRoom(room: Room, handshake: boolean, { members = true }: { members?: boolean } = {}): Promise<void> {
+    const sync = ++room.syncs;
+    const after = room.catchUp ?? room.seq;
+    const fields: RequestMap['join'] = after > 0 ? { room: room.name, after } : { room: room.name };
+    if (!members) fields.members = false;
     const result = await this.connection.request('join', fields, { handshake });
-    for (const user of result.online) this.profiles.set(user.id, user);
-    await room.applyJoin(result);
+    const online = members && Array.isArray(result.online) ? result.online : [];
+    this.pagesHost.learn(online);
+    const page = await room.applyJoin({ ...result, online }, members);
+    const onlineNext = members && typeof result.onlineNext === 'number' ? result.onlineNext : null;
+    // Set before anything waits, so a hole that shows meanwhile is left to this catch-up (refill).
+    room.catchUp = result.more === true ? (page.at(-1)?.seq ?? after) : null;
+    if (onlineNext === null && room.catchUp === null) return;
+    const rest = loadPages().then((pages) =>
+      Promise.all([
+        pages.onlinePages(this.pagesHost, room.name, onlineNext, (users) => room.addOnline(users), () => room.syncs === sync),
+        room.catchUp !== null && pages.catchUp(this.pagesHost, room, sync),
+      ]),
+    );
+    if (!handshake) await rest;
+    else void rest.catch(() => undefined);
   }
 
   private forgetRoomOnRefusal(room: string, error: unknown): void {
@@ -500,9 +528,9 @@ export class SovClient extends Emitter<ClientEvents> {
   private dispatch(event: ServerEvent): void {
     switch (event.ev) {
       case 'message':
-        if (isChatMessage(event)) {
-          const { room, seq, author, cid, ts, text, sig } = event;
-          this.rooms.get(room)?.receive({ room, seq, author, cid, ts, text, sig });
+        {
+          const message = chatMessageOf(event);
+          if (message) this.rooms.get(message.room)?.receive(message);
         }
         break;
       case 'join':
@@ -574,8 +602,10 @@ export class SovClient extends Emitter<ClientEvents> {
     const session = this.session!;
     const unsigned = { room: entry.room, author: session.user.id, cid: entry.cid, ts: Date.now(), text: entry.text };
     try {
-      const sig = await sign(session.signingKey, signedBytes(unsigned));
-      return await this.request('send', { ...unsigned, sig });
+      const message = { ...unsigned, sig: await sign(session.signingKey, signedBytes(unsigned)) };
+      // The relay refuses a message that would not fit a page of its history; refused here, it never travels.
+      if (storedMessageBytes(message) > (this.connection.hello?.limits.maxMessageBytes ?? Infinity)) return { error: new SovError('MESSAGE_TOO_BIG') };
+      return await this.request('send', message);
     } catch (error) {
       const failure = error instanceof SovError ? error : new SovError('INTERNAL', String(error));
       // The relay already has it (our earlier attempt's reply was lost): that is success.
@@ -610,27 +640,18 @@ function typed<T>(work: () => Promise<T>): Promise<T> {
   });
 }
 
-/** Guards against a hostile or broken relay: only well-formed messages reach a room. */
-function isChatMessage(event: object): event is ChatMessage {
-  const value = event as Record<string, unknown>;
-  return (
-    typeof value.room === 'string' &&
-    Number.isSafeInteger(value.seq) &&
-    (value.seq as number) > 0 &&
-    Number.isSafeInteger(value.author) &&
-    typeof value.cid === 'string' &&
-    Number.isSafeInteger(value.ts) &&
-    typeof value.text === 'string' &&
-    typeof value.sig === 'string'
-  );
+/** A module loaded on first use, its reason given where it is made; a failed load (offline) rejects NETWORK and is tried again next time. */
+function onFirstUse<T>(load: () => Promise<T>, what: string): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
+  return () =>
+    (loaded ??= load().catch((error: unknown) => {
+      loaded = undefined;
+      throw new SovError('NETWORK', `Could not load ${what}: ${String(error)}`);
+    }));
 }
 
-let account: Promise<typeof import('./account.ts')> | undefined;
-/** Registration, login, password change and the scrypt they run load on first use: a resumed chat needs none of them. */
-function loadAccount(): Promise<typeof import('./account.ts')> {
-  account ??= import('./account.ts').catch((error: unknown) => {
-    account = undefined;
-    throw new SovError('NETWORK', `Could not load the password module: ${String(error)}`);
-  });
-  return account;
-}
+/** History and online lists past their first page (./pages.ts says why). */
+const loadPages = onFirstUse(() => import('./pages.ts'), 'the paging module');
+
+/** Registration, login, password and profile changes, and the scrypt they run: a resumed chat needs none of them. */
+const loadAccount = onFirstUse(() => import('./account.ts'), 'the password module');

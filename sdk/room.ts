@@ -6,6 +6,7 @@ import { Emitter } from './emitter.ts';
 import { SovError } from './errors.ts';
 import { toBase64Url } from './encoding.ts';
 import { messageText } from './protocol/fields.ts';
+import { pageMessages } from './protocol/frames.ts';
 import type { ChatMessage, JoinResult, Profile } from './protocol/frames.ts';
 
 export type MessageState = 'pending' | 'sent' | 'failed';
@@ -30,6 +31,8 @@ export interface RoomEvents extends Record<string, unknown> {
   online: Profile[];
   /** The relay could not give every missed message (the client was away longer than its history). */
   gap: { seq: number };
+  /** Older messages `loadOlder` added at the front, oldest first (they raise no `message` events). */
+  older: ClientMessage[];
 }
 
 /** What a Room needs from its client; kept narrow so the room can be read on its own. */
@@ -41,6 +44,8 @@ export interface RoomHost {
   retry(room: Room, message: ClientMessage): void;
   persist(room: Room): void;
   refill(room: Room): void;
+  /** Fetches the page before the room's oldest message and adds it (addOlder); resolves with how many were new. */
+  older(room: Room): Promise<number>;
 }
 
 export interface CachedRoom {
@@ -57,6 +62,16 @@ export class Room extends Emitter<RoomEvents> {
   private readonly bySeq = new Set<number>();
   private readonly waiting = new Map<string, { resolve(message: ClientMessage): void; reject(error: SovError): void }>();
   private incoming: Promise<void> = Promise.resolve();
+  private olderLoad: Promise<number> | null = null;
+  /** The relay may keep messages older than the oldest here: `loadOlder` would find some. */
+  hasOlder = false;
+  /**
+   * @internal While missed messages come in pages: the last number of the last page applied, from
+   * which the catch-up goes on (live messages may already have raised `seq` past it). Null otherwise.
+   */
+  catchUp: number | null = null;
+  /** @internal How many times the room was synced: pages of an earlier sync stop when a newer one starts. */
+  syncs = 0;
 
   constructor(
     readonly name: string,
@@ -67,6 +82,44 @@ export class Room extends Emitter<RoomEvents> {
 
   get online(): Profile[] {
     return [...this.onlineUsers.values()];
+  }
+
+  /** True while `loadOlder` is waiting for the relay. */
+  get loadingOlder(): boolean {
+    return this.olderLoad !== null;
+  }
+
+  /**
+   * Fetches the page of messages before the oldest one here (as many as fit one frame of the
+   * relay's), verifies them like any history and puts them at the front, in order, each once; an
+   * `older` event carries them. Resolves with how many were added: 0 when there are none (then
+   * `hasOlder` turns false). Calls while one is loading share it.
+   */
+  loadOlder(): Promise<number> {
+    if (!this.hasOlder) return Promise.resolve(0);
+    this.olderLoad ??= this.host.older(this).finally(() => (this.olderLoad = null));
+    return this.olderLoad;
+  }
+
+  /**
+   * @internal Adds a page of older messages at the front, checked like any from the relay;
+   * resolves with how many were new. `more`: the relay keeps older ones still.
+   */
+  addOlder(page: unknown, before: number, more: boolean): Promise<number> {
+    const added: ClientMessage[] = [];
+    // Behind whatever is being verified already, so a message live and in the page shows once.
+    return this.queue(async () => {
+      // A page answers what was asked: a relay cannot slip newer numbers in at the front this way.
+      for (const message of pageMessages(page)) {
+        const checked = message.seq < before ? await this.check(message) : null;
+        if (checked && this.accept(checked, false)) added.push(checked);
+      }
+      this.hasOlder = more && added.length > 0;
+      if (added.length > 0) {
+        this.emit('older', added);
+        this.host.persist(this);
+      }
+    }).then(() => added.length);
   }
 
   /**
@@ -146,6 +199,7 @@ export class Room extends Emitter<RoomEvents> {
   restore(cached: CachedRoom, pending: ClientMessage[]): void {
     for (const message of cached.messages) this.accept(message);
     this.seq = Math.max(this.seq, cached.seq);
+    this.hasOlder = (cached.messages[0]?.seq ?? this.seq + 1) > 1;
     for (const message of pending) {
       this.messages.push(message);
       this.settlement(message.cid).catch(() => undefined);
@@ -153,39 +207,74 @@ export class Room extends Emitter<RoomEvents> {
     }
   }
 
-  /** @internal Applies a join reply: online list, and history after what the room already has. */
-  applyJoin(result: JoinResult): Promise<void> {
-    this.onlineUsers.clear();
-    for (const user of result.online) this.onlineUsers.set(user.id, user);
-    this.emit('online', this.online);
+  /**
+   * @internal Applies a join reply: the first page of who is online (unless `members` is false:
+   * the list is kept), and history after what the room already has. Resolves, once all of it is
+   * in, with the page's well-formed messages (the rest are dropped: pageMessages).
+   */
+  applyJoin(result: JoinResult, members: boolean): Promise<ChatMessage[]> {
+    if (members) {
+      this.onlineUsers.clear();
+      this.addOnline(result.online);
+    }
+    // Only a join without `after` (a room with nothing yet) says whether older messages are kept.
+    this.hasOlder ||= result.older === true;
+    const messages = pageMessages(result.messages);
     if (result.gap) {
       this.emit('gap', { seq: this.seq });
       // Messages kept from before the hole stay; numbering continues from what the relay sends now.
-      this.seq = Math.max(0, (result.messages[0]?.seq ?? result.seq + 1) - 1);
+      this.seq = Math.max(0, (messages[0]?.seq ?? result.seq + 1) - 1);
     }
-    for (const message of result.messages) this.receive(message);
-    return this.incoming;
+    return this.applyPage(messages);
+  }
+
+  /** @internal Adds a page of newer messages in order; resolves with its well-formed ones once all are in. */
+  applyPage(page: unknown): Promise<ChatMessage[]> {
+    const messages = pageMessages(page);
+    for (const message of messages) this.receive(message);
+    return this.queue(async () => undefined).then(() => messages);
+  }
+
+  /** @internal A page of who is online, after the ones before it. */
+  addOnline(users: Profile[]): void {
+    for (const user of users) this.onlineUsers.set(user.id, user);
+    this.emit('online', this.online);
   }
 
   /** @internal A message from the relay (live or history): verified, then added in order, once. */
   receive(message: ChatMessage): void {
-    this.incoming = this.incoming
-      .then(async () => {
-        if (this.takeBackOwn(message)) return;
-        if (this.bySeq.has(message.seq)) return;
-        const keys = await this.host.keysOf(message.author).catch(() => []);
-        // A verifier that fails (its code could not load, say) leaves the message unverified; it
-        // must not break the chain, or every later message of the room would be lost.
-        const signed = keys.length > 0 && (await this.host.verify(message, keys).catch(() => false));
-        if (this.bySeq.has(message.seq)) return;
-        if (message.seq > this.seq + 1 && this.seq > 0) this.host.refill(this);
-        // The signature covers the room a message names, not the room whose history carries it: a
-        // relay could pass another room's message off as this room's.
-        const verified = signed && message.room === this.name && !this.replayed(message);
-        this.accept({ ...message, verified, state: 'sent' });
-        this.host.persist(this);
-      })
-      .catch(() => undefined);
+    void this.queue(async () => {
+      const checked = await this.check(message);
+      if (!checked) return;
+      if (message.seq > this.seq + 1 && this.seq > 0) this.host.refill(this);
+      this.accept(checked);
+      this.host.persist(this);
+    });
+  }
+
+  /** Runs `work` once everything from the relay before it is checked and in: one order for live messages and pages. */
+  private queue(work: () => Promise<void>): Promise<void> {
+    this.incoming = this.incoming.then(work).catch(() => undefined);
+    return this.incoming;
+  }
+
+  /**
+   * A message from the relay as the app may see it, its signature checked; null when it is here
+   * already (our own coming back included). Every message from the relay passes here, live or in
+   * any page of history.
+   */
+  private async check(message: ChatMessage): Promise<ClientMessage | null> {
+    if (this.takeBackOwn(message)) return null;
+    if (this.bySeq.has(message.seq)) return null;
+    const keys = await this.host.keysOf(message.author).catch(() => []);
+    // A verifier that fails (its code could not load, say) leaves the message unverified; it
+    // must not break the chain, or every later message of the room would be lost.
+    const signed = keys.length > 0 && (await this.host.verify(message, keys).catch(() => false));
+    if (this.bySeq.has(message.seq)) return null;
+    // The signature covers the room a message names, not the room whose history carries it: a
+    // relay could pass another room's message off as this room's.
+    const verified = signed && message.room === this.name && !this.replayed(message);
+    return { ...message, verified, state: 'sent' };
   }
 
   /**
@@ -242,14 +331,19 @@ export class Room extends Emitter<RoomEvents> {
     this.emit('online', this.online);
   }
 
-  /** @internal What to cache: the newest sent messages. */
+  /**
+   * @internal What to cache: the newest sent messages. During a catch-up only those up to it, so a
+   * restart resumes from there instead of skipping what was not fetched yet.
+   */
   snapshot(limit: number): CachedRoom {
-    const sent = this.messages.filter((m) => m.state === 'sent' && m.seq !== null);
-    return { seq: this.seq, messages: sent.slice(-limit) };
+    const upTo = this.catchUp ?? this.seq;
+    const sent = this.messages.filter((m) => m.state === 'sent' && m.seq !== null && m.seq <= upTo);
+    return { seq: upTo, messages: sent.slice(-limit) };
   }
 
-  private accept(message: ClientMessage): void {
-    if (message.seq === null || this.bySeq.has(message.seq)) return;
+  /** Adds a sent message in order, once; true when it was new. `announce`: emit `message` for it. */
+  private accept(message: ClientMessage, announce = true): boolean {
+    if (message.seq === null || this.bySeq.has(message.seq)) return false;
     this.bySeq.add(message.seq);
     this.seq = Math.max(this.seq, message.seq);
     // Keep sent messages in sequence order, ahead of anything still pending.
@@ -260,7 +354,8 @@ export class Room extends Emitter<RoomEvents> {
       index--;
     }
     this.messages.splice(index, 0, message);
-    this.emit('message', message);
+    if (announce) this.emit('message', message);
+    return true;
   }
 
   private settlement(cid: string): Promise<ClientMessage> {

@@ -60,7 +60,3 @@ export function profileOf(ctx: RelayContext, userId: number): Profile | null {
   const account = ctx.accounts.get(userId);
   return account ? ctx.accounts.profile(account) : null;
 }
-
-export function profilesOf(ctx: RelayContext, ids: number[]): Profile[] {
-  return ids.map((id) => profileOf(ctx, id)).filter((profile): profile is Profile => profile !== null);
-}

@@ -27,7 +27,7 @@ interface StoredMessage {
   seq: number;
   /** The message as fanned out and as stored: one JSON object. */
   json: string;
-  /** Its UTF-8 size, for bounding join replies. */
+  /** Its UTF-8 size, for paging. */
   bytes: number;
 }
 
@@ -52,10 +52,25 @@ interface Room {
   replayFloor: number;
 }
 
-export interface HistorySlice {
-  seq: number;
+/** What one page of history may hold. */
+export interface PageSize {
+  /** Bytes of stored JSON, a comma counted after each message. */
+  bytes: number;
+  /** At most this many messages. */
+  limit: number;
+  /**
+   * Whether a first message larger than `bytes` still goes, alone: a page of its own (`history`)
+   * must never be empty while messages remain, or reading would stall; a page that shares its
+   * frame (`join`) must stay within its bytes and comes empty instead.
+   */
+  atLeastOne: boolean;
+}
+
+export interface HistoryPage {
+  /** Stored JSON of each message, oldest first. */
   messages: string[];
-  gap: boolean;
+  /** Kept messages remain beyond the page, on the side it was read from. */
+  more: boolean;
 }
 
 export class History {
@@ -138,37 +153,44 @@ export class History {
     return kept;
   }
 
+  /** The newest kept messages that fit `size`; `more`: older ones are kept. */
+  newest(roomName: string, size: PageSize): HistoryPage {
+    const messages = this.rooms.get(roomName)?.messages ?? [];
+    return page(messages, this.firstKept(messages), messages.length, size, 'newest');
+  }
+
+  /** The newest kept messages numbered below `seq` that fit `size`; `more`: older ones are kept. */
+  before(roomName: string, seq: number, size: PageSize): HistoryPage {
+    const messages = this.rooms.get(roomName)?.messages ?? [];
+    const start = this.firstKept(messages);
+    return page(messages, start, Math.max(start, firstAbove(messages, seq - 1)), size, 'newest');
+  }
+
   /**
-   * Messages after `after` (all kept ones when undefined), at most the newest `limit`, oldest first.
-   * `gap` tells a resuming client that it missed messages it will not get.
+   * The oldest messages numbered above `seq` that fit `size`; `more`: newer ones remain. `gap` tells
+   * a resuming client that it missed messages it will not get: trimmed from the kept history,
+   * dropped from a damaged log, or numbered above the room's newest (a relay restored from an old
+   * backup; the kept messages come from the oldest then).
    */
-  since(roomName: string, after: number | undefined, limit: number, maxBytes = Infinity): HistorySlice {
+  after(roomName: string, seq: number, size: PageSize): HistoryPage & { gap: boolean } {
     const room = this.rooms.get(roomName);
     const durable = room?.durableSeq ?? 0;
     const messages = room?.messages ?? [];
-    const start = Math.max(0, messages.length - this.historySize);
-    let from = after === undefined || after > durable ? start : Math.max(start, firstAbove(messages, after));
-    from = Math.max(from, messages.length - limit);
-    // The newest messages that fit in maxBytes: older ones beyond it count as missed (gap).
-    let bytes = 0;
-    for (let index = messages.length - 1; index >= from; index--) {
-      bytes += messages[index]!.bytes + 1;
-      if (bytes > maxBytes) {
-        from = index + 1;
-        break;
-      }
-    }
-    const slice = messages.slice(from);
-    const firstSeq = slice[0]?.seq ?? durable + 1;
-    // A dropped line leaves a hole: the slice then spans more numbers than it holds.
-    const holed = slice.length > 0 && slice[slice.length - 1]!.seq - firstSeq + 1 !== slice.length;
-    // A client ahead of the relay saw a history this relay no longer has (restored from an old backup).
-    const gap = after !== undefined && (after > durable || firstSeq > after + 1 || holed);
-    return { seq: durable, messages: slice.map((m) => m.json), gap };
+    const start = this.firstKept(messages);
+    const from = seq > durable ? start : Math.max(start, firstAbove(messages, seq));
+    // Over everything after `seq`, not just this page: the pages that follow carry no gap of their own.
+    const firstSeq = messages[from]?.seq ?? durable + 1;
+    const holed = messages.length > from && messages[messages.length - 1]!.seq - firstSeq + 1 !== messages.length - from;
+    return { ...page(messages, from, messages.length, size, 'oldest'), gap: seq > durable || firstSeq > seq + 1 || holed };
   }
 
   async close(): Promise<void> {
     await this.log.close();
+  }
+
+  /** Index of the oldest kept message: the array holds up to twice historySize between trims. */
+  private firstKept(messages: readonly StoredMessage[]): number {
+    return Math.max(0, messages.length - this.historySize);
   }
 
   private room(name: string): Room {
@@ -232,6 +254,20 @@ export class History {
       return lines;
     });
   }
+}
+
+/** The messages in [from, to) that fit `size`, counted from the `newest` or `oldest` end of that range. */
+function page(messages: readonly StoredMessage[], from: number, to: number, size: PageSize, end: 'newest' | 'oldest'): HistoryPage {
+  const available = to - from;
+  let count = 0;
+  let bytes = 0;
+  while (count < Math.min(available, size.limit)) {
+    bytes += messages[end === 'newest' ? to - 1 - count : from + count]!.bytes + 1;
+    if (bytes > size.bytes && !(count === 0 && size.atLeastOne)) break;
+    count++;
+  }
+  const taken = end === 'newest' ? messages.slice(to - count, to) : messages.slice(from, from + count);
+  return { messages: taken.map((message) => message.json), more: count < available };
 }
 
 /**

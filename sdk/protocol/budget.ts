@@ -10,9 +10,13 @@
  * - The SDK counts what it receives the way the relay counts what it sends (`frameCost`, starting
  *   from the hello's `budgetSpent`), and opens the next connection once what is left would not
  *   hold the largest frame and a margin (`rotationPoint`).
+ * - Pages leave PAGE_ENVELOPE_BYTES of the largest frame to what surrounds them, so a whole reply
+ *   fits; `maxMessageBytes` is a page's worth, announced in hello so the SDK refuses first.
  * - The relay still enforces the budget: a frame that would cross it is not sent, and the
  *   connection ends with BUDGET_SPENT. A client that does not rotate reconnects and resumes.
  */
+import { LIMITS } from './frames.ts';
+import type { ChatMessage } from './frames.ts';
 
 /**
  * The relay's default (`--conn-budget`): under the 15-20 KB at which connections were seen to
@@ -47,6 +51,37 @@ export function largestFrameBytes(budget: number): number {
 /** How many bytes of history or profiles one reply carries. */
 export function pageBytes(budget: number): number {
   return budget > 0 ? largestFrameBytes(budget) : UNBUDGETED_PAGE_BYTES;
+}
+
+/**
+ * What a page reply carries besides its page: the reply envelope (`re`, `ok`, `result`), the field
+ * names and flags, the sequence number and a room name. Measured: 160 bytes for a join reply with
+ * a 10-character room and a 7-digit request id; a room name can add 192 bytes (48 letters of 4
+ * bytes each in UTF-8). The SDK's request ids are numbers; a client that picks 64-character
+ * string ids can push its own replies past the largest frame by that much.
+ */
+export const PAGE_ENVELOPE_BYTES = 384;
+
+/** Bytes of stored JSON (messages or profiles, a comma after each) one page may carry. */
+export function pageContentBytes(budget: number): number {
+  return pageBytes(budget) - PAGE_ENVELOPE_BYTES;
+}
+
+/**
+ * The largest message the relay stores under `budget`, measured by `storedMessageBytes`: one that
+ * fills a page alone. Without a budget, the frame limit (which a 4,000-character text never nears).
+ */
+export function maxMessageBytes(budget: number): number {
+  return budget > 0 ? pageContentBytes(budget) : LIMITS.maxFrameBytes;
+}
+
+/**
+ * A message's size as the relay stores and pages it: its JSON with every field, the sequence
+ * number counted at its largest (16 digits) so that the SDK, which does not know it yet, measures
+ * what the relay will.
+ */
+export function storedMessageBytes({ room, author, cid, ts, text, sig }: Omit<ChatMessage, 'seq'>): number {
+  return new TextEncoder().encode(JSON.stringify({ room, seq: Number.MAX_SAFE_INTEGER, author, cid, ts, text, sig })).length;
 }
 
 /** Spent past this, the SDK opens the next connection; Infinity without a budget. */

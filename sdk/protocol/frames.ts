@@ -97,12 +97,16 @@ export interface RequestMap {
   resume: { token: string };
   logout: Record<string, never>;
   'change-password': { authKey: string; kdf: KdfParams; newAuthKey: string; keySalt: string; publicKey: string };
-  join: { room: string; after?: number; limit?: number };
+  /** `members: false`: the connection already knows who is online (a rotation), so `online` comes empty. */
+  join: { room: string; after?: number; limit?: number; members?: boolean };
+  /** Exactly one of `before` and `after`; the connection must have joined the room. */
+  history: { room: string; before?: number; after?: number; limit?: number };
   leave: { room: string };
   send: Omit<ChatMessage, 'seq' | 'author'> & { author: number };
   profile: { userId?: number; username?: string };
   'update-profile': { username?: string; firstName?: string; lastName?: string };
-  online: { room?: string };
+  /** `after`: the last id of the page before (its `next`). */
+  online: { room?: string; after?: number };
 }
 
 export interface SessionResult {
@@ -113,14 +117,40 @@ export interface SessionResult {
   keySalt: string;
 }
 
+/**
+ * History and profiles come in pages that fit one frame (./budget.ts: with a byte budget, a third
+ * of it). Messages in a page are always in ascending sequence order.
+ */
 export interface JoinResult {
   room: string;
   /** The room's latest sequence number. */
   seq: number;
+  /** Without `after`: the newest messages. With `after`: the oldest after it. */
   messages: ChatMessage[];
   /** True when `after` was older than the kept history: messages between were lost to the client. */
   gap: boolean;
+  /** Without `after`: the relay keeps messages older than the page (`history` with `before`). */
+  older: boolean;
+  /** With `after`: newer messages remain (`history` with `after` the page's last number). */
+  more: boolean;
+  /** The first page of who is online, by id; empty when the join said `members: false`. */
   online: Profile[];
+  /** The last id of `online` when more remain (`online` with `after` this), else null. */
+  onlineNext: number | null;
+}
+
+export interface HistoryResult {
+  room: string;
+  messages: ChatMessage[];
+  /** More messages remain in the direction asked for: older with `before`, newer with `after`. */
+  more: boolean;
+}
+
+export interface OnlineResult {
+  /** One page of profiles, by id. */
+  users: Profile[];
+  /** The last id of `users` when more remain, else null. */
+  next: number | null;
 }
 
 export interface ResultMap {
@@ -132,14 +162,33 @@ export interface ResultMap {
   logout: Record<string, never>;
   'change-password': { user: Profile };
   join: JoinResult;
+  history: HistoryResult;
   leave: Record<string, never>;
   send: { seq: number };
   profile: { user: Profile };
   'update-profile': { user: Profile };
-  online: { users: Profile[] };
+  online: OnlineResult;
 }
 
 export type RequestType = keyof RequestMap;
+
+/**
+ * A message from the relay (an event, or one in a page of history), checked field by field and
+ * copied without anything else it carried: a hostile or broken relay gets only well-formed
+ * messages into a room. Null for anything else.
+ */
+export function chatMessageOf(value: unknown): ChatMessage | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { room, seq, author, cid, ts, text, sig } = value as Record<string, unknown>;
+  const counts = (n: unknown): n is number => Number.isSafeInteger(n);
+  if (typeof room !== 'string' || !counts(seq) || seq < 1 || !counts(author) || typeof cid !== 'string' || !counts(ts) || typeof text !== 'string' || typeof sig !== 'string') return null;
+  return { room, seq, author, cid, ts, text, sig };
+}
+
+/** The well-formed messages of a page from the relay (as chatMessageOf checks them), in the order given. */
+export function pageMessages(value: unknown): ChatMessage[] {
+  return Array.isArray(value) ? value.map(chatMessageOf).filter((message): message is ChatMessage => message !== null) : [];
+}
 export type RequestId = string | number;
 export type Request = { [K in RequestType]: { id: RequestId; type: K } & RequestMap[K] }[RequestType];
 
@@ -162,8 +211,11 @@ export interface EventMap {
     /** The relay's stable id (RELAY_ID_PATTERN); relays before it was added send none. */
     relayId: string;
     time: number;
-    /** `connectionBudget`: bytes the relay sends down this connection before it ends it (BUDGET_SPENT); 0 for none. */
-    limits: typeof LIMITS & { historySize: number; connectionBudget: number };
+    /**
+     * `connectionBudget`: bytes the relay sends down this connection before it ends it (BUDGET_SPENT); 0 for none.
+     * `maxMessageBytes`: the largest message it stores, as ./budget.ts `storedMessageBytes` measures it.
+     */
+    limits: typeof LIMITS & { historySize: number; connectionBudget: number; maxMessageBytes: number };
     /** Budget bytes this connection spent before the hello (TLS handshake, upgrade answer): the SDK counts on from here. */
     budgetSpent?: number;
   };

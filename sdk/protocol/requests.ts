@@ -66,6 +66,11 @@ const accountKdf: Check<KdfParams> = (value, field) => {
   return kdf;
 };
 
+const flag: Check<boolean> = (value, field) => {
+  if (typeof value !== 'boolean') throw invalid(field, 'must be true or false');
+  return value;
+};
+
 const optional =
   <T>(check: Check<T>): Check<T | undefined> =>
   (value, field) =>
@@ -89,12 +94,20 @@ const SCHEMAS: { [K in RequestType]: Schema<RequestMap[K]> } = {
   resume: { token },
   logout: {},
   'change-password': { authKey: key32, kdf: accountKdf, newAuthKey: key32, keySalt: key32, publicKey },
-  join: { room: roomName, after: optional(integer(0)), limit: optional(integer(0)) },
+  join: { room: roomName, after: optional(integer(0)), limit: optional(integer(0)), members: optional(flag) },
+  history: { room: roomName, before: optional(integer(0)), after: optional(integer(0)), limit: optional(integer(0)) },
   leave: { room: roomName },
   send: { room: roomName, author: userId, cid: clientMessageId, ts: integer(0), text: messageText, sig: signature },
   profile: { userId: optional(userId), username: optional(username) },
   'update-profile': { username: optional(username), firstName: optional(personName), lastName: optional(personName) },
-  online: { room: optional(roomName) },
+  online: { room: optional(roomName), after: optional(integer(0)) },
+};
+
+/** Rules that span fields, checked after each field's own check. */
+const RULES: { [K in RequestType]?: (request: RequestMap[K]) => void } = {
+  history: ({ before, after }) => {
+    if ((before === undefined) === (after === undefined)) throw invalid('before', 'or "after" must be given, and not both');
+  },
 };
 
 export function isRequestType(type: unknown): type is RequestType {
@@ -139,6 +152,7 @@ export function parseRequest(frame: string): ParsedFrame {
       const value = check(fields[name], name);
       if (value !== undefined) request[name] = value;
     }
+    (RULES[fields.type] as ((request: unknown) => void) | undefined)?.(request);
     return { ok: true, request: request as Request };
   } catch (error) {
     if (error instanceof SovError) return { ok: false, id, error };

@@ -15,10 +15,12 @@ import type { SovChatRoom } from '../../web-components/sov-chat-room/sov-chat-ro
 import type { SovLogin } from '../../web-components/sov-login/sov-login.ts';
 import type { SovProfile } from '../../web-components/sov-profile/sov-profile.ts';
 import type { SovRoster } from '../../web-components/sov-roster/sov-roster.ts';
+import type { ChatMessage } from '../../sdk/protocol.ts';
 import { loadTable, translate } from '../../web-components/shared/i18n.ts';
 import { hostileNetwork } from './hostile-network.ts';
 import type { HostileNetwork } from './hostile-network.ts';
-import { relayInfo, uniqueName } from './relay.ts';
+import { operatorAccount } from './forgery.ts';
+import { forgedRelay, relayInfo, uniqueName } from './relay.ts';
 import { until } from './until.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -310,6 +312,64 @@ describe('<sov-chat-room>', function () {
     expect(rows(view).length).to.be.below(80);
     list.scrollTop = list.scrollHeight / 2;
     await until(() => /message 5\d\d\d/.test(text(view.shadowRoot!)), 'the middle of the history');
+  });
+
+  it('scrolled to the top, loads older messages from a relay under a byte budget, keeps the message in view in place, and says when loading fails', async () => {
+    const author = await operatorAccount((await relayInfo()).wsUrl);
+    const room = uniqueName('room');
+    const stored: Array<Omit<ChatMessage, 'seq'>> = [];
+    for (let i = 1; i <= 60; i++) {
+      const unsigned = { room, author: author.user.id, cid: `paged-${i}-${room}`, ts: Date.now() - (61 - i) * 1000, text: `older ${i}` };
+      stored.push({ ...unsigned, sig: await author.sign(unsigned) });
+    }
+    // A third of 12,288 bytes per reply: about a dozen of these messages a page.
+    const budgeted = await forgedRelay(stored, 12_288);
+    const network = hostileNetwork();
+    const reader = new SovClient({ relay: budgeted.url, storage: memoryStorage(), WebSocket: network.WebSocket, requestTimeoutMs: 2000 });
+    clients.push(reader);
+    await reader.register({ username: uniqueName('reader'), password: PASSWORD, firstName: 'Рита', lastName: 'Читатель' });
+    const view = mount<SovChatRoom>('sov-chat-room', { client: reader }, { room });
+    await until(() => text(view.shadowRoot!).includes('older 60'), 'the newest page');
+    const joined = await reader.join(room);
+    const firstPage = joined.messages.length;
+    expect(firstPage, 'one page, not the whole history').to.be.within(2, 30);
+    expect(joined.hasOlder).to.equal(true);
+    const list = view.shadowRoot!.querySelector<HTMLElement>('.list')!;
+    const scrollTo = (top: number) => {
+      list.scrollTop = top;
+      list.dispatchEvent(new Event('scroll'));
+    };
+
+    // A frozen network: the line says it is loading, then why it could not.
+    network.frozen = true;
+    scrollTo(0);
+    await until(() => text(view.shadowRoot!).includes('Loading older messages…'), 'the loading line');
+    await until(() => text(view.shadowRoot!).includes('The chat server did not answer in time.'), 'the error in the line');
+    expect(joined.messages.length).to.equal(firstPage);
+    network.frozen = false;
+
+    // The reader scrolls again: the page before comes in above, and the row at the top stays where it was.
+    const topRow = () => rows(view).find((row) => row.getBoundingClientRect().bottom > list.getBoundingClientRect().top + 1)!;
+    scrollTo(1);
+    const anchor = topRow();
+    const [anchorText, anchorTop] = [anchor.querySelector('.text')!.textContent, anchor.getBoundingClientRect().top];
+    await until(() => joined.messages.length > firstPage && !joined.loadingOlder, 'the older page');
+    const anchored = () => rows(view).find((row) => row.querySelector('.text')!.textContent === anchorText);
+    await until(() => Math.abs((anchored()?.getBoundingClientRect().top ?? Infinity) - anchorTop) < 2, `"${anchorText}" back at ${anchorTop} px`, 2000);
+
+    // Up to the first message: every page once, in order (a connection spent by its budget is replaced on the way).
+    await until(
+      () => {
+        if (joined.hasOlder && !joined.loadingOlder) scrollTo(0);
+        return !joined.hasOlder;
+      },
+      'the whole history',
+      60_000,
+    );
+    expect(joined.messages.map((message) => message.text)).to.deep.equal(stored.map((message) => message.text));
+    expect(joined.messages.every((message) => message.verified)).to.equal(true);
+    scrollTo(0);
+    await until(() => text(view.shadowRoot!).includes('older 1 '), 'the oldest message at the top');
   });
 
   it('shows a message the relay refuses as not sent, with a Retry that sends it again', async () => {

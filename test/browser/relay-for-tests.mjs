@@ -13,8 +13,9 @@ const WRITE_HISTORY = path.resolve('test/helpers/write-history.ts');
 const NOT_COPIED = new Set(['relay.lock', 'messages.log']);
 
 export class RelayForTests {
-  constructor(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-browser-'))) {
+  constructor(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-browser-')), extraArgs = []) {
     this.dataDir = dataDir;
+    this.extraArgs = extraArgs;
     this.port = 0;
     this.child = null;
     /** Relays started by `forged`, stopped and removed with this one. */
@@ -22,7 +23,7 @@ export class RelayForTests {
   }
 
   async start() {
-    const args = [BIN, '--port', String(this.port), '--data', this.dataDir, '--rate', '1000', '--registrations-per-hour', '100000', '--max-connections-per-address', '100000'];
+    const args = [BIN, '--port', String(this.port), '--data', this.dataDir, '--rate', '1000', '--registrations-per-hour', '100000', '--max-connections-per-address', '100000', ...this.extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     this.child = child;
     const url = await new Promise((resolve, reject) => {
@@ -55,9 +56,10 @@ export class RelayForTests {
    * Starts another relay on a copy of this one's data folder (accounts and sessions, so users log
    * in and sessions resume there) whose only history is `messages` (an array of messages without
    * `seq`, oldest first), written by the relay's own store: see test/helpers/write-history.ts.
+   * `budget`: its --conn-budget, so that it pages history as a censored network needs.
    */
-  async forged(messages) {
-    const relay = new RelayForTests();
+  async forged(messages, budget = 0) {
+    const relay = new RelayForTests(undefined, budget > 0 ? ['--conn-budget', String(budget)] : []);
     this.forgedRelays.push(relay);
     fs.cpSync(this.dataDir, relay.dataDir, { recursive: true, filter: (source) => !NOT_COPIED.has(path.basename(source)) });
     const writer = spawn(process.execPath, ['--import', 'tsx', WRITE_HISTORY, relay.dataDir], { stdio: ['pipe', 'inherit', 'inherit'] });
@@ -82,7 +84,8 @@ export class RelayForTests {
 
   /**
    * A web-test-runner plugin: /__relay gives the relay's URLs; /__relay/stop?signal=SIGKILL, /__relay/start
-   * and /__relay/restart control it; POST /__relay/forged with a JSON array of messages starts a forged relay.
+   * and /__relay/restart control it; POST /__relay/forged with a JSON array of messages starts a forged relay
+   * (`?budget=BYTES`: with that byte budget).
    */
   plugin() {
     return {
@@ -101,7 +104,7 @@ export class RelayForTests {
         if (context.path === '/__relay/forged') {
           let body = '';
           for await (const chunk of context.req) body += chunk;
-          return { body: JSON.stringify(await this.forged(JSON.parse(body))), type: 'json' };
+          return { body: JSON.stringify(await this.forged(JSON.parse(body), Number(context.URL.searchParams.get('budget') ?? 0))), type: 'json' };
         }
         return undefined;
       },

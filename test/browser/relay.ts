@@ -28,9 +28,10 @@ export async function startRelayAgain(): Promise<RelayInfo> {
  * Starts a second relay on a copy of the test relay's data folder (same accounts and sessions)
  * whose stored history is exactly `messages`, written by the relay's own store: what a relay
  * serves after its operator altered the folder. Each message goes into the room it names.
+ * `budget`: the relay's --conn-budget (0, the default: none).
  */
-export async function forgedRelay(messages: Array<Omit<ChatMessage, 'seq'>>): Promise<RelayInfo> {
-  const reply = await fetch('/__relay/forged', { method: 'POST', body: JSON.stringify(messages) });
+export async function forgedRelay(messages: Array<Omit<ChatMessage, 'seq'>>, budget = 0): Promise<RelayInfo> {
+  const reply = await fetch(`/__relay/forged?budget=${budget}`, { method: 'POST', body: JSON.stringify(messages) });
   if (!reply.ok) throw new Error(`the forged relay did not start: ${reply.status} ${await reply.text()}`);
   return reply.json();
 }

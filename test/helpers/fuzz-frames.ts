@@ -49,6 +49,7 @@ export const REQUEST_TYPES = [
   'logout',
   'change-password',
   'join',
+  'history',
   'leave',
   'send',
   'profile',
@@ -66,12 +67,13 @@ export const REQUEST_FIELDS: Record<RequestType, readonly string[]> = {
   resume: ['token'],
   logout: [],
   'change-password': ['authKey', 'kdf', 'newAuthKey', 'keySalt', 'publicKey'],
-  join: ['room', 'after', 'limit'],
+  join: ['room', 'after', 'limit', 'members'],
+  history: ['room', 'before', 'after', 'limit'],
   leave: ['room'],
   send: ['room', 'author', 'cid', 'ts', 'text', 'sig'],
   profile: ['userId', 'username'],
   'update-profile': ['username', 'firstName', 'lastName'],
-  online: ['room'],
+  online: ['room', 'after'],
 };
 const ALL_FIELDS = [...new Set(Object.values(REQUEST_FIELDS).flat())];
 
@@ -84,12 +86,13 @@ const RESULT_KEYS: Record<RequestType, readonly string[]> = {
   resume: ['expiresAt', 'user'],
   logout: [],
   'change-password': ['user'],
-  join: ['room', 'seq', 'gap', 'online', 'messages'],
+  join: ['room', 'seq', 'gap', 'messages', 'older', 'more', 'online', 'onlineNext'],
+  history: ['room', 'messages', 'more'],
   leave: [],
   send: ['seq'],
   profile: ['user'],
   'update-profile': ['user'],
-  online: ['users'],
+  online: ['users', 'next'],
 };
 
 /** The "Events" table. */
@@ -713,8 +716,11 @@ function goodValue(ctx: BuildContext, field: string, pick: number): unknown {
     case 'room':
       return roomFor(ctx, pick);
     case 'after':
+    case 'before':
     case 'limit':
       return pick % 120;
+    case 'members':
+      return pick % 2 === 0;
     case 'author':
       return choose([ctx.me.id, ctx.other.id, 1 + (pick % 20)]);
     case 'cid':

@@ -177,6 +177,12 @@ describe('frames that are not requests', () => {
       ['join', { room: 'general', after: -1 }, 'after'],
       ['join', { room: 'general', after: 1e300 }, 'after'],
       ['join', { room: 'general', limit: 1.5 }, 'limit'],
+      ['join', { room: 'general', members: 'no' }, 'members'],
+      ['history', { room: 'general', before: 1.5 }, 'before'],
+      ['history', { room: 'general', after: -1 }, 'after'],
+      ['history', { room: 'general', after: 3, limit: '2' }, 'limit'],
+      ['history', { room: 'general' }, 'before'],
+      ['history', { room: 'general', before: 9, after: 3 }, 'before'],
       ['leave', { room: null }, 'room'],
       ['send', { ...wellFormedSend(), ts: '123' }, 'ts'],
       ['send', { ...wellFormedSend(), author: '1' }, 'author'],
@@ -193,6 +199,7 @@ describe('frames that are not requests', () => {
       ['update-profile', { lastName: true }, 'lastName'],
       ['update-profile', { firstName: 'broken \uD800 surrogate' }, 'firstName'],
       ['online', { room: 1 }, 'room'],
+      ['online', { after: '7' }, 'after'],
       ['change-password', { authKey: null }, 'authKey'],
     ];
     let n = 0;

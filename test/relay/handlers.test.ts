@@ -114,7 +114,7 @@ before(async () => {
   stores.push(accounts, sessions, history);
   const presence = new Presence<FakePeer>();
   ctx = {
-    config: { historySize: 1000 } as RelayContext['config'],
+    config: { historySize: 1000, connectionBudget: 0 } as RelayContext['config'],
     accounts,
     sessions,
     history,

@@ -1,5 +1,5 @@
 /**
- * The English words of <sov-login> and <sov-profile>. Apart from i18n.ts because only these two
+ * The English words of <sov-login> and <sov-profile>, the errors only they show included. Apart from i18n.ts because only these two
  * show them and both load on first use: imported by both, the table comes in the chunk they share
  * (with form-field.ts) and not in the initial <sov-chat> download. It joins the English table as
  * that chunk runs, before either component renders. The Russian table (i18n-ru.ts) loads on first
@@ -39,6 +39,12 @@ export const formsEn = {
   'profile.changePassword': 'Change password',
   'profile.wrongPassword': 'Wrong password.',
   'profile.passwordChanged': 'Password changed. Your other devices were signed out.',
+  'error.USERNAME_TAKEN': 'This username is taken. Try another one.',
+  'error.BAD_CREDENTIALS': 'Wrong username or password.',
+  'error.FILE_TOO_LARGE': 'The picture is too large (the limit is {limit}).',
+  'error.NOT_AN_IMAGE': 'This file is not a picture.',
+  'error.IMAGE_TOO_LARGE': 'The picture is too large for the server.',
+  'error.BAD_IMAGE': 'The server accepts PNG, JPEG and WebP pictures only.',
 } as const;
 
 addEnglish(formsEn);

@@ -97,6 +97,15 @@ export const chatRoomStyles = [
       padding: 0.1em 0.6em;
       margin-left: 0.4em;
     }
+    .older {
+      position: absolute;
+      top: 0.5rem;
+      left: 50%;
+      transform: translateX(-50%);
+      margin: 0;
+      background: var(--_bg);
+      color: var(--_muted);
+    }
     .jump {
       position: absolute;
       bottom: 4.5rem;

@@ -5,8 +5,9 @@
  * (a message that fails is marked in words, never shown as authentic). Joins and leaves show
  * inline. Enter sends, Shift+Enter starts a new line. The list follows new messages while the
  * reader is at the bottom; scrolled up, a "new messages" button appears instead. Only the rows in
- * view are in the DOM, so a 10,000-message history scrolls like a short one. New messages from
- * others are read out through a polite live region.
+ * view are in the DOM, so a 10,000-message history scrolls like a short one. Scrolled to the top,
+ * the list loads the page of older messages before it and keeps the message in view in place. New
+ * messages from others are read out through a polite live region.
  *
  * @fires sov-message - detail: { room, message } for each new message (sent or received) after the room opened
  * @csspart list - the scrolling message list
@@ -53,6 +54,8 @@ export class SovChatRoom extends SovElement {
   @state() private composerError = '';
   @state() private announcement = '';
   @state() private loadError = '';
+  /** The line over the top of the list: older messages loading, or why they could not. */
+  @state() private older = '';
   @query('.list') private list!: HTMLElement;
 
   private joined: Room | null = null;
@@ -65,6 +68,8 @@ export class SovChatRoom extends SovElement {
   private placed: WindowRange = { start: 0, end: 0, offset: 0, total: 0 };
   private viewport = 0;
   private stickToBottom = true;
+  /** After older messages went in at the top: the list's distance from its bottom, kept until the reader scrolls. */
+  private fromBottom: number | null = null;
   private openedAt = 0;
   private readonly resizeObserver = new ResizeObserver(() => this.onResize());
 
@@ -94,13 +99,31 @@ export class SovChatRoom extends SovElement {
     // Measure what was rendered; a row whose height differs from the estimate moves everything after it.
     let moved = false;
     for (const row of this.renderRoot.querySelectorAll<HTMLElement>('li[data-key]')) {
-      if (this.rowWindow.measure(row.dataset.key!, row.offsetHeight)) moved = true;
+      if (this.rowWindow.measure(row.dataset.key!, row.getBoundingClientRect().height)) moved = true;
     }
     if (moved) {
       this.rowWindow.layout(this.rows.map((row) => row.key));
       this.requestUpdate();
     }
-    if (this.stickToBottom && this.list) this.list.scrollTop = this.list.scrollHeight;
+    const list = this.list;
+    if (this.stickToBottom) list.scrollTop = list.scrollHeight;
+    else if (this.fromBottom !== null) {
+      // Rows added above the one in view would push it down; what is below it did not change.
+      list.scrollTop = list.scrollHeight - this.fromBottom;
+      // The rows now in view render at once, not after the scroll event: no frame of empty list.
+      if (this.scrolledTo !== list.scrollTop) {
+        this.scrolledTo = list.scrollTop;
+        this.requestUpdate();
+      }
+    }
+    const room = this.joined;
+    if (room?.hasOlder && !this.older && list.scrollTop < BOTTOM_SLACK) {
+      this.older = this.t('chat.loadingOlder');
+      room.loadOlder().then(
+        () => (this.older = ''),
+        (error: unknown) => (this.older = this.errorText(error)),
+      );
+    }
   }
 
   override render() {
@@ -116,6 +139,7 @@ export class SovChatRoom extends SovElement {
           </ol>
         </div>
       </div>
+      ${this.older ? html`<p class="older" role="status">${this.older}</p>` : nothing}
       ${this.unseen > 0
         ? html`<button class="jump" type="button" @click=${this.jumpToNewest}>${this.t('chat.newMessages')} (${this.unseen})</button>`
         : nothing}
@@ -187,7 +211,7 @@ export class SovChatRoom extends SovElement {
     this.detach();
     this.rows = [];
     this.notices = [];
-    this.loadError = '';
+    this.loadError = this.older = '';
     this.stickToBottom = true;
     this.unseen = 0;
     if (!client || !client.user) return;
@@ -217,6 +241,11 @@ export class SovChatRoom extends SovElement {
         this.addNotice(this.t('chat.left', { name: known ? displayName(known) : `#${userId}` }));
       }),
       room.on('gap', () => this.addNotice(this.t('chat.gap'))),
+      room.on('older', (messages) => {
+        for (const message of messages) this.learnAuthor(message.author);
+        this.fromBottom = this.list.scrollHeight - this.list.scrollTop;
+        this.rebuild();
+      }),
       client.on('profile', (user) => {
         if (!this.profiles.has(user.id)) return;
         this.profiles.set(user.id, user);
@@ -234,6 +263,7 @@ export class SovChatRoom extends SovElement {
   }
 
   private onMessage(message: ClientMessage): void {
+    this.fromBottom = null;
     const known = this.rows.some((row) => 'message' in row && row.message === message);
     this.learnAuthor(message.author);
     this.rebuild();
@@ -296,6 +326,9 @@ export class SovChatRoom extends SovElement {
 
   private onScroll(): void {
     const list = this.list;
+    // The reader moved (not the list keeping its place): free the list, and let a failed load be tried again.
+    if (this.fromBottom !== null && Math.abs(this.fromBottom - list.scrollHeight + list.scrollTop) > 1) this.fromBottom = null;
+    if (!this.joined?.loadingOlder) this.older = '';
     this.scrolledTo = list.scrollTop;
     this.stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < BOTTOM_SLACK;
     if (this.stickToBottom) this.unseen = 0;
