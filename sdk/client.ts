@@ -503,10 +503,13 @@ export class SovClient extends Emitter<ClientEvents> {
     const result = await this.connection.request('join', fields, { handshake });
     const online = members && Array.isArray(result.online) ? result.online : [];
     this.pagesHost.learn(online);
+    // Set before the page goes in, so a hole that a live message shows meanwhile is left to this
+    // catch-up (refill), and a restart meanwhile resumes from here.
+    room.catchUp = result.more === true ? after : null;
     const page = await room.applyJoin({ ...result, online }, members);
+    if (room.syncs !== sync) return;
     const onlineNext = members && typeof result.onlineNext === 'number' ? result.onlineNext : null;
-    // Set before anything waits, so a hole that shows meanwhile is left to this catch-up (refill).
-    room.catchUp = result.more === true ? (page.at(-1)?.seq ?? after) : null;
+    if (room.catchUp !== null) room.catchUp = page.at(-1)?.seq ?? after;
     if (onlineNext === null && room.catchUp === null) return;
     const rest = loadPages().then((pages) =>
       Promise.all([
