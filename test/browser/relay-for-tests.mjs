@@ -22,8 +22,9 @@ export class RelayForTests {
     this.forgedRelays = [];
   }
 
+  /** Without a byte budget unless `extraArgs` sets one: the tests' raw connections (forgery.ts) do not rotate. */
   async start() {
-    const args = [BIN, '--port', String(this.port), '--data', this.dataDir, '--rate', '1000', '--registrations-per-hour', '100000', '--max-connections-per-address', '100000', ...this.extraArgs];
+    const args = [BIN, '--port', String(this.port), '--data', this.dataDir, '--rate', '1000', '--registrations-per-hour', '100000', '--max-connections-per-address', '100000', '--conn-budget', '0', ...this.extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     this.child = child;
     const url = await new Promise((resolve, reject) => {

@@ -137,7 +137,7 @@ function assertNothingRan(where: string): void {
 // What the components may contain. Anything else in their shadow trees came from user text.
 
 const ALLOWED_TAGS = new Set([
-  'a', 'button', 'dialog', 'div', 'form', 'h2', 'header', 'img', 'input', 'label', 'li', 'main', 'ol', 'p', 'progress', 'span', 'textarea', 'time', 'ul',
+  'a', 'button', 'dialog', 'div', 'form', 'h2', 'h3', 'header', 'img', 'input', 'label', 'li', 'main', 'ol', 'p', 'progress', 'span', 'textarea', 'time', 'ul',
   'sov-avatar', 'sov-chat-room', 'sov-profile', 'sov-roster',
 ]);
 const URL_ATTRIBUTES = new Set(['href', 'src', 'srcset', 'srcdoc', 'action', 'formaction', 'data', 'poster', 'background', 'xlink:href', 'ping', 'lowsrc', 'dynsrc', 'codebase', 'cite', 'manifest', 'longdesc', 'usemap', 'icon']);

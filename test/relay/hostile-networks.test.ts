@@ -270,7 +270,7 @@ describe('the relay and the SDK on hostile networks', { concurrency: true }, () 
       const through = await proxy(t, STALLS);
       const reader = sdk(t, through.url);
       await register(reader, 'reader');
-      const room = await loadWhole(reader, history.room, 30_000);
+      const room = await loadWhole(reader, history.room, 60_000);
       assert.deepEqual(texts(room), history.texts);
     });
   });
