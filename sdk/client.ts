@@ -517,8 +517,14 @@ export class SovClient extends Emitter<ClientEvents> {
         room.catchUp !== null && pages.catchUp(this.pagesHost, room, sync),
       ]),
     );
+    // A page lost with its connection is asked for again, from where the catch-up stopped, unless a newer sync took over.
+    const retry = rest.catch((error: unknown) => {
+      if (room.syncs === sync && this.rooms.get(room.name) === room && error instanceof SovError && (error.code === 'NETWORK' || error.code === 'TIMEOUT')) {
+        setTimeout(() => room.syncs === sync && void this.syncRoom(room, false).catch(() => undefined), 500);
+      }
+    });
     if (!handshake) await rest;
-    else void rest.catch(() => undefined);
+    else void retry;
   }
 
   private forgetRoomOnRefusal(room: string, error: unknown): void {

@@ -136,6 +136,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   private readonly leaving = new Set<LinkState>();
   private readonly pending = new Map<number, Pending>();
   private readonly waiters = new Set<() => void>();
+  private readonly linkChanges = new Set<() => void>();
   private readonly ladder: TransportLadder;
   private readonly openers = new Map<TransportName, LinkOpener>();
   private opening = false;
@@ -206,7 +207,12 @@ export class Connection extends Emitter<ConnectionEvents> {
   /** Sends a request; waits for the connection if it is not up yet, within the timeout. */
   async request<K extends RequestType>(type: K, fields: RequestMap[K], options: RequestOptions = {}): Promise<ResultMap[K]> {
     const deadline = Date.now() + (options.timeoutMs ?? this.requestTimeoutMs);
-    if (!options.handshake) await this.whenConnected(deadline);
+    if (!options.handshake) {
+      await this.whenConnected(deadline);
+      // Past its rotation point a link keeps what is left of its budget for what the relay sends
+      // unasked; a reply (a page is a third of a budget) waits for the link being made.
+      while (this.incoming && this.active && this.active.spent >= rotationPoint(this.active.hello?.limits.connectionBudget ?? 0)) await this.linkChange(deadline);
+    }
     // A handshake request outside a handshake (resume() on a connection made before the session was known) goes to the link in use.
     const link = options.handshake ? (this.handshaking ?? this.active) : this.active;
     if (!link) throw new SovError('NETWORK');
@@ -229,6 +235,20 @@ export class Connection extends Emitter<ConnectionEvents> {
       link.awaiting.set(id, Date.now());
       link.dueSince ??= Date.now();
       link.link.send(frame);
+    });
+  }
+
+  /** Resolves when a link takes over or a rotation fails (or at the deadline, when the request goes out anyway). */
+  private linkChange(deadline: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(wake, Math.max(1, deadline - Date.now()));
+      const changes = this.linkChanges;
+      function wake(): void {
+        clearTimeout(timer);
+        changes.delete(wake);
+        resolve();
+      }
+      changes.add(wake);
     });
   }
 
@@ -374,6 +394,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.ladder.reached(transport);
     this.options.target.reached();
     this.setState('connected');
+    for (const wake of [...this.linkChanges]) wake();
     if (transport !== this.announced) {
       this.announced = transport;
       this.emit('transport', transport);
@@ -416,6 +437,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.active) {
       // A rotation or a probe: the working link carries on, and the next try waits a while.
       this.nextRotationAt = Date.now() + reconnectDelay(this.attempt++);
+      for (const wake of [...this.linkChanges]) wake();
       return;
     }
     this.options.target.failed(silent, error);
@@ -484,6 +506,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     for (const link of [this.active, this.incoming, ...this.leaving]) if (link) this.closeLink(link);
     this.active = this.incoming = this.handshaking = null;
     this.announced = null;
+    for (const wake of [...this.linkChanges]) wake();
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
       this.pending.delete(id);

@@ -88,7 +88,7 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
     }
   });
 
-  test('back after 300 messages, a reader catches up page by page across cut connections, each page asked from where the last ended', { todo: 'with make-before-break rotation (sdk/connection.ts) the catch-up stops short; found at merge, not yet explained' }, async () => {
+  test('back after 300 messages, a reader catches up page by page across cut connections, each page asked from where the last ended', async () => {
     // The relay's copy of each message comes back to its sender, so a writer takes a new connection every 20.
     for (let n = HISTORY + 1; n <= HISTORY + 300; n += 20) {
       const client = await TestClient.connect(relay.wsUrl);
