@@ -9,6 +9,8 @@
  *                    latency probe; 100 messages/s for cost, then 200 messages/s for latency
  *   5.   baselines   plain `ws`, socket.io and a bare-write "floor" server: same receivers, same
  *                    sender code, same schedule
+ *   8.   transports  SDK readers behind hostile proxies (bench/transports.ts), then raw readers
+ *                    on each transport for the relay's CPU per delivery
  *   4.   memory      a fresh relay + 2 processes holding 10,000 idle connections (run last, so
  *                    nothing else is running)
  * Server cost is always read from the server's own /proc/<pid>/stat, never inferred from clients.
@@ -23,14 +25,16 @@ import { PACKAGE_ROOT, WorkerHandle, killAllNow, registerTempFolder, startRelay,
 import type { RelayHandle } from './lib/children.ts';
 import { chooseEngine } from '../relay/engine/choose-engine.ts';
 import { sdkPhase } from './sdk-bench.ts';
+import { transportsPhase, transportsReport } from './transports.ts';
+import type { TransportsResult } from './transports.ts';
 import { CLK_TCK, cpuDelta, cpuModel, fileSystemOf, openFileCount, readCpu, readRss } from './lib/proc.ts';
 import type { CpuDelta, CpuSample } from './lib/proc.ts';
 
 const USAGE = `Usage: npm run bench [-- [--quick] [--only LIST] [--profile]]
   --quick       reduced sizes for a smoke run (numbers not comparable with a full run)
-  --only LIST   run only some phases: comma-separated of ${['throughput', 'fanout', 'baselines', 'idle'].join(', ')}
+  --only LIST   run only some phases: comma-separated of ${['throughput', 'fanout', 'baselines', 'idle', 'sdk', 'transports'].join(', ')}
   --profile     run each relay with --cpu-prof; profiles land in .bench/profiles (open in Chrome DevTools)`;
-const PHASES = ['throughput', 'fanout', 'baselines', 'idle', 'sdk'] as const;
+const PHASES = ['throughput', 'fanout', 'baselines', 'idle', 'sdk', 'transports'] as const;
 const cli = (() => {
   try {
     return parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, profile: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
@@ -664,7 +668,13 @@ function report(results: any): string {
   }
   add(`   (fan-out at ${SIZES.fanout.rate} msg/s to ${int(SIZES.fanout.members)} members; latency at ${SIZES.latency.rate} msg/s)`);
 
+  add('');
+  add('8. Hostile networks and transports (issue 10)');
+  const h = results.phases.transports as PhaseResult<TransportsResult> | undefined;
+  if (!failed(h, 'transports') && h?.ok) for (const line of transportsReport(h.value)) add(line);
+
   const warnings = [
+    ...(h?.ok ? h.value.relayWarnings : []),
     ...(results.phases.throughputNode?.ok ? results.phases.throughputNode.value.relayWarnings : []),
     ...(results.phases.relayFanoutNode?.ok ? results.phases.relayFanoutNode.value.relayWarnings : []),
     ...(t?.ok ? t.value.relayWarnings : []),
@@ -734,6 +744,7 @@ async function main(): Promise<void> {
     results.phases.socketIoBaseline = await phase('socket.io baseline', () => baselinePhase('socketio'));
     results.phases.floor = await phase('write floor', () => baselinePhase('floor'));
   }
+  if (ONLY.has('transports')) results.phases.transports = await phase('transports', () => transportsPhase(progress, QUICK));
   if (ONLY.has('idle')) results.phases.idle = await phase('idle connections', idlePhase);
   if (ONLY.has('sdk')) results.phases.sdk = await phase('sdk', () => sdkPhase(progress));
   results.finishedAt = new Date().toISOString();
