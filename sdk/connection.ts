@@ -348,9 +348,10 @@ export class Connection extends Emitter<ConnectionEvents> {
       void this.runHandshake(link);
       return;
     }
-    // Messages from any link: a room drops those it has (by sequence number). Other events only
-    // from the link that serves, or two links would tell of one arrival twice.
-    if (frame.ev === 'message' || link === (this.active ?? this.incoming)) this.emit('event', frame as unknown as ServerEvent);
+    // Events from the link in use and the one being made: the old one may be cut off before the
+    // new one takes over, and what happened meanwhile came only on the new one. Rooms keep a
+    // message once (by sequence number) and a join or leave once (by who is online).
+    if (link === this.active || link === this.incoming || frame.ev === 'message') this.emit('event', frame as unknown as ServerEvent);
   }
 
   private settle(frame: Record<string, unknown>): void {

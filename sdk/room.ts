@@ -311,7 +311,10 @@ export class Room extends Emitter<RoomEvents> {
 
   /** @internal */
   userJoined(user: Profile): void {
+    // Told twice when two connections overlap (a rotation): one arrival, one notice.
+    const known = this.onlineUsers.has(user.id);
     this.onlineUsers.set(user.id, user);
+    if (known) return;
     this.emit('join', user);
     this.emit('online', this.online);
   }
@@ -319,8 +322,9 @@ export class Room extends Emitter<RoomEvents> {
   /** @internal */
   userLeft(userId: number): void {
     const user = this.onlineUsers.get(userId);
+    if (!user) return;
     this.onlineUsers.delete(userId);
-    this.emit('leave', user ? { userId, user } : { userId });
+    this.emit('leave', { userId, user });
     this.emit('online', this.online);
   }
 
