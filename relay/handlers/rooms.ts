@@ -47,13 +47,16 @@ function requireJoined(ws: Socket, room: string): void {
   if (!ws.data.rooms.has(room)) throw new SovError('NOT_IN_ROOM');
 }
 
-export function leaveRoom(ctx: RelayContext, ws: Socket, room: string): void {
+/** Leaves `room`; `closed`: because the connection closed, so the notice waits out the grace (presence.ts). */
+export function leaveRoom(ctx: RelayContext, ws: Socket, room: string, closed = false): void {
   const connection = ws.data;
   if (!connection.rooms.delete(room) || !connection.session) return;
   ws.unsubscribe(roomTopic(room));
-  if (ctx.presence.exit(room, connection.session.userId)) {
-    ctx.publish(roomTopic(room), eventFrame({ ev: 'leave', room, userId: connection.session.userId }));
-  }
+  const { userId } = connection.session;
+  if (!ctx.presence.exit(room, userId)) return;
+  const tell = (): void => void ctx.publish(roomTopic(room), eventFrame({ ev: 'leave', room, userId }));
+  if (closed) ctx.grace.later(`${userId} ${room}`, () => !ctx.presence.roomMembers(room).includes(userId), tell);
+  else tell();
 }
 
 export const roomHandlers: HandlerTable<'join' | 'history' | 'leave' | 'send' | 'online'> = {
@@ -65,7 +68,7 @@ export const roomHandlers: HandlerTable<'join' | 'history' | 'leave' | 'send' | 
       connection.rooms.add(room);
       // Subscribing and reading history in one synchronous step: no message can fall between them.
       ws.subscribe(roomTopic(room));
-      if (ctx.presence.enter(room, userId)) {
+      if (ctx.presence.enter(room, userId) && !ctx.grace.back(`${userId} ${room}`)) {
         const user = profileOf(ctx, userId);
         if (user) ctx.publish(roomTopic(room), eventFrame({ ev: 'join', room, user }));
       }

@@ -46,23 +46,28 @@ function signIn(ctx: RelayContext, ws: Socket, session: Session): void {
   if (connection.session) throw new SovError('ALREADY_AUTHENTICATED');
   connection.session = { hash: session.hash, userId: session.userId };
   ws.subscribe(USERS_TOPIC);
-  if (ctx.presence.connect(session.userId, session.hash, ws)) {
+  if (ctx.presence.connect(session.userId, session.hash, ws) && !ctx.grace.back(`${session.userId}`)) {
     const user = profileOf(ctx, session.userId) ?? undefined;
     ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId: session.userId, online: true, ...(user ? { user } : {}) }));
   }
 }
 
-/** Ends the connection's login: leaves its rooms (with leave events) and, if it was the user's last, goes offline. */
-export function signOut(ctx: RelayContext, ws: Socket): void {
+/**
+ * Ends the connection's login: leaves its rooms (with leave events) and, if it was the user's last,
+ * goes offline. `closed`: the connection closed, so those notices wait out the grace (presence.ts).
+ */
+export function signOut(ctx: RelayContext, ws: Socket, closed = false): void {
   const connection = ws.data;
   const session = connection.session;
   if (!session) return;
-  for (const room of [...connection.rooms]) leaveRoom(ctx, ws, room);
+  for (const room of [...connection.rooms]) leaveRoom(ctx, ws, room, closed);
   ws.unsubscribe(USERS_TOPIC);
   connection.session = null;
-  if (ctx.presence.disconnect(session.userId, session.hash, ws)) {
-    ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId: session.userId, online: false }));
-  }
+  const { userId } = session;
+  if (!ctx.presence.disconnect(userId, session.hash, ws)) return;
+  const tell = (): void => void ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId, online: false }));
+  if (closed) ctx.grace.later(`${userId}`, () => ctx.presence.socketsOfUser(userId).length === 0, tell);
+  else tell();
 }
 
 function endSessionEverywhere(ctx: RelayContext, hash: string, reason: 'logout' | 'password-changed', except?: Socket): void {
