@@ -18,10 +18,9 @@
  * that every connection on (c) outlives its 30 s and freezes under the conversation, and (d) meets
  * several stalls. Every wait polls a condition with a deadline derived below; none is a sleep.
  *
- * Today's SDK has WebSocket only, no rotation and no paging, so the groups on a budgeted relay fail;
- * they carry `todo` (as in test/relay/hostile-networks.test.ts): in `npm test` a todo test that
- * fails is reported as skipped and its failure printed; `npm run test:hostile` (SOV_HOSTILE_STRICT=1)
- * fails them for real. The control without a budget must pass today.
+ * Every group must pass. A group may carry `todo` (as node:test tests may) while a known defect is
+ * open: in `npm test` a todo test that fails is reported as skipped and its failure printed;
+ * `npm run test:hostile` (SOV_HOSTILE_STRICT=1) fails them for real. None carries one today.
  */
 import type { ProxyStats } from '../helpers/hostile-proxy.ts';
 import { SovClient } from '../../sdk/client.ts';
@@ -87,25 +86,21 @@ interface Network {
   todo?: string;
 }
 
-/** Where the groups stand: the Node acceptance suite (test/relay/hostile-networks.test.ts) passes; this Chromium one was not yet analysed after the merge. */
-const NO_ROTATION = 'issue 10: not yet seen to pass in Chromium since transports, rotation and paging were merged on 2026-12-02 (the Node acceptance suite passes); to analyse';
 const NETWORKS: Network[] = [
-  { title: 'control: a faithful proxy in front of a relay without a byte budget', request: { budget: 0, doors: [{}], history: HISTORY }, todo: NO_ROTATION },
-  { title: 'control: a faithful proxy in front of a relay with a 12,288-byte budget', request: { budget: BUDGET, doors: [{}], history: HISTORY }, todo: NO_ROTATION },
-  { title: '(a) every TCP connection frozen after 16 KB from the relay', request: { budget: BUDGET, doors: [{ mode: 'freeze' }], history: HISTORY }, todo: NO_ROTATION },
+  { title: 'control: a faithful proxy in front of a relay without a byte budget', request: { budget: 0, doors: [{}], history: HISTORY } },
+  { title: 'control: a faithful proxy in front of a relay with a 12,288-byte budget', request: { budget: BUDGET, doors: [{}], history: HISTORY } },
+  { title: '(a) every TCP connection frozen after 16 KB from the relay', request: { budget: BUDGET, doors: [{ mode: 'freeze' }], history: HISTORY } },
   {
     title: '(b) WebSocket upgrades refused while plain HTTP passes',
     request: { budget: BUDGET, doors: [{ mode: 'no-upgrade' }], history: HISTORY },
-    todo: NO_ROTATION,
   },
   {
     title: '(c) every TCP connection frozen 30 s after it opens',
     request: { budget: BUDGET, doors: [{ mode: 'freeze-after-time', freezeAfterMs: 30_000 }], history: HISTORY },
-    todo: NO_ROTATION,
   },
-  { title: '(d) random stalls of 1-5 s', request: { budget: BUDGET, doors: [{ mode: 'stall', seed: 7 }], history: HISTORY }, todo: NO_ROTATION },
-  { title: '(e) the first front door refuses connections', request: { budget: BUDGET, doors: [{ mode: 'refuse' }, {}], history: HISTORY }, todo: NO_ROTATION },
-  { title: '(e) the first front door is a black hole', request: { budget: BUDGET, doors: [{ mode: 'blackhole' }, {}], history: HISTORY }, todo: NO_ROTATION },
+  { title: '(d) random stalls of 1-5 s', request: { budget: BUDGET, doors: [{ mode: 'stall', seed: 7 }], history: HISTORY } },
+  { title: '(e) the first front door refuses connections', request: { budget: BUDGET, doors: [{ mode: 'refuse' }, {}], history: HISTORY } },
+  { title: '(e) the first front door is a black hole', request: { budget: BUDGET, doors: [{ mode: 'blackhole' }, {}], history: HISTORY } },
 ];
 
 // ## Waiting without sleeping
@@ -542,10 +537,9 @@ describe('hostile networks: two Chromium pages and a Node bot converse (issue 10
 
   describe(FLOWS_TITLE, () => {
     for (const flow of FLOWS) {
-      const todo = NO_ROTATION;
       check(
         flow,
-        todo,
+        undefined,
         async () => {
           const problem = (await inTime(flows!, () => '')).get(flow);
           if (problem) throw new Error(problem);
