@@ -87,34 +87,15 @@ function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): boolean {
 }
 
 /**
- * How long a leave or offline notice waits after a connection closes. A client usually comes back
+ * How long a closed connection still counts, in its rooms and online. A client usually comes back
  * within it: the SDK moving to a new connection that the byte budget or a freeze cut short, a phone
- * changing networks. Then nobody is told of a leave and a join that never happened. Leaving a room
- * on purpose, logging out and ended sessions are told at once.
+ * changing networks. Then nobody is told of a leave and a join that never happened, and whoever
+ * joins meanwhile finds the user in the room. Leaving a room on purpose, logging out and ended
+ * sessions count at once.
  */
 export const NOTICE_GRACE_MS = 5000;
 
-/** Departures told after NOTICE_GRACE_MS unless the user is back first. Keys name a room and a user, or a user. */
-export class NoticeGrace {
-  private readonly waiting = new Map<string, ReturnType<typeof setTimeout>>();
-
-  /** Tells of a departure of `key` after the grace, if `gone()` still holds then. */
-  later(key: string, gone: () => boolean, tell: () => void): void {
-    clearTimeout(this.waiting.get(key));
-    const timer = setTimeout(() => {
-      this.waiting.delete(key);
-      if (gone()) tell();
-    }, NOTICE_GRACE_MS);
-    timer.unref?.();
-    this.waiting.set(key, timer);
-  }
-
-  /** The user of `key` is back: returns true when a departure was still waiting (so the arrival is no news either). */
-  back(key: string): boolean {
-    const timer = this.waiting.get(key);
-    if (timer === undefined) return false;
-    clearTimeout(timer);
-    this.waiting.delete(key);
-    return true;
-  }
+/** Runs `release` (a closed connection's exit from presence) once the grace is over. */
+export function afterGrace(release: () => void): void {
+  setTimeout(release, NOTICE_GRACE_MS).unref?.();
 }

@@ -19,7 +19,7 @@ import { HTTP_TRANSPORT_PREFIX, HttpTransport } from './http-transport.ts';
 import type { Logger } from './logger.ts';
 import { RelayMetrics, startMetricsServer } from './metrics.ts';
 import type { MetricsServer } from './metrics.ts';
-import { NoticeGrace, Presence } from './presence.ts';
+import { Presence } from './presence.ts';
 import { KeyedLimiter } from './rate-limit.ts';
 import { flushReplies, newConnection, releaseConnection } from './connection.ts';
 import type { Connection, Socket } from './connection.ts';
@@ -109,7 +109,6 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     sessions,
     history,
     presence,
-    grace: new NoticeGrace(),
     limits: {
       // Password guessing: 10 tries per name, then one a minute; 30 per address, then one every 10 s.
       loginByName: new KeyedLimiter(1 / 60, 10),

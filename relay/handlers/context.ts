@@ -10,7 +10,7 @@ import type { RelayConfig } from '../config.ts';
 import type { Socket } from '../connection.ts';
 import type { Logger } from '../logger.ts';
 import type { RelayMetrics } from '../metrics.ts';
-import type { NoticeGrace, Presence } from '../presence.ts';
+import type { Presence } from '../presence.ts';
 import type { KeyedLimiter } from '../rate-limit.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { History } from '../store/history.ts';
@@ -22,8 +22,6 @@ export interface RelayContext {
   sessions: Sessions;
   history: History;
   presence: Presence<Socket>;
-  /** Leave and offline notices of closed connections wait here a moment (presence.ts). */
-  grace: NoticeGrace;
   limits: { loginByName: KeyedLimiter; loginByIp: KeyedLimiter; registerByIp: KeyedLimiter };
   log: Logger;
   metrics: RelayMetrics;

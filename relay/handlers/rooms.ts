@@ -11,6 +11,7 @@ import { SovError } from '../../sdk/errors.ts';
 import { LIMITS, signedBytes } from '../../sdk/protocol.ts';
 import { maxMessageBytes, pageContentBytes, storedMessageBytes } from '../../sdk/protocol/budget.ts';
 import type { Socket } from '../connection.ts';
+import { afterGrace } from '../presence.ts';
 import { verifySignature } from '../signatures.ts';
 import type { HistoryPage } from '../store/history.ts';
 import { RawResult, eventFrame, profileOf, requireSession, roomTopic } from './context.ts';
@@ -47,16 +48,17 @@ function requireJoined(ws: Socket, room: string): void {
   if (!ws.data.rooms.has(room)) throw new SovError('NOT_IN_ROOM');
 }
 
-/** Leaves `room`; `closed`: because the connection closed, so the notice waits out the grace (presence.ts). */
+/** Leaves `room`; `closed`: because the connection closed, so it still counts in the room for the grace (presence.ts). */
 export function leaveRoom(ctx: RelayContext, ws: Socket, room: string, closed = false): void {
   const connection = ws.data;
   if (!connection.rooms.delete(room) || !connection.session) return;
   ws.unsubscribe(roomTopic(room));
   const { userId } = connection.session;
-  if (!ctx.presence.exit(room, userId)) return;
-  const tell = (): void => void ctx.publish(roomTopic(room), eventFrame({ ev: 'leave', room, userId }));
-  if (closed) ctx.grace.later(`${userId} ${room}`, () => !ctx.presence.roomMembers(room).includes(userId), tell);
-  else tell();
+  const exit = (): void => {
+    if (ctx.presence.exit(room, userId)) ctx.publish(roomTopic(room), eventFrame({ ev: 'leave', room, userId }));
+  };
+  if (closed) afterGrace(exit);
+  else exit();
 }
 
 export const roomHandlers: HandlerTable<'join' | 'history' | 'leave' | 'send' | 'online'> = {
@@ -68,7 +70,7 @@ export const roomHandlers: HandlerTable<'join' | 'history' | 'leave' | 'send' | 
       connection.rooms.add(room);
       // Subscribing and reading history in one synchronous step: no message can fall between them.
       ws.subscribe(roomTopic(room));
-      if (ctx.presence.enter(room, userId) && !ctx.grace.back(`${userId} ${room}`)) {
+      if (ctx.presence.enter(room, userId)) {
         const user = profileOf(ctx, userId);
         if (user) ctx.publish(roomTopic(room), eventFrame({ ev: 'join', room, user }));
       }

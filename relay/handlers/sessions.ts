@@ -10,6 +10,7 @@ import type { Account } from '../store/accounts.ts';
 import type { Session } from '../store/sessions.ts';
 import { USERS_TOPIC, eventFrame, profileOf, requireSession } from './context.ts';
 import type { HandlerTable, RelayContext } from './context.ts';
+import { afterGrace } from '../presence.ts';
 import { leaveRoom } from './rooms.ts';
 
 function requireAnonymous(ws: Socket): void {
@@ -46,7 +47,7 @@ function signIn(ctx: RelayContext, ws: Socket, session: Session): void {
   if (connection.session) throw new SovError('ALREADY_AUTHENTICATED');
   connection.session = { hash: session.hash, userId: session.userId };
   ws.subscribe(USERS_TOPIC);
-  if (ctx.presence.connect(session.userId, session.hash, ws) && !ctx.grace.back(`${session.userId}`)) {
+  if (ctx.presence.connect(session.userId, session.hash, ws)) {
     const user = profileOf(ctx, session.userId) ?? undefined;
     ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId: session.userId, online: true, ...(user ? { user } : {}) }));
   }
@@ -54,7 +55,7 @@ function signIn(ctx: RelayContext, ws: Socket, session: Session): void {
 
 /**
  * Ends the connection's login: leaves its rooms (with leave events) and, if it was the user's last,
- * goes offline. `closed`: the connection closed, so those notices wait out the grace (presence.ts).
+ * goes offline. `closed`: the connection closed, so it still counts for the grace (presence.ts).
  */
 export function signOut(ctx: RelayContext, ws: Socket, closed = false): void {
   const connection = ws.data;
@@ -64,10 +65,11 @@ export function signOut(ctx: RelayContext, ws: Socket, closed = false): void {
   ws.unsubscribe(USERS_TOPIC);
   connection.session = null;
   const { userId } = session;
-  if (!ctx.presence.disconnect(userId, session.hash, ws)) return;
-  const tell = (): void => void ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId, online: false }));
-  if (closed) ctx.grace.later(`${userId}`, () => ctx.presence.socketsOfUser(userId).length === 0, tell);
-  else tell();
+  const disconnect = (): void => {
+    if (ctx.presence.disconnect(userId, session.hash, ws)) ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId, online: false }));
+  };
+  if (closed) afterGrace(disconnect);
+  else disconnect();
 }
 
 function endSessionEverywhere(ctx: RelayContext, hash: string, reason: 'logout' | 'password-changed', except?: Socket): void {

@@ -17,7 +17,7 @@ import { handleRequest } from '../../relay/handlers/index.ts';
 import { signOut } from '../../relay/handlers/sessions.ts';
 import { createLogger } from '../../relay/logger.ts';
 import { RelayMetrics } from '../../relay/metrics.ts';
-import { NoticeGrace, Presence } from '../../relay/presence.ts';
+import { Presence } from '../../relay/presence.ts';
 import { KeyedLimiter } from '../../relay/rate-limit.ts';
 import { AccountIds } from '../../relay/store/account-ids.ts';
 import { Accounts } from '../../relay/store/accounts.ts';
@@ -119,7 +119,6 @@ before(async () => {
     sessions,
     history,
     presence,
-    grace: new NoticeGrace(),
     limits: { loginByName: new KeyedLimiter(1 / 60, 10), loginByIp: new KeyedLimiter(1 / 10, 30), registerByIp: new KeyedLimiter(1, 1000) },
     log,
     metrics: new RelayMetrics({ engine: 'node', connections: () => 0, sessions: () => 0, rooms: () => presence.roomCount() }),

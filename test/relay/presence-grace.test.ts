@@ -1,4 +1,4 @@
-// Leave and offline notices of a closed connection wait NOTICE_GRACE_MS (relay/presence.ts): a
+// A closed connection still counts in its rooms and online for NOTICE_GRACE_MS (relay/presence.ts): a
 // client back within it (the SDK moving to a new connection that its budget or a freeze cut short,
 // a phone changing networks) is never told as gone, while one that stays away is, once.
 import assert from 'node:assert/strict';
@@ -39,11 +39,16 @@ describe('notices of a closed connection wait out a grace', () => {
     return again;
   };
 
-  test('a user whose connection drops and who is back within the grace is never told as gone or back', async () => {
+  test('a user whose connection drops and who is back within the grace is never told as gone or back, and still counts in the room meanwhile', async () => {
     const room = uniqueName('room');
     const { watcher, first, anna, about } = await arrange(room);
     first.socket.terminate();
     await sleep(500);
+    const newcomer = await TestClient.connect(relay.wsUrl);
+    await registerUser(newcomer);
+    const { online } = await newcomer.call('join', { room });
+    assert.ok((online as { id: number }[]).some((user) => user.id === anna.profile.id), 'whoever joins meanwhile finds her in the room');
+    await newcomer.close();
     const again = await comeBack(anna, room);
     await sleep(NOTICE_GRACE_MS + 1000);
     assert.deepEqual(about(), []);
