@@ -147,6 +147,10 @@ export class SovClient extends Emitter<ClientEvents> {
       handshake: (kind) => this.handshake(kind),
     });
     this.connection.on('transport', (transport) => this.emit('transport', transport));
+    // Member lists the rotation took as known may have missed a join or a leave: ask again.
+    this.connection.on('resync', () => {
+      for (const room of this.rooms.values()) void this.syncRoom(room, false).catch(() => undefined);
+    });
     this.connection.on('state', (state) => {
       this.emit('state', state);
       if (state === 'connected') void this.flushOutbox();
@@ -497,6 +501,7 @@ export class SovClient extends Emitter<ClientEvents> {
    */
   private async syncRoom(room: Room, handshake: boolean, { members = true }: { members?: boolean } = {}): Promise<void> {
     const sync = ++room.syncs;
+    const memberSync = members ? ++room.memberSyncs : -1;
     const after = room.catchUp ?? room.seq;
     const fields: RequestMap['join'] = after > 0 ? { room: room.name, after } : { room: room.name };
     if (!members) fields.members = false;
@@ -507,20 +512,22 @@ export class SovClient extends Emitter<ClientEvents> {
     // catch-up (refill), and a restart meanwhile resumes from here.
     room.catchUp = result.more === true ? after : null;
     const page = await room.applyJoin({ ...result, online }, members);
-    if (room.syncs !== sync) return;
-    const onlineNext = members && typeof result.onlineNext === 'number' ? result.onlineNext : null;
-    if (room.catchUp !== null) room.catchUp = page.at(-1)?.seq ?? after;
-    if (onlineNext === null && room.catchUp === null) return;
+    const onlineNext = room.memberSyncs === memberSync && typeof result.onlineNext === 'number' ? result.onlineNext : null;
+    const catchingUp = room.syncs === sync && room.catchUp !== null;
+    if (catchingUp) room.catchUp = page.at(-1)?.seq ?? after;
+    if (onlineNext === null && !catchingUp) return;
     const rest = loadPages().then((pages) =>
       Promise.all([
-        pages.onlinePages(this.pagesHost, room.name, onlineNext, (users) => room.addOnline(users), () => room.syncs === sync),
-        room.catchUp !== null && pages.catchUp(this.pagesHost, room, sync),
+        pages.onlinePages(this.pagesHost, room.name, onlineNext, (users) => room.addOnline(users), () => room.memberSyncs === memberSync),
+        catchingUp && pages.catchUp(this.pagesHost, room, sync),
       ]),
     );
-    // A page lost with its connection is asked for again, from where the catch-up stopped, unless a newer sync took over.
+    // A page lost with its connection is asked for again (messages from where the catch-up stopped,
+    // the member list whole), unless newer syncs took over both.
+    const current = (): boolean => room.syncs === sync || room.memberSyncs === memberSync;
     const retry = rest.catch((error: unknown) => {
-      if (room.syncs === sync && this.rooms.get(room.name) === room && error instanceof SovError && (error.code === 'NETWORK' || error.code === 'TIMEOUT')) {
-        setTimeout(() => room.syncs === sync && void this.syncRoom(room, false).catch(() => undefined), 500);
+      if (current() && this.rooms.get(room.name) === room && error instanceof SovError && (error.code === 'NETWORK' || error.code === 'TIMEOUT')) {
+        setTimeout(() => current() && void this.syncRoom(room, false).catch(() => undefined), 500);
       }
     });
     if (!handshake) await rest;

@@ -75,6 +75,11 @@ export interface ConnectionEvents extends Record<string, unknown> {
   event: ServerEvent;
   /** The transport of the link in use changed. */
   transport: TransportName;
+  /**
+   * A rotation's old link ended before the new one took over: events sent between the two (joins,
+   * leaves) may have reached neither, so what the rotation's handshake took as known is not.
+   */
+  resync: null;
 }
 
 export interface RequestOptions {
@@ -110,6 +115,8 @@ interface LinkState {
   unstuck: boolean;
   /** Frozen: kept open, whatever it still delivers, until a new link is up (the relay counts the user online through it). */
   held: boolean;
+  /** A rotation whose old link ended first: see the `resync` event. */
+  resync: boolean;
   /** Requests sent on it and not answered yet: id → when sent. */
   awaiting: Map<number, number>;
   helloTimer: ReturnType<typeof setTimeout> | undefined;
@@ -301,7 +308,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     const door = this.options.target.door();
     const now = Date.now();
-    const state: LinkState = { link: null!, kind, tls: door.startsWith('wss:'), hello: null, spent: 0, openedAt: now, lastFrameAt: now, dueSince: null, unstuck: false, held: false, awaiting: new Map(), helloTimer: undefined };
+    const state: LinkState = { link: null!, kind, tls: door.startsWith('wss:'), hello: null, spent: 0, openedAt: now, lastFrameAt: now, dueSince: null, unstuck: false, held: false, resync: false, awaiting: new Map(), helloTimer: undefined };
     try {
       state.link = opener(door, { frame: (text) => this.receive(state, text), closed: (code) => this.linkClosed(state, code) });
     } catch {
@@ -396,6 +403,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.options.target.reached();
     this.setState('connected');
     for (const wake of [...this.linkChanges]) wake();
+    if (link.resync && link.kind === 'rotate') this.emit('resync', null);
     if (transport !== this.announced) {
       this.announced = transport;
       this.emit('transport', transport);
@@ -421,6 +429,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (link === this.incoming) return this.attemptFailed(link, false);
     if (link !== this.active) return;
     this.active = null;
+    if (this.incoming) this.incoming.resync = true;
     this.closeLink(link);
     if (this.state === 'closed' || this.state === 'disconnected') return;
     this.setState('reconnecting');

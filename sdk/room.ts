@@ -72,6 +72,11 @@ export class Room extends Emitter<RoomEvents> {
   catchUp: number | null = null;
   /** @internal How many times the room was synced: pages of an earlier sync stop when a newer one starts. */
   syncs = 0;
+  /**
+   * @internal How many syncs asked for the member list: its pages stop only when a newer one asks
+   * for it again (a rotation's sync, which keeps the list, does not stop them).
+   */
+  memberSyncs = 0;
 
   constructor(
     readonly name: string,

@@ -18,9 +18,10 @@
  * that every connection on (c) outlives its 30 s and freezes under the conversation, and (d) meets
  * several stalls. Every wait polls a condition with a deadline derived below; none is a sleep.
  *
- * Every group must pass. A group may carry `todo` (as node:test tests may) while a known defect is
+ * Every group must pass. A check may carry `todo` (as node:test tests may) while a known defect is
  * open: in `npm test` a todo test that fails is reported as skipped and its failure printed;
- * `npm run test:hostile` (SOV_HOSTILE_STRICT=1) fails them for real. None carries one today.
+ * `npm run test:hostile` (SOV_HOSTILE_STRICT=1) fails them for real. Today only the presence
+ * check does (MEMBER_LISTS).
  */
 import type { ProxyStats } from '../helpers/hostile-proxy.ts';
 import { SovClient } from '../../sdk/client.ts';
@@ -85,6 +86,13 @@ interface Network {
   /** Why it fails today (see the header); absent where it must pass. */
   todo?: string;
 }
+
+/**
+ * Open defect: in 5 strict runs on 2026-12-02 one or two groups a run (a different one each time)
+ * had a member missing from someone's online list after rotations, or once a false leave; the
+ * live and history checks passed in every run made alone.
+ */
+const MEMBER_LISTS = 'issue 10: member lists are sometimes incomplete after rotations in Chromium (1-2 groups of 9 a run); open';
 
 const NETWORKS: Network[] = [
   { title: 'control: a faithful proxy in front of a relay without a byte budget', request: { budget: 0, doors: [{}], history: HISTORY } },
@@ -531,7 +539,7 @@ describe('hostile networks: two Chromium pages and a Node bot converse (issue 10
       const title = `page A loads the ${HISTORY.toLocaleString('en')}-message history with loadOlder(): all of it, in order, none twice`;
       check(title, network.todo, async () => verdict((await outcome()).history, await outcome()), running);
       check(`${LIVE} live messages from A, B and the bot reach all three: all of them, in the relay's order, none twice`, network.todo, async () => verdict((await outcome()).live, await outcome()), running);
-      check('nobody sees a join or leave notice for someone who stayed', network.todo, async () => verdict((await outcome()).presence, await outcome()), running);
+      check('nobody sees a join or leave notice for someone who stayed', network.todo ?? MEMBER_LISTS, async () => verdict((await outcome()).presence, await outcome()), running);
     });
   }
 
