@@ -33,13 +33,14 @@ export interface BudgetOptions {
   tls: boolean;
 }
 
-/** The HTTP 101 answer to a WebSocket upgrade, about this long with either engine. */
-const UPGRADE_RESPONSE_BYTES = 160;
-
-/** A new connection's budget; `certificateChain` is the PEM the server presents, null without TLS. */
-export function connectionBudget(limit: number, certificateChain: string | null): ByteBudget {
+/**
+ * A new connection's budget. `upgradeAnswerBytes` is the engine's HTTP 101 answer (its length is
+ * fixed per engine: uWS adds a Date and its own header); `certificateChain` is the PEM the server
+ * presents, null without TLS.
+ */
+export function connectionBudget(limit: number, upgradeAnswerBytes: number, certificateChain: string | null): ByteBudget {
   const handshake = certificateChain === null ? 0 : tlsHandshakeBytes(certificateChain);
-  return new ByteBudget({ limit, spentAtOpen: UPGRADE_RESPONSE_BYTES + handshake, tls: certificateChain !== null });
+  return new ByteBudget({ limit, spentAtOpen: upgradeAnswerBytes + handshake, tls: certificateChain !== null });
 }
 
 export class ByteBudget {

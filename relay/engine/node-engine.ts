@@ -38,6 +38,8 @@ const TIMEOUT_CHECK_INTERVAL_MS = 2_000;
  * none. Linux caps the value at net.core.somaxconn (4096 since 5.4, 128 before: raise it there).
  */
 const LISTEN_BACKLOG = 4096;
+/** `ws`'s HTTP 101 answer: the status line, Upgrade, Connection and the accept key (measured, 129 bytes). */
+const UPGRADE_ANSWER_BYTES = 129;
 
 class NodePeer<Data> implements Peer<Data> {
   open = true;
@@ -222,7 +224,7 @@ export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineH
   });
 
   function accept(ws: WebSocket, socket: Duplex, data: Data): void {
-    const peer = new NodePeer(ws, data, options.maxBackpressureBytes, connectionBudget(options.connectionBudgetBytes, certificateChain), topics);
+    const peer = new NodePeer(ws, data, options.maxBackpressureBytes, connectionBudget(options.connectionBudgetBytes, UPGRADE_ANSWER_BYTES, certificateChain), topics);
     peers.add(peer);
     ws.on('message', (message, isBinary) => {
       peer.alive = true;

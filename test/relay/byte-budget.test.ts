@@ -8,7 +8,7 @@ import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { CLOSE_CODES } from '../../sdk/protocol.ts';
 import { ByteBudget, tlsHandshakeBytes } from '../../relay/engine/byte-budget.ts';
-import { frameHeaderBytes } from '../../sdk/protocol/budget.ts';
+import { frameCost, frameHeaderBytes } from '../../sdk/protocol/budget.ts';
 import { TestClient, registerUser, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -52,10 +52,14 @@ describe('a relay with --conn-budget', () => {
   });
   after(() => relay.stop());
 
-  test('announces the budget in hello', async () => {
+  test('announces the budget in hello, and what the upgrade answer already spent, to the byte', async () => {
     const client = await TestClient.connect(relay.wsUrl);
-    const hello = client.events.find((event) => event.ev === 'hello') as unknown as { limits: { connectionBudget: number } };
+    const tcp = (client.socket as unknown as { _socket: net.Socket })._socket;
+    const hello = client.events.find((event) => event.ev === 'hello') as unknown as { limits: { connectionBudget: number }; budgetSpent: number };
     assert.equal(hello.limits.connectionBudget, BUDGET);
+    // Nothing but the upgrade answer and the hello has come down this connection yet.
+    const helloBytes = Buffer.byteLength(JSON.stringify(hello));
+    assert.equal(hello.budgetSpent + frameCost(helloBytes, false), tcp.bytesRead, 'the engine counts its own upgrade answer exactly');
     await client.close();
   });
 
