@@ -1,6 +1,8 @@
 /**
  * Section 8 of `npm run bench` (issue 10, point 8): the transports on hostile networks.
- *   node --import tsx bench/transports.ts [--quick]     runs it alone (npm run build first)
+ *   node --import tsx bench/transports.ts [--quick] [--scenario websocket:freeze-after-time]
+ *                                                       runs it alone (npm run build first); --scenario
+ *                                                       (repeatable) keeps only those networks, to chase one
  *
  * A. Networks. For each transport (websocket, http-stream, http-poll, pinned with the SDK's `transport`
  *    option) and each network (the hostile proxy forwarding faithfully; freezing each TCP connection
@@ -520,7 +522,8 @@ function relayComplaints(relay: RelayHandle): string[] {
     .filter((line) => / (warn|error) /.test(line));
 }
 
-export async function transportsPhase(progress: (text: string) => void, quick: boolean): Promise<TransportsResult> {
+/** `only`: `transport:network` names (budget-0 rows end in `:0`) to run alone; all when empty. */
+export async function transportsPhase(progress: (text: string) => void, quick: boolean, only: string[] = []): Promise<TransportsResult> {
   const size = transportSizes(quick);
   try {
     const budgeted = await startRelay(tempDataDir(), [...RELAY_FLAGS, '--conn-budget', String(BUDGET)]);
@@ -531,6 +534,7 @@ export async function transportsPhase(progress: (text: string) => void, quick: b
     }
     // Without a budget, nothing rotates by bytes: what the freeze and the connection lifetime cost when only freeze detection (and the learnt age limit) is left.
     for (const network of ['healthy', 'freeze', 'freeze-after-time'] as const) scenarios.push({ transport: 'websocket', network, budget: 0 });
+    if (only.length > 0) scenarios.splice(0, Infinity, ...scenarios.filter(({ transport, network, budget }) => only.includes(`${transport}:${network}${budget === 0 ? ':0' : ''}`)));
     // Set up one after another (each registration runs scrypt on this event loop, which would stall
     // the other readers' timers and look like freezes), then every window at once.
     progress(`transports: ${scenarios.length} SDK readers registering behind hostile proxies`);
@@ -622,12 +626,12 @@ export function transportsReport(v: TransportsResult): string[] {
 // ## Run alone
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { quick } = parseArgs({ options: { quick: { type: 'boolean' } } }).values;
+  const { quick, scenario } = parseArgs({ options: { quick: { type: 'boolean' }, scenario: { type: 'string', multiple: true } } }).values;
   if (!fs.existsSync(path.join(PACKAGE_ROOT, 'dist', 'relay.js'))) throw new Error('dist/relay.js is missing; run `npm run build`');
   process.on('exit', () => killAllNow());
   const began = performance.now();
   const progress = (text: string): void => void process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1)}s] ${text}\n`);
-  const result = await transportsPhase(progress, quick === true);
+  const result = await transportsPhase(progress, quick === true, scenario ?? []);
   const warnings = result.relayWarnings.length === 0 ? ['Relay log warnings/errors: none'] : [`Relay log warnings/errors: ${result.relayWarnings.length}`, ...result.relayWarnings.slice(0, 10).map((line) => `   ${line}`)];
   console.log(['8. Hostile networks and transports', ...transportsReport(result), '', ...warnings].join('\n'));
   await stopAll();

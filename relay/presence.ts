@@ -2,11 +2,23 @@
  * Who is online, per relay and per room, counted by user rather than by connection: a user with
  * two tabs joins once and leaves when the last tab goes. Also indexes sockets by user and by
  * session, so a logout or password change reaches every connection that uses the session.
+ *
+ * Each room numbers its joins and leaves (`memberSeq`, PROTOCOL.md "Member lists"): a client that
+ * hears them on two connections at once (a rotation), or a list page and an event in either
+ * order, keeps the newest word on each user, and a number it never heard says an event was lost.
+ * The count starts again when a room empties: then no connection is left to have heard the old one.
  */
+interface RoomMembers {
+  /** User id → that user's connections in the room. */
+  connections: Map<number, number>;
+  /** The number of the room's latest join or leave. */
+  memberSeq: number;
+}
+
 export class Presence<Socket> {
   private readonly byUser = new Map<number, Set<Socket>>();
   private readonly bySession = new Map<string, Set<Socket>>();
-  private readonly rooms = new Map<string, Map<number, number>>();
+  private readonly rooms = new Map<string, RoomMembers>();
 
   /** Returns true when this is the user's first connection (the user just came online). */
   connect(userId: number, sessionHash: string, socket: Socket): boolean {
@@ -20,30 +32,35 @@ export class Presence<Socket> {
     return removeFrom(this.byUser, userId, socket);
   }
 
-  /** Returns true when the user was not in the room before. */
-  enter(room: string, userId: number): boolean {
+  /** The user's join's number when the user was not in the room before, else null. */
+  enter(room: string, userId: number): number | null {
     let members = this.rooms.get(room);
     if (!members) {
-      members = new Map();
+      members = { connections: new Map(), memberSeq: 0 };
       this.rooms.set(room, members);
     }
-    const count = members.get(userId) ?? 0;
-    members.set(userId, count + 1);
-    return count === 0;
+    const count = members.connections.get(userId) ?? 0;
+    members.connections.set(userId, count + 1);
+    return count === 0 ? ++members.memberSeq : null;
   }
 
-  /** Returns true when the user has no connection left in the room. */
-  exit(room: string, userId: number): boolean {
+  /** The user's leave's number when the user has no connection left in the room, else null. */
+  exit(room: string, userId: number): number | null {
     const members = this.rooms.get(room);
-    const count = members?.get(userId);
-    if (!members || count === undefined) return false;
+    const count = members?.connections.get(userId);
+    if (!members || count === undefined) return null;
     if (count > 1) {
-      members.set(userId, count - 1);
-      return false;
+      members.connections.set(userId, count - 1);
+      return null;
     }
-    members.delete(userId);
-    if (members.size === 0) this.rooms.delete(room);
-    return true;
+    members.connections.delete(userId);
+    if (members.connections.size === 0) this.rooms.delete(room);
+    return ++members.memberSeq;
+  }
+
+  /** The number of the room's latest join or leave (0 for an empty room). */
+  memberSeq(room: string): number {
+    return this.rooms.get(room)?.memberSeq ?? 0;
   }
 
   socketsOfSession(sessionHash: string): Socket[] {
@@ -55,7 +72,7 @@ export class Presence<Socket> {
   }
 
   roomMembers(room: string): number[] {
-    return [...(this.rooms.get(room)?.keys() ?? [])];
+    return [...(this.rooms.get(room)?.connections.keys() ?? [])];
   }
 
   roomCount(): number {

@@ -7,7 +7,7 @@
  *   room.on('message', (m) => render(m));      // m.verified: did the signature check out
  *   await room.send('Привет!');
  */
-import { Connection } from './connection.ts';
+import { Connection, RETIRE_MS } from './connection.ts';
 import type { ConnectionState, HandshakeKind, WebSocketConstructor } from './connection.ts';
 import { Emitter } from './emitter.ts';
 import type { AccountHost, NewSession } from './account.ts';
@@ -96,6 +96,9 @@ interface StoredSession {
   /** The relay that issued the token (its hello's relayId): no door to another relay gets it. */
   relayId?: string;
 }
+
+/** What became of one outbox message: stored (its number), refused for good, or to be tried again. */
+type SendOutcome = { seq: number } | { error: SovError } | 'retry-later';
 
 interface OutboxEntry {
   room: string;
@@ -320,7 +323,7 @@ export class SovClient extends Emitter<ClientEvents> {
   online(): Promise<Profile[]> {
     return typed(async () => {
       const users: Profile[] = [];
-      await (await loadPages()).onlinePages(this.pagesHost, undefined, 0, (page) => users.push(...page));
+      await (await loadPages()).onlinePages(this.pagesHost, undefined, 0, (page) => users.push(...page.users));
       return users;
     });
   }
@@ -361,6 +364,8 @@ export class SovClient extends Emitter<ClientEvents> {
   // -------------------------------------------------------------------------------------------
 
   private readonly roomHost: RoomHost = this.makeRoomHost();
+  /** Rooms whose member list will be asked for again if it is still incomplete by then. */
+  private readonly memberResyncs = new Set<Room>();
   private readonly pagesHost: PagesHost = {
     request: (type, fields) => this.request(type, fields),
     learn: (users) => {
@@ -384,7 +389,22 @@ export class SovClient extends Emitter<ClientEvents> {
         if (room.catchUp === null) void this.syncRoom(room, false).catch(() => undefined);
       },
       older: async (room) => (await loadPages()).loadOlder(this.pagesHost, room),
+      membersIncomplete: (room) => this.resyncMembersLater(room),
     };
+  }
+
+  /**
+   * A room's member list missed a join or leave (./member-list.ts). The old connection of a
+   * rotation may still bring it, within the time it gets to finish (RETIRE_MS); after that the
+   * list is asked for again.
+   */
+  private resyncMembersLater(room: Room): void {
+    if (this.memberResyncs.has(room)) return;
+    this.memberResyncs.add(room);
+    setTimeout(() => {
+      this.memberResyncs.delete(room);
+      if (room.membersIncomplete && this.rooms.get(room.name) === room) void this.syncRoom(room, false).catch(() => undefined);
+    }, RETIRE_MS);
   }
 
   private accountHost(): AccountHost {
@@ -505,20 +525,21 @@ export class SovClient extends Emitter<ClientEvents> {
     const after = room.catchUp ?? room.seq;
     const fields: RequestMap['join'] = after > 0 ? { room: room.name, after } : { room: room.name };
     if (!members) fields.members = false;
-    const result = await this.connection.request('join', fields, { handshake });
-    const online = members && Array.isArray(result.online) ? result.online : [];
-    this.pagesHost.learn(online);
+    // Who is online goes in as the reply arrives: events behind it on the same connection may be
+    // handled before this function goes on, and they are newer than the list.
+    const result = await this.connection.request('join', fields, { handshake, onReply: (reply) => room.applyJoinMembers(reply, members) });
+    if (members && Array.isArray(result.online)) this.pagesHost.learn(result.online);
     // Set before the page goes in, so a hole that a live message shows meanwhile is left to this
     // catch-up (refill), and a restart meanwhile resumes from here.
     room.catchUp = result.more === true ? after : null;
-    const page = await room.applyJoin({ ...result, online }, members);
+    const page = await room.applyJoin(result);
     const onlineNext = room.memberSyncs === memberSync && typeof result.onlineNext === 'number' ? result.onlineNext : null;
     const catchingUp = room.syncs === sync && room.catchUp !== null;
     if (catchingUp) room.catchUp = page.at(-1)?.seq ?? after;
     if (onlineNext === null && !catchingUp) return;
     const rest = loadPages().then((pages) =>
       Promise.all([
-        pages.onlinePages(this.pagesHost, room.name, onlineNext, (users) => room.addOnline(users), () => room.memberSyncs === memberSync),
+        pages.onlinePages(this.pagesHost, room.name, onlineNext, (page) => room.addOnline(page.users, page.memberSeq, page.after, page.next), () => room.memberSyncs === memberSync),
         catchingUp && pages.catchUp(this.pagesHost, room, sync),
       ]),
     );
@@ -551,10 +572,10 @@ export class SovClient extends Emitter<ClientEvents> {
         break;
       case 'join':
         this.profiles.set(event.user.id, event.user);
-        this.rooms.get(event.room)?.userJoined(event.user);
+        this.rooms.get(event.room)?.memberEvent(event.user.id, event.user, event.memberSeq);
         break;
       case 'leave':
-        this.rooms.get(event.room)?.userLeft(event.userId);
+        this.rooms.get(event.room)?.memberEvent(event.userId, null, event.memberSeq);
         break;
       case 'presence':
         if (event.user) this.profiles.set(event.user.id, event.user);
@@ -587,6 +608,11 @@ export class SovClient extends Emitter<ClientEvents> {
     return this.storage.set(this.key('outbox'), this.outbox);
   }
 
+  /**
+   * Sends what waits, one message at a time, in order: a later message must never be stored before
+   * an earlier one that the relay refused for a while (RATE_LIMITED) or that was lost with its
+   * connection, and only a reply says which happened.
+   */
   private async flushOutbox(): Promise<void> {
     if (this.flushing) return;
     this.flushing = true;
@@ -603,7 +629,9 @@ export class SovClient extends Emitter<ClientEvents> {
           return;
         }
         this.outbox.splice(this.outbox.indexOf(entry), 1);
-        await this.saveOutbox().catch(() => undefined);
+        // Not waited for: on a busy page a write per message would pace the outbox, and a message
+        // sent again after a crash is refused as a duplicate with its number, which settles it.
+        void this.saveOutbox().catch(() => undefined);
         // The Room that sent it, even if the app has left and rejoined since (a new Room object).
         const room = this.outboxRooms.get(entry.cid) ?? this.rooms.get(entry.room);
         this.outboxRooms.delete(entry.cid);
@@ -614,7 +642,7 @@ export class SovClient extends Emitter<ClientEvents> {
     }
   }
 
-  private async transmit(entry: OutboxEntry): Promise<{ seq: number } | { error: SovError } | 'retry-later'> {
+  private async transmit(entry: OutboxEntry): Promise<SendOutcome> {
     const session = this.session!;
     const unsigned = { room: entry.room, author: session.user.id, cid: entry.cid, ts: Date.now(), text: entry.text };
     try {

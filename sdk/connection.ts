@@ -82,10 +82,12 @@ export interface ConnectionEvents extends Record<string, unknown> {
   resync: null;
 }
 
-export interface RequestOptions {
+export interface RequestOptions<K extends RequestType = RequestType> {
   timeoutMs?: number;
   /** Send on the link whose handshake runs, before "connected" (only the handshake itself should). */
   handshake?: boolean;
+  /** Runs with the result as the reply arrives, before the frames behind it (a resolved promise's callbacks run after them). */
+  onReply?: (result: ResultMap[K]) => void;
 }
 
 /**
@@ -95,7 +97,7 @@ export interface RequestOptions {
  */
 export const FREEZE_MS = 3000;
 /** A replaced link gets this long to deliver the replies it still owes. */
-const RETIRE_MS = 5000;
+export const RETIRE_MS = 5000;
 
 interface LinkState {
   link: Link;
@@ -124,6 +126,7 @@ interface LinkState {
 
 interface Pending {
   resolve(result: unknown): void;
+  onReply?: ((result: never) => void) | undefined;
   reject(error: SovError): void;
   timer: ReturnType<typeof setTimeout>;
   link: LinkState;
@@ -212,21 +215,24 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   /** Sends a request; waits for the connection if it is not up yet, within the timeout. */
-  async request<K extends RequestType>(type: K, fields: RequestMap[K], options: RequestOptions = {}): Promise<ResultMap[K]> {
+  async request<K extends RequestType>(type: K, fields: RequestMap[K], options: RequestOptions<K> = {}): Promise<ResultMap[K]> {
     const deadline = Date.now() + (options.timeoutMs ?? this.requestTimeoutMs);
     if (!options.handshake) {
       await this.whenConnected(deadline);
       // Past its rotation point a link keeps what is left of its budget for what the relay sends
       // unasked; a reply (a page is a third of a budget) waits for the link being made.
-      while (this.incoming && this.active && this.active.spent >= rotationPoint(this.active.hello?.limits.connectionBudget ?? 0)) await this.linkChange(deadline);
+      while (this.incoming && this.active && this.active.spent >= rotationPoint(this.active.hello?.limits.connectionBudget ?? 0)) {
+        if (Date.now() >= deadline) throw new SovError('TIMEOUT');
+        await this.linkChange(deadline);
+      }
     }
     // A handshake request outside a handshake (resume() on a connection made before the session was known) goes to the link in use.
     const link = options.handshake ? (this.handshaking ?? this.active) : this.active;
     if (!link) throw new SovError('NETWORK');
-    return this.send(link, type, fields, deadline);
+    return this.send(link, type, fields, deadline, options.onReply);
   }
 
-  private send<K extends RequestType>(link: LinkState, type: K, fields: RequestMap[K], deadline: number): Promise<ResultMap[K]> {
+  private send<K extends RequestType>(link: LinkState, type: K, fields: RequestMap[K], deadline: number, onReply?: (result: ResultMap[K]) => void): Promise<ResultMap[K]> {
     const id = this.nextId++;
     const frame = JSON.stringify({ id, type, ...fields });
     const limit = link.hello?.limits.maxFrameBytes ?? LIMITS.maxFrameBytes;
@@ -238,14 +244,14 @@ export class Connection extends Emitter<ConnectionEvents> {
         link.awaiting.delete(id);
         reject(new SovError('TIMEOUT'));
       }, Math.max(1, deadline - Date.now()));
-      this.pending.set(id, { resolve: resolve as (result: unknown) => void, reject, timer, link });
+      this.pending.set(id, { resolve: resolve as (result: unknown) => void, onReply, reject, timer, link });
       link.awaiting.set(id, Date.now());
       link.dueSince ??= Date.now();
       link.link.send(frame);
     });
   }
 
-  /** Resolves when a link takes over or a rotation fails (or at the deadline, when the request goes out anyway). */
+  /** Resolves when a link takes over or a rotation fails, or at the deadline (then the request times out unsent). */
   private linkChange(deadline: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(wake, Math.max(1, deadline - Date.now()));
@@ -356,9 +362,12 @@ export class Connection extends Emitter<ConnectionEvents> {
       return;
     }
     // Events from the link in use and the one being made: the old one may be cut off before the
-    // new one takes over, and what happened meanwhile came only on the new one. Rooms keep a
-    // message once (by sequence number) and a join or leave once (by who is online).
-    if (link === this.active || link === this.incoming || frame.ev === 'message') this.emit('event', frame as unknown as ServerEvent);
+    // new one takes over, and what happened meanwhile came only on the new one. From an old link
+    // still delivering, what it alone may bring: messages (kept once, by sequence number) and
+    // joins and leaves (numbered too: ../member-list.ts).
+    if (link === this.active || link === this.incoming || frame.ev === 'message' || frame.ev === 'join' || frame.ev === 'leave') {
+      this.emit('event', frame as unknown as ServerEvent);
+    }
   }
 
   private settle(frame: Record<string, unknown>): void {
@@ -367,7 +376,14 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.pending.delete(frame.re as number);
     pending.link.awaiting.delete(frame.re as number);
     clearTimeout(pending.timer);
-    if (frame.ok === true) pending.resolve(frame.result);
+    if (frame.ok === true) {
+      try {
+        (pending.onReply as ((result: unknown) => void) | undefined)?.(frame.result);
+      } catch {
+        // A reply the caller cannot take is the caller's to find when the promise resolves.
+      }
+      pending.resolve(frame.result);
+    }
     else pending.reject(SovError.fromWire((frame.error ?? { code: 'INTERNAL', message: 'Malformed error reply.' }) as WireError));
   }
 

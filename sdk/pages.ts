@@ -31,15 +31,24 @@ export async function catchUp(host: PagesHost, room: Room, sync: number): Promis
   }
 }
 
+/** One page of who is online: the users with ids after `after` up to `next` (to the end when null), as of the room's `memberSeq`. */
+export interface OnlinePage {
+  users: Profile[];
+  after: number;
+  next: number | null;
+  memberSeq: number;
+}
+
 /** Pages of who is online (in `room`, or on the relay) after `after` until the last; each goes to `take` while `current()`. */
-export async function onlinePages(host: PagesHost, room: string | undefined, after: number | null, take: (users: Profile[]) => void, current = (): boolean => true): Promise<void> {
+export async function onlinePages(host: PagesHost, room: string | undefined, after: number | null, take: (page: OnlinePage) => void, current = (): boolean => true): Promise<void> {
   while (after !== null && current()) {
-    const { users, next } = await host.request('online', room === undefined ? { after } : { room, after });
+    const { users, next, memberSeq } = await host.request('online', room === undefined ? { after } : { room, after });
     if (!current()) return;
     host.learn(users);
-    take(users);
     // Ids only grow: a relay that pointed back would keep the client asking forever.
-    after = typeof next === 'number' && next > after ? next : null;
+    const following = typeof next === 'number' && next > after ? next : null;
+    take({ users, after, next: following, memberSeq: memberSeq ?? 0 });
+    after = following;
   }
 }
 

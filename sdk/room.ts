@@ -5,6 +5,7 @@
 import { Emitter } from './emitter.ts';
 import { SovError } from './errors.ts';
 import { toBase64Url } from './encoding.ts';
+import { MemberList } from './member-list.ts';
 import { messageText } from './protocol/fields.ts';
 import { pageMessages } from './protocol/frames.ts';
 import type { ChatMessage, JoinResult, Profile } from './protocol/frames.ts';
@@ -46,6 +47,8 @@ export interface RoomHost {
   refill(room: Room): void;
   /** Fetches the page before the room's oldest message and adds it (addOlder); resolves with how many were new. */
   older(room: Room): Promise<number>;
+  /** A join or leave never arrived: the member list is to be asked for again unless the missing words still come. */
+  membersIncomplete(room: Room): void;
 }
 
 export interface CachedRoom {
@@ -58,7 +61,7 @@ export class Room extends Emitter<RoomEvents> {
   readonly messages: ClientMessage[] = [];
   /** Highest sequence number received; a hole below it is fetched as soon as it shows. */
   seq = 0;
-  private readonly onlineUsers = new Map<number, Profile>();
+  private readonly members = new MemberList();
   private readonly bySeq = new Set<number>();
   private readonly waiting = new Map<string, { resolve(message: ClientMessage): void; reject(error: SovError): void }>();
   private incoming: Promise<void> = Promise.resolve();
@@ -86,7 +89,12 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   get online(): Profile[] {
-    return [...this.onlineUsers.values()];
+    return this.members.online;
+  }
+
+  /** @internal Some join or leave never arrived (./member-list.ts). */
+  get membersIncomplete(): boolean {
+    return this.members.incomplete;
   }
 
   /** True while `loadOlder` is waiting for the relay. */
@@ -213,15 +221,22 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   /**
-   * @internal Applies a join reply: the first page of who is online (unless `members` is false:
-   * the list is kept), and history after what the room already has. Resolves, once all of it is
-   * in, with the page's well-formed messages (the rest are dropped: pageMessages).
+   * @internal Takes a join reply's word on who is online, as it arrives (before any event behind
+   * it): the first page of a new list, or, for a join that did not ask for the list (`members`
+   * false), the number up to which the old connection owes joins and leaves.
    */
-  applyJoin(result: JoinResult, members: boolean): Promise<ChatMessage[]> {
-    if (members) {
-      this.onlineUsers.clear();
-      this.addOnline(result.online);
-    }
+  applyJoinMembers(result: JoinResult, members: boolean): void {
+    const memberSeq = typeof result.memberSeq === 'number' ? result.memberSeq : 0;
+    if (members) this.addOnline(Array.isArray(result.online) ? result.online : [], memberSeq, 0, result.onlineNext ?? null, true);
+    else this.members.expect(memberSeq);
+    this.checkMembers();
+  }
+
+  /**
+   * @internal Applies a join reply's history after what the room already has. Resolves, once all
+   * of it is in, with the page's well-formed messages (the rest are dropped: pageMessages).
+   */
+  applyJoin(result: JoinResult): Promise<ChatMessage[]> {
     // Only a join without `after` (a room with nothing yet) says whether older messages are kept.
     this.hasOlder ||= result.older === true;
     const messages = pageMessages(result.messages);
@@ -240,9 +255,9 @@ export class Room extends Emitter<RoomEvents> {
     return this.queue(async () => undefined).then(() => messages);
   }
 
-  /** @internal A page of who is online, after the ones before it. */
-  addOnline(users: Profile[]): void {
-    for (const user of users) this.onlineUsers.set(user.id, user);
+  /** @internal A page of who is online as of `memberSeq`, ids after `after` up to `next` (./member-list.ts). */
+  addOnline(users: Profile[], memberSeq: number, after: number, next: number | null, fresh = false): void {
+    this.members.page(users, memberSeq, after, next, fresh);
     this.emit('online', this.online);
   }
 
@@ -314,30 +329,26 @@ export class Room extends Emitter<RoomEvents> {
     return false;
   }
 
-  /** @internal */
-  userJoined(user: Profile): void {
-    // Told twice when two connections overlap (a rotation): one arrival, one notice.
-    const known = this.onlineUsers.has(user.id);
-    this.onlineUsers.set(user.id, user);
-    if (known) return;
-    this.emit('join', user);
-    this.emit('online', this.online);
-  }
-
-  /** @internal */
-  userLeft(userId: number): void {
-    const user = this.onlineUsers.get(userId);
-    if (!user) return;
-    this.onlineUsers.delete(userId);
-    this.emit('leave', { userId, user });
+  /**
+   * @internal A join (`user`) or leave (null) event. Told twice when two connections overlap (a
+   * rotation), or late: one arrival, one notice, and nothing older than what is known.
+   */
+  memberEvent(userId: number, user: Profile | null, memberSeq: number): void {
+    const change = this.members.event(userId, user, memberSeq);
+    this.checkMembers();
+    if (!change) return;
+    if ('joined' in change) this.emit('join', change.joined);
+    else this.emit('leave', { userId, user: change.left });
     this.emit('online', this.online);
   }
 
   /** @internal */
   profileChanged(user: Profile): void {
-    if (!this.onlineUsers.has(user.id)) return;
-    this.onlineUsers.set(user.id, user);
-    this.emit('online', this.online);
+    if (this.members.profileChanged(user)) this.emit('online', this.online);
+  }
+
+  private checkMembers(): void {
+    if (this.members.incomplete) this.host.membersIncomplete(this);
   }
 
   /**

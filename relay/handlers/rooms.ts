@@ -55,7 +55,8 @@ export function leaveRoom(ctx: RelayContext, ws: Socket, room: string, closed = 
   ws.unsubscribe(roomTopic(room));
   const { userId } = connection.session;
   const exit = (): void => {
-    if (ctx.presence.exit(room, userId)) ctx.publish(roomTopic(room), eventFrame({ ev: 'leave', room, userId }));
+    const memberSeq = ctx.presence.exit(room, userId);
+    if (memberSeq !== null) ctx.publish(roomTopic(room), eventFrame({ ev: 'leave', room, userId, memberSeq }));
   };
   if (closed) afterGrace(exit);
   else exit();
@@ -70,10 +71,9 @@ export const roomHandlers: HandlerTable<'join' | 'history' | 'leave' | 'send' | 
       connection.rooms.add(room);
       // Subscribing and reading history in one synchronous step: no message can fall between them.
       ws.subscribe(roomTopic(room));
-      if (ctx.presence.enter(room, userId)) {
-        const user = profileOf(ctx, userId);
-        if (user) ctx.publish(roomTopic(room), eventFrame({ ev: 'join', room, user }));
-      }
+      const memberSeq = ctx.presence.enter(room, userId);
+      const user = profileOf(ctx, userId);
+      if (memberSeq !== null && user) ctx.publish(roomTopic(room), eventFrame({ ev: 'join', room, user, memberSeq }));
     }
     const page = pageContentBytes(ctx.config.connectionBudget);
     const online = members === false ? { json: '[]', bytes: 2, next: null } : profilePage(ctx, ctx.presence.roomMembers(room), 0, Math.floor(page * ONLINE_SHARE_OF_JOIN));
@@ -81,7 +81,8 @@ export const roomHandlers: HandlerTable<'join' | 'history' | 'leave' | 'send' | 
     const history = after === undefined ? { ...ctx.history.newest(room, size), gap: false } : ctx.history.after(room, after, size);
     return new RawResult(
       `{"room":${JSON.stringify(room)},"seq":${ctx.history.lastSeq(room)},"gap":${history.gap},"messages":${messagesJson(history)},` +
-        `"older":${after === undefined && history.more},"more":${after !== undefined && history.more},"online":${online.json},"onlineNext":${online.next}}`,
+        `"older":${after === undefined && history.more},"more":${after !== undefined && history.more},` +
+        `"online":${online.json},"onlineNext":${online.next},"memberSeq":${ctx.presence.memberSeq(room)}}`,
     );
   },
 
@@ -135,6 +136,7 @@ export const roomHandlers: HandlerTable<'join' | 'history' | 'leave' | 'send' | 
     requireSession(ws);
     const ids = room === undefined ? ctx.presence.onlineUsers() : ctx.presence.roomMembers(room);
     const page = profilePage(ctx, ids, after ?? 0, pageContentBytes(ctx.config.connectionBudget));
-    return new RawResult(`{"users":${page.json},"next":${page.next}}`);
+    const memberSeq = room === undefined ? '' : `,"memberSeq":${ctx.presence.memberSeq(room)}`;
+    return new RawResult(`{"users":${page.json},"next":${page.next}${memberSeq}}`);
   },
 };

@@ -137,6 +137,12 @@ export interface JoinResult {
   online: Profile[];
   /** The last id of `online` when more remain (`online` with `after` this), else null. */
   onlineNext: number | null;
+  /**
+   * The number of the room's latest join or leave: each one counts up by one, and the lists of
+   * who is online (here and in `online`) are as of that number. A client keeps, per user, the
+   * newest word it heard, and takes a number it never heard for an event lost on the way.
+   */
+  memberSeq: number;
 }
 
 export interface HistoryResult {
@@ -151,6 +157,8 @@ export interface OnlineResult {
   users: Profile[];
   /** The last id of `users` when more remain, else null. */
   next: number | null;
+  /** With `room`: the room's member number the page is as of (JoinResult.memberSeq). */
+  memberSeq?: number;
 }
 
 export interface ResultMap {
@@ -220,8 +228,9 @@ export interface EventMap {
     budgetSpent?: number;
   };
   message: ChatMessage;
-  join: { room: string; user: Profile };
-  leave: { room: string; userId: number };
+  /** `memberSeq`: the room's number for this join (see JoinResult.memberSeq). */
+  join: { room: string; user: Profile; memberSeq: number };
+  leave: { room: string; userId: number; memberSeq: number };
   presence: { userId: number; online: boolean; user?: Profile };
   profile: { user: Profile };
   'session-ended': { reason: 'logout' | 'password-changed' };

@@ -20,8 +20,7 @@
  *
  * Every group must pass. A check may carry `todo` (as node:test tests may) while a known defect is
  * open: in `npm test` a todo test that fails is reported as skipped and its failure printed;
- * `npm run test:hostile` (SOV_HOSTILE_STRICT=1) fails them for real. Today only the presence
- * check does (MEMBER_LISTS).
+ * `npm run test:hostile` (SOV_HOSTILE_STRICT=1) fails them for real. None does today.
  */
 import type { ProxyStats } from '../helpers/hostile-proxy.ts';
 import { SovClient } from '../../sdk/client.ts';
@@ -86,13 +85,6 @@ interface Network {
   /** Why it fails today (see the header); absent where it must pass. */
   todo?: string;
 }
-
-/**
- * Open defect: in 6 runs on 2026-12-02 one or two groups a run (a different one each time, over
- * WebSocket and over HTTP alike) had a member missing from someone's online list 15 s after all
- * joined, or once a false leave; the live and history checks passed in every run made alone.
- */
-const MEMBER_LISTS = 'issue 10: a member is sometimes missing from an online list (1-2 groups of 9 a run, WebSocket and HTTP); open';
 
 const NETWORKS: Network[] = [
   { title: 'control: a faithful proxy in front of a relay without a byte budget', request: { budget: 0, doors: [{}], history: HISTORY } },
@@ -243,7 +235,7 @@ function context(reports: ParticipantReport[], stats: Array<ProxyStats | null>, 
   const members = reports.map(
     (report) =>
       `  ${report.name}${report.visibility === 'hidden' ? ' (a hidden page: timers throttled)' : ''}: transports ${report.transports.join('→')}, states ${report.states.join('→') || 'none'}, ` +
-      `handed over ${report.handedOver}, live ${report.live}/${LIVE}, history ${report.history}, loadOlder ${report.paged ? `${report.olderCalls} calls` : 'missing'}` +
+      `handed over ${report.handedOver} (last stored ${report.lastStored}), live ${report.live}/${LIVE}, history ${report.history}, loadOlder ${report.paged ? `${report.olderCalls} calls` : 'missing'}` +
       `${report.presence.length ? `, notices ${report.presence.join(' ')}` : ''}${report.errors.length ? `, errors: ${report.errors.slice(0, 3).join('; ')}` : ''}`,
   );
   return [...members, ...stats.map((one, index) => `  ${door(one, index)}`), `  ${timings.join(', ')}`].join('\n');
@@ -539,7 +531,7 @@ describe('hostile networks: two Chromium pages and a Node bot converse (issue 10
       const title = `page A loads the ${HISTORY.toLocaleString('en')}-message history with loadOlder(): all of it, in order, none twice`;
       check(title, network.todo, async () => verdict((await outcome()).history, await outcome()), running);
       check(`${LIVE} live messages from A, B and the bot reach all three: all of them, in the relay's order, none twice`, network.todo, async () => verdict((await outcome()).live, await outcome()), running);
-      check('nobody sees a join or leave notice for someone who stayed', network.todo ?? MEMBER_LISTS, async () => verdict((await outcome()).presence, await outcome()), running);
+      check('nobody sees a join or leave notice for someone who stayed', network.todo, async () => verdict((await outcome()).presence, await outcome()), running);
     });
   }
 

@@ -101,12 +101,14 @@ export interface ParticipantReport extends Progress {
   presence: string[];
   /** Every transport it used, in order, repeats collapsed. */
   transports: string[];
-  /** Connection states it went through (connected, reconnecting, ...), repeats collapsed. */
+  /** Connection states it went through (connected, reconnecting, ...) with seconds since it was made, repeats collapsed. */
   states: string[];
   /** loadOlder() calls made and what they brought. */
   olderCalls: number;
   paged: boolean;
   errors: string[];
+  /** Its last live message the relay stored, and when (seconds since it was made). */
+  lastStored: string;
 }
 
 let names = 0;
@@ -129,6 +131,9 @@ export class Participant {
   private watched = new Map<number, string>();
   private olderCalls = 0;
   private handedOver = 0;
+  private readonly made = Date.now();
+  /** When the relay last stored one of its live messages (the outbox moving). */
+  private lastStored = 'never';
 
   constructor(
     readonly setup: ParticipantSetup,
@@ -140,7 +145,7 @@ export class Participant {
     this.username = freshUsername(setup.name.toLowerCase());
     this.transports.push(transportOf(this.client));
     onTransport(this.client, (name) => collapse(this.transports, name));
-    this.client.on('state', (state) => collapse(this.states, state));
+    this.client.on('state', (state) => this.states.at(-1)?.startsWith(`${state} `) || this.states.push(`${state} ${this.age()}`));
   }
 
   async register(): Promise<number> {
@@ -184,7 +189,7 @@ export class Participant {
     for (let i = 0; i < count; i++) {
       const wait = start + i * everyMs - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      room.send(liveText(this.setup.name, i)).catch((error: unknown) => this.errors.length < 20 && this.errors.push(`send ${i}: ${message(error)}`));
+      room.send(liveText(this.setup.name, i)).then(() => (this.lastStored = `#${i} at ${this.age()}`)).catch((error: unknown) => this.errors.length < 20 && this.errors.push(`send ${i}: ${message(error)}`));
       this.handedOver++;
     }
   }
@@ -215,11 +220,17 @@ export class Participant {
       olderCalls: this.olderCalls,
       paged: this.room ? pages(this.room) : false,
       errors: [...this.errors],
+      lastStored: this.lastStored,
     };
   }
 
   close(): void {
     this.client.close();
+  }
+
+  /** Seconds since it was made, for timelines. */
+  private age(): string {
+    return `${((Date.now() - this.made) / 1000).toFixed(1)}s`;
   }
 
   private requireRoom(): Room {
@@ -261,3 +272,4 @@ export async function answer(participant: Participant, call: RemoteCall): Promis
       return participant.close();
   }
 }
+

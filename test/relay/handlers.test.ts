@@ -156,7 +156,7 @@ describe('request handlers behind a fake peer', () => {
     assert.equal(anna.events('message').length, 1, 'the sender gets its own copy through the room topic');
 
     await call(boris, 'leave', { room });
-    assert.deepEqual(anna.events('leave').at(-1), { ev: 'leave', room, userId: borisUser.profile.id });
+    assert.deepEqual(anna.events('leave').at(-1), { ev: 'leave', room, userId: borisUser.profile.id, memberSeq: 3 }, 'the room\'s third change: Anna came, Boris came, Boris went');
     assert.ok(!boris.topics.has(`room/${room}`));
   });
 

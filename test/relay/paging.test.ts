@@ -71,7 +71,7 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
     const { client, frames } = await measured(relay);
     await client.call('resume', { token: writer.session.token });
     const joined = await client.call('join', { room });
-    assert.deepEqual(Object.keys(joined).sort(), ['gap', 'messages', 'more', 'older', 'online', 'onlineNext', 'room', 'seq']);
+    assert.deepEqual(Object.keys(joined).sort(), ['gap', 'memberSeq', 'messages', 'more', 'older', 'online', 'onlineNext', 'room', 'seq']);
     assert.equal(joined.seq, WRITTEN);
     assert.ok(joined.messages.length > 1 && joined.messages.length < 20, `${joined.messages.length} messages in the page`);
     assert.deepEqual(seqs(joined.messages), range(WRITTEN - joined.messages.length + 1, WRITTEN));
