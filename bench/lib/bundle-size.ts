@@ -13,10 +13,12 @@ import type { StaticFiles } from '../../relay/static-files.ts';
  * (/sov-chat.js and the chunks it imports statically, as a browser without brotli gets it) under,
  * so that growth fails a test. The target is 25,000 (npm run bench reports against it). Issue 10's
  * client side (front doors, rotation, freeze detection, the transport ladder, paging; the HTTP
- * transport itself loads lazily) took it to about 27,450 on 2026-12-02, a miss of the target that
- * the packaging issue (11) owns; this ceiling only stops further growth meanwhile.
+ * transport itself loads lazily) took it to about 27,450 on 2026-12-02, and numbered member lists
+ * (sdk/member-list.ts, the fix for members missing from online lists after rotations) to 28,215
+ * the same day: a miss of the target that the packaging issue (11) owns; this ceiling only stops
+ * further growth meanwhile.
  */
-export const SOV_CHAT_INITIAL_GZIP_BUDGET = 27_900;
+export const SOV_CHAT_INITIAL_GZIP_BUDGET = 28_400;
 
 export interface FileSize {
   /** Relative to the served folder. */
