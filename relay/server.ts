@@ -31,7 +31,7 @@ import { Accounts } from './store/accounts.ts';
 import { AccountIds } from './store/account-ids.ts';
 import { realFileOps } from './store/append-log.ts';
 import type { FileOps } from './store/append-log.ts';
-import { History } from './store/history.ts';
+import { HistoryStore } from './store/history.ts';
 import { Sessions } from './store/sessions.ts';
 import { loadStaticFiles, staticReply } from './static-files.ts';
 import { AVATAR_URL_PREFIX, AvatarStore } from './avatars/avatar-store.ts';
@@ -92,7 +92,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const [accounts, sessions, history] = await Promise.all([
     Accounts.open(config.dataDir, accountIds, secret, log, fileOps),
     Sessions.open(config.dataDir, accountIds, config.sessionDays * 24 * 60 * 60 * 1000, log, fileOps),
-    History.open(config.dataDir, accountIds, config.historySize, log, fileOps),
+    HistoryStore.open(config.dataDir, accountIds, config.historySize, log, fileOps),
   ]);
   const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
   const staticFiles = loadStaticFiles([path.join(PACKAGE_ROOT, 'demo'), path.join(PACKAGE_ROOT, 'dist', 'browser')]);

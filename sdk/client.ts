@@ -11,19 +11,18 @@ import { Connection, RETIRE_MS } from './connection.ts';
 import type { ConnectionState, HandshakeKind, WebSocketConstructor } from './connection.ts';
 import { Emitter } from './emitter.ts';
 import type { AccountHost, NewSession } from './account.ts';
-import { SovError } from './errors.ts';
+import { SovError, isTransient } from './errors.ts';
 import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
 import { roomName } from './protocol/fields.ts';
+import { Outbox } from './outbox.ts';
+import type { OutboxEntry, OutboxHost } from './outbox.ts';
 import type { PagesHost } from './pages.ts';
 import { chatMessageOf } from './protocol/frames.ts';
 import type { Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
-import { storedMessageBytes } from './protocol/budget.ts';
-import { signedBytes } from './protocol/signed-bytes.ts';
 import { Room } from './room.ts';
-import type { CachedRoom, ClientMessage, RoomHost } from './room.ts';
+import type { CachedRoom, RoomHost } from './room.ts';
 import { defaultStorage, guardedStorage } from './storage.ts';
 import type { StorageAdapter } from './storage.ts';
-import { sign } from './crypto/signing.ts';
 import type { StoredSigningKey } from './crypto/signing.ts';
 import { Verifier } from './crypto/verify.ts';
 import type { TransportChoice } from './transports/ladder.ts';
@@ -97,16 +96,6 @@ interface StoredSession {
   relayId?: string;
 }
 
-/** What became of one outbox message: stored (its number), refused for good, or to be tried again. */
-type SendOutcome = { seq: number } | { error: SovError } | 'retry-later';
-
-interface OutboxEntry {
-  room: string;
-  cid: string;
-  text: string;
-  createdAt: number;
-}
-
 /** Registration asks for at least this many characters: the password is the only secret there is. */
 export const MIN_PASSWORD_LENGTH = 8;
 
@@ -125,10 +114,7 @@ export class SovClient extends Emitter<ClientEvents> {
   private readonly historyCacheSize: number;
   private readonly useWebCrypto: boolean;
   private session: StoredSession | null = null;
-  private outbox: OutboxEntry[] = [];
-  /** Which Room object each outbox entry came from in this run (the outbox itself is persisted). */
-  private readonly outboxRooms = new Map<string, Room>();
-  private flushing = false;
+  private readonly outbox = new Outbox(this.outboxHost());
 
   constructor(options: SovClientOptions) {
     super();
@@ -156,7 +142,7 @@ export class SovClient extends Emitter<ClientEvents> {
     });
     this.connection.on('state', (state) => {
       this.emit('state', state);
-      if (state === 'connected') void this.flushOutbox();
+      if (state === 'connected') void this.outbox.flush();
     });
     this.connection.on('event', (event) => this.dispatch(event));
   }
@@ -202,7 +188,7 @@ export class SovClient extends Emitter<ClientEvents> {
       this.session = stored;
       this.user = stored.user;
       this.profiles.set(stored.user.id, stored.user);
-      this.outbox = (await this.storage.get<OutboxEntry[]>(this.key('outbox'))) ?? [];
+      this.outbox.load((await this.storage.get<OutboxEntry[]>(this.key('outbox'))) ?? []);
       // Already connected (connect() came first): that connection has not seen the token yet,
       // and may lead to another relay than the session's.
       if (this.connection.state === 'connected') await this.handshake().catch((error: unknown) => this.leaveWrongRelay(error));
@@ -282,13 +268,11 @@ export class SovClient extends Emitter<ClientEvents> {
       const instance = new Room(room, this.roomHost);
       this.rooms.set(room, instance);
       const cached = await this.storage.get<CachedRoom>(this.key(`room|${room}`));
-      const pending = this.outbox
-        .filter((entry) => entry.room === room)
-        .map((entry): ClientMessage => ({ room, seq: null, author: this.session!.user.id, cid: entry.cid, ts: entry.createdAt, text: entry.text, sig: '', verified: true, state: 'pending' }));
+      const pending = this.outbox.pendingIn(room, this.session.user.id);
       if (cached || pending.length) instance.restore(cached ?? { seq: 0, messages: [] }, pending);
       if (this.connection.state === 'connected') await this.syncRoom(instance, false).catch((error: unknown) => this.forgetRoomOnRefusal(room, error));
       // Messages written offline for this room can go now that the relay has us in it.
-      void this.flushOutbox();
+      void this.outbox.flush();
       return instance;
     });
   }
@@ -381,8 +365,8 @@ export class SovClient extends Emitter<ClientEvents> {
       },
       keysOf: (userId) => this.profile(userId).then((user) => user.keys.map((key) => key.publicKey)),
       verify: (message, keys) => this.verifier.verify(message, keys),
-      enqueue: (room, message) => this.enqueue(room, message),
-      retry: (room, message) => this.enqueue(room, message),
+      enqueue: (room, message) => this.outbox.add(room, message),
+      retry: (room, message) => this.outbox.add(room, message),
       persist: (room) => this.scheduleCache(room),
       // A catch-up under way fetches the hole anyway; a second one would ask for the same pages.
       refill: (room) => {
@@ -437,8 +421,7 @@ export class SovClient extends Emitter<ClientEvents> {
     if (!this.session) return;
     this.session = null;
     this.user = null;
-    this.outbox = [];
-    this.outboxRooms.clear();
+    this.outbox.load([]);
     for (const room of this.rooms.values()) room.abandon(new SovError('NOT_AUTHENTICATED', 'Logged out before the message was sent.'));
     this.rooms.clear();
     for (const timer of this.cacheTimers.values()) clearTimeout(timer);
@@ -481,11 +464,11 @@ export class SovClient extends Emitter<ClientEvents> {
         await this.syncRoom(room, true, { members: kind === 'connect' });
       } catch (error) {
         // A room the relay now refuses (say, too many rooms) is dropped; reconnecting over and over would not help.
-        if (error instanceof SovError && !['NETWORK', 'TIMEOUT', 'CLOSED'].includes(error.code)) this.rooms.delete(room.name);
+        if (error instanceof SovError && !isTransient(error)) this.rooms.delete(room.name);
         else throw error;
       }
     }
-    void this.flushOutbox();
+    void this.outbox.flush();
   }
 
   /**
@@ -547,7 +530,7 @@ export class SovClient extends Emitter<ClientEvents> {
     // the member list whole), unless newer syncs took over both.
     const current = (): boolean => room.syncs === sync || room.memberSyncs === memberSync;
     const retry = rest.catch((error: unknown) => {
-      if (current() && this.rooms.get(room.name) === room && error instanceof SovError && (error.code === 'NETWORK' || error.code === 'TIMEOUT')) {
+      if (current() && this.rooms.get(room.name) === room && isTransient(error) && this.connection.state !== 'closed') {
         setTimeout(() => current() && void this.syncRoom(room, false).catch(() => undefined), 500);
       }
     });
@@ -556,7 +539,7 @@ export class SovClient extends Emitter<ClientEvents> {
   }
 
   private forgetRoomOnRefusal(room: string, error: unknown): void {
-    if (error instanceof SovError && !['NETWORK', 'TIMEOUT'].includes(error.code)) {
+    if (error instanceof SovError && !isTransient(error)) {
       this.rooms.delete(room);
       throw error;
     }
@@ -594,73 +577,14 @@ export class SovClient extends Emitter<ClientEvents> {
     }
   }
 
-  // Outbox: persisted, sent one at a time in order, each signed when it goes out (so its timestamp
-  // is inside the relay's clock window however long it waited).
-
-  private enqueue(room: Room, message: ClientMessage): void {
-    this.outboxRooms.set(message.cid, room);
-    this.outbox.push({ room: room.name, cid: message.cid, text: message.text, createdAt: message.ts });
-    void this.saveOutbox().catch(() => undefined);
-    void this.flushOutbox();
-  }
-
-  private saveOutbox(): Promise<void> {
-    return this.storage.set(this.key('outbox'), this.outbox);
-  }
-
-  /**
-   * Sends what waits, one message at a time, in order: a later message must never be stored before
-   * an earlier one that the relay refused for a while (RATE_LIMITED) or that was lost with its
-   * connection, and only a reply says which happened.
-   */
-  private async flushOutbox(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      while (this.connection.state === 'connected' && this.session) {
-        // In order, per room; a room not joined (yet) in this run keeps its messages waiting, since
-        // the relay would refuse them (NOT_IN_ROOM) until the app joins it again.
-        const entry = this.outbox.find((candidate) => this.rooms.has(candidate.room));
-        if (!entry) return;
-        const outcome = await this.transmit(entry);
-        if (outcome === 'retry-later') {
-          // Still connected (a slow reply, say): try again shortly rather than wait for a reconnect.
-          if (this.connection.state === 'connected') setTimeout(() => void this.flushOutbox(), 2000);
-          return;
-        }
-        this.outbox.splice(this.outbox.indexOf(entry), 1);
-        // Not waited for: on a busy page a write per message would pace the outbox, and a message
-        // sent again after a crash is refused as a duplicate with its number, which settles it.
-        void this.saveOutbox().catch(() => undefined);
-        // The Room that sent it, even if the app has left and rejoined since (a new Room object).
-        const room = this.outboxRooms.get(entry.cid) ?? this.rooms.get(entry.room);
-        this.outboxRooms.delete(entry.cid);
-        room?.settle(entry.cid, outcome);
-      }
-    } finally {
-      this.flushing = false;
-    }
-  }
-
-  private async transmit(entry: OutboxEntry): Promise<SendOutcome> {
-    const session = this.session!;
-    const unsigned = { room: entry.room, author: session.user.id, cid: entry.cid, ts: Date.now(), text: entry.text };
-    try {
-      const message = { ...unsigned, sig: await sign(session.signingKey, signedBytes(unsigned)) };
-      // The relay refuses a message that would not fit a page of its history; refused here, it never travels.
-      if (storedMessageBytes(message) > (this.connection.hello?.limits.maxMessageBytes ?? Infinity)) return { error: new SovError('MESSAGE_TOO_BIG') };
-      return await this.request('send', message);
-    } catch (error) {
-      const failure = error instanceof SovError ? error : new SovError('INTERNAL', String(error));
-      // The relay already has it (our earlier attempt's reply was lost): that is success.
-      if (failure.code === 'DUPLICATE_MESSAGE' && failure.seq !== undefined) return { seq: failure.seq };
-      if (failure.code === 'NETWORK' || failure.code === 'TIMEOUT' || failure.code === 'CLOSED') return 'retry-later';
-      if (failure.code === 'RATE_LIMITED' || failure.code === 'STORAGE_FAILED' || (failure.code === 'DUPLICATE_MESSAGE' && failure.seq === undefined)) {
-        await new Promise((resolve) => setTimeout(resolve, failure.retryAfterMs ?? 1000));
-        return this.transmit(entry);
-      }
-      return { error: failure };
-    }
+  private outboxHost(): OutboxHost {
+    return {
+      sender: () => (this.connection.state === 'connected' && this.session ? { userId: this.session.user.id, signingKey: this.session.signingKey } : null),
+      room: (name) => this.rooms.get(name),
+      maxMessageBytes: () => this.connection.hello?.limits.maxMessageBytes ?? Infinity,
+      send: (message) => this.request('send', message),
+      save: (entries) => this.storage.set(this.key('outbox'), entries),
+    };
   }
 
   private scheduleCache(room: Room): void {

@@ -1,4 +1,4 @@
-/** A typed event emitter: `on` returns the function that unsubscribes. A throwing listener cannot break the others. */
+/** A typed event emitter: `on` and `once` return the function that unsubscribes (as `off` does). A throwing listener cannot break the others. */
 export class Emitter<Events extends Record<string, unknown>> {
   private readonly listeners = new Map<keyof Events, Set<(value: never) => void>>();
 
@@ -9,7 +9,21 @@ export class Emitter<Events extends Record<string, unknown>> {
       this.listeners.set(event, set);
     }
     set.add(listener as (value: never) => void);
-    return () => set.delete(listener as (value: never) => void);
+    return () => this.off(event, listener);
+  }
+
+  /** Like `on`, for the next event only. */
+  once<K extends keyof Events>(event: K, listener: (value: Events[K]) => void): () => void {
+    const stop = this.on(event, (value) => {
+      stop();
+      listener(value);
+    });
+    return stop;
+  }
+
+  /** Removes a listener that `on` added (the function `on` returned does the same). */
+  off<K extends keyof Events>(event: K, listener: (value: Events[K]) => void): void {
+    this.listeners.get(event)?.delete(listener as (value: never) => void);
   }
 
   protected emit<K extends keyof Events>(event: K, value: Events[K]): void {

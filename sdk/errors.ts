@@ -63,6 +63,15 @@ export interface WireError extends ErrorDetails {
   message: string;
 }
 
+/**
+ * The request never got its answer: the connection was lost or froze (NETWORK), the reply was late
+ * (TIMEOUT), or the client was closed meanwhile (CLOSED). The same request may work on the next
+ * connection; every other code is the relay's (or the SDK's) answer to the request itself.
+ */
+export function isTransient(error: unknown): boolean {
+  return error instanceof SovError && (error.code === 'NETWORK' || error.code === 'TIMEOUT' || error.code === 'CLOSED');
+}
+
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_MESSAGES, value);
 }

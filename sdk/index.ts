@@ -6,7 +6,7 @@ export type { ClientMessage, MessageState, RoomEvents } from './room.ts';
 export type { ConnectionState, WebSocketConstructor, WebSocketLike } from './connection.ts';
 export type { TransportChoice } from './transports/ladder.ts';
 export type { TransportName } from './transports/link.ts';
-export { SovError, ERROR_MESSAGES } from './errors.ts';
+export { SovError, ERROR_MESSAGES, isTransient } from './errors.ts';
 export type { ErrorCode, ErrorDetails } from './errors.ts';
 export { memoryStorage, indexedDbStorage } from './storage.ts';
 export type { StorageAdapter } from './storage.ts';

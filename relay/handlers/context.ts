@@ -13,14 +13,14 @@ import type { RelayMetrics } from '../metrics.ts';
 import type { Presence } from '../presence.ts';
 import type { KeyedLimiter } from '../rate-limit.ts';
 import type { Accounts } from '../store/accounts.ts';
-import type { History } from '../store/history.ts';
+import type { HistoryStore } from '../store/history.ts';
 import type { Sessions } from '../store/sessions.ts';
 
 export interface RelayContext {
   config: RelayConfig;
   accounts: Accounts;
   sessions: Sessions;
-  history: History;
+  history: HistoryStore;
   presence: Presence<Socket>;
   limits: { loginByName: KeyedLimiter; loginByIp: KeyedLimiter; registerByIp: KeyedLimiter };
   log: Logger;

@@ -32,7 +32,8 @@ export interface Account {
   readonly nonce: string;
 }
 
-export type Registration = RequestMap['register'];
+/** What a registration brings for the new account: its name, password-derived key and public key. */
+export type NewAccount = RequestMap['register'];
 
 export interface PasswordChange {
   kdf: KdfParams;
@@ -144,7 +145,7 @@ export class Accounts {
     return crypto.timingSafeEqual(expected, actual) && account !== undefined;
   }
 
-  async register(input: Registration): Promise<Account> {
+  async register(input: NewAccount): Promise<Account> {
     const key = this.claim(input.username);
     try {
       const now = Date.now();

@@ -31,7 +31,7 @@ interface StoredMessage {
   bytes: number;
 }
 
-interface Room {
+interface RoomLog {
   /** Last sequence number handed out (durable or in flight). */
   seq: number;
   /** Last sequence number on disk. */
@@ -73,8 +73,8 @@ export interface HistoryPage {
   more: boolean;
 }
 
-export class History {
-  private readonly rooms = new Map<string, Room>();
+export class HistoryStore {
+  private readonly rooms = new Map<string, RoomLog>();
   private kept = 0;
   /** Replay records in the log since the last compaction (see maybeCompact). */
   private replayRecords = 0;
@@ -83,8 +83,8 @@ export class History {
   private constructor(readonly historySize: number) {}
 
   /** `ids` learns every message author, so a lost account's id is never handed out again (account-ids.ts). */
-  static async open(folder: string, ids: AccountIds, historySize: number, logger: Logger, ops?: FileOps): Promise<History> {
-    const history = new History(historySize);
+  static async open(folder: string, ids: AccountIds, historySize: number, logger: Logger, ops?: FileOps): Promise<HistoryStore> {
+    const history = new HistoryStore(historySize);
     const windowStart = Date.now() - 2 * LIMITS.maxClockSkewMs;
     history.log = await AppendLog.open(
       path.join(folder, 'messages.log'),
@@ -193,7 +193,7 @@ export class History {
     return Math.max(0, messages.length - this.historySize);
   }
 
-  private room(name: string): Room {
+  private room(name: string): RoomLog {
     let room = this.rooms.get(name);
     if (!room) {
       room = { seq: 0, durableSeq: 0, messages: [], recent: new Map(), pruneAt: 1024, replayFloor: 0 };
@@ -202,7 +202,7 @@ export class History {
     return room;
   }
 
-  private keep(room: Room, message: StoredMessage): void {
+  private keep(room: RoomLog, message: StoredMessage): void {
     room.messages.push(message);
     this.kept++;
     if (room.messages.length >= this.historySize * 2) {
@@ -212,7 +212,7 @@ export class History {
     }
   }
 
-  private maybePrune(room: Room): void {
+  private maybePrune(room: RoomLog): void {
     if (room.recent.size < room.pruneAt) return;
     const cutoff = Date.now() - 2 * LIMITS.maxClockSkewMs;
     for (const [key, entry] of room.recent) if (entry.ts < cutoff && entry.seq > 0) room.recent.delete(key);

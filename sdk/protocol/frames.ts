@@ -198,7 +198,7 @@ export function pageMessages(value: unknown): ChatMessage[] {
   return Array.isArray(value) ? value.map(chatMessageOf).filter((message): message is ChatMessage => message !== null) : [];
 }
 export type RequestId = string | number;
-export type Request = { [K in RequestType]: { id: RequestId; type: K } & RequestMap[K] }[RequestType];
+export type RequestFrame = { [K in RequestType]: { id: RequestId; type: K } & RequestMap[K] }[RequestType];
 
 // Replies and events (relay -> client).
 export type Reply<K extends RequestType = RequestType> =

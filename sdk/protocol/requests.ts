@@ -6,7 +6,7 @@
 import { SovError } from '../errors.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
 import { DEFAULT_KDF, LIMITS } from './frames.ts';
-import type { KdfParams, Request, RequestId, RequestMap, RequestType } from './frames.ts';
+import type { KdfParams, RequestFrame, RequestId, RequestMap, RequestType } from './frames.ts';
 import { invalid, messageText, personName, roomName, string, username } from './fields.ts';
 import type { Check } from './fields.ts';
 import { base64Bytes, integer, kdfParams } from './kdf.ts';
@@ -115,7 +115,7 @@ export function isRequestType(type: unknown): type is RequestType {
 }
 
 /** The outcome of reading one text frame: a valid request, or the error to reply with. */
-export type ParsedFrame = { ok: true; request: Request } | { ok: false; id: RequestId | null; error: SovError };
+export type ParsedFrame = { ok: true; request: RequestFrame } | { ok: false; id: RequestId | null; error: SovError };
 
 function requestId(value: unknown): RequestId | null {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
@@ -153,7 +153,7 @@ export function parseRequest(frame: string): ParsedFrame {
       if (value !== undefined) request[name] = value;
     }
     (RULES[fields.type] as ((request: unknown) => void) | undefined)?.(request);
-    return { ok: true, request: request as Request };
+    return { ok: true, request: request as RequestFrame };
   } catch (error) {
     if (error instanceof SovError) return { ok: false, id, error };
     throw error;

@@ -5,15 +5,21 @@ import { SovError } from '../errors.ts';
 import { wsUrlOf } from '../front-doors.ts';
 import type { Link, LinkListener, LinkOpener } from './link.ts';
 
-/** The subset of the WebSocket API the SDK uses; browsers' WebSocket and the `ws` package both fit. */
+/**
+ * A handler the SDK sets, typed so that any WebSocket class's own handler types fit without a cast
+ * (`ws` declares its events as classes of its own): checked as a method is, both ways.
+ */
+type Handler<Event> = { handle(event: Event): void }['handle'] | null;
+
+/** The subset of the WebSocket API the SDK uses; browsers' WebSocket, Node 22's global one and the `ws` package all fit. */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onclose: ((event: { code: number }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
+  onopen: Handler<unknown>;
+  onclose: Handler<{ code: number }>;
+  onerror: Handler<unknown>;
+  onmessage: Handler<{ data: unknown }>;
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 

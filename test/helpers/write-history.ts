@@ -12,12 +12,12 @@
  */
 import { pathToFileURL } from 'node:url';
 import { AccountIds } from '../../relay/store/account-ids.ts';
-import { History } from '../../relay/store/history.ts';
+import { HistoryStore } from '../../relay/store/history.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
 
 /** Appends `messages` (oldest first) to the history in `folder`; the relay must not be running on it. */
 export async function writeHistory(folder: string, messages: Array<Omit<ChatMessage, 'seq'>>): Promise<void> {
-  const history = await History.open(folder, new AccountIds(), 10_000, (level, message, fields) => console.error(level, message, fields ?? ''));
+  const history = await HistoryStore.open(folder, new AccountIds(), 10_000, (level, message, fields) => console.error(level, message, fields ?? ''));
   for (const message of messages) await history.accept(message);
   await history.close();
 }

@@ -254,7 +254,8 @@ describe('frames the relay will not read', () => {
     assert.equal(closed.code, unreadFrameCode(relay, 'too-big'));
     assert.equal(attacker.client.replies.filter((r) => r.re === 'big').length, 0, 'the frame was never answered');
     const left = await group.bob.client.waitForEvent((e) => e.ev === 'leave' && e.userId === attacker.user.profile.id);
-    assert.deepEqual(left, { ev: 'leave', room: group.room, userId: attacker.user.profile.id });
+    assert.deepEqual(left, { ev: 'leave', room: group.room, userId: attacker.user.profile.id, memberSeq: left.memberSeq });
+    assert.ok(Number.isSafeInteger(left.memberSeq) && (left.memberSeq as number) > 1, 'numbered after the join before it');
     await stillChatting(group);
   });
 

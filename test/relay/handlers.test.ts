@@ -21,7 +21,7 @@ import { Presence } from '../../relay/presence.ts';
 import { KeyedLimiter } from '../../relay/rate-limit.ts';
 import { AccountIds } from '../../relay/store/account-ids.ts';
 import { Accounts } from '../../relay/store/accounts.ts';
-import { History } from '../../relay/store/history.ts';
+import { HistoryStore } from '../../relay/store/history.ts';
 import { Sessions } from '../../relay/store/sessions.ts';
 import { newSigningKey, randomKey, registration, signMessage, uniqueName } from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
@@ -109,7 +109,7 @@ before(async () => {
   const [accounts, sessions, history] = await Promise.all([
     Accounts.open(folder, ids, crypto.randomBytes(32), log),
     Sessions.open(folder, ids, 24 * 60 * 60 * 1000, log),
-    History.open(folder, ids, 1000, log),
+    HistoryStore.open(folder, ids, 1000, log),
   ]);
   stores.push(accounts, sessions, history);
   const presence = new Presence<FakePeer>();

@@ -16,7 +16,7 @@ describe('the SDK in Node', () => {
   });
   after(() => relay.stop());
 
-  const client = () => new SovClient({ relay: relay.url, WebSocket: WebSocket as unknown as WebSocketConstructor, storage: memoryStorage() });
+  const client = () => new SovClient({ relay: relay.url, WebSocket, storage: memoryStorage() });
   const registerBots = (...bots: SovClient[]) =>
     Promise.all(bots.map((bot, i) => bot.register({ username: uniqueName(`bot${i}`), password: 'bots need passwords too', firstName: 'Бот', lastName: String(i) })));
 
@@ -61,10 +61,10 @@ describe('the SDK in Node', () => {
 
   test('resume() after connect() logs the open connection in', async () => {
     const storage = memoryStorage();
-    const first = new SovClient({ relay: relay.url, WebSocket: WebSocket as unknown as WebSocketConstructor, storage });
+    const first = new SovClient({ relay: relay.url, WebSocket, storage });
     await first.register({ username: uniqueName('bot'), password: 'bots need passwords too', firstName: 'Бот', lastName: 'C' });
     first.close();
-    const again = new SovClient({ relay: relay.url, WebSocket: WebSocket as unknown as WebSocketConstructor, storage });
+    const again = new SovClient({ relay: relay.url, WebSocket, storage });
     try {
       again.connect();
       await eventually(() => again.state === 'connected', 'the connection');

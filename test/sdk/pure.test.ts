@@ -3,7 +3,8 @@ import crypto from 'node:crypto';
 import { describe, test } from 'node:test';
 import { reconnectDelay } from '../../sdk/backoff.ts';
 import { fromBase64Url, toBase64Url } from '../../sdk/encoding.ts';
-import { SovError } from '../../sdk/errors.ts';
+import { Emitter } from '../../sdk/emitter.ts';
+import { SovError, isTransient } from '../../sdk/errors.ts';
 import { usernameKey } from '../../sdk/protocol/fields.ts';
 import { parseRequest } from '../../sdk/protocol/requests.ts';
 import { signedBytes } from '../../sdk/protocol/signed-bytes.ts';
@@ -19,6 +20,36 @@ describe('reconnect backoff', () => {
       const delay = reconnectDelay(attempt);
       assert.ok(delay >= Math.min(30_000, 500 * 2 ** attempt) / 2 && delay <= 30_000);
     }
+  });
+});
+
+describe('events', () => {
+  class Ticker extends Emitter<{ tick: number }> {
+    tick(value: number): void {
+      this.emit('tick', value);
+    }
+  }
+
+  test('once hears one event; off, and the function on returns, stop a listener', () => {
+    const ticker = new Ticker();
+    const heard: string[] = [];
+    ticker.once('tick', (n) => heard.push(`once ${n}`));
+    const always = (n: number): void => void heard.push(`on ${n}`);
+    ticker.on('tick', always);
+    const stop = ticker.on('tick', (n) => heard.push(`stopped ${n}`));
+    ticker.tick(1);
+    stop();
+    ticker.tick(2);
+    ticker.off('tick', always);
+    ticker.tick(3);
+    assert.deepEqual(heard, ['once 1', 'on 1', 'stopped 1', 'on 2']);
+  });
+});
+
+describe('transient errors', () => {
+  test('are the ones where the request never got its answer', () => {
+    assert.deepEqual(['NETWORK', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'BAD_SIGNATURE'].map((code) => isTransient(new SovError(code as never))), [true, true, true, false, false]);
+    assert.equal(isTransient(new Error('NETWORK')), false);
   });
 });
 

@@ -27,6 +27,7 @@ import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { VirtualWindow } from '../shared/virtual-window.ts';
 import type { WindowRange } from '../shared/virtual-window.ts';
+import { Subscriptions } from '../shared/subscriptions.ts';
 import { chatRoomStyles } from './sov-chat-room.styles.ts';
 
 interface Notice {
@@ -59,7 +60,7 @@ export class SovChatRoom extends SovElement {
   @query('.list') private list!: HTMLElement;
 
   private joined: Room | null = null;
-  private stopListening: Array<() => void> = [];
+  private readonly subscriptions = new Subscriptions(this);
   private readonly rowWindow = new VirtualWindow();
   private readonly profiles = new Map<number, Profile>();
   private notices: Notice[] = [];
@@ -230,7 +231,7 @@ export class SovChatRoom extends SovElement {
     this.joined = room;
     this.openedAt = Date.now();
     for (const user of room.online) this.profiles.set(user.id, user);
-    this.stopListening = [
+    this.subscriptions.listen(
       room.on('message', (message) => this.onMessage(message)),
       room.on('join', (user) => {
         this.profiles.set(user.id, user);
@@ -251,14 +252,13 @@ export class SovChatRoom extends SovElement {
         this.profiles.set(user.id, user);
         this.requestUpdate();
       }),
-    ];
+    );
     for (const message of room.messages) this.learnAuthor(message.author);
     this.rebuild();
   }
 
   private detach(): void {
-    for (const stop of this.stopListening) stop();
-    this.stopListening = [];
+    this.subscriptions.stop();
     this.joined = null;
   }
 

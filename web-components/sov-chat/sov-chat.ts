@@ -31,6 +31,7 @@ import { DEFAULT_ROOM } from '../../sdk/protocol/frames.ts';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
+import { Subscriptions } from '../shared/subscriptions.ts';
 import '../sov-chat-room/sov-chat-room.ts';
 import '../sov-roster/sov-roster.ts';
 import { chatStyles } from './sov-chat.styles.ts';
@@ -68,16 +69,17 @@ export class SovChat extends SovElement {
 
   /** A client this element made (closed when it leaves the page), as opposed to one handed in. */
   private ownClient: SovClient | null = null;
-  private stopListening: Array<() => void> = [];
+  private readonly subscriptions = new Subscriptions(this);
 
   override connectedCallback(): void {
     super.connectedCallback();
-    if (this.hasUpdated && !this.client) void this.start();
+    // Back on the page (moved in the DOM): listen to a handed-in client again, or start anew.
+    if (this.hasUpdated && this.client) this.wire(this.client);
+    else if (this.hasUpdated) void this.start();
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    this.unwire();
     if (this.ownClient) {
       this.ownClient.close();
       if (this.client === this.ownClient) this.client = null;
@@ -151,12 +153,11 @@ export class SovChat extends SovElement {
   }
 
   private wire(client: SovClient): void {
-    this.unwire();
     this.connection = client.state;
     this.fallback = client.transport !== 'websocket';
     // A client handed in shows its state at once; our own shows "connecting" until resume() answers.
     if (client !== this.ownClient) this.screen = client.user ? 'chat' : 'login';
-    this.stopListening = [
+    this.subscriptions.listen(
       client.on('state', (connection) => (this.connection = connection)),
       client.on('transport', (transport) => (this.fallback = transport !== 'websocket')),
       client.on('login', (user) => {
@@ -169,12 +170,7 @@ export class SovChat extends SovElement {
         this.fire('logout', detail);
       }),
       client.on('profile', (user) => user.id === client.user?.id && this.requestUpdate()),
-    ];
-  }
-
-  private unwire(): void {
-    for (const stop of this.stopListening) stop();
-    this.stopListening = [];
+    );
   }
 
   private async exit(): Promise<void> {

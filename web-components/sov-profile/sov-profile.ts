@@ -22,6 +22,7 @@ import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { formField, withoutError } from '../shared/form-field.ts';
+import { Subscriptions } from '../shared/subscriptions.ts';
 import '../shared/i18n-forms.ts';
 import { profileStyles } from './sov-profile.styles.ts';
 
@@ -52,23 +53,23 @@ export class SovProfile extends SovElement {
   @state() private passwordStatus = '';
   /** Progress of hashing both passwords (null when idle). */
   @state() private hashing: number | null = null;
-  private stopListening: (() => void) | null = null;
+  private readonly subscriptions = new Subscriptions(this);
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('client')) {
-      this.stopListening?.();
       this.user = this.client?.user ?? null;
-      this.stopListening =
-        this.client?.on('profile', (user) => {
-          if (user.id === this.user?.id) this.user = user;
-        }) ?? null;
+      if (!this.client) this.subscriptions.stop();
+      else
+        this.subscriptions.listen(
+          this.client.on('profile', (user) => {
+            if (user.id === this.user?.id) this.user = user;
+          }),
+        );
     }
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    this.stopListening?.();
-    this.stopListening = null;
     this.dropPreview();
   }
 

@@ -12,6 +12,7 @@ import type { Profile } from '../../sdk/protocol/frames.ts';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
+import { Subscriptions } from '../shared/subscriptions.ts';
 import { rosterStyles } from './sov-roster.styles.ts';
 
 @customElement('sov-roster')
@@ -21,12 +22,7 @@ export class SovRoster extends SovElement {
   /** A room name for that room's people; empty for everyone on the relay. */
   @property({ reflect: true }) room = '';
   @state() private people: Profile[] = [];
-  private stopListening: Array<() => void> = [];
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.detach();
-  }
+  private readonly subscriptions = new Subscriptions(this);
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -53,13 +49,8 @@ export class SovRoster extends SovElement {
     `;
   }
 
-  private detach(): void {
-    for (const stop of this.stopListening) stop();
-    this.stopListening = [];
-  }
-
   private async follow(): Promise<void> {
-    this.detach();
+    this.subscriptions.stop();
     const client = this.client;
     const roomName = this.room;
     this.people = [];
@@ -69,10 +60,10 @@ export class SovRoster extends SovElement {
         const room = await client.join(roomName);
         if (this.client !== client || this.room !== roomName) return;
         this.people = room.online;
-        this.stopListening = [room.on('online', (online) => (this.people = online))];
+        this.subscriptions.listen(room.on('online', (online) => (this.people = online)));
         return;
       }
-      this.stopListening = [
+      this.subscriptions.listen(
         client.on('presence', ({ userId, online, user }) => {
           const others = this.people.filter((person) => person.id !== userId);
           this.people = online && user ? [...others, user] : others;
@@ -82,7 +73,7 @@ export class SovRoster extends SovElement {
         }),
         // Presence missed while offline: ask again after every reconnect.
         client.on('state', (state) => state === 'connected' && void this.refreshEveryone(client)),
-      ];
+      );
       await this.refreshEveryone(client);
     } catch {
       // Offline: the list fills when the connection returns.
