@@ -14,6 +14,7 @@ import type { AccountHost, NewSession } from './account.ts';
 import { SovError, isTransient } from './errors.ts';
 import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
 import { roomName } from './protocol/fields.ts';
+import { loadAccount, loadAvatar, loadPages } from './lazy.ts';
 import { Outbox } from './outbox.ts';
 import type { OutboxEntry, OutboxHost } from './outbox.ts';
 import type { PagesHost } from './pages.ts';
@@ -327,7 +328,7 @@ export class SovClient extends Emitter<ClientEvents> {
   setAvatar(file: Blob, options: { maxBytes?: number; onProgress?: (fraction: number) => void } = {}): Promise<Profile> {
     return typed(async () => {
       if (!this.session) throw new SovError('NOT_AUTHENTICATED');
-      const user = await (await import('./avatar.ts')).setAvatar(this.httpUrl, this.session.token, file, options);
+      const user = await (await loadAvatar()).setAvatar(this.httpUrl, this.session.token, file, options);
       await this.ownProfileChanged(user);
       return user;
     });
@@ -607,19 +608,3 @@ function typed<T>(work: () => Promise<T>): Promise<T> {
     throw error instanceof SovError ? error : new SovError('INTERNAL', error instanceof Error ? error.message : String(error));
   });
 }
-
-/** A module loaded on first use, its reason given where it is made; a failed load (offline) rejects NETWORK and is tried again next time. */
-function onFirstUse<T>(load: () => Promise<T>, what: string): () => Promise<T> {
-  let loaded: Promise<T> | undefined;
-  return () =>
-    (loaded ??= load().catch((error: unknown) => {
-      loaded = undefined;
-      throw new SovError('NETWORK', `Could not load ${what}: ${String(error)}`);
-    }));
-}
-
-/** History and online lists past their first page (./pages.ts says why). */
-const loadPages = onFirstUse(() => import('./pages.ts'), 'the paging module');
-
-/** Registration, login, password and profile changes, and the scrypt they run: a resumed chat needs none of them. */
-const loadAccount = onFirstUse(() => import('./account.ts'), 'the password module');

@@ -82,3 +82,9 @@ export const messageText: Check<string> = (value, field) => {
   if (TEXT_FORBIDDEN.test(text)) throw invalid(field, 'contains control characters');
   return text;
 };
+
+/** A room name as the relay keeps it ("General" is "general"); throws SovError (EMPTY_FIELD, INVALID_FIELD) when it cannot be one. */
+export const normalizeRoomName = (name: string): string => roomName(name, 'room');
+
+/** `text` unchanged when a message may carry it; throws SovError (EMPTY_FIELD, INVALID_FIELD) when it is empty, too long or holds control characters. */
+export const checkMessageText = (text: string): string => messageText(text, 'text');

@@ -1,6 +1,5 @@
+import type { Profile, SovClient } from '../../sdk/index.ts';
 /** How people are named and pictured in the UI. */
-import type { SovClient } from '../../sdk/client.ts';
-import type { Profile } from '../../sdk/protocol/frames.ts';
 
 /** "First Last", or the username when both are blank. */
 export function displayName(profile: Pick<Profile, 'firstName' | 'lastName' | 'username'>): string {

@@ -4,10 +4,10 @@
  */
 import { LitElement } from 'lit';
 import { property } from 'lit/decorators.js';
-import type { SovClient } from '../../sdk/client.ts';
-import { SovError } from '../../sdk/errors.ts';
 import { hasTable, isMessageKey, langOf, loadTable, translate } from './i18n.ts';
 import type { Lang, MessageKey } from './i18n.ts';
+import { SovError } from '../../sdk/index.ts';
+import type { SovClient } from '../../sdk/index.ts';
 
 export class SovElement extends LitElement {
   /** The SDK client this component talks through. */

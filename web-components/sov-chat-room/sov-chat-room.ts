@@ -18,10 +18,6 @@
 import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, query, state } from 'lit/decorators.js';
-import { SovError } from '../../sdk/errors.ts';
-import { messageText } from '../../sdk/protocol/fields.ts';
-import type { Profile } from '../../sdk/protocol/frames.ts';
-import type { ClientMessage, Room } from '../../sdk/room.ts';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
@@ -29,6 +25,8 @@ import { VirtualWindow } from '../shared/virtual-window.ts';
 import type { WindowRange } from '../shared/virtual-window.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
 import { chatRoomStyles } from './sov-chat-room.styles.ts';
+import { SovError, checkMessageText } from '../../sdk/index.ts';
+import type { ClientMessage, Profile, Room } from '../../sdk/index.ts';
 
 interface Notice {
   key: string;
@@ -375,7 +373,7 @@ export class SovChatRoom extends SovElement {
     const room = this.joined;
     if (!room || textarea.value.trim() === '') return;
     try {
-      messageText(textarea.value, 'text');
+      checkMessageText(textarea.value);
     } catch (error) {
       this.composerError = this.errorText(error instanceof SovError ? error : new SovError('INVALID_FIELD'));
       return;

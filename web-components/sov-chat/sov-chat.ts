@@ -23,11 +23,6 @@
 import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, query, state } from 'lit/decorators.js';
-import { DEFAULT_AVATAR_MAX_BYTES } from '../../sdk/avatar-limits.ts';
-import { SovClient } from '../../sdk/client.ts';
-import type { ConnectionState } from '../../sdk/connection.ts';
-import { roomName } from '../../sdk/protocol/fields.ts';
-import { DEFAULT_ROOM } from '../../sdk/protocol/frames.ts';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
@@ -35,6 +30,8 @@ import { Subscriptions } from '../shared/subscriptions.ts';
 import '../sov-chat-room/sov-chat-room.ts';
 import '../sov-roster/sov-roster.ts';
 import { chatStyles } from './sov-chat.styles.ts';
+import { DEFAULT_AVATAR_MAX_BYTES, DEFAULT_ROOM, SovClient, normalizeRoomName } from '../../sdk/index.ts';
+import type { ConnectionState } from '../../sdk/index.ts';
 
 type Screen = 'starting' | 'login' | 'chat';
 
@@ -191,7 +188,7 @@ export class SovChat extends SovElement {
     event.preventDefault();
     const input = (event.target as HTMLFormElement).elements.namedItem('room') as HTMLInputElement;
     try {
-      this.room = roomName(input.value.trim(), 'room');
+      this.room = normalizeRoomName(input.value.trim());
       this.roomError = '';
       this.showRoster = false;
     } catch (error) {

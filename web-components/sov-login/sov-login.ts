@@ -10,13 +10,12 @@
  */
 import { html, nothing } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import { MIN_PASSWORD_LENGTH } from '../../sdk/client.ts';
-import { SovError } from '../../sdk/errors.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { formField, withoutError } from '../shared/form-field.ts';
 import '../shared/i18n-forms.ts';
 import type { MessageKey } from '../shared/i18n.ts';
 import { loginStyles } from './sov-login.styles.ts';
+import { MIN_PASSWORD_LENGTH, SovError } from '../../sdk/index.ts';
 
 type Field = 'username' | 'password' | 'firstName' | 'lastName';
 const LABELS: Record<Field, MessageKey> = {

@@ -14,10 +14,6 @@
 import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import { DEFAULT_AVATAR_MAX_BYTES } from '../../sdk/avatar-limits.ts';
-import { MIN_PASSWORD_LENGTH } from '../../sdk/client.ts';
-import { SovError } from '../../sdk/errors.ts';
-import type { Profile } from '../../sdk/protocol/frames.ts';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
@@ -25,6 +21,8 @@ import { formField, withoutError } from '../shared/form-field.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
 import '../shared/i18n-forms.ts';
 import { profileStyles } from './sov-profile.styles.ts';
+import { DEFAULT_AVATAR_MAX_BYTES, MIN_PASSWORD_LENGTH, SovError, processAvatar } from '../../sdk/index.ts';
+import type { Profile } from '../../sdk/index.ts';
 
 type Field = 'username' | 'firstName' | 'lastName' | 'avatar';
 const TEXT_FIELDS = ['firstName', 'lastName', 'username'] as const;
@@ -160,8 +158,7 @@ export class SovProfile extends SovElement {
     this.dropPreview();
     this.preparing = 0;
     try {
-      // Loaded on first use: pica and the avatar code are not part of the initial download.
-      const { processAvatar } = await import('../../sdk/avatar.ts');
+      // Its code and pica load on this first use: they are not part of the initial download.
       const blob = await processAvatar(file, { maxBytes: this.maxAvatarBytes, onProgress: (fraction) => (this.preparing = fraction) });
       this.preview = { blob, url: URL.createObjectURL(blob) };
     } catch (error) {

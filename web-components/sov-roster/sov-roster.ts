@@ -8,12 +8,12 @@
 import { html } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import type { Profile } from '../../sdk/protocol/frames.ts';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
 import { rosterStyles } from './sov-roster.styles.ts';
+import type { Profile } from '../../sdk/index.ts';
 
 @customElement('sov-roster')
 export class SovRoster extends SovElement {
