@@ -176,6 +176,8 @@ export interface ScenarioResult extends Scenario {
   reconnects: number;
   transportAtEnd: string;
   error?: string;
+  /** When messages never arrived: which (by index, as ranges), and what the reader's room and connection did. */
+  lost?: string;
 }
 
 /** A scenario made ready: the proxy, the SDK reader registered and in its room behind it, the writer in the room. */
@@ -206,10 +208,29 @@ async function setUpScenario(scenario: Scenario, relay: RelayHandle) {
   }
 }
 
+/** `[1, 2, 3, 7]` as `1-3, 7`. */
+function ranges(numbers: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < numbers.length; ) {
+    let j = i;
+    while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
+    parts.push(i === j ? `${numbers[i]}` : `${numbers[i]}-${numbers[j]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
 async function runScenario(ready: Awaited<ReturnType<typeof setUpScenario>>, size: ReturnType<typeof transportSizes>): Promise<ScenarioResult> {
   const { scenario, proxy, reader, joined, writer } = ready;
   let reconnects = 0;
-  reader.on('state', (state) => state === 'reconnecting' && reconnects++);
+  const timeline: string[] = [];
+  const began = performance.now();
+  const at = (): string => `${((performance.now() - began) / 1000).toFixed(1)}s`;
+  reader.on('state', (state) => {
+    if (state === 'reconnecting') reconnects++;
+    timeline.push(`${state} ${at()}`);
+  });
+  reader.on('transport', (transport) => timeline.push(`${transport} ${at()}`));
   const sentAt: number[] = [];
   const arrivedAt = new Map<number, number>();
   let duplicates = 0;
@@ -261,7 +282,10 @@ async function runScenario(ready: Awaited<ReturnType<typeof setUpScenario>>, siz
     while (index < count && sentAt[index]! < resumedAt) index++;
   }
   const delivered = arrivedAt.size;
+  const never = sentAt.map((_, index) => index).filter((index) => !arrivedAt.has(index));
+  const lost = never.length === 0 ? undefined : `never arrived: ${ranges(never)} (sent ${((sentAt[never[0]!]! - started) / 1000).toFixed(1)}-${((sentAt[never.at(-1)!]! - started) / 1000).toFixed(1)} s into the window); the room at the end: seq ${joined.seq}, catch-up ${(joined as unknown as { catchUp: number | null }).catchUp}, ${joined.messages.length} messages; the reader: ${timeline.join(', ')}`;
   return {
+    ...(lost ? { lost } : {}),
     ...scenario,
     sent: count,
     delivered,
@@ -603,6 +627,7 @@ export function transportsReport(v: TransportsResult): string[] {
     add(
       `      ${TRANSPORT_NAMES[row.transport].padEnd(12)}${name.padEnd(26)}${`${row.delivered}/${row.sent}`.padStart(10)}${String(row.freezes).padStart(8)}${cell(50).padStart(7)}${cell(95).padStart(7)}${cell(100).padStart(7)}${Math.round(row.bytesPerDelivered).toString().padStart(7)}${row.connectionsPerDelivered.toFixed(3).padStart(8)}${String(row.reconnects).padStart(7)}  ${pass ? 'PASS' : 'FAIL'}${row.network === 'stall' ? ` (${row.stalls} stalls)` : ''}${row.duplicates ? ` ${row.duplicates} twice` : ''}${row.unresolvedMs !== null ? ' (a freeze still open at the end)' : ''}${row.transportAtEnd !== TRANSPORT_NAMES[row.transport] ? ` ended on ${row.transportAtEnd}` : ''}`,
     );
+    if (row.lost) add(`        ${row.lost}`);
   }
   add(`      The readers' own process: event loop late by up to ${v.benchLoopLagMs.max.toFixed(0)} ms (p99 ${v.benchLoopLagMs.p99.toFixed(0)} ms) during the window.`);
   add('      (B/msg and TCP/msg: bytes the proxy passed to the reader and TCP connections it accepted, per delivered message;');

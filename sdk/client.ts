@@ -507,12 +507,16 @@ export class SovClient extends Emitter<ClientEvents> {
     const sync = ++room.syncs;
     const memberSync = members ? ++room.memberSyncs : -1;
     const after = room.catchUp ?? room.seq;
-    const fields: RequestMap['join'] = after > 0 ? { room: room.name, after } : { room: room.name };
+    // Once the relay has told the room's state, everything after it is owed, from 0 too (a room that
+    // was empty then): a join without `after` would bring only the newest page and leave the rest
+    // to loadOlder, as for a first visit.
+    const fields: RequestMap['join'] = after > 0 || room.synced ? { room: room.name, after } : { room: room.name };
     if (!members) fields.members = false;
     // Who is online goes in as the reply arrives: events behind it on the same connection may be
     // handled before this function goes on, and they are newer than the list.
     const result = await this.connection.request('join', fields, { handshake, onReply: (reply) => room.applyJoinMembers(reply, members) });
     if (members && Array.isArray(result.online)) this.pagesHost.learn(result.online);
+    room.synced = true;
     // Set before the page goes in, so a hole that a live message shows meanwhile is left to this
     // catch-up (refill), and a restart meanwhile resumes from here.
     room.catchUp = result.more === true ? after : null;

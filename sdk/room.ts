@@ -73,6 +73,8 @@ export class Room extends Emitter<RoomEvents> {
    * which the catch-up goes on (live messages may already have raised `seq` past it). Null otherwise.
    */
   catchUp: number | null = null;
+  /** @internal The relay has told this room's state in this run: from then on a join asks for everything after `seq`, even 0. */
+  synced = false;
   /** @internal How many times the room was synced: pages of an earlier sync stop when a newer one starts. */
   syncs = 0;
   /**

@@ -88,6 +88,44 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
     }
   });
 
+  test('a reader that joined a room while it was empty gets every message it missed, not the newest page and loadOlder for the rest', async () => {
+    const emptyRoom = uniqueName('empty');
+    const client = reader();
+    try {
+      await client.register({ username: uniqueName('reader'), password: 'pages and pages', firstName: 'Рита', lastName: 'Reader' });
+      const room = await client.join(emptyRoom);
+      assert.equal(room.seq, 0);
+      const connection = (client as unknown as { connection: { disconnect(): void; start(): void } }).connection;
+      connection.disconnect();
+      // More than a page of a third of the budget: a join without `after` would bring only the newest ones.
+      // The relay's copy of each message comes back to its sender: a new connection every 10.
+      for (let n = 1; n <= 30; n += 10) {
+        const writerClient = await TestClient.connect(relay.wsUrl);
+        await writerClient.call('resume', { token: writer.session.token });
+        await writerClient.call('join', { room: emptyRoom, limit: 0, members: false });
+        for (let i = n; i < n + 10; i++) await writerClient.call('send', signMessage(writer, emptyRoom, `missed ${i} ${'·'.repeat(300)}`));
+        await writerClient.close();
+      }
+      let announced = 0;
+      room.on('message', () => announced++);
+      connection.start();
+      await withTimeout(
+        new Promise<void>((resolve) => {
+          const check = (): void => void (room.messages.length >= 30 && resolve());
+          check();
+          room.on('message', check);
+        }),
+        'the missed messages',
+        60_000,
+      );
+      assert.deepEqual(seqsOf(room), range(1, 30));
+      assert.equal(announced, 30, 'each as a message event');
+      assert.equal(room.hasOlder, false, 'nothing left for loadOlder');
+    } finally {
+      client.close();
+    }
+  });
+
   test('back after 300 messages, a reader catches up page by page across cut connections, each page asked from where the last ended', async () => {
     // The relay's copy of each message comes back to its sender, so a writer takes a new connection every 20.
     for (let n = HISTORY + 1; n <= HISTORY + 300; n += 20) {
