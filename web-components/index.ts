@@ -11,6 +11,8 @@ export { SovChat, loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
 export { SovChatRoom } from './sov-chat-room/sov-chat-room.ts';
 export { SovRoster } from './sov-roster/sov-roster.ts';
 export { SovAvatar } from './shared/sov-avatar.ts';
+export { registerTranslation } from './shared/i18n.ts';
+export type { Table as TranslationTable, MessageKey as TranslationKey } from './shared/i18n.ts';
 export { SovClient } from '../sdk/client.ts';
 export type { SovLogin } from './sov-login/sov-login.ts';
 export type { SovProfile } from './sov-profile/sov-profile.ts';

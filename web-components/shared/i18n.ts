@@ -1,13 +1,16 @@
 /**
  * Every word the components show, one table per language (Russian in i18n-ru.ts; the English words
- * of the sign-in form and the profile editor in i18n-forms.ts). The `lang` attribute picks the table,
- * else the nearest ancestor's `lang`, else the page's; anything starting with "ru" is Russian.
+ * of the sign-in form and the profile editor in i18n-forms.ts); an app adds a language, or changes
+ * words of one, with `registerTranslation`. The `lang` attribute picks the table, else the nearest
+ * ancestor's `lang`, else the page's: a registered language by its full tag or its first part
+ * ("uk-UA" finds "uk"), anything starting with "ru" Russian, English otherwise.
  * Russian plurals have three forms (1 сообщение, 2 сообщения, 5 сообщений): `plural` picks them
  * with Intl.PluralRules, so counts read right in both languages.
  */
 import type { formsEn } from './i18n-forms.ts';
 
-export type Lang = 'en' | 'ru';
+/** A language tag, lower case: `en` and `ru` built in, others as registered. */
+export type Lang = string;
 
 const en = {
   'chat.placeholder': 'Write a message…',
@@ -51,17 +54,23 @@ export type Table = { [K in MessageKey]: English[K] extends string ? string : { 
 
 
 /** English is built in; Russian loads on first use (its own chunk), so nobody downloads both. */
-const TABLES: Partial<Record<Lang, Table>> = { en: en as unknown as Table };
+const TABLES: Record<Lang, Partial<Table>> = { en: en as unknown as Table };
+const LAZY: Record<Lang, () => Promise<Table>> = { ru: () => import('./i18n-ru.ts').then(({ ru }) => ru) };
 const loading = new Map<Lang, Promise<void>>();
+const loaded = new Set<Lang>(['en']);
+const watchers = new Set<() => void>();
 
 /** Resolves once `lang`'s table is ready; translate() needs it. */
 export function loadTable(lang: Lang): Promise<void> {
-  if (TABLES[lang]) return Promise.resolve();
+  const load = LAZY[lang];
+  if (!load || loaded.has(lang)) return Promise.resolve();
   let pending = loading.get(lang);
   if (!pending) {
-    pending = import('./i18n-ru.ts').then(
-      ({ ru }) => {
-        TABLES.ru = ru;
+    pending = load().then(
+      (table) => {
+        // Words an app registered before the table came keep precedence.
+        TABLES[lang] = { ...table, ...TABLES[lang] };
+        loaded.add(lang);
       },
       () => {
         loading.delete(lang); // Offline: English this time, try again next render.
@@ -70,6 +79,25 @@ export function loadTable(lang: Lang): Promise<void> {
     loading.set(lang, pending);
   }
   return pending;
+}
+
+/**
+ * Adds a language (`uk`, `kk`, `pt-br`...) or changes words of one, English and Russian included:
+ * `registerTranslation('uk', { 'chat.send': 'Надіслати', ... })`. Words it leaves out are shown in
+ * English. Plural entries take the forms Intl.PluralRules gives for the language (`one`, `few`,
+ * `many`, `other`). Components on the page show the new words at once.
+ */
+export function registerTranslation(lang: string, table: Partial<Table>): void {
+  const tag = lang.toLowerCase();
+  TABLES[tag] = { ...TABLES[tag], ...table };
+  if (!LAZY[tag]) loaded.add(tag);
+  for (const watcher of [...watchers]) watcher();
+}
+
+/** Calls `watcher` whenever a translation is registered; returns the function that stops it. */
+export function onTranslation(watcher: () => void): () => void {
+  watchers.add(watcher);
+  return () => watchers.delete(watcher);
 }
 
 /** Whether `key` has a message (every table has the same keys): an error code with words of its own, say. */
@@ -83,11 +111,14 @@ export function addEnglish(messages: typeof formsEn): void {
 }
 
 export function hasTable(lang: Lang): boolean {
-  return TABLES[lang] !== undefined;
+  return loaded.has(lang);
 }
 
 export function pickLang(requested: string | null | undefined): Lang {
-  return requested?.toLowerCase().startsWith('ru') ? 'ru' : 'en';
+  const tag = requested?.toLowerCase() ?? '';
+  const primary = tag.split(/[-_]/)[0]!;
+  for (const candidate of [tag, primary]) if (candidate && (TABLES[candidate] || LAZY[candidate])) return candidate;
+  return 'en';
 }
 
 /** The language for an element: its own `lang`, the nearest ancestor's (across shadow roots), or the page's. */
@@ -106,7 +137,7 @@ function fill(text: string, params: Record<string, string | number>): string {
 
 /** Looks up `key` in `lang`'s table and fills `{param}` placeholders; plural entries use `params.n`. */
 export function translate(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
-  const entry = (TABLES[lang] ?? TABLES.en!)[key];
+  const entry = (TABLES[lang]?.[key] ?? TABLES.en![key])!;
   if (typeof entry === 'string') return fill(entry, params);
   const category = new Intl.PluralRules(lang).select(Number(params.n ?? 0)) as 'one' | 'few' | 'many' | 'other';
   return fill(entry[category] ?? entry.other, params);

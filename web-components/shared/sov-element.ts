@@ -4,7 +4,7 @@
  */
 import { LitElement } from 'lit';
 import { property } from 'lit/decorators.js';
-import { hasTable, isMessageKey, langOf, loadTable, translate } from './i18n.ts';
+import { hasTable, isMessageKey, langOf, loadTable, onTranslation, translate } from './i18n.ts';
 import type { Lang, MessageKey } from './i18n.ts';
 import { SovError } from '../../sdk/index.ts';
 import type { SovClient } from '../../sdk/index.ts';
@@ -13,8 +13,22 @@ export class SovElement extends LitElement {
   /** The SDK client this component talks through. */
   @property({ attribute: false }) client: SovClient | null = null;
 
-  /** UI language ("en" or "ru"); defaults to the nearest `lang` attribute or the page's language. */
+  /** UI language ("en", "ru", or one added with registerTranslation); defaults to the nearest `lang` attribute or the page's language. */
   @property({ reflect: true }) override lang = '';
+
+  private stopWatchingWords: (() => void) | null = null;
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // A language registered (or words changed) while the element is on the page shows at once.
+    this.stopWatchingWords = onTranslation(() => this.requestUpdate());
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.stopWatchingWords?.();
+    this.stopWatchingWords = null;
+  }
 
   protected get language(): Lang {
     return this.lang ? langOf(this) : langOf(this.parentElement ?? this);
