@@ -39,6 +39,7 @@ import { PACKAGE_ROOT, killAllNow, registerTempFolder, startRelay, stopAll } fro
 import type { RelayHandle } from './lib/children.ts';
 import { cpuDelta, readCpu } from './lib/proc.ts';
 import { frameCost, rotationPoint } from '../sdk/protocol/budget.ts';
+import { STREAM_HEADER, takeStreamLines } from '../sdk/protocol/stream-lines.ts';
 import type { CpuDelta } from './lib/proc.ts';
 
 // ## Sizes and targets
@@ -403,25 +404,20 @@ async function httpReader(relay: RelayHandle, room: string, poll: boolean): Prom
   const state = { reads: 0 };
   let buffered = '';
   const onData = (chunk: string): void => {
-    buffered += chunk;
-    let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      const space = line.indexOf(' ');
-      const n = Number(line.slice(0, space));
-      if (n <= acked) continue;
+    buffered = takeStreamLines(buffered + chunk, (n, line) => {
+      if (n <= acked) return true;
       acked = n;
-      const frame = JSON.parse(line.slice(space + 1));
+      const frame = JSON.parse(line);
       countMessages(seqs, frame);
       if ('re' in frame) waiting.get(frame.re)?.(frame);
-    }
+      return true;
+    });
   };
   void (async () => {
     while (!closed) {
       buffered = '';
       state.reads++;
-      const read = await request(`${base}${poll ? 'poll' : 'stream'}?ack=${acked}`, 'GET', { 'sov-stream': stream }, null, onData).catch(() => null);
+      const read = await request(`${base}${poll ? 'poll' : 'stream'}?ack=${acked}`, 'GET', { [STREAM_HEADER]: stream }, null, onData).catch(() => null);
       if (read?.status === 404) return;
       if (read === null) await sleep(100);
     }
@@ -430,7 +426,7 @@ async function httpReader(relay: RelayHandle, room: string, poll: boolean): Prom
   const call = async (type: string, fields: Record<string, unknown>): Promise<any> => {
     const id = nextId++;
     const reply = new Promise<any>((resolve) => waiting.set(id, resolve));
-    await request(`${base}send`, 'POST', { 'sov-stream': stream, 'content-type': 'text/plain;charset=UTF-8' }, JSON.stringify({ id, type, ...fields }));
+    await request(`${base}send`, 'POST', { [STREAM_HEADER]: stream, 'content-type': 'text/plain;charset=UTF-8' }, JSON.stringify({ id, type, ...fields }));
     const frame = await reply;
     if (!frame.ok) throw new Error(`${type} failed: ${JSON.stringify(frame.error)}`);
     return frame.result;
@@ -444,7 +440,7 @@ async function httpReader(relay: RelayHandle, room: string, poll: boolean): Prom
     },
     close() {
       closed = true;
-      void request(`${base}close`, 'POST', { 'sov-stream': stream }, null).catch(() => undefined);
+      void request(`${base}close`, 'POST', { [STREAM_HEADER]: stream }, null).catch(() => undefined);
     },
   };
 }

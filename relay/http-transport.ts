@@ -18,13 +18,13 @@
 import { isUtf8 } from 'node:buffer';
 import crypto from 'node:crypto';
 import { CLOSE_CODES, LIMITS } from '../sdk/protocol.ts';
+import { STREAM_HEADER } from '../sdk/protocol/stream-lines.ts';
 import type { Connection } from './connection.ts';
 import type { HttpExchange, HttpReply, HttpRequestHead, HttpStream, Peer } from './engine/engine.ts';
 import { TopicIndex } from './engine/topics.ts';
 import type { Logger } from './logger.ts';
 
 export const HTTP_TRANSPORT_PREFIX = '/v1/http/';
-const STREAM_HEADER = 'sov-stream';
 /** A reader waits this long for frames before its response ends empty (proxies cut idle responses near 60 s). */
 const READ_WAIT_MS = 25_000;
 /** A connection no request has touched for this long is gone (its client moved on or lost the id). */

@@ -12,10 +12,10 @@
  *
  * This module is loaded only when the ladder (./ladder.ts) comes down to it: most clients never need it.
  */
+import { STREAM_HEADER, takeStreamLines } from '../protocol/stream-lines.ts';
 import { httpUrlOf } from '../front-doors.ts';
 import type { Link, LinkListener, LinkOpener, TransportName } from './link.ts';
 
-const STREAM_HEADER = 'sov-stream';
 /** A send not answered in this long is sent again (the relay drops a repeated request's second reply). */
 const SEND_TIMEOUT_MS = 10_000;
 /** Requests that fail in a row before the link gives up: one may be a blip, three are a broken path. */
@@ -127,19 +127,14 @@ class HttpLink implements Link {
     for (;;) {
       const { done, value } = await reader.read();
       if (done || this.ended) return;
-      buffered += decoder.decode(value, { stream: true });
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        const space = line.indexOf(' ');
-        const n = Number(line.slice(0, space));
-        if (!Number.isSafeInteger(n) || n <= this.acked) continue;
+      buffered = takeStreamLines(buffered + decoder.decode(value, { stream: true }), (n, frame) => {
+        if (n <= this.acked) return true;
         this.acked = n;
         this.readFailures = 0;
-        this.listener.frame(line.slice(space + 1));
-        if (this.ended) return;
-      }
+        this.listener.frame(frame);
+        return !this.ended;
+      });
+      if (this.ended) return;
     }
   }
 

@@ -8,6 +8,7 @@ import { SovError, isTransient } from '../../sdk/errors.ts';
 import { usernameKey } from '../../sdk/protocol/fields.ts';
 import { parseRequest } from '../../sdk/protocol/requests.ts';
 import { signedBytes } from '../../sdk/protocol/signed-bytes.ts';
+import { takeStreamLines } from '../../sdk/protocol/stream-lines.ts';
 
 describe('reconnect backoff', () => {
   test('grows exponentially from half a second, is capped at 30 s, and jitters within the upper half', () => {
@@ -50,6 +51,18 @@ describe('transient errors', () => {
   test('are the ones where the request never got its answer', () => {
     assert.deepEqual(['NETWORK', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'BAD_SIGNATURE'].map((code) => isTransient(new SovError(code as never))), [true, true, true, false, false]);
     assert.equal(isTransient(new Error('NETWORK')), false);
+  });
+});
+
+describe('HTTP stream lines', () => {
+  test('hand over whole numbered lines across chunks, skip unnumbered ones, and stop when told', () => {
+    const seen: string[] = [];
+    const take = (n: number, frame: string): boolean => (seen.push(`${n}:${frame}`), frame !== 'stop');
+    let rest = takeStreamLines('1 {"a":1}\n2 {"b"', take);
+    assert.equal(rest, '2 {"b"');
+    rest = takeStreamLines(`${rest}:2}\nx junk\n3 stop\n4 never\n`, take);
+    assert.deepEqual(seen, ['1:{"a":1}', '2:{"b":2}', '3:stop']);
+    assert.equal(rest, '', 'the rest is dropped once stopped');
   });
 });
 
