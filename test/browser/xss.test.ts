@@ -22,6 +22,7 @@ import { loadProfile } from '../../web-components/index.ts';
 import type { SovChat } from '../../web-components/sov-chat/sov-chat.ts';
 import type { SovChatRoom } from '../../web-components/sov-chat-room/sov-chat-room.ts';
 import type { SovProfile } from '../../web-components/sov-profile/sov-profile.ts';
+import { deep } from './shadow-queries.ts';
 import { relayInfo, uniqueName } from './relay.ts';
 import { until } from './until.ts';
 import {
@@ -60,14 +61,7 @@ const baseline = { location: location.href, documentLevel: 0 };
 const DOCUMENT_LEVEL = 'iframe, frame, object, embed, base, meta[http-equiv], link[rel=import]';
 
 // ---------------------------------------------------------------------------------------------
-// Helpers: finding things through shadow roots, as in components.test.ts.
-
-function* deep(root: ParentNode): Generator<Element> {
-  for (const element of root.querySelectorAll('*')) {
-    yield element;
-    if (element.shadowRoot) yield* deep(element.shadowRoot);
-  }
-}
+// Helpers: finding things through shadow roots (deep() and the finders by label are in shadow-queries.ts).
 
 /** The text a reader gets: every text node in rendered order, through shadow roots. */
 function deepText(node: Node): string {
