@@ -1,6 +1,6 @@
 /**
  * The relay fuzz of test/relay/fuzz.test.ts at scale: the same generators, oracle and invariants
- * (test/helpers/fuzz-frames.ts) against one real relay process (built dist/, as `npm start` runs
+ * (test/helpers/fuzz/harness.ts) against one real relay process (built dist/, as `npm start` runs
  * it), a million frames by default, then a summary: frames sent, replies by code, closes by code,
  * relay RSS start/peak/end, duration and every invariant violation.
  *
@@ -11,7 +11,10 @@
  */
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
-import { FuzzHarness, RSS_BOUND_MB, formatSummary, roundArbitrary } from '../test/helpers/fuzz-frames.ts';
+import { roundArbitrary } from '../test/helpers/fuzz/arbitraries.ts';
+import { FuzzHarness } from '../test/helpers/fuzz/harness.ts';
+import { RSS_BOUND_MB } from '../test/helpers/fuzz/relay-memory.ts';
+import { formatSummary } from '../test/helpers/fuzz/report.ts';
 
 const { values } = parseArgs({
   options: {

@@ -11,7 +11,7 @@ import { TestClient, eventually, newSigningKey, registerUser, registration, sign
 import type { ReplyFrame, TestUser } from '../helpers/client.ts';
 import { startRelay, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
-import { RELAY_ERROR_CODES, REQUEST_FIELDS } from '../helpers/fuzz-frames.ts';
+import { RELAY_ERROR_CODES, REQUEST_FIELDS } from '../helpers/fuzz/protocol-promises.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
  * Property-based fuzzing of the real relay process with fast-check: at least 10,000 hostile frames
  * per run over six connections (three anonymous, three logged in), while two other users keep
  * chatting in their room. The generators, the oracle (what PROTOCOL.md promises for each frame)
- * and the invariant checks live in test/helpers/fuzz-frames.ts, shared with scripts/fuzz-long.ts,
+ * and the invariant checks live in test/helpers/fuzz/ (harness.ts and its modules), shared with scripts/fuzz-long.ts,
  * which runs the same thing with a million frames.
  *
  * Invariants: (a) the relay process never dies and still answers; (b) every frame gets exactly one
@@ -20,7 +20,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TestClient, registerUser, signMessage, withTimeout } from '../helpers/client.ts';
-import { FuzzHarness, RSS_BOUND_MB, formatSummary, formatViolations } from '../helpers/fuzz-frames.ts';
+import { FuzzHarness } from '../helpers/fuzz/harness.ts';
+import { RSS_BOUND_MB } from '../helpers/fuzz/relay-memory.ts';
+import { formatSummary, formatViolations } from '../helpers/fuzz/report.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
