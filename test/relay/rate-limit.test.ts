@@ -1,13 +1,13 @@
 /**
- * The keyed limiter behind login lockouts (relay/rate-limit.ts): in-process with an injected clock,
- * then once against the real relay over real WebSockets. The threat: a locked username unlocked by
+ * The rate limits (relay/rate-limit.ts): the token bucket and the keyed limiter behind login lockouts,
+ * in-process with an injected clock, then the lockout once against the real relay over real WebSockets. The threat: a locked username unlocked by
  * volume. 102,000 failed logins under junk names from 3,400 addresses (30 each, the per-address
  * budget) took 7.8 s and pushed the locked name out of a table capped at 100,000 keys, after which
  * it answered BAD_CREDENTIALS again: a fresh ten guesses every few seconds.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { KeyedLimiter } from '../../relay/rate-limit.ts';
+import { KeyedLimiter, TokenBucket } from '../../relay/rate-limit.ts';
 import { TestClient, randomKey, registerUser } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -22,6 +22,54 @@ function lock(limiter: KeyedLimiter, key: string, now: number): void {
   for (let i = 0; i < 10; i++) assert.equal(limiter.take(key, now), 0, `failure ${i + 1} of ${key} is counted`);
   assert.ok(limiter.wait(key, now) > 0, `${key} is locked`);
 }
+
+describe('TokenBucket', () => {
+  test('lets a burst through at once, then refuses with the milliseconds until the next token', () => {
+    const bucket = new TokenBucket(2, 3, T0);
+    for (let i = 0; i < 3; i++) assert.equal(bucket.take(T0), 0, `request ${i + 1} of the burst`);
+    assert.equal(bucket.take(T0), 500, 'two tokens a second: the next in 500 ms');
+    assert.equal(bucket.take(T0 + 499), 2, 'still refused a moment before, with what is left to wait');
+    assert.equal(bucket.take(T0 + 500), 0);
+  });
+
+  test('refills at its rate and never holds more than its burst, however long it was idle', () => {
+    const bucket = new TokenBucket(2, 3, T0);
+    for (let i = 0; i < 3; i++) bucket.take(T0);
+    let taken = 0;
+    while (bucket.take(T0 + 3_600_000) === 0) taken++;
+    assert.equal(taken, 3);
+  });
+
+  test('wait() looks without taking, so a check before costly work spends nothing', () => {
+    const bucket = new TokenBucket(1, 1, T0);
+    for (let i = 0; i < 5; i++) assert.equal(bucket.wait(T0), 0);
+    assert.equal(bucket.take(T0), 0, 'the one token is still there');
+    assert.equal(bucket.wait(T0), 1000);
+  });
+
+  test('a client that comes back after exactly the retryAfterMs it was given gets in, whenever it was refused', () => {
+    // Refilled in floating point, 1/60 a second can fall short of a whole token by 1e-16 at exactly
+    // the promised time (refused 2 ms after a take: 59,998 ms later 0.9999999999999999 tokens).
+    const bucket = new TokenBucket(1 / 60, 1, T0);
+    let now = T0;
+    assert.equal(bucket.take(now), 0);
+    for (let early = 1; early <= 100; early++) {
+      now += early;
+      const retryAfter = bucket.take(now);
+      assert.ok(retryAfter >= MINUTE - early && retryAfter <= MINUTE - early + 1, `refused ${early} ms after the last try for ${retryAfter} ms`);
+      now += retryAfter;
+      assert.equal(bucket.take(now), 0, `let in after exactly the ${retryAfter} ms it was told`);
+    }
+  });
+
+  test('is full before any take and again once refilled, which tells the keyed limiter a bucket is safe to forget', () => {
+    const bucket = new TokenBucket(1, 2, T0);
+    assert.equal(bucket.isFull(T0), true);
+    bucket.take(T0);
+    assert.equal(bucket.isFull(T0 + 999), false);
+    assert.equal(bucket.isFull(T0 + 1000), true);
+  });
+});
 
 describe('KeyedLimiter', () => {
   test('a locked key stays locked however many new keys come after it', () => {
