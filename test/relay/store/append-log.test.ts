@@ -3,13 +3,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
-import { AppendLog } from '../../relay/store/append-log.ts';
-import { realFileOps } from '../../relay/store/append-log.ts';
-import type { FileOps } from '../../relay/store/append-log.ts';
-import { LogDamagedError, crc32InJs, formatLine } from '../../relay/store/log-line.ts';
-import { RecordError } from '../../relay/store/record-fields.ts';
-import type { Logger } from '../../relay/logger.ts';
-import { tempDataDir } from '../helpers/relay-process.ts';
+import { AppendLog } from '../../../relay/store/append-log.ts';
+import { realFileOps } from '../../../relay/store/append-log.ts';
+import type { FileOps } from '../../../relay/store/append-log.ts';
+import { LogDamagedError, crc32InJs, formatLine } from '../../../relay/store/log-line.ts';
+import { RecordError } from '../../../relay/store/record-fields.ts';
+import type { Logger } from '../../../relay/logger.ts';
+import { tempDataDir } from '../../helpers/relay-process.ts';
 
 const quiet: Logger = () => undefined;
 /** These tests store any JSON; the stores' own checks are tested through the relay. */
