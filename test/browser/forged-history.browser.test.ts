@@ -1,7 +1,7 @@
 /**
  * Forged history is never shown as authentic. History reaches a client in join replies, on a
  * first join and on a resume after a reconnect (a join with `after`), never as live `message`
- * events (those are tampered with in client.test.ts and web-components/sov-chat-room.browser.test.ts). Two relays forge it
+ * events (those are tampered with in client.browser.test.ts and web-components/sov-chat-room.browser.test.ts). Two relays forge it
  * here: one that rewrites join replies on the wire (hostile-network.ts), and the real relay serving
  * a data folder whose history its operator rewrote with the relay's own store (forgedRelay).
  *

@@ -1,5 +1,5 @@
 /**
- * The XSS corpus for xss.test.ts. Every payload tries to run `__xssHit(<its id>)` (or
+ * The XSS corpus for xss.browser.test.ts. Every payload tries to run `__xssHit(<its id>)` (or
  * `parent.__xssHit(id)` from inside a frame, or to set `window.__xss = id`), so a payload that ever
  * executes is caught by the test and named by its id. Tokens filled in per payload:
  *   {X} -> __xssHit(id)          {P} -> parent.__xssHit(id)
