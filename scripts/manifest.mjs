@@ -15,20 +15,6 @@ export const MANIFEST_FILE = 'custom-elements.json';
 // (shared/sov-element.ts); not the styles beside them (sov-chat.styles.ts) nor the string tables.
 const ELEMENT_MODULE = /(^|\/)sov-[\w-]+\.ts$/;
 
-/**
- * SovElement.fire dispatches the `sov-*` type it is handed, so the analyzer, which takes an
- * event's name from `this.dispatchEvent(new CustomEvent('name'))`, records a nameless event
- * there that every element would inherit. The names come from each element's @fires tags.
- */
-const dropNamelessEvents = {
-  name: 'sov-drop-nameless-events',
-  packageLinkPhase({ customElementsManifest }) {
-    for (const declaration of customElementsManifest.modules.flatMap((module) => module.declarations ?? [])) {
-      if (declaration.events) declaration.events = declaration.events.filter((event) => event.name);
-    }
-  },
-};
-
 export function writeCustomElementsManifest() {
   const files = fs
     .readdirSync('web-components', { recursive: true })
@@ -36,6 +22,6 @@ export function writeCustomElementsManifest() {
     .filter((file) => ELEMENT_MODULE.test(file))
     .sort();
   const modules = files.map((file) => ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true));
-  const manifest = create({ modules, plugins: [...litPlugin(), dropNamelessEvents] });
+  const manifest = create({ modules, plugins: litPlugin() });
   fs.writeFileSync(MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`);
 }
