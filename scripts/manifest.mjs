@@ -15,6 +15,16 @@ export const MANIFEST_FILE = 'custom-elements.json';
 // (shared/sov-element.ts); not the styles beside them (sov-chat.styles.ts) nor the string tables.
 const ELEMENT_MODULE = /(^|\/)sov-[\w-]+\.ts$/;
 
+/** Private members are the elements' internals (Lit's @state fields, handlers): nothing an app can use. */
+const withoutPrivateMembers = {
+  name: 'sov-without-private-members',
+  packageLinkPhase({ customElementsManifest }) {
+    for (const declaration of customElementsManifest.modules.flatMap((module) => module.declarations ?? [])) {
+      if (declaration.members) declaration.members = declaration.members.filter((member) => member.privacy !== 'private');
+    }
+  },
+};
+
 export function writeCustomElementsManifest() {
   const files = fs
     .readdirSync('web-components', { recursive: true })
@@ -22,6 +32,6 @@ export function writeCustomElementsManifest() {
     .filter((file) => ELEMENT_MODULE.test(file))
     .sort();
   const modules = files.map((file) => ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true));
-  const manifest = create({ modules, plugins: litPlugin() });
+  const manifest = create({ modules, plugins: [...litPlugin(), withoutPrivateMembers] });
   fs.writeFileSync(MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`);
 }
