@@ -5,12 +5,14 @@
 //   dist/browser/           what browsers load, self-contained ESM with shared lazy chunks, served by
 //                           the relay at /: sovereign-chat.js (the SDK) and sov-chat.js (the components),
 //                           each text file with its brotli and gzip copies beside it (NAME.br, NAME.gz)
+//   custom-elements.json    the components' manifest for editors and frameworks (scripts/manifest.mjs)
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { CODING_SUFFIX, isCompressible, precompress } from '../relay/precompress.mjs';
+import { writeCustomElementsManifest } from './manifest.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -147,6 +149,7 @@ await Promise.all([
   }),
 ]);
 execFileSync(process.execPath, [path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'), '-p', 'tsconfig.sdk-types.json', '--outDir', `${NEXT}/sdk`], { stdio: 'inherit' });
+writeCustomElementsManifest();
 // The relay sends these instead of compressing on every request (see relay/precompress.mjs).
 for (const file of fs.readdirSync(`${NEXT}/browser`, { recursive: true }).map((name) => path.join(`${NEXT}/browser`, String(name)))) {
   if (!isCompressible(file)) continue;

@@ -12,6 +12,7 @@ export { SovChatRoom } from './sov-chat-room/sov-chat-room.ts';
 export { SovRoster } from './sov-roster/sov-roster.ts';
 export { SovAvatar } from './shared/sov-avatar.ts';
 export { registerTranslation } from './shared/i18n.ts';
+export type { SovEventMap, SovEventName, SovEventDetail, SovMessageDetail, SovLogoutDetail } from './shared/events.ts';
 export type { Table as TranslationTable, MessageKey as TranslationKey } from './shared/i18n.ts';
 export { SovClient } from '../sdk/client.ts';
 export type { SovLogin } from './sov-login/sov-login.ts';

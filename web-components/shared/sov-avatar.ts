@@ -1,14 +1,14 @@
+import { LitElement, css, html } from 'lit';
+import { customElement, property } from 'lit/decorators.js';
+import { AVATAR_LIGHTNESS } from './theme.styles.ts';
+
 /**
  * A round avatar: the user's picture, or their initials on a colour derived from their id when
  * there is none. Decorative by default (the name is always written next to it).
  *
  * @csspart image - the picture or the initials
- * @cssproperty --sov-avatar-size - diameter (default 2.25rem)
+ * @cssprop [--sov-avatar-size=2.25rem] - diameter
  */
-import { LitElement, css, html } from 'lit';
-import { customElement, property } from 'lit/decorators.js';
-import { AVATAR_LIGHTNESS } from './theme.styles.ts';
-
 @customElement('sov-avatar')
 export class SovAvatar extends LitElement {
   static override styles = css`

@@ -1,7 +1,3 @@
-/**
- * What every Sovereign Chat component shares: the SovClient it works with (set as a property, or
- * handed down by <sov-chat>), the language, and `sov-*` events that bubble out of shadow DOM.
- */
 import { LitElement } from 'lit';
 import { property } from 'lit/decorators.js';
 import { hasTable, isMessageKey, langOf, loadTable, onTranslation, translate } from './i18n.ts';
@@ -9,6 +5,26 @@ import type { Lang, MessageKey } from './i18n.ts';
 import { SovError } from '../../sdk/index.ts';
 import type { SovClient } from '../../sdk/index.ts';
 
+/**
+ * What every Sovereign Chat component shares: the SovClient it works with (set as a property, or
+ * handed down by <sov-chat>), the language and the theme. The theme's custom properties inherit
+ * through shadow roots, so they may be set on the element or any ancestor; the defaults below are
+ * the light theme's (shared/theme.styles.ts), the dark theme has its own.
+ *
+ * @attr theme - "light" or "dark"; without it, the system's (prefers-color-scheme)
+ * @cssprop [--sov-bg=#ffffff] - background of the chat, its forms and inputs
+ * @cssprop [--sov-surface=#f3f4f6] - background of the top bar, buttons and other people's messages
+ * @cssprop [--sov-fg=#111827] - text
+ * @cssprop [--sov-muted=#4b5563] - secondary text: times, usernames, notices
+ * @cssprop [--sov-border=#d1d5db] - borders around the chat and between its parts
+ * @cssprop [--sov-field-border=#6b7280] - borders of inputs and buttons
+ * @cssprop [--sov-accent=#1d4ed8] - main buttons, links, the focus ring
+ * @cssprop [--sov-accent-fg=#ffffff] - text on the accent colour
+ * @cssprop [--sov-danger=#b91c1c] - errors and warnings
+ * @cssprop [--sov-mine-bg=#dbeafe] - background of your own messages
+ * @cssprop [--sov-radius=10px] - corner radius of buttons, inputs and bubbles
+ * @cssprop --sov-font - font family (default the system's UI font)
+ */
 export class SovElement extends LitElement {
   /** The SDK client this component talks through. */
   @property({ attribute: false }) client: SovClient | null = null;
@@ -54,10 +70,5 @@ export class SovElement extends LitElement {
       return this.t('error.generic', { message: error.message });
     }
     return this.t('error.generic', { message: String(error) });
-  }
-
-  /** Fires `sov-<name>` that the host page can listen to (bubbles, crosses shadow roots). */
-  protected fire<T>(name: string, detail: T): void {
-    this.dispatchEvent(new CustomEvent(`sov-${name}`, { detail, bubbles: true, composed: true }));
   }
 }

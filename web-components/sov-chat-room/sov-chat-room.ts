@@ -1,25 +1,9 @@
-/**
- * <sov-chat-room room="general">: one room's messages and a composer.
- *
- * Each message shows its author's avatar and name, the time and whether its signature checked out
- * (a message that fails is marked in words, never shown as authentic). Joins and leaves show
- * inline. Enter sends, Shift+Enter starts a new line. The list follows new messages while the
- * reader is at the bottom; scrolled up, a "new messages" button appears instead. Only the rows in
- * view are in the DOM, so a 10,000-message history scrolls like a short one. Scrolled to the top,
- * the list loads the page of older messages before it and keeps the message in view in place. New
- * messages from others are read out through a polite live region.
- *
- * @fires sov-message - detail: { room, message } for each new message (sent or received) after the room opened
- * @csspart list - the scrolling message list
- * @csspart message - one message row
- * @csspart notice - a join, leave or gap notice
- * @csspart composer - the message form
- */
 import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, query, state } from 'lit/decorators.js';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
+import { fire } from '../shared/events.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { VirtualWindow } from '../shared/virtual-window.ts';
 import type { WindowRange } from '../shared/virtual-window.ts';
@@ -42,6 +26,24 @@ const BOTTOM_SLACK = 48;
 // would make its visible text read differently from where it goes.
 const URL_PATTERN = /(https?:\/\/[^\s<>"\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]+[^\s<>".,;:!?)\]'\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069])/u;
 
+/**
+ * <sov-chat-room room="general">: one room's messages and a composer.
+ *
+ * Each message shows its author's avatar and name, the time and whether its signature checked out
+ * (a message that fails is marked in words, never shown as authentic). Joins and leaves show
+ * inline. Enter sends, Shift+Enter starts a new line. The list follows new messages while the
+ * reader is at the bottom; scrolled up, a "new messages" button appears instead. Only the rows in
+ * view are in the DOM, so a 10,000-message history scrolls like a short one. Scrolled to the top,
+ * the list loads the page of older messages before it and keeps the message in view in place. New
+ * messages from others are read out through a polite live region.
+ *
+ * @fires {CustomEvent<SovMessageDetail>} sov-message - for each new message (sent or received) after the room opened
+ * @csspart list - the scrolling message list
+ * @csspart message - one message row
+ * @csspart notice - a join, leave or gap notice
+ * @csspart composer - the message form
+ * @cssprop [--sov-avatar-size=2.25rem] - diameter of the avatars beside messages
+ */
 @customElement('sov-chat-room')
 export class SovChatRoom extends SovElement {
   static override styles = chatRoomStyles;
@@ -270,7 +272,7 @@ export class SovChatRoom extends SovElement {
     if (mine) this.stickToBottom = true;
     else if (!this.stickToBottom) this.unseen++;
     if (message.ts >= this.openedAt - 5000) {
-      this.fire('message', { room: this.room, message });
+      fire(this, 'sov-message', { room: this.room, message });
       if (!mine) {
         const author = this.profiles.get(message.author);
         this.announcement = `${author ? displayName(author) : `#${message.author}`}: ${message.text}`;

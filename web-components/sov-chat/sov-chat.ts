@@ -1,30 +1,9 @@
-/**
- * <sov-chat relay="wss://chat.example.org https://cdn.example.net/chat">: the whole chat in one element.
- *
- * Signed out it shows <sov-login>; signed in, a top bar (your avatar and name, which open your
- * profile; the room and a way to go to another; the connection state; Exit) over <sov-chat-room>
- * and <sov-roster>. The session is kept in IndexedDB, so a reload stays signed in.
- *
- * Attributes: `relay` (default: the server this script was loaded from; several front doors of
- * one relay separated by spaces, tried in order from the one that worked last), `room` (default
- * "general"), `lang` ("en" or "ru"; default the page's), `theme` ("light" or "dark"; default the
- * system's), `max-avatar-bytes` (default 4 MB).
- *
- * @fires sov-login - detail: the Profile, on sign-in (also after a reload resumed the session);
- *   the inner <sov-login>'s own event is not passed on, so a sign-in fires once
- * @fires sov-logout - detail: { reason }, on Exit or when the relay ended the session
- * @fires sov-message - detail: { room, message }, for each new message
- * @csspart top-bar - the bar above the chat
- * @csspart exit - the Exit button
- * @csspart login-form, login-submit - <sov-login>'s form and main button
- * @csspart list, message, notice, composer - <sov-chat-room>'s parts
- * @csspart roster, person - <sov-roster>'s list and each person in it
- */
 import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, query, state } from 'lit/decorators.js';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
+import { fire } from '../shared/events.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
 import '../sov-chat-room/sov-chat-room.ts';
@@ -40,6 +19,29 @@ type Screen = 'starting' | 'login' | 'chat';
 export const loadLogin = (): Promise<unknown> => import('../sov-login/sov-login.ts');
 export const loadProfile = (): Promise<unknown> => import('../sov-profile/sov-profile.ts');
 
+/**
+ * <sov-chat relay="wss://chat.example.org https://cdn.example.net/chat">: the whole chat in one element.
+ *
+ * Signed out it shows <sov-login>; signed in, a top bar (your avatar and name, which open your
+ * profile; the room and a way to go to another; the connection state; Exit) over <sov-chat-room>
+ * and <sov-roster>. The session is kept in IndexedDB, so a reload stays signed in.
+ *
+ * @fires {CustomEvent<Profile>} sov-login - on sign-in, also after a reload resumed the session (the inner <sov-login>'s own event is not passed on, so a sign-in fires once)
+ * @fires {CustomEvent<SovLogoutDetail>} sov-logout - on Exit, or when the relay ended the session
+ * @fires {CustomEvent<SovMessageDetail>} sov-message - for each new message in the room shown (from the inner <sov-chat-room>)
+ * @fires {CustomEvent<Profile>} sov-profile - the profile editor saved your profile (from the inner <sov-profile>)
+ * @csspart top-bar - the bar above the chat
+ * @csspart exit - the Exit button
+ * @csspart login-form - the sign-in form (<sov-login>'s `form`)
+ * @csspart login-submit - the sign-in form's main button (<sov-login>'s `submit`)
+ * @csspart list - the scrolling message list
+ * @csspart message - one message row
+ * @csspart notice - a join, leave or gap notice in the list
+ * @csspart composer - the message form
+ * @csspart roster - the list of people online (<sov-roster>'s `list`)
+ * @csspart person - one person in that list
+ * @cssprop [--sov-avatar-size=2.25rem] - diameter of the avatars beside messages (the top bar's, the roster's and the profile editor's have sizes of their own)
+ */
 @customElement('sov-chat')
 export class SovChat extends SovElement {
   static override styles = chatStyles;
@@ -50,10 +52,11 @@ export class SovChat extends SovElement {
    * the server that served this script.
    */
   @property() relay = '';
-  /** The room to open first. */
+  /** The room to open first (default "general"). */
   @property({ reflect: true }) room = DEFAULT_ROOM;
   /** "light" or "dark"; empty follows the system. */
   @property({ reflect: true }) theme = '';
+  /** Largest picture the profile editor accepts before resizing, in bytes (4 MB by default). */
   @property({ type: Number, attribute: 'max-avatar-bytes' }) maxAvatarBytes = DEFAULT_AVATAR_MAX_BYTES;
   @state() private screen: Screen = 'starting';
   @state() private connection: ConnectionState = 'connecting';
@@ -128,7 +131,7 @@ export class SovChat extends SovElement {
         <sov-roster exportparts="list: roster, person" .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-roster>
       </main>
       <dialog aria-label=${this.t('profile.title')} @close=${this.profileClosed}>
-        <sov-profile .client=${this.client} closable max-avatar-bytes=${this.maxAvatarBytes} lang=${lang} theme=${theme} @sov-close=${() => this.dialog.close()}></sov-profile>
+        <sov-profile .client=${this.client} closable max-avatar-bytes=${this.maxAvatarBytes} lang=${lang} theme=${theme} @sov-close=${(event: Event) => { event.stopPropagation(); this.dialog.close(); }}></sov-profile>
       </dialog>
     `;
   }
@@ -159,12 +162,12 @@ export class SovChat extends SovElement {
       client.on('transport', (transport) => (this.fallback = transport !== 'websocket')),
       client.on('login', (user) => {
         this.screen = 'chat';
-        this.fire('login', user);
+        fire(this, 'sov-login', user);
       }),
       client.on('logout', (detail) => {
         this.screen = 'login';
         this.dialog?.close();
-        this.fire('logout', detail);
+        fire(this, 'sov-logout', detail);
       }),
       client.on('profile', (user) => user.id === client.user?.id && this.requestUpdate()),
     );

@@ -1,15 +1,6 @@
-/**
- * <sov-login>: signs in or registers through the client it is given. Empty fields are refused
- * before anything is sent (the field is marked and says why); the relay's refusals ("taken",
- * "wrong username or password", "too many attempts") show inline in plain words; password hashing
- * takes about a second on purpose, so its progress shows.
- *
- * @fires sov-login - detail: the user's Profile, after a successful sign-in or registration
- * @csspart form - the form
- * @csspart submit - the main button
- */
 import { html, nothing } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
+import { fire } from '../shared/events.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { formField, withoutError } from '../shared/form-field.ts';
 import '../shared/i18n-forms.ts';
@@ -31,6 +22,16 @@ const AUTOCOMPLETE: Record<Field, Record<'login' | 'register', string>> = {
   lastName: { login: 'family-name', register: 'family-name' },
 };
 
+/**
+ * <sov-login>: signs in or registers through the client it is given. Empty fields are refused
+ * before anything is sent (the field is marked and says why); the relay's refusals ("taken",
+ * "wrong username or password", "too many attempts") show inline in plain words; password hashing
+ * takes about a second on purpose, so its progress shows.
+ *
+ * @fires {CustomEvent<Profile>} sov-login - after a successful sign-in or registration: the user's profile
+ * @csspart form - the form
+ * @csspart submit - the main button
+ */
 @customElement('sov-login')
 export class SovLogin extends SovElement {
   static override styles = loginStyles;
@@ -113,7 +114,7 @@ export class SovLogin extends SovElement {
           ? await client.register({ username: values.username, password: values.password, firstName: values.firstName, lastName: values.lastName, onProgress })
           : await client.login({ username: values.username, password: values.password, onProgress });
       form.reset();
-      this.fire('login', user);
+      fire(this, 'sov-login', user);
     } catch (error) {
       await this.showError(error);
     } finally {

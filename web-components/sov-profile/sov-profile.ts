@@ -1,21 +1,9 @@
-/**
- * <sov-profile>: the signed-in user's profile. The numeric id shows read-only (it never changes);
- * first name, last name, username and avatar are editable. A chosen picture is checked (not an
- * image, over `max-avatar-bytes`) and previewed as the exact round image that will be uploaded;
- * saving shows upload progress and refusals ("username taken", "too large") next to their field.
- * A second form changes the password (SovClient.changePassword): the current one and a new one,
- * with the hashing's progress; other devices are signed out by the relay, this one stays.
- *
- * @fires sov-profile - detail: the saved Profile
- * @fires sov-close - the Close button was pressed (shown with the `closable` attribute)
- * @csspart form - the profile form
- * @csspart password-form - the password change form
- */
 import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
+import { fire } from '../shared/events.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { formField, withoutError } from '../shared/form-field.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
@@ -31,6 +19,19 @@ type PasswordField = (typeof PASSWORD_FIELDS)[number];
 /** The field each of changePassword's input names is shown in. */
 const PASSWORD_FIELD_OF: Record<string, PasswordField> = { current: 'currentPassword', next: 'newPassword' };
 
+/**
+ * <sov-profile>: the signed-in user's profile. The numeric id shows read-only (it never changes);
+ * first name, last name, username and avatar are editable. A chosen picture is checked (not an
+ * image, over `max-avatar-bytes`) and previewed as the exact round image that will be uploaded;
+ * saving shows upload progress and refusals ("username taken", "too large") next to their field.
+ * A second form changes the password (SovClient.changePassword): the current one and a new one,
+ * with the hashing's progress; other devices are signed out by the relay, this one stays.
+ *
+ * @fires {CustomEvent<Profile>} sov-profile - saved: the profile as the relay now has it
+ * @fires {CustomEvent<null>} sov-close - the Close button was pressed (shown with the `closable` attribute)
+ * @csspart form - the profile form
+ * @csspart password-form - the password change form
+ */
 @customElement('sov-profile')
 export class SovProfile extends SovElement {
   static override styles = profileStyles;
@@ -93,7 +94,7 @@ export class SovProfile extends SovElement {
         ${this.preparing !== null ? html`<progress max="1" .value=${this.preparing} aria-label=${this.t('profile.preparing')}></progress>` : nothing}
         <p role="status">${this.status}</p>
         <div class="actions">
-          ${this.closable ? html`<button type="button" @click=${() => this.fire('close', null)}>${this.t('profile.close')}</button>` : nothing}
+          ${this.closable ? html`<button type="button" @click=${() => fire(this, 'sov-close', null)}>${this.t('profile.close')}</button>` : nothing}
           <button class="primary" type="submit" ?disabled=${busy || this.preparing !== null}>${this.t('profile.save')}</button>
         </div>
       </form>
@@ -192,7 +193,7 @@ export class SovProfile extends SovElement {
       }
       this.user = saved;
       this.status = this.t('profile.saved');
-      this.fire('profile', saved);
+      fire(this, 'sov-profile', saved);
     } catch (error) {
       this.showError(error);
     } finally {

@@ -1,10 +1,3 @@
-/**
- * <sov-roster>: who is online, live. With `room`, the people in that room (the list <sov-chat>
- * shows next to the conversation); without it, everyone online on the relay.
- *
- * @csspart list - the list of people
- * @csspart person - one person
- */
 import { html } from 'lit';
 import type { PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
@@ -15,6 +8,13 @@ import { Subscriptions } from '../shared/subscriptions.ts';
 import { rosterStyles } from './sov-roster.styles.ts';
 import type { Profile } from '../../sdk/index.ts';
 
+/**
+ * <sov-roster>: who is online, live. With `room`, the people in that room (the list <sov-chat>
+ * shows next to the conversation); without it, everyone online on the relay.
+ *
+ * @csspart list - the list of people
+ * @csspart person - one person
+ */
 @customElement('sov-roster')
 export class SovRoster extends SovElement {
   static override styles = rosterStyles;
