@@ -9,7 +9,7 @@ import { indexedDbStorage, memoryStorage } from '../../sdk/storage.ts';
 import type { StorageAdapter } from '../../sdk/storage.ts';
 import type { CachedRoom, ClientMessage } from '../../sdk/room.ts';
 import '../../web-components/index.ts';
-import { loadLogin, loadProfile, registerTranslation } from '../../web-components/index.ts';
+import { loadChatScreen, loadLogin, loadProfile, registerTranslation } from '../../web-components/index.ts';
 import type { SovChat } from '../../web-components/sov-chat/sov-chat.ts';
 import type { SovChatRoom } from '../../web-components/sov-chat-room/sov-chat-room.ts';
 import type { SovLogin } from '../../web-components/sov-login/sov-login.ts';
@@ -110,7 +110,7 @@ function choose(input: HTMLInputElement, file: File): void {
 
 before(async () => {
   relay = (await relayInfo()).url;
-  await Promise.all([loadLogin(), loadProfile()]);
+  await Promise.all([loadChatScreen(), loadLogin(), loadProfile()]);
 });
 
 afterEach(() => {
