@@ -2,12 +2,14 @@
 import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium.mjs';
+import { failingModules } from './test/browser/failing-modules.mjs';
 import { hostileHarnessPlugin } from './test/browser/hostile-harness-plugin.mjs';
 import { RelayForTests } from './test/browser/relay-for-tests.mjs';
 
 const relay = new RelayForTests();
 await relay.start();
 process.on('exit', () => relay.dispose());
+const refused = failingModules();
 
 export default {
   files: ['test/browser/**/*.test.ts'],
@@ -25,5 +27,6 @@ export default {
       },
     }),
   ],
-  plugins: [relay.plugin(), hostileHarnessPlugin(), esbuildPlugin({ ts: true, target: 'es2022', tsconfig: './tsconfig.json' })],
+  middleware: [refused.middleware],
+  plugins: [relay.plugin(), hostileHarnessPlugin(), refused.plugin, esbuildPlugin({ ts: true, target: 'es2022', tsconfig: './tsconfig.json' })],
 };

@@ -17,3 +17,4 @@ export { PROTOCOL_VERSION, DEFAULT_ROOM, LIMITS } from './protocol/frames.ts';
 export { signedBytes } from './protocol/signed-bytes.ts';
 export { normalizeRoomName, checkMessageText } from './protocol/fields.ts';
 export type { Profile, ChatMessage, PublicKeyEntry, Role } from './protocol/frames.ts';
+export { onFirstUse } from './lazy.ts';

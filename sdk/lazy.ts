@@ -1,15 +1,28 @@
 /**
  * The parts of the SDK that load on first use, each a chunk of its own in the browser builds, so
- * that the first download holds only what a chat needs from its first screen. A failed load
- * (offline) rejects NETWORK and is tried again next time.
+ * that the first download holds only what a chat needs from its first screen.
  */
 import { SovError } from './errors.ts';
 
-function onFirstUse<T>(load: () => Promise<T>, what: string): () => Promise<T> {
+/** A module's address in a failed import's message: Chromium and Firefox name it, Safari does not. */
+const FAILED_MODULE_URL = /\b(https?:\/\/[^\s'"]+)/;
+
+/**
+ * Loads a chunk on first use (the components use it for theirs, and an app may for its own). A failed load (offline, a connection that froze mid-file)
+ * rejects NETWORK and is tried again on the next call. Browsers keep a failed module import for the
+ * page's life (Chromium answers a second import() of the address from the failure without asking the
+ * network again), so the retry asks for the address the failure named with a query the relay
+ * ignores: a new address, fetched anew. Where the failure names none, the retry repeats the import.
+ */
+export function onFirstUse<T>(load: () => Promise<T>, what: string): () => Promise<T> {
   let loaded: Promise<T> | undefined;
+  let failedAt: string | undefined;
+  let retries = 0;
+  const attempt = (): Promise<T> => (failedAt ? import(/* @vite-ignore */ `${failedAt}?retry=${++retries}`) : load());
   return () =>
-    (loaded ??= load().catch((error: unknown) => {
+    (loaded ??= attempt().catch((error: unknown) => {
       loaded = undefined;
+      failedAt ??= FAILED_MODULE_URL.exec(String(error))?.[1];
       throw new SovError('NETWORK', `Could not load ${what}: ${String(error)}`);
     }));
 }

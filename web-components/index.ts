@@ -1,15 +1,15 @@
 /**
  * The Sovereign Chat web components, built to dist/browser/sov-chat.js (served by the relay at
- * /sov-chat.js). Importing it defines <sov-chat>, <sov-chat-room>, <sov-roster> and <sov-avatar>
- * at once; <sov-login> and <sov-profile> load on first use (<sov-chat> loads them when it shows
- * them; a page using one on its own calls loadLogin() / loadProfile(), or has it in the page
- * when this module runs).
+ * /sov-chat.js). Importing it defines <sov-chat> and <sov-avatar> at once; <sov-chat-room> and
+ * <sov-roster> come in one chunk that <sov-chat> loads beside its connection, and <sov-login> and
+ * <sov-profile> load on first use. A page using one of them on its own calls loadChatScreen(),
+ * loadLogin() or loadProfile(), or has the element in the page when this module runs.
  */
-import { loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
+import { loadChatScreen, loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
 
-export { SovChat, loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
-export { SovChatRoom } from './sov-chat-room/sov-chat-room.ts';
-export { SovRoster } from './sov-roster/sov-roster.ts';
+export { SovChat, loadChatScreen, loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
+export type { SovChatRoom } from './sov-chat-room/sov-chat-room.ts';
+export type { SovRoster } from './sov-roster/sov-roster.ts';
 export { SovAvatar } from './shared/sov-avatar.ts';
 export { registerTranslation } from './shared/i18n.ts';
 export type { SovEventMap, SovEventName, SovEventDetail, SovMessageDetail, SovLogoutDetail } from './shared/events.ts';
@@ -18,5 +18,6 @@ export { SovClient } from '../sdk/client.ts';
 export type { SovLogin } from './sov-login/sov-login.ts';
 export type { SovProfile } from './sov-profile/sov-profile.ts';
 
+if (document.querySelector('sov-chat-room, sov-roster')) void loadChatScreen();
 if (document.querySelector('sov-login')) void loadLogin();
 if (document.querySelector('sov-profile')) void loadProfile();

@@ -9,7 +9,7 @@
  */
 import { expect } from '@esm-bundle/chai';
 import type { LitElement } from 'lit';
-import { loadLogin, loadProfile } from '../../web-components/index.ts';
+import { loadChatScreen, loadLogin, loadProfile } from '../../web-components/index.ts';
 
 const ELEMENTS = ['sov-chat', 'sov-chat-room', 'sov-roster', 'sov-login', 'sov-profile', 'sov-avatar'];
 
@@ -91,7 +91,7 @@ function names(entries: Described[] | undefined): string[] {
 
 describe('custom-elements.json', () => {
   before(async () => {
-    await Promise.all([loadLogin(), loadProfile()]);
+    await Promise.all([loadChatScreen(), loadLogin(), loadProfile()]);
     const response = await fetch('/custom-elements.json');
     expect(response.ok, 'custom-elements.json at the repository root: run node scripts/build.mjs').to.equal(true);
     manifest = (await response.json()) as Manifest;

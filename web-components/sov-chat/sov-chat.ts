@@ -6,18 +6,19 @@ import { avatarSrc, displayName } from '../shared/people.ts';
 import { fire } from '../shared/events.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
-import '../sov-chat-room/sov-chat-room.ts';
-import '../sov-roster/sov-roster.ts';
 import { chatStyles } from './sov-chat.styles.ts';
-import { DEFAULT_AVATAR_MAX_BYTES, DEFAULT_ROOM, SovClient, normalizeRoomName } from '../../sdk/index.ts';
+import { DEFAULT_AVATAR_MAX_BYTES, DEFAULT_ROOM, SovClient, normalizeRoomName, onFirstUse } from '../../sdk/index.ts';
 import type { ConnectionState } from '../../sdk/index.ts';
 
 type Screen = 'starting' | 'login' | 'chat';
 
-// Loaded when first shown: a returning user never needs the login form, and most visits never
-// open the profile, so neither is part of the initial download.
-export const loadLogin = (): Promise<unknown> => import('../sov-login/sov-login.ts');
-export const loadProfile = (): Promise<unknown> => import('../sov-profile/sov-profile.ts');
+// Not part of the initial download: a returning user never needs the login form, and most visits
+// never open the profile. The chat screen (<sov-chat-room>, <sov-roster>) starts loading with the
+// connection, so it arrives while the relay answers instead of delaying the first paint (and,
+// on networks that freeze a TCP connection after about 16 KB, travels on a connection of its own).
+export const loadLogin = onFirstUse(() => import('../sov-login/sov-login.ts'), 'the sign-in form');
+export const loadProfile = onFirstUse(() => import('../sov-profile/sov-profile.ts'), 'the profile editor');
+export const loadChatScreen = onFirstUse(() => import('./chat-screen.ts'), 'the chat');
 
 /**
  * <sov-chat relay="wss://chat.example.org https://cdn.example.net/chat">: the whole chat in one element.
@@ -65,6 +66,10 @@ export class SovChat extends SovElement {
   @state() private showRoster = false;
   @state() private roomError = '';
   @state() private startError = '';
+  /** Why the part of the page on screen could not load (offline); cleared when it loads. */
+  @state() private loadError = '';
+  /** The screen whose code was last asked for. */
+  private screenLoaded: Screen = 'starting';
   @query('dialog') private dialog!: HTMLDialogElement;
 
   /** A client this element made (closed when it leaves the page), as opposed to one handed in. */
@@ -89,7 +94,20 @@ export class SovChat extends SovElement {
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('client') && this.client) this.wire(this.client);
-    if (this.screen === 'login') loadLogin().catch(() => undefined);
+    if (this.screen !== this.screenLoaded) {
+      this.screenLoaded = this.screen;
+      this.loadScreen();
+    }
+  }
+
+  /** Loads the code of the screen shown; a failure says so on screen and is tried again when the connection comes back. */
+  private loadScreen(): void {
+    const screen = this.screen;
+    if (screen === 'starting') return;
+    (screen === 'login' ? loadLogin : loadChatScreen)().then(
+      () => (this.loadError = ''),
+      (error: unknown) => this.screen === screen && (this.loadError = this.errorText(error)),
+    );
   }
 
   protected override firstUpdated(): void {
@@ -100,8 +118,11 @@ export class SovChat extends SovElement {
     const theme = this.theme || nothing;
     const lang = this.language;
     if (this.screen === 'starting') return html`<p class="center" role="status">${this.startError || this.t('state.connecting')}</p>`;
+    const loadFailure = this.loadError
+      ? html`<p class="state error" role="alert">${this.loadError} <button type="button" @click=${this.loadScreen}>${this.t('chat.retry')}</button></p>`
+      : nothing;
     if (this.screen === 'login') {
-      return html`<div class="login">
+      return html`${loadFailure}<div class="login">
         <sov-login exportparts="form: login-form, submit: login-submit" .client=${this.client} lang=${lang} theme=${theme} @sov-login=${(event: Event) => event.stopPropagation()}></sov-login>
       </div>`;
     }
@@ -123,7 +144,7 @@ export class SovChat extends SovElement {
           ${this.t('roster.title')}
         </button>
         <button part="exit" type="button" @click=${this.exit}>${this.t('top.exit')}</button>
-        ${this.roomError ? html`<p class="state error" role="alert">${this.roomError}</p>` : nothing}
+        ${this.roomError ? html`<p class="state error" role="alert">${this.roomError}</p>` : nothing} ${loadFailure}
         <p class="state" role="status">${this.connection !== 'connected' ? this.t(`state.${this.connection === 'closed' ? 'disconnected' : this.connection}`) : this.fallback ? this.t('state.fallback') : ''}</p>
       </header>
       <main class=${this.showRoster ? 'show-roster' : ''}>
@@ -139,6 +160,8 @@ export class SovChat extends SovElement {
   private async start(): Promise<void> {
     this.screen = 'starting';
     this.startError = '';
+    // Beside the connection; a failure shows when the chat screen does (loadScreen).
+    loadChatScreen().catch(() => undefined);
     let client: SovClient;
     try {
       client = new SovClient({ relay: this.relay.trim() || defaultRelay() });
@@ -158,7 +181,10 @@ export class SovChat extends SovElement {
     // A client handed in shows its state at once; our own shows "connecting" until resume() answers.
     if (client !== this.ownClient) this.screen = client.user ? 'chat' : 'login';
     this.subscriptions.listen(
-      client.on('state', (connection) => (this.connection = connection)),
+      client.on('state', (connection) => {
+        this.connection = connection;
+        if (connection === 'connected' && this.loadError) this.loadScreen();
+      }),
       client.on('transport', (transport) => (this.fallback = transport !== 'websocket')),
       client.on('login', (user) => {
         this.screen = 'chat';
@@ -178,8 +204,12 @@ export class SovChat extends SovElement {
   }
 
   private async openProfile(): Promise<void> {
-    // The profile editor loads on first use: most visits never open it.
-    await loadProfile().catch(() => undefined);
+    try {
+      await loadProfile();
+    } catch (error) {
+      this.loadError = this.errorText(error);
+      return;
+    }
     this.dialog.showModal();
   }
 

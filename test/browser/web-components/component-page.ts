@@ -6,7 +6,7 @@ import { SovClient } from '../../../sdk/client.ts';
 import { memoryStorage } from '../../../sdk/storage.ts';
 import type { StorageAdapter } from '../../../sdk/storage.ts';
 import '../../../web-components/index.ts';
-import { loadLogin, loadProfile } from '../../../web-components/index.ts';
+import { loadChatScreen, loadLogin, loadProfile } from '../../../web-components/index.ts';
 import type { HostileNetwork } from '../hostile-network.ts';
 import { relayInfo, uniqueName } from '../relay.ts';
 
@@ -19,7 +19,7 @@ const clients: SovClient[] = [];
 export function setUpComponentTests(): void {
   before(async () => {
     relayUrl = (await relayInfo()).url;
-    await Promise.all([loadLogin(), loadProfile()]);
+    await Promise.all([loadChatScreen(), loadLogin(), loadProfile()]);
   });
   afterEach(() => {
     for (const element of mounted.splice(0)) element.remove();
