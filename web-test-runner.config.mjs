@@ -9,7 +9,8 @@ import { RelayForTests } from './test/browser/relay-for-tests.mjs';
 const relay = new RelayForTests();
 await relay.start();
 process.on('exit', () => relay.dispose());
-const refused = failingModules();
+// test/browser/sov-chat-lazy-parts.browser.test.ts refuses it to see <sov-chat> recover.
+const refused = failingModules(['/web-components/sov-chat/chat-screen.ts']);
 
 export default {
   files: ['test/browser/**/*.test.ts'],
