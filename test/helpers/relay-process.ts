@@ -1,5 +1,5 @@
 /**
- * Starts the real relay (the built `bin/sov-relay.js`) as a child process on a free port with its
+ * Starts the real relay (the built `relay/bin/sov-relay.js`) as a child process on a free port with its
  * own temporary data folder, the way a user runs it. Tests talk to it only over the network.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { withTimeout } from './client.ts';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const RELAY_BIN = path.join(PACKAGE_ROOT, 'bin', 'sov-relay.js');
+export const RELAY_BIN = path.join(PACKAGE_ROOT, 'relay', 'bin', 'sov-relay.js');
 
 export interface RelayProcess {
   url: string;
