@@ -42,6 +42,8 @@ export function tempDataDir(): string {
 }
 
 export interface RelayOptions {
+  /** The relay's command; default this repository's build. The packaging test runs an installed one. */
+  bin?: string;
   dataDir?: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
@@ -63,7 +65,7 @@ const GENEROUS_LIMITS = ['--rate', '1000', '--registrations-per-hour', '100000',
 export async function startRelay(options: RelayOptions = {}): Promise<RelayProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
   const args = ['--port', '0', '--data', dataDir, ...(options.generousLimits === false ? [] : GENEROUS_LIMITS), ...(options.args ?? [])];
-  const command = [process.execPath, RELAY_BIN, ...args];
+  const command = [process.execPath, options.bin ?? RELAY_BIN, ...args];
   // The shell lowers the limit and then becomes node (exec), so the child's pid is the relay's.
   const [file, ...argv] = options.fileLimit === undefined ? command : ['/bin/sh', '-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, ...command];
   const child = spawn(file!, argv, {
