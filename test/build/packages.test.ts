@@ -144,6 +144,29 @@ describe('the sovereign-chat package, from its tarball', { timeout: 180_000 }, (
     assert.equal(code.match(/\bSovClient\d* = class\b/g)?.length, 1, 'the SDK the app imports is the one the element uses');
   });
 
+  test('TypeScript finds the types of the SDK, the components and each element entry', () => {
+    // The expected errors prove the types are real: were anything `any`, they would be unused.
+    fs.writeFileSync(path.join(app, 'typed-app.ts'), `
+import { SovClient } from 'sovereign-chat';
+import type { SovChat } from 'sovereign-chat/components';
+import { SovRoster } from 'sovereign-chat/components/sov-roster.js';
+const chat: SovChat = document.createElement('sov-chat');
+chat.relay = 'wss://chat.example.org';
+// @ts-expect-error the room is a name
+chat.room = 5;
+const roster = new SovRoster();
+roster.client = new SovClient({ relay: 'wss://chat.example.org' });
+// @ts-expect-error no such member
+roster.nonsense();
+export { chat, roster };
+`);
+    // skipLibCheck as in Vite's templates: the declarations extend Lit's LitElement, whose own
+    // declarations an app has only if it installs lit (docs/sdk.md says so).
+    const compilerOptions = { target: 'ES2022', module: 'ESNext', moduleResolution: 'bundler', strict: true, noEmit: true, lib: ['ES2022', 'DOM'], skipLibCheck: true };
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['typed-app.ts'] }));
+    execFileSync(process.execPath, [path.join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+  });
+
   describe('in Chromium', () => {
     let relay: RelayProcess;
     let browser: Browser;
