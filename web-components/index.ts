@@ -1,6 +1,6 @@
 /**
  * The Sovereign Chat web components, built to relay/dist/browser/sov-chat.js (served by the relay at
- * /sov-chat.js). Importing it defines <sov-chat>, <sov-chat-room>, <sov-roster> and <sov-avatar>
+ * /sov-chat.js) and to dist/components/index.js (`sovereign-chat/components`). Importing it defines <sov-chat>, <sov-chat-room>, <sov-roster> and <sov-avatar>
  * at once; <sov-login> and <sov-profile> load on first use (<sov-chat> loads them when it shows
  * them; a page using one on its own calls loadLogin() / loadProfile(), or has it in the page
  * when this module runs).
