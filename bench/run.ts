@@ -710,7 +710,7 @@ function hasTaskset(): boolean {
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(path.join(PACKAGE_ROOT, 'dist', 'relay.js'))) abort('dist/relay.js is missing; run `npm run build` (npm run bench builds first)');
+  if (!fs.existsSync(path.join(PACKAGE_ROOT, 'relay', 'dist', 'relay.js'))) abort('relay/dist/relay.js is missing; run `npm run build` (npm run bench builds first)');
   const probeDir = tempDataDir();
   const results: any = {
     quick: QUICK,

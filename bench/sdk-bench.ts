@@ -121,8 +121,8 @@ export async function sdkPhase(progress: (text: string) => void): Promise<SdkRes
       verifyWebCryptoMs,
       verifyNobleMs,
       kdf,
-      sdk: bundleSize(path.join(PACKAGE_ROOT, 'dist/browser'), 'sovereign-chat.js'),
-      components: bundleSize(path.join(PACKAGE_ROOT, 'dist/browser'), 'sov-chat.js'),
+      sdk: bundleSize(path.join(PACKAGE_ROOT, 'relay/dist/browser'), 'sovereign-chat.js'),
+      components: bundleSize(path.join(PACKAGE_ROOT, 'relay/dist/browser'), 'sov-chat.js'),
     };
   } finally {
     await browser.close();

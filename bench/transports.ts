@@ -648,7 +648,7 @@ export function transportsReport(v: TransportsResult): string[] {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { quick, scenario } = parseArgs({ options: { quick: { type: 'boolean' }, scenario: { type: 'string', multiple: true } } }).values;
-  if (!fs.existsSync(path.join(PACKAGE_ROOT, 'dist', 'relay.js'))) throw new Error('dist/relay.js is missing; run `npm run build`');
+  if (!fs.existsSync(path.join(PACKAGE_ROOT, 'relay', 'dist', 'relay.js'))) throw new Error('relay/dist/relay.js is missing; run `npm run build`');
   process.on('exit', () => killAllNow());
   const began = performance.now();
   const progress = (text: string): void => void process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1)}s] ${text}\n`);

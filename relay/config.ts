@@ -1,10 +1,12 @@
 /** Command-line flags and SOV_* environment variables to a relay configuration. Flags win over env. */
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AddressListError, parseTrustedProxies } from './client-address.ts';
 import type { ProxyMatcher } from './client-address.ts';
 import { DEFAULT_CONNECTION_BUDGET } from '../sdk/protocol/budget.ts';
+import { relayPackageRoot } from './package-root.ts';
 import { LOG_FORMATS, LOG_LEVELS, errorText } from './logger.ts';
 import type { LogFormat, LogLevel } from './logger.ts';
 
@@ -108,9 +110,9 @@ export function usage(): string {
 
 export class ConfigError extends Error {}
 
-/** The version in package.json, which sits one folder up from both relay/config.ts and the bundled dist/relay.js. */
+/** The version in the sov-relay package's package.json (relay/package.json in the repository). */
 export function relayVersion(): string {
-  const manifest: unknown = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const manifest: unknown = JSON.parse(fs.readFileSync(path.join(relayPackageRoot(), 'package.json'), 'utf8'));
   return typeof manifest === 'object' && manifest !== null && 'version' in manifest ? String(manifest.version) : 'unknown';
 }
 

@@ -1,5 +1,5 @@
-// The compressed copies of a served file, made once: by the build for dist/browser (beside each
-// file, as NAME.br and NAME.gz) and by the relay at start for demo/, which is not built. Plain
+// The compressed copies of a served file, made once: by the build for relay/dist/browser (beside each
+// file, as NAME.br and NAME.gz) and by the relay at start for the demo pages, which are only copied. Plain
 // JavaScript so that scripts/build.mjs, which Node runs without a TypeScript loader, shares it.
 import zlib from 'node:zlib';
 

@@ -4,7 +4,6 @@
  * Nothing here knows which engine runs underneath (see engine/engine.ts).
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SovError } from '../sdk/errors.ts';
 import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH } from '../sdk/protocol.ts';
 import { maxMessageBytes } from '../sdk/protocol/budget.ts';
@@ -34,11 +33,11 @@ import type { FileOps } from './store/append-log.ts';
 import { HistoryStore } from './store/history.ts';
 import { Sessions } from './store/sessions.ts';
 import { loadStaticFiles, staticReply } from './static-files.ts';
+import { relayPackageRoot } from './package-root.ts';
 import { AVATAR_URL_PREFIX, AvatarStore } from './avatars/avatar-store.ts';
 import { handleAvatarUpload, jsonReply } from './avatars/avatar-upload.ts';
 
 export const RELAY_VERSION = 'sov-relay/0.1.0';
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Per-socket send buffer cap: a consumer this far behind is cut off instead of growing memory. */
 const MAX_BACKPRESSURE = 1024 * 1024;
 const SLOW_CONSUMER_SWEEP_MS = 2000;
@@ -95,7 +94,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     HistoryStore.open(config.dataDir, accountIds, config.historySize, log, fileOps),
   ]);
   const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
-  const staticFiles = loadStaticFiles([path.join(PACKAGE_ROOT, 'demo'), path.join(PACKAGE_ROOT, 'dist', 'browser')]);
+  const staticFiles = loadStaticFiles([path.join(relayPackageRoot(), 'dist', 'demo'), path.join(relayPackageRoot(), 'dist', 'browser')]);
   const { webSockets, tcpConnections } = connectionCounters(config.maxConnectionsPerAddress);
 
   const publish = (topic: string, frame: string): number => {

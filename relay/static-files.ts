@@ -86,7 +86,7 @@ function representation(body: Buffer): Representation {
 }
 
 /**
- * The build writes NAME.br and NAME.gz beside what it compresses. demo/ is not built, so a file
+ * The build writes NAME.br and NAME.gz beside what it compresses. demo/ is only copied, so a file
  * with neither is compressed here: the demo's five files (6 KB) take about 15 ms at start.
  */
 function encodedForms(file: string, body: Buffer): StaticFile['encoded'] {

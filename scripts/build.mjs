@@ -1,11 +1,18 @@
-// Builds everything `npm install` (prepare), `npm start` and `npm test` need:
-//   dist/relay.js           the relay for Node (uWebSockets.js stays external: a native addon)
-//   dist/sdk/index.js       the SDK as ESM for bundlers and Node, dependencies external, lazy chunks
-//   dist/sdk/*.d.ts         its TypeScript declarations
-//   dist/browser/           what browsers load, self-contained ESM with shared lazy chunks, served by
+// Builds everything `npm install` (prepare), `npm start` and `npm test` need, for the two packages
+// of this repository (README, "Packages"):
+// sovereign-chat, the root package, for apps and their bundlers:
+//   dist/sdk/index.js       the SDK as ESM for bundlers and Node
+//   dist/components/*.js    the components: index.js registers every element, NAME.js one element
+//                           and what it needs; one build with the SDK, so both share its chunks
+//   dist/chunks/            code shared by those entries, and lazy chunks (pica, the login form...)
+//   dist/{sdk,web-components}/**/*.d.ts, dist/components/*.d.ts   TypeScript declarations
+// sov-relay, in relay/, for operators:
+//   relay/dist/relay.js     the relay for Node (uWebSockets.js stays external: a native addon)
+//   relay/dist/browser/     what browsers load, self-contained ESM with shared lazy chunks, served by
 //                           the relay at /: sovereign-chat.js (the SDK) and sov-chat.js (the components),
 //                           each text file with its brotli and gzip copies beside it (NAME.br, NAME.gz)
-//   custom-elements.json    the components' manifest for editors and frameworks (scripts/manifest.mjs)
+//   relay/dist/demo/        the demo pages, served at / too
+// and custom-elements.json, the components' manifest for editors and frameworks (scripts/manifest.mjs)
 import { gzipAsync } from '@gfx/zopfli';
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -110,7 +117,7 @@ async function browserBuild(entryPoints, chunkFolder, plugins = [], options = {}
     ...shared,
     ...options,
     entryPoints,
-    outdir: `${NEXT}/browser`,
+    outdir: `${RELAY_NEXT}/browser`,
     splitting: true,
     minify: true,
     platform: 'browser',
@@ -127,21 +134,42 @@ async function browserBuild(entryPoints, chunkFolder, plugins = [], options = {}
   return result;
 }
 
-// Built beside dist/ and swapped in at the end, so a relay starting during a rebuild (`npm start`
-// in another terminal, a test) never finds dist/ half written.
+// The component entries of sovereign-chat, `sovereign-chat/components/NAME.js`: importing one
+// registers that element and the elements it renders, nothing else.
+const ELEMENTS = {
+  'sov-chat': 'web-components/sov-chat/sov-chat.ts',
+  'sov-chat-room': 'web-components/sov-chat-room/sov-chat-room.ts',
+  'sov-roster': 'web-components/sov-roster/sov-roster.ts',
+  'sov-login': 'web-components/sov-login/sov-login.ts',
+  'sov-profile': 'web-components/sov-profile/sov-profile.ts',
+  'sov-avatar': 'web-components/shared/sov-avatar.ts',
+};
+// Only the package's runtime dependencies stay imports for the app's bundler to resolve (small,
+// audited, and a security fix reaches apps without our release). Lit and pica are bundled in: as
+// dependencies they would put 5.8 MB of Lit's development builds and maps into every app's
+// node_modules; pica stays a lazy chunk, loaded when an avatar is first processed.
+const RUNTIME_DEPENDENCIES = Object.keys(JSON.parse(fs.readFileSync('package.json', 'utf8')).dependencies);
+
+// Built beside dist/ and relay/dist/ and swapped in at the end, so a relay starting during a rebuild
+// (`npm start` in another terminal, a test) never finds its dist/ half written.
 const NEXT = 'dist.next';
-fs.rmSync(NEXT, { recursive: true, force: true });
+const RELAY_NEXT = 'relay/dist.next';
+for (const folder of [NEXT, RELAY_NEXT]) fs.rmSync(folder, { recursive: true, force: true });
 await Promise.all([
-  build({ ...shared, entryPoints: ['relay/main.ts'], outfile: `${NEXT}/relay.js`, platform: 'node', target: 'node20', packages: 'external' }),
+  build({ ...shared, entryPoints: ['relay/main.ts'], outfile: `${RELAY_NEXT}/relay.js`, platform: 'node', target: 'node20', packages: 'external' }),
+  // One build for the SDK and the components, so an app importing both gets one copy of the SDK:
+  // what several entries share goes into chunks they all import.
   build({
     ...shared,
-    entryPoints: { index: 'sdk/index.ts' },
-    outdir: `${NEXT}/sdk`,
+    entryPoints: { 'sdk/index': 'sdk/index.ts', 'components/index': 'web-components/index.ts', ...Object.fromEntries(Object.entries(ELEMENTS).map(([name, source]) => [`components/${name}`, source])) },
+    outdir: NEXT,
     splitting: true,
     platform: 'neutral',
+    mainFields: ['module', 'main'],
     target: 'es2022',
-    packages: 'external',
+    external: RUNTIME_DEPENDENCIES,
     chunkNames: 'chunks/[name]-[hash]',
+    plugins: [minifyLitCss],
   }),
   // Two builds, not one with two entries: chunks shared between the entries would split the
   // components' initial download into more files, each compressed on its own.
@@ -150,8 +178,12 @@ await Promise.all([
     mangleProps: new RegExp(`^(${(await privateMemberNames('web-components/index.ts')).join('|')})$`),
   }),
 ]);
-execFileSync(process.execPath, [path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'), '-p', 'tsconfig.sdk-types.json', '--outDir', `${NEXT}/sdk`], { stdio: 'inherit' });
-writeCustomElementsManifest();
+execFileSync(process.execPath, [path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'), '-p', 'tsconfig.package-types.json', '--outDir', NEXT], { stdio: 'inherit' });
+// The declarations of each component entry, beside its JavaScript, for the exports' `types`.
+fs.writeFileSync(`${NEXT}/components/index.d.ts`, "export * from '../web-components/index.js';\n");
+for (const [name, source] of Object.entries(ELEMENTS)) fs.writeFileSync(`${NEXT}/components/${name}.d.ts`, `export * from '../${source.replace(/\.ts$/, '.js')}';\n`);
+fs.cpSync('demo', `${RELAY_NEXT}/demo`, { recursive: true });
+writeCustomElementsManifest(Object.fromEntries(Object.entries(ELEMENTS).map(([name, source]) => [source, `dist/components/${name}.js`])));
 /**
  * gzip by zopfli: the same format every browser reads, 3-4 % smaller than zlib's -9 (the initial
  * <sov-chat> chunk: 888 bytes), at up to half a second per file, once, at build. Each copy is
@@ -164,7 +196,7 @@ async function zopfliGzip(body) {
 }
 
 // The relay sends these instead of compressing on every request (see relay/precompress.mjs).
-for (const file of fs.readdirSync(`${NEXT}/browser`, { recursive: true }).map((name) => path.join(`${NEXT}/browser`, String(name)))) {
+for (const file of fs.readdirSync(`${RELAY_NEXT}/browser`, { recursive: true }).map((name) => path.join(`${RELAY_NEXT}/browser`, String(name)))) {
   if (!isCompressible(file)) continue;
   const body = fs.readFileSync(file);
   const copies = precompress(body);
@@ -173,7 +205,9 @@ for (const file of fs.readdirSync(`${NEXT}/browser`, { recursive: true }).map((n
   if (copies.gzip && smaller && smaller.length < copies.gzip.length) copies.gzip = smaller;
   for (const [coding, copy] of Object.entries(copies)) fs.writeFileSync(file + CODING_SUFFIX[coding], copy);
 }
-fs.rmSync('dist.old', { recursive: true, force: true });
-if (fs.existsSync('dist')) fs.renameSync('dist', 'dist.old');
-fs.renameSync(NEXT, 'dist');
-fs.rmSync('dist.old', { recursive: true, force: true });
+for (const [next, final] of [[NEXT, 'dist'], [RELAY_NEXT, 'relay/dist']]) {
+  fs.rmSync(`${final}.old`, { recursive: true, force: true });
+  if (fs.existsSync(final)) fs.renameSync(final, `${final}.old`);
+  fs.renameSync(next, final);
+  fs.rmSync(`${final}.old`, { recursive: true, force: true });
+}

@@ -25,7 +25,13 @@ const withoutPrivateMembers = {
   },
 };
 
-export function writeCustomElementsManifest() {
+/**
+ * `published` maps an element module's source (web-components/sov-chat/sov-chat.ts) to the entry the
+ * package ships it as (dist/components/sov-chat.js): the tarball holds no TypeScript sources, and a
+ * tool follows a module's path to import it. Other modules (the base class) point to their
+ * declarations in dist/.
+ */
+export function writeCustomElementsManifest(published) {
   const files = fs
     .readdirSync('web-components', { recursive: true })
     .map((name) => path.posix.join('web-components', String(name).split(path.sep).join('/')))
@@ -33,5 +39,6 @@ export function writeCustomElementsManifest() {
     .sort();
   const modules = files.map((file) => ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true));
   const manifest = create({ modules, plugins: [...litPlugin(), withoutPrivateMembers] });
-  fs.writeFileSync(MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`);
+  const text = JSON.stringify(manifest, null, 2).replace(/"(web-components\/[\w/-]+)\.ts"/g, (_whole, source) => JSON.stringify(published[`${source}.ts`] ?? `dist/${source}.d.ts`));
+  fs.writeFileSync(MANIFEST_FILE, `${text}\n`);
 }

@@ -1,9 +1,10 @@
 /**
- * The Sovereign Chat web components, built to dist/browser/sov-chat.js (served by the relay at
- * /sov-chat.js). Importing it defines <sov-chat> and <sov-avatar> at once; <sov-chat-room> and
- * <sov-roster> come in one chunk that <sov-chat> loads beside its connection, and <sov-login> and
- * <sov-profile> load on first use. A page using one of them on its own calls loadChatScreen(),
- * loadLogin() or loadProfile(), or has the element in the page when this module runs.
+ * The Sovereign Chat web components, built to relay/dist/browser/sov-chat.js (served by the relay at
+ * /sov-chat.js) and to dist/components/index.js (`sovereign-chat/components`). Importing it defines
+ * <sov-chat> and <sov-avatar> at once; <sov-chat-room> and <sov-roster> come in one chunk that
+ * <sov-chat> loads beside its connection, and <sov-login> and <sov-profile> load on first use. A page
+ * using one of them on its own imports its entry (`sovereign-chat/components/sov-roster.js`), calls
+ * loadChatScreen(), loadLogin() or loadProfile(), or has the element in the page when this module runs.
  */
 import { loadChatScreen, loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
 

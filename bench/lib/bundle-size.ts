@@ -1,5 +1,5 @@
 /**
- * What a browser downloads for an entry of dist/browser: the entry plus every chunk it imports
+ * What a browser downloads for an entry of relay/dist/browser: the entry plus every chunk it imports
  * statically (the initial download), and the chunks it may import later (lazy). Each file is
  * measured as the relay answers it (relay/static-files.ts) to a browser that accepts brotli, and
  * to one that accepts gzip only, summed, because each file travels compressed on its own.

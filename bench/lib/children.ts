@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BENCH_DIR = path.join(PACKAGE_ROOT, 'bench');
-const RELAY_BIN = path.join(PACKAGE_ROOT, 'bin', 'sov-relay.js');
+const RELAY_BIN = path.join(PACKAGE_ROOT, 'relay', 'bin', 'sov-relay.js');
 
 const children = new Set<ChildProcess>();
 
@@ -101,7 +101,7 @@ export interface RelayHandle {
   stop(): Promise<void>;
 }
 
-/** Starts the built relay the way a user does (`node bin/sov-relay.js`), so its pid is the relay itself. */
+/** Starts the built relay the way a user does (`node relay/bin/sov-relay.js`), so its pid is the relay itself. */
 export async function startRelay(dataDir: string, extraArgs: string[], nodeArgs: string[] = [], timeoutMs = 15_000, pinToCpu?: number): Promise<RelayHandle> {
   const args = ['--port', '0', '--data', dataDir, ...extraArgs];
   const command = [process.execPath, ...nodeArgs, RELAY_BIN, ...args];

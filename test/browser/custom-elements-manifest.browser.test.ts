@@ -49,7 +49,7 @@ function declarationOf(tag: string): { path: string; declaration: Declaration } 
 
 /** The element's module as the test server sends it (TypeScript compiled, the templates as written). */
 async function sourceOf(tag: string): Promise<string> {
-  const { path } = declarationOf(tag);
+  const path = tag === 'sov-avatar' ? 'web-components/shared/sov-avatar.ts' : `web-components/${tag}/${tag}.ts`;
   if (!sources.has(path)) {
     const response = await fetch(`/${path}`);
     expect(response.ok, `/${path}`).to.equal(true);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const BIN = path.resolve('bin/sov-relay.js');
+const BIN = path.resolve('relay/bin/sov-relay.js');
 const WRITE_HISTORY = path.resolve('test/helpers/write-history.ts');
 // Not copied into a forged folder: the lock names the running relay, and the history is written anew.
 const NOT_COPIED = new Set(['relay.lock', 'messages.log']);

@@ -1,5 +1,5 @@
 /**
- * Starts the real relay (the built `bin/sov-relay.js`) as a child process on a free port with its
+ * Starts the real relay (the built `relay/bin/sov-relay.js`) as a child process on a free port with its
  * own temporary data folder, the way a user runs it. Tests talk to it only over the network.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { withTimeout } from './client.ts';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const RELAY_BIN = path.join(PACKAGE_ROOT, 'bin', 'sov-relay.js');
+export const RELAY_BIN = path.join(PACKAGE_ROOT, 'relay', 'bin', 'sov-relay.js');
 
 export interface RelayProcess {
   url: string;
@@ -42,6 +42,8 @@ export function tempDataDir(): string {
 }
 
 export interface RelayOptions {
+  /** The relay's command; default this repository's build. The packaging test runs an installed one. */
+  bin?: string;
   dataDir?: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
@@ -63,7 +65,7 @@ const GENEROUS_LIMITS = ['--rate', '1000', '--registrations-per-hour', '100000',
 export async function startRelay(options: RelayOptions = {}): Promise<RelayProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
   const args = ['--port', '0', '--data', dataDir, ...(options.generousLimits === false ? [] : GENEROUS_LIMITS), ...(options.args ?? [])];
-  const command = [process.execPath, RELAY_BIN, ...args];
+  const command = [process.execPath, options.bin ?? RELAY_BIN, ...args];
   // The shell lowers the limit and then becomes node (exec), so the child's pid is the relay's.
   const [file, ...argv] = options.fileLimit === undefined ? command : ['/bin/sh', '-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, ...command];
   const child = spawn(file!, argv, {

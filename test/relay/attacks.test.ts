@@ -1,5 +1,5 @@
 /**
- * Attacks against the real relay process (the built `bin/sov-relay.js`), each of which must be
+ * Attacks against the real relay process (the built `relay/bin/sov-relay.js`), each of which must be
  * refused "with a clear error and nothing changed": every refusal is checked for its documented
  * code (and `field` where the protocol names one), and afterwards the state an attacker was after
  * is read back (history and sequence numbers, profiles and avatars, stored files, sessions) and

@@ -26,7 +26,7 @@ describe('sov-relay command line', () => {
   test('--version prints the package version and exits 0', () => {
     const run = spawnSync(process.execPath, [RELAY_BIN, '--version'], { encoding: 'utf8' });
     assert.equal(run.status, 0);
-    const manifest = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const manifest = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'relay', 'package.json'), 'utf8')) as { version: string };
     assert.equal(run.stdout, `sov-relay ${manifest.version}\n`);
   });
 

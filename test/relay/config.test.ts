@@ -82,7 +82,7 @@ describe('relay configuration', () => {
   test('--help and --version are answered without validating anything else', () => {
     assert.deepEqual(parseConfig(['--help', '--engine', 'bun']), { action: 'help' });
     assert.deepEqual(parseConfig(['--version'], { SOV_PORT: 'eighty' }), { action: 'version' });
-    const manifest = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const manifest = JSON.parse(fs.readFileSync(new URL('../../relay/package.json', import.meta.url), 'utf8')) as { version: string };
     assert.equal(relayVersion(), manifest.version);
   });
 

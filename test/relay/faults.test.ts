@@ -1,5 +1,5 @@
 /**
- * Faults against the real relay process (the built `bin/sov-relay.js`), from outside, the way they
+ * Faults against the real relay process (the built `relay/bin/sov-relay.js`), from outside, the way they
  * happen in production: connections that vanish without a goodbye, peers that freeze, readers that
  * stop reading, slowloris clients, a disk that fills up and a disk that turns read-only. Each test
  * checks that the relay tells the caller what went wrong, keeps serving everyone else, does not

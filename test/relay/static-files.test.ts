@@ -262,7 +262,7 @@ describe('static files over a real relay', () => {
   });
 
   test('br, gzip and identity each bring their own bytes, which decode to the identity body, with Vary', async () => {
-    const entry = fs.readFileSync(path.join(PACKAGE_ROOT, 'dist/browser/sov-chat.js'), 'utf8');
+    const entry = fs.readFileSync(path.join(PACKAGE_ROOT, 'relay/dist/browser/sov-chat.js'), 'utf8');
     const chunk = /from"\.\/(chunks\/[^"]+\.js)"/.exec(entry)![1]!;
     for (const target of ['/', '/sov-chat.js', `/${chunk}`]) {
       const identity = await request(`${relay.url}${target}`, {});
@@ -303,7 +303,7 @@ describe('static files over a real relay', () => {
   });
 
   test('the licence notices the components chunk links to are served beside it', async () => {
-    const entry = fs.readFileSync(path.join(PACKAGE_ROOT, 'dist/browser/sov-chat.js'), 'utf8');
+    const entry = fs.readFileSync(path.join(PACKAGE_ROOT, 'relay/dist/browser/sov-chat.js'), 'utf8');
     const chunk = /from"\.\/(chunks\/[^"]+\.js)"/.exec(entry)![1]!;
     const source = (await request(`${relay.url}/${chunk}`, {})).body.toString();
     const notices = /\/\*! For license information please see (\S+) \*\//.exec(source)?.[1];
