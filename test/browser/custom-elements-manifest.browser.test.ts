@@ -51,9 +51,16 @@ function declarationOf(tag: string): { path: string; declaration: Declaration } 
 async function sourceOf(tag: string): Promise<string> {
   const path = tag === 'sov-avatar' ? 'web-components/shared/sov-avatar.ts' : `web-components/${tag}/${tag}.ts`;
   if (!sources.has(path)) {
-    const response = await fetch(`/${path}`);
-    expect(response.ok, `/${path}`).to.equal(true);
-    sources.set(path, await response.text());
+    // <sov-chat>'s chat screen is a module of its own (its chunk loads beside the connection).
+    const modules = tag === 'sov-chat' ? [path, 'web-components/sov-chat/chat-screen.ts'] : [path];
+    const texts = await Promise.all(
+      modules.map(async (module) => {
+        const response = await fetch(`/${module}`);
+        expect(response.ok, `/${module}`).to.equal(true);
+        return response.text();
+      }),
+    );
+    sources.set(path, texts.join('\n'));
   }
   return sources.get(path)!;
 }

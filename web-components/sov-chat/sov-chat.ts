@@ -1,21 +1,21 @@
-import { html, nothing } from 'lit';
+import { adoptStyles, html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
-import { customElement, property, query, state } from 'lit/decorators.js';
+import { customElement, property, state } from 'lit/decorators.js';
 import '../shared/sov-avatar.ts';
-import { avatarSrc, displayName } from '../shared/people.ts';
 import { fire } from '../shared/events.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
 import { chatStyles } from './sov-chat.styles.ts';
-import { DEFAULT_AVATAR_MAX_BYTES, DEFAULT_ROOM, SovClient, normalizeRoomName, onFirstUse } from '../../sdk/index.ts';
+import type { ChatScreen } from './chat-screen.ts';
+import { DEFAULT_AVATAR_MAX_BYTES, DEFAULT_ROOM, SovClient, onFirstUse } from '../../sdk/index.ts';
 import type { ConnectionState } from '../../sdk/index.ts';
 
 type Screen = 'starting' | 'login' | 'chat';
 
 // Not part of the initial download: a returning user never needs the login form, and most visits
-// never open the profile. The chat screen (<sov-chat-room>, <sov-roster>) starts loading with the
-// connection, so it arrives while the relay answers instead of delaying the first paint (and,
-// on networks that freeze a TCP connection after about 16 KB, travels on a connection of its own).
+// never open the profile. The chat screen (the top bar, <sov-chat-room>, <sov-roster>) starts
+// loading with the connection, so it arrives while the relay answers instead of delaying the first
+// paint (and, on networks that freeze a TCP connection after about 16 KB, on a connection of its own).
 export const loadLogin = onFirstUse(() => import('../sov-login/sov-login.ts'), 'the sign-in form');
 export const loadProfile = onFirstUse(() => import('../sov-profile/sov-profile.ts'), 'the profile editor');
 export const loadChatScreen = onFirstUse(() => import('./chat-screen.ts'), 'the chat');
@@ -63,14 +63,13 @@ export class SovChat extends SovElement {
   @state() private connection: ConnectionState = 'connecting';
   /** On a fallback (HTTP) rather than WebSocket: said in the state line, so people know why it may be slower. */
   @state() private fallback = false;
-  @state() private showRoster = false;
-  @state() private roomError = '';
   @state() private startError = '';
   /** Why the part of the page on screen could not load (offline); cleared when it loads. */
   @state() private loadError = '';
   /** The screen whose code was last asked for. */
   private screenLoaded: Screen = 'starting';
-  @query('dialog') private dialog!: HTMLDialogElement;
+  /** The chat screen, once its chunk is in. */
+  private chatScreen: ChatScreen | null = null;
 
   /** A client this element made (closed when it leaves the page), as opposed to one handed in. */
   private ownClient: SovClient | null = null;
@@ -104,10 +103,23 @@ export class SovChat extends SovElement {
   private loadScreen(): void {
     const screen = this.screen;
     if (screen === 'starting') return;
-    (screen === 'login' ? loadLogin : loadChatScreen)().then(
+    (screen === 'login' ? loadLogin() : loadChatScreen().then((module) => this.showChatScreen(module))).then(
       () => (this.loadError = ''),
       (error: unknown) => this.screen === screen && (this.loadError = this.errorText(error)),
     );
+  }
+
+  private showChatScreen(module: typeof import('./chat-screen.ts')): void {
+    if (this.chatScreen) return;
+    adoptStyles(this.renderRoot as ShadowRoot, [...SovChat.elementStyles, module.chatScreenStyles]);
+    this.chatScreen = new module.ChatScreen({
+      element: this,
+      t: (key, params) => this.t(key, params),
+      errorText: (error) => this.errorText(error),
+      language: () => this.language,
+      status: () => (this.connection !== 'connected' ? this.t(`state.${this.connection === 'closed' ? 'disconnected' : this.connection}`) : this.fallback ? this.t('state.fallback') : ''),
+    });
+    this.requestUpdate();
   }
 
   protected override firstUpdated(): void {
@@ -126,35 +138,7 @@ export class SovChat extends SovElement {
         <sov-login exportparts="form: login-form, submit: login-submit" .client=${this.client} lang=${lang} theme=${theme} @sov-login=${(event: Event) => event.stopPropagation()}></sov-login>
       </div>`;
     }
-    const user = this.client?.user;
-    if (!user) return nothing;
-    const name = displayName(user);
-    return html`
-      <header part="top-bar">
-        <button class="me" type="button" aria-label="${name}: ${this.t('top.editProfile')}" title=${this.t('top.editProfile')} @click=${this.openProfile}>
-          <sov-avatar .src=${avatarSrc(this.client, user)} .name=${name} .seed=${user.id}></sov-avatar>
-          <span>${name}</span>
-        </button>
-        <form class="room-form" @submit=${this.switchRoom}>
-          <label for="room">${this.t('top.room')}</label>
-          <input id="room" name="room" .value=${this.room} autocomplete="off" spellcheck="false" aria-invalid=${this.roomError ? 'true' : 'false'} />
-          <button type="submit">${this.t('top.join')}</button>
-        </form>
-        <button class="roster-toggle" type="button" aria-pressed=${this.showRoster ? 'true' : 'false'} @click=${() => (this.showRoster = !this.showRoster)}>
-          ${this.t('roster.title')}
-        </button>
-        <button part="exit" type="button" @click=${this.exit}>${this.t('top.exit')}</button>
-        ${this.roomError ? html`<p class="state error" role="alert">${this.roomError}</p>` : nothing} ${loadFailure}
-        <p class="state" role="status">${this.connection !== 'connected' ? this.t(`state.${this.connection === 'closed' ? 'disconnected' : this.connection}`) : this.fallback ? this.t('state.fallback') : ''}</p>
-      </header>
-      <main class=${this.showRoster ? 'show-roster' : ''}>
-        <sov-chat-room exportparts="list, message, notice, composer" .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-chat-room>
-        <sov-roster exportparts="list: roster, person" .client=${this.client} room=${this.room} lang=${lang} theme=${theme}></sov-roster>
-      </main>
-      <dialog aria-label=${this.t('profile.title')} @close=${this.profileClosed}>
-        <sov-profile .client=${this.client} closable max-avatar-bytes=${this.maxAvatarBytes} lang=${lang} theme=${theme} @sov-close=${(event: Event) => { event.stopPropagation(); this.dialog.close(); }}></sov-profile>
-      </dialog>
-    `;
+    return this.chatScreen?.render() ?? html`${loadFailure}<p class="center" role="status">${this.t('state.connecting')}</p>`;
   }
 
   private async start(): Promise<void> {
@@ -192,41 +176,11 @@ export class SovChat extends SovElement {
       }),
       client.on('logout', (detail) => {
         this.screen = 'login';
-        this.dialog?.close();
+        this.renderRoot.querySelector?.('dialog')?.close();
         fire(this, 'sov-logout', detail);
       }),
       client.on('profile', (user) => user.id === client.user?.id && this.requestUpdate()),
     );
-  }
-
-  private async exit(): Promise<void> {
-    await this.client?.logout();
-  }
-
-  private async openProfile(): Promise<void> {
-    try {
-      await loadProfile();
-    } catch (error) {
-      this.loadError = this.errorText(error);
-      return;
-    }
-    this.dialog.showModal();
-  }
-
-  private profileClosed(): void {
-    this.requestUpdate();
-  }
-
-  private switchRoom(event: SubmitEvent): void {
-    event.preventDefault();
-    const input = (event.target as HTMLFormElement).elements.namedItem('room') as HTMLInputElement;
-    try {
-      this.room = normalizeRoomName(input.value.trim());
-      this.roomError = '';
-      this.showRoster = false;
-    } catch (error) {
-      this.roomError = this.errorText(error);
-    }
   }
 }
 
