@@ -3,6 +3,7 @@ import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium.mjs';
 import { hostileHarnessPlugin } from './test/browser/hostile-harness-plugin.mjs';
+import { reactPlugin } from './test/browser/react-plugin.mjs';
 import { RelayForTests } from './test/browser/relay-for-tests.mjs';
 
 const relay = new RelayForTests();
@@ -10,7 +11,7 @@ await relay.start();
 process.on('exit', () => relay.dispose());
 
 export default {
-  files: ['test/browser/**/*.test.ts'],
+  files: ['test/browser/**/*.test.ts', 'test/browser/**/*.test.tsx'],
   nodeResolve: true,
   concurrency: 1,
   testFramework: { config: { timeout: 30000 } },
@@ -25,5 +26,5 @@ export default {
       },
     }),
   ],
-  plugins: [relay.plugin(), hostileHarnessPlugin(), esbuildPlugin({ ts: true, target: 'es2022', tsconfig: './tsconfig.json' })],
+  plugins: [relay.plugin(), hostileHarnessPlugin(), reactPlugin(), esbuildPlugin({ ts: true, tsx: true, target: 'es2022', tsconfig: './tsconfig.json' })],
 };
