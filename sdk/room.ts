@@ -134,6 +134,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     return this.catchUpFrom;
   }
 
+  /** @internal */
   set catchUp(seq: number | null) {
     const started = (seq === null) !== (this.catchUpFrom === null);
     this.catchUpFrom = seq;
@@ -145,6 +146,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     return this.syncedOnce;
   }
 
+  /** @internal */
   set synced(synced: boolean) {
     if (synced === this.syncedOnce) return;
     this.syncedOnce = synced;
