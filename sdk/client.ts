@@ -9,7 +9,7 @@
  */
 import { Connection, RETIRE_MS } from './connection.ts';
 import type { ConnectionState, HandshakeKind, StateChange, WebSocketConstructor } from './connection.ts';
-import { SnapshotEmitter, WatchedMap } from './snapshot.ts';
+import { SnapshotEmitter } from './snapshot.ts';
 import type { AccountHost, NewSession } from './account.ts';
 import { SovError, isTransient } from './errors.ts';
 import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
@@ -95,8 +95,6 @@ export interface ClientSnapshot {
   readonly state: ConnectionState;
   /** The logged-in user's profile, or null. */
   readonly user: Profile | null;
-  /** The joined rooms, in the order they were joined (each has its own `getSnapshot`). */
-  readonly rooms: readonly Room[];
   /** The transport of the connection in use (as the last `transport` event said). */
   readonly transport: TransportName;
   /** The front door in use, or tried now. */
@@ -121,11 +119,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   private readonly connection: Connection;
   private readonly storage: StorageAdapter;
   private readonly verifier: Verifier;
-  private readonly rooms = new WatchedMap<string, Room>(() => {
-    this.roomList = null;
-    this.changed();
-  });
-  private roomList: readonly Room[] | null = null;
+  private readonly rooms = new Map<string, Room>();
   private announcedTransport: TransportName;
   private readonly profiles = new Map<number, Profile>();
   private readonly profileRequests = new Map<number, Promise<Profile>>();
@@ -364,8 +358,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   }
 
   protected read(): ClientSnapshot {
-    this.roomList ??= Object.freeze([...this.rooms.values()]);
-    return { state: this.state, user: this.user, rooms: this.roomList, transport: this.announcedTransport, door: this.door };
+    return { state: this.state, user: this.user, transport: this.announcedTransport, door: this.door };
   }
 
   /** Stops for good: no reconnects, pending requests reject with CLOSED. Storage is kept. */

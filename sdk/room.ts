@@ -38,10 +38,6 @@ export interface RoomSnapshot {
   readonly hasOlder: boolean;
   /** `loadOlder` is waiting for the relay. */
   readonly loadingOlder: boolean;
-  /** Missed messages are still coming in, page by page, after a join or a reconnect. */
-  readonly catchingUp: boolean;
-  /** The relay has told the room's state in this run (false while only cached messages show). */
-  readonly synced: boolean;
 }
 
 export interface RoomEvents extends Record<string, unknown> {
@@ -93,9 +89,15 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
   private readonly waiting = new Map<string, { resolve(message: ClientMessage): void; reject(error: SovError): void }>();
   private incoming: Promise<void> = Promise.resolve();
   private olderLoad: Promise<number> | null = null;
-  private olderKept = false;
-  private catchUpFrom: number | null = null;
-  private syncedOnce = false;
+  /** The relay may keep messages older than the oldest here: `loadOlder` would find some. */
+  hasOlder = false;
+  /**
+   * @internal While missed messages come in pages: the last number of the last page applied, from
+   * which the catch-up goes on (live messages may already have raised `seq` past it). Null otherwise.
+   */
+  catchUp: number | null = null;
+  /** @internal The relay has told this room's state in this run: from then on a join asks for everything after `seq`, even 0. */
+  synced = false;
   /** @internal How many times the room was synced: pages of an earlier sync stop when a newer one starts. */
   syncs = 0;
   /**
@@ -121,40 +123,8 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     return (this.onlineView ??= Object.freeze(this.members.online));
   }
 
-  /** The relay may keep messages older than the oldest here: `loadOlder` would find some. */
-  get hasOlder(): boolean {
-    return this.olderKept;
-  }
-
-  /**
-   * @internal While missed messages come in pages: the last number of the last page applied, from
-   * which the catch-up goes on (live messages may already have raised `seq` past it). Null otherwise.
-   */
-  get catchUp(): number | null {
-    return this.catchUpFrom;
-  }
-
-  /** @internal */
-  set catchUp(seq: number | null) {
-    const started = (seq === null) !== (this.catchUpFrom === null);
-    this.catchUpFrom = seq;
-    if (started) this.changed();
-  }
-
-  /** @internal The relay has told this room's state in this run: from then on a join asks for everything after `seq`, even 0. */
-  get synced(): boolean {
-    return this.syncedOnce;
-  }
-
-  /** @internal */
-  set synced(synced: boolean) {
-    if (synced === this.syncedOnce) return;
-    this.syncedOnce = synced;
-    this.changed();
-  }
-
   protected read(): RoomSnapshot {
-    return { messages: this.messages, online: this.online, hasOlder: this.hasOlder, loadingOlder: this.loadingOlder, catchingUp: this.catchUp !== null, synced: this.synced };
+    return { messages: this.messages, online: this.online, hasOlder: this.hasOlder, loadingOlder: this.loadingOlder };
   }
 
   /** @internal Some join or leave never arrived (./member-list.ts). */
@@ -198,7 +168,8 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
         const checked = message.seq < before ? await this.check(message) : null;
         if (checked && this.accept(checked, false)) added.push(checked);
       }
-      this.keepsOlder(more && added.length > 0);
+      // Subscribers hear of it when the load ends (loadOlder).
+      this.hasOlder = more && added.length > 0;
       if (added.length > 0) {
         this.emit('older', added);
         this.host.persist(this);
@@ -284,12 +255,13 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
   restore(cached: CachedRoom, pending: ClientMessage[]): void {
     for (const message of cached.messages) this.accept(message);
     this.seq = Math.max(this.seq, cached.seq);
-    this.keepsOlder((cached.messages[0]?.seq ?? this.seq + 1) > 1);
+    this.hasOlder = (cached.messages[0]?.seq ?? this.seq + 1) > 1;
     for (const message of pending) {
       this.insert(this.list.length, message);
       this.settlement(message.cid).catch(() => undefined);
       this.emit('message', message);
     }
+    this.changed();
   }
 
   /**
@@ -310,7 +282,8 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    */
   applyJoin(result: JoinResult): Promise<ChatMessage[]> {
     // Only a join without `after` (a room with nothing yet) says whether older messages are kept.
-    if (result.older === true) this.keepsOlder(true);
+    // Subscribers hear of it with the page's messages: a relay keeps older ones only behind a full page.
+    this.hasOlder ||= result.older === true;
     const messages = pageMessages(result.messages);
     if (result.gap) {
       this.emit('gap', { seq: this.seq });
@@ -421,12 +394,6 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
   private onlineChanged(): void {
     this.onlineView = null;
     this.emit('online', this.online);
-  }
-
-  private keepsOlder(more: boolean): void {
-    if (more === this.olderKept) return;
-    this.olderKept = more;
-    this.changed();
   }
 
   /** Puts `message` at `index`, frozen. */

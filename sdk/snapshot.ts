@@ -48,28 +48,3 @@ export abstract class SnapshotEmitter<Events extends Record<string, unknown>, Sn
 function sameFields<T extends object>(known: T, fresh: T): boolean {
   return (Object.keys(fresh) as Array<keyof T>).every((key) => Object.is(known[key], fresh[key]));
 }
-
-/** A Map that reports every change: the client's joined rooms, whose list is part of its snapshot. */
-export class WatchedMap<K, V> extends Map<K, V> {
-  constructor(private readonly onChange: () => void) {
-    super();
-  }
-
-  override set(key: K, value: V): this {
-    super.set(key, value);
-    this.onChange();
-    return this;
-  }
-
-  override delete(key: K): boolean {
-    const deleted = super.delete(key);
-    if (deleted) this.onChange();
-    return deleted;
-  }
-
-  override clear(): void {
-    const had = this.size > 0;
-    super.clear();
-    if (had) this.onChange();
-  }
-}

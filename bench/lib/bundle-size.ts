@@ -17,10 +17,12 @@ import type { StaticFiles } from '../../relay/static-files.ts';
  * (sdk/member-list.ts, the fix for members missing from online lists after rotations) to 28,215
  * the same day, and the first of issue 11's reshaping (the outbox a module of its own, `once` and
  * `off`, one listener controller in the components, which now import only the SDK's public entry)
- * to 28,644, registerTranslation (a third language without forking) to 28,824: a miss of the
+ * to 28,644, registerTranslation (a third language without forking) to 28,824, rooms and the
+ * client as stores (subscribe/getSnapshot, a new frozen array and message objects on each change,
+ * the state event's previous state and reason: sdk/snapshot.ts) to 29,270: a miss of the
  * target that the packaging issue (11) owns; this ceiling only stops further growth meanwhile.
  */
-export const SOV_CHAT_INITIAL_GZIP_BUDGET = 28_900;
+export const SOV_CHAT_INITIAL_GZIP_BUDGET = 29_350;
 
 export interface FileSize {
   /** Relative to the served folder. */

@@ -111,7 +111,7 @@ describe('room snapshots', { timeout: 180_000 }, () => {
       const room: Room = await reader.join(longRoom);
       const record = recordSnapshots(room);
       const first = room.getSnapshot();
-      assert.ok(first.synced && first.hasOlder && !first.loadingOlder, JSON.stringify({ ...first, messages: first.messages.length }));
+      assert.ok(first.hasOlder && !first.loadingOlder, JSON.stringify({ ...first, messages: first.messages.length }));
       assert.ok(first.messages.length < HISTORY, `${first.messages.length} messages in the first page`);
       const newest = last(first);
       const deadline = Date.now() + 120_000;

@@ -1,7 +1,7 @@
-// SnapshotEmitter and WatchedMap on their own (sdk/snapshot.ts): what `subscribe` and `getSnapshot` promise, in-process.
+// SnapshotEmitter on its own (sdk/snapshot.ts): what `subscribe` and `getSnapshot` promise, in-process.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SnapshotEmitter, WatchedMap } from '../../sdk/snapshot.ts';
+import { SnapshotEmitter } from '../../sdk/snapshot.ts';
 
 /** A store of one counter and one list, the shape rooms and the client have. */
 class Counter extends SnapshotEmitter<{ tick: number }, { count: number; items: readonly string[] }> {
@@ -80,20 +80,5 @@ describe('SnapshotEmitter', () => {
     assert.equal(reached, true);
     assert.equal(rethrown.length, 1);
     assert.throws(rethrown[0]!, /listener bug/);
-  });
-});
-
-describe('WatchedMap', () => {
-  test('reports set, delete and clear, but not a delete or clear that changed nothing', () => {
-    let changes = 0;
-    const map = new WatchedMap<string, number>(() => changes++);
-    map.set('a', 1);
-    map.set('b', 2);
-    map.delete('missing');
-    map.delete('a');
-    map.clear();
-    map.clear();
-    assert.equal(changes, 4);
-    assert.equal(map.size, 0);
   });
 });
