@@ -4,6 +4,7 @@ import { chromeLauncher } from '@web/test-runner-chrome';
 import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium.mjs';
 import { failingModules } from './test/browser/failing-modules.mjs';
 import { hostileHarnessPlugin } from './test/browser/hostile-harness-plugin.mjs';
+import { reactPlugin } from './test/browser/react-plugin.mjs';
 import { RelayForTests } from './test/browser/relay-for-tests.mjs';
 
 const relay = new RelayForTests();
@@ -13,7 +14,7 @@ process.on('exit', () => relay.dispose());
 const refused = failingModules(['/web-components/sov-chat/chat-screen.ts']);
 
 export default {
-  files: ['test/browser/**/*.test.ts'],
+  files: ['test/browser/**/*.test.ts', 'test/browser/**/*.test.tsx'],
   nodeResolve: true,
   concurrency: 1,
   testFramework: { config: { timeout: 30000 } },
@@ -29,5 +30,5 @@ export default {
     }),
   ],
   middleware: [refused.middleware],
-  plugins: [relay.plugin(), hostileHarnessPlugin(), refused.plugin, esbuildPlugin({ ts: true, target: 'es2022', tsconfig: './tsconfig.json' })],
+  plugins: [relay.plugin(), hostileHarnessPlugin(), refused.plugin, reactPlugin(), esbuildPlugin({ ts: true, tsx: true, target: 'es2022', tsconfig: './tsconfig.json' })],
 };

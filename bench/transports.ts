@@ -227,7 +227,7 @@ async function runScenario(ready: Awaited<ReturnType<typeof setUpScenario>>, siz
   const timeline: string[] = [];
   const began = performance.now();
   const at = (): string => `${((performance.now() - began) / 1000).toFixed(1)}s`;
-  reader.on('state', (state) => {
+  reader.on('state', ({ state }) => {
     if (state === 'reconnecting') reconnects++;
     timeline.push(`${state} ${at()}`);
   });

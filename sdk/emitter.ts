@@ -27,14 +27,19 @@ export class Emitter<Events extends Record<string, unknown>> {
   }
 
   protected emit<K extends keyof Events>(event: K, value: Events[K]): void {
-    for (const listener of [...(this.listeners.get(event) ?? [])]) {
-      try {
-        (listener as (value: Events[K]) => void)(value);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
+    callEach(this.listeners.get(event) as Set<(value: Events[K]) => void> | undefined, value);
+  }
+}
+
+/** Calls each listener (a copy of the set: one may remove itself); an error is rethrown apart, so one listener cannot break the others. */
+export function callEach<T>(listeners: Iterable<(value: T) => void> | undefined, value: T): void {
+  for (const listener of [...(listeners ?? [])]) {
+    try {
+      listener(value);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
     }
   }
 }

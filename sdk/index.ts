@@ -1,9 +1,9 @@
 /** `sovereign-chat`: the browser (and Node) SDK for Sovereign Chat relays. */
 export { SovClient, MIN_PASSWORD_LENGTH } from './client.ts';
-export type { SovClientOptions, Credentials, Registration, PasswordChangeInput, ClientEvents } from './client.ts';
+export type { SovClientOptions, Credentials, Registration, PasswordChangeInput, ClientEvents, ClientSnapshot } from './client.ts';
 export { Room } from './room.ts';
-export type { ClientMessage, MessageState, RoomEvents } from './room.ts';
-export type { ConnectionState, WebSocketConstructor, WebSocketLike } from './connection.ts';
+export type { ClientMessage, MessageState, RoomEvents, RoomSnapshot } from './room.ts';
+export type { ConnectionState, StateChange, StateReason, WebSocketConstructor, WebSocketLike } from './connection.ts';
 export type { TransportChoice } from './transports/ladder.ts';
 export type { TransportName } from './transports/link.ts';
 export { SovError, ERROR_MESSAGES, isTransient } from './errors.ts';

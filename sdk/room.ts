@@ -1,8 +1,13 @@
 /**
  * One joined room: its messages in sequence order (verified before the app sees them), who is
  * online in it, and the outgoing messages with their state. Created by `SovClient.join`.
+ *
+ * Nothing handed out is changed afterwards: a change to the messages makes a new `messages` array,
+ * and a change to a message (pending to sent, say) a new message object in it, so that views
+ * comparing by identity (React, Lit, memoized selectors) see every change, and a snapshot kept
+ * from before stays as it was (./snapshot.ts).
  */
-import { Emitter } from './emitter.ts';
+import { SnapshotEmitter } from './snapshot.ts';
 import { SovError } from './errors.ts';
 import { toBase64Url } from './encoding.ts';
 import { MemberList } from './member-list.ts';
@@ -13,14 +18,26 @@ import type { ChatMessage, JoinResult, Profile } from './protocol/frames.ts';
 export type MessageState = 'pending' | 'sent' | 'failed';
 
 /** A message as the app sees it. */
-export interface ClientMessage extends Omit<ChatMessage, 'seq'> {
+export interface ClientMessage extends Readonly<Omit<ChatMessage, 'seq'>> {
   /** The room's sequence number; null while the message waits in the outbox. */
-  seq: number | null;
+  readonly seq: number | null;
   /** True only when the signature checked out against the author's keys. Never show a false one as authentic. */
-  verified: boolean;
-  state: MessageState;
+  readonly verified: boolean;
+  readonly state: MessageState;
   /** Why a message failed (state "failed"). */
-  error?: SovError;
+  readonly error?: SovError;
+}
+
+/** A room as `getSnapshot` gives it: one frozen object, the same until something in it changed. */
+export interface RoomSnapshot {
+  /** The same array as `room.messages`: a new one after each change. */
+  readonly messages: readonly ClientMessage[];
+  /** Who is online in the room (the same array as `room.online`). */
+  readonly online: readonly Profile[];
+  /** The relay may keep older messages: `loadOlder` would find some. */
+  readonly hasOlder: boolean;
+  /** `loadOlder` is waiting for the relay. */
+  readonly loadingOlder: boolean;
 }
 
 export interface RoomEvents extends Record<string, unknown> {
@@ -29,7 +46,7 @@ export interface RoomEvents extends Record<string, unknown> {
   join: Profile;
   leave: { userId: number; user?: Profile };
   /** The online list changed. */
-  online: Profile[];
+  online: readonly Profile[];
   /** The relay could not give every missed message (the client was away longer than its history). */
   gap: { seq: number };
   /** Older messages `loadOlder` added at the front, oldest first (they raise no `message` events). */
@@ -56,9 +73,15 @@ export interface CachedRoom {
   messages: ClientMessage[];
 }
 
-export class Room extends Emitter<RoomEvents> {
-  /** Messages in order: sent ones by sequence number, then pending and failed ones by creation. */
-  readonly messages: ClientMessage[] = [];
+export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
+  /**
+   * The messages, in the order of `messages`. The array changes; the objects in it never do (a
+   * changed message is a new object in its place), and each is frozen as it goes in.
+   */
+  private list: ClientMessage[] = [];
+  /** What `messages` handed out since the list last changed: copied once after a burst of changes, not at each. */
+  private listView: readonly ClientMessage[] | null = null;
+  private onlineView: readonly Profile[] | null = null;
   /** Highest sequence number received; a hole below it is fetched as soon as it shows. */
   seq = 0;
   private readonly members = new MemberList();
@@ -90,8 +113,18 @@ export class Room extends Emitter<RoomEvents> {
     super();
   }
 
-  get online(): Profile[] {
-    return this.members.online;
+  /** Messages in order: sent ones by sequence number, then pending and failed ones by creation. A new frozen array after each change. */
+  get messages(): readonly ClientMessage[] {
+    return (this.listView ??= Object.freeze([...this.list]));
+  }
+
+  /** Who is online in the room: a new frozen array after each change. */
+  get online(): readonly Profile[] {
+    return (this.onlineView ??= Object.freeze(this.members.online));
+  }
+
+  protected read(): RoomSnapshot {
+    return { messages: this.messages, online: this.online, hasOlder: this.hasOlder, loadingOlder: this.loadingOlder };
   }
 
   /** @internal Some join or leave never arrived (./member-list.ts). */
@@ -112,7 +145,13 @@ export class Room extends Emitter<RoomEvents> {
    */
   loadOlder(): Promise<number> {
     if (!this.hasOlder) return Promise.resolve(0);
-    this.olderLoad ??= this.host.older(this).finally(() => (this.olderLoad = null));
+    if (!this.olderLoad) {
+      this.olderLoad = this.host.older(this).finally(() => {
+        this.olderLoad = null;
+        this.changed();
+      });
+      this.changed();
+    }
     return this.olderLoad;
   }
 
@@ -129,6 +168,7 @@ export class Room extends Emitter<RoomEvents> {
         const checked = message.seq < before ? await this.check(message) : null;
         if (checked && this.accept(checked, false)) added.push(checked);
       }
+      // Subscribers hear of it when the load ends (loadOlder).
       this.hasOlder = more && added.length > 0;
       if (added.length > 0) {
         this.emit('older', added);
@@ -162,27 +202,30 @@ export class Room extends Emitter<RoomEvents> {
       verified: true,
       state: 'pending',
     };
-    this.messages.push(message);
+    this.insert(this.list.length, message);
     this.emit('message', message);
     const settled = this.settlement(message.cid);
     this.host.enqueue(this, message);
     return settled;
   }
 
-  /** Sends a failed message again (same client id, so it can never be stored twice). */
+  /**
+   * Sends a failed message again (same client id, so it can never be stored twice). `message` may
+   * be any copy of it the app holds: the room's current one is what goes.
+   */
   retry(message: ClientMessage): Promise<ClientMessage> {
-    if (message.state !== 'failed') return Promise.resolve(message);
-    message.state = 'pending';
-    delete message.error;
-    this.emit('message', message);
-    const settled = this.settlement(message.cid);
-    this.host.retry(this, message);
+    const current = this.list.find((m) => m.author === message.author && m.cid === message.cid);
+    if (current?.state !== 'failed') return Promise.resolve(current ?? message);
+    const pending = this.replace(current, revised(current, { state: 'pending' }));
+    this.emit('message', pending);
+    const settled = this.settlement(pending.cid);
+    this.host.retry(this, pending);
     return settled;
   }
 
   /** @internal The outbox reports a result for one of this room's messages. */
   settle(cid: string, outcome: { seq: number } | { error: SovError }): void {
-    const message = this.messages.find((m) => m.cid === cid && m.author === this.host.userId);
+    const message = this.list.find((m) => m.cid === cid && m.author === this.host.userId);
     const waiter = this.waiting.get(cid);
     this.waiting.delete(cid);
     if (!message) return;
@@ -190,16 +233,14 @@ export class Room extends Emitter<RoomEvents> {
       // Known by number from now on, so the relay's copy of it (which may arrive after this
       // reply) is recognised as this message, not added a second time.
       this.bySeq.add(outcome.seq);
+      let sent = message;
       if (message.state !== 'sent') {
-        message.state = 'sent';
-        message.seq = outcome.seq;
-        this.emit('message', message);
+        sent = this.replace(message, revised(message, { state: 'sent', seq: outcome.seq }));
+        this.emit('message', sent);
       }
-      waiter?.resolve(message);
+      waiter?.resolve(sent);
     } else {
-      message.state = 'failed';
-      message.error = outcome.error;
-      this.emit('message', message);
+      this.emit('message', this.replace(message, revised(message, { state: 'failed', error: outcome.error })));
       waiter?.reject(outcome.error);
     }
   }
@@ -216,10 +257,11 @@ export class Room extends Emitter<RoomEvents> {
     this.seq = Math.max(this.seq, cached.seq);
     this.hasOlder = (cached.messages[0]?.seq ?? this.seq + 1) > 1;
     for (const message of pending) {
-      this.messages.push(message);
+      this.insert(this.list.length, message);
       this.settlement(message.cid).catch(() => undefined);
       this.emit('message', message);
     }
+    this.changed();
   }
 
   /**
@@ -240,6 +282,7 @@ export class Room extends Emitter<RoomEvents> {
    */
   applyJoin(result: JoinResult): Promise<ChatMessage[]> {
     // Only a join without `after` (a room with nothing yet) says whether older messages are kept.
+    // Subscribers hear of it with the page's messages: a relay keeps older ones only behind a full page.
     this.hasOlder ||= result.older === true;
     const messages = pageMessages(result.messages);
     if (result.gap) {
@@ -260,7 +303,7 @@ export class Room extends Emitter<RoomEvents> {
   /** @internal A page of who is online as of `memberSeq`, ids after `after` up to `next` (./member-list.ts). */
   addOnline(users: Profile[], memberSeq: number, after: number, next: number | null, fresh = false): void {
     this.members.page(users, memberSeq, after, next, fresh);
-    this.emit('online', this.online);
+    this.onlineChanged();
   }
 
   /** @internal A message from the relay (live or history): verified, then added in order, once. */
@@ -305,13 +348,14 @@ export class Room extends Emitter<RoomEvents> {
    */
   private takeBackOwn(message: ChatMessage): boolean {
     if (message.author !== this.host.userId) return false;
-    const own = this.messages.find((m) => m.author === message.author && m.cid === message.cid && (m.seq === null || m.seq === message.seq));
+    const own = this.list.find((m) => m.author === message.author && m.cid === message.cid && (m.seq === null || m.seq === message.seq));
     if (!own) return false;
     this.bySeq.add(message.seq);
     this.seq = Math.max(this.seq, message.seq);
-    own.sig = message.sig;
-    own.ts = message.ts;
-    this.settle(message.cid, { seq: message.seq });
+    // The signature and time the relay stored (signed as it went out, later than the message was written).
+    const stored = own.sig === message.sig && own.ts === message.ts ? own : this.replace(own, revised(own, { sig: message.sig, ts: message.ts }));
+    if (stored.state !== 'sent') this.settle(message.cid, { seq: message.seq });
+    else if (stored !== own) this.emit('message', stored);
     this.host.persist(this);
     return true;
   }
@@ -321,13 +365,10 @@ export class Room extends Emitter<RoomEvents> {
    * at the lower number. A copy already shown that turns out to be the later one loses its mark.
    */
   private replayed(message: ChatMessage): boolean {
-    const copy = this.messages.find((m) => m.seq !== null && m.author === message.author && m.cid === message.cid && m.sig === message.sig);
+    const copy = this.list.find((m) => m.seq !== null && m.author === message.author && m.cid === message.cid && m.sig === message.sig);
     if (!copy) return false;
     if (copy.seq! < message.seq) return true;
-    if (copy.verified) {
-      copy.verified = false;
-      this.emit('message', copy);
-    }
+    if (copy.verified) this.emit('message', this.replace(copy, revised(copy, { verified: false })));
     return false;
   }
 
@@ -339,6 +380,7 @@ export class Room extends Emitter<RoomEvents> {
     const change = this.members.event(userId, user, memberSeq);
     this.checkMembers();
     if (!change) return;
+    this.onlineView = null;
     if ('joined' in change) this.emit('join', change.joined);
     else this.emit('leave', { userId, user: change.left });
     this.emit('online', this.online);
@@ -346,7 +388,25 @@ export class Room extends Emitter<RoomEvents> {
 
   /** @internal */
   profileChanged(user: Profile): void {
-    if (this.members.profileChanged(user)) this.emit('online', this.online);
+    if (this.members.profileChanged(user)) this.onlineChanged();
+  }
+
+  private onlineChanged(): void {
+    this.onlineView = null;
+    this.emit('online', this.online);
+  }
+
+  /** Puts `message` at `index`, frozen. */
+  private insert(index: number, message: ClientMessage): void {
+    this.list.splice(index, 0, Object.freeze(message));
+    this.listView = null;
+  }
+
+  /** Puts `next` in the place of `current`, frozen: a message handed out is replaced, never changed. */
+  private replace(current: ClientMessage, next: ClientMessage): ClientMessage {
+    this.list[this.list.indexOf(current)] = Object.freeze(next);
+    this.listView = null;
+    return next;
   }
 
   private checkMembers(): void {
@@ -359,7 +419,7 @@ export class Room extends Emitter<RoomEvents> {
    */
   snapshot(limit: number): CachedRoom {
     const upTo = this.catchUp ?? this.seq;
-    const sent = this.messages.filter((m) => m.state === 'sent' && m.seq !== null && m.seq <= upTo);
+    const sent = this.list.filter((m) => m.state === 'sent' && m.seq !== null && m.seq <= upTo);
     return { seq: upTo, messages: sent.slice(-limit) };
   }
 
@@ -369,13 +429,13 @@ export class Room extends Emitter<RoomEvents> {
     this.bySeq.add(message.seq);
     this.seq = Math.max(this.seq, message.seq);
     // Keep sent messages in sequence order, ahead of anything still pending.
-    let index = this.messages.length;
+    let index = this.list.length;
     while (index > 0) {
-      const before = this.messages[index - 1]!;
+      const before = this.list[index - 1]!;
       if (before.seq !== null && before.seq < message.seq) break;
       index--;
     }
-    this.messages.splice(index, 0, message);
+    this.insert(index, message);
     if (announce) this.emit('message', message);
     return true;
   }
@@ -383,4 +443,9 @@ export class Room extends Emitter<RoomEvents> {
   private settlement(cid: string): Promise<ClientMessage> {
     return new Promise((resolve, reject) => this.waiting.set(cid, { resolve, reject }));
   }
+}
+
+/** A copy of `message` with `change`, without the error of an earlier failure (a failed message carries its own). */
+function revised({ error: _earlierError, ...message }: ClientMessage, change: Partial<ClientMessage>): ClientMessage {
+  return { ...message, ...change };
 }

@@ -124,7 +124,7 @@ describe('SovClient against a real relay', function () {
       expect(await device.resume()).to.equal(true);
       await until(() => device.state === 'connected', 'the device online');
       const states: string[] = [];
-      device.on('state', (state) => states.push(state));
+      device.on('state', ({ state }) => states.push(state));
       const before = network.opened;
       network.frozen = true;
       await until(() => states.includes('reconnecting'), 'the stall to be noticed');

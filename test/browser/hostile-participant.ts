@@ -145,7 +145,7 @@ export class Participant {
     this.username = freshUsername(setup.name.toLowerCase());
     this.transports.push(transportOf(this.client));
     onTransport(this.client, (name) => collapse(this.transports, name));
-    this.client.on('state', (state) => this.states.at(-1)?.startsWith(`${state} `) || this.states.push(`${state} ${this.age()}`));
+    this.client.on('state', ({ state }) => this.states.at(-1)?.startsWith(`${state} `) || this.states.push(`${state} ${this.age()}`));
   }
 
   async register(): Promise<number> {

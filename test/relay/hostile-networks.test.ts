@@ -153,7 +153,7 @@ describe('the relay and the SDK on hostile networks', { concurrency: true }, () 
       const reader = sdk(t, through.url);
       await register(reader, 'reader');
       const states: string[] = [];
-      reader.on('state', (state) => states.push(state));
+      reader.on('state', ({ state }) => states.push(state));
       const started = Date.now();
       const room = await loadWhole(reader, history.room, FREEZE_DEADLINE_MS);
       assert.deepEqual(texts(room), history.texts, `after ${seconds(Date.now() - started)}, over ${through.connections()} TCP connections`);
@@ -195,7 +195,7 @@ describe('the relay and the SDK on hostile networks', { concurrency: true }, () 
       await register(reader, 'reader');
       const room = await reader.join(name);
       const states: string[] = [];
-      reader.on('state', (state) => states.push(state));
+      reader.on('state', ({ state }) => states.push(state));
       const writer = sdk(t, unbudgeted.url);
       await register(writer, 'writer');
       const writing = await writer.join(name);
@@ -297,7 +297,7 @@ describe('the relay and the SDK on hostile networks', { concurrency: true }, () 
       const through = await proxy(t, { mode: 'refuse' });
       const client = sdk(t, through.url, { requestTimeoutMs: 3000 });
       const states: string[] = [];
-      client.on('state', (state) => states.push(state));
+      client.on('state', ({ state }) => states.push(state));
       const failure = await register(client, 'bot').then(
         () => null,
         (error: SovError) => error.code,

@@ -264,7 +264,8 @@ export class SovChatRoom extends SovElement {
 
   private onMessage(message: ClientMessage): void {
     this.fromBottom = null;
-    const known = this.rows.some((row) => 'message' in row && row.message === message);
+    // A change to a message already shown (pending to sent, say) comes as a new object: known by author and client id.
+    const known = this.rows.some((row) => 'message' in row && row.message.author === message.author && row.message.cid === message.cid);
     this.learnAuthor(message.author);
     this.rebuild();
     if (known) return;

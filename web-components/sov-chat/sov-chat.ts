@@ -165,9 +165,9 @@ export class SovChat extends SovElement {
     // A client handed in shows its state at once; our own shows "connecting" until resume() answers.
     if (client !== this.ownClient) this.screen = client.user ? 'chat' : 'login';
     this.subscriptions.listen(
-      client.on('state', (connection) => {
-        this.connection = connection;
-        if (connection === 'connected' && this.loadError) this.loadScreen();
+      client.on('state', ({ state }) => {
+        this.connection = state;
+        if (state === 'connected' && this.loadError) this.loadScreen();
       }),
       client.on('transport', (transport) => (this.fallback = transport !== 'websocket')),
       client.on('login', (user) => {

@@ -21,7 +21,7 @@ export class SovRoster extends SovElement {
 
   /** A room name for that room's people; empty for everyone on the relay. */
   @property({ reflect: true }) room = '';
-  @state() private people: Profile[] = [];
+  @state() private people: readonly Profile[] = [];
   private readonly subscriptions = new Subscriptions(this);
 
   override connectedCallback(): void {
@@ -72,7 +72,7 @@ export class SovRoster extends SovElement {
           if (this.people.some((person) => person.id === user.id)) this.people = this.people.map((person) => (person.id === user.id ? user : person));
         }),
         // Presence missed while offline: ask again after every reconnect.
-        client.on('state', (state) => state === 'connected' && void this.refreshEveryone(client)),
+        client.on('state', ({ state }) => state === 'connected' && void this.refreshEveryone(client)),
       );
       await this.refreshEveryone(client);
     } catch {
