@@ -247,11 +247,13 @@ createRoot(document.getElementById('root')).render(<App />);
       await page.close();
     });
 
-    test('the Vite app defines <sov-chat>; importing sov-roster.js defines sov-roster and sov-avatar but not sov-chat', async () => {
+    test('the Vite app defines <sov-chat>, and its chat screen\'s elements as it starts; importing sov-roster.js defines sov-roster and sov-avatar but not sov-chat', async () => {
       const page = await browser.newPage();
       const defined = () => page.evaluate(() => ['sov-chat', 'sov-chat-room', 'sov-roster', 'sov-avatar'].filter((tag) => customElements.get(tag)));
       await page.goto(`${site.url}/vite/index.html`);
-      await page.waitForFunction(() => 'SovClient' in window);
+      await page.waitForFunction(() => 'SovClient' in window && customElements.get('sov-chat'));
+      // The chat screen (sov-chat-room, sov-roster, sov-avatar) is a chunk <sov-chat> loads as it starts.
+      await page.waitForFunction(() => customElements.get('sov-chat-room'));
       assert.deepEqual(await defined(), ['sov-chat', 'sov-chat-room', 'sov-roster', 'sov-avatar']);
       await page.goto(`${site.url}/roster.html`);
       await page.waitForFunction(() => customElements.get('sov-roster'));

@@ -1,5 +1,5 @@
 import { LitElement } from 'lit';
-import { property } from 'lit/decorators.js';
+import { property } from 'lit/decorators/property.js';
 import { hasTable, isMessageKey, langOf, loadTable, onTranslation, translate } from './i18n.ts';
 import type { Lang, MessageKey } from './i18n.ts';
 import { SovError } from '../../sdk/index.ts';

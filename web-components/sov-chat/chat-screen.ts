@@ -6,11 +6,12 @@
  */
 import { html, nothing } from 'lit';
 import type { TemplateResult } from 'lit';
+import '../shared/sov-avatar.ts';
 import '../sov-chat-room/sov-chat-room.ts';
 import '../sov-roster/sov-roster.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import type { MessageKey } from '../shared/i18n.ts';
-import { chatScreenStyles } from './sov-chat.styles.ts';
+import { chatScreenStyles } from './chat-screen.styles.ts';
 import { normalizeRoomName } from '../../sdk/index.ts';
 import type { SovChat } from './sov-chat.ts';
 import { loadProfile } from './sov-chat.ts';

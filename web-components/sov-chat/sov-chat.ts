@@ -1,7 +1,8 @@
 import { adoptStyles, html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
-import { customElement, property, state } from 'lit/decorators.js';
-import '../shared/sov-avatar.ts';
+import { customElement } from 'lit/decorators/custom-element.js';
+import { property } from 'lit/decorators/property.js';
+import { state } from 'lit/decorators/state.js';
 import { fire } from '../shared/events.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';

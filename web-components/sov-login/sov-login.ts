@@ -1,5 +1,7 @@
 import { html, nothing } from 'lit';
-import { customElement, property, state } from 'lit/decorators.js';
+import { customElement } from 'lit/decorators/custom-element.js';
+import { property } from 'lit/decorators/property.js';
+import { state } from 'lit/decorators/state.js';
 import { fire } from '../shared/events.ts';
 import { SovElement } from '../shared/sov-element.ts';
 import { formField, withoutError } from '../shared/form-field.ts';

@@ -1,6 +1,8 @@
 import { html, nothing } from 'lit';
 import type { PropertyValues } from 'lit';
-import { customElement, property, state } from 'lit/decorators.js';
+import { customElement } from 'lit/decorators/custom-element.js';
+import { property } from 'lit/decorators/property.js';
+import { state } from 'lit/decorators/state.js';
 import '../shared/sov-avatar.ts';
 import { avatarSrc, displayName } from '../shared/people.ts';
 import { fire } from '../shared/events.ts';
