@@ -4,9 +4,9 @@
  */
 import type { Pica } from 'pica';
 import { SovError } from './errors.ts';
-import type { WireError } from './errors.ts';
 import { AVATAR_UPLOAD_PATH, LIMITS } from './protocol/frames.ts';
 import type { Profile } from './protocol/frames.ts';
+import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
 
 import { AVATAR_SIZE, DEFAULT_AVATAR_MAX_BYTES } from './avatar-limits.ts';
 
@@ -266,24 +266,23 @@ async function toPng(canvas: Canvas): Promise<Blob> {
   return blob;
 }
 
-/** Reads the relay's `{ ok, result: { user } } | { ok: false, error }` answer. */
+/**
+ * Reads the relay's `{ ok, result: { user } } | { ok: false, error }` answer, checked as the SDK
+ * checks every reply (./protocol/relay-frames.ts): an avatar is a profile update, with its result.
+ */
 function readReply(status: number, body: string): Profile | SovError {
-  let reply: unknown;
-  try {
-    reply = JSON.parse(body);
-  } catch {
-    reply = undefined;
-  }
-  if (isRecord(reply)) {
-    if (reply.ok === true && isRecord(reply.result) && isRecord(reply.result.user)) return reply.result.user as unknown as Profile;
-    if (reply.ok === false && isRecord(reply.error)) return SovError.fromWire(reply.error as unknown as WireError);
+  const reply = relayFrameOf(body);
+  if ('error' in reply) return reply.error;
+  if ('result' in reply) {
+    try {
+      return resultOf('update-profile', reply.result).user;
+    } catch (error) {
+      if (error instanceof SovError) return error;
+      throw error;
+    }
   }
   // A proxy's HTML error page, a truncated body: nothing the SDK can act on.
   return new SovError('INTERNAL', `The upload got HTTP ${status} with a body that is not a relay reply.`);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Calls an app's progress callback without letting its bug turn into this operation's failure. */

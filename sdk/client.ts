@@ -18,7 +18,6 @@ import { loadAccount, loadAvatar, loadPages } from './lazy.ts';
 import { Outbox } from './outbox.ts';
 import type { OutboxEntry, OutboxHost } from './outbox.ts';
 import type { PagesHost } from './pages.ts';
-import { chatMessageOf } from './protocol/frames.ts';
 import type { Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
 import { Room } from './room.ts';
 import type { CachedRoom, RoomHost } from './room.ts';
@@ -88,6 +87,12 @@ export interface ClientEvents extends Record<string, unknown> {
   transport: TransportName;
   /** A front door led to another relay than the session's; it was closed before the token went out. */
   'wrong-relay': { door: string; relayId: string | null; error: SovError };
+  /**
+   * The relay sent a frame that breaks the protocol (code BAD_RELAY_FRAME, `field` the part at
+   * fault): it was refused whole, the request it answered failed with this error, and the client
+   * carries on with everything else.
+   */
+  error: SovError;
 }
 
 /** The client as `getSnapshot` gives it: one frozen object, the same until something in it changed. */
@@ -154,6 +159,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
       this.announcedTransport = transport;
       this.emit('transport', transport);
     });
+    this.connection.on('error', (error) => this.emit('error', error));
     // Member lists the rotation took as known may have missed a join or a leave: ask again.
     this.connection.on('resync', () => {
       for (const room of this.rooms.values()) void this.syncRoom(room, false).catch(() => undefined);
@@ -536,13 +542,13 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     // Who is online goes in as the reply arrives: events behind it on the same connection may be
     // handled before this function goes on, and they are newer than the list.
     const result = await this.connection.request('join', fields, { handshake, onReply: (reply) => room.applyJoinMembers(reply, members) });
-    if (members && Array.isArray(result.online)) this.pagesHost.learn(result.online);
+    if (members) this.pagesHost.learn(result.online);
     room.synced = true;
     // Set before the page goes in, so a hole that a live message shows meanwhile is left to this
     // catch-up (refill), and a restart meanwhile resumes from here.
-    room.catchUp = result.more === true ? after : null;
+    room.catchUp = result.more ? after : null;
     const page = await room.applyJoin(result);
-    const onlineNext = room.memberSyncs === memberSync && typeof result.onlineNext === 'number' ? result.onlineNext : null;
+    const onlineNext = room.memberSyncs === memberSync ? result.onlineNext : null;
     const catchingUp = room.syncs === sync && room.catchUp !== null;
     if (catchingUp) room.catchUp = page.at(-1)?.seq ?? after;
     if (onlineNext === null && !catchingUp) return;
@@ -575,8 +581,8 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     switch (event.ev) {
       case 'message':
         {
-          const message = chatMessageOf(event);
-          if (message) this.rooms.get(message.room)?.receive(message);
+          const { ev: _name, ...message } = event;
+          this.rooms.get(message.room)?.receive(message);
         }
         break;
       case 'join':

@@ -26,11 +26,12 @@
  */
 import { Emitter } from './emitter.ts';
 import { SovError } from './errors.ts';
-import type { WireError } from './errors.ts';
 import { reconnectDelay } from './backoff.ts';
 import { frameCost, rotationPoint } from './protocol/budget.ts';
 import { CLOSE_CODES, LIMITS } from './protocol/frames.ts';
-import type { EventMap, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import type { RequestId, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
+import type { RelayHello } from './protocol/relay-frames.ts';
 import { TransportLadder } from './transports/ladder.ts';
 import type { TransportChoice } from './transports/ladder.ts';
 import type { Link, LinkOpener, TransportName } from './transports/link.ts';
@@ -102,6 +103,11 @@ export interface ConnectionEvents extends Record<string, unknown> {
    * leaves) may have reached neither, so what the rotation's handshake took as known is not.
    */
   resync: null;
+  /**
+   * A frame from the relay broke the protocol and was refused (BAD_RELAY_FRAME, ./protocol/relay-frames.ts);
+   * the request it answered, if any, fails with the same error.
+   */
+  error: SovError;
 }
 
 export interface RequestOptions<K extends RequestType = RequestType> {
@@ -125,7 +131,7 @@ interface LinkState {
   link: Link;
   kind: HandshakeKind;
   tls: boolean;
-  hello: EventMap['hello'] | null;
+  hello: RelayHello | null;
   /** Budget bytes the relay has spent on this link, counted as the relay counts them. */
   spent: number;
   openedAt: number;
@@ -147,8 +153,8 @@ interface LinkState {
 }
 
 interface Pending {
-  resolve(result: unknown): void;
-  onReply?: ((result: never) => void) | undefined;
+  /** Checks a successful reply's result for the request it answers, then resolves with it (or rejects, refused). */
+  settle(result: unknown): void;
   reject(error: SovError): void;
   timer: ReturnType<typeof setTimeout>;
   link: LinkState;
@@ -195,7 +201,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   /** The relay's hello on the link being handshaken, else on the one in use: protocol version and limits. */
-  get hello(): EventMap['hello'] | null {
+  get hello(): RelayHello | null {
     return (this.handshaking ?? this.active ?? this.incoming)?.hello ?? null;
   }
 
@@ -266,7 +272,23 @@ export class Connection extends Emitter<ConnectionEvents> {
         link.awaiting.delete(id);
         reject(new SovError('TIMEOUT'));
       }, Math.max(1, deadline - Date.now()));
-      this.pending.set(id, { resolve: resolve as (result: unknown) => void, onReply, reject, timer, link });
+      const settle = (result: unknown): void => {
+        let value: ResultMap[K];
+        try {
+          value = resultOf(type, result);
+        } catch (error) {
+          const refusal = error instanceof SovError ? error : new SovError('BAD_RELAY_FRAME');
+          this.emit('error', refusal);
+          return reject(refusal);
+        }
+        try {
+          onReply?.(value);
+        } catch {
+          // A reply the caller cannot take is the caller's to find when the promise resolves.
+        }
+        resolve(value);
+      };
+      this.pending.set(id, { settle, reject, timer, link });
       link.awaiting.set(id, Date.now());
       link.dueSince ??= Date.now();
       link.link.send(frame);
@@ -357,57 +379,44 @@ export class Connection extends Emitter<ConnectionEvents> {
     link.unstuck = false;
     const cost = link.link.transport === 'websocket' ? frameCost(utf8.encode(text).length, link.tls) : 0;
     link.spent += cost;
-    let frame: Record<string, unknown>;
-    try {
-      frame = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (typeof frame !== 'object' || frame === null) return;
-    if ('re' in frame) {
-      this.settle(frame);
+    const frame = relayFrameOf(text);
+    if ('hello' in frame) this.greeted(link, frame.hello, cost);
+    else if ('event' in frame) this.dispatch(link, frame.event);
+    else if ('re' in frame) {
+      if ('refused' in frame) this.emit('error', frame.refused);
+      this.settle(frame.re, frame);
       link.dueSince = link.awaiting.size > 0 ? link.lastFrameAt : null;
       if (this.leaving.has(link) && !link.held && link.awaiting.size === 0) this.closeLink(link);
-    } else if (typeof frame.ev === 'string') {
-      this.dispatch(link, frame, cost);
     }
     this.rotateIfSpent(link);
   }
 
-  private dispatch(link: LinkState, frame: Record<string, unknown>, cost: number): void {
-    if (frame.ev === 'hello') {
-      if (link.hello || link !== this.incoming) return;
-      link.hello = frame as unknown as EventMap['hello'];
-      // The relay's count so far (TLS handshake, upgrade answer), then the hello itself.
-      const before = link.hello.budgetSpent;
-      link.spent = (typeof before === 'number' && before > 0 ? before : 0) + cost;
-      void this.runHandshake(link);
-      return;
-    }
+  private greeted(link: LinkState, hello: RelayHello, cost: number): void {
+    if (link.hello || link !== this.incoming) return;
+    link.hello = hello;
+    // The relay's count so far (TLS handshake, upgrade answer), then the hello itself.
+    link.spent = (hello.budgetSpent ?? 0) + cost;
+    void this.runHandshake(link);
+  }
+
+  private dispatch(link: LinkState, event: ServerEvent): void {
     // Events from the link in use and the one being made: the old one may be cut off before the
     // new one takes over, and what happened meanwhile came only on the new one. From an old link
     // still delivering, what it alone may bring: messages (kept once, by sequence number) and
     // joins and leaves (numbered too: ../member-list.ts).
-    if (link === this.active || link === this.incoming || frame.ev === 'message' || frame.ev === 'join' || frame.ev === 'leave') {
-      this.emit('event', frame as unknown as ServerEvent);
+    if (link === this.active || link === this.incoming || event.ev === 'message' || event.ev === 'join' || event.ev === 'leave') {
+      this.emit('event', event);
     }
   }
 
-  private settle(frame: Record<string, unknown>): void {
-    const pending = typeof frame.re === 'number' ? this.pending.get(frame.re) : undefined;
-    if (!pending) return;
-    this.pending.delete(frame.re as number);
-    pending.link.awaiting.delete(frame.re as number);
+  private settle(re: RequestId | null, outcome: { result: unknown } | { error: SovError } | { refused: SovError }): void {
+    const pending = typeof re === 'number' ? this.pending.get(re) : undefined;
+    if (!pending || typeof re !== 'number') return;
+    this.pending.delete(re);
+    pending.link.awaiting.delete(re);
     clearTimeout(pending.timer);
-    if (frame.ok === true) {
-      try {
-        (pending.onReply as ((result: unknown) => void) | undefined)?.(frame.result);
-      } catch {
-        // A reply the caller cannot take is the caller's to find when the promise resolves.
-      }
-      pending.resolve(frame.result);
-    }
-    else pending.reject(SovError.fromWire((frame.error ?? { code: 'INTERNAL', message: 'Malformed error reply.' }) as WireError));
+    if ('result' in outcome) pending.settle(outcome.result);
+    else pending.reject('error' in outcome ? outcome.error : outcome.refused);
   }
 
   private async runHandshake(link: LinkState): Promise<void> {
@@ -418,7 +427,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     } catch (error) {
       // The handshake handles what it can (an ended session, say); what is left is a broken link,
       // or an address that leads to another relay (WRONG_RELAY), which the target then leaves.
-      if (link === this.incoming) this.attemptFailed(link, false, error as SovError);
+      if (link === this.incoming) this.attemptFailed(link, false, error instanceof SovError ? error : undefined);
       return;
     } finally {
       if (this.handshaking === link) this.handshaking = null;

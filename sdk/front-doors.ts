@@ -63,9 +63,8 @@ export const wsUrlOf = (door: string): string => door + WS_PATH;
 export const httpUrlOf = (door: string): string => door.replace(/^ws/, 'http');
 
 /** The relay id a hello names, or null for a relay that names none (one older than ids). */
-export function relayIdOf(hello: unknown): string | null {
-  const relayId = (hello as { relayId?: unknown } | null)?.relayId;
-  return typeof relayId === 'string' ? relayId : null;
+export function relayIdOf(hello: { relayId?: string } | null): string | null {
+  return hello?.relayId ?? null;
 }
 
 // ## Choosing a door

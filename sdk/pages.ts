@@ -26,7 +26,7 @@ export async function catchUp(host: PagesHost, room: Room, sync: number): Promis
     const page = await room.applyPage(next.messages);
     const last = page.at(-1)?.seq ?? 0;
     // Numbers only grow: a relay that answered with nothing newer would keep the client asking.
-    more = next.more === true && last > after;
+    more = next.more && last > after;
     room.catchUp = more ? last : null;
   }
 }
@@ -46,7 +46,7 @@ export async function onlinePages(host: PagesHost, room: string | undefined, aft
     if (!current()) return;
     host.learn(users);
     // Ids only grow: a relay that pointed back would keep the client asking forever.
-    const following = typeof next === 'number' && next > after ? next : null;
+    const following = next !== null && next > after ? next : null;
     take({ users, after, next: following, memberSeq: memberSeq ?? 0 });
     after = following;
   }
@@ -56,5 +56,5 @@ export async function onlinePages(host: PagesHost, room: string | undefined, aft
 export async function loadOlder(host: PagesHost, room: Room): Promise<number> {
   const before = room.messages.find((message) => message.seq !== null)?.seq ?? room.seq + 1;
   const { messages, more } = await host.request('history', { room: room.name, before });
-  return room.addOlder(messages, before, more === true);
+  return room.addOlder(messages, before, more);
 }

@@ -12,7 +12,6 @@ import { SovError } from './errors.ts';
 import { toBase64Url } from './encoding.ts';
 import { MemberList } from './member-list.ts';
 import { messageText } from './protocol/fields.ts';
-import { pageMessages } from './protocol/frames.ts';
 import type { ChatMessage, JoinResult, Profile } from './protocol/frames.ts';
 
 export type MessageState = 'pending' | 'sent' | 'failed';
@@ -159,12 +158,12 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    * @internal Adds a page of older messages at the front, checked like any from the relay;
    * resolves with how many were new. `more`: the relay keeps older ones still.
    */
-  addOlder(page: unknown, before: number, more: boolean): Promise<number> {
+  addOlder(page: ChatMessage[], before: number, more: boolean): Promise<number> {
     const added: ClientMessage[] = [];
     // Behind whatever is being verified already, so a message live and in the page shows once.
     return this.queue(async () => {
       // A page answers what was asked: a relay cannot slip newer numbers in at the front this way.
-      for (const message of pageMessages(page)) {
+      for (const message of page) {
         const checked = message.seq < before ? await this.check(message) : null;
         if (checked && this.accept(checked, false)) added.push(checked);
       }
@@ -270,21 +269,20 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    * false), the number up to which the old connection owes joins and leaves.
    */
   applyJoinMembers(result: JoinResult, members: boolean): void {
-    const memberSeq = typeof result.memberSeq === 'number' ? result.memberSeq : 0;
-    if (members) this.addOnline(Array.isArray(result.online) ? result.online : [], memberSeq, 0, result.onlineNext ?? null, true);
-    else this.members.expect(memberSeq);
+    if (members) this.addOnline(result.online, result.memberSeq, 0, result.onlineNext, true);
+    else this.members.expect(result.memberSeq);
     this.checkMembers();
   }
 
   /**
-   * @internal Applies a join reply's history after what the room already has. Resolves, once all
-   * of it is in, with the page's well-formed messages (the rest are dropped: pageMessages).
+   * @internal Applies a join reply's history after what the room already has. Resolves with the
+   * page's messages once all of it is in.
    */
   applyJoin(result: JoinResult): Promise<ChatMessage[]> {
     // Only a join without `after` (a room with nothing yet) says whether older messages are kept.
     // Subscribers hear of it with the page's messages: a relay keeps older ones only behind a full page.
-    this.hasOlder ||= result.older === true;
-    const messages = pageMessages(result.messages);
+    this.hasOlder ||= result.older;
+    const messages = result.messages;
     if (result.gap) {
       this.emit('gap', { seq: this.seq });
       // Messages kept from before the hole stay; numbering continues from what the relay sends now.
@@ -293,9 +291,8 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     return this.applyPage(messages);
   }
 
-  /** @internal Adds a page of newer messages in order; resolves with its well-formed ones once all are in. */
-  applyPage(page: unknown): Promise<ChatMessage[]> {
-    const messages = pageMessages(page);
+  /** @internal Adds a page of newer messages in order; resolves with them once all are in. */
+  applyPage(messages: ChatMessage[]): Promise<ChatMessage[]> {
     for (const message of messages) this.receive(message);
     return this.queue(async () => undefined).then(() => messages);
   }

@@ -180,23 +180,6 @@ export interface ResultMap {
 
 export type RequestType = keyof RequestMap;
 
-/**
- * A message from the relay (an event, or one in a page of history), checked field by field and
- * copied without anything else it carried: a hostile or broken relay gets only well-formed
- * messages into a room. Null for anything else.
- */
-export function chatMessageOf(value: unknown): ChatMessage | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const { room, seq, author, cid, ts, text, sig } = value as Record<string, unknown>;
-  const counts = (n: unknown): n is number => Number.isSafeInteger(n);
-  if (typeof room !== 'string' || !counts(seq) || seq < 1 || !counts(author) || typeof cid !== 'string' || !counts(ts) || typeof text !== 'string' || typeof sig !== 'string') return null;
-  return { room, seq, author, cid, ts, text, sig };
-}
-
-/** The well-formed messages of a page from the relay (as chatMessageOf checks them), in the order given. */
-export function pageMessages(value: unknown): ChatMessage[] {
-  return Array.isArray(value) ? value.map(chatMessageOf).filter((message): message is ChatMessage => message !== null) : [];
-}
 export type RequestId = string | number;
 export type RequestFrame = { [K in RequestType]: { id: RequestId; type: K } & RequestMap[K] }[RequestType];
 
@@ -217,7 +200,7 @@ export interface EventMap {
     protocol: number;
     relay: string;
     /** The relay's stable id (RELAY_ID_PATTERN); relays before it was added send none. */
-    relayId: string;
+    relayId?: string;
     time: number;
     /**
      * `connectionBudget`: bytes the relay sends down this connection before it ends it (BUDGET_SPENT); 0 for none.

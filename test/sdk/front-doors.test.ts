@@ -42,9 +42,10 @@ describe('parseDoors', () => {
 });
 
 describe('relayIdOf', () => {
+  // A relayId of another type never gets this far: the parser refuses the hello (test/sdk/relay-frames.test.ts).
   test('reads the relay id of a hello, and nothing from a hello without one (a relay older than ids)', () => {
-    assert.equal(relayIdOf({ ev: 'hello', relayId: 'AAAAAAAAAAAAAAAAAAAA-_' }), 'AAAAAAAAAAAAAAAAAAAA-_');
-    for (const hello of [null, undefined, {}, { relayId: 7 }, { relayId: null }]) assert.equal(relayIdOf(hello), null);
+    assert.equal(relayIdOf({ relayId: 'AAAAAAAAAAAAAAAAAAAA-_' }), 'AAAAAAAAAAAAAAAAAAAA-_');
+    for (const hello of [null, {}]) assert.equal(relayIdOf(hello), null);
   });
 });
 
