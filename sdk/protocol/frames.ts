@@ -1,7 +1,8 @@
 /**
  * The Sovereign Chat wire protocol, version 1: paths, limits and every frame type. PROTOCOL.md
  * describes the same thing for humans. The field validators are in ./fields.ts, the bytes authors
- * sign in ./signed-bytes.ts, and the relay-only request schemas in ./requests.ts.
+ * sign in ./signed-bytes.ts, the relay-only request schemas in ./requests.ts, and the SDK's checks of
+ * every reply and event the relay sends in ./relay-frames.ts.
  */
 import type { WireError } from '../errors.ts';
 
