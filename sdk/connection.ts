@@ -29,7 +29,7 @@ import { SovError } from './errors.ts';
 import { reconnectDelay } from './backoff.ts';
 import { frameCost, rotationPoint } from './protocol/budget.ts';
 import { CLOSE_CODES, LIMITS } from './protocol/frames.ts';
-import type { RequestId, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import type { RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
 import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
 import type { RelayHello } from './protocol/relay-frames.ts';
 import { TransportLadder } from './transports/ladder.ts';
@@ -409,9 +409,9 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
   }
 
-  private settle(re: RequestId | null, outcome: { result: unknown } | { error: SovError } | { refused: SovError }): void {
-    const pending = typeof re === 'number' ? this.pending.get(re) : undefined;
-    if (!pending || typeof re !== 'number') return;
+  private settle(re: number | null, outcome: { result: unknown } | { error: SovError } | { refused: SovError }): void {
+    const pending = re === null ? undefined : this.pending.get(re);
+    if (!pending || re === null) return;
     this.pending.delete(re);
     pending.link.awaiting.delete(re);
     clearTimeout(pending.timer);

@@ -9,7 +9,7 @@
  */
 import { SovError, isErrorCode } from '../errors.ts';
 import type { Check } from './fields.ts';
-import type { ChatMessage, EventMap, EventName, Profile, RequestId, RequestType, ResultMap, ServerEvent, SessionResult } from './frames.ts';
+import type { ChatMessage, EventMap, EventName, Profile, RequestType, ResultMap, ServerEvent, SessionResult } from './frames.ts';
 
 // ## Checks, kept few and small: all of this is in <sov-chat>'s first download.
 
@@ -149,18 +149,17 @@ const isEvent = (name: unknown): name is keyof typeof EVENTS => typeof name === 
 /**
  * One frame from the relay, its envelope checked: a reply (its result still to be checked for the
  * request it answers: resultOf), the relay's hello, an event, or a refusal: a frame that breaks
- * the protocol, with the request it answers where that much could be read. An event this version
+ * the protocol, with the request it answers where that much could be read (`re`: the SDK's requests
+ * are numbered). An event this version
  * does not know (a newer relay may add some) is ignored: nothing here would act on it.
  */
 export type RelayFrame =
-  | { re: RequestId | null; result: unknown }
-  | { re: RequestId | null; error: SovError }
-  | { re: RequestId | null; refused: SovError }
+  | { re: number | null; result: unknown }
+  | { re: number | null; error: SovError }
+  | { re: number | null; refused: SovError }
   | { hello: RelayHello }
   | { event: ServerEvent }
   | { ignored: unknown };
-
-const requestId = (value: unknown): RequestId | null => (typeof value === 'string' || (typeof value === 'number' && Number.isSafeInteger(value)) ? value : null);
 
 /** The HTTP transport's answer to `open` (PROTOCOL.md "HTTP transport"): the new stream's id, or null. */
 export const openedStream = (body: unknown): string | null => (isFields(body) && typeof body.stream === 'string' ? body.stream : null);
@@ -174,7 +173,8 @@ export function relayFrameOf(text: string): RelayFrame {
     return { re: null, refused: refuse('frame') };
   }
   if (!isFields(frame)) return { re: null, refused: refuse('frame') };
-  const re = requestId(frame.re);
+  // The SDK numbers its requests: a reply naming anything else answers none of them.
+  const re = typeof frame.re === 'number' ? frame.re : null;
   try {
     if (frame.ev === 'hello') return { hello: hello(frame, 'hello') };
     if (isEvent(frame.ev)) return { event: EVENTS[frame.ev](frame, frame.ev) };
