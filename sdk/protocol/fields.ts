@@ -26,6 +26,9 @@ const TEXT_FORBIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
 const USERNAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{M}\p{N}._-]*[\p{L}\p{M}\p{N}]$/u;
 const ROOM_PATTERN = /^[\p{L}\p{N}][\p{L}\p{M}\p{N}_-]*$/u;
 
+/** A JSON object (not null, not a list): its fields may be read, each still to be checked. */
+export const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
 export function string(value: unknown, field: string): string {
   if (typeof value !== 'string') throw invalid(field, 'must be a string');
   if (!value.isWellFormed()) throw invalid(field, 'contains a broken Unicode sequence');

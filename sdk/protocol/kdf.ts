@@ -6,7 +6,7 @@
  * them and not with <sov-chat>.
  */
 import { base64UrlLength } from '../encoding.ts';
-import { invalid, string } from './fields.ts';
+import { invalid, isRecord, string } from './fields.ts';
 import type { Check } from './fields.ts';
 import { DEFAULT_KDF } from './frames.ts';
 import type { KdfParams } from './frames.ts';
@@ -14,8 +14,8 @@ import type { KdfParams } from './frames.ts';
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 export function object(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, 'must be an object');
-  return value as Record<string, unknown>;
+  if (!isRecord(value)) throw invalid(field, 'must be an object');
+  return value;
 }
 
 /** base64url (no padding) of `minBytes` to `maxBytes` bytes. */

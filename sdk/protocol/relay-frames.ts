@@ -8,6 +8,7 @@
  * ../room.ts, numbers that must grow in ../pages.ts), shapes here.
  */
 import { SovError, isErrorCode } from '../errors.ts';
+import { isRecord } from './fields.ts';
 import type { Check } from './fields.ts';
 import type { ChatMessage, EventMap, EventName, Profile, RequestType, ResultMap, ServerEvent, SessionResult } from './frames.ts';
 
@@ -15,8 +16,6 @@ import type { ChatMessage, EventMap, EventName, Profile, RequestType, ResultMap,
 
 /** `at` is the path of the part at fault, such as `result.messages.3.seq`. */
 const refuse = (at: string): SovError => new SovError('BAD_RELAY_FRAME', undefined, { field: at });
-
-const isFields = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const valid =
   <T>(test: (value: unknown) => value is T): Check<T> =>
@@ -53,7 +52,7 @@ type Shape<T> = { [K in keyof T]-?: Check<T[K]> };
 const object =
   <T>(shape: Shape<T>): Check<T> =>
   (value, at) => {
-    if (!isFields(value)) throw refuse(at);
+    if (!isRecord(value)) throw refuse(at);
     const copy: Partial<T> = {};
     for (const key in shape) copy[key] = shape[key](value[key], `${at}.${key}`);
     // Not a cast of what the relay sent: a new object whose every field of T (Shape<T> has a check for each) was just set from its check.
@@ -162,7 +161,7 @@ export type RelayFrame =
   | { ignored: unknown };
 
 /** The HTTP transport's answer to `open` (PROTOCOL.md "HTTP transport"): the new stream's id, or null. */
-export const openedStream = (body: unknown): string | null => (isFields(body) && typeof body.stream === 'string' ? body.stream : null);
+export const openedStream = (body: unknown): string | null => (isRecord(body) && typeof body.stream === 'string' ? body.stream : null);
 
 /** Reads one frame (its text as the transport delivered it); never throws. */
 export function relayFrameOf(text: string): RelayFrame {
@@ -172,7 +171,7 @@ export function relayFrameOf(text: string): RelayFrame {
   } catch {
     return { re: null, refused: refuse('frame') };
   }
-  if (!isFields(frame)) return { re: null, refused: refuse('frame') };
+  if (!isRecord(frame)) return { re: null, refused: refuse('frame') };
   // The SDK numbers its requests: a reply naming anything else answers none of them.
   const re = typeof frame.re === 'number' ? frame.re : null;
   try {

@@ -7,7 +7,7 @@ import { SovError } from '../errors.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
 import { DEFAULT_KDF, LIMITS } from './frames.ts';
 import type { KdfParams, RequestFrame, RequestId, RequestMap, RequestType } from './frames.ts';
-import { invalid, messageText, personName, roomName, string, username } from './fields.ts';
+import { invalid, isRecord, messageText, personName, roomName, string, username } from './fields.ts';
 import type { Check } from './fields.ts';
 import { base64Bytes, integer, kdfParams } from './kdf.ts';
 
@@ -134,10 +134,8 @@ export function parseRequest(frame: string): ParsedFrame {
   } catch {
     return { ok: false, id: null, error: new SovError('BAD_JSON') };
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return { ok: false, id: null, error: new SovError('BAD_FRAME') };
-  }
-  const fields = raw as Record<string, unknown>;
+  if (!isRecord(raw)) return { ok: false, id: null, error: new SovError('BAD_FRAME') };
+  const fields = raw;
   const id = requestId(fields.id);
   if (id === null) return { ok: false, id: null, error: new SovError('BAD_FRAME') };
   if (!isRequestType(fields.type)) {
