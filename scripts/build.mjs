@@ -59,7 +59,7 @@ const minifyLitCss = {
  * shared chunk. Costs nothing at run time (the entry has already run when a lazy chunk loads).
  */
 function oneInitialChunk(entry) {
-  const lazyModules = /(sov-login|sov-profile|chat-screen|i18n-ru|sdk[\\/]account|sdk[\\/]avatar|sdk[\\/]pages|sdk[\\/]transports[\\/]http)\.ts$|@noble[\\/]ed25519[\\/]index\.js$|pica[\\/]dist[\\/]pica\.mjs$/;
+  const lazyModules = /(sov-login|sov-profile|chat-screen|i18n-ru|sdk[\\/]account|sdk[\\/]avatar|sdk[\\/]pages|sdk[\\/]protocol[\\/]relay-frames|sdk[\\/]transports[\\/]http)\.ts$|@noble[\\/]ed25519[\\/]index\.js$|pica[\\/]dist[\\/]pica\.mjs$/;
   return {
     name: 'one-initial-chunk',
     setup(builder) {

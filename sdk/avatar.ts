@@ -6,7 +6,8 @@ import type { Pica } from 'pica';
 import { SovError } from './errors.ts';
 import { AVATAR_UPLOAD_PATH, LIMITS } from './protocol/frames.ts';
 import type { Profile } from './protocol/frames.ts';
-import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
+import type * as RelayFrames from './protocol/relay-frames.ts';
+import { loadRelayFrames } from './lazy.ts';
 
 import { AVATAR_SIZE, DEFAULT_AVATAR_MAX_BYTES } from './avatar-limits.ts';
 
@@ -112,6 +113,9 @@ export async function uploadAvatar(httpBase: string, token: string, image: Blob,
   if (image.size > LIMITS.maxAvatarBytes) {
     throw new SovError('IMAGE_TOO_LARGE', `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`);
   }
+  // The reader of the relay's answer loads while the image goes up (the connection has usually loaded it already).
+  const parser = loadRelayFrames();
+  parser.catch(() => undefined);
 
   // XMLHttpRequest rather than fetch: only it reports upload progress in every browser.
   const xhr = new XMLHttpRequest();
@@ -144,7 +148,11 @@ export async function uploadAvatar(httpBase: string, token: string, image: Blob,
       // Stop short of 1: the relay may still refuse the image once it has all of it.
       if (event.lengthComputable && event.total > 0) progress(Math.min(event.loaded / event.total, 0.99));
     };
-    xhr.onload = () => finish(readReply(xhr.status, xhr.responseText));
+    xhr.onload = () =>
+      void parser.then(
+        (frames) => finish(readReply(frames, xhr.status, xhr.responseText)),
+        (error: unknown) => finish(error instanceof SovError ? error : new SovError('NETWORK')),
+      );
     xhr.onerror = () => finish(new SovError('NETWORK'));
     xhr.ontimeout = () => finish(new SovError('TIMEOUT', `The relay did not take the upload within ${UPLOAD_TIMEOUT_MS / 1000} seconds.`));
     xhr.onabort = () => finish(cancelled());
@@ -270,16 +278,12 @@ async function toPng(canvas: Canvas): Promise<Blob> {
  * Reads the relay's `{ ok, result: { user } } | { ok: false, error }` answer, checked as the SDK
  * checks every reply (./protocol/relay-frames.ts): an avatar is a profile update, with its result.
  */
-function readReply(status: number, body: string): Profile | SovError {
-  const reply = relayFrameOf(body);
+function readReply(parser: typeof RelayFrames, status: number, body: string): Profile | SovError {
+  const reply = parser.relayFrameOf(body);
   if ('error' in reply) return reply.error;
   if ('result' in reply) {
-    try {
-      return resultOf('update-profile', reply.result).user;
-    } catch (error) {
-      if (error instanceof SovError) return error;
-      throw error;
-    }
+    const result = parser.resultOf('update-profile', reply.result);
+    return result instanceof SovError ? result : result.user;
   }
   // A proxy's HTML error page, a truncated body: nothing the SDK can act on.
   return new SovError('INTERNAL', `The upload got HTTP ${status} with a body that is not a relay reply.`);

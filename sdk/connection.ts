@@ -30,7 +30,8 @@ import { reconnectDelay } from './backoff.ts';
 import { frameCost, rotationPoint } from './protocol/budget.ts';
 import { CLOSE_CODES, LIMITS } from './protocol/frames.ts';
 import type { RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
-import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
+import { loadRelayFrames } from './lazy.ts';
+import type * as RelayFrames from './protocol/relay-frames.ts';
 import type { RelayHello } from './protocol/relay-frames.ts';
 import { TransportLadder } from './transports/ladder.ts';
 import type { TransportChoice } from './transports/ladder.ts';
@@ -149,12 +150,14 @@ interface LinkState {
   resync: boolean;
   /** Requests sent on it and not answered yet: id → when sent. */
   awaiting: Map<number, number>;
+  /** Frames that arrived before the parser loaded, with their budget cost, to be read in order once it has. */
+  unread: { text: string; cost: number }[];
   helloTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface Pending {
-  /** Checks a successful reply's result for the request it answers, then resolves with it (or rejects, refused). */
-  settle(result: unknown): void;
+  /** Checks a successful reply's result for the request it answers (`check`), then resolves with it (or rejects, refused). */
+  settle(result: unknown, check: typeof RelayFrames.resultOf): void;
   reject(error: SovError): void;
   timer: ReturnType<typeof setTimeout>;
   link: LinkState;
@@ -189,6 +192,8 @@ export class Connection extends Emitter<ConnectionEvents> {
   private readonly heartbeatMs: number;
   private readonly freezeMs: number;
   private readonly onOnline = (): void => this.reconnectNow();
+  /** The parser of relay frames, once loaded (loadRelayFrames). */
+  private parser: typeof RelayFrames | null = null;
 
   constructor(private readonly options: ConnectionOptions) {
     super();
@@ -272,14 +277,11 @@ export class Connection extends Emitter<ConnectionEvents> {
         link.awaiting.delete(id);
         reject(new SovError('TIMEOUT'));
       }, Math.max(1, deadline - Date.now()));
-      const settle = (result: unknown): void => {
-        let value: ResultMap[K];
-        try {
-          value = resultOf(type, result);
-        } catch (error) {
-          const refusal = error instanceof SovError ? error : new SovError('BAD_RELAY_FRAME');
-          this.emit('error', refusal);
-          return reject(refusal);
+      const settle = (result: unknown, check: typeof RelayFrames.resultOf): void => {
+        const value = check(type, result);
+        if (value instanceof SovError) {
+          this.emit('error', value);
+          return reject(value);
         }
         try {
           onReply?.(value);
@@ -359,7 +361,8 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     const door = this.options.target.door();
     const now = Date.now();
-    const state: LinkState = { link: null!, kind, tls: door.startsWith('wss:'), hello: null, spent: 0, openedAt: now, lastFrameAt: now, dueSince: null, unstuck: false, held: false, resync: false, awaiting: new Map(), helloTimer: undefined };
+    const state: LinkState = { link: null!, kind, tls: door.startsWith('wss:'), hello: null, spent: 0, openedAt: now, lastFrameAt: now, dueSince: null, unstuck: false, held: false, resync: false, awaiting: new Map(), unread: [], helloTimer: undefined };
+    this.loadParser();
     try {
       state.link = opener(door, { frame: (text) => this.receive(state, text), closed: (code) => this.linkClosed(state, code) });
     } catch {
@@ -374,17 +377,46 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   private receive(link: LinkState, text: string): void {
-    if (link !== this.active && link !== this.incoming && !this.leaving.has(link)) return;
+    if (!this.current(link)) return;
     link.lastFrameAt = Date.now();
     link.unstuck = false;
     const cost = link.link.transport === 'websocket' ? frameCost(utf8.encode(text).length, link.tls) : 0;
     link.spent += cost;
-    const frame = relayFrameOf(text);
+    if (this.parser) this.read(link, text, cost, this.parser);
+    else link.unread.push({ text, cost });
+  }
+
+  /**
+   * Starts loading the parser if it is not loaded (or a load failed: a link that got frames it could
+   * not read has no hello in time, and the next one tries again), and reads, in order, what waited for it.
+   */
+  private loadParser(): void {
+    if (this.parser) return;
+    loadRelayFrames().then(
+      (parser) => {
+        if (this.parser) return;
+        this.parser = parser;
+        for (const link of [this.incoming, this.active, ...this.leaving]) {
+          if (!link) continue;
+          // Reading one frame may close a link (a replaced one with nothing more owed): the rest of its frames are then dropped.
+          for (const { text, cost } of link.unread.splice(0)) if (this.current(link)) this.read(link, text, cost, parser);
+        }
+      },
+      () => undefined,
+    );
+  }
+
+  private current(link: LinkState): boolean {
+    return link === this.active || link === this.incoming || this.leaving.has(link);
+  }
+
+  private read(link: LinkState, text: string, cost: number, parser: typeof RelayFrames): void {
+    const frame = parser.relayFrameOf(text);
     if ('hello' in frame) this.greeted(link, frame.hello, cost);
     else if ('event' in frame) this.dispatch(link, frame.event);
     else if ('re' in frame) {
       if ('refused' in frame) this.emit('error', frame.refused);
-      this.settle(frame.re, frame);
+      this.settle(frame.re, frame, parser);
       link.dueSince = link.awaiting.size > 0 ? link.lastFrameAt : null;
       if (this.leaving.has(link) && !link.held && link.awaiting.size === 0) this.closeLink(link);
     }
@@ -409,13 +441,13 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
   }
 
-  private settle(re: number | null, outcome: { result: unknown } | { error: SovError } | { refused: SovError }): void {
+  private settle(re: number | null, outcome: { result: unknown } | { error: SovError } | { refused: SovError }, parser: typeof RelayFrames): void {
     const pending = re === null ? undefined : this.pending.get(re);
     if (!pending || re === null) return;
     this.pending.delete(re);
     pending.link.awaiting.delete(re);
     clearTimeout(pending.timer);
-    if ('result' in outcome) pending.settle(outcome.result);
+    if ('result' in outcome) pending.settle(outcome.result, parser.resultOf);
     else pending.reject('error' in outcome ? outcome.error : outcome.refused);
   }
 

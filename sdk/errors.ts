@@ -43,7 +43,7 @@ export const ERROR_MESSAGES = {
   STORAGE_UNAVAILABLE: 'This browser could not save or read its local data.',
   CLOSED: 'The client was closed.',
   WRONG_RELAY: 'This address leads to another relay.',
-  BAD_RELAY_FRAME: 'The relay sent a frame that breaks the protocol; it was refused.',
+  BAD_RELAY_FRAME: 'The relay sent a malformed frame.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

@@ -100,12 +100,17 @@ const RESULTS: { [K in RequestType]: Check<ResultMap[K]> } = {
 };
 
 /**
- * The result of a successful reply to a `type` request, checked as that request's result.
- * @throws SovError BAD_RELAY_FRAME, `field` the path at fault (`result.messages.3.seq`)
+ * The result of a successful reply to a `type` request, checked as that request's result, or the
+ * refusal: SovError BAD_RELAY_FRAME, `field` the path at fault (`result.messages.3.seq`).
  */
-export function resultOf<K extends RequestType>(type: K, result: unknown): ResultMap[K] {
+export function resultOf<K extends RequestType>(type: K, result: unknown): ResultMap[K] | SovError {
   const check: Check<ResultMap[K]> = RESULTS[type];
-  return check(result, 'result');
+  try {
+    return check(result, 'result');
+  } catch (error) {
+    if (error instanceof SovError) return error;
+    throw error;
+  }
 }
 
 /** An error reply's error: a code this SDK does not know becomes INTERNAL, with the relay's words. */

@@ -88,13 +88,9 @@ function fieldPaths(value: unknown, prefix: (string | number)[] = []): (string |
 }
 
 function refusal(run: () => unknown): SovError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof SovError) return error;
-    throw error;
-  }
-  assert.fail('not refused');
+  const outcome = run();
+  if (outcome instanceof SovError) return outcome;
+  assert.fail(`not refused: ${JSON.stringify(outcome)}`);
 }
 
 describe('replies', () => {
@@ -104,6 +100,7 @@ describe('replies', () => {
       const frame = relayFrameOf(JSON.stringify({ re: 9, ok: true, result: { ...sent, injected: '<script>' } }));
       assert.ok('result' in frame && frame.re === 9);
       const result = resultOf(type, frame.result);
+      assert.ok(!(result instanceof SovError), String(result));
       assert.deepEqual(result, sent);
       assert.ok(!('injected' in result));
     });
