@@ -193,7 +193,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   private readonly freezeMs: number;
   private readonly onOnline = (): void => this.reconnectNow();
   /** The parser of relay frames, once loaded (loadRelayFrames). */
-  private parser: typeof RelayFrames | null = null;
+  private frameParser: typeof RelayFrames | null = null;
 
   constructor(private readonly options: ConnectionOptions) {
     super();
@@ -377,12 +377,12 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   private receive(link: LinkState, text: string): void {
-    if (!this.current(link)) return;
+    if (!this.stillReading(link)) return;
     link.lastFrameAt = Date.now();
     link.unstuck = false;
     const cost = link.link.transport === 'websocket' ? frameCost(utf8.encode(text).length, link.tls) : 0;
     link.spent += cost;
-    if (this.parser) this.read(link, text, cost, this.parser);
+    if (this.frameParser) this.readFrame(link, text, cost, this.frameParser);
     else link.unread.push({ text, cost });
   }
 
@@ -391,26 +391,27 @@ export class Connection extends Emitter<ConnectionEvents> {
    * not read has no hello in time, and the next one tries again), and reads, in order, what waited for it.
    */
   private loadParser(): void {
-    if (this.parser) return;
+    if (this.frameParser) return;
     loadRelayFrames().then(
       (parser) => {
-        if (this.parser) return;
-        this.parser = parser;
+        if (this.frameParser) return;
+        this.frameParser = parser;
         for (const link of [this.incoming, this.active, ...this.leaving]) {
           if (!link) continue;
           // Reading one frame may close a link (a replaced one with nothing more owed): the rest of its frames are then dropped.
-          for (const { text, cost } of link.unread.splice(0)) if (this.current(link)) this.read(link, text, cost, parser);
+          for (const { text, cost } of link.unread.splice(0)) if (this.stillReading(link)) this.readFrame(link, text, cost, parser);
         }
       },
       () => undefined,
     );
   }
 
-  private current(link: LinkState): boolean {
+  /** The link is in use, being made, or finishing what it owes: what it delivers is still read. */
+  private stillReading(link: LinkState): boolean {
     return link === this.active || link === this.incoming || this.leaving.has(link);
   }
 
-  private read(link: LinkState, text: string, cost: number, parser: typeof RelayFrames): void {
+  private readFrame(link: LinkState, text: string, cost: number, parser: typeof RelayFrames): void {
     const frame = parser.relayFrameOf(text);
     if ('hello' in frame) this.greeted(link, frame.hello, cost);
     else if ('event' in frame) this.dispatch(link, frame.event);
