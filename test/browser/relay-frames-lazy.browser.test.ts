@@ -26,7 +26,7 @@ describe('the protocol parser, loaded beside the first link', function () {
     await refuse(true);
     const client = new SovClient({ relay: url, storage: memoryStorage() });
     const states: ConnectionState[] = [];
-    client.on('state', (state) => states.push(state));
+    client.on('state', ({ state }) => states.push(state));
     try {
       client.connect();
       // The relay's hello arrives and cannot be read: no link comes up, and the attempt is given up.

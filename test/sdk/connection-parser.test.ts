@@ -45,7 +45,7 @@ class InstantRelay implements WebSocketLike {
 test('a hello that arrives before the parser has loaded is read once it has: the first link comes up, without a second attempt', async () => {
   const client = new SovClient({ relay: 'ws://relay.invalid', WebSocket: InstantRelay, storage: memoryStorage() });
   const states: ConnectionState[] = [];
-  client.on('state', (state) => states.push(state));
+  client.on('state', ({ state }) => states.push(state));
   try {
     client.connect();
     await eventually(() => client.state === 'connected', 'connected', 2000);
