@@ -12,7 +12,7 @@ import { isRecord } from './fields.ts';
 import type { Check } from './fields.ts';
 import type { ChatMessage, EventMap, EventName, Profile, RequestType, ResultMap, ServerEvent, SessionResult } from './frames.ts';
 
-// ## Checks, kept few and small: all of this is in <sov-chat>'s first download.
+// ## Checks, kept few and small: this module loads beside every client's first connection (../lazy.ts).
 
 /** `at` is the path of the part at fault, such as `result.messages.3.seq`. */
 const refuse = (at: string): SovError => new SovError('BAD_RELAY_FRAME', undefined, { field: at });
@@ -154,8 +154,8 @@ const isEvent = (name: unknown): name is keyof typeof EVENTS => typeof name === 
  * One frame from the relay, its envelope checked: a reply (its result still to be checked for the
  * request it answers: resultOf), the relay's hello, an event, or a refusal: a frame that breaks
  * the protocol, with the request it answers where that much could be read (`re`: the SDK's requests
- * are numbered). An event this version
- * does not know (a newer relay may add some) is ignored: nothing here would act on it.
+ * are numbered). An event this version does not know (a newer relay may add some) is ignored:
+ * nothing here would act on it.
  */
 export type RelayFrame =
   | { re: number | null; result: unknown }
