@@ -76,7 +76,7 @@ const SIZES = QUICK
 const TEXT_LENGTH = 80;
 const RECEIVER_NICE = 10;
 const TARGETS = { acceptedPerSecond: 8000, cpuSecondsPerMillion: 1, p99Ms: 50, bytesPerIdleConnection: 3 * 1024, vsSocketIo: 5, vsWs: 2, verifyThousandMs: 300, componentsInitialGzip: 24_000 };
-// The size test holds <sov-chat> under SOV_CHAT_INITIAL_GZIP_BUDGET (a ceiling against growth); the target stays 25 KB.
+// The size test holds <sov-chat> at the same 24 KB (issue 11: the 25 KB budget less 1 KB of margin).
 /** Hard cap on the whole run (throughput and fan-out now run on both engines): past it every child is killed and the run fails. */
 const RUN_DEADLINE_MS = QUICK ? 300_000 : 900_000;
 // Every load generator connects from loopback: lift the per-address connection cap with the rate limits.
