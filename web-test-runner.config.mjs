@@ -11,7 +11,10 @@ const relay = new RelayForTests();
 await relay.start();
 process.on('exit', () => relay.dispose());
 // test/browser/sov-chat-lazy-parts.browser.test.ts refuses it to see <sov-chat> recover.
-const refused = failingModules(['/web-components/sov-chat/chat-screen.ts', '/sdk/protocol/relay-frames.ts']);
+const refused = failingModules([
+  '/web-components/sov-chat/chat-screen.ts',
+  '/sdk/protocol/relay-frames.ts',
+]);
 
 export default {
   files: ['test/browser/**/*.test.ts', 'test/browser/**/*.test.tsx'],
@@ -30,5 +33,16 @@ export default {
     }),
   ],
   middleware: [refused.middleware],
-  plugins: [relay.plugin(), hostileHarnessPlugin(), refused.plugin, reactPlugin(), esbuildPlugin({ ts: true, tsx: true, target: 'es2022', tsconfig: './tsconfig.json' })],
+  plugins: [
+    relay.plugin(),
+    hostileHarnessPlugin(),
+    refused.plugin,
+    reactPlugin(),
+    esbuildPlugin({
+      ts: true,
+      tsx: true,
+      target: 'es2022',
+      tsconfig: './tsconfig.json',
+    }),
+  ],
 };

@@ -18,7 +18,12 @@ const clients = new Set<net.Socket>();
 
 function frameOf(payload: Buffer): Buffer {
   const length = payload.length;
-  const header = length < 126 ? Buffer.from([0x81, length]) : length < 65536 ? Buffer.from([0x81, 126, length >> 8, length & 0xff]) : null;
+  const header =
+    length < 126
+      ? Buffer.from([0x81, length])
+      : length < 65536
+        ? Buffer.from([0x81, 126, length >> 8, length & 0xff])
+        : null;
   if (!header) throw new Error('frame too large for the floor server');
   return Buffer.concat([header, payload]);
 }
@@ -38,13 +43,20 @@ const server = net.createServer((socket) => {
     if (!upgraded) {
       const end = buffer.indexOf('\r\n\r\n');
       if (end < 0) return;
-      const key = /^sec-websocket-key:\s*(\S+)\s*$/im.exec(buffer.toString('latin1', 0, end))?.[1];
+      const key = /^sec-websocket-key:\s*(\S+)\s*$/im.exec(
+        buffer.toString('latin1', 0, end),
+      )?.[1];
       if (!key) {
         socket.destroy();
         return;
       }
-      const accept = crypto.createHash('sha1').update(key + WS_GUID).digest('base64');
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      const accept = crypto
+        .createHash('sha1')
+        .update(key + WS_GUID)
+        .digest('base64');
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      );
       upgraded = true;
       clients.add(socket);
       buffer = buffer.subarray(end + 4);
@@ -68,7 +80,9 @@ const server = net.createServer((socket) => {
       if (masked) offset += 4;
       if (buffer.length < offset + length) return;
       const payload = Buffer.from(buffer.subarray(offset, offset + length));
-      if (masked) for (let i = 0; i < length; i++) payload[i]! ^= buffer[maskAt + (i & 3)]!;
+      if (masked)
+        for (let i = 0; i < length; i++)
+          payload[i]! ^= buffer[maskAt + (i & 3)]!;
       buffer = buffer.subarray(offset + length);
       if (opcode === 0x1) broadcast(payload);
       else if (opcode === 0x8) socket.end();
@@ -80,9 +94,14 @@ const server = net.createServer((socket) => {
 
 const listening = new Promise<number>((resolve, reject) => {
   server.once('error', reject);
-  server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+  server.listen(0, '127.0.0.1', () =>
+    resolve((server.address() as net.AddressInfo).port),
+  );
 });
 
 serve({
-  address: async () => ({ url: `ws://127.0.0.1:${await listening}`, clients: clients.size }),
+  address: async () => ({
+    url: `ws://127.0.0.1:${await listening}`,
+    clients: clients.size,
+  }),
 });

@@ -11,7 +11,11 @@ import { serve } from './lib/serve.ts';
 
 const ROOM = 'general';
 const http = createServer();
-const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+const io = new Server(http, {
+  transports: ['websocket'],
+  perMessageDeflate: false,
+  serveClient: false,
+});
 
 io.on('connection', (socket) => {
   void socket.join(ROOM);
@@ -22,9 +26,14 @@ io.on('connection', (socket) => {
 
 const listening = new Promise<number>((resolve, reject) => {
   http.once('error', reject);
-  http.listen(0, '127.0.0.1', () => resolve((http.address() as { port: number }).port));
+  http.listen(0, '127.0.0.1', () =>
+    resolve((http.address() as { port: number }).port),
+  );
 });
 
 serve({
-  address: async () => ({ url: `http://127.0.0.1:${await listening}`, clients: io.engine.clientsCount }),
+  address: async () => ({
+    url: `http://127.0.0.1:${await listening}`,
+    clients: io.engine.clientsCount,
+  }),
 });

@@ -38,7 +38,9 @@ class RelayError extends Error {
 
 function errorCodeOf(data: Buffer): string {
   try {
-    return String(JSON.parse(data.toString('utf8')).error?.code ?? 'UNPARSEABLE_ERROR');
+    return String(
+      JSON.parse(data.toString('utf8')).error?.code ?? 'UNPARSEABLE_ERROR',
+    );
   } catch {
     return 'UNPARSEABLE_ERROR';
   }
@@ -47,7 +49,14 @@ function errorCodeOf(data: Buffer): string {
 /** A raw protocol connection: request/reply for setup, loose-reply callbacks for pipelining. */
 class RelayConn {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve(value: any): void; reject(error: Error): void; wantResult: boolean }>();
+  private readonly pending = new Map<
+    number,
+    {
+      resolve(value: any): void;
+      reject(error: Error): void;
+      wantResult: boolean;
+    }
+  >();
   messageEvents = 0;
   otherEvents = 0;
   bytes = 0;
@@ -62,13 +71,20 @@ class RelayConn {
       const data = raw as Buffer;
       this.bytes += data.length;
       if (data[2] === 0x65 /* {"ev" */) {
-        if (data.length >= 15 && data.compare(MESSAGE_PREFIX, 0, 15, 0, 15) === 0) {
+        if (
+          data.length >= 15 &&
+          data.compare(MESSAGE_PREFIX, 0, 15, 0, 15) === 0
+        ) {
           this.messageEvents++;
           this.onMessageEvent?.(data);
         } else {
           this.otherEvents++;
           // `{"ev":"<name>"`: the name starts at byte 7.
-          const name = data.toString('latin1', 7, Math.max(7, data.indexOf(0x22, 7)));
+          const name = data.toString(
+            'latin1',
+            7,
+            Math.max(7, data.indexOf(0x22, 7)),
+          );
           eventTypes[name] = (eventTypes[name] ?? 0) + 1;
         }
         return;
@@ -84,15 +100,25 @@ class RelayConn {
         return;
       }
       this.pending.delete(id);
-      if (ok) pending.resolve(pending.wantResult ? JSON.parse(data.toString('utf8')).result : undefined);
+      if (ok)
+        pending.resolve(
+          pending.wantResult
+            ? JSON.parse(data.toString('utf8')).result
+            : undefined,
+        );
       else {
         const error = JSON.parse(data.toString('utf8')).error ?? {};
-        pending.reject(new RelayError(String(error.code), String(error.message)));
+        pending.reject(
+          new RelayError(String(error.code), String(error.message)),
+        );
       }
     });
     ws.on('close', (code, reason) => {
       this.closeInfo = { code, reason: reason.toString() };
-      for (const pending of this.pending.values()) pending.reject(new Error(`connection closed (${code} ${reason.toString()})`));
+      for (const pending of this.pending.values())
+        pending.reject(
+          new Error(`connection closed (${code} ${reason.toString()})`),
+        );
       this.pending.clear();
     });
     // An 'error' without a listener would crash the process; the close handler reports it.
@@ -102,7 +128,10 @@ class RelayConn {
   static open(url: string, timeoutMs = 20_000): Promise<RelayConn> {
     // No permessage-deflate (the relay declines it anyway) and no UTF-8 re-validation: the
     // receivers should spend as little CPU as possible, since they share 2 cores with the relay.
-    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+    });
     const conn = new RelayConn(ws);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -124,7 +153,12 @@ class RelayConn {
     return this.nextId++;
   }
 
-  request(type: string, fields: Record<string, unknown>, wantResult = true, timeoutMs = 60_000): Promise<any> {
+  request(
+    type: string,
+    fields: Record<string, unknown>,
+    wantResult = true,
+    timeoutMs = 60_000,
+  ): Promise<any> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -174,7 +208,13 @@ async function register(conn: RelayConn, username: string): Promise<BenchUser> {
     username,
     firstName: 'Bench',
     lastName: 'User',
-    kdf: { alg: 'scrypt', N: 2 ** 17, r: 8, p: 1, salt: crypto.randomBytes(16).toString('base64url') },
+    kdf: {
+      alg: 'scrypt',
+      N: 2 ** 17,
+      r: 8,
+      p: 1,
+      salt: crypto.randomBytes(16).toString('base64url'),
+    },
     authKey: random32(),
     keySalt: random32(),
     publicKey: publicKey.export({ format: 'jwk' }).x!,
@@ -191,9 +231,17 @@ function chatText(label: string, length: number): string {
 }
 
 /** A complete `send` request frame, signed with node:crypto exactly as a browser would sign it. */
-function signedSendFrame(id: number, user: BenchUser, room: string, cid: string, text: string): string {
+function signedSendFrame(
+  id: number,
+  user: BenchUser,
+  room: string,
+  cid: string,
+  text: string,
+): string {
   const unsigned = { room, author: user.id, cid, ts: Date.now(), text };
-  const sig = crypto.sign(null, signedBytes(unsigned), user.privateKey).toString('base64url');
+  const sig = crypto
+    .sign(null, signedBytes(unsigned), user.privateKey)
+    .toString('base64url');
   return JSON.stringify({ id, type: 'send', ...unsigned, sig });
 }
 
@@ -221,7 +269,11 @@ const throughput = {
 };
 
 function pump(sender: PipelinedSender): void {
-  while (throughput.running && sender.inFlight < throughput.pipeline && sender.next < sender.frames.length) {
+  while (
+    throughput.running &&
+    sender.inFlight < throughput.pipeline &&
+    sender.next < sender.frames.length
+  ) {
     sender.conn.ws.send(sender.frames[sender.next++]!);
     sender.inFlight++;
     throughput.sent++;
@@ -233,7 +285,13 @@ function pump(sender: PipelinedSender): void {
   }
 }
 
-async function setupSenders(args: { url: string; connections: number; messagesPerConnection: number; pipeline: number; textLength: number }) {
+async function setupSenders(args: {
+  url: string;
+  connections: number;
+  messagesPerConnection: number;
+  pipeline: number;
+  textLength: number;
+}) {
   const started = performance.now();
   throughput.pipeline = args.pipeline;
   throughput.senders = await pool(args.connections, 25, async (index) => {
@@ -243,14 +301,34 @@ async function setupSenders(args: { url: string; connections: number; messagesPe
     // test measures accept (verify + store) cost rather than fan-out.
     const room = `t${tag}x${index}`;
     await conn.request('join', { room, limit: 0 }, false);
-    return { conn, user, room, index, frames: [] as string[], next: 0, inFlight: 0 };
+    return {
+      conn,
+      user,
+      room,
+      index,
+      frames: [] as string[],
+      next: 0,
+      inFlight: 0,
+    };
   });
   const connected = performance.now();
   // Signing happens here, before the timed window, so the generator's own signing cost cannot be the bottleneck.
-  for (const sender of throughput.senders as (PipelinedSender & { user: BenchUser; room: string; index: number })[]) {
+  for (const sender of throughput.senders as (PipelinedSender & {
+    user: BenchUser;
+    room: string;
+    index: number;
+  })[]) {
     for (let i = 0; i < args.messagesPerConnection; i++) {
       const cid = `c${tag}x${sender.index}n${i}`;
-      sender.frames.push(signedSendFrame(sender.conn.allocateId(), sender.user, sender.room, cid, chatText(`${i}`, args.textLength)));
+      sender.frames.push(
+        signedSendFrame(
+          sender.conn.allocateId(),
+          sender.user,
+          sender.room,
+          cid,
+          chatText(`${i}`, args.textLength),
+        ),
+      );
     }
     sender.conn.onLooseReply = (ok, _id, data) => {
       sender.inFlight--;
@@ -264,7 +342,10 @@ async function setupSenders(args: { url: string; connections: number; messagesPe
   }
   return {
     connections: throughput.senders.length,
-    presigned: throughput.senders.reduce((sum, sender) => sum + sender.frames.length, 0),
+    presigned: throughput.senders.reduce(
+      (sum, sender) => sum + sender.frames.length,
+      0,
+    ),
     connectMs: connected - started,
     signMs: performance.now() - connected,
   };
@@ -278,7 +359,9 @@ function throughputSnapshot() {
     errors: { ...throughput.errors },
     exhaustedConnections: throughput.exhausted,
     firstExhaustedAt: throughput.firstExhaustedAt,
-    closedConnections: throughput.senders.filter((sender) => sender.conn.closeInfo).map((sender) => sender.conn.closeInfo),
+    closedConnections: throughput.senders
+      .filter((sender) => sender.conn.closeInfo)
+      .map((sender) => sender.conn.closeInfo),
   };
 }
 
@@ -294,7 +377,12 @@ interface Counter {
 const memberCounters: (() => Counter)[] = [];
 const closers: (() => Promise<void>)[] = [];
 
-async function relayMembers(args: { url: string; count: number; room: string; concurrency: number }) {
+async function relayMembers(args: {
+  url: string;
+  count: number;
+  room: string;
+  concurrency: number;
+}) {
   const started = performance.now();
   const conns = await pool(args.count, args.concurrency, async (index) => {
     const conn = await RelayConn.open(args.url);
@@ -309,12 +397,21 @@ async function relayMembers(args: { url: string; count: number; room: string; co
     bytes: conns.reduce((sum, conn) => sum + conn.bytes, 0),
     closed: conns.filter((conn) => conn.closeInfo).length,
   }));
-  closers.push(async () => void (await Promise.all(conns.map((conn) => conn.close()))));
-  return { members: conns.length, setupMs: performance.now() - started, ...count() };
+  closers.push(
+    async () => void (await Promise.all(conns.map((conn) => conn.close()))),
+  );
+  return {
+    members: conns.length,
+    setupMs: performance.now() - started,
+    ...count(),
+  };
 }
 
 function openWs(url: string, timeoutMs = 20_000): Promise<WebSocket> {
-  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+  const ws = new WebSocket(url, {
+    perMessageDeflate: false,
+    skipUTF8Validation: true,
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.terminate();
@@ -327,7 +424,12 @@ function openWs(url: string, timeoutMs = 20_000): Promise<WebSocket> {
 
 function openIo(url: string, timeoutMs = 20_000): Promise<IoSocket> {
   // forceNew: without it socket.io-client multiplexes every io(url) over ONE connection.
-  const socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: timeoutMs });
+  const socket = io(url, {
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: false,
+    timeout: timeoutMs,
+  });
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (error) => reject(error));
@@ -343,7 +445,12 @@ function closeWs(ws: WebSocket): Promise<void> {
   });
 }
 
-async function baselineMembers(args: { kind: 'ws' | 'socketio' | 'floor'; url: string; count: number; concurrency: number }) {
+async function baselineMembers(args: {
+  kind: 'ws' | 'socketio' | 'floor';
+  url: string;
+  count: number;
+  concurrency: number;
+}) {
   const started = performance.now();
   const counter: Counter = { messages: 0, other: 0, bytes: 0, closed: 0 };
   if (args.kind === 'ws' || args.kind === 'floor') {
@@ -371,10 +478,18 @@ async function baselineMembers(args: { kind: 'ws' | 'socketio' | 'floor'; url: s
     });
   }
   memberCounters.push(() => counter);
-  return { members: args.count, setupMs: performance.now() - started, ...count() };
+  return {
+    members: args.count,
+    setupMs: performance.now() - started,
+    ...count(),
+  };
 }
 
-function count(): Counter & { at: number; eventTypes: Record<string, number>; replyBytes: number } {
+function count(): Counter & {
+  at: number;
+  eventTypes: Record<string, number>;
+  replyBytes: number;
+} {
   const total: Counter = { messages: 0, other: 0, bytes: 0, closed: 0 };
   for (const counter of memberCounters) {
     const value = counter();
@@ -383,7 +498,12 @@ function count(): Counter & { at: number; eventTypes: Record<string, number>; re
     total.bytes += value.bytes;
     total.closed += value.closed;
   }
-  return { at: Date.now(), ...total, eventTypes: { ...eventTypes }, replyBytes };
+  return {
+    at: Date.now(),
+    ...total,
+    eventTypes: { ...eventTypes },
+    replyBytes,
+  };
 }
 
 /** Resolves when the members of this process have counted `target` messages, or at the timeout. */
@@ -425,7 +545,11 @@ function probeIndex(cid: string | undefined, run: number): number {
   return Number(cid.slice(cidPrefix(run).length));
 }
 
-async function setupSender(args: { kind: 'relay' | 'ws' | 'socketio' | 'floor'; url: string; room: string }) {
+async function setupSender(args: {
+  kind: 'relay' | 'ws' | 'socketio' | 'floor';
+  url: string;
+  room: string;
+}) {
   if (args.kind === 'relay') {
     const conn = await RelayConn.open(args.url);
     const user = await register(conn, `w${tag}`);
@@ -451,19 +575,29 @@ async function setupSender(args: { kind: 'relay' | 'ws' | 'socketio' | 'floor'; 
           const id = conn.allocateId();
           if (i === 0) firstId = id;
           ids.push(id);
-          frames.push(signedSendFrame(id, user, args.room, `${cidPrefix(run)}${i}`, chatText(`${run}/${i}`, textLength)));
+          frames.push(
+            signedSendFrame(
+              id,
+              user,
+              args.room,
+              `${cidPrefix(run)}${i}`,
+              chatText(`${run}/${i}`, textLength),
+            ),
+          );
         }
       },
       send(i) {
         conn.ws.send(frames[i]!);
       },
-      close: async () => void (await Promise.all([conn.close(), probe.close()])),
+      close: async () =>
+        void (await Promise.all([conn.close(), probe.close()])),
     };
     conn.onLooseReply = (ok, id, data) => {
       const index = id - firstId;
       if (ok) {
         sender.acks++;
-        if (index >= 0 && index < sendTimes.length && sendTimes[index]! > 0) sender.ackLatencies.push(performance.now() - sendTimes[index]!);
+        if (index >= 0 && index < sendTimes.length && sendTimes[index]! > 0)
+          sender.ackLatencies.push(performance.now() - sendTimes[index]!);
       } else {
         const code = errorCodeOf(data);
         sender.ackErrors[code] = (sender.ackErrors[code] ?? 0) + 1;
@@ -471,7 +605,10 @@ async function setupSender(args: { kind: 'relay' | 'ws' | 'socketio' | 'floor'; 
     };
     probe.onMessageEvent = (data) => {
       const received = performance.now();
-      const index = probeIndex(JSON.parse(data.toString('utf8')).cid, runNumber);
+      const index = probeIndex(
+        JSON.parse(data.toString('utf8')).cid,
+        runNumber,
+      );
       if (index >= 0 && index < sendTimes.length && sendTimes[index]! > 0) {
         sender.probeReceived++;
         sender.probeLatencies.push(received - sendTimes[index]!);
@@ -492,7 +629,13 @@ async function setupSender(args: { kind: 'relay' | 'ws' | 'socketio' | 'floor'; 
     text: chatText(`${run}/${i}`, textLength),
     sig: fakeSig,
   });
-  const base = { acks: 0, ackErrors: {}, ackLatencies: [] as number[], probeLatencies: [] as number[], probeReceived: 0 };
+  const base = {
+    acks: 0,
+    ackErrors: {},
+    ackLatencies: [] as number[],
+    probeLatencies: [] as number[],
+    probeReceived: 0,
+  };
   const onProbe = (cid: string | undefined): void => {
     const received = performance.now();
     const index = probeIndex(cid, runNumber);
@@ -504,18 +647,26 @@ async function setupSender(args: { kind: 'relay' | 'ws' | 'socketio' | 'floor'; 
   if (args.kind === 'ws' || args.kind === 'floor') {
     const ws = await openWs(args.url);
     const probe = await openWs(args.url);
-    probe.on('message', (data) => onProbe(JSON.parse((data as Buffer).toString('utf8')).cid));
+    probe.on('message', (data) =>
+      onProbe(JSON.parse((data as Buffer).toString('utf8')).cid),
+    );
     let frames: string[] = [];
     rateSender = {
       kind: 'ws',
       ...base,
       prepare(count, textLength, run) {
-        frames = Array.from({ length: count }, (_, i) => JSON.stringify({ ev: 'message', ...messageObject(i, run, textLength) }));
+        frames = Array.from({ length: count }, (_, i) =>
+          JSON.stringify({
+            ev: 'message',
+            ...messageObject(i, run, textLength),
+          }),
+        );
       },
       send(i) {
         ws.send(frames[i]!);
       },
-      close: async () => void (await Promise.all([closeWs(ws), closeWs(probe)])),
+      close: async () =>
+        void (await Promise.all([closeWs(ws), closeWs(probe)])),
     };
   } else {
     const socket = await openIo(args.url);
@@ -526,7 +677,9 @@ async function setupSender(args: { kind: 'relay' | 'ws' | 'socketio' | 'floor'; 
       kind: 'socketio',
       ...base,
       prepare(count, textLength, run) {
-        objects = Array.from({ length: count }, (_, i) => messageObject(i, run, textLength));
+        objects = Array.from({ length: count }, (_, i) =>
+          messageObject(i, run, textLength),
+        );
       },
       send(i) {
         socket.emit('message', objects[i]);
@@ -545,7 +698,12 @@ async function setupSender(args: { kind: 'relay' | 'ws' | 'socketio' | 'floor'; 
  * replies, so a slow server shows up as latency rather than as a slower sender), then waits up
  * to `drainMs` for the acks and the probe to catch up.
  */
-async function sendAtRate(args: { rate: number; count: number; textLength: number; drainMs: number }) {
+async function sendAtRate(args: {
+  rate: number;
+  count: number;
+  textLength: number;
+  drainMs: number;
+}) {
   const sender = rateSender;
   if (!sender) throw new Error('sender not set up');
   const run = ++runNumber;
@@ -563,7 +721,10 @@ async function sendAtRate(args: { rate: number; count: number; textLength: numbe
     let i = 0;
     const tick = (): void => {
       const now = performance.now();
-      const due = Math.min(args.count, Math.floor(((now - start) * args.rate) / 1000) + 1);
+      const due = Math.min(
+        args.count,
+        Math.floor(((now - start) * args.rate) / 1000) + 1,
+      );
       while (i < due) {
         lateMaxMs = Math.max(lateMaxMs, now - (start + (i * 1000) / args.rate));
         sendTimes[i] = performance.now();
@@ -571,7 +732,11 @@ async function sendAtRate(args: { rate: number; count: number; textLength: numbe
         i++;
       }
       if (i >= args.count) resolve();
-      else setTimeout(tick, Math.max(0, start + (i * 1000) / args.rate - performance.now()));
+      else
+        setTimeout(
+          tick,
+          Math.max(0, start + (i * 1000) / args.rate - performance.now()),
+        );
     };
     tick();
   });
@@ -579,8 +744,15 @@ async function sendAtRate(args: { rate: number; count: number; textLength: numbe
   const deadline = performance.now() + args.drainMs;
   const expectAcks = sender.kind === 'relay';
   while (performance.now() < deadline) {
-    const errors = Object.values(sender.ackErrors).reduce((sum, value) => sum + value, 0);
-    if ((!expectAcks || sender.acks + errors >= args.count) && sender.probeReceived >= args.count) break;
+    const errors = Object.values(sender.ackErrors).reduce(
+      (sum, value) => sum + value,
+      0,
+    );
+    if (
+      (!expectAcks || sender.acks + errors >= args.count) &&
+      sender.probeReceived >= args.count
+    )
+      break;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return {
@@ -590,9 +762,13 @@ async function sendAtRate(args: { rate: number; count: number; textLength: numbe
     scheduleLagMaxMs: lateMaxMs,
     acks: sender.acks,
     ackErrors: sender.ackErrors,
-    ack: sender.ackLatencies.length ? latencySummary(sender.ackLatencies) : null,
+    ack: sender.ackLatencies.length
+      ? latencySummary(sender.ackLatencies)
+      : null,
     probeReceived: sender.probeReceived,
-    probe: sender.probeLatencies.length ? latencySummary(sender.probeLatencies) : null,
+    probe: sender.probeLatencies.length
+      ? latencySummary(sender.probeLatencies)
+      : null,
   };
 }
 
@@ -619,7 +795,12 @@ async function idle(args: { url: string; count: number; concurrency: number }) {
     // terminate: 10,000 closing handshakes would only slow the end of the run.
     for (const conn of idleConns.splice(0)) conn.ws.terminate();
   });
-  return { opened: idleConns.length, failed, firstError, ms: performance.now() - started };
+  return {
+    opened: idleConns.length,
+    failed,
+    firstError,
+    ms: performance.now() - started,
+  };
 }
 
 /** Registers one account and returns its session token, for `idle-login` to share. */
@@ -635,14 +816,23 @@ async function registerOne(args: { url: string }) {
  * One account on every connection keeps this cheap: presence and join events go out once, not
  * once per connection, so the memory measured is the per-connection state, not event traffic.
  */
-async function idleLogin(args: { token: string; room?: string; concurrency: number }) {
+async function idleLogin(args: {
+  token: string;
+  room?: string;
+  concurrency: number;
+}) {
   const started = performance.now();
   await pool(idleConns.length, args.concurrency, async (index) => {
     const conn = idleConns[index]!;
-    if (args.room === undefined) await conn.request('resume', { token: args.token }, false);
+    if (args.room === undefined)
+      await conn.request('resume', { token: args.token }, false);
     else await conn.request('join', { room: args.room, limit: 0 }, false);
   });
-  return { connections: idleConns.length, ms: performance.now() - started, closed: idleConns.filter((conn) => conn.closeInfo).length };
+  return {
+    connections: idleConns.length,
+    ms: performance.now() - started,
+    closed: idleConns.filter((conn) => conn.closeInfo).length,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -651,7 +841,12 @@ async function idleLogin(args: { token: string; room?: string; concurrency: numb
 const CID_IN_MESSAGE = /"cid":"([^"]+)"/;
 
 const soak = {
-  chatters: [] as Array<{ conn: RelayConn; user: BenchUser; room: string; sentAt: Map<string, number> }>,
+  chatters: [] as Array<{
+    conn: RelayConn;
+    user: BenchUser;
+    room: string;
+    sentAt: Map<string, number>;
+  }>,
   timers: [] as Array<ReturnType<typeof setTimeout>>,
   latencies: [] as number[],
   sent: 0,
@@ -664,7 +859,14 @@ const soak = {
  * so they do not beat in step). Latency is send-to-own-copy on the sender's connection: one clock,
  * and it covers verify, the fsync'ed append and the fan-out to the whole room.
  */
-async function chatters(args: { url: string; count: number; rooms: number; intervalMs: number; textLength: number; concurrency: number }) {
+async function chatters(args: {
+  url: string;
+  count: number;
+  rooms: number;
+  intervalMs: number;
+  textLength: number;
+  concurrency: number;
+}) {
   const started = performance.now();
   const people = await pool(args.count, args.concurrency, async (index) => {
     const conn = await RelayConn.open(args.url);
@@ -694,15 +896,27 @@ async function chatters(args: { url: string; count: number; rooms: number; inter
       if (person.conn.closeInfo) return;
       const cid = crypto.randomBytes(9).toString('base64url');
       person.sentAt.set(cid, performance.now());
-      person.conn.ws.send(signedSendFrame(person.conn.allocateId(), person.user, person.room, cid, chatText('soak', args.textLength)));
+      person.conn.ws.send(
+        signedSendFrame(
+          person.conn.allocateId(),
+          person.user,
+          person.room,
+          cid,
+          chatText('soak', args.textLength),
+        ),
+      );
       soak.sent++;
-      soak.timers.push(setTimeout(tick, args.intervalMs * (0.5 + Math.random())));
+      soak.timers.push(
+        setTimeout(tick, args.intervalMs * (0.5 + Math.random())),
+      );
     };
     soak.timers.push(setTimeout(tick, Math.random() * args.intervalMs));
   }
   closers.push(async () => {
     for (const timer of soak.timers.splice(0)) clearTimeout(timer);
-    await Promise.all(soak.chatters.splice(0).map((person) => person.conn.close()));
+    await Promise.all(
+      soak.chatters.splice(0).map((person) => person.conn.close()),
+    );
   });
   return { people: people.length, setupMs: performance.now() - started };
 }

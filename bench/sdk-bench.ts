@@ -28,7 +28,12 @@ export interface SdkResult {
   verifyWebCryptoMs: number[];
   verifyNobleMs: number[];
   /** `observed`: the long-task observer saw the deliberate 80 ms control task. */
-  kdf: { ms: number; observed: boolean; longTasks: number; longestTaskMs: number };
+  kdf: {
+    ms: number;
+    observed: boolean;
+    longTasks: number;
+    longestTaskMs: number;
+  };
   sdk: BundleSize;
   components: BundleSize;
 }
@@ -68,49 +73,101 @@ window.bench = {
 };
 `;
 
-function signedHistory(): { messages: ChatMessage[]; keys: Record<number, string> } {
-  const authors = Array.from({ length: AUTHORS }, () => crypto.generateKeyPairSync('ed25519'));
+function signedHistory(): {
+  messages: ChatMessage[];
+  keys: Record<number, string>;
+} {
+  const authors = Array.from({ length: AUTHORS }, () =>
+    crypto.generateKeyPairSync('ed25519'),
+  );
   const keys: Record<number, string> = {};
-  authors.forEach((pair, index) => (keys[index + 1] = pair.publicKey.export({ format: 'jwk' }).x!));
+  authors.forEach(
+    (pair, index) =>
+      (keys[index + 1] = pair.publicKey.export({ format: 'jwk' }).x!),
+  );
   const messages = Array.from({ length: MESSAGES }, (_, index): ChatMessage => {
     const author = (index % AUTHORS) + 1;
-    const unsigned = { room: 'general', author, cid: `bench${index.toString().padStart(6, '0')}`, ts: Date.now() - (MESSAGES - index) * 1000, text: `Message ${index}: ${'текст '.repeat(8)}` };
-    const sig = crypto.sign(null, signedBytes(unsigned), authors[author - 1]!.privateKey).toString('base64url');
+    const unsigned = {
+      room: 'general',
+      author,
+      cid: `bench${index.toString().padStart(6, '0')}`,
+      ts: Date.now() - (MESSAGES - index) * 1000,
+      text: `Message ${index}: ${'текст '.repeat(8)}`,
+    };
+    const sig = crypto
+      .sign(null, signedBytes(unsigned), authors[author - 1]!.privateKey)
+      .toString('base64url');
     return { ...unsigned, seq: index + 1, sig };
   });
   return { messages, keys };
 }
 
-async function serve(script: string): Promise<{ url: string; close(): Promise<void> }> {
+async function serve(
+  script: string,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((request, response) => {
-    if (request.url === '/bench.js') response.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    else response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/bench.js"></script>');
+    if (request.url === '/bench.js')
+      response
+        .writeHead(200, { 'content-type': 'text/javascript' })
+        .end(script);
+    else
+      response
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<!doctype html><script type="module" src="/bench.js"></script>');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
-export async function sdkPhase(progress: (text: string) => void): Promise<SdkResult> {
-  const bundled = await build({ stdin: { contents: PAGE_SOURCE, loader: 'ts', resolveDir: PACKAGE_ROOT }, bundle: true, format: 'esm', minify: true, write: false, platform: 'browser', target: 'es2022', tsconfig: path.join(PACKAGE_ROOT, 'tsconfig.json') });
+export async function sdkPhase(
+  progress: (text: string) => void,
+): Promise<SdkResult> {
+  const bundled = await build({
+    stdin: { contents: PAGE_SOURCE, loader: 'ts', resolveDir: PACKAGE_ROOT },
+    bundle: true,
+    format: 'esm',
+    minify: true,
+    write: false,
+    platform: 'browser',
+    target: 'es2022',
+    tsconfig: path.join(PACKAGE_ROOT, 'tsconfig.json'),
+  });
   const server = await serve(bundled.outputFiles[0]!.text);
-  const browser = await chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS, headless: true });
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
   try {
     const page = await browser.newPage();
     await page.goto(server.url);
     await page.waitForFunction(() => 'bench' in window);
     const { messages, keys } = signedHistory();
-    const webCryptoEd25519 = await page.evaluate(() => (window as any).bench.hasWebCrypto());
+    const webCryptoEd25519 = await page.evaluate(() =>
+      (window as any).bench.hasWebCrypto(),
+    );
     const run = async (webCrypto: boolean): Promise<number[]> => {
       const times: number[] = [];
       for (let i = 0; i < REPEATS; i++) {
-        const result = await page.evaluate(([m, k, w]) => (window as any).bench.verify(m, k, w), [messages, keys, webCrypto] as const);
-        if (result.valid !== MESSAGES) throw new Error(`only ${result.valid} of ${MESSAGES} signatures verified (webCrypto ${webCrypto})`);
+        const result = await page.evaluate(
+          ([m, k, w]) => (window as any).bench.verify(m, k, w),
+          [messages, keys, webCrypto] as const,
+        );
+        if (result.valid !== MESSAGES)
+          throw new Error(
+            `only ${result.valid} of ${MESSAGES} signatures verified (webCrypto ${webCrypto})`,
+          );
         times.push(result.ms);
       }
       return times;
     };
-    progress(`sdk: verifying ${MESSAGES} messages x ${REPEATS}, WebCrypto then noble`);
+    progress(
+      `sdk: verifying ${MESSAGES} messages x ${REPEATS}, WebCrypto then noble`,
+    );
     const verifyWebCryptoMs = await run(true);
     const verifyNobleMs = await run(false);
     progress('sdk: password KDF (scrypt N=2^17)');
@@ -121,8 +178,14 @@ export async function sdkPhase(progress: (text: string) => void): Promise<SdkRes
       verifyWebCryptoMs,
       verifyNobleMs,
       kdf,
-      sdk: bundleSize(path.join(PACKAGE_ROOT, 'relay/dist/browser'), 'sovereign-chat.js'),
-      components: bundleSize(path.join(PACKAGE_ROOT, 'relay/dist/browser'), 'sov-chat.js'),
+      sdk: bundleSize(
+        path.join(PACKAGE_ROOT, 'relay/dist/browser'),
+        'sovereign-chat.js',
+      ),
+      components: bundleSize(
+        path.join(PACKAGE_ROOT, 'relay/dist/browser'),
+        'sov-chat.js',
+      ),
     };
   } finally {
     await browser.close();

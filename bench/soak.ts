@@ -12,7 +12,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { PACKAGE_ROOT, WorkerHandle, registerTempFolder, startRelay, stopAll } from './lib/children.ts';
+import {
+  PACKAGE_ROOT,
+  WorkerHandle,
+  registerTempFolder,
+  startRelay,
+  stopAll,
+} from './lib/children.ts';
 import { cpuDelta, readCpu, readRss } from './lib/proc.ts';
 
 const { values } = parseArgs({
@@ -44,30 +50,68 @@ interface Sample {
   errors: Record<string, number>;
 }
 
-const fixed = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
-const mean = (list: number[]): number => list.reduce((sum, value) => sum + value, 0) / (list.length || 1);
+const fixed = (value: number, digits = 1): string =>
+  Number.isFinite(value) ? value.toFixed(digits) : '-';
+const mean = (list: number[]): number =>
+  list.reduce((sum, value) => sum + value, 0) / (list.length || 1);
 
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-soak-'));
   registerTempFolder(dataDir);
-  const relay = await startRelay(dataDir, ['--rate', '1000', '--registrations-per-hour', '1000000', '--max-connections-per-address', '1000000']);
-  const workers = await Promise.all(Array.from({ length: PROCESSES }, (_, i) => WorkerHandle.start(`soak-${i}`, 'load-worker.ts')));
-  console.log(`soak: ${PEOPLE} people in ${ROOMS} rooms, a message each every ${INTERVAL_MS / 1000} s (${fixed((PEOPLE * 1000) / INTERVAL_MS, 0)} messages/s, ${fixed(((PEOPLE * 1000) / INTERVAL_MS) * (PEOPLE / ROOMS), 0)} deliveries/s), ${DURATION_MS / 60_000} min`);
+  const relay = await startRelay(dataDir, [
+    '--rate',
+    '1000',
+    '--registrations-per-hour',
+    '1000000',
+    '--max-connections-per-address',
+    '1000000',
+  ]);
+  const workers = await Promise.all(
+    Array.from({ length: PROCESSES }, (_, i) =>
+      WorkerHandle.start(`soak-${i}`, 'load-worker.ts'),
+    ),
+  );
+  console.log(
+    `soak: ${PEOPLE} people in ${ROOMS} rooms, a message each every ${INTERVAL_MS / 1000} s (${fixed((PEOPLE * 1000) / INTERVAL_MS, 0)} messages/s, ${fixed(((PEOPLE * 1000) / INTERVAL_MS) * (PEOPLE / ROOMS), 0)} deliveries/s), ${DURATION_MS / 60_000} min`,
+  );
   const perWorker = Math.ceil(PEOPLE / PROCESSES);
-  await Promise.all(workers.map((worker) => worker.call('chatters', { url: relay.wsUrl, count: perWorker, rooms: ROOMS, intervalMs: INTERVAL_MS, textLength: 80, concurrency: 50 }, 300_000)));
+  await Promise.all(
+    workers.map((worker) =>
+      worker.call(
+        'chatters',
+        {
+          url: relay.wsUrl,
+          count: perWorker,
+          rooms: ROOMS,
+          intervalMs: INTERVAL_MS,
+          textLength: 80,
+          concurrency: 50,
+        },
+        300_000,
+      ),
+    ),
+  );
   const started = performance.now();
   const samples: Sample[] = [];
   let cpuBefore = readCpu(relay.pid);
-  console.log(' minute   RSS MiB   CPU %      sent  received   p50 ms   p99 ms   max ms  closed  errors');
+  console.log(
+    ' minute   RSS MiB   CPU %      sent  received   p50 ms   p99 ms   max ms  closed  errors',
+  );
   while (performance.now() - started < DURATION_MS) {
     await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
-    const snapshots = await Promise.all(workers.map((worker) => worker.call('soak-snapshot')));
+    const snapshots = await Promise.all(
+      workers.map((worker) => worker.call('soak-snapshot')),
+    );
     const cpuAfter = readCpu(relay.pid);
     const cpu = cpuDelta(cpuBefore, cpuAfter);
     cpuBefore = cpuAfter;
     const latencies = snapshots.map((snapshot) => snapshot.latency);
     const errors: Record<string, number> = {};
-    for (const snapshot of snapshots) for (const [code, n] of Object.entries(snapshot.errors as Record<string, number>)) errors[code] = (errors[code] ?? 0) + n;
+    for (const snapshot of snapshots)
+      for (const [code, n] of Object.entries(
+        snapshot.errors as Record<string, number>,
+      ))
+        errors[code] = (errors[code] ?? 0) + n;
     const sample: Sample = {
       minute: (performance.now() - started) / 60_000,
       rssMiB: readRss(relay.pid).rss / 2 ** 20,
@@ -93,22 +137,39 @@ async function main(): Promise<void> {
     rooms: ROOMS,
     intervalMs: INTERVAL_MS,
     minutes: DURATION_MS / 60_000,
-    rssMiB: { firstFifth: mean(first.map((s) => s.rssMiB)), lastFifth: mean(last.map((s) => s.rssMiB)), peak: readRss(relay.pid).peak / 2 ** 20 },
-    p99Ms: { firstFifth: mean(first.map((s) => s.p99)), lastFifth: mean(last.map((s) => s.p99)) },
+    rssMiB: {
+      firstFifth: mean(first.map((s) => s.rssMiB)),
+      lastFifth: mean(last.map((s) => s.rssMiB)),
+      peak: readRss(relay.pid).peak / 2 ** 20,
+    },
+    p99Ms: {
+      firstFifth: mean(first.map((s) => s.p99)),
+      lastFifth: mean(last.map((s) => s.p99)),
+    },
     cpuPercent: mean(samples.map((s) => s.cpuPercent)),
     messagesSent: samples.at(-1)?.sent ?? 0,
     deliveries: samples.at(-1)?.received ?? 0,
     connectionsClosed: samples.at(-1)?.closed ?? 0,
     errors: samples.at(-1)?.errors ?? {},
-    relayLogWarnings: relay.log().split('\n').filter((line) => /warn|error/i.test(line)).length,
+    relayLogWarnings: relay
+      .log()
+      .split('\n')
+      .filter((line) => /warn|error/i.test(line)).length,
     finishedAt: new Date().toISOString(),
   };
   console.log(
     `\nRSS ${fixed(summary.rssMiB.firstFifth)} MiB (first fifth) -> ${fixed(summary.rssMiB.lastFifth)} MiB (last fifth), peak ${fixed(summary.rssMiB.peak)} MiB; p99 ${fixed(summary.p99Ms.firstFifth)} -> ${fixed(summary.p99Ms.lastFifth)} ms; relay CPU ${fixed(summary.cpuPercent, 0)}% of a core; ${summary.messagesSent} messages, ${summary.deliveries} deliveries, ${summary.connectionsClosed} connections closed, errors ${JSON.stringify(summary.errors)}, relay log warnings ${summary.relayLogWarnings}`,
   );
   fs.mkdirSync(path.join(PACKAGE_ROOT, '.bench'), { recursive: true });
-  fs.writeFileSync(path.join(PACKAGE_ROOT, '.bench', 'soak.json'), `${JSON.stringify({ summary, samples }, null, 2)}\n`);
-  await Promise.all(workers.map((worker) => worker.call('close-all', {}, 60_000).catch(() => undefined)));
+  fs.writeFileSync(
+    path.join(PACKAGE_ROOT, '.bench', 'soak.json'),
+    `${JSON.stringify({ summary, samples }, null, 2)}\n`,
+  );
+  await Promise.all(
+    workers.map((worker) =>
+      worker.call('close-all', {}, 60_000).catch(() => undefined),
+    ),
+  );
   await Promise.all(workers.map((worker) => worker.stop()));
   await relay.stop();
   await stopAll();

@@ -31,15 +31,36 @@ import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { SovClient, memoryStorage } from 'sovereign-chat';
 import type { Room, WebSocketConstructor } from 'sovereign-chat';
-import { TestClient, newSigningKey, randomKey, registerUser, registration, signMessage, uniqueName } from '../test/helpers/client.ts';
+import {
+  TestClient,
+  newSigningKey,
+  randomKey,
+  registerUser,
+  registration,
+  signMessage,
+  uniqueName,
+} from '../test/helpers/client.ts';
 import type { EventFrame, TestUser } from '../test/helpers/client.ts';
 import { startHostileProxy } from '../test/helpers/hostile-proxy.ts';
-import type { HostileMode, HostileProxy, ProxyStats } from '../test/helpers/hostile-proxy.ts';
-import { PACKAGE_ROOT, killAllNow, registerTempFolder, startRelay, stopAll } from './lib/children.ts';
+import type {
+  HostileMode,
+  HostileProxy,
+  ProxyStats,
+} from '../test/helpers/hostile-proxy.ts';
+import {
+  PACKAGE_ROOT,
+  killAllNow,
+  registerTempFolder,
+  startRelay,
+  stopAll,
+} from './lib/children.ts';
 import type { RelayHandle } from './lib/children.ts';
 import { cpuDelta, readCpu } from './lib/proc.ts';
 import { frameCost, rotationPoint } from '../sdk/protocol/budget.ts';
-import { STREAM_HEADER, takeStreamLines } from '../sdk/protocol/stream-lines.ts';
+import {
+  STREAM_HEADER,
+  takeStreamLines,
+} from '../sdk/protocol/stream-lines.ts';
 import type { CpuDelta } from './lib/proc.ts';
 
 // ## Sizes and targets
@@ -62,15 +83,33 @@ export function transportSizes(quick: boolean) {
 }
 
 /** Long enough that a conversation adds up to kilobytes quickly (the same filler as the hostile-network tests). */
-const FILLER = 'Сообщение средней длины: чтобы разговор быстро набирал килобайты, как настоящий, со ссылками и цитатами.';
-const RELAY_FLAGS = ['--rate', '1000000', '--registrations-per-hour', '1000000', '--max-connections-per-address', '1000000'];
+const FILLER =
+  'Сообщение средней длины: чтобы разговор быстро набирал килобайты, как настоящий, со ссылками и цитатами.';
+const RELAY_FLAGS = [
+  '--rate',
+  '1000000',
+  '--registrations-per-hour',
+  '1000000',
+  '--max-connections-per-address',
+  '1000000',
+];
 
 type Transport = 'websocket' | 'http' | 'poll';
-const TRANSPORT_NAMES: Record<Transport, string> = { websocket: 'websocket', http: 'http-stream', poll: 'http-poll' };
+const TRANSPORT_NAMES: Record<Transport, string> = {
+  websocket: 'websocket',
+  http: 'http-stream',
+  poll: 'http-poll',
+};
 type Network = 'healthy' | 'freeze' | 'freeze-after-time' | 'stall';
-const NETWORK_MODES: Record<Network, HostileMode | undefined> = { healthy: undefined, freeze: 'freeze', 'freeze-after-time': 'freeze-after-time', stall: 'stall' };
+const NETWORK_MODES: Record<Network, HostileMode | undefined> = {
+  healthy: undefined,
+  freeze: 'freeze',
+  'freeze-after-time': 'freeze-after-time',
+  stall: 'stall',
+};
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
 
 // ## A writer on a healthy network
 
@@ -82,7 +121,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 class Writer {
   private client!: TestClient;
   private user!: TestUser;
-  private queue: { index: number; message: ReturnType<typeof signMessage> }[] = [];
+  private queue: { index: number; message: ReturnType<typeof signMessage> }[] =
+    [];
   private sending = false;
   private stopped = false;
   reconnects = 0;
@@ -109,18 +149,30 @@ class Writer {
 
   /** Queues message `index` (its text starts with the index, for the reader to find). */
   send(index: number): void {
-    this.queue.push({ index, message: signMessage(this.user, this.room, `${index} ${FILLER}`) });
-    void this.pump().catch((error: unknown) => (this.failure ??= String(error)));
+    this.queue.push({
+      index,
+      message: signMessage(this.user, this.room, `${index} ${FILLER}`),
+    });
+    void this.pump().catch(
+      (error: unknown) => (this.failure ??= String(error)),
+    );
   }
 
   private async pump(): Promise<void> {
     if (this.sending) return;
     this.sending = true;
     while (this.queue.length > 0 && !this.stopped) {
-      const reply = await Promise.race([this.client.request('send', this.queue[0]!.message).catch(() => null), this.client.closed.then(() => null)]);
+      const reply = await Promise.race([
+        this.client.request('send', this.queue[0]!.message).catch(() => null),
+        this.client.closed.then(() => null),
+      ]);
       // DUPLICATE_MESSAGE: the relay stored it before the connection ended, and the reply was lost with it.
-      if (reply?.ok || reply?.error?.code === 'DUPLICATE_MESSAGE') this.queue.shift();
-      else if (reply) throw new Error(`the writer's message was refused: ${JSON.stringify(reply.error)}`);
+      if (reply?.ok || reply?.error?.code === 'DUPLICATE_MESSAGE')
+        this.queue.shift();
+      else if (reply)
+        throw new Error(
+          `the writer's message was refused: ${JSON.stringify(reply.error)}`,
+        );
       // A failed reconnection is tried again; only close() ends the loop.
       else if (!this.stopped) await this.reconnect().catch(() => sleep(100));
     }
@@ -191,7 +243,12 @@ async function setUpScenario(scenario: Scenario, relay: RelayHandle) {
     freezeAfterMs: FREEZE_AFTER_MS,
     seed: 7,
   });
-  const reader = new SovClient({ relay: proxy.url, WebSocket: GuardedWebSocket, storage: memoryStorage(), transport: scenario.transport });
+  const reader = new SovClient({
+    relay: proxy.url,
+    WebSocket: GuardedWebSocket,
+    storage: memoryStorage(),
+    transport: scenario.transport,
+  });
   const room = uniqueName('net');
   const close = async (writer: Writer | null): Promise<void> => {
     writer?.close();
@@ -199,10 +256,22 @@ async function setUpScenario(scenario: Scenario, relay: RelayHandle) {
     await proxy.stop();
   };
   try {
-    await reader.register({ username: uniqueName('reader'), password: 'bench readers need passwords', firstName: 'Bench', lastName: scenario.network });
+    await reader.register({
+      username: uniqueName('reader'),
+      password: 'bench readers need passwords',
+      firstName: 'Bench',
+      lastName: scenario.network,
+    });
     const joined: Room = await reader.join(room);
     const writer = await Writer.start(relay, room);
-    return { scenario, proxy, reader, joined, writer, close: () => close(writer) };
+    return {
+      scenario,
+      proxy,
+      reader,
+      joined,
+      writer,
+      close: () => close(writer),
+    };
   } catch (error) {
     await close(null);
     throw error;
@@ -221,12 +290,16 @@ function ranges(numbers: number[]): string {
   return parts.join(', ');
 }
 
-async function runScenario(ready: Awaited<ReturnType<typeof setUpScenario>>, size: ReturnType<typeof transportSizes>): Promise<ScenarioResult> {
+async function runScenario(
+  ready: Awaited<ReturnType<typeof setUpScenario>>,
+  size: ReturnType<typeof transportSizes>,
+): Promise<ScenarioResult> {
   const { scenario, proxy, reader, joined, writer } = ready;
   let reconnects = 0;
   const timeline: string[] = [];
   const began = performance.now();
-  const at = (): string => `${((performance.now() - began) / 1000).toFixed(1)}s`;
+  const at = (): string =>
+    `${((performance.now() - began) / 1000).toFixed(1)}s`;
   reader.on('state', ({ state }) => {
     if (state === 'reconnecting') reconnects++;
     timeline.push(`${state} ${at()}`);
@@ -255,7 +328,8 @@ async function runScenario(ready: Awaited<ReturnType<typeof setUpScenario>>, siz
     writer.send(index);
   }
   const deadline = performance.now() + size.graceS * 1000;
-  while (arrivedAt.size < count && performance.now() < deadline) await sleep(100);
+  while (arrivedAt.size < count && performance.now() < deadline)
+    await sleep(100);
   const after: ProxyStats = await proxy.stats();
   const end = performance.now();
   // Freezes, in the order messages were sent: the first held message (over HELD_MS late, or never
@@ -264,7 +338,8 @@ async function runScenario(ready: Awaited<ReturnType<typeof setUpScenario>>, siz
   const delaysMs: number[] = [];
   const freezeStartsS: number[] = [];
   let unresolvedMs: number | null = null;
-  const delayOf = (index: number): number | null => (arrivedAt.has(index) ? arrivedAt.get(index)! - sentAt[index]! : null);
+  const delayOf = (index: number): number | null =>
+    arrivedAt.has(index) ? arrivedAt.get(index)! - sentAt[index]! : null;
   for (let index = 0; index < count; ) {
     const delay = delayOf(index);
     if (delay !== null && delay <= HELD_MS) {
@@ -273,7 +348,9 @@ async function runScenario(ready: Awaited<ReturnType<typeof setUpScenario>>, siz
     }
     const stoppedAt = sentAt[index]!;
     let resumedAt = Infinity;
-    for (let later = index; later < count; later++) if (arrivedAt.has(later)) resumedAt = Math.min(resumedAt, arrivedAt.get(later)!);
+    for (let later = index; later < count; later++)
+      if (arrivedAt.has(later))
+        resumedAt = Math.min(resumedAt, arrivedAt.get(later)!);
     if (resumedAt === Infinity) {
       unresolvedMs = end - stoppedAt;
       break;
@@ -283,8 +360,13 @@ async function runScenario(ready: Awaited<ReturnType<typeof setUpScenario>>, siz
     while (index < count && sentAt[index]! < resumedAt) index++;
   }
   const delivered = arrivedAt.size;
-  const never = sentAt.map((_, index) => index).filter((index) => !arrivedAt.has(index));
-  const lost = never.length === 0 ? undefined : `never arrived: ${ranges(never)} (sent ${((sentAt[never[0]!]! - started) / 1000).toFixed(1)}-${((sentAt[never.at(-1)!]! - started) / 1000).toFixed(1)} s into the window); the room at the end: seq ${joined.seq}, catch-up ${(joined as unknown as { catchUp: number | null }).catchUp}, ${joined.messages.length} messages; the reader: ${timeline.join(', ')}`;
+  const never = sentAt
+    .map((_, index) => index)
+    .filter((index) => !arrivedAt.has(index));
+  const lost =
+    never.length === 0
+      ? undefined
+      : `never arrived: ${ranges(never)} (sent ${((sentAt[never[0]!]! - started) / 1000).toFixed(1)}-${((sentAt[never.at(-1)!]! - started) / 1000).toFixed(1)} s into the window); the room at the end: seq ${joined.seq}, catch-up ${(joined as unknown as { catchUp: number | null }).catchUp}, ${joined.messages.length} messages; the reader: ${timeline.join(', ')}`;
   return {
     ...(lost ? { lost } : {}),
     ...scenario,
@@ -298,7 +380,8 @@ async function runScenario(ready: Awaited<ReturnType<typeof setUpScenario>>, siz
     stalls: after.stalls - before.stalls,
     connections: after.connections - before.connections,
     bytesPerDelivered: (after.bytesToClient - before.bytesToClient) / delivered,
-    connectionsPerDelivered: (after.connections - before.connections) / delivered,
+    connectionsPerDelivered:
+      (after.connections - before.connections) / delivered,
     reconnects,
     transportAtEnd: reader.transport,
     ...(writer.failure ? { error: writer.failure } : {}),
@@ -314,8 +397,10 @@ interface CountingReader {
 }
 
 function countMessages(seqs: Set<number>, frame: any): void {
-  if (frame?.ev === 'message' && typeof frame.seq === 'number') seqs.add(frame.seq);
-  if (frame?.ok && Array.isArray(frame.result?.messages)) for (const message of frame.result.messages) seqs.add(message.seq);
+  if (frame?.ev === 'message' && typeof frame.seq === 'number')
+    seqs.add(frame.seq);
+  if (frame?.ok && Array.isArray(frame.result?.messages))
+    for (const message of frame.result.messages) seqs.add(message.seq);
 }
 
 /**
@@ -323,7 +408,10 @@ function countMessages(seqs: Set<number>, frame: any): void {
  * as the relay counts what it sends, and once past the SDK's rotation point it opens the next
  * connection, resumes, rejoins after the last message it has, and only then closes the old one.
  */
-async function wsReader(relay: RelayHandle, room: string): Promise<CountingReader & { reconnects: number }> {
+async function wsReader(
+  relay: RelayHandle,
+  room: string,
+): Promise<CountingReader & { reconnects: number }> {
   const seqs = new Set<number>();
   let closed = false;
   let rotating = false;
@@ -379,11 +467,21 @@ async function wsReader(relay: RelayHandle, room: string): Promise<CountingReade
 }
 
 /** One HTTP request on a TCP connection of its own (`agent: false`), as the relay asks with a budget. */
-function request(url: string, method: string, headers: Record<string, string>, body: string | null, onData?: (chunk: string) => void): Promise<{ status: number; text: string }> {
+function request(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: string | null,
+  onData?: (chunk: string) => void,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers, agent: false }, (res) => {
       let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (onData ? onData(chunk) : (text += chunk)));
+      res
+        .setEncoding('utf8')
+        .on('data', (chunk: string) =>
+          onData ? onData(chunk) : (text += chunk),
+        );
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       res.on('error', reject);
     });
@@ -393,7 +491,11 @@ function request(url: string, method: string, headers: Record<string, string>, b
 }
 
 /** A raw HTTP-transport reader: POST open, frames up in POST send, down in streamed reads (or long polls) that resume after the last frame number. */
-async function httpReader(relay: RelayHandle, room: string, poll: boolean): Promise<CountingReader & { reads: number }> {
+async function httpReader(
+  relay: RelayHandle,
+  room: string,
+  poll: boolean,
+): Promise<CountingReader & { reads: number }> {
   const base = `${relay.url}/v1/http/`;
   const opened = await request(`${base}open`, 'POST', {}, null);
   const stream = (JSON.parse(opened.text) as { stream: string }).stream;
@@ -417,21 +519,39 @@ async function httpReader(relay: RelayHandle, room: string, poll: boolean): Prom
     while (!closed) {
       buffered = '';
       state.reads++;
-      const read = await request(`${base}${poll ? 'poll' : 'stream'}?ack=${acked}`, 'GET', { [STREAM_HEADER]: stream }, null, onData).catch(() => null);
+      const read = await request(
+        `${base}${poll ? 'poll' : 'stream'}?ack=${acked}`,
+        'GET',
+        { [STREAM_HEADER]: stream },
+        null,
+        onData,
+      ).catch(() => null);
       if (read?.status === 404) return;
       if (read === null) await sleep(100);
     }
   })();
   let nextId = 1;
-  const call = async (type: string, fields: Record<string, unknown>): Promise<any> => {
+  const call = async (
+    type: string,
+    fields: Record<string, unknown>,
+  ): Promise<any> => {
     const id = nextId++;
     const reply = new Promise<any>((resolve) => waiting.set(id, resolve));
-    await request(`${base}send`, 'POST', { [STREAM_HEADER]: stream, 'content-type': 'text/plain;charset=UTF-8' }, JSON.stringify({ id, type, ...fields }));
+    await request(
+      `${base}send`,
+      'POST',
+      { [STREAM_HEADER]: stream, 'content-type': 'text/plain;charset=UTF-8' },
+      JSON.stringify({ id, type, ...fields }),
+    );
     const frame = await reply;
-    if (!frame.ok) throw new Error(`${type} failed: ${JSON.stringify(frame.error)}`);
+    if (!frame.ok)
+      throw new Error(`${type} failed: ${JSON.stringify(frame.error)}`);
     return frame.result;
   };
-  await call('register', registration(uniqueName('http'), randomKey(), newSigningKey().publicKey));
+  await call(
+    'register',
+    registration(uniqueName('http'), randomKey(), newSigningKey().publicKey),
+  );
   await call('join', { room, limit: 0 });
   return {
     seqs,
@@ -440,7 +560,12 @@ async function httpReader(relay: RelayHandle, room: string, poll: boolean): Prom
     },
     close() {
       closed = true;
-      void request(`${base}close`, 'POST', { [STREAM_HEADER]: stream }, null).catch(() => undefined);
+      void request(
+        `${base}close`,
+        'POST',
+        { [STREAM_HEADER]: stream },
+        null,
+      ).catch(() => undefined);
     },
   };
 }
@@ -458,19 +583,43 @@ export interface CpuResult {
   reconnectsOrReads: number;
 }
 
-async function cpuRun(transport: Transport, budget: number, size: ReturnType<typeof transportSizes>, relayWarnings: string[]): Promise<CpuResult> {
-  const relay = await startRelay(tempDataDir(), [...RELAY_FLAGS, '--conn-budget', String(budget)]);
+async function cpuRun(
+  transport: Transport,
+  budget: number,
+  size: ReturnType<typeof transportSizes>,
+  relayWarnings: string[],
+): Promise<CpuResult> {
+  const relay = await startRelay(tempDataDir(), [
+    ...RELAY_FLAGS,
+    '--conn-budget',
+    String(budget),
+  ]);
   const room = uniqueName('cpu');
-  const readers: (CountingReader & { reconnects?: number; reads?: number })[] = [];
+  const readers: (CountingReader & { reconnects?: number; reads?: number })[] =
+    [];
   let writer: Writer | null = null;
   try {
     for (let i = 0; i < size.readers; i += 10) {
-      readers.push(...(await Promise.all(Array.from({ length: Math.min(10, size.readers - i) }, () => (transport === 'websocket' ? wsReader(relay, room) : httpReader(relay, room, transport === 'poll'))))));
+      readers.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(10, size.readers - i) }, () =>
+            transport === 'websocket'
+              ? wsReader(relay, room)
+              : httpReader(relay, room, transport === 'poll'),
+          ),
+        )),
+      );
     }
     writer = await Writer.start(relay, room);
     await sleep(500);
-    const countBefore = readers.reduce((total, reader) => total + reader.seqs.size, 0);
-    const rotationsBefore = readers.reduce((total, reader) => total + (reader.reconnects ?? reader.reads ?? 0), 0);
+    const countBefore = readers.reduce(
+      (total, reader) => total + reader.seqs.size,
+      0,
+    );
+    const rotationsBefore = readers.reduce(
+      (total, reader) => total + (reader.reconnects ?? reader.reads ?? 0),
+      0,
+    );
     const cpuBefore = readCpu(relay.pid);
     const started = performance.now();
     for (let index = 0; index < size.messages; index++) {
@@ -478,9 +627,11 @@ async function cpuRun(transport: Transport, budget: number, size: ReturnType<typ
       writer.send(index);
     }
     const expectedDeliveries = size.readers * size.messages;
-    const total = (): number => readers.reduce((sum, reader) => sum + reader.seqs.size, 0) - countBefore;
+    const total = (): number =>
+      readers.reduce((sum, reader) => sum + reader.seqs.size, 0) - countBefore;
     const deadline = performance.now() + 15_000;
-    while (total() < expectedDeliveries && performance.now() < deadline) await sleep(50);
+    while (total() < expectedDeliveries && performance.now() < deadline)
+      await sleep(50);
     const cpu = cpuDelta(cpuBefore, readCpu(relay.pid));
     const deliveries = total();
     return {
@@ -492,7 +643,11 @@ async function cpuRun(transport: Transport, budget: number, size: ReturnType<typ
       expectedDeliveries,
       cpu,
       cpuMicrosecondsPerDelivery: (cpu.cpuSeconds / deliveries) * 1e6,
-      reconnectsOrReads: readers.reduce((sum, reader) => sum + (reader.reconnects ?? reader.reads ?? 0), 0) - rotationsBefore,
+      reconnectsOrReads:
+        readers.reduce(
+          (sum, reader) => sum + (reader.reconnects ?? reader.reads ?? 0),
+          0,
+        ) - rotationsBefore,
     };
   } finally {
     writer?.close();
@@ -519,7 +674,23 @@ function removeTempFolders(): void {
 }
 
 function failedScenario(scenario: Scenario, error: unknown): ScenarioResult {
-  return { ...scenario, sent: 0, delivered: 0, duplicates: 0, freezes: 0, delaysMs: [], freezeStartsS: [], unresolvedMs: null, stalls: 0, bytesPerDelivered: NaN, connectionsPerDelivered: NaN, connections: 0, reconnects: 0, transportAtEnd: '-', error: String(error) };
+  return {
+    ...scenario,
+    sent: 0,
+    delivered: 0,
+    duplicates: 0,
+    freezes: 0,
+    delaysMs: [],
+    freezeStartsS: [],
+    unresolvedMs: null,
+    stalls: 0,
+    bytesPerDelivered: NaN,
+    connectionsPerDelivered: NaN,
+    connections: 0,
+    reconnects: 0,
+    transportAtEnd: '-',
+    error: String(error),
+  };
 }
 
 export interface TransportsResult {
@@ -543,26 +714,64 @@ function relayComplaints(relay: RelayHandle): string[] {
 }
 
 /** `only`: `transport:network` names (budget-0 rows end in `:0`) to run alone; all when empty. */
-export async function transportsPhase(progress: (text: string) => void, quick: boolean, only: string[] = []): Promise<TransportsResult> {
+export async function transportsPhase(
+  progress: (text: string) => void,
+  quick: boolean,
+  only: string[] = [],
+): Promise<TransportsResult> {
   const size = transportSizes(quick);
   try {
-    const budgeted = await startRelay(tempDataDir(), [...RELAY_FLAGS, '--conn-budget', String(BUDGET)]);
-    const unbudgeted = await startRelay(tempDataDir(), [...RELAY_FLAGS, '--conn-budget', '0']);
+    const budgeted = await startRelay(tempDataDir(), [
+      ...RELAY_FLAGS,
+      '--conn-budget',
+      String(BUDGET),
+    ]);
+    const unbudgeted = await startRelay(tempDataDir(), [
+      ...RELAY_FLAGS,
+      '--conn-budget',
+      '0',
+    ]);
     const scenarios: Scenario[] = [];
     for (const transport of ['websocket', 'http', 'poll'] as const) {
-      for (const network of ['healthy', 'freeze', 'freeze-after-time', 'stall'] as const) scenarios.push({ transport, network, budget: BUDGET });
+      for (const network of [
+        'healthy',
+        'freeze',
+        'freeze-after-time',
+        'stall',
+      ] as const)
+        scenarios.push({ transport, network, budget: BUDGET });
     }
     // Without a budget, nothing rotates by bytes: what the freeze and the connection lifetime cost when only freeze detection (and the learnt age limit) is left.
-    for (const network of ['healthy', 'freeze', 'freeze-after-time'] as const) scenarios.push({ transport: 'websocket', network, budget: 0 });
-    if (only.length > 0) scenarios.splice(0, Infinity, ...scenarios.filter(({ transport, network, budget }) => only.includes(`${transport}:${network}${budget === 0 ? ':0' : ''}`)));
+    for (const network of ['healthy', 'freeze', 'freeze-after-time'] as const)
+      scenarios.push({ transport: 'websocket', network, budget: 0 });
+    if (only.length > 0)
+      scenarios.splice(
+        0,
+        Infinity,
+        ...scenarios.filter(({ transport, network, budget }) =>
+          only.includes(`${transport}:${network}${budget === 0 ? ':0' : ''}`),
+        ),
+      );
     // Set up one after another (each registration runs scrypt on this event loop, which would stall
     // the other readers' timers and look like freezes), then every window at once.
-    progress(`transports: ${scenarios.length} SDK readers registering behind hostile proxies`);
-    const readied: (Awaited<ReturnType<typeof setUpScenario>> | ScenarioResult)[] = [];
+    progress(
+      `transports: ${scenarios.length} SDK readers registering behind hostile proxies`,
+    );
+    const readied: (
+      | Awaited<ReturnType<typeof setUpScenario>>
+      | ScenarioResult
+    )[] = [];
     for (const scenario of scenarios) {
-      readied.push(await setUpScenario(scenario, scenario.budget === 0 ? unbudgeted : budgeted).catch((error: unknown) => failedScenario(scenario, error)));
+      readied.push(
+        await setUpScenario(
+          scenario,
+          scenario.budget === 0 ? unbudgeted : budgeted,
+        ).catch((error: unknown) => failedScenario(scenario, error)),
+      );
     }
-    progress(`transports: a message every ${SEND_EVERY_MS} ms to each reader for ${size.windowS} s`);
+    progress(
+      `transports: a message every ${SEND_EVERY_MS} ms to each reader for ${size.windowS} s`,
+    );
     // The readers and writers share this process: a stall of its event loop would pass for a network's.
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
@@ -579,15 +788,37 @@ export async function transportsPhase(progress: (text: string) => void, quick: b
       }),
     );
     lag.disable();
-    const benchLoopLagMs = { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 };
-    const relayWarnings = [...relayComplaints(budgeted), ...relayComplaints(unbudgeted)];
+    const benchLoopLagMs = {
+      p99: lag.percentile(99) / 1e6,
+      max: lag.max / 1e6,
+    };
+    const relayWarnings = [
+      ...relayComplaints(budgeted),
+      ...relayComplaints(unbudgeted),
+    ];
     await Promise.all([budgeted.stop(), unbudgeted.stop()]);
     const cpu: CpuResult[] = [];
-    for (const [transport, budget] of [['websocket', BUDGET], ['http', BUDGET], ['poll', BUDGET], ['websocket', 0]] as const) {
-      progress(`transports: relay CPU, ${size.readers} ${TRANSPORT_NAMES[transport]} readers, budget ${budget}`);
+    for (const [transport, budget] of [
+      ['websocket', BUDGET],
+      ['http', BUDGET],
+      ['poll', BUDGET],
+      ['websocket', 0],
+    ] as const) {
+      progress(
+        `transports: relay CPU, ${size.readers} ${TRANSPORT_NAMES[transport]} readers, budget ${budget}`,
+      );
       cpu.push(await cpuRun(transport, budget, size, relayWarnings));
     }
-    return { budget: BUDGET, freezeAfterMs: FREEZE_AFTER_MS, sendEveryMs: SEND_EVERY_MS, heldMs: HELD_MS, networks, benchLoopLagMs, cpu, relayWarnings };
+    return {
+      budget: BUDGET,
+      freezeAfterMs: FREEZE_AFTER_MS,
+      sendEveryMs: SEND_EVERY_MS,
+      heldMs: HELD_MS,
+      networks,
+      benchLoopLagMs,
+      cpu,
+      relayWarnings,
+    };
   } finally {
     removeTempFolders();
   }
@@ -596,65 +827,136 @@ export async function transportsPhase(progress: (text: string) => void, quick: b
 // ## The report
 
 function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+  return sorted[
+    Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)
+  ]!;
 }
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 export function transportsReport(v: TransportsResult): string[] {
   const lines: string[] = [];
   const add = (line = ''): void => void lines.push(line);
-  add(`   A. One SDK reader per row behind the hostile proxy (relay --conn-budget ${v.budget} unless noted); a writer on a`);
-  add(`      direct connection sends a message every ${v.sendEveryMs} ms. A freeze met = a run of messages that arrived over ${v.heldMs} ms`);
-  add('      after they were sent (or never); its time = from the send of its first message (delivery had stopped');
-  add(`      within the ${v.sendEveryMs} ms before) to that message's delivery. freeze-after-time is ${sec(v.freezeAfterMs)} here, not 30 s.`);
-  add(`      (At ${sec(v.freezeAfterMs)} an idle HTTP read, which the relay holds up to 25 s, can outlive a connection; at 30 s it cannot.)`);
-  add(`      target: p95 freeze -> next delivered < ${sec(TRANSPORT_TARGETS.freezeToNextP95Ms)}`);
+  add(
+    `   A. One SDK reader per row behind the hostile proxy (relay --conn-budget ${v.budget} unless noted); a writer on a`,
+  );
+  add(
+    `      direct connection sends a message every ${v.sendEveryMs} ms. A freeze met = a run of messages that arrived over ${v.heldMs} ms`,
+  );
+  add(
+    '      after they were sent (or never); its time = from the send of its first message (delivery had stopped',
+  );
+  add(
+    `      within the ${v.sendEveryMs} ms before) to that message's delivery. freeze-after-time is ${sec(v.freezeAfterMs)} here, not 30 s.`,
+  );
+  add(
+    `      (At ${sec(v.freezeAfterMs)} an idle HTTP read, which the relay holds up to 25 s, can outlive a connection; at 30 s it cannot.)`,
+  );
+  add(
+    `      target: p95 freeze -> next delivered < ${sec(TRANSPORT_TARGETS.freezeToNextP95Ms)}`,
+  );
   add('');
-  add(`      ${'transport'.padEnd(12)}${'network'.padEnd(26)}${'delivered'.padStart(10)}${'freezes'.padStart(8)}${'p50'.padStart(7)}${'p95'.padStart(7)}${'max'.padStart(7)}${'B/msg'.padStart(7)}${'TCP/msg'.padStart(8)}${'reconn'.padStart(7)}  verdict`);
+  add(
+    `      ${'transport'.padEnd(12)}${'network'.padEnd(26)}${'delivered'.padStart(10)}${'freezes'.padStart(8)}${'p50'.padStart(7)}${'p95'.padStart(7)}${'max'.padStart(7)}${'B/msg'.padStart(7)}${'TCP/msg'.padStart(8)}${'reconn'.padStart(7)}  verdict`,
+  );
   for (const row of v.networks) {
     const name = `${row.network}${row.budget === 0 ? ' (budget 0)' : ''}`;
     if (row.error) {
-      add(`      ${TRANSPORT_NAMES[row.transport].padEnd(12)}${name.padEnd(26)} FAILED: ${row.error}`);
+      add(
+        `      ${TRANSPORT_NAMES[row.transport].padEnd(12)}${name.padEnd(26)} FAILED: ${row.error}`,
+      );
       continue;
     }
-    const all = [...row.delaysMs, ...(row.unresolvedMs === null ? [] : [row.unresolvedMs])].sort((a, b) => a - b);
-    const cell = (p: number): string => (all.length ? sec(percentile(all, p)) : '-');
-    const pass = row.delivered === row.sent && row.duplicates === 0 && row.unresolvedMs === null && (all.length === 0 || percentile(all, 95) < TRANSPORT_TARGETS.freezeToNextP95Ms);
+    const all = [
+      ...row.delaysMs,
+      ...(row.unresolvedMs === null ? [] : [row.unresolvedMs]),
+    ].sort((a, b) => a - b);
+    const cell = (p: number): string =>
+      all.length ? sec(percentile(all, p)) : '-';
+    const pass =
+      row.delivered === row.sent &&
+      row.duplicates === 0 &&
+      row.unresolvedMs === null &&
+      (all.length === 0 ||
+        percentile(all, 95) < TRANSPORT_TARGETS.freezeToNextP95Ms);
     add(
       `      ${TRANSPORT_NAMES[row.transport].padEnd(12)}${name.padEnd(26)}${`${row.delivered}/${row.sent}`.padStart(10)}${String(row.freezes).padStart(8)}${cell(50).padStart(7)}${cell(95).padStart(7)}${cell(100).padStart(7)}${Math.round(row.bytesPerDelivered).toString().padStart(7)}${row.connectionsPerDelivered.toFixed(3).padStart(8)}${String(row.reconnects).padStart(7)}  ${pass ? 'PASS' : 'FAIL'}${row.network === 'stall' ? ` (${row.stalls} stalls)` : ''}${row.duplicates ? ` ${row.duplicates} twice` : ''}${row.unresolvedMs !== null ? ' (a freeze still open at the end)' : ''}${row.transportAtEnd !== TRANSPORT_NAMES[row.transport] ? ` ended on ${row.transportAtEnd}` : ''}`,
     );
     if (row.lost) add(`        ${row.lost}`);
   }
-  add(`      The readers' own process: event loop late by up to ${v.benchLoopLagMs.max.toFixed(0)} ms (p99 ${v.benchLoopLagMs.p99.toFixed(0)} ms) during the window.`);
-  add('      (B/msg and TCP/msg: bytes the proxy passed to the reader and TCP connections it accepted, per delivered message;');
-  add('       reconn: times the SDK went to "reconnecting", i.e. freezes it found; rotations before the budget do not count)');
+  add(
+    `      The readers' own process: event loop late by up to ${v.benchLoopLagMs.max.toFixed(0)} ms (p99 ${v.benchLoopLagMs.p99.toFixed(0)} ms) during the window.`,
+  );
+  add(
+    '      (B/msg and TCP/msg: bytes the proxy passed to the reader and TCP connections it accepted, per delivered message;',
+  );
+  add(
+    '       reconn: times the SDK went to "reconnecting", i.e. freezes it found; rotations before the budget do not count)',
+  );
   add('');
-  const ws = v.cpu.find((row) => row.transport === 'websocket' && row.budget === v.budget);
-  add(`   B. Relay CPU per delivery: ${v.cpu[0]?.readers ?? '?'} raw readers on one transport, direct; one writer, ${v.cpu[0]?.messages ?? '?'} messages. target HTTP/WS <= ${TRANSPORT_TARGETS.httpOverWsCpu}x`);
-  add(`      ${'transport'.padEnd(12)}${'budget'.padStart(7)}${'deliveries'.padStart(13)}${'CPU µs/delivery'.padStart(17)}${'/ websocket'.padStart(13)}${'reconnects or reads'.padStart(21)}`);
+  const ws = v.cpu.find(
+    (row) => row.transport === 'websocket' && row.budget === v.budget,
+  );
+  add(
+    `   B. Relay CPU per delivery: ${v.cpu[0]?.readers ?? '?'} raw readers on one transport, direct; one writer, ${v.cpu[0]?.messages ?? '?'} messages. target HTTP/WS <= ${TRANSPORT_TARGETS.httpOverWsCpu}x`,
+  );
+  add(
+    `      ${'transport'.padEnd(12)}${'budget'.padStart(7)}${'deliveries'.padStart(13)}${'CPU µs/delivery'.padStart(17)}${'/ websocket'.padStart(13)}${'reconnects or reads'.padStart(21)}`,
+  );
   for (const row of v.cpu) {
-    const ratio = ws ? row.cpuMicrosecondsPerDelivery / ws.cpuMicrosecondsPerDelivery : NaN;
+    const ratio = ws
+      ? row.cpuMicrosecondsPerDelivery / ws.cpuMicrosecondsPerDelivery
+      : NaN;
     const judged = row.transport !== 'websocket' && ws;
     add(
       `      ${TRANSPORT_NAMES[row.transport].padEnd(12)}${String(row.budget).padStart(7)}${`${row.deliveries}/${row.expectedDeliveries}`.padStart(13)}${row.cpuMicrosecondsPerDelivery.toFixed(1).padStart(17)}${`${ratio.toFixed(2)}x`.padStart(13)}${String(row.reconnectsOrReads).padStart(21)}${judged ? `  ${ratio <= TRANSPORT_TARGETS.httpOverWsCpu && row.deliveries === row.expectedDeliveries ? 'PASS' : 'FAIL'}` : ''}${row.deliveries < row.expectedDeliveries ? '  (readers fell behind: not every delivery counted)' : ''}`,
     );
   }
-  add('      (relay CPU user+sys from /proc over the sending window; websocket readers reconnect and resume when the budget');
-  add('       ends their connection, HTTP readers make one TCP connection per read, as the SDK does)');
+  add(
+    '      (relay CPU user+sys from /proc over the sending window; websocket readers reconnect and resume when the budget',
+  );
+  add(
+    '       ends their connection, HTTP readers make one TCP connection per read, as the SDK does)',
+  );
   return lines;
 }
 
 // ## Run alone
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { quick, scenario } = parseArgs({ options: { quick: { type: 'boolean' }, scenario: { type: 'string', multiple: true } } }).values;
-  if (!fs.existsSync(path.join(PACKAGE_ROOT, 'relay', 'dist', 'relay.js'))) throw new Error('relay/dist/relay.js is missing; run `npm run build`');
+  const { quick, scenario } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      scenario: { type: 'string', multiple: true },
+    },
+  }).values;
+  if (!fs.existsSync(path.join(PACKAGE_ROOT, 'relay', 'dist', 'relay.js')))
+    throw new Error('relay/dist/relay.js is missing; run `npm run build`');
   process.on('exit', () => killAllNow());
   const began = performance.now();
-  const progress = (text: string): void => void process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1)}s] ${text}\n`);
-  const result = await transportsPhase(progress, quick === true, scenario ?? []);
-  const warnings = result.relayWarnings.length === 0 ? ['Relay log warnings/errors: none'] : [`Relay log warnings/errors: ${result.relayWarnings.length}`, ...result.relayWarnings.slice(0, 10).map((line) => `   ${line}`)];
-  console.log(['8. Hostile networks and transports', ...transportsReport(result), '', ...warnings].join('\n'));
+  const progress = (text: string): void =>
+    void process.stderr.write(
+      `[${((performance.now() - began) / 1000).toFixed(1)}s] ${text}\n`,
+    );
+  const result = await transportsPhase(
+    progress,
+    quick === true,
+    scenario ?? [],
+  );
+  const warnings =
+    result.relayWarnings.length === 0
+      ? ['Relay log warnings/errors: none']
+      : [
+          `Relay log warnings/errors: ${result.relayWarnings.length}`,
+          ...result.relayWarnings.slice(0, 10).map((line) => `   ${line}`),
+        ];
+  console.log(
+    [
+      '8. Hostile networks and transports',
+      ...transportsReport(result),
+      '',
+      ...warnings,
+    ].join('\n'),
+  );
   await stopAll();
   process.exit(0);
 }

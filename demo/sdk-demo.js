@@ -6,7 +6,14 @@ const client = new SovClient({ relay: location.origin });
 const names = new Map();
 
 function nameOf(userId) {
-  if (!names.has(userId)) names.set(userId, client.profile(userId).then((user) => user.username, () => `#${userId}`));
+  if (!names.has(userId))
+    names.set(
+      userId,
+      client.profile(userId).then(
+        (user) => user.username,
+        () => `#${userId}`,
+      ),
+    );
   return names.get(userId);
 }
 
@@ -30,7 +37,10 @@ async function enter() {
   const room = await client.join('general');
   for (const message of room.messages) show(message);
   room.on('message', show);
-  room.on('join', (user) => ($('#status').textContent = `${user.username} joined`));
+  room.on(
+    'join',
+    (user) => ($('#status').textContent = `${user.username} joined`),
+  );
 }
 
 $('#login').addEventListener('submit', async (event) => {
@@ -38,11 +48,17 @@ $('#login').addEventListener('submit', async (event) => {
   const form = new FormData(event.target);
   $('#status').textContent = 'Signing in…';
   try {
-    await client.login({ username: form.get('username'), password: form.get('password') });
+    await client.login({
+      username: form.get('username'),
+      password: form.get('password'),
+    });
     $('#status').textContent = '';
     await enter();
   } catch (error) {
-    $('#status').textContent = error instanceof SovError ? `${error.code}: ${error.message}` : String(error);
+    $('#status').textContent =
+      error instanceof SovError
+        ? `${error.code}: ${error.message}`
+        : String(error);
   }
 });
 
@@ -50,10 +66,14 @@ $('#composer').addEventListener('submit', async (event) => {
   event.preventDefault();
   const input = event.target.elements.text;
   const room = await client.join('general');
-  room.send(input.value).catch((error) => ($('#status').textContent = error.message));
+  room
+    .send(input.value)
+    .catch((error) => ($('#status').textContent = error.message));
   input.value = '';
 });
 
-$('#exit').addEventListener('click', () => client.logout().then(() => location.reload()));
+$('#exit').addEventListener('click', () =>
+  client.logout().then(() => location.reload()),
+);
 
 if (await client.resume()) await enter();

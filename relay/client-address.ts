@@ -48,14 +48,20 @@ const TRUSTS_NOBODY: ProxyMatcher = { trusts: () => false };
  * @throws AddressListError naming the first entry that is not an address or block.
  */
 export function parseTrustedProxies(list: string): ProxyMatcher {
-  const entries = list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   if (entries.length === 0) return TRUSTS_NOBODY;
   // node:net's BlockList does the prefix arithmetic for both families.
   const blocks = new net.BlockList();
   for (const entry of entries) {
     const [addressText = '', prefixText, extra] = entry.split('/');
     const address = normalizeAddress(addressText);
-    if (address === null || extra !== undefined) throw new AddressListError(`"${entry}" is not an IP address or CIDR block`);
+    if (address === null || extra !== undefined)
+      throw new AddressListError(
+        `"${entry}" is not an IP address or CIDR block`,
+      );
     const family = familyOf(address);
     if (prefixText === undefined) {
       blocks.addAddress(address, family);
@@ -66,7 +72,9 @@ export function parseTrustedProxies(list: string): ProxyMatcher {
     const offset = family === 'ipv4' && net.isIPv6(addressText) ? 96 : 0;
     const prefix = Number(prefixText) - offset;
     if (!/^\d{1,3}$/.test(prefixText) || prefix < 0 || prefix > bits) {
-      throw new AddressListError(`"${entry}": the prefix length must be from ${offset} to ${bits + offset}`);
+      throw new AddressListError(
+        `"${entry}": the prefix length must be from ${offset} to ${bits + offset}`,
+      );
     }
     blocks.addSubnet(address, prefix, family);
   }
@@ -85,7 +93,11 @@ export function parseTrustedProxies(list: string): ProxyMatcher {
  * the address it saw; the first address that is not a trusted proxy is the client. A malformed
  * entry ends the walk at the last trusted hop, since nothing left of it can be believed either.
  */
-export function clientAddress(peerIp: string, forwardedFor: string, proxies: ProxyMatcher): string {
+export function clientAddress(
+  peerIp: string,
+  forwardedFor: string,
+  proxies: ProxyMatcher,
+): string {
   let client = normalizeAddress(peerIp) ?? peerIp;
   if (!proxies.trusts(client) || forwardedFor.trim() === '') return client;
   const hops = forwardedFor.split(',');

@@ -59,11 +59,20 @@ const TCP_CONNECTIONS_PER_WEBSOCKET = 2;
  * and TCP connections per peer (only engines that see TCP connections count them; above their
  * caps a connection is dropped before a byte is read).
  */
-export function connectionCounters(perAddress: number): { webSockets: ConnectionCounter; tcpConnections: ConnectionCounter } {
+export function connectionCounters(perAddress: number): {
+  webSockets: ConnectionCounter;
+  tcpConnections: ConnectionCounter;
+} {
   const ceiling = connectionCeiling();
   return {
-    webSockets: new ConnectionCounter(perAddress, Math.max(1, ceiling - HTTP_HEADROOM)),
-    tcpConnections: new ConnectionCounter(perAddress * TCP_CONNECTIONS_PER_WEBSOCKET, ceiling),
+    webSockets: new ConnectionCounter(
+      perAddress,
+      Math.max(1, ceiling - HTTP_HEADROOM),
+    ),
+    tcpConnections: new ConnectionCounter(
+      perAddress * TCP_CONNECTIONS_PER_WEBSOCKET,
+      ceiling,
+    ),
   };
 }
 
@@ -76,7 +85,8 @@ function connectionCeiling(): number {
   try {
     const limits = fs.readFileSync('/proc/self/limits', 'utf8');
     const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
-    if (soft !== undefined) return Math.max(16, Number(soft) - RESERVED_DESCRIPTORS);
+    if (soft !== undefined)
+      return Math.max(16, Number(soft) - RESERVED_DESCRIPTORS);
   } catch {
     // Not Linux: no /proc. The operating system's own limit applies.
   }

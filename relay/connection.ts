@@ -29,7 +29,10 @@ export type Socket = Peer<Connection>;
 /** Replies waiting for a full send buffer to drain, per connection (see sendReply). */
 const MAX_QUEUED_REPLY_BYTES = 4 * 1024 * 1024;
 
-export function newConnection(ip: string, requestsPerSecond: number): Connection {
+export function newConnection(
+  ip: string,
+  requestsPerSecond: number,
+): Connection {
   return {
     ip,
     session: null,
@@ -55,7 +58,10 @@ export function sendReply(ws: Socket, frame: string, log: Logger): void {
   connection.queuedReplies.push(frame);
   connection.queuedReplyBytes += frame.length;
   if (connection.queuedReplyBytes > MAX_QUEUED_REPLY_BYTES) {
-    log('warn', 'slow consumer: replies piled up unread; closing it', { ip: connection.ip, queued: connection.queuedReplyBytes });
+    log('warn', 'slow consumer: replies piled up unread; closing it', {
+      ip: connection.ip,
+      queued: connection.queuedReplyBytes,
+    });
     ws.terminate();
   }
 }
@@ -63,7 +69,10 @@ export function sendReply(ws: Socket, frame: string, log: Logger): void {
 /** The send buffer drained: queued replies go out, in order, while they fit. */
 export function flushReplies(ws: Socket): void {
   const connection = ws.data;
-  while (connection.queuedReplies.length > 0 && ws.send(connection.queuedReplies[0]!)) {
+  while (
+    connection.queuedReplies.length > 0 &&
+    ws.send(connection.queuedReplies[0]!)
+  ) {
     connection.queuedReplyBytes -= connection.queuedReplies.shift()!.length;
   }
 }

@@ -18,22 +18,36 @@ async function main(): Promise<void> {
     command = parseConfig(process.argv.slice(2));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`sov-relay: ${error.message}\nRun sov-relay --help for the flags.\n`);
+    process.stderr.write(
+      `sov-relay: ${error.message}\nRun sov-relay --help for the flags.\n`,
+    );
     process.exit(2);
   }
   if (command.action !== 'run') {
-    process.stdout.write(`${command.action === 'help' ? usage() : `sov-relay ${relayVersion()}`}\n`);
+    process.stdout.write(
+      `${command.action === 'help' ? usage() : `sov-relay ${relayVersion()}`}\n`,
+    );
     return;
   }
   const { config } = command;
-  const log = createLogger({ format: config.logFormat, level: config.logLevel });
+  const log = createLogger({
+    format: config.logFormat,
+    level: config.logLevel,
+  });
   let relay;
   try {
     relay = await startRelay(config, log);
   } catch (error) {
-    const known = [DataFolderError, EngineUnavailableError, ListenError, MetricsListenError].some((kind) => error instanceof kind);
+    const known = [
+      DataFolderError,
+      EngineUnavailableError,
+      ListenError,
+      MetricsListenError,
+    ].some((kind) => error instanceof kind);
     const system = (error as NodeJS.ErrnoException).code !== undefined;
-    process.stderr.write(`sov-relay: ${known || system ? (error as Error).message : errorText(error)}\n`);
+    process.stderr.write(
+      `sov-relay: ${known || system ? (error as Error).message : errorText(error)}\n`,
+    );
     process.exit(1);
   }
   const stop = (signal: string): void => {
@@ -51,7 +65,12 @@ async function main(): Promise<void> {
   // Only now: a supervisor that reads this line may signal at once, and before the handlers
   // exist a signal kills the process without the flush.
   // The id lets an operator check that a new front door leads here (its hello names the same one).
-  log('info', 'relay started', { version: relayVersion(), url: relay.url, relayId: relay.relayId, pid: process.pid });
+  log('info', 'relay started', {
+    version: relayVersion(),
+    url: relay.url,
+    relayId: relay.relayId,
+    pid: process.pid,
+  });
   process.stdout.write(`listening on ${relay.url}\n`);
 }
 

@@ -5,22 +5,41 @@
  */
 import path from 'node:path';
 import { SovError } from '../sdk/errors.ts';
-import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH } from '../sdk/protocol.ts';
+import {
+  AVATAR_UPLOAD_PATH,
+  CLOSE_CODES,
+  LIMITS,
+  PROTOCOL_VERSION,
+  WS_PATH,
+} from '../sdk/protocol.ts';
 import { maxMessageBytes } from '../sdk/protocol/budget.ts';
 import { clientAddress } from './client-address.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
 import { connectionCounters } from './connection-limits.ts';
-import { lockDataFolder, loadRelayId, loadServerSecret } from './data-folder.ts';
+import {
+  lockDataFolder,
+  loadRelayId,
+  loadServerSecret,
+} from './data-folder.ts';
 import { chooseEngine } from './engine/choose-engine.ts';
-import type { HttpExchange, HttpReply, HttpRequestHead, UpgradeDecision } from './engine/engine.ts';
+import type {
+  HttpExchange,
+  HttpReply,
+  HttpRequestHead,
+  UpgradeDecision,
+} from './engine/engine.ts';
 import { HTTP_TRANSPORT_PREFIX, HttpTransport } from './http-transport.ts';
 import type { Logger } from './logger.ts';
 import { RelayMetrics, startMetricsServer } from './metrics.ts';
 import type { MetricsServer } from './metrics.ts';
 import { Presence } from './presence.ts';
 import { KeyedLimiter } from './rate-limit.ts';
-import { flushReplies, newConnection, releaseConnection } from './connection.ts';
+import {
+  flushReplies,
+  newConnection,
+  releaseConnection,
+} from './connection.ts';
 import type { Connection, Socket } from './connection.ts';
 import { frameHandler } from './frames.ts';
 import { USERS_TOPIC, eventFrame } from './handlers/context.ts';
@@ -62,11 +81,17 @@ export interface RunningRelay {
 
 const textReply = (status: number, text: string): HttpReply => ({
   status,
-  headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
+  headers: {
+    'content-type': 'text/plain; charset=utf-8',
+    'x-content-type-options': 'nosniff',
+  },
   body: text,
 });
 
-export async function startRelay(config: RelayConfig, log: Logger): Promise<RunningRelay> {
+export async function startRelay(
+  config: RelayConfig,
+  log: Logger,
+): Promise<RunningRelay> {
   const engineChoice = chooseEngine(config.engine);
   const unlock = lockDataFolder(config.dataDir);
   const secret = await loadServerSecret(config.dataDir);
@@ -76,7 +101,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const metrics = new RelayMetrics({
     engine: engineChoice.name,
     connections: () => sockets.size,
-    sessions: () => [...sockets].filter((ws) => ws.data.session !== null).length,
+    sessions: () =>
+      [...sockets].filter((ws) => ws.data.session !== null).length,
     rooms: () => presence.roomCount(),
   });
   const fileOps: FileOps = {
@@ -90,15 +116,33 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const accountIds = new AccountIds();
   const [accounts, sessions, history] = await Promise.all([
     Accounts.open(config.dataDir, accountIds, secret, log, fileOps),
-    Sessions.open(config.dataDir, accountIds, config.sessionDays * 24 * 60 * 60 * 1000, log, fileOps),
-    HistoryStore.open(config.dataDir, accountIds, config.historySize, log, fileOps),
+    Sessions.open(
+      config.dataDir,
+      accountIds,
+      config.sessionDays * 24 * 60 * 60 * 1000,
+      log,
+      fileOps,
+    ),
+    HistoryStore.open(
+      config.dataDir,
+      accountIds,
+      config.historySize,
+      log,
+      fileOps,
+    ),
   ]);
   const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
-  const staticFiles = loadStaticFiles([path.join(relayPackageRoot(), 'dist', 'demo'), path.join(relayPackageRoot(), 'dist', 'browser')]);
-  const { webSockets, tcpConnections } = connectionCounters(config.maxConnectionsPerAddress);
+  const staticFiles = loadStaticFiles([
+    path.join(relayPackageRoot(), 'dist', 'demo'),
+    path.join(relayPackageRoot(), 'dist', 'browser'),
+  ]);
+  const { webSockets, tcpConnections } = connectionCounters(
+    config.maxConnectionsPerAddress,
+  );
 
   const publish = (topic: string, frame: string): number => {
-    const members = engine.publish(topic, frame) + httpTransport.publish(topic, frame);
+    const members =
+      engine.publish(topic, frame) + httpTransport.publish(topic, frame);
     metrics.bytesSent(Buffer.byteLength(frame) * members);
     return members;
   };
@@ -112,7 +156,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       // Password guessing: 10 tries per name, then one a minute; 30 per address, then one every 10 s.
       loginByName: new KeyedLimiter(1 / 60, 10),
       loginByIp: new KeyedLimiter(1 / 10, 30),
-      registerByIp: new KeyedLimiter(config.registrationsPerHour / 3600, config.registrationsPerHour),
+      registerByIp: new KeyedLimiter(
+        config.registrationsPerHour / 3600,
+        config.registrationsPerHour,
+      ),
     },
     log,
     metrics,
@@ -125,7 +172,12 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       relay: RELAY_VERSION,
       relayId,
       time: Date.now(),
-      limits: { ...LIMITS, historySize: config.historySize, connectionBudget: config.connectionBudget, maxMessageBytes: maxMessageBytes(config.connectionBudget) },
+      limits: {
+        ...LIMITS,
+        historySize: config.historySize,
+        connectionBudget: config.connectionBudget,
+        maxMessageBytes: maxMessageBytes(config.connectionBudget),
+      },
       budgetSpent: peer.budgetSpent(),
     });
 
@@ -133,19 +185,33 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
 
   /** A new connection, WebSocket or HTTP: the origin check and the per-address cap. */
   const admit = (head: HttpRequestHead): UpgradeDecision<Connection> => {
-    if (!originAllowed(config, head.header('origin'))) return { refuse: textReply(403, 'origin not allowed') };
+    if (!originAllowed(config, head.header('origin')))
+      return { refuse: textReply(403, 'origin not allowed') };
     // Behind a trusted reverse proxy every peer is the proxy: the client is the one it forwarded.
-    const ip = clientAddress(head.peerAddress, head.header('x-forwarded-for'), config.trustedProxies);
+    const ip = clientAddress(
+      head.peerAddress,
+      head.header('x-forwarded-for'),
+      config.trustedProxies,
+    );
     if (!webSockets.add(ip)) {
-      log('warn', 'refused a connection: too many from one address', { ip, limit: config.maxConnectionsPerAddress });
-      return { refuse: jsonReply(429, { ok: false, error: new SovError('TOO_MANY_CONNECTIONS').toWire() }) };
+      log('warn', 'refused a connection: too many from one address', {
+        ip,
+        limit: config.maxConnectionsPerAddress,
+      });
+      return {
+        refuse: jsonReply(429, {
+          ok: false,
+          error: new SovError('TOO_MANY_CONNECTIONS').toWire(),
+        }),
+      };
     }
     return { accept: newConnection(ip, config.requestsPerSecond) };
   };
 
   const routes = httpRoutes({
     health: (exchange) => exchange.respond(textReply(200, 'ok')),
-    avatarPreflight: (exchange) => exchange.respond(preflightReply(config, exchange.header('origin'))),
+    avatarPreflight: (exchange) =>
+      exchange.respond(preflightReply(config, exchange.header('origin'))),
     avatarUpload: (exchange) =>
       handleAvatarUpload(exchange, {
         config,
@@ -153,19 +219,31 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         sessions,
         avatars,
         log,
-        onChange: (user) => publish(USERS_TOPIC, eventFrame({ ev: 'profile', user })),
+        onChange: (user) =>
+          publish(USERS_TOPIC, eventFrame({ ev: 'profile', user })),
       }),
     avatar: (exchange) => {
-      avatars.read(exchange.path.slice(AVATAR_URL_PREFIX.length)).then((image) => exchange.respond(image ? avatarReply(image) : textReply(404, 'not found')));
+      avatars
+        .read(exchange.path.slice(AVATAR_URL_PREFIX.length))
+        .then((image) =>
+          exchange.respond(
+            image ? avatarReply(image) : textReply(404, 'not found'),
+          ),
+        );
     },
-    staticFile: (exchange) => exchange.respond(staticReply(staticFiles, exchange)),
+    staticFile: (exchange) =>
+      exchange.respond(staticReply(staticFiles, exchange)),
     httpTransport: (exchange) => httpTransport.handle(exchange),
   });
 
   const opened = (ws: Socket): void => {
     sockets.add(ws);
     ws.data.loginDeadline = setTimeout(() => {
-      if (!ws.data.session) ws.end(CLOSE_CODES.POLICY, `log in within ${LOGIN_DEADLINE_MS / 1000} s`);
+      if (!ws.data.session)
+        ws.end(
+          CLOSE_CODES.POLICY,
+          `log in within ${LOGIN_DEADLINE_MS / 1000} s`,
+        );
     }, LOGIN_DEADLINE_MS);
     ws.send(hello(ws));
   };
@@ -180,7 +258,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
     open: opened,
     frame: onFrame,
     close: closed,
-    cors: (origin) => (originAllowed(config, origin) ? { 'access-control-allow-origin': origin || '*', vary: 'origin' } : null),
+    cors: (origin) =>
+      originAllowed(config, origin)
+        ? { 'access-control-allow-origin': origin || '*', vary: 'origin' }
+        : null,
     budget: config.connectionBudget,
     log,
   });
@@ -202,7 +283,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
       drain: flushReplies,
       close: closed,
       // A trusted proxy carries many clients on its connections; they are counted per client at the upgrade.
-      connection: (address) => config.trustedProxies.trusts(address) || tcpConnections.add(address),
+      connection: (address) =>
+        config.trustedProxies.trusts(address) || tcpConnections.add(address),
       connectionClosed: (address) => tcpConnections.remove(address),
     },
   );
@@ -211,7 +293,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   let metricsServer: MetricsServer | null = null;
   try {
     port = await engine.listen(config.host, config.port);
-    if (config.metrics) metricsServer = await startMetricsServer(config.metrics, metrics, log);
+    if (config.metrics)
+      metricsServer = await startMetricsServer(config.metrics, metrics, log);
   } catch (error) {
     engine.stopListening();
     metrics.close();
@@ -228,7 +311,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
   const slowConsumerSweep = setInterval(() => {
     for (const ws of sockets) {
       if (ws.bufferedBytes() < MAX_BACKPRESSURE) continue;
-      log('warn', 'slow consumer: messages were dropped for it; closing it', { ip: ws.data.ip, buffered: ws.bufferedBytes() });
+      log('warn', 'slow consumer: messages were dropped for it; closing it', {
+        ip: ws.data.ip,
+        buffered: ws.bufferedBytes(),
+      });
       ws.terminate();
     }
   }, SLOW_CONSUMER_SWEEP_MS);
@@ -247,8 +333,13 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Runn
         httpTransport.close();
         await metricsServer?.close();
         metrics.close();
-        for (const ws of [...sockets]) ws.end(CLOSE_CODES.GOING_AWAY, 'relay shutting down');
-        await Promise.all([accounts.close(), sessions.close(), history.close()]);
+        for (const ws of [...sockets])
+          ws.end(CLOSE_CODES.GOING_AWAY, 'relay shutting down');
+        await Promise.all([
+          accounts.close(),
+          sessions.close(),
+          history.close(),
+        ]);
         unlock();
       })();
       return closing;
@@ -267,28 +358,56 @@ interface RouteHandlers {
 
 /** The HTTP route table. Every GET route answers HEAD too (uptime monitors send HEAD). */
 function httpRoutes(handle: RouteHandlers): (exchange: HttpExchange) => void {
-  const table: { path: string; prefix?: true; methods: Record<string, (exchange: HttpExchange) => void> }[] = [
+  const table: {
+    path: string;
+    prefix?: true;
+    methods: Record<string, (exchange: HttpExchange) => void>;
+  }[] = [
     { path: '/v1/health', methods: { GET: handle.health } },
-    { path: AVATAR_UPLOAD_PATH, methods: { OPTIONS: handle.avatarPreflight, POST: handle.avatarUpload } },
+    {
+      path: AVATAR_UPLOAD_PATH,
+      methods: { OPTIONS: handle.avatarPreflight, POST: handle.avatarUpload },
+    },
     { path: AVATAR_URL_PREFIX, prefix: true, methods: { GET: handle.avatar } },
-    { path: HTTP_TRANSPORT_PREFIX, prefix: true, methods: { GET: handle.httpTransport, POST: handle.httpTransport, OPTIONS: handle.httpTransport } },
+    {
+      path: HTTP_TRANSPORT_PREFIX,
+      prefix: true,
+      methods: {
+        GET: handle.httpTransport,
+        POST: handle.httpTransport,
+        OPTIONS: handle.httpTransport,
+      },
+    },
     { path: '/', prefix: true, methods: { GET: handle.staticFile } },
   ];
   return (exchange) => {
-    const route = table.find((entry) => (entry.prefix ? exchange.path.startsWith(entry.path) : exchange.path === entry.path));
+    const route = table.find((entry) =>
+      entry.prefix
+        ? exchange.path.startsWith(entry.path)
+        : exchange.path === entry.path,
+    );
     // node:http passes on targets that are not a path (`*`, `http://host/...`); none names anything here.
     if (!route) return exchange.respond(textReply(404, 'not found'));
     const method = exchange.method === 'HEAD' ? 'GET' : exchange.method;
     const handler = route.methods[method];
     if (handler) return handler(exchange);
-    const allowed = Object.keys(route.methods).flatMap((name) => (name === 'GET' ? ['GET', 'HEAD'] : [name]));
-    const refusal = jsonReply(405, { ok: false, error: { code: 'INVALID_FIELD', message: 'Method not allowed.' } });
-    exchange.respond({ ...refusal, headers: { ...refusal.headers, allow: allowed.join(', ') } });
+    const allowed = Object.keys(route.methods).flatMap((name) =>
+      name === 'GET' ? ['GET', 'HEAD'] : [name],
+    );
+    const refusal = jsonReply(405, {
+      ok: false,
+      error: { code: 'INVALID_FIELD', message: 'Method not allowed.' },
+    });
+    exchange.respond({
+      ...refusal,
+      headers: { ...refusal.headers, allow: allowed.join(', ') },
+    });
   };
 }
 
 function preflightReply(config: RelayConfig, origin: string): HttpReply {
-  if (!originAllowed(config, origin)) return { status: 403, headers: { vary: 'origin' }, body: null };
+  if (!originAllowed(config, origin))
+    return { status: 403, headers: { vary: 'origin' }, body: null };
   return {
     status: 204,
     headers: {

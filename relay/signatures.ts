@@ -29,7 +29,13 @@ function keyObject(publicKey: string): KeyObject | null {
   if (key !== undefined) return key;
   const raw = Buffer.from(publicKey, 'base64url');
   try {
-    key = isValidPublicKey(raw) ? crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' }) : null;
+    key = isValidPublicKey(raw)
+      ? crypto.createPublicKey({
+          key: Buffer.concat([ED25519_SPKI_PREFIX, raw]),
+          format: 'der',
+          type: 'spki',
+        })
+      : null;
   } catch {
     key = null;
   }
@@ -48,7 +54,11 @@ function keyObject(publicKey: string): KeyObject | null {
 const VERIFY_OFF_THREAD = os.availableParallelism() > 1;
 
 /** Resolves true when `signature` (base64url) is `publicKey`'s (base64url) valid signature over `data`. */
-export function verifySignature(publicKey: string, data: Uint8Array, signature: string): Promise<boolean> {
+export function verifySignature(
+  publicKey: string,
+  data: Uint8Array,
+  signature: string,
+): Promise<boolean> {
   const key = keyObject(publicKey);
   const sig = Buffer.from(signature, 'base64url');
   if (!key || sig.length !== 64) return Promise.resolve(false);
@@ -61,7 +71,9 @@ export function verifySignature(publicKey: string, data: Uint8Array, signature: 
   }
   return new Promise((resolve) => {
     try {
-      crypto.verify(null, data, key, sig, (error, valid) => resolve(!error && valid));
+      crypto.verify(null, data, key, sig, (error, valid) =>
+        resolve(!error && valid),
+      );
     } catch {
       resolve(false);
     }

@@ -79,10 +79,14 @@ const TYPES: Record<string, string> = {
 const FRAME_ANCESTORS = "frame-ancestors 'none'";
 
 /** Our own pages write the tag in this one form (demo/*.html). */
-const META_POLICY = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/i;
+const META_POLICY =
+  /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/i;
 
 function representation(body: Buffer): Representation {
-  return { body, etag: `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
+  return {
+    body,
+    etag: `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
+  };
 }
 
 /**
@@ -92,9 +96,24 @@ function representation(body: Buffer): Representation {
 function encodedForms(file: string, body: Buffer): StaticFile['encoded'] {
   if (!isCompressible(file)) return {};
   const codings = Object.keys(CODING_SUFFIX) as ContentCoding[];
-  const beside = codings.filter((coding) => fs.existsSync(file + CODING_SUFFIX[coding]));
-  const copies = beside.length > 0 ? Object.fromEntries(beside.map((coding) => [coding, fs.readFileSync(file + CODING_SUFFIX[coding])])) : precompress(body);
-  return Object.fromEntries(Object.entries(copies).map(([coding, copy]) => [coding, representation(copy)]));
+  const beside = codings.filter((coding) =>
+    fs.existsSync(file + CODING_SUFFIX[coding]),
+  );
+  const copies =
+    beside.length > 0
+      ? Object.fromEntries(
+          beside.map((coding) => [
+            coding,
+            fs.readFileSync(file + CODING_SUFFIX[coding]),
+          ]),
+        )
+      : precompress(body);
+  return Object.fromEntries(
+    Object.entries(copies).map(([coding, copy]) => [
+      coding,
+      representation(copy),
+    ]),
+  );
 }
 
 /**
@@ -147,7 +166,9 @@ const QVALUE = /^q=(0(\.\d{0,3})?|1(\.0{0,3})?)$/;
 function acceptedCodings(acceptEncoding: string): Map<string, number> {
   const weights = new Map<string, number>();
   for (const member of acceptEncoding.toLowerCase().split(',')) {
-    const [name = '', ...parameters] = member.split(';').map((part) => part.trim());
+    const [name = '', ...parameters] = member
+      .split(';')
+      .map((part) => part.trim());
     const weight = parameters.find((parameter) => parameter.startsWith('q='));
     const q = weight === undefined ? 1 : QVALUE.exec(weight)?.[1];
     if (!CODING_NAME.test(name) || q === undefined) continue;
@@ -161,12 +182,20 @@ function acceptedCodings(acceptEncoding: string): Map<string, number> {
  * nothing else is acceptable, even if the client refused it: it is all there is to send. A request
  * without Accept-Encoding gets identity too (curl, scripts), though the RFC would allow any.
  */
-function chooseCoding(acceptEncoding: string, file: StaticFile): ContentCoding | 'identity' {
+function chooseCoding(
+  acceptEncoding: string,
+  file: StaticFile,
+): ContentCoding | 'identity' {
   const accepted = acceptedCodings(acceptEncoding);
-  const weight = (coding: string): number => accepted.get(coding) ?? accepted.get('*') ?? 0;
+  const weight = (coding: string): number =>
+    accepted.get(coding) ?? accepted.get('*') ?? 0;
   let best: ContentCoding | null = null;
-  for (const coding of PREFERENCE) if (file.encoded[coding] && weight(coding) > (best ? weight(best) : 0)) best = coding;
-  return best && weight(best) >= (accepted.get('identity') ?? 0) ? best : 'identity';
+  for (const coding of PREFERENCE)
+    if (file.encoded[coding] && weight(coding) > (best ? weight(best) : 0))
+      best = coding;
+  return best && weight(best) >= (accepted.get('identity') ?? 0)
+    ? best
+    : 'identity';
 }
 
 /** If-None-Match compares weakly: W/"x" matches "x". */
@@ -179,26 +208,50 @@ function anyTagMatches(ifNoneMatch: string, etag: string): boolean {
 
 // ## Replies
 
-const METHOD_NOT_ALLOWED = Buffer.from(JSON.stringify({ ok: false, error: new SovError('INVALID_FIELD', 'Method not allowed.').toWire() }));
+const METHOD_NOT_ALLOWED = Buffer.from(
+  JSON.stringify({
+    ok: false,
+    error: new SovError('INVALID_FIELD', 'Method not allowed.').toWire(),
+  }),
+);
 const NOT_FOUND = Buffer.from('not found');
 
-function plain(status: number, type: string, body: Buffer, method: string, extra: Record<string, string> = {}): StaticReply {
-  const headers = { 'content-type': type, 'x-content-type-options': 'nosniff', 'content-length': String(body.length), ...extra };
+function plain(
+  status: number,
+  type: string,
+  body: Buffer,
+  method: string,
+  extra: Record<string, string> = {},
+): StaticReply {
+  const headers = {
+    'content-type': type,
+    'x-content-type-options': 'nosniff',
+    'content-length': String(body.length),
+    ...extra,
+  };
   return { status, headers, body: method === 'HEAD' ? null : body };
 }
 
 /** The answer to a GET or HEAD for a static file, or the 404 or 405 in its place. */
-export function staticReply(files: StaticFiles, request: StaticRequest): StaticReply {
+export function staticReply(
+  files: StaticFiles,
+  request: StaticRequest,
+): StaticReply {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
-    return plain(405, 'application/json', METHOD_NOT_ALLOWED, request.method, { allow: 'GET, HEAD' });
+    return plain(405, 'application/json', METHOD_NOT_ALLOWED, request.method, {
+      allow: 'GET, HEAD',
+    });
   }
   const file = files.get(request.path.split('?')[0]!);
-  if (!file) return plain(404, 'text/plain; charset=utf-8', NOT_FOUND, request.method);
+  if (!file)
+    return plain(404, 'text/plain; charset=utf-8', NOT_FOUND, request.method);
   const coding = chooseCoding(request.header('accept-encoding') ?? '', file);
   const chosen = coding === 'identity' ? file.identity : file.encoded[coding]!;
   const headers: Record<string, string> = {
     etag: chosen.etag,
-    'cache-control': file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+    'cache-control': file.immutable
+      ? 'public, max-age=31536000, immutable'
+      : 'no-cache',
     'x-content-type-options': 'nosniff',
   };
   if (Object.keys(file.encoded).length > 0) headers.vary = 'accept-encoding';
@@ -207,11 +260,17 @@ export function staticReply(files: StaticFiles, request: StaticRequest): StaticR
     headers['access-control-allow-origin'] = '*';
     headers['cross-origin-resource-policy'] = 'cross-origin';
   }
-  if (file.contentSecurityPolicy) headers['content-security-policy'] = file.contentSecurityPolicy;
+  if (file.contentSecurityPolicy)
+    headers['content-security-policy'] = file.contentSecurityPolicy;
   // A 304 carries no representation metadata (content type, coding, length): RFC 9110 15.4.5.
-  if (anyTagMatches(request.header('if-none-match') ?? '', chosen.etag)) return { status: 304, headers, body: null };
+  if (anyTagMatches(request.header('if-none-match') ?? '', chosen.etag))
+    return { status: 304, headers, body: null };
   headers['content-type'] = file.type;
   if (coding !== 'identity') headers['content-encoding'] = coding;
   headers['content-length'] = String(chosen.body.length);
-  return { status: 200, headers, body: request.method === 'HEAD' ? null : chosen.body };
+  return {
+    status: 200,
+    headers,
+    body: request.method === 'HEAD' ? null : chosen.body,
+  };
 }

@@ -20,7 +20,11 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { CODING_SUFFIX, isCompressible, precompress } from '../relay/precompress.mjs';
+import {
+  CODING_SUFFIX,
+  isCompressible,
+  precompress,
+} from '../relay/precompress.mjs';
 import { writeCustomElementsManifest } from './manifest.mjs';
 
 const require = createRequire(import.meta.url);
@@ -32,22 +36,27 @@ const require = createRequire(import.meta.url);
  * selector with a space after a colon.
  */
 function minifyCss(source) {
-  return source.replace(/css`([^`]*)`/g, (_whole, body) =>
-    `css\`${body
-      .replace(/\/\*[^]*?\*\//g, '')
-      .replace(/\s+/g, ' ')
-      .replace(/\s*([{};,])\s*/g, '$1')
-      .replace(/([{;(][-\w]+):\s/g, '$1:')
-      .replace(/([\s:(,])0\.(\d)/g, '$1.$2')
-      .replace(/;}/g, '}')
-      .trim()}\``,
+  return source.replace(
+    /css`([^`]*)`/g,
+    (_whole, body) =>
+      `css\`${body
+        .replace(/\/\*[^]*?\*\//g, '')
+        .replace(/\s+/g, ' ')
+        .replace(/\s*([{};,])\s*/g, '$1')
+        .replace(/([{;(][-\w]+):\s/g, '$1:')
+        .replace(/([\s:(,])0\.(\d)/g, '$1.$2')
+        .replace(/;}/g, '}')
+        .trim()}\``,
   );
 }
 
 const minifyLitCss = {
   name: 'minify-lit-css',
   setup(builder) {
-    builder.onLoad({ filter: /web-components[\\/].*\.ts$/ }, async (args) => ({ contents: minifyCss(await fs.promises.readFile(args.path, 'utf8')), loader: 'ts' }));
+    builder.onLoad({ filter: /web-components[\\/].*\.ts$/ }, async (args) => ({
+      contents: minifyCss(await fs.promises.readFile(args.path, 'utf8')),
+      loader: 'ts',
+    }));
   },
 };
 
@@ -59,7 +68,8 @@ const minifyLitCss = {
  * shared chunk. Costs nothing at run time (the entry has already run when a lazy chunk loads).
  */
 function oneInitialChunk(entry) {
-  const lazyModules = /(sov-login|sov-profile|chat-screen|i18n-ru|sdk[\\/]account|sdk[\\/]avatar|sdk[\\/]pages|sdk[\\/]protocol[\\/]relay-frames|sdk[\\/]transports[\\/]http)\.ts$|@noble[\\/]ed25519[\\/]index\.js$|pica[\\/]dist[\\/]pica\.mjs$/;
+  const lazyModules =
+    /(sov-login|sov-profile|chat-screen|i18n-ru|sdk[\\/]account|sdk[\\/]avatar|sdk[\\/]pages|sdk[\\/]protocol[\\/]relay-frames|sdk[\\/]transports[\\/]http)\.ts$|@noble[\\/]ed25519[\\/]index\.js$|pica[\\/]dist[\\/]pica\.mjs$/;
   return {
     name: 'one-initial-chunk',
     setup(builder) {
@@ -67,7 +77,11 @@ function oneInitialChunk(entry) {
         const source = await fs.promises.readFile(args.path, 'utf8');
         const contents = `${source}\nimport ${JSON.stringify(path.resolve(entry))};\n`;
         const typescript = args.path.endsWith('.ts');
-        return { contents: typescript ? minifyCss(contents) : contents, loader: typescript ? 'ts' : 'js', resolveDir: path.dirname(args.path) };
+        return {
+          contents: typescript ? minifyCss(contents) : contents,
+          loader: typescript ? 'ts' : 'js',
+          resolveDir: path.dirname(args.path),
+        };
       });
     },
   };
@@ -85,17 +99,36 @@ function oneInitialChunk(entry) {
  * platform calls on objects by itself. Private means used within its class, so no app or other
  * bundle can reach a renamed member, and what this rule cannot prove safe keeps its name.
  */
-const CALLED_BY_NAME = new Set(['constructor', 'handleEvent', 'then', 'toJSON', 'toString', 'valueOf']);
+const CALLED_BY_NAME = new Set([
+  'constructor',
+  'handleEvent',
+  'then',
+  'toJSON',
+  'toString',
+  'valueOf',
+]);
 
 async function privateMemberNames(entry) {
-  const { metafile } = await build({ ...shared, entryPoints: [entry], outdir: NEXT, write: false, metafile: true, sourcemap: false, platform: 'browser', logLevel: 'silent' });
+  const { metafile } = await build({
+    ...shared,
+    entryPoints: [entry],
+    outdir: NEXT,
+    write: false,
+    metafile: true,
+    sourcemap: false,
+    platform: 'browser',
+    logLevel: 'silent',
+  });
   const declared = new Set();
   const excluded = new Set(CALLED_BY_NAME);
   for (const input of Object.keys(metafile.inputs)) {
     const ours = !input.includes('node_modules');
     const text = fs.readFileSync(input, 'utf8');
-    const occurrences = /(?<=[\n(,])\s*((?:@[\w.]+(?:\([^)]*\))?\s*)*)private\s+(?:(?:readonly|async|static|get|set)\s+)*([A-Za-z_$][\w$]*)|(\bthis\.)?([A-Za-z_$][\w$]*)/g;
-    for (const [, decorator, privateName, viaThis, word] of text.matchAll(occurrences)) {
+    const occurrences =
+      /(?<=[\n(,])\s*((?:@[\w.]+(?:\([^)]*\))?\s*)*)private\s+(?:(?:readonly|async|static|get|set)\s+)*([A-Za-z_$][\w$]*)|(\bthis\.)?([A-Za-z_$][\w$]*)/g;
+    for (const [, decorator, privateName, viaThis, word] of text.matchAll(
+      occurrences,
+    )) {
       if (privateName && ours && !decorator) declared.add(privateName);
       else if (privateName) excluded.add(privateName);
       else if (!(viaThis && ours)) excluded.add(word);
@@ -104,7 +137,13 @@ async function privateMemberNames(entry) {
   return [...declared].filter((name) => !excluded.has(name)).sort();
 }
 
-const shared = { bundle: true, format: 'esm', sourcemap: true, logLevel: 'warning', tsconfig: 'tsconfig.json' };
+const shared = {
+  bundle: true,
+  format: 'esm',
+  sourcemap: true,
+  logLevel: 'warning',
+  tsconfig: 'tsconfig.json',
+};
 
 // Relay-only code (STYLE.md, convention 1): the relay, and the protocol's request schemas, which only
 // the relay imports (sdk/protocol.ts, sdk/protocol/requests.ts). esbuild's metafile lists every
@@ -112,7 +151,12 @@ const shared = { bundle: true, format: 'esm', sourcemap: true, logLevel: 'warnin
 // even while it costs no bytes yet.
 const RELAY_ONLY = /^(relay\/|sdk\/protocol\.ts$|sdk\/protocol\/requests\.ts$)/;
 
-async function browserBuild(entryPoints, chunkFolder, plugins = [], options = {}) {
+async function browserBuild(
+  entryPoints,
+  chunkFolder,
+  plugins = [],
+  options = {},
+) {
   const result = await build({
     ...shared,
     ...options,
@@ -129,8 +173,13 @@ async function browserBuild(entryPoints, chunkFolder, plugins = [], options = {}
     metafile: true,
     plugins: [...plugins, minifyLitCss],
   });
-  const leaked = Object.keys(result.metafile.inputs).filter((input) => RELAY_ONLY.test(input));
-  if (leaked.length) throw new Error(`relay-only modules in the browser build of ${Object.keys(entryPoints)}: ${leaked.join(', ')}`);
+  const leaked = Object.keys(result.metafile.inputs).filter((input) =>
+    RELAY_ONLY.test(input),
+  );
+  if (leaked.length)
+    throw new Error(
+      `relay-only modules in the browser build of ${Object.keys(entryPoints)}: ${leaked.join(', ')}`,
+    );
   return result;
 }
 
@@ -148,20 +197,39 @@ const ELEMENTS = {
 // audited, and a security fix reaches apps without our release). Lit and pica are bundled in: as
 // dependencies they would put 5.8 MB of Lit's development builds and maps into every app's
 // node_modules; pica stays a lazy chunk, loaded when an avatar is first processed.
-const RUNTIME_DEPENDENCIES = Object.keys(JSON.parse(fs.readFileSync('package.json', 'utf8')).dependencies);
+const RUNTIME_DEPENDENCIES = Object.keys(
+  JSON.parse(fs.readFileSync('package.json', 'utf8')).dependencies,
+);
 
 // Built beside dist/ and relay/dist/ and swapped in at the end, so a relay starting during a rebuild
 // (`npm start` in another terminal, a test) never finds its dist/ half written.
 const NEXT = 'dist.next';
 const RELAY_NEXT = 'relay/dist.next';
-for (const folder of [NEXT, RELAY_NEXT]) fs.rmSync(folder, { recursive: true, force: true });
+for (const folder of [NEXT, RELAY_NEXT])
+  fs.rmSync(folder, { recursive: true, force: true });
 await Promise.all([
-  build({ ...shared, entryPoints: ['relay/main.ts'], outfile: `${RELAY_NEXT}/relay.js`, platform: 'node', target: 'node20', packages: 'external' }),
+  build({
+    ...shared,
+    entryPoints: ['relay/main.ts'],
+    outfile: `${RELAY_NEXT}/relay.js`,
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+  }),
   // One build for the SDK and the components, so an app importing both gets one copy of the SDK:
   // what several entries share goes into chunks they all import.
   build({
     ...shared,
-    entryPoints: { 'sdk/index': 'sdk/index.ts', 'components/index': 'web-components/index.ts', ...Object.fromEntries(Object.entries(ELEMENTS).map(([name, source]) => [`components/${name}`, source])) },
+    entryPoints: {
+      'sdk/index': 'sdk/index.ts',
+      'components/index': 'web-components/index.ts',
+      ...Object.fromEntries(
+        Object.entries(ELEMENTS).map(([name, source]) => [
+          `components/${name}`,
+          source,
+        ]),
+      ),
+    },
     outdir: NEXT,
     splitting: true,
     platform: 'neutral',
@@ -173,17 +241,54 @@ await Promise.all([
   }),
   // Two builds, not one with two entries: chunks shared between the entries would split the
   // components' initial download into more files, each compressed on its own.
-  browserBuild({ 'sovereign-chat': 'sdk/index.ts' }, 'chunks', [oneInitialChunk('sdk/index.ts')]),
-  browserBuild({ 'sov-chat': 'web-components/index.ts' }, 'chunks/sov-chat', [oneInitialChunk('web-components/index.ts')], {
-    mangleProps: new RegExp(`^(${(await privateMemberNames('web-components/index.ts')).join('|')})$`),
-  }),
+  browserBuild({ 'sovereign-chat': 'sdk/index.ts' }, 'chunks', [
+    oneInitialChunk('sdk/index.ts'),
+  ]),
+  browserBuild(
+    { 'sov-chat': 'web-components/index.ts' },
+    'chunks/sov-chat',
+    [oneInitialChunk('web-components/index.ts')],
+    {
+      mangleProps: new RegExp(
+        `^(${(await privateMemberNames('web-components/index.ts')).join('|')})$`,
+      ),
+    },
+  ),
 ]);
-execFileSync(process.execPath, [path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'), '-p', 'tsconfig.package-types.json', '--outDir', NEXT], { stdio: 'inherit' });
+execFileSync(
+  process.execPath,
+  [
+    path.join(
+      path.dirname(require.resolve('typescript/package.json')),
+      'bin',
+      'tsc',
+    ),
+    '-p',
+    'tsconfig.package-types.json',
+    '--outDir',
+    NEXT,
+  ],
+  { stdio: 'inherit' },
+);
 // The declarations of each component entry, beside its JavaScript, for the exports' `types`.
-fs.writeFileSync(`${NEXT}/components/index.d.ts`, "export * from '../web-components/index.js';\n");
-for (const [name, source] of Object.entries(ELEMENTS)) fs.writeFileSync(`${NEXT}/components/${name}.d.ts`, `export * from '../${source.replace(/\.ts$/, '.js')}';\n`);
+fs.writeFileSync(
+  `${NEXT}/components/index.d.ts`,
+  "export * from '../web-components/index.js';\n",
+);
+for (const [name, source] of Object.entries(ELEMENTS))
+  fs.writeFileSync(
+    `${NEXT}/components/${name}.d.ts`,
+    `export * from '../${source.replace(/\.ts$/, '.js')}';\n`,
+  );
 fs.cpSync('demo', `${RELAY_NEXT}/demo`, { recursive: true });
-writeCustomElementsManifest(Object.fromEntries(Object.entries(ELEMENTS).map(([name, source]) => [source, `dist/components/${name}.js`])));
+writeCustomElementsManifest(
+  Object.fromEntries(
+    Object.entries(ELEMENTS).map(([name, source]) => [
+      source,
+      `dist/components/${name}.js`,
+    ]),
+  ),
+);
 /**
  * gzip by zopfli: the same format every browser reads, 3-4 % smaller than zlib's -9 (the initial
  * <sov-chat> chunk: 888 bytes), at up to half a second per file, once, at build. Each copy is
@@ -191,21 +296,31 @@ writeCustomElementsManifest(Object.fromEntries(Object.entries(ELEMENTS).map(([na
  */
 async function zopfliGzip(body) {
   const copy = Buffer.from(await gzipAsync(body, { numiterations: 15 }));
-  if (!zlib.gunzipSync(copy).equals(body)) throw new Error('zopfli produced a gzip copy that does not unpack to its file');
+  if (!zlib.gunzipSync(copy).equals(body))
+    throw new Error(
+      'zopfli produced a gzip copy that does not unpack to its file',
+    );
   return copy;
 }
 
 // The relay sends these instead of compressing on every request (see relay/precompress.mjs).
-for (const file of fs.readdirSync(`${RELAY_NEXT}/browser`, { recursive: true }).map((name) => path.join(`${RELAY_NEXT}/browser`, String(name)))) {
+for (const file of fs
+  .readdirSync(`${RELAY_NEXT}/browser`, { recursive: true })
+  .map((name) => path.join(`${RELAY_NEXT}/browser`, String(name)))) {
   if (!isCompressible(file)) continue;
   const body = fs.readFileSync(file);
   const copies = precompress(body);
   // Source maps only go to developer tools: zlib's copy is good enough, and zopfli would triple the build's time.
   const smaller = file.endsWith('.map') ? null : await zopfliGzip(body);
-  if (copies.gzip && smaller && smaller.length < copies.gzip.length) copies.gzip = smaller;
-  for (const [coding, copy] of Object.entries(copies)) fs.writeFileSync(file + CODING_SUFFIX[coding], copy);
+  if (copies.gzip && smaller && smaller.length < copies.gzip.length)
+    copies.gzip = smaller;
+  for (const [coding, copy] of Object.entries(copies))
+    fs.writeFileSync(file + CODING_SUFFIX[coding], copy);
 }
-for (const [next, final] of [[NEXT, 'dist'], [RELAY_NEXT, 'relay/dist']]) {
+for (const [next, final] of [
+  [NEXT, 'dist'],
+  [RELAY_NEXT, 'relay/dist'],
+]) {
   fs.rmSync(`${final}.old`, { recursive: true, force: true });
   if (fs.existsSync(final)) fs.renameSync(final, `${final}.old`);
   fs.renameSync(next, final);

@@ -12,8 +12,16 @@ export const CHROMIUM_ARGS = [
 ];
 
 export function chromiumPath() {
-  const candidates = [process.env.CHROME_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+  const candidates = [
+    process.env.CHROME_PATH,
+    '/usr/bin/chromium',
+    '/usr/bin/chromium-browser',
+    '/usr/bin/google-chrome',
+  ];
   const found = candidates.find((file) => file && fs.existsSync(file));
-  if (!found) throw new Error('Browser tests need Chrome or Chromium: install it (apt-get install chromium) or set CHROME_PATH.');
+  if (!found)
+    throw new Error(
+      'Browser tests need Chrome or Chromium: install it (apt-get install chromium) or set CHROME_PATH.',
+    );
   return found;
 }

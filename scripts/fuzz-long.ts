@@ -26,8 +26,15 @@ const { values } = parseArgs({
 const frames = Number(values.frames);
 const seed = Number(values.seed);
 const rssBound = Number(values['rss-bound']);
-if (!Number.isSafeInteger(frames) || frames < 1 || !Number.isSafeInteger(seed) || !(rssBound > 0)) {
-  console.error('usage: node --import tsx scripts/fuzz-long.ts [--frames N] [--seed S] [--rss-bound MB]');
+if (
+  !Number.isSafeInteger(frames) ||
+  frames < 1 ||
+  !Number.isSafeInteger(seed) ||
+  !(rssBound > 0)
+) {
+  console.error(
+    'usage: node --import tsx scripts/fuzz-long.ts [--frames N] [--seed S] [--rss-bound MB]',
+  );
   process.exit(2);
 }
 
@@ -35,7 +42,11 @@ const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 };
 
-const harness = await FuzzHarness.start({ anonymousLanes: 3, memberLanes: 3, log });
+const harness = await FuzzHarness.start({
+  anonymousLanes: 3,
+  memberLanes: 3,
+  log,
+});
 const arbitrary = roundArbitrary(harness.lanes.length, 0, 40);
 log(`fuzzing ${frames.toLocaleString('en')} frames, seed ${seed}`);
 
@@ -45,18 +56,25 @@ try {
   // Rounds come from fast-check in chunks of 50 (chunk n uses seed + n), so a run is reproducible
   // from its seed up to the relay's own timing.
   for (let chunk = 0; harness.fuzzFrames < frames; chunk++) {
-    for (const spec of fc.sample(arbitrary, { seed: seed + chunk, numRuns: 50 })) {
+    for (const spec of fc.sample(arbitrary, {
+      seed: seed + chunk,
+      numRuns: 50,
+    })) {
       await harness.runRound(spec);
       round++;
       if (harness.fuzzFrames >= frames) break;
       if (Date.now() - lastReport > 15_000) {
         lastReport = Date.now();
-        log(`${harness.fuzzFrames.toLocaleString('en')} frames, ${round} rounds, relay RSS ${harness.rssNow()?.toFixed(1)} MB, ${harness.violations.length} violations`);
+        log(
+          `${harness.fuzzFrames.toLocaleString('en')} frames, ${round} rounds, relay RSS ${harness.rssNow()?.toFixed(1)} MB, ${harness.violations.length} violations`,
+        );
       }
     }
   }
   const summary = await harness.finish(rssBound);
-  console.log(`Sovereign Chat relay fuzz: ${frames.toLocaleString('en')} frames requested, seed ${seed}`);
+  console.log(
+    `Sovereign Chat relay fuzz: ${frames.toLocaleString('en')} frames requested, seed ${seed}`,
+  );
   console.log(formatSummary(summary, rssBound));
   process.exitCode = summary.violations.length === 0 ? 0 : 1;
 } finally {

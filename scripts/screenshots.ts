@@ -17,40 +17,78 @@ const THEMES = ['light', 'dark'] as const;
 const CAST = {
   en: {
     locale: 'en-US',
-    labels: { toRegister: 'No account? Create one', username: 'Username', password: 'Password', firstName: 'First name', lastName: 'Last name', register: 'Create account', composer: 'Write a message…', profile: 'Edit your profile', exit: 'Exit' },
+    labels: {
+      toRegister: 'No account? Create one',
+      username: 'Username',
+      password: 'Password',
+      firstName: 'First name',
+      lastName: 'Last name',
+      register: 'Create account',
+      composer: 'Write a message…',
+      profile: 'Edit your profile',
+      exit: 'Exit',
+    },
     people: [
       { username: 'ann', firstName: 'Ann', lastName: 'Lee' },
       { username: 'bob', firstName: 'Bob', lastName: 'Stone' },
     ],
-    lines: ['Hi Bob! Is the relay still up?', 'Yes, on a $4 VPS since Monday. Messages are signed, so it cannot fake any.', 'Great. See you in the evening.'],
+    lines: [
+      'Hi Bob! Is the relay still up?',
+      'Yes, on a $4 VPS since Monday. Messages are signed, so it cannot fake any.',
+      'Great. See you in the evening.',
+    ],
   },
   ru: {
     locale: 'ru-RU',
-    labels: { toRegister: 'Нет аккаунта? Зарегистрируйтесь', username: 'Имя пользователя', password: 'Пароль', firstName: 'Имя', lastName: 'Фамилия', register: 'Зарегистрироваться', composer: 'Напишите сообщение…', profile: 'Изменить профиль', exit: 'Выход' },
+    labels: {
+      toRegister: 'Нет аккаунта? Зарегистрируйтесь',
+      username: 'Имя пользователя',
+      password: 'Пароль',
+      firstName: 'Имя',
+      lastName: 'Фамилия',
+      register: 'Зарегистрироваться',
+      composer: 'Напишите сообщение…',
+      profile: 'Изменить профиль',
+      exit: 'Выход',
+    },
     people: [
       { username: 'анна', firstName: 'Анна', lastName: 'Смирнова' },
       { username: 'борис', firstName: 'Борис', lastName: 'Иванов' },
     ],
-    lines: ['Борис, привет! Сервер ещё работает?', 'Да, с понедельника на дешёвом VPS. Сообщения подписаны, подделать их он не может.', 'Отлично. До вечера.'],
+    lines: [
+      'Борис, привет! Сервер ещё работает?',
+      'Да, с понедельника на дешёвом VPS. Сообщения подписаны, подделать их он не может.',
+      'Отлично. До вечера.',
+    ],
   },
 } as const;
 
 type Lang = keyof typeof CAST;
 
 async function open(browser: Browser, url: string, lang: Lang): Promise<Page> {
-  const context = await browser.newContext({ locale: CAST[lang].locale, viewport: { width: 960, height: 720 }, deviceScaleFactor: 1 });
+  const context = await browser.newContext({
+    locale: CAST[lang].locale,
+    viewport: { width: 960, height: 720 },
+    deviceScaleFactor: 1,
+  });
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
   await page.goto(`${url}/?lang=${lang}`);
   return page;
 }
 
-async function register(page: Page, lang: Lang, person: (typeof CAST)[Lang]['people'][number]): Promise<void> {
+async function register(
+  page: Page,
+  lang: Lang,
+  person: (typeof CAST)[Lang]['people'][number],
+): Promise<void> {
   const labels = CAST[lang].labels;
   await page.getByRole('button', { name: labels.toRegister }).click();
   await page.getByLabel(labels.username, { exact: true }).fill(person.username);
   await page.getByLabel(labels.password).fill(PASSWORD);
-  await page.getByLabel(labels.firstName, { exact: true }).fill(person.firstName);
+  await page
+    .getByLabel(labels.firstName, { exact: true })
+    .fill(person.firstName);
   await page.getByLabel(labels.lastName).fill(person.lastName);
   await page.getByRole('button', { name: labels.register }).click();
   await page.getByRole('button', { name: labels.exit }).waitFor();
@@ -60,11 +98,18 @@ async function say(page: Page, lang: Lang, text: string): Promise<void> {
   const composer = page.getByLabel(CAST[lang].labels.composer);
   await composer.fill(text);
   await composer.press('Enter');
-  await page.getByRole('list', { name: lang === 'ru' ? 'Сообщения' : 'Messages' }).getByText(text).waitFor();
+  await page
+    .getByRole('list', { name: lang === 'ru' ? 'Сообщения' : 'Messages' })
+    .getByText(text)
+    .waitFor();
 }
 
 /** The chat element alone; `wholePage` for the profile, a modal dialog drawn over the page. */
-async function shoot(page: Page, name: string, wholePage = false): Promise<void> {
+async function shoot(
+  page: Page,
+  name: string,
+  wholePage = false,
+): Promise<void> {
   for (const theme of THEMES) {
     await page.emulateMedia({ colorScheme: theme });
     await page.waitForTimeout(150);
@@ -78,12 +123,18 @@ async function shoot(page: Page, name: string, wholePage = false): Promise<void>
 async function main(): Promise<void> {
   fs.mkdirSync(OUT, { recursive: true });
   const relay = await startRelay();
-  const browser = await chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS, headless: true });
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
   try {
     for (const lang of Object.keys(CAST) as Lang[]) {
       const [first, second] = CAST[lang].people;
       const me = await open(browser, relay.url, lang);
-      await me.getByRole('button', { name: CAST[lang].labels.toRegister }).waitFor();
+      await me
+        .getByRole('button', { name: CAST[lang].labels.toRegister })
+        .waitFor();
       await shoot(me, `login-${lang}`);
       await register(me, lang, first);
       const other = await open(browser, relay.url, lang);

@@ -8,11 +8,19 @@ import { loadAvatar } from './lazy.ts';
 import type { Profile } from './protocol/frames.ts';
 
 /** See ./avatar.ts `processAvatar`. */
-export async function processAvatar(file: Blob, options?: ProcessAvatarOptions): Promise<Blob> {
+export async function processAvatar(
+  file: Blob,
+  options?: ProcessAvatarOptions,
+): Promise<Blob> {
   return (await loadAvatar()).processAvatar(file, options);
 }
 
 /** See ./avatar.ts `uploadAvatar`. */
-export async function uploadAvatar(httpBase: string, token: string, image: Blob, options?: UploadAvatarOptions): Promise<Profile> {
+export async function uploadAvatar(
+  httpBase: string,
+  token: string,
+  image: Blob,
+  options?: UploadAvatarOptions,
+): Promise<Profile> {
   return (await loadAvatar()).uploadAvatar(httpBase, token, image, options);
 }

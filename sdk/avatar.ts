@@ -46,17 +46,32 @@ type Context2D = OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D;
  * transparent corners, exports PNG. Rejects only with SovError: FILE_TOO_LARGE, NOT_AN_IMAGE,
  * INVALID_INPUT, or NETWORK when the resizer code cannot be loaded.
  */
-export async function processAvatar(file: Blob, options: ProcessAvatarOptions = {}): Promise<Blob> {
-  const { maxBytes = DEFAULT_AVATAR_MAX_BYTES, size = AVATAR_SIZE, onProgress } = options;
-  if (!(maxBytes > 0)) throw new SovError('INVALID_INPUT', 'maxBytes must be a positive number.');
+export async function processAvatar(
+  file: Blob,
+  options: ProcessAvatarOptions = {},
+): Promise<Blob> {
+  const {
+    maxBytes = DEFAULT_AVATAR_MAX_BYTES,
+    size = AVATAR_SIZE,
+    onProgress,
+  } = options;
+  if (!(maxBytes > 0))
+    throw new SovError('INVALID_INPUT', 'maxBytes must be a positive number.');
   if (!Number.isInteger(size) || size < 1 || size > LIMITS.maxAvatarSide) {
-    throw new SovError('INVALID_INPUT', `size must be a whole number from 1 to ${LIMITS.maxAvatarSide}.`);
+    throw new SovError(
+      'INVALID_INPUT',
+      `size must be a whole number from 1 to ${LIMITS.maxAvatarSide}.`,
+    );
   }
   // Both refusals come before decoding: decoding a huge or hostile file is exactly the cost to avoid.
   if (file.size > maxBytes) {
-    throw new SovError('FILE_TOO_LARGE', `The file is ${formatBytes(file.size)}; the limit is ${formatBytes(maxBytes)}.`);
+    throw new SovError(
+      'FILE_TOO_LARGE',
+      `The file is ${formatBytes(file.size)}; the limit is ${formatBytes(maxBytes)}.`,
+    );
   }
-  if (file.type !== '' && !file.type.startsWith('image/')) throw new SovError('NOT_AN_IMAGE');
+  if (file.type !== '' && !file.type.startsWith('image/'))
+    throw new SovError('NOT_AN_IMAGE');
 
   let bitmap: ImageBitmap;
   try {
@@ -65,7 +80,8 @@ export async function processAvatar(file: Blob, options: ProcessAvatarOptions = 
     throw new SovError('NOT_AN_IMAGE');
   }
   try {
-    if (bitmap.width === 0 || bitmap.height === 0) throw new SovError('NOT_AN_IMAGE');
+    if (bitmap.width === 0 || bitmap.height === 0)
+      throw new SovError('NOT_AN_IMAGE');
     report(onProgress, 0.1);
     const resizer = await loadPica();
     const square = cropToSquare(bitmap, Math.max(size, MAX_WORKING_SIDE));
@@ -79,7 +95,10 @@ export async function processAvatar(file: Blob, options: ProcessAvatarOptions = 
   } catch (error) {
     if (error instanceof SovError) throw error;
     // Canvas allocation, pica and encoding fail only for images this browser cannot handle.
-    throw new SovError('NOT_AN_IMAGE', 'This browser could not process the image; try a smaller one.');
+    throw new SovError(
+      'NOT_AN_IMAGE',
+      'This browser could not process the image; try a smaller one.',
+    );
   } finally {
     bitmap.close();
   }
@@ -90,13 +109,27 @@ export async function processAvatar(file: Blob, options: ProcessAvatarOptions = 
  * runs. Here rather than in ./client.ts, which loads this module on first use: only a profile
  * editor needs it, and <sov-chat>'s first download has a size budget.
  */
-export async function setAvatar(httpBase: string, token: string, file: Blob, options: { maxBytes?: number; onProgress?: (fraction: number) => void }): Promise<Profile> {
+export async function setAvatar(
+  httpBase: string,
+  token: string,
+  file: Blob,
+  options: { maxBytes?: number; onProgress?: (fraction: number) => void },
+): Promise<Profile> {
   const progress = options.onProgress;
   const image = await processAvatar(file, {
     ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-    ...(progress ? { onProgress: (fraction: number) => progress(fraction * 0.5) } : {}),
+    ...(progress
+      ? { onProgress: (fraction: number) => progress(fraction * 0.5) }
+      : {}),
   });
-  return uploadAvatar(httpBase, token, image, progress ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) } : {});
+  return uploadAvatar(
+    httpBase,
+    token,
+    image,
+    progress
+      ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) }
+      : {},
+  );
 }
 
 /**
@@ -105,13 +138,21 @@ export async function setAvatar(httpBase: string, token: string, file: Blob, opt
  * (BAD_IMAGE, IMAGE_TOO_LARGE, SESSION_INVALID, RATE_LIMITED...), NETWORK, TIMEOUT, INVALID_INPUT
  * for a malformed address or token, or CLOSED when cancelled.
  */
-export async function uploadAvatar(httpBase: string, token: string, image: Blob, options: UploadAvatarOptions = {}): Promise<Profile> {
+export async function uploadAvatar(
+  httpBase: string,
+  token: string,
+  image: Blob,
+  options: UploadAvatarOptions = {},
+): Promise<Profile> {
   const { onProgress, signal } = options;
   const cancelled = (): SovError => new SovError('CLOSED', 'Upload cancelled.');
   if (signal?.aborted) throw cancelled();
   // The relay would refuse it too, but only after the whole body had crossed the network.
   if (image.size > LIMITS.maxAvatarBytes) {
-    throw new SovError('IMAGE_TOO_LARGE', `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`);
+    throw new SovError(
+      'IMAGE_TOO_LARGE',
+      `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`,
+    );
   }
   // The reader of the relay's answer loads while the image goes up (the connection has usually loaded it already).
   const parser = loadRelayFrames();
@@ -124,7 +165,10 @@ export async function uploadAvatar(httpBase: string, token: string, image: Blob,
     xhr.setRequestHeader('Authorization', `Bearer ${token}`);
     xhr.setRequestHeader('Content-Type', 'image/png');
   } catch {
-    throw new SovError('INVALID_INPUT', 'The relay address or the session token is malformed.');
+    throw new SovError(
+      'INVALID_INPUT',
+      'The relay address or the session token is malformed.',
+    );
   }
   xhr.timeout = UPLOAD_TIMEOUT_MS;
   xhr.responseType = 'text';
@@ -146,15 +190,23 @@ export async function uploadAvatar(httpBase: string, token: string, image: Blob,
 
     xhr.upload.onprogress = (event) => {
       // Stop short of 1: the relay may still refuse the image once it has all of it.
-      if (event.lengthComputable && event.total > 0) progress(Math.min(event.loaded / event.total, 0.99));
+      if (event.lengthComputable && event.total > 0)
+        progress(Math.min(event.loaded / event.total, 0.99));
     };
     xhr.onload = () =>
       void parser.then(
         (frames) => finish(readReply(frames, xhr.status, xhr.responseText)),
-        (error: unknown) => finish(error instanceof SovError ? error : new SovError('NETWORK')),
+        (error: unknown) =>
+          finish(error instanceof SovError ? error : new SovError('NETWORK')),
       );
     xhr.onerror = () => finish(new SovError('NETWORK'));
-    xhr.ontimeout = () => finish(new SovError('TIMEOUT', `The relay did not take the upload within ${UPLOAD_TIMEOUT_MS / 1000} seconds.`));
+    xhr.ontimeout = () =>
+      finish(
+        new SovError(
+          'TIMEOUT',
+          `The relay did not take the upload within ${UPLOAD_TIMEOUT_MS / 1000} seconds.`,
+        ),
+      );
     xhr.onabort = () => finish(cancelled());
     signal?.addEventListener('abort', onAbort, { once: true });
     xhr.send(image);
@@ -172,7 +224,10 @@ function loadPica(): Promise<Pica> {
     ([module, features]) => new module.Pica({ features }),
     (error: unknown) => {
       picaInstance = undefined; // a failed chunk load may succeed on the next attempt
-      throw new SovError('NETWORK', `The image resizer could not be loaded: ${String(error)}`);
+      throw new SovError(
+        'NETWORK',
+        `The image resizer could not be loaded: ${String(error)}`,
+      );
     },
   );
   return picaInstance;
@@ -201,7 +256,9 @@ async function picaFeatures(): Promise<PicaFeature[]> {
 function blobWorkersStart(): Promise<boolean> {
   return new Promise((resolve) => {
     let worker: Worker;
-    const url = URL.createObjectURL(new Blob(['postMessage(1)'], { type: 'text/javascript' }));
+    const url = URL.createObjectURL(
+      new Blob(['postMessage(1)'], { type: 'text/javascript' }),
+    );
     const done = (works: boolean): void => {
       clearTimeout(timer);
       worker?.terminate();
@@ -245,7 +302,10 @@ function maskToCircle(image: Canvas, size: number): Canvas {
   return canvas;
 }
 
-function createCanvas(width: number, height: number): { canvas: Canvas; context: Context2D } {
+function createCanvas(
+  width: number,
+  height: number,
+): { canvas: Canvas; context: Context2D } {
   // OffscreenCanvas needs no document and never touches layout; the element is the fallback for
   // browsers whose OffscreenCanvas has no 2D context (Safari before 16.4).
   if (typeof OffscreenCanvas !== 'undefined') {
@@ -257,7 +317,11 @@ function createCanvas(width: number, height: number): { canvas: Canvas; context:
   canvas.width = width;
   canvas.height = height;
   const context = canvas.getContext('2d');
-  if (!context) throw new SovError('NOT_AN_IMAGE', 'This browser could not allocate a canvas for the image.');
+  if (!context)
+    throw new SovError(
+      'NOT_AN_IMAGE',
+      'This browser could not allocate a canvas for the image.',
+    );
   return { canvas, context };
 }
 
@@ -269,8 +333,14 @@ function release(canvas: Canvas): void {
 
 async function toPng(canvas: Canvas): Promise<Blob> {
   if (!('toBlob' in canvas)) return canvas.convertToBlob({ type: 'image/png' });
-  const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
-  if (!blob) throw new SovError('NOT_AN_IMAGE', 'This browser could not encode the image as PNG.');
+  const blob = await new Promise<Blob | null>((resolve) =>
+    canvas.toBlob(resolve, 'image/png'),
+  );
+  if (!blob)
+    throw new SovError(
+      'NOT_AN_IMAGE',
+      'This browser could not encode the image as PNG.',
+    );
   return blob;
 }
 
@@ -278,7 +348,11 @@ async function toPng(canvas: Canvas): Promise<Blob> {
  * Reads the relay's `{ ok, result: { user } } | { ok: false, error }` answer, checked as the SDK
  * checks every reply (./protocol/relay-frames.ts): an avatar is a profile update, with its result.
  */
-function readReply(parser: typeof RelayFrames, status: number, body: string): Profile | SovError {
+function readReply(
+  parser: typeof RelayFrames,
+  status: number,
+  body: string,
+): Profile | SovError {
   const reply = parser.relayFrameOf(body);
   if ('error' in reply) return reply.error;
   if ('result' in reply) {
@@ -286,11 +360,17 @@ function readReply(parser: typeof RelayFrames, status: number, body: string): Pr
     return result instanceof SovError ? result : result.user;
   }
   // A proxy's HTML error page, a truncated body: nothing the SDK can act on.
-  return new SovError('INTERNAL', `The upload got HTTP ${status} with a body that is not a relay reply.`);
+  return new SovError(
+    'INTERNAL',
+    `The upload got HTTP ${status} with a body that is not a relay reply.`,
+  );
 }
 
 /** Calls an app's progress callback without letting its bug turn into this operation's failure. */
-function report(onProgress: ((fraction: number) => void) | undefined, fraction: number): void {
+function report(
+  onProgress: ((fraction: number) => void) | undefined,
+  fraction: number,
+): void {
   try {
     onProgress?.(fraction);
   } catch (error) {

@@ -29,7 +29,12 @@ import { SovError } from './errors.ts';
 import { reconnectDelay } from './backoff.ts';
 import { frameCost, rotationPoint } from './protocol/budget.ts';
 import { CLOSE_CODES, LIMITS } from './protocol/frames.ts';
-import type { RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
+import type {
+  RequestMap,
+  RequestType,
+  ResultMap,
+  ServerEvent,
+} from './protocol/frames.ts';
 import { loadRelayFrames } from './lazy.ts';
 import type * as RelayFrames from './protocol/relay-frames.ts';
 import type { RelayHello } from './protocol/relay-frames.ts';
@@ -39,8 +44,16 @@ import type { Link, LinkOpener, TransportName } from './transports/link.ts';
 import { webSocketOpener } from './transports/websocket.ts';
 import type { WebSocketConstructor } from './transports/websocket.ts';
 
-export type { WebSocketConstructor, WebSocketLike } from './transports/websocket.ts';
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
+export type {
+  WebSocketConstructor,
+  WebSocketLike,
+} from './transports/websocket.ts';
+export type ConnectionState =
+  | 'connecting'
+  | 'connected'
+  | 'reconnecting'
+  | 'disconnected'
+  | 'closed';
 
 /**
  * Why the state changed:
@@ -54,7 +67,14 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'dis
  *   (the next one waits a backoff);
  * - `wrong-relay`: the front door led to another relay than the session's, and is left for the next.
  */
-export type StateReason = 'user' | 'ready' | 'network-lost' | 'frozen' | 'rotation' | 'attempt-failed' | 'wrong-relay';
+export type StateReason =
+  | 'user'
+  | 'ready'
+  | 'network-lost'
+  | 'frozen'
+  | 'rotation'
+  | 'attempt-failed'
+  | 'wrong-relay';
 
 /** The `state` event: the new state, the one before it, and why. */
 export interface StateChange {
@@ -220,7 +240,10 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.state !== 'disconnected') return;
     globalThis.addEventListener?.('online', this.onOnline);
     this.setState('connecting', reason);
-    this.watchdog = setInterval(() => this.watch(), Math.min(1000, this.heartbeatMs / 2));
+    this.watchdog = setInterval(
+      () => this.watch(),
+      Math.min(1000, this.heartbeatMs / 2),
+    );
     this.openLink('connect');
   }
 
@@ -248,36 +271,62 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   /** Sends a request; waits for the connection if it is not up yet, within the timeout. */
-  async request<K extends RequestType>(type: K, fields: RequestMap[K], options: RequestOptions<K> = {}): Promise<ResultMap[K]> {
+  async request<K extends RequestType>(
+    type: K,
+    fields: RequestMap[K],
+    options: RequestOptions<K> = {},
+  ): Promise<ResultMap[K]> {
     const deadline = Date.now() + (options.timeoutMs ?? this.requestTimeoutMs);
     if (!options.handshake) {
       await this.whenConnected(deadline);
       // Past its rotation point a link keeps what is left of its budget for what the relay sends
       // unasked; a reply (a page is a third of a budget) waits for the link being made.
-      while (this.incoming && this.active && this.active.spent >= rotationPoint(this.active.hello?.limits.connectionBudget ?? 0)) {
+      while (
+        this.incoming &&
+        this.active &&
+        this.active.spent >=
+          rotationPoint(this.active.hello?.limits.connectionBudget ?? 0)
+      ) {
         if (Date.now() >= deadline) throw new SovError('TIMEOUT');
         await this.linkChange(deadline);
       }
     }
     // A handshake request outside a handshake (resume() on a connection made before the session was known) goes to the link in use.
-    const link = options.handshake ? (this.handshaking ?? this.active) : this.active;
+    const link = options.handshake
+      ? (this.handshaking ?? this.active)
+      : this.active;
     if (!link) throw new SovError('NETWORK');
     return this.send(link, type, fields, deadline, options.onReply);
   }
 
-  private send<K extends RequestType>(link: LinkState, type: K, fields: RequestMap[K], deadline: number, onReply?: (result: ResultMap[K]) => void): Promise<ResultMap[K]> {
+  private send<K extends RequestType>(
+    link: LinkState,
+    type: K,
+    fields: RequestMap[K],
+    deadline: number,
+    onReply?: (result: ResultMap[K]) => void,
+  ): Promise<ResultMap[K]> {
     const id = this.nextId++;
     const frame = JSON.stringify({ id, type, ...fields });
     const limit = link.hello?.limits.maxFrameBytes ?? LIMITS.maxFrameBytes;
     // The relay drops a connection that sends an oversized frame; refuse it here instead.
-    if (utf8.encode(frame).length > limit) return Promise.reject(new SovError('INVALID_INPUT', 'The request is too large to send.'));
+    if (utf8.encode(frame).length > limit)
+      return Promise.reject(
+        new SovError('INVALID_INPUT', 'The request is too large to send.'),
+      );
     return new Promise<ResultMap[K]>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        link.awaiting.delete(id);
-        reject(new SovError('TIMEOUT'));
-      }, Math.max(1, deadline - Date.now()));
-      const settle = (result: unknown, check: typeof RelayFrames.resultOf): void => {
+      const timer = setTimeout(
+        () => {
+          this.pending.delete(id);
+          link.awaiting.delete(id);
+          reject(new SovError('TIMEOUT'));
+        },
+        Math.max(1, deadline - Date.now()),
+      );
+      const settle = (
+        result: unknown,
+        check: typeof RelayFrames.resultOf,
+      ): void => {
         const value = check(type, result);
         if (value instanceof SovError) {
           this.emit('error', value);
@@ -314,18 +363,29 @@ export class Connection extends Emitter<ConnectionEvents> {
   private whenConnected(deadline: number): Promise<void> {
     if (this.state === 'connected') return Promise.resolve();
     if (this.state === 'closed') return Promise.reject(new SovError('CLOSED'));
-    if (this.state === 'disconnected') return Promise.reject(new SovError('NETWORK', 'Not connected.'));
+    if (this.state === 'disconnected')
+      return Promise.reject(new SovError('NETWORK', 'Not connected.'));
     return new Promise((resolve, reject) => {
       const wake = (): void => {
         clearTimeout(timer);
         this.waiters.delete(wake);
         if (this.state === 'connected') resolve();
-        else reject(new SovError(this.state === 'closed' ? 'CLOSED' : 'NETWORK'));
+        else
+          reject(new SovError(this.state === 'closed' ? 'CLOSED' : 'NETWORK'));
       };
-      const timer = setTimeout(() => {
-        this.waiters.delete(wake);
-        reject(new SovError(this.state === 'reconnecting' || this.state === 'connecting' ? 'NETWORK' : 'TIMEOUT'));
-      }, Math.max(1, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          this.waiters.delete(wake);
+          reject(
+            new SovError(
+              this.state === 'reconnecting' || this.state === 'connecting'
+                ? 'NETWORK'
+                : 'TIMEOUT',
+            ),
+          );
+        },
+        Math.max(1, deadline - Date.now()),
+      );
       this.waiters.add(wake);
     });
   }
@@ -335,12 +395,16 @@ export class Connection extends Emitter<ConnectionEvents> {
     const previous = this.state;
     this.state = next;
     this.emit('state', { state: next, previous, reason });
-    if (next === 'connected' || next === 'disconnected') for (const wake of [...this.waiters]) wake();
+    if (next === 'connected' || next === 'disconnected')
+      for (const wake of [...this.waiters]) wake();
   }
 
   // ## Links
 
-  private openLink(kind: HandshakeKind, transport: TransportName = this.ladder.current): void {
+  private openLink(
+    kind: HandshakeKind,
+    transport: TransportName = this.ladder.current,
+  ): void {
     if (this.incoming || this.opening) return;
     const opener = this.openers.get(transport);
     if (!opener) {
@@ -350,7 +414,8 @@ export class Connection extends Emitter<ConnectionEvents> {
           this.opening = false;
           this.openers.set('http-stream', httpOpener(false));
           this.openers.set('http-poll', httpOpener(true));
-          if (this.state !== 'closed' && this.state !== 'disconnected') this.openLink(kind, transport);
+          if (this.state !== 'closed' && this.state !== 'disconnected')
+            this.openLink(kind, transport);
         },
         () => {
           this.opening = false;
@@ -361,26 +426,58 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     const door = this.options.target.door();
     const now = Date.now();
-    const state: LinkState = { link: null!, kind, tls: door.startsWith('wss:'), hello: null, spent: 0, openedAt: now, lastFrameAt: now, dueSince: null, unstuck: false, held: false, resync: false, awaiting: new Map(), unread: [], helloTimer: undefined };
+    const state: LinkState = {
+      link: null!,
+      kind,
+      tls: door.startsWith('wss:'),
+      hello: null,
+      spent: 0,
+      openedAt: now,
+      lastFrameAt: now,
+      dueSince: null,
+      unstuck: false,
+      held: false,
+      resync: false,
+      awaiting: new Map(),
+      unread: [],
+      helloTimer: undefined,
+    };
     this.loadParser();
     try {
-      state.link = opener(door, { frame: (text) => this.receive(state, text), closed: (code) => this.linkClosed(state, code) });
+      state.link = opener(door, {
+        frame: (text) => this.receive(state, text),
+        closed: (code) => this.linkClosed(state, code),
+      });
     } catch {
       // The URL or the environment refused it at once (a WebSocket constructor throws on a bad URL).
-      state.link = { transport, send: () => undefined, close: () => undefined, unstick: () => false };
+      state.link = {
+        transport,
+        send: () => undefined,
+        close: () => undefined,
+        unstick: () => false,
+      };
       this.attemptFailed(state, false);
       return;
     }
     this.incoming = state;
     // A black-holed address answers nothing; the operating system's connect timeout takes minutes.
-    state.helloTimer = setTimeout(() => this.incoming === state && !state.hello && this.attemptFailed(state, true), this.options.target.helloTimeoutMs());
+    state.helloTimer = setTimeout(
+      () =>
+        this.incoming === state &&
+        !state.hello &&
+        this.attemptFailed(state, true),
+      this.options.target.helloTimeoutMs(),
+    );
   }
 
   private receive(link: LinkState, text: string): void {
     if (!this.stillReading(link)) return;
     link.lastFrameAt = Date.now();
     link.unstuck = false;
-    const cost = link.link.transport === 'websocket' ? frameCost(utf8.encode(text).length, link.tls) : 0;
+    const cost =
+      link.link.transport === 'websocket'
+        ? frameCost(utf8.encode(text).length, link.tls)
+        : 0;
     link.spent += cost;
     if (this.frameParser) this.readFrame(link, text, cost, this.frameParser);
     else link.unread.push({ text, cost });
@@ -399,7 +496,9 @@ export class Connection extends Emitter<ConnectionEvents> {
         for (const link of [this.incoming, this.active, ...this.leaving]) {
           if (!link) continue;
           // Reading one frame may close a link (a replaced one with nothing more owed): the rest of its frames are then dropped.
-          for (const { text, cost } of link.unread.splice(0)) if (this.stillReading(link)) this.readFrame(link, text, cost, parser);
+          for (const { text, cost } of link.unread.splice(0))
+            if (this.stillReading(link))
+              this.readFrame(link, text, cost, parser);
         }
       },
       () => undefined,
@@ -408,10 +507,17 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   /** The link is in use, being made, or finishing what it owes: what it delivers is still read. */
   private stillReading(link: LinkState): boolean {
-    return link === this.active || link === this.incoming || this.leaving.has(link);
+    return (
+      link === this.active || link === this.incoming || this.leaving.has(link)
+    );
   }
 
-  private readFrame(link: LinkState, text: string, cost: number, parser: typeof RelayFrames): void {
+  private readFrame(
+    link: LinkState,
+    text: string,
+    cost: number,
+    parser: typeof RelayFrames,
+  ): void {
     const frame = parser.relayFrameOf(text);
     if ('hello' in frame) this.greeted(link, frame.hello, cost);
     else if ('event' in frame) this.dispatch(link, frame.event);
@@ -419,7 +525,8 @@ export class Connection extends Emitter<ConnectionEvents> {
       if ('refused' in frame) this.emit('error', frame.refused);
       this.settle(frame.re, frame, parser);
       link.dueSince = link.awaiting.size > 0 ? link.lastFrameAt : null;
-      if (this.leaving.has(link) && !link.held && link.awaiting.size === 0) this.closeLink(link);
+      if (this.leaving.has(link) && !link.held && link.awaiting.size === 0)
+        this.closeLink(link);
     }
     this.rotateIfSpent(link);
   }
@@ -437,12 +544,22 @@ export class Connection extends Emitter<ConnectionEvents> {
     // new one takes over, and what happened meanwhile came only on the new one. From an old link
     // still delivering, what it alone may bring: messages (kept once, by sequence number) and
     // joins and leaves (numbered too: ../member-list.ts).
-    if (link === this.active || link === this.incoming || event.ev === 'message' || event.ev === 'join' || event.ev === 'leave') {
+    if (
+      link === this.active ||
+      link === this.incoming ||
+      event.ev === 'message' ||
+      event.ev === 'join' ||
+      event.ev === 'leave'
+    ) {
       this.emit('event', event);
     }
   }
 
-  private settle(re: number | null, outcome: { result: unknown } | { error: SovError } | { refused: SovError }, parser: typeof RelayFrames): void {
+  private settle(
+    re: number | null,
+    outcome: { result: unknown } | { error: SovError } | { refused: SovError },
+    parser: typeof RelayFrames,
+  ): void {
     const pending = re === null ? undefined : this.pending.get(re);
     if (!pending || re === null) return;
     this.pending.delete(re);
@@ -460,12 +577,22 @@ export class Connection extends Emitter<ConnectionEvents> {
     } catch (error) {
       // The handshake handles what it can (an ended session, say); what is left is a broken link,
       // or an address that leads to another relay (WRONG_RELAY), which the target then leaves.
-      if (link === this.incoming) this.attemptFailed(link, false, error instanceof SovError ? error : undefined);
+      if (link === this.incoming)
+        this.attemptFailed(
+          link,
+          false,
+          error instanceof SovError ? error : undefined,
+        );
       return;
     } finally {
       if (this.handshaking === link) this.handshaking = null;
     }
-    if (link !== this.incoming || this.state === 'closed' || this.state === 'disconnected') return;
+    if (
+      link !== this.incoming ||
+      this.state === 'closed' ||
+      this.state === 'disconnected'
+    )
+      return;
     this.promote(link);
   }
 
@@ -475,11 +602,17 @@ export class Connection extends Emitter<ConnectionEvents> {
     const previous = this.active;
     this.incoming = null;
     this.active = link;
-    for (const leaving of [...this.leaving]) if (leaving.held || leaving.awaiting.size === 0) this.closeLink(leaving);
+    for (const leaving of [...this.leaving])
+      if (leaving.held || leaving.awaiting.size === 0) this.closeLink(leaving);
     if (previous) this.retire(previous);
     this.attempt = 0;
     const transport = link.link.transport;
-    if (transport === 'websocket' && previous && previous.link.transport !== 'websocket') this.ladder.climbed();
+    if (
+      transport === 'websocket' &&
+      previous &&
+      previous.link.transport !== 'websocket'
+    )
+      this.ladder.climbed();
     this.ladder.reached(transport);
     this.options.target.reached();
     this.setState('connected', 'ready');
@@ -501,7 +634,10 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.leaving.delete(link);
     clearTimeout(link.helloTimer);
     link.link.close();
-    this.rejectPendingOf(link, new SovError('NETWORK', 'The connection to the relay was lost.'));
+    this.rejectPendingOf(
+      link,
+      new SovError('NETWORK', 'The connection to the relay was lost.'),
+    );
   }
 
   /** The link ended on its own (the relay closed it, or its transport gave up). */
@@ -521,7 +657,11 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   /** A link that was being made failed: before its hello (`silent` when nothing answered), or in its handshake. */
-  private attemptFailed(link: LinkState, silent: boolean, error?: SovError): void {
+  private attemptFailed(
+    link: LinkState,
+    silent: boolean,
+    error?: SovError,
+  ): void {
     if (this.incoming === link) this.incoming = null;
     this.closeLink(link);
     if (this.state === 'closed' || this.state === 'disconnected') return;
@@ -542,7 +682,10 @@ export class Connection extends Emitter<ConnectionEvents> {
     // It froze after its last frame: the age to stay under is at most that.
     this.ladder.froze(link.link.transport, link.lastFrameAt - link.openedAt);
     this.active = null;
-    this.rejectPendingOf(link, new SovError('NETWORK', 'The connection to the relay froze.'));
+    this.rejectPendingOf(
+      link,
+      new SovError('NETWORK', 'The connection to the relay froze.'),
+    );
     link.held = true;
     this.leaving.add(link);
     this.setState('reconnecting', 'frozen');
@@ -551,14 +694,25 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   private rotateIfSpent(link: LinkState): void {
     const budget = link.hello?.limits.connectionBudget ?? 0;
-    if (link === this.active && link.link.transport === 'websocket' && link.spent >= rotationPoint(budget) && Date.now() >= this.nextRotationAt) this.openLink('rotate');
+    if (
+      link === this.active &&
+      link.link.transport === 'websocket' &&
+      link.spent >= rotationPoint(budget) &&
+      Date.now() >= this.nextRotationAt
+    )
+      this.openLink('rotate');
   }
 
   /** Twice a second or so: freezes, heartbeats, links too old for this network, probes up the ladder. */
   private watch(): void {
     const now = Date.now();
     for (const link of [this.incoming, this.active]) {
-      if (!link || link.dueSince === null || now - Math.max(link.dueSince, link.lastFrameAt) <= this.freezeMs) continue;
+      if (
+        !link ||
+        link.dueSince === null ||
+        now - Math.max(link.dueSince, link.lastFrameAt) <= this.freezeMs
+      )
+        continue;
       // A fresh path first where the transport has one (a new HTTP read), once per stall.
       if (!link.unstuck && link.link.unstick()) {
         link.unstuck = true;
@@ -570,24 +724,39 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     const active = this.active;
     if (!active || this.state !== 'connected') return;
-    if (active.dueSince === null && now - active.lastFrameAt >= this.heartbeatMs) {
-      this.send(active, 'ping', {}, now + this.heartbeatMs + this.freezeMs).catch(() => undefined);
+    if (
+      active.dueSince === null &&
+      now - active.lastFrameAt >= this.heartbeatMs
+    ) {
+      this.send(
+        active,
+        'ping',
+        {},
+        now + this.heartbeatMs + this.freezeMs,
+      ).catch(() => undefined);
     }
     if (this.incoming || this.opening || now < this.nextRotationAt) return;
     if (this.ladder.probeDue()) {
       this.ladder.probing();
       this.openLink('rotate', 'websocket');
-    } else if (this.ladder.ageLimitMs !== null && now - active.openedAt >= this.ladder.ageLimitMs) {
+    } else if (
+      this.ladder.ageLimitMs !== null &&
+      now - active.openedAt >= this.ladder.ageLimitMs
+    ) {
       this.openLink('rotate');
     }
   }
 
   private scheduleReconnect(): void {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (this.state === 'reconnecting' || this.state === 'connecting') this.openLink('connect');
-    }, reconnectDelay(this.attempt++));
+    this.reconnectTimer = setTimeout(
+      () => {
+        this.reconnectTimer = null;
+        if (this.state === 'reconnecting' || this.state === 'connecting')
+          this.openLink('connect');
+      },
+      reconnectDelay(this.attempt++),
+    );
   }
 
   private teardown(reason: SovError): void {
@@ -595,7 +764,8 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.watchdog) clearInterval(this.watchdog);
     this.reconnectTimer = this.watchdog = null;
-    for (const link of [this.active, this.incoming, ...this.leaving]) if (link) this.closeLink(link);
+    for (const link of [this.active, this.incoming, ...this.leaving])
+      if (link) this.closeLink(link);
     this.active = this.incoming = this.handshaking = null;
     this.announced = null;
     for (const wake of [...this.linkChanges]) wake();

@@ -14,11 +14,17 @@ const FAILED_MODULE_URL = /\b(https?:\/\/[^\s'"]+)/;
  * network again), so the retry asks for the address the failure named with a query the relay
  * ignores: a new address, fetched anew. Where the failure names none, the retry repeats the import.
  */
-export function onFirstUse<T>(load: () => Promise<T>, what: string): () => Promise<T> {
+export function onFirstUse<T>(
+  load: () => Promise<T>,
+  what: string,
+): () => Promise<T> {
   let loaded: Promise<T> | undefined;
   let failedAt: string | undefined;
   let retries = 0;
-  const attempt = (): Promise<T> => (failedAt ? import(/* @vite-ignore */ `${failedAt}?retry=${++retries}`) : load());
+  const attempt = (): Promise<T> =>
+    failedAt
+      ? import(/* @vite-ignore */ `${failedAt}?retry=${++retries}`)
+      : load();
   return () =>
     (loaded ??= attempt().catch((error: unknown) => {
       loaded = undefined;
@@ -32,13 +38,25 @@ export function onFirstUse<T>(load: () => Promise<T>, what: string): () => Promi
  * link (./connection.ts): a hello comes a round trip or more after the link opens, time enough to
  * fetch it, and in <sov-chat>'s first download it would cost 0.8 KB gzip of a 24 KB budget.
  */
-export const loadRelayFrames = onFirstUse(() => import('./protocol/relay-frames.ts'), 'the protocol parser');
+export const loadRelayFrames = onFirstUse(
+  () => import('./protocol/relay-frames.ts'),
+  'the protocol parser',
+);
 
 /** History and online lists past their first page (./pages.ts says why). */
-export const loadPages = onFirstUse(() => import('./pages.ts'), 'the paging module');
+export const loadPages = onFirstUse(
+  () => import('./pages.ts'),
+  'the paging module',
+);
 
 /** Registration, login, password and profile changes, and the scrypt they run: a resumed chat needs none of them. */
-export const loadAccount = onFirstUse(() => import('./account.ts'), 'the password module');
+export const loadAccount = onFirstUse(
+  () => import('./account.ts'),
+  'the password module',
+);
 
 /** Resizing and uploading an avatar, with pica behind it: only when someone picks a picture. */
-export const loadAvatar = onFirstUse(() => import('./avatar.ts'), 'the avatar module');
+export const loadAvatar = onFirstUse(
+  () => import('./avatar.ts'),
+  'the avatar module',
+);

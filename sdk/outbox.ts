@@ -57,13 +57,28 @@ export class Outbox {
   pendingIn(room: string, author: number): ClientMessage[] {
     return this.entries
       .filter((entry) => entry.room === room)
-      .map((entry) => ({ room, seq: null, author, cid: entry.cid, ts: entry.createdAt, text: entry.text, sig: '', verified: true, state: 'pending' }));
+      .map((entry) => ({
+        room,
+        seq: null,
+        author,
+        cid: entry.cid,
+        ts: entry.createdAt,
+        text: entry.text,
+        sig: '',
+        verified: true,
+        state: 'pending',
+      }));
   }
 
   /** Takes a message the app wrote (or retries a failed one) and sends it when it can. */
   add(room: Room, message: ClientMessage): void {
     this.origins.set(message.cid, room);
-    this.entries.push({ room: room.name, cid: message.cid, text: message.text, createdAt: message.ts });
+    this.entries.push({
+      room: room.name,
+      cid: message.cid,
+      text: message.text,
+      createdAt: message.ts,
+    });
     void this.host.save(this.entries).catch(() => undefined);
     void this.flush();
   }
@@ -73,8 +88,14 @@ export class Outbox {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      for (let sender = this.host.sender(); sender; sender = this.host.sender()) {
-        const entry = this.entries.find((candidate) => this.host.room(candidate.room));
+      for (
+        let sender = this.host.sender();
+        sender;
+        sender = this.host.sender()
+      ) {
+        const entry = this.entries.find((candidate) =>
+          this.host.room(candidate.room),
+        );
         if (!entry) return;
         const outcome = await this.transmit(entry, sender);
         if (outcome === 'retry-later') {
@@ -95,20 +116,43 @@ export class Outbox {
     }
   }
 
-  private async transmit(entry: OutboxEntry, sender: { userId: number; signingKey: StoredSigningKey }): Promise<Outcome> {
-    const unsigned = { room: entry.room, author: sender.userId, cid: entry.cid, ts: Date.now(), text: entry.text };
+  private async transmit(
+    entry: OutboxEntry,
+    sender: { userId: number; signingKey: StoredSigningKey },
+  ): Promise<Outcome> {
+    const unsigned = {
+      room: entry.room,
+      author: sender.userId,
+      cid: entry.cid,
+      ts: Date.now(),
+      text: entry.text,
+    };
     try {
-      const message = { ...unsigned, sig: await sign(sender.signingKey, signedBytes(unsigned)) };
+      const message = {
+        ...unsigned,
+        sig: await sign(sender.signingKey, signedBytes(unsigned)),
+      };
       // The relay refuses a message that would not fit a page of its history; refused here, it never travels.
-      if (storedMessageBytes(message) > this.host.maxMessageBytes()) return { error: new SovError('MESSAGE_TOO_BIG') };
+      if (storedMessageBytes(message) > this.host.maxMessageBytes())
+        return { error: new SovError('MESSAGE_TOO_BIG') };
       return await this.host.send(message);
     } catch (error) {
-      const failure = error instanceof SovError ? error : new SovError('INTERNAL', String(error));
+      const failure =
+        error instanceof SovError
+          ? error
+          : new SovError('INTERNAL', String(error));
       // The relay already has it (our earlier attempt's reply was lost): that is success.
-      if (failure.code === 'DUPLICATE_MESSAGE' && failure.seq !== undefined) return { seq: failure.seq };
+      if (failure.code === 'DUPLICATE_MESSAGE' && failure.seq !== undefined)
+        return { seq: failure.seq };
       if (isTransient(failure)) return 'retry-later';
-      if (failure.code === 'RATE_LIMITED' || failure.code === 'STORAGE_FAILED' || failure.code === 'DUPLICATE_MESSAGE') {
-        await new Promise((resolve) => setTimeout(resolve, failure.retryAfterMs ?? RETRY_MS / 2));
+      if (
+        failure.code === 'RATE_LIMITED' ||
+        failure.code === 'STORAGE_FAILED' ||
+        failure.code === 'DUPLICATE_MESSAGE'
+      ) {
+        await new Promise((resolve) =>
+          setTimeout(resolve, failure.retryAfterMs ?? RETRY_MS / 2),
+        );
         const again = this.host.sender();
         return again ? this.transmit(entry, again) : 'retry-later';
       }

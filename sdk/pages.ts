@@ -4,12 +4,20 @@
  * loads it on first use: without a byte budget a join reply holds all of it for nearly every room,
  * and in <sov-chat>'s first download this code would cross its size budget (bench/lib/bundle-size.ts).
  */
-import type { Profile, RequestMap, RequestType, ResultMap } from './protocol/frames.ts';
+import type {
+  Profile,
+  RequestMap,
+  RequestType,
+  ResultMap,
+} from './protocol/frames.ts';
 import type { Room } from './room.ts';
 
 /** What the pages need from the client: requests, and its profile cache. */
 export interface PagesHost {
-  request<K extends RequestType>(type: K, fields: RequestMap[K]): Promise<ResultMap[K]>;
+  request<K extends RequestType>(
+    type: K,
+    fields: RequestMap[K],
+  ): Promise<ResultMap[K]>;
   learn(users: Profile[]): void;
 }
 
@@ -18,7 +26,11 @@ export interface PagesHost {
  * asked for from where the last one ended. Stops, leaving `catchUp` for the next connection's
  * join to go on from, when a request fails or a newer sync of the room took over.
  */
-export async function catchUp(host: PagesHost, room: Room, sync: number): Promise<void> {
+export async function catchUp(
+  host: PagesHost,
+  room: Room,
+  sync: number,
+): Promise<void> {
   for (let more = true; more && room.syncs === sync; ) {
     const after = room.catchUp!;
     const next = await host.request('history', { room: room.name, after });
@@ -40,9 +52,18 @@ export interface OnlinePage {
 }
 
 /** Pages of who is online (in `room`, or on the relay) after `after` until the last; each goes to `take` while `current()`. */
-export async function onlinePages(host: PagesHost, room: string | undefined, after: number | null, take: (page: OnlinePage) => void, current = (): boolean => true): Promise<void> {
+export async function onlinePages(
+  host: PagesHost,
+  room: string | undefined,
+  after: number | null,
+  take: (page: OnlinePage) => void,
+  current = (): boolean => true,
+): Promise<void> {
   while (after !== null && current()) {
-    const { users, next, memberSeq } = await host.request('online', room === undefined ? { after } : { room, after });
+    const { users, next, memberSeq } = await host.request(
+      'online',
+      room === undefined ? { after } : { room, after },
+    );
     if (!current()) return;
     host.learn(users);
     // Ids only grow: a relay that pointed back would keep the client asking forever.
@@ -54,7 +75,11 @@ export async function onlinePages(host: PagesHost, room: string | undefined, aft
 
 /** The page of messages before the oldest one `room` has, added at its front; resolves with how many were new. */
 export async function loadOlder(host: PagesHost, room: Room): Promise<number> {
-  const before = room.messages.find((message) => message.seq !== null)?.seq ?? room.seq + 1;
-  const { messages, more } = await host.request('history', { room: room.name, before });
+  const before =
+    room.messages.find((message) => message.seq !== null)?.seq ?? room.seq + 1;
+  const { messages, more } = await host.request('history', {
+    room: room.name,
+    before,
+  });
   return room.addOlder(messages, before, more);
 }

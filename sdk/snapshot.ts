@@ -9,7 +9,10 @@
  */
 import { Emitter, callEach } from './emitter.ts';
 
-export abstract class SnapshotEmitter<Events extends Record<string, unknown>, Snapshot extends object> extends Emitter<Events> {
+export abstract class SnapshotEmitter<
+  Events extends Record<string, unknown>,
+  Snapshot extends object,
+> extends Emitter<Events> {
   private current: Snapshot | null = null;
   private readonly subscribers = new Set<() => void>();
 
@@ -34,7 +37,10 @@ export abstract class SnapshotEmitter<Events extends Record<string, unknown>, Sn
   protected abstract read(): Snapshot;
 
   /** Every event is a change for subscribers too. */
-  protected override emit<K extends keyof Events>(event: K, value: Events[K]): void {
+  protected override emit<K extends keyof Events>(
+    event: K,
+    value: Events[K],
+  ): void {
     super.emit(event, value);
     this.changed();
   }
@@ -46,5 +52,7 @@ export abstract class SnapshotEmitter<Events extends Record<string, unknown>, Sn
 }
 
 function sameFields<T extends object>(known: T, fresh: T): boolean {
-  return (Object.keys(fresh) as Array<keyof T>).every((key) => Object.is(known[key], fresh[key]));
+  return (Object.keys(fresh) as Array<keyof T>).every((key) =>
+    Object.is(known[key], fresh[key]),
+  );
 }

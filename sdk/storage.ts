@@ -40,7 +40,9 @@ const STORE = 'kv';
  * IndexedDB through idb. Values are stored by structured clone, which is what lets a
  * non-extractable CryptoKey be kept without ever exposing its bytes.
  */
-export function indexedDbStorage(databaseName = 'sovereign-chat'): StorageAdapter {
+export function indexedDbStorage(
+  databaseName = 'sovereign-chat',
+): StorageAdapter {
   let database: Promise<IDBPDatabase> | undefined;
   const db = (): Promise<IDBPDatabase> =>
     (database ??= openDB(databaseName, 1, {
@@ -67,7 +69,9 @@ export function indexedDbStorage(databaseName = 'sovereign-chat'): StorageAdapte
 
 /** IndexedDB when the environment has it, else memory. */
 export function defaultStorage(): StorageAdapter {
-  return typeof indexedDB === 'undefined' ? memoryStorage() : indexedDbStorage();
+  return typeof indexedDB === 'undefined'
+    ? memoryStorage()
+    : indexedDbStorage();
 }
 
 /**
@@ -77,7 +81,10 @@ export function defaultStorage(): StorageAdapter {
 export function guardedStorage(inner: StorageAdapter): StorageAdapter {
   const guard = <T>(work: () => Promise<T>): Promise<T> =>
     work().catch((error: unknown) => {
-      throw new SovError('STORAGE_UNAVAILABLE', `${ERROR_TEXT} (${error instanceof Error ? error.message : String(error)})`);
+      throw new SovError(
+        'STORAGE_UNAVAILABLE',
+        `${ERROR_TEXT} (${error instanceof Error ? error.message : String(error)})`,
+      );
     });
   return {
     get: <T>(key: string) => guard(() => inner.get<T>(key)),

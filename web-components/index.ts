@@ -8,17 +8,32 @@
  */
 import { loadChatScreen, loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
 
-export { SovChat, loadChatScreen, loadLogin, loadProfile } from './sov-chat/sov-chat.ts';
+export {
+  SovChat,
+  loadChatScreen,
+  loadLogin,
+  loadProfile,
+} from './sov-chat/sov-chat.ts';
 export type { SovChatRoom } from './sov-chat-room/sov-chat-room.ts';
 export type { SovRoster } from './sov-roster/sov-roster.ts';
 export type { SovAvatar } from './shared/sov-avatar.ts';
 export { registerTranslation } from './shared/i18n.ts';
-export type { SovEventMap, SovEventName, SovEventDetail, SovMessageDetail, SovLogoutDetail } from './shared/events.ts';
-export type { Table as TranslationTable, MessageKey as TranslationKey } from './shared/i18n.ts';
+export type {
+  SovEventMap,
+  SovEventName,
+  SovEventDetail,
+  SovMessageDetail,
+  SovLogoutDetail,
+} from './shared/events.ts';
+export type {
+  Table as TranslationTable,
+  MessageKey as TranslationKey,
+} from './shared/i18n.ts';
 export { SovClient } from '../sdk/client.ts';
 export type { SovLogin } from './sov-login/sov-login.ts';
 export type { SovProfile } from './sov-profile/sov-profile.ts';
 
-if (document.querySelector('sov-chat-room, sov-roster, sov-avatar')) void loadChatScreen();
+if (document.querySelector('sov-chat-room, sov-roster, sov-avatar'))
+  void loadChatScreen();
 if (document.querySelector('sov-login')) void loadLogin();
 if (document.querySelector('sov-profile')) void loadProfile();

@@ -37,22 +37,38 @@ export interface BundleSize {
   initialBr: number;
 }
 
-const STATIC_IMPORT = /(?:^|[;}\s])import\s*(?:[\w${},\s*]+from\s*)?["']([^"']+)["']/g;
+const STATIC_IMPORT =
+  /(?:^|[;}\s])import\s*(?:[\w${},\s*]+from\s*)?["']([^"']+)["']/g;
 const DYNAMIC_IMPORT = /import\(\s*["']([^"']+)["']\s*\)/g;
 
 /** Chrome's Accept-Encoding over HTTPS, and what is left of it over plain HTTP. */
-const BROWSER_ACCEPTS = { br: 'gzip, deflate, br, zstd', gzip: 'gzip, deflate' };
+const BROWSER_ACCEPTS = {
+  br: 'gzip, deflate, br, zstd',
+  gzip: 'gzip, deflate',
+};
 
 function sizeOf(files: StaticFiles, url: string): FileSize {
   const sent = (acceptEncoding: string): number =>
-    staticReply(files, { method: 'GET', path: url, header: (name) => (name === 'accept-encoding' ? acceptEncoding : undefined) }).body!.length;
-  return { file: url.slice(1), bytes: sent(''), gzip: sent(BROWSER_ACCEPTS.gzip), br: sent(BROWSER_ACCEPTS.br) };
+    staticReply(files, {
+      method: 'GET',
+      path: url,
+      header: (name) =>
+        name === 'accept-encoding' ? acceptEncoding : undefined,
+    }).body!.length;
+  return {
+    file: url.slice(1),
+    bytes: sent(''),
+    gzip: sent(BROWSER_ACCEPTS.gzip),
+    br: sent(BROWSER_ACCEPTS.br),
+  };
 }
 
 function importsOf(files: StaticFiles, url: string, pattern: RegExp): string[] {
   const file = files.get(url);
   if (!file) throw new Error(`${url} is imported but not served`);
-  return [...file.identity.body.toString('utf8').matchAll(pattern)].map((match) => new URL(match[1]!, `http://relay${url}`).pathname);
+  return [...file.identity.body.toString('utf8').matchAll(pattern)].map(
+    (match) => new URL(match[1]!, `http://relay${url}`).pathname,
+  );
 }
 
 export function bundleSize(root: string, entry: string): BundleSize {
@@ -66,7 +82,10 @@ export function bundleSize(root: string, entry: string): BundleSize {
   walk(`/${entry}`);
   const lazy = new Set<string>();
   const walkLazy = (url: string): void => {
-    for (const next of [...importsOf(files, url, DYNAMIC_IMPORT), ...importsOf(files, url, STATIC_IMPORT)]) {
+    for (const next of [
+      ...importsOf(files, url, DYNAMIC_IMPORT),
+      ...importsOf(files, url, STATIC_IMPORT),
+    ]) {
       if (initial.has(next) || lazy.has(next)) continue;
       lazy.add(next);
       walkLazy(next);
@@ -74,7 +93,8 @@ export function bundleSize(root: string, entry: string): BundleSize {
   };
   for (const url of initial) walkLazy(url);
   const initialSizes = [...initial].map((url) => sizeOf(files, url));
-  const sum = (key: 'bytes' | 'gzip' | 'br'): number => initialSizes.reduce((total, item) => total + item[key], 0);
+  const sum = (key: 'bytes' | 'gzip' | 'br'): number =>
+    initialSizes.reduce((total, item) => total + item[key], 0);
   return {
     entry,
     initial: initialSizes,

@@ -9,7 +9,10 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const PACKAGE_ROOT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../..',
+);
 export const BENCH_DIR = path.join(PACKAGE_ROOT, 'bench');
 const RELAY_BIN = path.join(PACKAGE_ROOT, 'relay', 'bin', 'sov-relay.js');
 
@@ -40,7 +43,9 @@ process.on('disconnect', () => {
 let reaper: ChildProcess | null = null;
 
 function startReaper(): ChildProcess {
-  reaper ??= spawn(process.execPath, ['-e', REAPER_SOURCE], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  reaper ??= spawn(process.execPath, ['-e', REAPER_SOURCE], {
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+  });
   reaper.unref();
   (reaper as unknown as { channel?: { unref(): void } }).channel?.unref();
   return reaper;
@@ -49,10 +54,12 @@ function startReaper(): ChildProcess {
 function track(child: ChildProcess): void {
   children.add(child);
   const guard = startReaper();
-  if (child.pid !== undefined && guard.connected) guard.send({ add: child.pid });
+  if (child.pid !== undefined && guard.connected)
+    guard.send({ add: child.pid });
   child.once('exit', () => {
     children.delete(child);
-    if (child.pid !== undefined && guard.connected) guard.send({ remove: child.pid });
+    if (child.pid !== undefined && guard.connected)
+      guard.send({ remove: child.pid });
   });
 }
 
@@ -67,11 +74,20 @@ function alive(child: ChildProcess): boolean {
 }
 
 /** Stops one child: the signal first, SIGKILL if it has not exited within `graceMs`. */
-export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 3000): Promise<void> {
+export async function stopChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 3000,
+): Promise<void> {
   if (!alive(child)) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => resolve()),
+  );
   child.kill(signal);
-  const timer = setTimeout(() => alive(child) && child.kill('SIGKILL'), graceMs);
+  const timer = setTimeout(
+    () => alive(child) && child.kill('SIGKILL'),
+    graceMs,
+  );
   await exited;
   clearTimeout(timer);
 }
@@ -83,7 +99,9 @@ export function killAllNow(): void {
 }
 
 export async function stopAll(): Promise<void> {
-  await Promise.all([...children].map((child) => stopChild(child, 'SIGTERM', 2000)));
+  await Promise.all(
+    [...children].map((child) => stopChild(child, 'SIGTERM', 2000)),
+  );
   if (reaper && reaper.connected) reaper.disconnect();
 }
 
@@ -102,18 +120,38 @@ export interface RelayHandle {
 }
 
 /** Starts the built relay the way a user does (`node relay/bin/sov-relay.js`), so its pid is the relay itself. */
-export async function startRelay(dataDir: string, extraArgs: string[], nodeArgs: string[] = [], timeoutMs = 15_000, pinToCpu?: number): Promise<RelayHandle> {
+export async function startRelay(
+  dataDir: string,
+  extraArgs: string[],
+  nodeArgs: string[] = [],
+  timeoutMs = 15_000,
+  pinToCpu?: number,
+): Promise<RelayHandle> {
   const args = ['--port', '0', '--data', dataDir, ...extraArgs];
   const command = [process.execPath, ...nodeArgs, RELAY_BIN, ...args];
   // taskset execs node in place, so the child's pid is still the relay's and the relay sees one core.
-  if (pinToCpu !== undefined) command.unshift('taskset', '-c', String(pinToCpu));
-  const child = spawn(command[0]!, command.slice(1), { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (pinToCpu !== undefined)
+    command.unshift('taskset', '-c', String(pinToCpu));
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd: PACKAGE_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   track(child);
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child
+    .stderr!.setEncoding('utf8')
+    .on('data', (chunk: string) => (stderr += chunk));
   const url = await new Promise<string>((resolve, reject) => {
     let stdout = '';
-    const timer = setTimeout(() => reject(new Error(`relay did not print "listening on" within ${timeoutMs} ms:\n${tail(stderr)}`)), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `relay did not print "listening on" within ${timeoutMs} ms:\n${tail(stderr)}`,
+          ),
+        ),
+      timeoutMs,
+    );
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
       const match = /listening on (\S+)/.exec(stdout);
@@ -124,7 +162,11 @@ export async function startRelay(dataDir: string, extraArgs: string[], nodeArgs:
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`relay exited (${code ?? signal}) before listening:\n${tail(stderr)}`));
+      reject(
+        new Error(
+          `relay exited (${code ?? signal}) before listening:\n${tail(stderr)}`,
+        ),
+      );
     });
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -134,7 +176,10 @@ export async function startRelay(dataDir: string, extraArgs: string[], nodeArgs:
   // A relay that dies mid-phase makes the phase's clients fail with timeouts; say why right away.
   let stopping = false;
   child.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`bench: the relay (pid ${child.pid}) exited unexpectedly (${code ?? signal}):\n${tail(stderr)}\n`);
+    if (!stopping)
+      process.stderr.write(
+        `bench: the relay (pid ${child.pid}) exited unexpectedly (${code ?? signal}):\n${tail(stderr)}\n`,
+      );
   });
   return {
     pid: child.pid!,
@@ -149,7 +194,12 @@ export async function startRelay(dataDir: string, extraArgs: string[], nodeArgs:
   };
 }
 
-type Pending = { resolve(value: any): void; reject(error: Error): void; timer: NodeJS.Timeout; what: string };
+type Pending = {
+  resolve(value: any): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+  what: string;
+};
 
 /**
  * A forked TypeScript process (load generator or baseline server) driven by request/reply
@@ -166,8 +216,12 @@ export class WorkerHandle {
     readonly name: string,
     readonly child: ChildProcess,
   ) {
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    child
+      .stderr!.setEncoding('utf8')
+      .on('data', (chunk: string) => (this.stderr += chunk));
+    child
+      .stdout!.setEncoding('utf8')
+      .on('data', (chunk: string) => (this.stderr += chunk));
     child.on('message', (message: any) => {
       if (message && typeof message.re === 'number') {
         const pending = this.pending.get(message.re);
@@ -175,13 +229,18 @@ export class WorkerHandle {
         this.pending.delete(message.re);
         clearTimeout(pending.timer);
         if (message.ok) pending.resolve(message.result);
-        else pending.reject(new Error(`${this.name}: ${pending.what} failed: ${message.error}`));
+        else
+          pending.reject(
+            new Error(`${this.name}: ${pending.what} failed: ${message.error}`),
+          );
       } else if (message && message.event) {
         for (const listener of this.eventListeners) listener(message);
       }
     });
     child.once('exit', (code, signal) => {
-      this.exitError = new Error(`${this.name} (pid ${child.pid}) exited (${code ?? signal})${this.stderr ? `:\n${tail(this.stderr)}` : ''}`);
+      this.exitError = new Error(
+        `${this.name} (pid ${child.pid}) exited (${code ?? signal})${this.stderr ? `:\n${tail(this.stderr)}` : ''}`,
+      );
       for (const pending of this.pending.values()) {
         clearTimeout(pending.timer);
         pending.reject(this.exitError);
@@ -190,7 +249,11 @@ export class WorkerHandle {
     });
   }
 
-  static async start(name: string, file: string, timeoutMs = 20_000): Promise<WorkerHandle> {
+  static async start(
+    name: string,
+    file: string,
+    timeoutMs = 20_000,
+  ): Promise<WorkerHandle> {
     // tsx runs the TypeScript directly; it only hooks module loading, so it costs nothing once started.
     const child = fork(path.join(BENCH_DIR, file), [], {
       cwd: PACKAGE_ROOT,
@@ -207,13 +270,21 @@ export class WorkerHandle {
     return this.child.pid!;
   }
 
-  call<T = any>(cmd: string, args: Record<string, unknown> = {}, timeoutMs = 60_000): Promise<T> {
+  call<T = any>(
+    cmd: string,
+    args: Record<string, unknown> = {},
+    timeoutMs = 60_000,
+  ): Promise<T> {
     if (this.exitError) return Promise.reject(this.exitError);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`${this.name}: "${cmd}" timed out after ${timeoutMs} ms${this.stderr ? `; its stderr:\n${tail(this.stderr)}` : ''}`));
+        reject(
+          new Error(
+            `${this.name}: "${cmd}" timed out after ${timeoutMs} ms${this.stderr ? `; its stderr:\n${tail(this.stderr)}` : ''}`,
+          ),
+        );
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer, what: `"${cmd}"` });
       this.child.send({ id, cmd, args });

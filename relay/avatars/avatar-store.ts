@@ -11,7 +11,11 @@ import { syncFolder } from '../store/append-log.ts';
 import type { ImageInfo } from './image-info.ts';
 
 const EXTENSIONS = { png: 'png', jpeg: 'jpg', webp: 'webp' } as const;
-const MIME_BY_EXTENSION: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp' };
+const MIME_BY_EXTENSION: Record<string, string> = {
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  webp: 'image/webp',
+};
 const FILE_NAME = /^[0-9a-f]{64}\.(png|jpg|webp)$/;
 export const AVATAR_URL_PREFIX = '/avatars/';
 
@@ -29,7 +33,9 @@ export class AvatarStore {
     const name = `${crypto.createHash('sha256').update(bytes).digest('hex')}.${EXTENSIONS[info.format]}`;
     let write = this.saving.get(name);
     if (!write) {
-      write = this.write(path.join(this.folder, name), bytes).finally(() => this.saving.delete(name));
+      write = this.write(path.join(this.folder, name), bytes).finally(() =>
+        this.saving.delete(name),
+      );
       this.saving.set(name, write);
     }
     await write;
@@ -61,7 +67,10 @@ export class AvatarStore {
     const match = FILE_NAME.exec(name);
     if (!match) return null;
     try {
-      return { body: await fsp.readFile(path.join(this.folder, name)), mime: MIME_BY_EXTENSION[match[1]!]! };
+      return {
+        body: await fsp.readFile(path.join(this.folder, name)),
+        mime: MIME_BY_EXTENSION[match[1]!]!,
+      };
     } catch {
       return null;
     }

@@ -11,7 +11,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DataFolderError, lockDataFolder, replaceFile, writeSynced } from '../data-folder.ts';
+import {
+  DataFolderError,
+  lockDataFolder,
+  replaceFile,
+  writeSynced,
+} from '../data-folder.ts';
 import { readAccountRecord } from '../store/accounts.ts';
 import { readMessageLogRecord } from '../store/history.ts';
 import { formatLine, scanLines, splitTornTail } from '../store/log-line.ts';
@@ -43,13 +48,25 @@ interface LogRepair {
   backup: string | null;
 }
 
-async function repairLog(folder: string, name: string, read: (value: unknown) => unknown, stamp: string): Promise<LogRepair | null> {
+async function repairLog(
+  folder: string,
+  name: string,
+  read: (value: unknown) => unknown,
+  stamp: string,
+): Promise<LogRepair | null> {
   const file = path.join(folder, name);
   if (!fs.existsSync(file)) return null;
   const content = fs.readFileSync(file);
   const { text, tornBytes } = splitTornTail(content);
   const kept: string[] = [];
-  const repair: LogRepair = { name, kept: 0, legacy: 0, dropped: [], tornBytes, backup: null };
+  const repair: LogRepair = {
+    name,
+    kept: 0,
+    legacy: 0,
+    dropped: [],
+    tornBytes,
+    backup: null,
+  };
   for (const line of scanLines(text, read)) {
     if (!line.ok) {
       repair.dropped.push(line);
@@ -66,27 +83,50 @@ async function repairLog(folder: string, name: string, read: (value: unknown) =>
   return repair;
 }
 
-const lines = (count: number): string => `${count} line${count === 1 ? '' : 's'}`;
+const lines = (count: number): string =>
+  `${count} line${count === 1 ? '' : 's'}`;
 
 function reportOf(repair: LogRepair): string[] {
   const { name } = repair;
   const report = repair.dropped.map(
-    (line) => `${name} line ${line.number} dropped: ${line.problem}: ${JSON.stringify(line.text.slice(0, SHOWN_CHARS))}${line.text.length > SHOWN_CHARS ? '...' : ''}`,
+    (line) =>
+      `${name} line ${line.number} dropped: ${line.problem}: ${JSON.stringify(line.text.slice(0, SHOWN_CHARS))}${line.text.length > SHOWN_CHARS ? '...' : ''}`,
   );
-  if (repair.tornBytes > 0) report.push(`${name}: a torn last line (${repair.tornBytes} bytes, never acknowledged) dropped`);
-  if (repair.backup === null) return [`${name}: ${lines(repair.kept)}, all good`];
-  const legacy = repair.legacy > 0 ? ` (${repair.legacy} of them from before checksums, kept because their records check out)` : '';
-  report.push(`${name}: kept ${lines(repair.kept)}${legacy}, dropped ${repair.dropped.length}; the file as it was is ${repair.backup}`);
+  if (repair.tornBytes > 0)
+    report.push(
+      `${name}: a torn last line (${repair.tornBytes} bytes, never acknowledged) dropped`,
+    );
+  if (repair.backup === null)
+    return [`${name}: ${lines(repair.kept)}, all good`];
+  const legacy =
+    repair.legacy > 0
+      ? ` (${repair.legacy} of them from before checksums, kept because their records check out)`
+      : '';
+  report.push(
+    `${name}: kept ${lines(repair.kept)}${legacy}, dropped ${repair.dropped.length}; the file as it was is ${repair.backup}`,
+  );
   return report;
 }
 
 /** Runs the command; resolves with the exit code (0 repaired or nothing to do, 1 folder unusable, 2 bad arguments). */
-export async function runRepair(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runRepair(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { data: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        data: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
   } catch (error) {
-    process.stderr.write(`sov-relay repair: ${(error as Error).message}\n${USAGE}\n`);
+    process.stderr.write(
+      `sov-relay repair: ${(error as Error).message}\n${USAGE}\n`,
+    );
     return 2;
   }
   if (parsed.values.help) {
@@ -96,7 +136,9 @@ export async function runRepair(argv: string[], env: NodeJS.ProcessEnv = process
   // The relay's own default (config.ts), so `repair` finds the folder `sov-relay` used.
   const folder = parsed.values.data ?? env.SOV_DATA ?? './data';
   if (!fs.existsSync(folder)) {
-    process.stderr.write(`sov-relay repair: there is no data folder at ${folder}\n`);
+    process.stderr.write(
+      `sov-relay repair: there is no data folder at ${folder}\n`,
+    );
     return 1;
   }
   let unlock: () => void;
@@ -116,7 +158,11 @@ export async function runRepair(argv: string[], env: NodeJS.ProcessEnv = process
       changed ||= repair.backup !== null;
       process.stdout.write(`${reportOf(repair).join('\n')}\n`);
     }
-    process.stdout.write(changed ? 'Repaired: the relay can start on this folder again.\n' : 'Nothing to repair.\n');
+    process.stdout.write(
+      changed
+        ? 'Repaired: the relay can start on this folder again.\n'
+        : 'Nothing to repair.\n',
+    );
     return 0;
   } catch (error) {
     // A folder the command cannot read or write (permissions, a full or failing disk).

@@ -16,7 +16,15 @@ import { connectionBudget } from './byte-budget.ts';
 import type { ByteBudget } from './byte-budget.ts';
 import type WebSocket from 'ws';
 import { ListenError } from './engine.ts';
-import type { Engine, EngineHandlers, EngineOptions, HttpExchange, HttpReply, HttpRequestHead, Peer } from './engine.ts';
+import type {
+  Engine,
+  EngineHandlers,
+  EngineOptions,
+  HttpExchange,
+  HttpReply,
+  HttpRequestHead,
+  Peer,
+} from './engine.ts';
 import { TopicIndex } from './topics.ts';
 
 /**
@@ -56,8 +64,13 @@ class NodePeer<Data> implements Peer<Data> {
   ) {}
 
   send(frame: string | Buffer): boolean {
-    if (!this.open || this.socket.bufferedAmount >= this.maxBackpressureBytes) return false;
-    if (!this.budget.admit(typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length)) {
+    if (!this.open || this.socket.bufferedAmount >= this.maxBackpressureBytes)
+      return false;
+    if (
+      !this.budget.admit(
+        typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length,
+      )
+    ) {
       this.end(CLOSE_CODES.BUDGET_SPENT, 'byte budget spent');
       return false;
     }
@@ -112,7 +125,10 @@ function requestHead(req: http.IncomingMessage): HttpRequestHead {
   };
 }
 
-function exchange(req: http.IncomingMessage, res: http.ServerResponse): HttpExchange {
+function exchange(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): HttpExchange {
   const head = requestHead(req);
   let aborted = false;
   let responded = false;
@@ -132,7 +148,10 @@ function exchange(req: http.IncomingMessage, res: http.ServerResponse): HttpExch
       if (aborted || responded) return;
       responded = true;
       const body = reply.body ?? '';
-      res.writeHead(reply.status, { 'content-length': String(Buffer.byteLength(body)), ...reply.headers });
+      res.writeHead(reply.status, {
+        'content-length': String(Buffer.byteLength(body)),
+        ...reply.headers,
+      });
       if (closeConnection) res.shouldKeepAlive = false;
       // Node sends no body for HEAD by itself; the length stays the GET body's.
       res.end(head.method === 'HEAD' ? undefined : body);
@@ -140,7 +159,8 @@ function exchange(req: http.IncomingMessage, res: http.ServerResponse): HttpExch
     stream(status, headers) {
       const abortListeners: (() => void)[] = [];
       res.once('close', () => {
-        if (!res.writableFinished) for (const listener of abortListeners.splice(0)) listener();
+        if (!res.writableFinished)
+          for (const listener of abortListeners.splice(0)) listener();
       });
       if (!aborted && !responded) {
         responded = true;
@@ -167,13 +187,19 @@ function exchange(req: http.IncomingMessage, res: http.ServerResponse): HttpExch
 /** A refused upgrade: a complete HTTP/1.1 reply written to the raw socket, which is then closed. */
 function refuseUpgrade(socket: Duplex, reply: HttpReply): void {
   const body = Buffer.from(reply.body ?? '');
-  const lines = [`HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status] ?? ''}`];
-  for (const [name, value] of Object.entries(reply.headers)) lines.push(`${name}: ${value}`);
+  const lines = [
+    `HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status] ?? ''}`,
+  ];
+  for (const [name, value] of Object.entries(reply.headers))
+    lines.push(`${name}: ${value}`);
   lines.push(`content-length: ${body.length}`, 'connection: close', '', '');
   socket.end(Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), body]));
 }
 
-export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineHandlers<Data>): Engine {
+export function createNodeEngine<Data>(
+  options: EngineOptions,
+  handlers: EngineHandlers<Data>,
+): Engine {
   const timeouts = {
     headersTimeout: HEADERS_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
@@ -181,11 +207,17 @@ export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineH
     connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
   };
   const server = options.tls
-    ? https.createServer({ ...timeouts, cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key) })
+    ? https.createServer({
+        ...timeouts,
+        cert: fs.readFileSync(options.tls.cert),
+        key: fs.readFileSync(options.tls.key),
+      })
     : http.createServer(timeouts);
 
   const topics = new TopicIndex<NodePeer<Data>>();
-  const certificateChain = options.tls ? fs.readFileSync(options.tls.cert, 'utf8') : null;
+  const certificateChain = options.tls
+    ? fs.readFileSync(options.tls.cert, 'utf8')
+    : null;
   const peers = new Set<NodePeer<Data>>();
   const wss = new WebSocketServer({
     noServer: true,
@@ -208,23 +240,42 @@ export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineH
   // No 'clientError' listener on purpose: Node's own answers 400 or 408 and then destroys the
   // socket. Ending it gracefully instead left a slowloris client that never reads holding it open.
   server.on('request', (req, res) => handlers.http(exchange(req, res)));
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, bytes: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    const head = requestHead(req);
-    if (head.path !== options.wsPath || head.method !== 'GET') {
-      refuseUpgrade(socket, { status: 404, headers: { 'content-type': 'text/plain' }, body: 'not found' });
-      return;
-    }
-    const decision = handlers.upgrade(head);
-    if ('refuse' in decision) {
-      refuseUpgrade(socket, decision.refuse);
-      return;
-    }
-    wss.handleUpgrade(req, socket, bytes, (ws) => accept(ws, socket, decision.accept));
-  });
+  server.on(
+    'upgrade',
+    (req: http.IncomingMessage, socket: Duplex, bytes: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      const head = requestHead(req);
+      if (head.path !== options.wsPath || head.method !== 'GET') {
+        refuseUpgrade(socket, {
+          status: 404,
+          headers: { 'content-type': 'text/plain' },
+          body: 'not found',
+        });
+        return;
+      }
+      const decision = handlers.upgrade(head);
+      if ('refuse' in decision) {
+        refuseUpgrade(socket, decision.refuse);
+        return;
+      }
+      wss.handleUpgrade(req, socket, bytes, (ws) =>
+        accept(ws, socket, decision.accept),
+      );
+    },
+  );
 
   function accept(ws: WebSocket, socket: Duplex, data: Data): void {
-    const peer = new NodePeer(ws, data, options.maxBackpressureBytes, connectionBudget(options.connectionBudgetBytes, UPGRADE_ANSWER_BYTES, certificateChain), topics);
+    const peer = new NodePeer(
+      ws,
+      data,
+      options.maxBackpressureBytes,
+      connectionBudget(
+        options.connectionBudgetBytes,
+        UPGRADE_ANSWER_BYTES,
+        certificateChain,
+      ),
+      topics,
+    );
     peers.add(peer);
     ws.on('message', (message, isBinary) => {
       peer.alive = true;
@@ -249,16 +300,19 @@ export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineH
 
   // uWS pings a connection that has been quiet and drops one silent for idleTimeout; a sweep at
   // half that period gives the same bound: a peer silent through two sweeps is gone.
-  const idleSweep = setInterval(() => {
-    for (const peer of peers) {
-      if (!peer.alive) {
-        peer.terminate();
-        continue;
+  const idleSweep = setInterval(
+    () => {
+      for (const peer of peers) {
+        if (!peer.alive) {
+          peer.terminate();
+          continue;
+        }
+        peer.alive = false;
+        peer.socket.ping();
       }
-      peer.alive = false;
-      peer.socket.ping();
-    }
-  }, (options.idleTimeoutSeconds * 1000) / 2);
+    },
+    (options.idleTimeoutSeconds * 1000) / 2,
+  );
   idleSweep.unref();
 
   return {
@@ -266,7 +320,12 @@ export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineH
     listen(host, port) {
       return new Promise((resolve, reject) => {
         const onError = (error: NodeJS.ErrnoException): void => {
-          const why = error.code === 'EADDRINUSE' ? 'another program is using it' : error.code === 'EACCES' ? 'permission denied' : error.message;
+          const why =
+            error.code === 'EADDRINUSE'
+              ? 'another program is using it'
+              : error.code === 'EACCES'
+                ? 'permission denied'
+                : error.message;
           reject(new ListenError(`cannot listen on ${host}:${port}: ${why}`));
         };
         server.once('error', onError);

@@ -5,7 +5,13 @@
  * fake peer.
  */
 import { SovError } from '../../sdk/errors.ts';
-import type { Profile, RequestMap, RequestType, ResultMap, ServerEvent } from '../../sdk/protocol.ts';
+import type {
+  Profile,
+  RequestMap,
+  RequestType,
+  ResultMap,
+  ServerEvent,
+} from '../../sdk/protocol.ts';
 import type { RelayConfig } from '../config.ts';
 import type { Socket } from '../connection.ts';
 import type { Logger } from '../logger.ts';
@@ -22,7 +28,11 @@ export interface RelayContext {
   sessions: Sessions;
   history: HistoryStore;
   presence: Presence<Socket>;
-  limits: { loginByName: KeyedLimiter; loginByIp: KeyedLimiter; registerByIp: KeyedLimiter };
+  limits: {
+    loginByName: KeyedLimiter;
+    loginByIp: KeyedLimiter;
+    registerByIp: KeyedLimiter;
+  };
   log: Logger;
   metrics: RelayMetrics;
   /** Sends `frame` to every subscriber of `topic`; returns how many there were. */

@@ -7,9 +7,14 @@ export const profileHandlers: HandlerTable<'profile' | 'update-profile'> = {
   profile(ctx, ws, { userId, username }) {
     requireSession(ws);
     if (userId === undefined && username === undefined) {
-      throw new SovError('EMPTY_FIELD', 'Give "userId" or "username".', { field: 'userId' });
+      throw new SovError('EMPTY_FIELD', 'Give "userId" or "username".', {
+        field: 'userId',
+      });
     }
-    const account = userId !== undefined ? ctx.accounts.get(userId) : ctx.accounts.find(username!);
+    const account =
+      userId !== undefined
+        ? ctx.accounts.get(userId)
+        : ctx.accounts.find(username!);
     if (!account) throw new SovError('UNKNOWN_USER');
     return { user: ctx.accounts.profile(account) };
   },
@@ -21,5 +26,4 @@ export const profileHandlers: HandlerTable<'profile' | 'update-profile'> = {
     ctx.publish(USERS_TOPIC, eventFrame({ ev: 'profile', user }));
     return { user };
   },
-
 };

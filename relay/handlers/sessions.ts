@@ -8,7 +8,12 @@ import type { ResultMap } from '../../sdk/protocol.ts';
 import type { Socket } from '../connection.ts';
 import type { Account } from '../store/accounts.ts';
 import type { Session } from '../store/sessions.ts';
-import { USERS_TOPIC, eventFrame, profileOf, requireSession } from './context.ts';
+import {
+  USERS_TOPIC,
+  eventFrame,
+  profileOf,
+  requireSession,
+} from './context.ts';
 import type { HandlerTable, RelayContext } from './context.ts';
 import { afterGrace } from '../presence.ts';
 import { leaveRoom } from './rooms.ts';
@@ -22,21 +27,38 @@ function rateLimited(retryAfterMs: number): SovError {
 }
 
 /** Refuses before any password check while either the name or the address is locked out. */
-function checkLoginBudget(ctx: RelayContext, ws: Socket, username: string): void {
-  const wait = Math.max(ctx.limits.loginByName.wait(usernameKey(username)), ctx.limits.loginByIp.wait(ws.data.ip));
+function checkLoginBudget(
+  ctx: RelayContext,
+  ws: Socket,
+  username: string,
+): void {
+  const wait = Math.max(
+    ctx.limits.loginByName.wait(usernameKey(username)),
+    ctx.limits.loginByIp.wait(ws.data.ip),
+  );
   if (wait > 0) {
-    ctx.log('info', 'login refused: locked out', { username, ip: ws.data.ip, retryAfterMs: wait });
+    ctx.log('info', 'login refused: locked out', {
+      username,
+      ip: ws.data.ip,
+      retryAfterMs: wait,
+    });
     throw rateLimited(wait);
   }
 }
 
-function chargeFailedLogin(ctx: RelayContext, ws: Socket, username: string): void {
+function chargeFailedLogin(
+  ctx: RelayContext,
+  ws: Socket,
+  username: string,
+): void {
   ctx.log('info', 'failed login', { username, ip: ws.data.ip });
   const byName = ctx.limits.loginByName.take(usernameKey(username));
   const byIp = ctx.limits.loginByIp.take(ws.data.ip);
   // The failure that spends the last token starts the lockout: say so once, not on every refusal.
-  if (ctx.limits.loginByName.wait(usernameKey(username)) > 0 && byName === 0) ctx.log('info', 'lockout: username', { username });
-  if (ctx.limits.loginByIp.wait(ws.data.ip) > 0 && byIp === 0) ctx.log('info', 'lockout: address', { ip: ws.data.ip });
+  if (ctx.limits.loginByName.wait(usernameKey(username)) > 0 && byName === 0)
+    ctx.log('info', 'lockout: username', { username });
+  if (ctx.limits.loginByIp.wait(ws.data.ip) > 0 && byIp === 0)
+    ctx.log('info', 'lockout: address', { ip: ws.data.ip });
 }
 
 /** Binds a session to the connection. Runs after awaits, so it re-checks what may have changed meanwhile. */
@@ -49,7 +71,15 @@ function signIn(ctx: RelayContext, ws: Socket, session: Session): void {
   ws.subscribe(USERS_TOPIC);
   if (ctx.presence.connect(session.userId, session.hash, ws)) {
     const user = profileOf(ctx, session.userId) ?? undefined;
-    ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId: session.userId, online: true, ...(user ? { user } : {}) }));
+    ctx.publish(
+      USERS_TOPIC,
+      eventFrame({
+        ev: 'presence',
+        userId: session.userId,
+        online: true,
+        ...(user ? { user } : {}),
+      }),
+    );
   }
 }
 
@@ -66,13 +96,22 @@ export function signOut(ctx: RelayContext, ws: Socket, closed = false): void {
   connection.session = null;
   const { userId } = session;
   const disconnect = (): void => {
-    if (ctx.presence.disconnect(userId, session.hash, ws)) ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId, online: false }));
+    if (ctx.presence.disconnect(userId, session.hash, ws))
+      ctx.publish(
+        USERS_TOPIC,
+        eventFrame({ ev: 'presence', userId, online: false }),
+      );
   };
   if (closed) afterGrace(disconnect);
   else disconnect();
 }
 
-function endSessionEverywhere(ctx: RelayContext, hash: string, reason: 'logout' | 'password-changed', except?: Socket): void {
+function endSessionEverywhere(
+  ctx: RelayContext,
+  hash: string,
+  reason: 'logout' | 'password-changed',
+  except?: Socket,
+): void {
   for (const socket of ctx.presence.socketsOfSession(hash)) {
     if (socket === except) continue;
     socket.send(eventFrame({ ev: 'session-ended', reason }));
@@ -80,22 +119,40 @@ function endSessionEverywhere(ctx: RelayContext, hash: string, reason: 'logout' 
   }
 }
 
-function sessionResult(ctx: RelayContext, account: Account, token: string, session: Session): ResultMap['login'] {
-  return { token, expiresAt: session.expiresAt, user: ctx.accounts.profile(account), keySalt: account.keySalt };
+function sessionResult(
+  ctx: RelayContext,
+  account: Account,
+  token: string,
+  session: Session,
+): ResultMap['login'] {
+  return {
+    token,
+    expiresAt: session.expiresAt,
+    user: ctx.accounts.profile(account),
+    keySalt: account.keySalt,
+  };
 }
 
-export const sessionHandlers: HandlerTable<'salt' | 'register' | 'login' | 'resume' | 'logout' | 'change-password'> = {
+export const sessionHandlers: HandlerTable<
+  'salt' | 'register' | 'login' | 'resume' | 'logout' | 'change-password'
+> = {
   salt: (ctx, _ws, { username }) => ({ kdf: ctx.accounts.kdfFor(username) }),
 
   async register(ctx, ws, request) {
     requireAnonymous(ws);
     const wait = ctx.limits.registerByIp.take(ws.data.ip);
     if (wait > 0) {
-      ctx.log('info', 'sign-up refused: too many from this address', { ip: ws.data.ip });
+      ctx.log('info', 'sign-up refused: too many from this address', {
+        ip: ws.data.ip,
+      });
       throw rateLimited(wait);
     }
     const account = await ctx.accounts.register(request);
-    ctx.log('info', 'sign-up', { userId: account.id, username: account.username, ip: ws.data.ip });
+    ctx.log('info', 'sign-up', {
+      userId: account.id,
+      username: account.username,
+      ip: ws.data.ip,
+    });
     const { token, session } = await ctx.sessions.create(account.id);
     signIn(ctx, ws, session);
     return sessionResult(ctx, account, token, session);
@@ -109,7 +166,11 @@ export const sessionHandlers: HandlerTable<'salt' | 'register' | 'login' | 'resu
       chargeFailedLogin(ctx, ws, username);
       throw new SovError('BAD_CREDENTIALS');
     }
-    ctx.log('info', 'login', { userId: account.id, username: account.username, ip: ws.data.ip });
+    ctx.log('info', 'login', {
+      userId: account.id,
+      username: account.username,
+      ip: ws.data.ip,
+    });
     const { token, session } = await ctx.sessions.create(account.id);
     signIn(ctx, ws, session);
     return sessionResult(ctx, account, token, session);
@@ -121,7 +182,10 @@ export const sessionHandlers: HandlerTable<'salt' | 'register' | 'login' | 'resu
     const account = session && ctx.accounts.get(session.userId);
     if (!session || !account) throw new SovError('SESSION_INVALID');
     signIn(ctx, ws, session);
-    return { expiresAt: session.expiresAt, user: ctx.accounts.profile(account) };
+    return {
+      expiresAt: session.expiresAt,
+      user: ctx.accounts.profile(account),
+    };
   },
 
   async logout(ctx, ws) {
@@ -147,12 +211,16 @@ export const sessionHandlers: HandlerTable<'salt' | 'register' | 'login' | 'resu
       keySalt: request.keySalt,
       publicKey: request.publicKey,
     });
-    ctx.log('info', 'password change', { userId, username: account.username, ip: ws.data.ip });
+    ctx.log('info', 'password change', {
+      userId,
+      username: account.username,
+      ip: ws.data.ip,
+    });
     // Whoever knew the old password may hold other sessions: end them all but this one.
-    for (const ended of await ctx.sessions.revokeUser(userId, hash)) endSessionEverywhere(ctx, ended, 'password-changed');
+    for (const ended of await ctx.sessions.revokeUser(userId, hash))
+      endSessionEverywhere(ctx, ended, 'password-changed');
     const user = ctx.accounts.profile(account);
     ctx.publish(USERS_TOPIC, eventFrame({ ev: 'profile', user }));
     return { user };
   },
-
 };

@@ -7,11 +7,27 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
 import { DEFAULT_KDF, usernameKey } from '../../sdk/protocol.ts';
-import type { KdfParams, Profile, PublicKeyEntry, RequestMap, Role } from '../../sdk/protocol.ts';
+import type {
+  KdfParams,
+  Profile,
+  PublicKeyEntry,
+  RequestMap,
+  Role,
+} from '../../sdk/protocol.ts';
 import type { AccountIds } from './account-ids.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
-import { listOf, nullable, oneOf, optional, positive, shape, tagged, text, whole } from './record-fields.ts';
+import {
+  listOf,
+  nullable,
+  oneOf,
+  optional,
+  positive,
+  shape,
+  tagged,
+  text,
+  whole,
+} from './record-fields.ts';
 import type { Schema } from './record-fields.ts';
 import type { Logger } from '../logger.ts';
 
@@ -42,7 +58,9 @@ export interface PasswordChange {
   publicKey: string;
 }
 
-export type ProfileChange = Partial<Pick<Account, 'username' | 'firstName' | 'lastName' | 'avatar'>>;
+export type ProfileChange = Partial<
+  Pick<Account, 'username' | 'firstName' | 'lastName' | 'avatar'>
+>;
 
 /** An `account` line from before nonces has none; such an account uses its creation time (see apply). */
 type StoredAccount = Omit<Account, 'nonce'> & { nonce?: string };
@@ -50,9 +68,22 @@ type StoredAccount = Omit<Account, 'nonce'> & { nonce?: string };
 type AccountRecord =
   | ({ t: 'account' } & StoredAccount)
   | ({ t: 'profile'; id: number } & ProfileChange)
-  | { t: 'password'; id: number; kdf: KdfParams; auth: Account['auth']; keySalt: string; key: PublicKeyEntry };
+  | {
+      t: 'password';
+      id: number;
+      kdf: KdfParams;
+      auth: Account['auth'];
+      keySalt: string;
+      key: PublicKeyEntry;
+    };
 
-const kdf = shape<KdfParams>({ alg: oneOf('scrypt'), N: positive, r: positive, p: positive, salt: text });
+const kdf = shape<KdfParams>({
+  alg: oneOf('scrypt'),
+  N: positive,
+  r: positive,
+  p: positive,
+  salt: text,
+});
 const auth = shape<Account['auth']>({ salt: text, hash: text });
 const keyEntry = shape<PublicKeyEntry>({ publicKey: text, since: whole });
 const account: Schema<StoredAccount> = {
@@ -74,7 +105,13 @@ const account: Schema<StoredAccount> = {
 /** Checks a record read back from accounts.log. */
 export const readAccountRecord = tagged<AccountRecord>({
   account,
-  profile: { id: positive, username: optional(text), firstName: optional(text), lastName: optional(text), avatar: optional(nullable(text)) },
+  profile: {
+    id: positive,
+    username: optional(text),
+    firstName: optional(text),
+    lastName: optional(text),
+    avatar: optional(nullable(text)),
+  },
   password: { id: positive, kdf, auth, keySalt: text, key: keyEntry },
 });
 
@@ -104,9 +141,21 @@ export class Accounts {
   ) {}
 
   /** `ids` is shared with the folder's other stores (see account-ids.ts). */
-  static async open(folder: string, ids: AccountIds, serverSecret: Buffer, logger: Logger, ops?: FileOps): Promise<Accounts> {
+  static async open(
+    folder: string,
+    ids: AccountIds,
+    serverSecret: Buffer,
+    logger: Logger,
+    ops?: FileOps,
+  ): Promise<Accounts> {
     const accounts = new Accounts(serverSecret, ids);
-    accounts.log = await AppendLog.open(path.join(folder, 'accounts.log'), readAccountRecord, (record) => accounts.apply(record), logger, ops);
+    accounts.log = await AppendLog.open(
+      path.join(folder, 'accounts.log'),
+      readAccountRecord,
+      (record) => accounts.apply(record),
+      logger,
+      ops,
+    );
     // A file from before checksums gets them now rather than at the next compaction, which may be months away.
     if (accounts.log.legacyLines > 0) accounts.compact();
     return accounts;
@@ -132,14 +181,25 @@ export class Accounts {
   kdfFor(username: string): KdfParams {
     // Both paths do the same work (the fake is computed and a fresh object built either way), so
     // the answer's timing does not tell whether the name exists.
-    const fake = { ...DEFAULT_KDF, salt: crypto.createHmac('sha256', this.serverSecret).update(`salt:${usernameKey(username)}`).digest().subarray(0, 16).toString('base64url') };
+    const fake = {
+      ...DEFAULT_KDF,
+      salt: crypto
+        .createHmac('sha256', this.serverSecret)
+        .update(`salt:${usernameKey(username)}`)
+        .digest()
+        .subarray(0, 16)
+        .toString('base64url'),
+    };
     const account = this.find(username);
     return account ? { ...account.kdf } : fake;
   }
 
   /** Constant-time check of an auth key; unknown users cost the same hash so timing reveals nothing. */
   checkAuthKey(account: Account | undefined, authKey: string): boolean {
-    const auth = account?.auth ?? { salt: 'AAAAAAAAAAAAAAAAAAAAAA', hash: 'A'.repeat(43) };
+    const auth = account?.auth ?? {
+      salt: 'AAAAAAAAAAAAAAAAAAAAAA',
+      hash: 'A'.repeat(43),
+    };
     const expected = Buffer.from(auth.hash, 'base64url');
     const actual = Buffer.from(hashAuthKey(authKey, auth.salt), 'base64url');
     return crypto.timingSafeEqual(expected, actual) && account !== undefined;
@@ -172,7 +232,9 @@ export class Accounts {
 
   async updateProfile(id: number, change: ProfileChange): Promise<Account> {
     const account = this.require(id);
-    const renaming = change.username !== undefined && usernameKey(change.username) !== usernameKey(account.username);
+    const renaming =
+      change.username !== undefined &&
+      usernameKey(change.username) !== usernameKey(account.username);
     const key = renaming ? this.claim(change.username!) : null;
     try {
       await this.write({ t: 'profile', id, ...change });
@@ -198,7 +260,15 @@ export class Accounts {
 
   profile(account: Account): Profile {
     const { id, username, firstName, lastName, avatar, keys, role } = account;
-    return { id, username, firstName, lastName, avatar, keys: keys.map((key) => ({ ...key })), role };
+    return {
+      id,
+      username,
+      firstName,
+      lastName,
+      avatar,
+      keys: keys.map((key) => ({ ...key })),
+      role,
+    };
   }
 
   currentKey(account: Account): string {
@@ -217,7 +287,8 @@ export class Accounts {
 
   private claim(username: string): string {
     const key = usernameKey(username);
-    if (this.byKey.has(key) || this.claimed.has(key)) throw new SovError('USERNAME_TAKEN', undefined, { field: 'username' });
+    if (this.byKey.has(key) || this.claimed.has(key))
+      throw new SovError('USERNAME_TAKEN', undefined, { field: 'username' });
     this.claimed.add(key);
     return key;
   }
@@ -225,11 +296,16 @@ export class Accounts {
   private async write(record: AccountRecord): Promise<void> {
     await this.log.append(JSON.stringify(record), () => this.apply(record));
     // Each account is one line after compaction; rewrite once the log holds mostly superseded lines.
-    if (this.log.lineCount > 1000 && this.log.lineCount > this.byId.size * 3) this.compact();
+    if (this.log.lineCount > 1000 && this.log.lineCount > this.byId.size * 3)
+      this.compact();
   }
 
   private compact(): void {
-    this.log.compact(() => [...this.byId.values()].map((account) => JSON.stringify({ t: 'account', ...account })));
+    this.log.compact(() =>
+      [...this.byId.values()].map((account) =>
+        JSON.stringify({ t: 'account', ...account }),
+      ),
+    );
   }
 
   private apply(record: AccountRecord): void {
@@ -237,7 +313,10 @@ export class Accounts {
       case 'account': {
         const { t: _t, nonce, ...stored } = record;
         // Derived, not random, so that it stays the same until a compaction writes it down.
-        const account: Account = { ...stored, nonce: nonce ?? `created-${stored.created}` };
+        const account: Account = {
+          ...stored,
+          nonce: nonce ?? `created-${stored.created}`,
+        };
         this.byId.set(account.id, account);
         this.byKey.set(usernameKey(account.username), account);
         this.ids.hold(account.id, account.nonce);
@@ -252,7 +331,8 @@ export class Accounts {
           account.username = record.username;
           this.byKey.set(usernameKey(account.username), account);
         }
-        if (record.firstName !== undefined) account.firstName = record.firstName;
+        if (record.firstName !== undefined)
+          account.firstName = record.firstName;
         if (record.lastName !== undefined) account.lastName = record.lastName;
         if (record.avatar !== undefined) account.avatar = record.avatar;
         break;

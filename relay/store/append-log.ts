@@ -22,7 +22,12 @@ import { SovError } from '../../sdk/errors.ts';
 import { syncFolder } from '../data-folder.ts';
 import { errorText } from '../logger.ts';
 import type { Logger } from '../logger.ts';
-import { LogDamagedError, formatLine, scanLines, splitTornTail } from './log-line.ts';
+import {
+  LogDamagedError,
+  formatLine,
+  scanLines,
+  splitTornTail,
+} from './log-line.ts';
 
 // avatar-store.ts imports it from here; it lives with the data folder, which needs it too.
 export { syncFolder };
@@ -47,7 +52,12 @@ export const realFileOps: FileOps = {
   async write(handle, data, position) {
     let offset = 0;
     while (offset < data.length) {
-      const { bytesWritten } = await handle.write(data, offset, data.length - offset, position + offset);
+      const { bytesWritten } = await handle.write(
+        data,
+        offset,
+        data.length - offset,
+        position + offset,
+      );
       offset += bytesWritten;
     }
   },
@@ -96,7 +106,11 @@ export class AppendLog {
     const existed = fs.existsSync(file);
     const content = existed ? fs.readFileSync(file) : Buffer.alloc(0);
     const { text, wholeBytes, tornBytes } = splitTornTail(content);
-    if (tornBytes > 0) log('warn', 'dropping torn last line (the relay stopped mid-write)', { file, bytes: tornBytes });
+    if (tornBytes > 0)
+      log('warn', 'dropping torn last line (the relay stopped mid-write)', {
+        file,
+        bytes: tornBytes,
+      });
     let lineCount = 0;
     let legacyLines = 0;
     for (const line of scanLines(text, read)) {
@@ -105,7 +119,11 @@ export class AppendLog {
       lineCount++;
       if (line.legacy) legacyLines++;
     }
-    const handle = await fsp.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    const handle = await fsp.open(
+      file,
+      fs.constants.O_RDWR | fs.constants.O_CREAT,
+      0o600,
+    );
     // A new file's name is in its folder only once the folder is synced: without this, a power cut
     // lost every line later acknowledged into a log created on an existing folder.
     if (!existed) await syncFolder(path.dirname(file));
@@ -113,7 +131,15 @@ export class AppendLog {
       await handle.truncate(wholeBytes);
       await handle.datasync();
     }
-    return new AppendLog(file, handle, wholeBytes, lineCount, legacyLines, log, ops);
+    return new AppendLog(
+      file,
+      handle,
+      wholeBytes,
+      lineCount,
+      legacyLines,
+      log,
+      ops,
+    );
   }
 
   /**
@@ -166,7 +192,10 @@ export class AppendLog {
         continue;
       }
       const batch = this.queue.splice(0);
-      const data = Buffer.from(batch.map((item) => `${item.line}\n`).join(''), 'utf8');
+      const data = Buffer.from(
+        batch.map((item) => `${item.line}\n`).join(''),
+        'utf8',
+      );
       try {
         if (this.needsTruncate) await this.cutBack();
         await this.ops.write(this.handle, data, this.size);
@@ -178,7 +207,10 @@ export class AppendLog {
           item.resolve();
         }
       } catch (error) {
-        this.log('error', 'write failed; nothing from this batch was stored', { file: this.file, error: errorText(error) });
+        this.log('error', 'write failed; nothing from this batch was stored', {
+          file: this.file,
+          error: errorText(error),
+        });
         await this.cutBack().catch(() => {
           this.needsTruncate = true;
         });
@@ -196,7 +228,10 @@ export class AppendLog {
 
   private async rewrite(records: string[]): Promise<void> {
     const temp = `${this.file}.tmp`;
-    const data = Buffer.from(records.map((json) => `${formatLine(json)}\n`).join(''), 'utf8');
+    const data = Buffer.from(
+      records.map((json) => `${formatLine(json)}\n`).join(''),
+      'utf8',
+    );
     let tempHandle: fsp.FileHandle | null = null;
     try {
       tempHandle = await fsp.open(temp, 'w', 0o600);
@@ -207,7 +242,10 @@ export class AppendLog {
       await fsp.rename(temp, this.file);
       await syncFolder(path.dirname(this.file));
     } catch (error) {
-      this.log('warn', 'compaction failed; the old log stays in use', { file: this.file, error: errorText(error) });
+      this.log('warn', 'compaction failed; the old log stays in use', {
+        file: this.file,
+        error: errorText(error),
+      });
       await tempHandle?.close().catch(() => undefined);
       await fsp.rm(temp, { force: true }).catch(() => undefined);
       return;

@@ -62,9 +62,21 @@ export class Sessions {
   }
 
   /** `ids` is shared with the folder's other stores (see account-ids.ts). */
-  static async open(folder: string, ids: AccountIds, ttlMs: number, logger: Logger, ops?: FileOps): Promise<Sessions> {
+  static async open(
+    folder: string,
+    ids: AccountIds,
+    ttlMs: number,
+    logger: Logger,
+    ops?: FileOps,
+  ): Promise<Sessions> {
     const sessions = new Sessions(ttlMs, logger, ids);
-    sessions.log = await AppendLog.open(path.join(folder, 'sessions.log'), readSessionRecord, (record) => sessions.apply(record), logger, ops);
+    sessions.log = await AppendLog.open(
+      path.join(folder, 'sessions.log'),
+      readSessionRecord,
+      (record) => sessions.apply(record),
+      logger,
+      ops,
+    );
     sessions.forgetExpired();
     sessions.compactIfWorthIt(true);
     return sessions;
@@ -73,7 +85,13 @@ export class Sessions {
   /** Issues a 256-bit random token; only its hash is stored. */
   async create(userId: number): Promise<{ token: string; session: Session }> {
     const token = crypto.randomBytes(32).toString('base64url');
-    const record: SessionRecord = { t: 'add', h: hashToken(token), uid: userId, n: this.ids.nonceOf(userId), exp: Date.now() + this.ttlMs };
+    const record: SessionRecord = {
+      t: 'add',
+      h: hashToken(token),
+      uid: userId,
+      n: this.ids.nonceOf(userId),
+      exp: Date.now() + this.ttlMs,
+    };
     await this.write(record);
     if (++this.createdSinceSweep >= 1000) this.forgetExpired();
     return { token, session: this.byHash.get(record.h)! };
@@ -88,17 +106,28 @@ export class Sessions {
     const now = Date.now();
     if (!session || session.expiresAt <= now) return undefined;
     if (!this.ids.issuedTo(session.userId, session.accountNonce)) {
-      this.logger('warn', 'refused and ended a session issued to another account than the one holding its user id now (restored from an inconsistent copy?)', {
-        userId: session.userId,
-      });
-      this.revoke(session.hash).catch((error) => this.logger('warn', 'could not end a session on disk', { error: errorText(error) }));
+      this.logger(
+        'warn',
+        'refused and ended a session issued to another account than the one holding its user id now (restored from an inconsistent copy?)',
+        {
+          userId: session.userId,
+        },
+      );
+      this.revoke(session.hash).catch((error) =>
+        this.logger('warn', 'could not end a session on disk', {
+          error: errorText(error),
+        }),
+      );
       return undefined;
     }
     session.expiresAt = now + this.ttlMs;
     if (session.expiresAt - session.storedExpiry >= this.touchStep) {
       // A lost touch only makes a session expire a day early; not worth failing the resume for.
-      this.write({ t: 'touch', h: session.hash, exp: session.expiresAt }).catch((error) =>
-        this.logger('warn', 'could not extend a session on disk', { error: errorText(error) }),
+      this.write({ t: 'touch', h: session.hash, exp: session.expiresAt }).catch(
+        (error) =>
+          this.logger('warn', 'could not extend a session on disk', {
+            error: errorText(error),
+          }),
       );
     }
     return session;
@@ -106,7 +135,11 @@ export class Sessions {
 
   isLive(hash: string): boolean {
     const session = this.byHash.get(hash);
-    return session !== undefined && session.expiresAt > Date.now() && this.ids.issuedTo(session.userId, session.accountNonce);
+    return (
+      session !== undefined &&
+      session.expiresAt > Date.now() &&
+      this.ids.issuedTo(session.userId, session.accountNonce)
+    );
   }
 
   async revoke(hash: string): Promise<void> {
@@ -115,7 +148,9 @@ export class Sessions {
 
   /** Ends every session of a user but `keep` (after a password change). Returns the ended hashes. */
   async revokeUser(userId: number, keep?: string): Promise<string[]> {
-    const ended = [...this.byHash.values()].filter((s) => s.userId === userId && s.hash !== keep).map((s) => s.hash);
+    const ended = [...this.byHash.values()]
+      .filter((s) => s.userId === userId && s.hash !== keep)
+      .map((s) => s.hash);
     await Promise.all(ended.map((hash) => this.write({ t: 'del', h: hash })));
     return ended;
   }
@@ -128,7 +163,8 @@ export class Sessions {
   private forgetExpired(): void {
     this.createdSinceSweep = 0;
     const now = Date.now();
-    for (const [hash, session] of this.byHash) if (session.expiresAt <= now) this.byHash.delete(hash);
+    for (const [hash, session] of this.byHash)
+      if (session.expiresAt <= now) this.byHash.delete(hash);
   }
 
   private async write(record: SessionRecord): Promise<void> {
@@ -140,13 +176,22 @@ export class Sessions {
     const lines = this.log.lineCount;
     if (!atStart && (lines < 1000 || lines < this.byHash.size * 3)) return;
     // At the start, also rewrite a file from before checksums, so it gets them.
-    if (atStart && lines === this.byHash.size && this.log.legacyLines === 0) return;
+    if (atStart && lines === this.byHash.size && this.log.legacyLines === 0)
+      return;
     this.log.compact(() => {
       const now = Date.now();
       const live: string[] = [];
       for (const session of this.byHash.values()) {
         if (session.expiresAt <= now) continue;
-        live.push(JSON.stringify({ t: 'add', h: session.hash, uid: session.userId, n: session.accountNonce, exp: session.expiresAt }));
+        live.push(
+          JSON.stringify({
+            t: 'add',
+            h: session.hash,
+            uid: session.userId,
+            n: session.accountNonce,
+            exp: session.expiresAt,
+          }),
+        );
       }
       return live;
     });
@@ -156,7 +201,13 @@ export class Sessions {
     switch (record.t) {
       case 'add':
         this.ids.saw(record.uid);
-        this.byHash.set(record.h, { hash: record.h, userId: record.uid, accountNonce: record.n, expiresAt: record.exp, storedExpiry: record.exp });
+        this.byHash.set(record.h, {
+          hash: record.h,
+          userId: record.uid,
+          accountNonce: record.n,
+          expiresAt: record.exp,
+          storedExpiry: record.exp,
+        });
         break;
       case 'touch': {
         const session = this.byHash.get(record.h);

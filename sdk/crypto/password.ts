@@ -24,7 +24,11 @@ export interface PasswordKeys {
  * Runs scrypt without freezing the page: noble's async variant yields to the event loop every
  * 10 ms, so no main-thread task runs long, and `onProgress` drives a progress bar (0..1).
  */
-export async function derivePasswordKeys(password: string, kdf: KdfParams, onProgress?: (fraction: number) => void): Promise<PasswordKeys> {
+export async function derivePasswordKeys(
+  password: string,
+  kdf: KdfParams,
+  onProgress?: (fraction: number) => void,
+): Promise<PasswordKeys> {
   const salt = fromBase64Url(kdf.salt);
   if (!salt) throw new TypeError('bad KDF salt');
   // NFC so that the same password typed on different keyboards (composed or decomposed accents) matches.
@@ -36,10 +40,19 @@ export async function derivePasswordKeys(password: string, kdf: KdfParams, onPro
     asyncTick: 10,
     ...(onProgress ? { onProgress } : {}),
   });
-  const authKey = toBase64Url(hkdf(sha256, master, undefined, utf8('sov/auth'), 32));
+  const authKey = toBase64Url(
+    hkdf(sha256, master, undefined, utf8('sov/auth'), 32),
+  );
   return {
     authKey,
-    signingSeed: (keySalt) => hkdf(sha256, master, fromBase64Url(keySalt) ?? undefined, utf8('sov/sign'), 32),
+    signingSeed: (keySalt) =>
+      hkdf(
+        sha256,
+        master,
+        fromBase64Url(keySalt) ?? undefined,
+        utf8('sov/sign'),
+        32,
+      ),
   };
 }
 

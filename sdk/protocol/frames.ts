@@ -97,7 +97,13 @@ export interface RequestMap {
   login: { username: string; authKey: string };
   resume: { token: string };
   logout: Record<string, never>;
-  'change-password': { authKey: string; kdf: KdfParams; newAuthKey: string; keySalt: string; publicKey: string };
+  'change-password': {
+    authKey: string;
+    kdf: KdfParams;
+    newAuthKey: string;
+    keySalt: string;
+    publicKey: string;
+  };
   /** `members: false`: the connection already knows who is online (a rotation), so `online` comes empty. */
   join: { room: string; after?: number; limit?: number; members?: boolean };
   /** Exactly one of `before` and `after`; the connection must have joined the room. */
@@ -105,7 +111,11 @@ export interface RequestMap {
   leave: { room: string };
   send: Omit<ChatMessage, 'seq' | 'author'> & { author: number };
   profile: { userId?: number; username?: string };
-  'update-profile': { username?: string; firstName?: string; lastName?: string };
+  'update-profile': {
+    username?: string;
+    firstName?: string;
+    lastName?: string;
+  };
   /** `after`: the last id of the page before (its `next`). */
   online: { room?: string; after?: number };
 }
@@ -182,7 +192,9 @@ export interface ResultMap {
 export type RequestType = keyof RequestMap;
 
 export type RequestId = string | number;
-export type RequestFrame = { [K in RequestType]: { id: RequestId; type: K } & RequestMap[K] }[RequestType];
+export type RequestFrame = {
+  [K in RequestType]: { id: RequestId; type: K } & RequestMap[K];
+}[RequestType];
 
 // Replies and events (relay -> client).
 export type Reply<K extends RequestType = RequestType> =
@@ -207,7 +219,11 @@ export interface EventMap {
      * `connectionBudget`: bytes the relay sends down this connection before it ends it (BUDGET_SPENT); 0 for none.
      * `maxMessageBytes`: the largest message it stores, as ./budget.ts `storedMessageBytes` measures it.
      */
-    limits: typeof LIMITS & { historySize: number; connectionBudget: number; maxMessageBytes: number };
+    limits: typeof LIMITS & {
+      historySize: number;
+      connectionBudget: number;
+      maxMessageBytes: number;
+    };
     /** Budget bytes this connection spent before the hello (TLS handshake, upgrade answer): the SDK counts on from here. */
     budgetSpent?: number;
   };
@@ -220,7 +236,9 @@ export interface EventMap {
   'session-ended': { reason: 'logout' | 'password-changed' };
 }
 export type EventName = keyof EventMap;
-export type ServerEvent = { [K in EventName]: { ev: K } & EventMap[K] }[EventName];
+export type ServerEvent = {
+  [K in EventName]: { ev: K } & EventMap[K];
+}[EventName];
 
 /** WebSocket close codes the relay uses besides the normal 1000. */
 export const CLOSE_CODES = {

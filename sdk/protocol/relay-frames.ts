@@ -10,12 +10,22 @@
 import { SovError, isErrorCode } from '../errors.ts';
 import { isRecord } from './fields.ts';
 import type { Check } from './fields.ts';
-import type { ChatMessage, EventMap, EventName, Profile, RequestType, ResultMap, ServerEvent, SessionResult } from './frames.ts';
+import type {
+  ChatMessage,
+  EventMap,
+  EventName,
+  Profile,
+  RequestType,
+  ResultMap,
+  ServerEvent,
+  SessionResult,
+} from './frames.ts';
 
 // ## Checks, kept few and small: this module loads beside every client's first connection (../lazy.ts).
 
 /** `at` is the path of the part at fault, such as `result.messages.3.seq`. */
-const refuse = (at: string): SovError => new SovError('BAD_RELAY_FRAME', undefined, { field: at });
+const refuse = (at: string): SovError =>
+  new SovError('BAD_RELAY_FRAME', undefined, { field: at });
 
 const valid =
   <T>(test: (value: unknown) => value is T): Check<T> =>
@@ -25,11 +35,16 @@ const valid =
   };
 
 /** A safe integer from `min`. */
-const count = (min = 0): Check<number> => valid((value): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= min);
+const count = (min = 0): Check<number> =>
+  valid(
+    (value): value is number =>
+      typeof value === 'number' && Number.isSafeInteger(value) && value >= min,
+  );
 const natural = count();
 const text = valid((value): value is string => typeof value === 'string');
 const flag = valid((value): value is boolean => typeof value === 'boolean');
-const oneOf = <T extends string>(...options: T[]): Check<T> => valid((value): value is T => options.some((option) => option === value));
+const oneOf = <T extends string>(...options: T[]): Check<T> =>
+  valid((value): value is T => options.some((option) => option === value));
 const orNull =
   <T>(check: Check<T>): Check<T | null> =>
   (value, at) =>
@@ -73,9 +88,22 @@ const profile = object<Profile>({
 const profiles = list(profile);
 
 /** A message, live or in a page of history: numbered from 1 (a room's first). */
-const MESSAGE: Shape<ChatMessage> = { room: text, seq: count(1), author: natural, cid: text, ts: natural, text, sig: text };
+const MESSAGE: Shape<ChatMessage> = {
+  room: text,
+  seq: count(1),
+  author: natural,
+  cid: text,
+  ts: natural,
+  text,
+  sig: text,
+};
 const messages = list(object(MESSAGE));
-const session = object<SessionResult>({ token: text, expiresAt: natural, user: profile, keySalt: text });
+const session = object<SessionResult>({
+  token: text,
+  expiresAt: natural,
+  user: profile,
+  keySalt: text,
+});
 const withUser = object({ user: profile });
 const nothing = object<Record<string, never>>({});
 
@@ -84,26 +112,51 @@ const nothing = object<Record<string, never>>({});
 const RESULTS: { [K in RequestType]: Check<ResultMap[K]> } = {
   ping: object({ time: natural }),
   // Only the shape: whether the settings are strong enough is ../account.ts's call (kdfParams).
-  salt: object({ kdf: object({ alg: oneOf('scrypt'), N: natural, r: natural, p: natural, salt: text }) }),
+  salt: object({
+    kdf: object({
+      alg: oneOf('scrypt'),
+      N: natural,
+      r: natural,
+      p: natural,
+      salt: text,
+    }),
+  }),
   register: session,
   login: session,
   resume: object({ expiresAt: natural, user: profile }),
   logout: nothing,
   'change-password': withUser,
-  join: object({ room: text, seq: natural, messages, gap: flag, older: flag, more: flag, online: profiles, onlineNext: orNull(natural), memberSeq: natural }),
+  join: object({
+    room: text,
+    seq: natural,
+    messages,
+    gap: flag,
+    older: flag,
+    more: flag,
+    online: profiles,
+    onlineNext: orNull(natural),
+    memberSeq: natural,
+  }),
   history: object({ room: text, messages, more: flag }),
   leave: nothing,
   send: object({ seq: count(1) }),
   profile: withUser,
   'update-profile': withUser,
-  online: object({ users: profiles, next: orNull(natural), memberSeq: optional(natural) }),
+  online: object({
+    users: profiles,
+    next: orNull(natural),
+    memberSeq: optional(natural),
+  }),
 };
 
 /**
  * The result of a successful reply to a `type` request, checked as that request's result, or the
  * refusal: SovError BAD_RELAY_FRAME, `field` the path at fault (`result.messages.3.seq`).
  */
-export function resultOf<K extends RequestType>(type: K, result: unknown): ResultMap[K] | SovError {
+export function resultOf<K extends RequestType>(
+  type: K,
+  result: unknown,
+): ResultMap[K] | SovError {
   const check: Check<ResultMap[K]> = RESULTS[type];
   try {
     return check(result, 'result');
@@ -114,7 +167,13 @@ export function resultOf<K extends RequestType>(type: K, result: unknown): Resul
 }
 
 /** An error reply's error: a code this SDK does not know becomes INTERNAL, with the relay's words. */
-const wireError = object({ code: text, message: optional(text), field: optional(text), retryAfterMs: optional(natural), seq: optional(count(1)) });
+const wireError = object({
+  code: text,
+  message: optional(text),
+  field: optional(text),
+  retryAfterMs: optional(natural),
+  seq: optional(count(1)),
+});
 
 // ## Events
 
@@ -122,19 +181,29 @@ const wireError = object({ code: text, message: optional(text), field: optional(
 export interface RelayHello {
   protocol: number;
   relayId?: string;
-  limits: Pick<EventMap['hello']['limits'], 'maxFrameBytes' | 'connectionBudget' | 'maxMessageBytes'>;
+  limits: Pick<
+    EventMap['hello']['limits'],
+    'maxFrameBytes' | 'connectionBudget' | 'maxMessageBytes'
+  >;
   budgetSpent?: number;
 }
 
 const hello = object<RelayHello>({
   protocol: natural,
   relayId: optional(text),
-  limits: object({ maxFrameBytes: natural, connectionBudget: natural, maxMessageBytes: natural }),
+  limits: object({
+    maxFrameBytes: natural,
+    connectionBudget: natural,
+    maxMessageBytes: natural,
+  }),
   budgetSpent: optional(natural),
 });
 
 /** An event named `ev` with the fields `shape` checks. */
-function event<K extends EventName>(ev: K, shape: Shape<EventMap[K]>): Check<{ ev: K } & EventMap[K]> {
+function event<K extends EventName>(
+  ev: K,
+  shape: Shape<EventMap[K]>,
+): Check<{ ev: K } & EventMap[K]> {
   const fields = object(shape);
   return (value, at) => ({ ev, ...fields(value, at) });
 }
@@ -142,11 +211,18 @@ const EVENTS = {
   message: event('message', MESSAGE),
   join: event('join', { room: text, user: profile, memberSeq: natural }),
   leave: event('leave', { room: text, userId: natural, memberSeq: natural }),
-  presence: event('presence', { userId: natural, online: flag, user: optional(profile) }),
+  presence: event('presence', {
+    userId: natural,
+    online: flag,
+    user: optional(profile),
+  }),
   profile: event('profile', { user: profile }),
-  'session-ended': event('session-ended', { reason: oneOf('logout', 'password-changed') }),
+  'session-ended': event('session-ended', {
+    reason: oneOf('logout', 'password-changed'),
+  }),
 };
-const isEvent = (name: unknown): name is keyof typeof EVENTS => typeof name === 'string' && Object.hasOwn(EVENTS, name);
+const isEvent = (name: unknown): name is keyof typeof EVENTS =>
+  typeof name === 'string' && Object.hasOwn(EVENTS, name);
 
 // ## Frames
 
@@ -166,7 +242,8 @@ export type RelayFrame =
   | { ignored: unknown };
 
 /** The HTTP transport's answer to `open` (PROTOCOL.md "HTTP transport"): the new stream's id, or null. */
-export const openedStream = (body: unknown): string | null => (isRecord(body) && typeof body.stream === 'string' ? body.stream : null);
+export const openedStream = (body: unknown): string | null =>
+  isRecord(body) && typeof body.stream === 'string' ? body.stream : null;
 
 /** Reads one frame (its text as the transport delivered it); never throws. */
 export function relayFrameOf(text: string): RelayFrame {
@@ -186,7 +263,14 @@ export function relayFrameOf(text: string): RelayFrame {
     if (frame.ok === true) return { re, result: frame.result };
     if (frame.ok !== false) throw refuse('ok');
     const { code, message, ...details } = wireError(frame.error, 'error');
-    return { re, error: new SovError(isErrorCode(code) ? code : 'INTERNAL', message, details) };
+    return {
+      re,
+      error: new SovError(
+        isErrorCode(code) ? code : 'INTERNAL',
+        message,
+        details,
+      ),
+    };
   } catch (error) {
     if (error instanceof SovError) return { re, refused: error };
     throw error;

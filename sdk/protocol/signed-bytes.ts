@@ -3,7 +3,10 @@ import { utf8 } from '../encoding.ts';
 import { PROTOCOL_VERSION } from './frames.ts';
 import type { ChatMessage } from './frames.ts';
 
-export type UnsignedMessage = Pick<ChatMessage, 'room' | 'author' | 'cid' | 'ts' | 'text'>;
+export type UnsignedMessage = Pick<
+  ChatMessage,
+  'room' | 'author' | 'cid' | 'ts' | 'text'
+>;
 
 /**
  * The exact bytes an author signs. A JSON array of strings and integers serializes identically in
@@ -12,6 +15,14 @@ export type UnsignedMessage = Pick<ChatMessage, 'room' | 'author' | 'cid' | 'ts'
  */
 export function signedBytes(message: UnsignedMessage): Uint8Array {
   return utf8(
-    JSON.stringify(['sov/message', PROTOCOL_VERSION, message.room, message.author, message.cid, message.ts, message.text]),
+    JSON.stringify([
+      'sov/message',
+      PROTOCOL_VERSION,
+      message.room,
+      message.author,
+      message.cid,
+      message.ts,
+      message.text,
+    ]),
   );
 }

@@ -21,7 +21,10 @@ export function failingModules(paths) {
       async executeCommand({ command, payload, session }) {
         if (command !== 'fail-module') return undefined;
         await session.browser.getPage(session.id).setCacheEnabled(false);
-        if (!refusable.has(payload.path)) throw new Error(`${payload.path} is not among the modules failingModules() may refuse`);
+        if (!refusable.has(payload.path))
+          throw new Error(
+            `${payload.path} is not among the modules failingModules() may refuse`,
+          );
         if (payload.fail) failing.add(payload.path);
         else failing.delete(payload.path);
         return true;

@@ -20,7 +20,11 @@ import { hasWebCryptoEd25519 } from '../../sdk/crypto/signing.ts';
 import { Verifier } from '../../sdk/crypto/verify.ts';
 import '../../web-components/index.ts';
 import type { SovChat } from '../../web-components/sov-chat/sov-chat.ts';
-import { STORED_FORGERIES, WIRE_FORGERIES, operatorAccount } from './forgery.ts';
+import {
+  STORED_FORGERIES,
+  WIRE_FORGERIES,
+  operatorAccount,
+} from './forgery.ts';
 import type { Forgery, OperatorAccount } from './forgery.ts';
 import { hostileNetwork } from './hostile-network.ts';
 import type { HostileNetwork, JoinSent } from './hostile-network.ts';
@@ -32,15 +36,29 @@ const PASSWORD = 'correct horse battery';
 const BEFORE = 2;
 
 /** A stored message as the relay holds and serves it. */
-function asStored({ room, seq, author, cid, ts, text, sig }: ClientMessage): ChatMessage {
-  if (seq === null) throw new Error('the relay has not stored this message yet');
+function asStored({
+  room,
+  seq,
+  author,
+  cid,
+  ts,
+  text,
+  sig,
+}: ClientMessage): ChatMessage {
+  if (seq === null)
+    throw new Error('the relay has not stored this message yet');
   return { room, seq, author, cid, ts, text, sig };
 }
 
 /** How <sov-chat> shows a message: authentic (signed mark, no warning), not authentic (warning, no mark) or neither. */
 function shown(row: HTMLElement): string {
-  const signed = row.querySelector('[aria-label="Signed by the author"]') !== null;
-  const warned = row.classList.contains('unverified') && (row.querySelector('.warning')?.textContent ?? '').includes('Signature does not check out: this message may be forged');
+  const signed =
+    row.querySelector('[aria-label="Signed by the author"]') !== null;
+  const warned =
+    row.classList.contains('unverified') &&
+    (row.querySelector('.warning')?.textContent ?? '').includes(
+      'Signature does not check out: this message may be forged',
+    );
   if (signed && !warned) return 'authentic';
   if (warned && !signed) return 'not authentic';
   return `unclear (signed mark: ${signed}, warning: ${warned})`;
@@ -48,14 +66,19 @@ function shown(row: HTMLElement): string {
 
 function messageRows(chat: SovChat): HTMLElement[] {
   const room = chat.shadowRoot?.querySelector('sov-chat-room');
-  return [...(room?.shadowRoot?.querySelectorAll<HTMLElement>('li.message') ?? [])];
+  return [
+    ...(room?.shadowRoot?.querySelectorAll<HTMLElement>('li.message') ?? []),
+  ];
 }
 
 /** Ed25519 verifications WebCrypto did: proof of which path the reader's SDK took. */
 let webCryptoVerifies = 0;
 const subtleVerify = crypto.subtle.verify.bind(crypto.subtle);
 crypto.subtle.verify = ((algorithm, key, signature, data) => {
-  if ((typeof algorithm === 'string' ? algorithm : algorithm.name) === 'Ed25519') webCryptoVerifies++;
+  if (
+    (typeof algorithm === 'string' ? algorithm : algorithm.name) === 'Ed25519'
+  )
+    webCryptoVerifies++;
   return subtleVerify(algorithm, key, signature, data);
 }) as SubtleCrypto['verify'];
 
@@ -73,13 +96,32 @@ for (const webCrypto of [true, false]) {
       const { url, wsUrl } = await relayInfo();
       alice = new SovClient({ relay: url, storage: memoryStorage() });
       network = hostileNetwork();
-      reader = new SovClient({ relay: url, storage: memoryStorage(), WebSocket: network.WebSocket, heartbeatMs: 1000, webCrypto });
+      reader = new SovClient({
+        relay: url,
+        storage: memoryStorage(),
+        WebSocket: network.WebSocket,
+        heartbeatMs: 1000,
+        webCrypto,
+      });
       await Promise.all([
-        alice.register({ username: uniqueName('alice'), password: PASSWORD, firstName: 'Alice', lastName: 'Author' }),
-        reader.register({ username: uniqueName('reader'), password: PASSWORD, firstName: 'Rita', lastName: 'Reader' }),
+        alice.register({
+          username: uniqueName('alice'),
+          password: PASSWORD,
+          firstName: 'Alice',
+          lastName: 'Author',
+        }),
+        reader.register({
+          username: uniqueName('reader'),
+          password: PASSWORD,
+          firstName: 'Rita',
+          lastName: 'Reader',
+        }),
       ]);
       operator = await operatorAccount(wsUrl);
-      expect(await hasWebCryptoEd25519(), 'this Chromium has WebCrypto Ed25519, so webCrypto: false is what turns it off').to.equal(true);
+      expect(
+        await hasWebCryptoEd25519(),
+        'this Chromium has WebCrypto Ed25519, so webCrypto: false is what turns it off',
+      ).to.equal(true);
     });
 
     after(() => {
@@ -106,7 +148,11 @@ for (const webCrypto of [true, false]) {
       network.dropAll();
       // The connection may sit in a backoff wait after failed attempts; "online" skips it.
       window.dispatchEvent(new Event('online'));
-      await until(() => reader.state === 'connected' && network.opened > opened, 'the reader reconnecting', 30_000);
+      await until(
+        () => reader.state === 'connected' && network.opened > opened,
+        'the reader reconnecting',
+        30_000,
+      );
     }
 
     function mountChat(room: string): SovChat {
@@ -128,8 +174,13 @@ for (const webCrypto of [true, false]) {
      * A relay on the wire can also list the history newest first, so a replay comes before the
      * message it copies.
      */
-    async function forgedHistoryIsCaught(serve: 'wire' | 'disk', when: 'join' | 'resume', order: 'oldest first' | 'newest first' = 'oldest first'): Promise<void> {
-      const forgeries: Forgery[] = serve === 'wire' ? WIRE_FORGERIES : STORED_FORGERIES;
+    async function forgedHistoryIsCaught(
+      serve: 'wire' | 'disk',
+      when: 'join' | 'resume',
+      order: 'oldest first' | 'newest first' = 'oldest first',
+    ): Promise<void> {
+      const forgeries: Forgery[] =
+        serve === 'wire' ? WIRE_FORGERIES : STORED_FORGERIES;
       const name = uniqueName('room');
       const other = await alice.join(uniqueName('room'));
       await other.send('For the other room only');
@@ -145,17 +196,42 @@ for (const webCrypto of [true, false]) {
       if (when === 'resume') {
         mountChat(name);
         readerRoom = await reader.join(name);
-        await until(() => readerRoom!.messages.length === BEFORE && messageRows(chat!).length === BEFORE, 'the first messages at the reader');
+        await until(
+          () =>
+            readerRoom!.messages.length === BEFORE &&
+            messageRows(chat!).length === BEFORE,
+          'the first messages at the reader',
+        );
         network.frozen = true;
       }
       for (const label of labels.slice(BEFORE)) await room.send(label);
       // Signatures and signed timestamps arrive with the relay's copies of Alice's own messages.
-      await until(() => room.messages.every((m) => m.sig !== '') && other.messages.every((m) => m.sig !== ''), "the relay's copies at Alice");
+      await until(
+        () =>
+          room.messages.every((m) => m.sig !== '') &&
+          other.messages.every((m) => m.sig !== ''),
+        "the relay's copies at Alice",
+      );
       const genuine = room.messages.map(asStored);
-      const material = { operator, otherRoom: [asStored(other.messages[0]!), asStored(other.messages[1]!)] as const, earlier: genuine[0]! };
+      const material = {
+        operator,
+        otherRoom: [
+          asStored(other.messages[0]!),
+          asStored(other.messages[1]!),
+        ] as const,
+        earlier: genuine[0]!,
+      };
       const served = [...genuine];
-      for (const [index, forgery] of forgeries.entries()) served[BEFORE + index] = await forgery.forge(genuine[BEFORE + index]!, material);
-      await signaturesHoldWhereTheForgeryKeepsThem(forgeries, served, genuine[0]!.author);
+      for (const [index, forgery] of forgeries.entries())
+        served[BEFORE + index] = await forgery.forge(
+          genuine[BEFORE + index]!,
+          material,
+        );
+      await signaturesHoldWhereTheForgeryKeepsThem(
+        forgeries,
+        served,
+        genuine[0]!.author,
+      );
 
       const joins: JoinSent[] = [];
       const bySeq = new Map(served.map((message) => [message.seq, message]));
@@ -163,11 +239,15 @@ for (const webCrypto of [true, false]) {
         if (join.room !== name) return messages;
         joins.push(join);
         if (serve === 'disk') return messages;
-        const forged = messages.map((message) => bySeq.get(message.seq) ?? message);
+        const forged = messages.map(
+          (message) => bySeq.get(message.seq) ?? message,
+        );
         return order === 'newest first' ? forged.reverse() : forged;
       };
       if (serve === 'disk') {
-        const relay = await forgedRelay(served.map(({ seq: _seq, ...message }) => message));
+        const relay = await forgedRelay(
+          served.map(({ seq: _seq, ...message }) => message),
+        );
         network.route = () => relay.wsUrl;
       }
       const verifiesBefore = webCryptoVerifies;
@@ -178,34 +258,80 @@ for (const webCrypto of [true, false]) {
         readerRoom = await reader.join(name);
       }
 
-      await until(() => readerRoom!.messages.length === served.length && messageRows(chat!).length === served.length, 'the whole history at the reader');
-      expect(joins.map((join) => join.after), 'how the reader asked for the history').to.deep.equal([when === 'join' ? undefined : BEFORE]);
-      expect(readerRoom!.messages.map((m) => [m.seq, m.text]), 'the history as served').to.deep.equal(served.map((m) => [m.seq, m.text]));
-      const expected = labels.map((label) => `${label}: ${label.startsWith('forged') ? 'not authentic' : 'authentic'}`);
-      expect(readerRoom!.messages.map((m, i) => `${labels[i]}: ${m.verified ? 'authentic' : 'not authentic'}`), 'in the SDK').to.deep.equal(expected);
+      await until(
+        () =>
+          readerRoom!.messages.length === served.length &&
+          messageRows(chat!).length === served.length,
+        'the whole history at the reader',
+      );
+      expect(
+        joins.map((join) => join.after),
+        'how the reader asked for the history',
+      ).to.deep.equal([when === 'join' ? undefined : BEFORE]);
+      expect(
+        readerRoom!.messages.map((m) => [m.seq, m.text]),
+        'the history as served',
+      ).to.deep.equal(served.map((m) => [m.seq, m.text]));
+      const expected = labels.map(
+        (label) =>
+          `${label}: ${label.startsWith('forged') ? 'not authentic' : 'authentic'}`,
+      );
+      expect(
+        readerRoom!.messages.map(
+          (m, i) =>
+            `${labels[i]}: ${m.verified ? 'authentic' : 'not authentic'}`,
+        ),
+        'in the SDK',
+      ).to.deep.equal(expected);
       const rows = messageRows(chat!);
-      expect(rows.map((row) => row.querySelector('.text')?.textContent), 'the rows in order').to.deep.equal(served.map((m) => m.text));
-      expect(rows.map((row, i) => `${labels[i]}: ${shown(row)}`), 'in <sov-chat>').to.deep.equal(expected);
+      expect(
+        rows.map((row) => row.querySelector('.text')?.textContent),
+        'the rows in order',
+      ).to.deep.equal(served.map((m) => m.text));
+      expect(
+        rows.map((row, i) => `${labels[i]}: ${shown(row)}`),
+        'in <sov-chat>',
+      ).to.deep.equal(expected);
       const path = webCryptoVerifies > verifiesBefore ? 'WebCrypto' : 'noble';
-      expect(path, 'the verification path taken').to.equal(webCrypto ? 'WebCrypto' : 'noble');
+      expect(path, 'the verification path taken').to.equal(
+        webCrypto ? 'WebCrypto' : 'noble',
+      );
     }
 
     /** The forgeries that keep a valid signature really do: only the author or the room name can give them away. */
-    async function signaturesHoldWhereTheForgeryKeepsThem(forgeries: Forgery[], served: ChatMessage[], author: number): Promise<void> {
+    async function signaturesHoldWhereTheForgeryKeepsThem(
+      forgeries: Forgery[],
+      served: ChatMessage[],
+      author: number,
+    ): Promise<void> {
       const verifier = new Verifier(webCrypto);
-      const authorKeys = (await alice.profile(author)).keys.map((key) => key.publicKey);
+      const authorKeys = (await alice.profile(author)).keys.map(
+        (key) => key.publicKey,
+      );
       for (const [index, forgery] of forgeries.entries()) {
         if (!forgery.validSignature) continue;
-        const keys = forgery.validSignature === 'operator' ? [operator.publicKey] : authorKeys;
-        expect(await verifier.verify(served[BEFORE + index]!, keys), `${forgery.what}: the signature itself is valid`).to.equal(true);
+        const keys =
+          forgery.validSignature === 'operator'
+            ? [operator.publicKey]
+            : authorKeys;
+        expect(
+          await verifier.verify(served[BEFORE + index]!, keys),
+          `${forgery.what}: the signature itself is valid`,
+        ).to.equal(true);
       }
     }
 
     for (const serve of ['wire', 'disk'] as const) {
-      const relay = serve === 'wire' ? 'a relay that rewrites join replies on the wire' : 'a relay serving history its operator altered on disk';
-      it(`${relay}: every forged message is unverified on join, and shown as not authentic`, () => forgedHistoryIsCaught(serve, 'join'));
-      it(`${relay}: every forged message is unverified on resume after a reconnect, and shown as not authentic`, () => forgedHistoryIsCaught(serve, 'resume'));
+      const relay =
+        serve === 'wire'
+          ? 'a relay that rewrites join replies on the wire'
+          : 'a relay serving history its operator altered on disk';
+      it(`${relay}: every forged message is unverified on join, and shown as not authentic`, () =>
+        forgedHistoryIsCaught(serve, 'join'));
+      it(`${relay}: every forged message is unverified on resume after a reconnect, and shown as not authentic`, () =>
+        forgedHistoryIsCaught(serve, 'resume'));
     }
-    it('a relay that lists history newest first: the replay is caught though it comes before the message it copies', () => forgedHistoryIsCaught('wire', 'join', 'newest first'));
+    it('a relay that lists history newest first: the replay is caught though it comes before the message it copies', () =>
+      forgedHistoryIsCaught('wire', 'join', 'newest first'));
   });
 }

@@ -33,7 +33,10 @@ export function hostileHarnessPlugin() {
     const answer = jobs.get(job);
     if (!answer) return { error: `no job ${job}` };
     let timer;
-    const pending = new Promise((resolve) => (timer = setTimeout(() => resolve({ pending: job }), ANSWER_WITHIN_MS)));
+    const pending = new Promise(
+      (resolve) =>
+        (timer = setTimeout(() => resolve({ pending: job }), ANSWER_WITHIN_MS)),
+    );
     const first = await Promise.race([answer, pending]);
     clearTimeout(timer);
     if (!first.pending) jobs.delete(job);
@@ -42,12 +45,16 @@ export function hostileHarnessPlugin() {
 
   function theHarness() {
     harness ??= new Promise((resolve, reject) => {
-      const child = fork(HARNESS, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(HARNESS, [], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       child.once('error', reject);
       child.once('exit', (code, signal) => {
         harness = null;
         reject(new Error(`the hostile harness exited (${code ?? signal})`));
-        for (const settle of waiting.values()) settle({ error: `the hostile harness exited (${code ?? signal})` });
+        for (const settle of waiting.values())
+          settle({ error: `the hostile harness exited (${code ?? signal})` });
         waiting.clear();
       });
       child.on('message', (message) => {
@@ -101,7 +108,14 @@ export function hostileHarnessPlugin() {
     // with its history or registering on a hostile network can take longer: work still running after
     // ANSWER_WITHIN_MS is answered { pending: job }, and 'hostile-wait' { job } waits for it again.
     async executeCommand({ command, payload, session }) {
-      const run = { hostile: () => ask(payload), 'hostile-page': () => page(payload, session), 'hostile-config': async () => ({ strict: process.env.SOV_HOSTILE_STRICT === '1', only: process.env.SOV_HOSTILE_ONLY || null }) }[command];
+      const run = {
+        hostile: () => ask(payload),
+        'hostile-page': () => page(payload, session),
+        'hostile-config': async () => ({
+          strict: process.env.SOV_HOSTILE_STRICT === '1',
+          only: process.env.SOV_HOSTILE_ONLY || null,
+        }),
+      }[command];
       if (command === 'hostile-wait') return answerWithin(payload.job);
       if (!run) return undefined;
       const job = nextId++;
@@ -109,7 +123,9 @@ export function hostileHarnessPlugin() {
         job,
         run().then(
           (result) => ({ result: result ?? null }),
-          (error) => ({ error: error instanceof Error ? error.message : String(error) }),
+          (error) => ({
+            error: error instanceof Error ? error.message : String(error),
+          }),
         ),
       );
       return answerWithin(job);

@@ -17,11 +17,24 @@ import { memoryStorage } from '../../sdk/storage.ts';
 import type { WebSocketConstructor } from '../../sdk/connection.ts';
 import { TestClient, registerUser, signMessage } from '../helpers/client.ts';
 import { startHostileProxy } from '../helpers/hostile-proxy.ts';
-import type { HostileOptions, HostileProxy, ProxyStats } from '../helpers/hostile-proxy.ts';
+import type {
+  HostileOptions,
+  HostileProxy,
+  ProxyStats,
+} from '../helpers/hostile-proxy.ts';
 import { startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
-import { Participant, answer, freshUsername, historyText } from './hostile-participant.ts';
-import type { ParticipantSetup, RemoteCall, TransportChoice } from './hostile-participant.ts';
+import {
+  Participant,
+  answer,
+  freshUsername,
+  historyText,
+} from './hostile-participant.ts';
+import type {
+  ParticipantSetup,
+  RemoteCall,
+  TransportChoice,
+} from './hostile-participant.ts';
 
 /** What a test group asks for: the relay's byte budget, and each front door's proxy in order (null: the relay itself). */
 export interface NetworkRequest {
@@ -66,7 +79,10 @@ const networks = new Map<number, Network>();
 /** Every relay started here and not yet stopped: none may outlive this process. */
 const relays = new Set<RelayProcess>();
 
-async function relayOn(dataDir?: string, args: string[] = []): Promise<RelayProcess> {
+async function relayOn(
+  dataDir?: string,
+  args: string[] = [],
+): Promise<RelayProcess> {
   const relay = await startRelay({ ...(dataDir ? { dataDir } : {}), args });
   relays.add(relay);
   relay.child.once('exit', () => relays.delete(relay));
@@ -86,7 +102,11 @@ async function seed(relay: RelayProcess, count: number): Promise<string> {
   try {
     const user = await registerUser(writer, freshUsername('seeder'));
     await writer.call('join', { room });
-    await Promise.all(Array.from({ length: count }, (_, i) => i).map((i) => writer.call('send', signMessage(user, room, historyText(i)))));
+    await Promise.all(
+      Array.from({ length: count }, (_, i) => i).map((i) =>
+        writer.call('send', signMessage(user, room, historyText(i))),
+      ),
+    );
   } finally {
     await writer.close();
   }
@@ -102,7 +122,9 @@ const folders = new Map<number, Promise<{ folder: string; room: string }>>();
  * set up while the machine is busiest. Seeded without a budget, by a relay that then makes way:
  * the seeder's one connection carries a thousand replies and their fan-out, far over any budget.
  */
-async function seeded(count: number): Promise<{ dataDir: string; room: string }> {
+async function seeded(
+  count: number,
+): Promise<{ dataDir: string; room: string }> {
   let original = folders.get(count);
   if (!original) {
     original = (async () => {
@@ -116,7 +138,10 @@ async function seeded(count: number): Promise<{ dataDir: string; room: string }>
   const { folder, room } = await original;
   const dataDir = tempDataDir();
   // The lock names the relay that held the folder, and relay.id names a relay: each copy's relay is another one.
-  fs.cpSync(folder, dataDir, { recursive: true, filter: (source) => !NOT_COPIED.has(path.basename(source)) });
+  fs.cpSync(folder, dataDir, {
+    recursive: true,
+    filter: (source) => !NOT_COPIED.has(path.basename(source)),
+  });
   return { dataDir, room };
 }
 
@@ -130,14 +155,28 @@ async function handle(request: HarnessRequest): Promise<unknown> {
       const id = nextId++;
       networks.set(id, network);
       const target = { host: '127.0.0.1', port: relay.port };
-      network.proxies = await Promise.all(doors.map((door) => (door ? startHostileProxy({ target, ...door }) : null)));
-      const info: NetworkInfo = { network: id, doors: network.proxies.map((proxy) => proxy?.url ?? relay.url), direct: relay.url, room };
+      network.proxies = await Promise.all(
+        doors.map((door) =>
+          door ? startHostileProxy({ target, ...door }) : null,
+        ),
+      );
+      const info: NetworkInfo = {
+        network: id,
+        doors: network.proxies.map((proxy) => proxy?.url ?? relay.url),
+        direct: relay.url,
+        room,
+      };
       return info;
     }
     case 'stats': {
       const network = networks.get(request.network);
       if (!network) throw new Error(`no network ${request.network}`);
-      return Promise.all(network.proxies.map((proxy): Promise<ProxyStats | null> => (proxy ? proxy.stats() : Promise.resolve(null))));
+      return Promise.all(
+        network.proxies.map(
+          (proxy): Promise<ProxyStats | null> =>
+            proxy ? proxy.stats() : Promise.resolve(null),
+        ),
+      );
     }
     case 'stop': {
       const network = networks.get(request.network);
@@ -151,9 +190,19 @@ async function handle(request: HarnessRequest): Promise<unknown> {
     case 'bot': {
       const network = networks.get(request.network);
       if (!network) throw new Error(`no network ${request.network}`);
-      const doors = network.proxies.map((proxy) => proxy?.url ?? network.relay.url);
-      const setup: ParticipantSetup = { name: request.name, doors, ...(request.transport ? { transport: request.transport } : {}) };
-      const bot = new Participant(setup, memoryStorage(), GuardedWebSocket as unknown as WebSocketConstructor);
+      const doors = network.proxies.map(
+        (proxy) => proxy?.url ?? network.relay.url,
+      );
+      const setup: ParticipantSetup = {
+        name: request.name,
+        doors,
+        ...(request.transport ? { transport: request.transport } : {}),
+      };
+      const bot = new Participant(
+        setup,
+        memoryStorage(),
+        GuardedWebSocket as unknown as WebSocketConstructor,
+      );
       const id = nextId++;
       bots.set(id, bot);
       network.bots.push(bot);
@@ -170,7 +219,11 @@ async function handle(request: HarnessRequest): Promise<unknown> {
 process.on('message', (message: { id: number; request: HarnessRequest }) => {
   handle(message.request).then(
     (result) => process.send!({ id: message.id, result: result ?? null }),
-    (error: unknown) => process.send!({ id: message.id, error: error instanceof Error ? `${error.message}` : String(error) }),
+    (error: unknown) =>
+      process.send!({
+        id: message.id,
+        error: error instanceof Error ? `${error.message}` : String(error),
+      }),
   );
 });
 // The relays are its children and go with it (relay-process.ts removes their folders on exit). The

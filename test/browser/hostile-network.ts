@@ -5,7 +5,10 @@
  * replies as a dishonest relay would. It wraps the browser's real WebSocket to the real relay;
  * nothing of ours is replaced.
  */
-import type { WebSocketConstructor, WebSocketLike } from '../../sdk/connection.ts';
+import type {
+  WebSocketConstructor,
+  WebSocketLike,
+} from '../../sdk/connection.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
 
 /** A join request as the client sent it: `after` is set when it resumes a room it already has. */
@@ -26,7 +29,9 @@ export interface HostileNetwork {
    * Rewrites the history in successful join replies, first joins and resumes alike: the messages
    * there never pass through `tamper` as `message` events, so they need their own forger.
    */
-  forgeHistory: ((messages: ChatMessage[], join: JoinSent) => ChatMessage[]) | null;
+  forgeHistory:
+    | ((messages: ChatMessage[], join: JoinSent) => ChatMessage[])
+    | null;
   /** Where new connections go instead of the address asked for (the relay came back elsewhere). */
   route: ((url: string) => string) | null;
   opened: number;
@@ -72,10 +77,18 @@ export function hostileNetwork(): HostileNetwork {
           let rewritten = frame;
           if (join && network.forgeHistory && frame.ok === true) {
             const result = frame.result as { messages: ChatMessage[] };
-            rewritten = { ...frame, result: { ...result, messages: network.forgeHistory(result.messages, join) } };
+            rewritten = {
+              ...frame,
+              result: {
+                ...result,
+                messages: network.forgeHistory(result.messages, join),
+              },
+            };
           }
           if (network.tamper) rewritten = network.tamper(rewritten);
-          this.onmessage?.({ data: rewritten === frame ? data : JSON.stringify(rewritten) });
+          this.onmessage?.({
+            data: rewritten === frame ? data : JSON.stringify(rewritten),
+          });
         };
       }
 
@@ -85,15 +98,30 @@ export function hostileNetwork(): HostileNetwork {
 
       send(data: string): void {
         if (network.frozen) return;
-        const request = JSON.parse(data) as { id?: unknown; type?: unknown; room?: unknown; after?: unknown };
+        const request = JSON.parse(data) as {
+          id?: unknown;
+          type?: unknown;
+          room?: unknown;
+          after?: unknown;
+        };
         if (request.type === 'join' && typeof request.room === 'string') {
-          this.joins.set(request.id, typeof request.after === 'number' ? { room: request.room, after: request.after } : { room: request.room });
+          this.joins.set(
+            request.id,
+            typeof request.after === 'number'
+              ? { room: request.room, after: request.after }
+              : { room: request.room },
+          );
         }
         this.real.send(data);
       }
 
       close(code?: number, reason?: string): void {
-        this.real.close(code === undefined || code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, reason);
+        this.real.close(
+          code === undefined || code === 1000 || (code >= 3000 && code <= 4999)
+            ? code
+            : 1000,
+          reason,
+        );
       }
     },
   };

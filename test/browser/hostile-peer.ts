@@ -20,7 +20,10 @@ let participant: Participant | null = null;
 
 window.hostilePeer = async (call) => {
   if (call.method === 'create') {
-    participant = new Participant(call.setup, indexedDbStorage(freshUsername('peer')));
+    participant = new Participant(
+      call.setup,
+      indexedDbStorage(freshUsername('peer')),
+    );
     return null;
   }
   if (!participant) throw new Error('hostile peer: create comes first');

@@ -10,7 +10,10 @@ const BUNDLE = '/__react/bundle.js';
 /** Each name a test imports, as the module that stands for it, and the part of the bundle it re-exports. */
 const ENTRIES = {
   react: { path: '/__react/react.js', part: 'React' },
-  'react-dom/client': { path: '/__react/react-dom-client.js', part: 'ReactDOMClient' },
+  'react-dom/client': {
+    path: '/__react/react-dom-client.js',
+    part: 'ReactDOMClient',
+  },
   'react/jsx-runtime': { path: '/__react/jsx-runtime.js', part: 'JSXRuntime' },
 };
 // Development builds: their warnings (a missing key, a getSnapshot that is not cached) name the mistake.
@@ -39,11 +42,17 @@ export function reactPlugin() {
     },
     async serve(context) {
       if (context.path === BUNDLE) return { body: await bundled(), type: 'js' };
-      const entry = Object.entries(ENTRIES).find(([, { path }]) => path === context.path);
+      const entry = Object.entries(ENTRIES).find(
+        ([, { path }]) => path === context.path,
+      );
       if (!entry) return undefined;
       const [name, { part }] = entry;
       const names = exportedNames(name);
-      const body = [`import { ${part} } from '${BUNDLE}';`, `export default ${part};`, `export const { ${names.join(', ')} } = ${part};`].join('\n');
+      const body = [
+        `import { ${part} } from '${BUNDLE}';`,
+        `export default ${part};`,
+        `export const { ${names.join(', ')} } = ${part};`,
+      ].join('\n');
       return { body, type: 'js' };
     },
   };
@@ -55,6 +64,11 @@ export function reactPlugin() {
  */
 function exportedNames(name) {
   const script = `console.log(JSON.stringify(Object.keys(require(${JSON.stringify(name)}))))`;
-  const names = JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_ENV: MODE }, encoding: 'utf8' }));
+  const names = JSON.parse(
+    execFileSync(process.execPath, ['-e', script], {
+      env: { ...process.env, NODE_ENV: MODE },
+      encoding: 'utf8',
+    }),
+  );
   return names.filter((key) => key !== 'default');
 }

@@ -36,32 +36,65 @@ describe('the React recipe', function () {
 
   it('useRoom re-renders the messages when another client sends one, and when our own goes from pending to sent', async () => {
     const { url } = await relayInfo();
-    const [reader, writer] = [new SovClient({ relay: url, storage: memoryStorage() }), new SovClient({ relay: url, storage: memoryStorage() })];
+    const [reader, writer] = [
+      new SovClient({ relay: url, storage: memoryStorage() }),
+      new SovClient({ relay: url, storage: memoryStorage() }),
+    ];
     const host = document.createElement('div');
     document.body.append(host);
     const root = createRoot(host);
     try {
       await Promise.all(
-        [reader, writer].map((client, i) => client.register({ username: uniqueName(`react${i}`), password: 'react renders this', firstName: 'Реакт', lastName: String(i) })),
+        [reader, writer].map((client, i) =>
+          client.register({
+            username: uniqueName(`react${i}`),
+            password: 'react renders this',
+            firstName: 'Реакт',
+            lastName: String(i),
+          }),
+        ),
       );
       const name = uniqueName('react');
-      const [readerRoom, writerRoom] = [await reader.join(name), await writer.join(name)];
+      const [readerRoom, writerRoom] = [
+        await reader.join(name),
+        await writer.join(name),
+      ];
       root.render(<Messages room={readerRoom} />);
       await until(() => host.querySelector('ol') !== null, 'the first render');
       expect(host.querySelectorAll('li')).to.have.length(0);
 
       await writerRoom.send('from the other client');
-      await until(() => host.textContent?.includes('from the other client') === true, 'the other client\'s message rendered');
+      await until(
+        () => host.textContent?.includes('from the other client') === true,
+        "the other client's message rendered",
+      );
 
       // Every text the list showed, however briefly: the pending row may last only until the reply.
       const shown: string[] = [];
-      const observer = new MutationObserver(() => shown.push(host.textContent ?? ''));
-      observer.observe(host, { childList: true, subtree: true, characterData: true });
+      const observer = new MutationObserver(() =>
+        shown.push(host.textContent ?? ''),
+      );
+      observer.observe(host, {
+        childList: true,
+        subtree: true,
+        characterData: true,
+      });
       await readerRoom.send('from this client');
-      await until(() => host.querySelectorAll('li')[1]?.textContent?.trim() === 'from this client', 'our message rendered as sent');
+      await until(
+        () =>
+          host.querySelectorAll('li')[1]?.textContent?.trim() ===
+          'from this client',
+        'our message rendered as sent',
+      );
       observer.disconnect();
-      expect(shown.some((text) => text.includes('from this client (pending)'))).to.equal(true, 'rendered as pending first');
-      expect([...host.querySelectorAll('li')].map((item) => item.textContent?.trim())).to.deep.equal(['from the other client', 'from this client']);
+      expect(
+        shown.some((text) => text.includes('from this client (pending)')),
+      ).to.equal(true, 'rendered as pending first');
+      expect(
+        [...host.querySelectorAll('li')].map((item) =>
+          item.textContent?.trim(),
+        ),
+      ).to.deep.equal(['from the other client', 'from this client']);
     } finally {
       root.unmount();
       host.remove();

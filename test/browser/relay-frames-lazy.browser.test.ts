@@ -30,15 +30,28 @@ describe('the protocol parser, loaded beside the first link', function () {
     try {
       client.connect();
       // The relay's hello arrives and cannot be read: no link comes up, and the attempt is given up.
-      await until(() => states.includes('reconnecting'), 'the first attempt given up');
+      await until(
+        () => states.includes('reconnecting'),
+        'the first attempt given up',
+      );
       expect(states).to.not.include('connected');
 
       await refuse(false);
-      await until(() => client.state === 'connected', 'connected once the parser loads');
-      await client.register({ username: uniqueName('lazy'), password: 'correct horse battery', firstName: 'Лена', lastName: 'Lazy' });
+      await until(
+        () => client.state === 'connected',
+        'connected once the parser loads',
+      );
+      await client.register({
+        username: uniqueName('lazy'),
+        password: 'correct horse battery',
+        firstName: 'Лена',
+        lastName: 'Lazy',
+      });
       const room = await client.join(uniqueName('room'));
       await room.send('hello');
-      expect(room.messages.map((message) => [message.text, message.state])).to.deep.equal([['hello', 'sent']]);
+      expect(
+        room.messages.map((message) => [message.text, message.state]),
+      ).to.deep.equal([['hello', 'sent']]);
     } finally {
       await refuse(false);
       client.close();

@@ -33,19 +33,33 @@ describe('<sov-chat> parts that load later', function () {
     const { url } = await relayInfo();
     const client = new SovClient({ relay: url, storage: memoryStorage() });
     clients.push(client);
-    await client.register({ username: uniqueName('user'), password: 'correct horse battery', firstName: 'Анна', lastName: 'Тестова' });
+    await client.register({
+      username: uniqueName('user'),
+      password: 'correct horse battery',
+      firstName: 'Анна',
+      lastName: 'Тестова',
+    });
     await refuse(CHAT_SCREEN, true);
     const chat = document.createElement('sov-chat') as SovChat;
     chat.client = client;
     document.body.append(chat);
     mounted.push(chat);
-    const alert = await until(() => chat.shadowRoot?.querySelector('[role="alert"]'), 'the failure on screen');
+    const alert = await until(
+      () => chat.shadowRoot?.querySelector('[role="alert"]'),
+      'the failure on screen',
+    );
     expect(alert.textContent).to.include('Cannot reach the chat server');
     expect(customElements.get('sov-chat-room')).to.equal(undefined);
 
     await refuse(CHAT_SCREEN, false);
     alert.querySelector('button')!.click();
-    const room = await until(() => chat.shadowRoot!.querySelector('sov-chat-room')?.shadowRoot?.querySelector('form'), 'the chat screen');
+    const room = await until(
+      () =>
+        chat
+          .shadowRoot!.querySelector('sov-chat-room')
+          ?.shadowRoot?.querySelector('form'),
+      'the chat screen',
+    );
     expect(room).to.not.equal(null);
     expect(chat.shadowRoot!.querySelector('[role="alert"]')).to.equal(null);
   });

@@ -29,36 +29,56 @@ export const VECTORS_PATH = 'test/vectors/ed25519-edge-cases.json';
 
 function text(entry: Record<string, unknown>, field: string): string {
   const value = entry[field];
-  if (typeof value !== 'string') throw new Error(`${VECTORS_PATH}: "${field}" must be a string in ${JSON.stringify(entry)}`);
+  if (typeof value !== 'string')
+    throw new Error(
+      `${VECTORS_PATH}: "${field}" must be a string in ${JSON.stringify(entry)}`,
+    );
   return value;
 }
 
 function keyVector(value: unknown, sources: Record<string, string>): KeyVector {
-  if (typeof value !== 'object' || value === null) throw new Error(`${VECTORS_PATH}: a vector must be an object`);
+  if (typeof value !== 'object' || value === null)
+    throw new Error(`${VECTORS_PATH}: a vector must be an object`);
   const entry = value as Record<string, unknown>;
-  if (typeof entry.valid !== 'boolean') throw new Error(`${VECTORS_PATH}: "valid" must be true or false in ${JSON.stringify(entry)}`);
+  if (typeof entry.valid !== 'boolean')
+    throw new Error(
+      `${VECTORS_PATH}: "valid" must be true or false in ${JSON.stringify(entry)}`,
+    );
   const source = text(entry, 'source');
   // Every vector names where it comes from; an unknown source name is a typo in the file.
-  if (!Object.hasOwn(sources, source)) throw new Error(`${VECTORS_PATH}: unknown source "${source}"`);
-  return { key: text(entry, 'key'), valid: entry.valid, source, comment: text(entry, 'comment') };
+  if (!Object.hasOwn(sources, source))
+    throw new Error(`${VECTORS_PATH}: unknown source "${source}"`);
+  return {
+    key: text(entry, 'key'),
+    valid: entry.valid,
+    source,
+    comment: text(entry, 'comment'),
+  };
 }
 
 /** Checks the file's shape, so a broken vectors file fails loudly instead of testing nothing. */
 export function parseEdgeCases(json: unknown): EdgeCases {
-  if (typeof json !== 'object' || json === null) throw new Error(`${VECTORS_PATH}: not an object`);
+  if (typeof json !== 'object' || json === null)
+    throw new Error(`${VECTORS_PATH}: not an object`);
   const file = json as Record<string, unknown>;
   const sources = file.sources as Record<string, string>;
-  if (!Array.isArray(file.publicKeys) || !Array.isArray(file.signatures)) throw new Error(`${VECTORS_PATH}: missing vector lists`);
+  if (!Array.isArray(file.publicKeys) || !Array.isArray(file.signatures))
+    throw new Error(`${VECTORS_PATH}: missing vector lists`);
   return {
     sources,
     publicKeys: file.publicKeys.map((entry) => keyVector(entry, sources)),
-    signatures: file.signatures.map((entry: Record<string, unknown>) => ({ ...keyVector(entry, sources), msg: text(entry, 'msg'), sig: text(entry, 'sig') })),
+    signatures: file.signatures.map((entry: Record<string, unknown>) => ({
+      ...keyVector(entry, sources),
+      msg: text(entry, 'msg'),
+      sig: text(entry, 'sig'),
+    })),
   };
 }
 
 export function fromHex(hex: string): Uint8Array {
   const bytes = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  for (let i = 0; i < bytes.length; i++)
+    bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return bytes;
 }
 
@@ -71,9 +91,14 @@ export function describeVector(vector: KeyVector): string {
  * Runs every signature vector through `judge` and lists those it gets wrong, so one assertion that
  * the list is empty shows every disagreement at once.
  */
-export async function disagreements(vectors: EdgeCases, judge: (vector: SignatureVector) => Promise<boolean>): Promise<string[]> {
+export async function disagreements(
+  vectors: EdgeCases,
+  judge: (vector: SignatureVector) => Promise<boolean>,
+): Promise<string[]> {
   const wrong: string[] = [];
-  for (const vector of vectors.signatures) if ((await judge(vector)) !== vector.valid) wrong.push(describeVector(vector));
+  for (const vector of vectors.signatures)
+    if ((await judge(vector)) !== vector.valid)
+      wrong.push(describeVector(vector));
   return wrong;
 }
 
@@ -81,4 +106,8 @@ export async function disagreements(vectors: EdgeCases, judge: (vector: Signatur
 export const judgedBy =
   (verifier: Verifier) =>
   (vector: SignatureVector): Promise<boolean> =>
-    verifier.verifyBytes(toBase64Url(fromHex(vector.key)), fromHex(vector.msg), fromHex(vector.sig));
+    verifier.verifyBytes(
+      toBase64Url(fromHex(vector.key)),
+      fromHex(vector.msg),
+      fromHex(vector.sig),
+    );

@@ -11,9 +11,17 @@
  */
 import { parseArgs } from 'node:util';
 import { listenHostile } from './hostile-proxy.ts';
-import type { HostMessage, HostRequest, HostileMode, HostileOptions, HostileServer } from './hostile-proxy.ts';
+import type {
+  HostMessage,
+  HostRequest,
+  HostileMode,
+  HostileOptions,
+  HostileServer,
+} from './hostile-proxy.ts';
 
-function serveTests(send: (message: HostMessage | { op: 'ready' }) => void): void {
+function serveTests(
+  send: (message: HostMessage | { op: 'ready' }) => void,
+): void {
   const proxies = new Map<number, HostileServer>();
   const dirty = new Set<number>();
   const report = (proxy: number): void => {
@@ -30,13 +38,19 @@ function serveTests(send: (message: HostMessage | { op: 'ready' }) => void): voi
   process.on('message', async (request: HostRequest) => {
     try {
       if (request.op === 'start') {
-        const server = await listenHostile(request.options, () => report(request.id));
+        const server = await listenHostile(request.options, () =>
+          report(request.id),
+        );
         proxies.set(request.id, server);
         send({ op: 'reply', id: request.id, port: server.port });
       } else if (request.op === 'stats') {
         // Pending reports go first, so the figures a test reads never run backwards.
         flush();
-        send({ op: 'reply', id: request.id, stats: proxies.get(request.proxy)!.stats() });
+        send({
+          op: 'reply',
+          id: request.id,
+          stats: proxies.get(request.proxy)!.stats(),
+        });
       } else {
         await proxies.get(request.proxy)?.close();
         proxies.delete(request.proxy);
@@ -65,13 +79,18 @@ async function serveByHand(): Promise<void> {
   });
   const target = /^(.+):(\d+)$/.exec(values.target ?? '');
   if (!target) throw new Error('--target HOST:PORT is required');
-  const range = (text: string | undefined): [number, number] | undefined => (text === undefined ? undefined : (text.split('-').map(Number) as [number, number]));
+  const range = (text: string | undefined): [number, number] | undefined =>
+    text === undefined
+      ? undefined
+      : (text.split('-').map(Number) as [number, number]);
   const options: HostileOptions = {
     target: { host: target[1]!, port: Number(target[2]) },
     mode: values.mode.split(',').filter(Boolean) as HostileMode[],
   };
-  if (values['freeze-bytes'] !== undefined) options.freezeAfterBytes = Number(values['freeze-bytes']);
-  if (values['freeze-ms'] !== undefined) options.freezeAfterMs = Number(values['freeze-ms']);
+  if (values['freeze-bytes'] !== undefined)
+    options.freezeAfterBytes = Number(values['freeze-bytes']);
+  if (values['freeze-ms'] !== undefined)
+    options.freezeAfterMs = Number(values['freeze-ms']);
   const stallMs = range(values['stall-ms']);
   const stallGapMs = range(values['stall-gap-ms']);
   if (stallMs) options.stallMs = stallMs;
@@ -79,12 +98,20 @@ async function serveByHand(): Promise<void> {
   if (values.seed !== undefined) options.seed = Number(values.seed);
   let server: HostileServer | null = null;
   let shown = '';
-  server = await listenHostile(options, () => setImmediate(() => {
-    const line = JSON.stringify(server?.stats());
-    if (line !== shown) process.stderr.write(`${(shown = line)}\n`);
-  }), Number(values.port));
-  process.stdout.write(`listening on http://127.0.0.1:${server.port} (${values.mode || 'faithful'} in front of ${values.target})\n`);
+  server = await listenHostile(
+    options,
+    () =>
+      setImmediate(() => {
+        const line = JSON.stringify(server?.stats());
+        if (line !== shown) process.stderr.write(`${(shown = line)}\n`);
+      }),
+    Number(values.port),
+  );
+  process.stdout.write(
+    `listening on http://127.0.0.1:${server.port} (${values.mode || 'faithful'} in front of ${values.target})\n`,
+  );
 }
 
-if (process.argv.includes('--host') && process.send) serveTests((message) => process.send!(message));
+if (process.argv.includes('--host') && process.send)
+  serveTests((message) => process.send!(message));
 else await serveByHand();

@@ -51,7 +51,13 @@ import { seededRandom } from './random.ts';
 
 // ## Options and numbers
 
-export type HostileMode = 'freeze' | 'no-upgrade' | 'freeze-after-time' | 'stall' | 'refuse' | 'blackhole';
+export type HostileMode =
+  | 'freeze'
+  | 'no-upgrade'
+  | 'freeze-after-time'
+  | 'stall'
+  | 'refuse'
+  | 'blackhole';
 
 export interface HostileOptions {
   target: { host: string; port: number };
@@ -85,23 +91,43 @@ export interface ProxyStats {
 }
 
 function noStats(): ProxyStats {
-  return { connections: 0, open: 0, bytesToClient: 0, bytesToServer: 0, refusedUpgrades: 0, stalls: 0 };
+  return {
+    connections: 0,
+    open: 0,
+    bytesToClient: 0,
+    bytesToServer: 0,
+    refusedUpgrades: 0,
+    stalls: 0,
+  };
 }
 
 /** Longest request head (or chunk-size line) read before the gate gives up on a connection; Node's own limit is 16 KB. */
 const MAX_HEAD_BYTES = 64 * 1024;
-const REFUSAL = 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+const REFUSAL =
+  'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 
 function modesOf(options: HostileOptions): Set<HostileMode> {
-  const modes = new Set(options.mode === undefined ? [] : Array.isArray(options.mode) ? options.mode : [options.mode]);
-  if ((modes.has('refuse') || modes.has('blackhole')) && modes.size > 1) throw new Error(`a dead door stands alone, got ${[...modes].join(', ')}`);
+  const modes = new Set(
+    options.mode === undefined
+      ? []
+      : Array.isArray(options.mode)
+        ? options.mode
+        : [options.mode],
+  );
+  if ((modes.has('refuse') || modes.has('blackhole')) && modes.size > 1)
+    throw new Error(`a dead door stands alone, got ${[...modes].join(', ')}`);
   return modes;
 }
 
 /** The stall schedule: each call gives the wait before the next stall and how long it lasts, in whole ms. */
-export function stallSchedule(seed: number, gapMs: [number, number], stallMs: [number, number]): () => { gap: number; stall: number } {
+export function stallSchedule(
+  seed: number,
+  gapMs: [number, number],
+  stallMs: [number, number],
+): () => { gap: number; stall: number } {
   const random = seededRandom(seed);
-  const between = ([least, most]: [number, number]): number => Math.round(least + random() * (most - least));
+  const between = ([least, most]: [number, number]): number =>
+    Math.round(least + random() * (most - least));
   return () => ({ gap: between(gapMs), stall: between(stallMs) });
 }
 
@@ -128,7 +154,8 @@ export class RequestGate {
         const part = this.take(Math.min(this.remaining, this.input.length));
         pass.push(part);
         this.remaining -= part.length;
-        if (this.remaining === 0) this.state = this.state === 'body' ? 'head' : 'chunk-size';
+        if (this.remaining === 0)
+          this.state = this.state === 'body' ? 'head' : 'chunk-size';
         continue;
       }
       const terminator = this.state === 'head' ? '\r\n\r\n' : '\r\n';
@@ -141,10 +168,17 @@ export class RequestGate {
       if (this.state === 'head') {
         const head = parseHead(piece.toString('latin1'));
         if (head.upgradesToWebSocket) return 'refuse';
-        this.state = head.chunked ? 'chunk-size' : head.contentLength > 0 ? 'body' : 'head';
+        this.state = head.chunked
+          ? 'chunk-size'
+          : head.contentLength > 0
+            ? 'body'
+            : 'head';
         this.remaining = head.contentLength;
       } else if (this.state === 'chunk-size') {
-        const size = parseInt(piece.toString('latin1').split(';')[0]!.trim(), 16);
+        const size = parseInt(
+          piece.toString('latin1').split(';')[0]!.trim(),
+          16,
+        );
         if (!Number.isFinite(size)) return 'refuse';
         this.state = size === 0 ? 'trailer' : 'chunk-data';
         this.remaining = size + 2;
@@ -163,13 +197,25 @@ export class RequestGate {
   }
 }
 
-function parseHead(head: string): { upgradesToWebSocket: boolean; chunked: boolean; contentLength: number } {
+function parseHead(head: string): {
+  upgradesToWebSocket: boolean;
+  chunked: boolean;
+  contentLength: number;
+} {
   const fields = new Map<string, string>();
   for (const line of head.split('\r\n').slice(1)) {
     const colon = line.indexOf(':');
-    if (colon > 0) fields.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim().toLowerCase());
+    if (colon > 0)
+      fields.set(
+        line.slice(0, colon).trim().toLowerCase(),
+        line
+          .slice(colon + 1)
+          .trim()
+          .toLowerCase(),
+      );
   }
-  const tokens = (name: string): string[] => (fields.get(name) ?? '').split(',').map((token) => token.trim());
+  const tokens = (name: string): string[] =>
+    (fields.get(name) ?? '').split(',').map((token) => token.trim());
   return {
     upgradesToWebSocket: tokens('upgrade').includes('websocket'),
     chunked: tokens('transfer-encoding').includes('chunked'),
@@ -230,7 +276,8 @@ class Flow {
 
   release(reason: string): void {
     this.holds.delete(reason);
-    while (this.holds.size === 0 && !this.frozen && this.queue.length > 0) this.pass(this.queue.shift()!);
+    while (this.holds.size === 0 && !this.frozen && this.queue.length > 0)
+      this.pass(this.queue.shift()!);
     if (this.holds.size === 0 && !this.frozen) this.from.resume();
   }
 
@@ -273,7 +320,11 @@ export interface HostileServer {
 }
 
 /** Runs one hostile proxy in this process; `changed` hears of every change to its stats. Tests use startHostileProxy. */
-export async function listenHostile(options: HostileOptions, changed: () => void = () => undefined, port = 0): Promise<HostileServer> {
+export async function listenHostile(
+  options: HostileOptions,
+  changed: () => void = () => undefined,
+  port = 0,
+): Promise<HostileServer> {
   const modes = modesOf(options);
   const stats = noStats();
   const sockets = new Set<net.Socket>();
@@ -292,22 +343,31 @@ export async function listenHostile(options: HostileOptions, changed: () => void
       stats.open--;
       changed();
     });
-    if (modes.has('blackhole')) client.resume().once('end', () => client.destroy());
+    if (modes.has('blackhole'))
+      client.resume().once('end', () => client.destroy());
     else forward(client);
   });
 
   function forward(client: net.Socket): void {
-    const upstream = net.connect({ host: options.target.host, port: options.target.port, allowHalfOpen: true });
+    const upstream = net.connect({
+      host: options.target.host,
+      port: options.target.port,
+      allowHalfOpen: true,
+    });
     sockets.add(upstream);
     upstream.on('error', () => undefined);
     const gate = modes.has('no-upgrade') ? new RequestGate() : null;
     const toServer: Flow = new Flow(client, upstream, {
       counted: (bytes) => ((stats.bytesToServer += bytes), changed()),
-      ...(gate ? { gate: (chunk: Buffer) => gate.push(chunk), refused: refuse } : {}),
+      ...(gate
+        ? { gate: (chunk: Buffer) => gate.push(chunk), refused: refuse }
+        : {}),
       drainWhenFrozen: true,
     });
     const toClient: Flow = new Flow(upstream, client, {
-      budget: modes.has('freeze') ? (options.freezeAfterBytes ?? 16_384) : Infinity,
+      budget: modes.has('freeze')
+        ? (options.freezeAfterBytes ?? 16_384)
+        : Infinity,
       counted: (bytes) => ((stats.bytesToClient += bytes), changed()),
       frozeNow: () => letGoOfClient(),
     });
@@ -338,7 +398,11 @@ export async function listenHostile(options: HostileOptions, changed: () => void
     });
     // An abrupt close passes as a reset (after the bytes before it) unless its direction is frozen:
     // a middlebox that drops a direction's packets drops its FIN and RST too. A FIN passes as 'end'.
-    client.once('close', (hadError) => (hadError || !client.readableEnded) && toServer.push('reset'));
+    client.once(
+      'close',
+      (hadError) =>
+        (hadError || !client.readableEnded) && toServer.push('reset'),
+    );
     upstream.once('close', (hadError) => {
       sockets.delete(upstream);
       // Never connected (the relay is down): nothing to forward, so the client learns at once.
@@ -356,14 +420,18 @@ export async function listenHostile(options: HostileOptions, changed: () => void
     const gone = (): void => {
       if (!client.destroyed || !upstream.destroyed) return;
       for (const flow of both) flows.delete(flow);
-      if (lifetime) (clearTimeout(lifetime), timers.delete(lifetime));
+      if (lifetime) clearTimeout(lifetime), timers.delete(lifetime);
     };
     client.once('close', gone);
     upstream.once('close', gone);
   }
 
   if (modes.has('stall')) {
-    const next = stallSchedule(options.seed ?? 1, options.stallGapMs ?? [1000, 10_000], options.stallMs ?? [1000, 5000]);
+    const next = stallSchedule(
+      options.seed ?? 1,
+      options.stallGapMs ?? [1000, 10_000],
+      options.stallMs ?? [1000, 5000],
+    );
     const schedule = (): void => {
       const { gap, stall } = next();
       const waiting = setTimeout(() => {
@@ -391,7 +459,8 @@ export async function listenHostile(options: HostileOptions, changed: () => void
   });
   const bound = (server.address() as net.AddressInfo).port;
   // A dead door that refuses: the port was free a moment ago and nothing listens on it now.
-  if (modes.has('refuse')) await new Promise((resolve) => server.close(resolve));
+  if (modes.has('refuse'))
+    await new Promise((resolve) => server.close(resolve));
   return {
     port: bound,
     stats: () => ({ ...stats }),
@@ -399,7 +468,8 @@ export async function listenHostile(options: HostileOptions, changed: () => void
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       for (const socket of sockets) socket.destroy();
-      if (server.listening) await new Promise((resolve) => server.close(resolve));
+      if (server.listening)
+        await new Promise((resolve) => server.close(resolve));
     },
   };
 }
@@ -407,10 +477,25 @@ export async function listenHostile(options: HostileOptions, changed: () => void
 // ## Running proxies in a child process
 
 /** What startHostileProxy asks of the host process, and what the host says back. */
-export type HostRequest = { op: 'start'; id: number; options: HostileOptions } | { op: 'stats'; id: number; proxy: number } | { op: 'stop'; id: number; proxy: number };
+export type HostRequest =
+  | { op: 'start'; id: number; options: HostileOptions }
+  | { op: 'stats'; id: number; proxy: number }
+  | { op: 'stop'; id: number; proxy: number };
 /** A request before the host's id is put on it. */
-type Question = HostRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
-export type HostMessage = { op: 'reply'; id: number; port?: number; stats?: ProxyStats; error?: string } | { op: 'stats'; proxy: number; stats: ProxyStats };
+type Question = HostRequest extends infer R
+  ? R extends unknown
+    ? Omit<R, 'id'>
+    : never
+  : never;
+export type HostMessage =
+  | {
+      op: 'reply';
+      id: number;
+      port?: number;
+      stats?: ProxyStats;
+      error?: string;
+    }
+  | { op: 'stats'; proxy: number; stats: ProxyStats };
 
 export interface HostileProxy {
   port: number;
@@ -430,11 +515,17 @@ export interface HostileProxy {
   stop(): Promise<void>;
 }
 
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'hostile-proxy-cli.ts');
+const CLI = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  'hostile-proxy-cli.ts',
+);
 
 class Host {
   private nextId = 1;
-  private readonly waiting = new Map<number, (message: Extract<HostMessage, { op: 'reply' }>) => void>();
+  private readonly waiting = new Map<
+    number,
+    (message: Extract<HostMessage, { op: 'reply' }>) => void
+  >();
   readonly reported = new Map<number, ProxyStats>();
 
   constructor(private readonly child: ChildProcess) {
@@ -449,7 +540,12 @@ class Host {
     });
     child.once('exit', (code, signal) => {
       host = null;
-      for (const resolve of this.waiting.values()) resolve({ op: 'reply', id: 0, error: `the proxy host exited (${code ?? signal})` });
+      for (const resolve of this.waiting.values())
+        resolve({
+          op: 'reply',
+          id: 0,
+          error: `the proxy host exited (${code ?? signal})`,
+        });
       this.waiting.clear();
     });
     this.idle();
@@ -460,10 +556,12 @@ class Host {
     // Holds the test process open only while it waits for an answer; an idle host never does.
     this.child.ref();
     this.child.channel?.ref();
-    const reply = await new Promise<Extract<HostMessage, { op: 'reply' }>>((resolve) => {
-      this.waiting.set(id, resolve);
-      this.child.send({ ...request, id });
-    });
+    const reply = await new Promise<Extract<HostMessage, { op: 'reply' }>>(
+      (resolve) => {
+        this.waiting.set(id, resolve);
+        this.child.send({ ...request, id });
+      },
+    );
     if (reply.error) throw new Error(reply.error);
     return reply;
   }
@@ -479,23 +577,32 @@ let host: Promise<Host> | null = null;
 function theHost(): Promise<Host> {
   host ??= new Promise<Host>((resolve, reject) => {
     // The host exits when this process does: its IPC channel closes (hostile-proxy-cli.ts).
-    const child = fork(CLI, ['--host'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(CLI, ['--host'], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const failed = (why: unknown): void => {
       host = null;
       reject(new Error(`the proxy host did not start: ${String(why)}`));
     };
     child.once('error', failed);
     child.once('exit', failed);
-    child.once('message', (message: { op: string }) => (message.op === 'ready' ? resolve(new Host(child)) : failed(message.op)));
+    child.once('message', (message: { op: string }) =>
+      message.op === 'ready' ? resolve(new Host(child)) : failed(message.op),
+    );
   });
   return host;
 }
 
 /** Starts a hostile proxy in front of `options.target` on a free port of 127.0.0.1. */
-export async function startHostileProxy(options: HostileOptions): Promise<HostileProxy> {
+export async function startHostileProxy(
+  options: HostileOptions,
+): Promise<HostileProxy> {
   modesOf(options);
   const proxyHost = await theHost();
-  const { id: proxy, port } = await proxyHost.ask({ op: 'start', options }).then((reply) => ({ id: reply.id, port: reply.port! }));
+  const { id: proxy, port } = await proxyHost
+    .ask({ op: 'start', options })
+    .then((reply) => ({ id: reply.id, port: reply.port! }));
   const latest = (): ProxyStats => proxyHost.reported.get(proxy) ?? noStats();
   const url = `http://127.0.0.1:${port}`;
   return {

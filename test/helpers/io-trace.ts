@@ -25,7 +25,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const HEADER_BYTES = 48;
-const KIND = { 1: 'open', 2: 'write', 3: 'truncate', 4: 'sync', 5: 'rename', 6: 'unlink', 7: 'mkdir', 8: 'rmdir', 9: 'untrackable' } as const;
+const KIND = {
+  1: 'open',
+  2: 'write',
+  3: 'truncate',
+  4: 'sync',
+  5: 'rename',
+  6: 'unlink',
+  7: 'mkdir',
+  8: 'rmdir',
+  9: 'untrackable',
+} as const;
 type Kind = (typeof KIND)[keyof typeof KIND];
 const PHASE = { 1: 'begin', 2: 'done', 3: 'failed' } as const;
 type Phase = (typeof PHASE)[keyof typeof PHASE];
@@ -56,9 +66,11 @@ function readTrace(file: string): { records: TraceRecord[]; torn: boolean } {
     if (end > bytes.length) break;
     const kind = KIND[bytes.readUInt16LE(at) as keyof typeof KIND];
     const phase = PHASE[bytes.readUInt16LE(at + 2) as keyof typeof PHASE];
-    if (!kind || !phase) throw new Error(`io trace ${file}: unknown record at byte ${at}`);
+    if (!kind || !phase)
+      throw new Error(`io trace ${file}: unknown record at byte ${at}`);
     let cursor = at + HEADER_BYTES;
-    const take = (length: number): Buffer => bytes.subarray(cursor, (cursor += length));
+    const take = (length: number): Buffer =>
+      bytes.subarray(cursor, (cursor += length));
     records.push({
       kind,
       phase,
@@ -79,7 +91,9 @@ function readTrace(file: string): { records: TraceRecord[]; torn: boolean } {
 // ---------------------------------------------------------------------------------------------
 // The model: files and folders, each with what it held before the trace and the changes since
 
-type FileChange = { at: number; offset: number; data: Buffer } | { at: number; length: number };
+type FileChange =
+  | { at: number; offset: number; data: Buffer }
+  | { at: number; length: number };
 
 interface FileNode {
   kind: 'file';
@@ -105,12 +119,29 @@ export type Tree = Map<string, Buffer | null>;
 
 /** The model of a folder read before the trace began: everything in it counts as on disk. */
 function modelOf(tree: Tree): FolderNode {
-  const root: FolderNode = { kind: 'folder', before: new Map(), changes: [], durableBefore: -1, now: new Map() };
+  const root: FolderNode = {
+    kind: 'folder',
+    before: new Map(),
+    changes: [],
+    durableBefore: -1,
+    now: new Map(),
+  };
   const folders = new Map<string, FolderNode>([['', root]]);
-  for (const [relative, bytes] of [...tree].sort(([a], [b]) => a.split('/').length - b.split('/').length)) {
+  for (const [relative, bytes] of [...tree].sort(
+    ([a], [b]) => a.split('/').length - b.split('/').length,
+  )) {
     const slash = relative.lastIndexOf('/');
     const parent = folders.get(relative.slice(0, Math.max(0, slash)))!;
-    const node: Node = bytes === null ? { kind: 'folder', before: new Map(), changes: [], durableBefore: -1, now: new Map() } : { kind: 'file', before: bytes, changes: [], durableBefore: -1 };
+    const node: Node =
+      bytes === null
+        ? {
+            kind: 'folder',
+            before: new Map(),
+            changes: [],
+            durableBefore: -1,
+            now: new Map(),
+          }
+        : { kind: 'file', before: bytes, changes: [], durableBefore: -1 };
     if (node.kind === 'folder') folders.set(relative, node);
     parent.before.set(relative.slice(slash + 1), node);
     parent.now.set(relative.slice(slash + 1), node);
@@ -131,7 +162,8 @@ function fileBytes(file: FileNode, upTo: number): Buffer {
   };
   for (const change of file.changes) {
     if (change.at >= upTo) break;
-    const end = 'length' in change ? change.length : change.offset + change.data.length;
+    const end =
+      'length' in change ? change.length : change.offset + change.data.length;
     const start = 'length' in change ? change.length : change.offset;
     reserve(end);
     if (start > length) bytes.fill(0, length, start); // a hole reads as zeros
@@ -154,14 +186,19 @@ function folderNames(folder: FolderNode, upTo: number): Map<string, Node> {
 function toTree(root: FolderNode, durable: boolean): Tree {
   const tree: Tree = new Map();
   const walk = (folder: FolderNode, prefix: string): void => {
-    const names = durable ? folderNames(folder, folder.durableBefore) : folder.now;
+    const names = durable
+      ? folderNames(folder, folder.durableBefore)
+      : folder.now;
     for (const [name, node] of names) {
       const relative = prefix ? `${prefix}/${name}` : name;
       if (node.kind === 'folder') {
         tree.set(relative, null);
         walk(node, relative);
       } else {
-        tree.set(relative, fileBytes(node, durable ? node.durableBefore : Infinity));
+        tree.set(
+          relative,
+          fileBytes(node, durable ? node.durableBefore : Infinity),
+        );
       }
     }
   };
@@ -190,7 +227,9 @@ export function readTree(folder: string): Tree {
 /** Writes a Tree into `folder` (which must be empty or missing). */
 export function writeTree(tree: Tree, folder: string): void {
   fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
-  for (const [relative, bytes] of [...tree].sort(([a], [b]) => a.length - b.length)) {
+  for (const [relative, bytes] of [...tree].sort(
+    ([a], [b]) => a.length - b.length,
+  )) {
     const full = path.join(folder, relative);
     if (bytes === null) fs.mkdirSync(full, { mode: 0o700 });
     else fs.writeFileSync(full, bytes, { mode: 0o600 });
@@ -210,10 +249,18 @@ export interface TraceCounts {
 // The replay
 
 class Replay {
-  readonly counts: TraceCounts = { writes: new Map(), syncs: new Map(), renames: 0, inFlight: 0 };
+  readonly counts: TraceCounts = {
+    writes: new Map(),
+    syncs: new Map(),
+    renames: 0,
+    inFlight: 0,
+  };
   /** What calls in flight at the end may have touched: paths (and everything below), and byte ranges of files. */
   private readonly uncertainPaths = new Set<string>();
-  private readonly uncertainRanges = new Map<FileNode, { from: number; to: number }[]>();
+  private readonly uncertainRanges = new Map<
+    FileNode,
+    { from: number; to: number }[]
+  >();
   private readonly fds = new Map<number, { node: Node; path: string }>();
 
   constructor(
@@ -224,13 +271,20 @@ class Replay {
   ) {
     const begun = new Map<bigint, { record: TraceRecord; at: number }>();
     records.forEach((record, at) => {
-      if (record.kind === 'untrackable') throw new Error(`io trace: ${record.path} got fd ${record.fd}, beyond what the shim tracks`);
+      if (record.kind === 'untrackable')
+        throw new Error(
+          `io trace: ${record.path} got fd ${record.fd}, beyond what the shim tracks`,
+        );
       if (record.phase === 'begin') begun.set(record.id, { record, at });
       else {
         const begin = begun.get(record.id);
         begun.delete(record.id);
-        if (!begin) throw new Error(`io trace: ${record.phase} of ${record.kind} call ${record.id} without its begin`);
-        if (record.phase === 'done') this.apply(begin.record, begin.at, record, at);
+        if (!begin)
+          throw new Error(
+            `io trace: ${record.phase} of ${record.kind} call ${record.id} without its begin`,
+          );
+        if (record.phase === 'done')
+          this.apply(begin.record, begin.at, record, at);
       }
     });
     for (const { record } of begun.values()) this.inFlight(record);
@@ -241,7 +295,8 @@ class Replay {
 
   private relative(file: string): string {
     const relative = path.relative(this.root, file);
-    if (relative.startsWith('..') || path.isAbsolute(relative)) throw new Error(`io trace: ${file} is outside ${this.root}`);
+    if (relative.startsWith('..') || path.isAbsolute(relative))
+      throw new Error(`io trace: ${file} is outside ${this.root}`);
     return relative.split(path.sep).join('/');
   }
 
@@ -252,7 +307,10 @@ class Replay {
     let folder = this.tree;
     for (const part of parts) {
       const next = folder.now.get(part);
-      if (next?.kind !== 'folder') throw new Error(`io trace: ${relative}: no folder ${part} at that point of the trace`);
+      if (next?.kind !== 'folder')
+        throw new Error(
+          `io trace: ${relative}: no folder ${part} at that point of the trace`,
+        );
       folder = next;
     }
     return { folder, name };
@@ -269,7 +327,12 @@ class Replay {
     counter.set(key, (counter.get(key) ?? 0) + 1);
   }
 
-  private apply(begin: TraceRecord, beginAt: number, done: TraceRecord, at: number): void {
+  private apply(
+    begin: TraceRecord,
+    beginAt: number,
+    done: TraceRecord,
+    at: number,
+  ): void {
     switch (begin.kind) {
       case 'open': {
         const relative = this.relative(done.path);
@@ -281,23 +344,41 @@ class Replay {
           node = parent.now.get(name);
           const flags = Number(done.a);
           if (!node) {
-            if (!(flags & fs.constants.O_CREAT) || folder) throw new Error(`io trace: opened ${relative}, which the trace never saw made`);
-            node = { kind: 'file', before: Buffer.alloc(0), changes: [], durableBefore: -1 };
+            if (!(flags & fs.constants.O_CREAT) || folder)
+              throw new Error(
+                `io trace: opened ${relative}, which the trace never saw made`,
+              );
+            node = {
+              kind: 'file',
+              before: Buffer.alloc(0),
+              changes: [],
+              durableBefore: -1,
+            };
             this.setName(relative, node, at);
           } else if (node.kind === 'file' && flags & fs.constants.O_TRUNC) {
             node.changes.push({ at, length: 0 });
           }
         }
-        if ((node.kind === 'folder') !== folder) throw new Error(`io trace: ${relative} changed between file and folder unseen`);
+        if ((node.kind === 'folder') !== folder)
+          throw new Error(
+            `io trace: ${relative} changed between file and folder unseen`,
+          );
         this.fds.set(done.fd, { node, path: relative });
         break;
       }
       case 'write':
       case 'truncate': {
         const open = this.fds.get(done.fd);
-        if (open?.node.kind !== 'file') throw new Error(`io trace: ${begin.kind} on fd ${done.fd}, which is not an open file`);
+        if (open?.node.kind !== 'file')
+          throw new Error(
+            `io trace: ${begin.kind} on fd ${done.fd}, which is not an open file`,
+          );
         if (begin.kind === 'write') {
-          open.node.changes.push({ at, offset: Number(done.a), data: done.data });
+          open.node.changes.push({
+            at,
+            offset: Number(done.a),
+            data: done.data,
+          });
           this.count(this.counts.writes, open.path);
         } else {
           open.node.changes.push({ at, length: Number(begin.a) });
@@ -306,7 +387,8 @@ class Replay {
       }
       case 'sync': {
         const open = this.fds.get(done.fd);
-        if (!open) throw new Error(`io trace: sync of fd ${done.fd}, which is not open`);
+        if (!open)
+          throw new Error(`io trace: sync of fd ${done.fd}, which is not open`);
         // Durable: what was done before the sync began; whatever raced with it is not counted.
         open.node.durableBefore = Math.max(open.node.durableBefore, beginAt);
         this.count(this.counts.syncs, open.path);
@@ -316,7 +398,10 @@ class Replay {
         const from = this.relative(begin.path);
         const { folder, name } = this.parent(from);
         const node = folder.now.get(name);
-        if (!node) throw new Error(`io trace: renamed ${from}, which the trace does not have`);
+        if (!node)
+          throw new Error(
+            `io trace: renamed ${from}, which the trace does not have`,
+          );
         this.setName(from, null, at);
         this.setName(this.relative(begin.path2), node, at);
         this.counts.renames++;
@@ -327,22 +412,41 @@ class Replay {
         this.setName(this.relative(begin.path), null, at);
         break;
       case 'mkdir':
-        this.setName(this.relative(begin.path), { kind: 'folder', before: new Map(), changes: [], durableBefore: -1, now: new Map() }, at);
+        this.setName(
+          this.relative(begin.path),
+          {
+            kind: 'folder',
+            before: new Map(),
+            changes: [],
+            durableBefore: -1,
+            now: new Map(),
+          },
+          at,
+        );
         break;
     }
   }
 
   private inFlight(begin: TraceRecord): void {
     const uncertain = (file: FileNode, from: number, to: number): void => {
-      this.uncertainRanges.set(file, [...(this.uncertainRanges.get(file) ?? []), { from, to }]);
+      this.uncertainRanges.set(file, [
+        ...(this.uncertainRanges.get(file) ?? []),
+        { from, to },
+      ]);
     };
     const open = this.fds.get(begin.fd);
     switch (begin.kind) {
       case 'write':
-        if (open?.node.kind === 'file') uncertain(open.node, begin.a === AT_POSITION ? 0 : Number(begin.a), begin.a === AT_POSITION ? Infinity : Number(begin.a + begin.b));
+        if (open?.node.kind === 'file')
+          uncertain(
+            open.node,
+            begin.a === AT_POSITION ? 0 : Number(begin.a),
+            begin.a === AT_POSITION ? Infinity : Number(begin.a + begin.b),
+          );
         break;
       case 'truncate':
-        if (open?.node.kind === 'file') uncertain(open.node, Number(begin.a), Infinity);
+        if (open?.node.kind === 'file')
+          uncertain(open.node, Number(begin.a), Infinity);
         break;
       case 'sync':
         break; // changes nothing a reader can see
@@ -354,7 +458,12 @@ class Replay {
 
   private isUncertain(relative: string): boolean {
     for (const uncertain of this.uncertainPaths) {
-      if (uncertain === '' || relative === uncertain || relative.startsWith(`${uncertain}/`)) return true;
+      if (
+        uncertain === '' ||
+        relative === uncertain ||
+        relative.startsWith(`${uncertain}/`)
+      )
+        return true;
     }
     return false;
   }
@@ -377,17 +486,25 @@ class Replay {
       const expected = model.get(relative);
       const actual = disk.get(relative);
       if (expected === undefined || actual === undefined) {
-        differences.push(`${relative}: ${expected === undefined ? 'on disk, not in the trace' : 'in the trace, not on disk'}`);
+        differences.push(
+          `${relative}: ${expected === undefined ? 'on disk, not in the trace' : 'in the trace, not on disk'}`,
+        );
       } else if ((expected === null) !== (actual === null)) {
-        differences.push(`${relative}: a ${actual === null ? 'folder' : 'file'} on disk, a ${expected === null ? 'folder' : 'file'} in the trace`);
+        differences.push(
+          `${relative}: a ${actual === null ? 'folder' : 'file'} on disk, a ${expected === null ? 'folder' : 'file'} in the trace`,
+        );
       } else if (expected && actual) {
         const node = nodes.get(relative);
-        const ranges = (node?.kind === 'file' && this.uncertainRanges.get(node)) || [];
-        const settled = (offset: number): boolean => !ranges.some((range) => offset >= range.from && offset < range.to);
+        const ranges =
+          (node?.kind === 'file' && this.uncertainRanges.get(node)) || [];
+        const settled = (offset: number): boolean =>
+          !ranges.some((range) => offset >= range.from && offset < range.to);
         const longest = Math.max(expected.length, actual.length);
         for (let offset = 0; offset < longest; offset++) {
           if (expected[offset] !== actual[offset] && settled(offset)) {
-            differences.push(`${relative}: differs from byte ${offset} (the trace has ${expected.length} bytes, the disk ${actual.length})`);
+            differences.push(
+              `${relative}: differs from byte ${offset} (the trace has ${expected.length} bytes, the disk ${actual.length})`,
+            );
             break;
           }
         }
@@ -426,7 +543,12 @@ export class IoRecorder {
    * sees: on Node 20.20 it is off unless set to 1, but an inherited 1 would blind the trace.
    */
   env(shim: string): NodeJS.ProcessEnv {
-    return { LD_PRELOAD: shim, SOV_IO_TRACE: this.traceFile, SOV_IO_TRACE_ROOT: this.root, UV_USE_IO_URING: '0' };
+    return {
+      LD_PRELOAD: shim,
+      SOV_IO_TRACE: this.traceFile,
+      SOV_IO_TRACE_ROOT: this.root,
+      UV_USE_IO_URING: '0',
+    };
   }
 
   /** Reads the trace so far. Call it once the traced process is gone. */

@@ -18,19 +18,34 @@ export interface RawReply {
 }
 
 /** Sends `GET target` on a fresh connection and resolves with whatever comes back. */
-export function rawGet(port: number, target: string | Buffer): Promise<RawReply> {
-  const sendable = typeof target === 'string' && /^\/[\u0021-\u00ff]*$/.test(target);
-  return sendable ? viaHttp(port, target as string) : viaSocket(port, Buffer.isBuffer(target) ? target : Buffer.from(target, 'utf8'));
+export function rawGet(
+  port: number,
+  target: string | Buffer,
+): Promise<RawReply> {
+  const sendable =
+    typeof target === 'string' && /^\/[\u0021-\u00ff]*$/.test(target);
+  return sendable
+    ? viaHttp(port, target as string)
+    : viaSocket(
+        port,
+        Buffer.isBuffer(target) ? target : Buffer.from(target, 'utf8'),
+      );
 }
 
 function viaHttp(port: number, path: string): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     http
       .request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        const head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n${Object.entries(res.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
+        const head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n${Object.entries(
+          res.headers,
+        )
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('')}\r\n`;
         const chunks: Buffer[] = [Buffer.from(head, 'latin1')];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks) }),
+        );
       })
       .on('error', reject)
       .end();
@@ -40,15 +55,30 @@ function viaHttp(port: number, path: string): Promise<RawReply> {
 function viaSocket(port: number, target: Buffer): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => {
-      socket.end(Buffer.concat([Buffer.from('GET '), target, Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')]));
+      socket.end(
+        Buffer.concat([
+          Buffer.from('GET '),
+          target,
+          Buffer.from(
+            ' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+          ),
+        ]),
+      );
     });
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     // A refused request may end in a reset rather than a FIN; what arrived before it still counts.
-    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? socket.destroy() : reject(error)));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'ECONNRESET' ? socket.destroy() : reject(error),
+    );
     socket.on('close', () => {
       const raw = Buffer.concat(chunks);
-      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(raw.toString('latin1'))?.[1] ?? 0), raw });
+      resolve({
+        status: Number(
+          /^HTTP\/1\.[01] (\d{3})/.exec(raw.toString('latin1'))?.[1] ?? 0,
+        ),
+        raw,
+      });
     });
   });
 }

@@ -44,12 +44,27 @@ function accepts(port: number): Promise<boolean> {
 }
 
 /** Runs `command` in the foreground and resolves once `port` accepts connections. */
-async function startProxy(name: string, command: string[], port: number, env: NodeJS.ProcessEnv, extraLog: () => string): Promise<ProxyProcess> {
-  const child: ChildProcess = spawn(command[0]!, command.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startProxy(
+  name: string,
+  command: string[],
+  port: number,
+  env: NodeJS.ProcessEnv,
+  extraLog: () => string,
+): Promise<ProxyProcess> {
+  const child: ChildProcess = spawn(command[0]!, command.slice(1), {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child
+    .stdout!.setEncoding('utf8')
+    .on('data', (chunk: string) => (output += chunk));
+  child
+    .stderr!.setEncoding('utf8')
+    .on('data', (chunk: string) => (output += chunk));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => resolve()),
+  );
   const log = (): string => `${output}${extraLog()}`;
   let up = false;
   const probe = async (): Promise<void> => {
@@ -57,8 +72,14 @@ async function startProxy(name: string, command: string[], port: number, env: No
   };
   await Promise.race([probe(), exited]);
   if (!up) {
-    await eventually(() => child.exitCode !== null, `${name} to exit`, 5000).catch(() => child.kill('SIGKILL'));
-    throw new Error(`${name} exited with ${child.exitCode} before listening on ${port}:\n${log()}`);
+    await eventually(
+      () => child.exitCode !== null,
+      `${name} to exit`,
+      5000,
+    ).catch(() => child.kill('SIGKILL'));
+    throw new Error(
+      `${name} exited with ${child.exitCode} before listening on ${port}:\n${log()}`,
+    );
   }
   const url = `http://127.0.0.1:${port}`;
   return {
@@ -67,7 +88,8 @@ async function startProxy(name: string, command: string[], port: number, env: No
     port,
     log,
     stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null)
+        child.kill('SIGTERM');
       return exited;
     },
   };
@@ -124,7 +146,11 @@ export function nginxPathDoor(relayPort: number, prefix: string): string {
 }
 
 /** nginx in the foreground on a free loopback port, proxying to the relay on `relayPort` (README's locations unless others are given). */
-export async function startNginx(program: string, relayPort: number, locations = nginxLocations(relayPort)): Promise<ProxyProcess> {
+export async function startNginx(
+  program: string,
+  relayPort: number,
+  locations = nginxLocations(relayPort),
+): Promise<ProxyProcess> {
   const dir = tempDataDir();
   // nginx run by root hands requests to workers running as nobody, which must reach the folder.
   fs.chmodSync(dir, 0o755);
@@ -150,11 +176,20 @@ ${locations}
 `,
   );
   // -e: the error log before the configuration is read (the default path needs root).
-  return startProxy('nginx', [program, '-c', config, '-p', dir, '-e', errorLog], port, {}, () => (fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : ''));
+  return startProxy(
+    'nginx',
+    [program, '-c', config, '-p', dir, '-e', errorLog],
+    port,
+    {},
+    () => (fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : ''),
+  );
 }
 
 /** Caddy in the foreground on a free loopback port; `reverse_proxy` passes WebSockets and sets X-Forwarded-For by itself. */
-export async function startCaddy(program: string, relayPort: number): Promise<ProxyProcess> {
+export async function startCaddy(
+  program: string,
+  relayPort: number,
+): Promise<ProxyProcess> {
   const dir = tempDataDir();
   const port = await freePort();
   const config = path.join(dir, 'Caddyfile');
@@ -171,6 +206,16 @@ http://127.0.0.1:${port} {
 `,
   );
   // Caddy keeps certificates and its autosave in the user's folders: keep them in the test's.
-  const env = { HOME: dir, XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config') };
-  return startProxy('caddy', [program, 'run', '--config', config, '--adapter', 'caddyfile'], port, env, () => '');
+  const env = {
+    HOME: dir,
+    XDG_DATA_HOME: path.join(dir, 'data'),
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+  };
+  return startProxy(
+    'caddy',
+    [program, 'run', '--config', config, '--adapter', 'caddyfile'],
+    port,
+    env,
+    () => '',
+  );
 }

@@ -7,11 +7,23 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_MESSAGES } from '../../sdk/errors.ts';
-import { TestClient, eventually, newSigningKey, registerUser, registration, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
+import {
+  TestClient,
+  eventually,
+  newSigningKey,
+  registerUser,
+  registration,
+  signMessage,
+  uniqueName,
+  withTimeout,
+} from '../helpers/client.ts';
 import type { ReplyFrame, TestUser } from '../helpers/client.ts';
 import { startRelay, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
-import { RELAY_ERROR_CODES, REQUEST_FIELDS } from '../helpers/fuzz/protocol-promises.ts';
+import {
+  RELAY_ERROR_CODES,
+  REQUEST_FIELDS,
+} from '../helpers/fuzz/protocol-promises.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -46,43 +58,78 @@ async function loggedIn(relay: RelayProcess, room?: string): Promise<Person> {
 
 async function bystanders(relay: RelayProcess): Promise<Bystanders> {
   const room = uniqueName('room');
-  const [alice, bob] = await Promise.all([loggedIn(relay, room), loggedIn(relay, room)]);
+  const [alice, bob] = await Promise.all([
+    loggedIn(relay, room),
+    loggedIn(relay, room),
+  ]);
   return { relay, room, alice, bob };
 }
 
 let chatter = 0;
 /** Alice sends a signed message and Bob receives it: the relay is alive and serving. */
 async function stillChatting(group: Bystanders): Promise<void> {
-  assert.equal(group.relay.child.exitCode, null, 'the relay process is still running');
-  assert.equal(group.relay.child.signalCode, null, 'the relay process is still running');
-  const message = signMessage(group.alice.user, group.room, `still here ${++chatter}`);
+  assert.equal(
+    group.relay.child.exitCode,
+    null,
+    'the relay process is still running',
+  );
+  assert.equal(
+    group.relay.child.signalCode,
+    null,
+    'the relay process is still running',
+  );
+  const message = signMessage(
+    group.alice.user,
+    group.room,
+    `still here ${++chatter}`,
+  );
   const { seq } = await group.alice.client.call('send', message);
-  const received = await group.bob.client.waitForEvent((e) => e.ev === 'message' && e.cid === message.cid, 'the bystander’s message');
+  const received = await group.bob.client.waitForEvent(
+    (e) => e.ev === 'message' && e.cid === message.cid,
+    'the bystander’s message',
+  );
   assert.deepEqual(received, { ev: 'message', ...message, seq });
 }
 
 function assertNoRelayErrors(relay: RelayProcess): void {
-  const errors = relay.stderr().split('\n').filter((line) => / error /.test(line));
+  const errors = relay
+    .stderr()
+    .split('\n')
+    .filter((line) => / error /.test(line));
   assert.deepEqual(errors, [], 'the relay logged no errors');
 }
 
-const errorReply = (re: string | number | null, code: keyof typeof ERROR_MESSAGES, extra: Record<string, unknown> = {}): ReplyFrame => ({
+const errorReply = (
+  re: string | number | null,
+  code: keyof typeof ERROR_MESSAGES,
+  extra: Record<string, unknown> = {},
+): ReplyFrame => ({
   re,
   ok: false,
   error: { code, message: ERROR_MESSAGES[code], ...extra },
 });
 
 /** Sends one text frame and waits for the socket to close; resolves with the close code and reason. */
-async function sendAndClose(client: TestClient, data: string | Buffer, binary = false): Promise<{ code: number; reason: string }> {
+async function sendAndClose(
+  client: TestClient,
+  data: string | Buffer,
+  binary = false,
+): Promise<{ code: number; reason: string }> {
   client.socket.send(data, { binary });
   return withTimeout(client.closed, 'the relay to close the connection');
 }
 
 /** A send request whose fields are all well-formed (the signature is not checked until after login). */
 function wellFormedSend(): Record<string, unknown> {
-  return { room: 'general', author: 1, cid: 'abcdefgh1234', ts: Date.now(), text: 'hi', sig: 'A'.repeat(86) };
+  return {
+    room: 'general',
+    author: 1,
+    cid: 'abcdefgh1234',
+    ts: Date.now(),
+    text: 'hi',
+    sig: 'A'.repeat(86),
+  };
 }
-
 
 // ---------------------------------------------------------------------------------------------
 
@@ -98,9 +145,23 @@ after(() => relay.stop());
 describe('frames that are not requests', () => {
   test('text that is not JSON gets a BAD_JSON reply with re null', async () => {
     const client = await connect(relay);
-    for (const text of ['hello', '{', '{"id":1,', "{'id':1,'type':'ping'}", '', ' ', 'NaN', '{"id":1,"type":"ping"} extra', '\u0000']) {
+    for (const text of [
+      'hello',
+      '{',
+      '{"id":1,',
+      "{'id':1,'type':'ping'}",
+      '',
+      ' ',
+      'NaN',
+      '{"id":1,"type":"ping"} extra',
+      '\u0000',
+    ]) {
       const reply = await client.sendRaw(text, null);
-      assert.deepEqual(reply, errorReply(null, 'BAD_JSON'), JSON.stringify(text));
+      assert.deepEqual(
+        reply,
+        errorReply(null, 'BAD_JSON'),
+        JSON.stringify(text),
+      );
     }
     await stillChatting(group);
   });
@@ -133,13 +194,29 @@ describe('frames that are not requests', () => {
     // The edges of a valid id still work.
     assert.equal((await client.sendRaw('{"id":0,"type":"ping"}', 0)).ok, true);
     const longest = 'i'.repeat(64);
-    assert.equal((await client.sendRaw(`{"id":"${longest}","type":"ping"}`, longest)).ok, true);
+    assert.equal(
+      (await client.sendRaw(`{"id":"${longest}","type":"ping"}`, longest)).ok,
+      true,
+    );
     await stillChatting(group);
   });
 
   test('an unknown request type gets UNKNOWN_TYPE with the request id echoed', async () => {
     const client = await connect(relay);
-    const types: unknown[] = ['fly', '', 'PING', 'Ping ', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 42, null, ['ping'], { ping: 1 }];
+    const types: unknown[] = [
+      'fly',
+      '',
+      'PING',
+      'Ping ',
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+      42,
+      null,
+      ['ping'],
+      { ping: 1 },
+    ];
     let n = 0;
     for (const type of types) {
       const id = ++n % 2 ? `req-${n}` : n;
@@ -161,7 +238,14 @@ describe('frames that are not requests', () => {
       ['salt', { username: 42 }, 'username'],
       ['login', { username: 'someone', authKey: 123 }, 'authKey'],
       ['login', { username: 'someone', authKey: 'short' }, 'authKey'],
-      ['login', { username: ['someone'], authKey: crypto.randomBytes(32).toString('base64url') }, 'username'],
+      [
+        'login',
+        {
+          username: ['someone'],
+          authKey: crypto.randomBytes(32).toString('base64url'),
+        },
+        'username',
+      ],
       ['resume', { token: ['x'] }, 'token'],
       ['resume', { token: 'A'.repeat(43) + '=' }, 'token'],
       ['register', { ...reg, firstName: {} }, 'firstName'],
@@ -205,10 +289,21 @@ describe('frames that are not requests', () => {
     let n = 0;
     for (const [type, fields, field] of cases) {
       const id = `f${++n}`;
-      const reply = await client.sendRaw(JSON.stringify({ ...fields, id, type }), id);
+      const reply = await client.sendRaw(
+        JSON.stringify({ ...fields, id, type }),
+        id,
+      );
       assert.equal(reply.ok, false, `${type} ${field}`);
-      assert.equal(reply.error?.code, 'INVALID_FIELD', `${type} ${JSON.stringify(fields).slice(0, 120)}`);
-      assert.equal(reply.error?.field, field, `${type}: ${reply.error?.message}`);
+      assert.equal(
+        reply.error?.code,
+        'INVALID_FIELD',
+        `${type} ${JSON.stringify(fields).slice(0, 120)}`,
+      );
+      assert.equal(
+        reply.error?.field,
+        field,
+        `${type}: ${reply.error?.message}`,
+      );
     }
     await stillChatting(group);
   });
@@ -218,23 +313,53 @@ describe('frames that are not requests', () => {
     const cases: [string, Record<string, unknown>][] = [
       ['join', { room: group.room }],
       ['leave', { room: group.room }],
-      ['send', { ...wellFormedSend(), room: group.room, author: group.alice.user.profile.id }],
+      [
+        'send',
+        {
+          ...wellFormedSend(),
+          room: group.room,
+          author: group.alice.user.profile.id,
+        },
+      ],
       ['profile', { userId: group.alice.user.profile.id }],
       ['profile', { username: group.alice.user.username }],
       ['online', {}],
       ['online', { room: group.room }],
       ['logout', {}],
       ['update-profile', { firstName: 'Mallory' }],
-      ['change-password', { authKey: 'A'.repeat(43), kdf: registration('x').kdf, newAuthKey: 'A'.repeat(43), keySalt: 'A'.repeat(43), publicKey: newSigningKey().publicKey }],
+      [
+        'change-password',
+        {
+          authKey: 'A'.repeat(43),
+          kdf: registration('x').kdf,
+          newAuthKey: 'A'.repeat(43),
+          keySalt: 'A'.repeat(43),
+          publicKey: newSigningKey().publicKey,
+        },
+      ],
     ];
     for (const [type, fields] of cases) {
       const reply = await client.request(type, fields);
       assert.equal(reply.ok, false, type);
-      assert.equal(reply.error?.code, 'NOT_AUTHENTICATED', `${type}: ${reply.error?.message}`);
+      assert.equal(
+        reply.error?.code,
+        'NOT_AUTHENTICATED',
+        `${type}: ${reply.error?.message}`,
+      );
     }
     assert.equal((await client.request('ping')).ok, true);
-    assert.equal((await client.request('salt', { username: group.alice.user.username })).ok, true);
-    assert.equal(group.bob.client.events.filter((e) => e.ev === 'message' && e.author !== group.alice.user.profile.id).length, 0, 'nothing reached the room');
+    assert.equal(
+      (await client.request('salt', { username: group.alice.user.username }))
+        .ok,
+      true,
+    );
+    assert.equal(
+      group.bob.client.events.filter(
+        (e) => e.ev === 'message' && e.author !== group.alice.user.profile.id,
+      ).length,
+      0,
+      'nothing reached the room',
+    );
     await stillChatting(group);
   });
 });
@@ -242,7 +367,9 @@ describe('frames that are not requests', () => {
 describe('frames the relay will not read', () => {
   test('a frame over 64 KB is cut off: the connection is dropped (1006 on uWS, 1009 on the Node engine) and the sender leaves its rooms', async () => {
     const attacker = await loggedIn(relay, group.room);
-    await group.bob.client.waitForEvent((e) => e.ev === 'join' && e.user?.id === attacker.user.profile.id);
+    await group.bob.client.waitForEvent(
+      (e) => e.ev === 'join' && e.user?.id === attacker.user.profile.id,
+    );
 
     // Exactly 64 KB is still read.
     const head = '{"id":"edge","type":"ping","pad":"';
@@ -250,27 +377,47 @@ describe('frames the relay will not read', () => {
     assert.equal(Buffer.byteLength(edge), 64 * 1024);
     assert.equal((await attacker.client.sendRaw(edge, 'edge')).ok, true);
 
-    const closed = await sendAndClose(attacker.client, JSON.stringify({ id: 'big', type: 'ping', pad: 'x'.repeat(64 * 1024) }));
+    const closed = await sendAndClose(
+      attacker.client,
+      JSON.stringify({ id: 'big', type: 'ping', pad: 'x'.repeat(64 * 1024) }),
+    );
     assert.equal(closed.code, unreadFrameCode(relay, 'too-big'));
-    assert.equal(attacker.client.replies.filter((r) => r.re === 'big').length, 0, 'the frame was never answered');
-    const left = await group.bob.client.waitForEvent((e) => e.ev === 'leave' && e.userId === attacker.user.profile.id);
-    assert.deepEqual(left, { ev: 'leave', room: group.room, userId: attacker.user.profile.id, memberSeq: left.memberSeq });
-    assert.ok(Number.isSafeInteger(left.memberSeq) && (left.memberSeq as number) > 1, 'numbered after the join before it');
+    assert.equal(
+      attacker.client.replies.filter((r) => r.re === 'big').length,
+      0,
+      'the frame was never answered',
+    );
+    const left = await group.bob.client.waitForEvent(
+      (e) => e.ev === 'leave' && e.userId === attacker.user.profile.id,
+    );
+    assert.deepEqual(left, {
+      ev: 'leave',
+      room: group.room,
+      userId: attacker.user.profile.id,
+      memberSeq: left.memberSeq,
+    });
+    assert.ok(
+      Number.isSafeInteger(left.memberSeq) && (left.memberSeq as number) > 1,
+      'numbered after the join before it',
+    );
     await stillChatting(group);
   });
 
   test('a request split into WebSocket fragments is read as one frame, and fragments adding up to over 64 KB are cut off', async () => {
     const client = await connect(relay);
-    const reply = new Promise<ReplyFrame>((resolve) => client.socket.on('message', (data) => {
-      const frame = JSON.parse(String(data));
-      if (frame.re === 'frag') resolve(frame);
-    }));
+    const reply = new Promise<ReplyFrame>((resolve) =>
+      client.socket.on('message', (data) => {
+        const frame = JSON.parse(String(data));
+        if (frame.re === 'frag') resolve(frame);
+      }),
+    );
     client.socket.send('{"id":"frag","ty', { fin: false });
     client.socket.send('pe":"pi', { fin: false });
     client.socket.send('ng"}', { fin: true });
     assert.equal((await withTimeout(reply, 'the fragmented ping')).ok, true);
 
-    for (let i = 0; i < 4; i++) client.socket.send('x'.repeat(20 * 1024), { fin: false });
+    for (let i = 0; i < 4; i++)
+      client.socket.send('x'.repeat(20 * 1024), { fin: false });
     const closed = await sendAndClose(client, '}');
     assert.equal(closed.code, unreadFrameCode(relay, 'too-big'));
     await stillChatting(group);
@@ -278,9 +425,18 @@ describe('frames the relay will not read', () => {
 
   test('a binary frame closes the connection with 1003', async () => {
     const attacker = await loggedIn(relay, group.room);
-    const closed = await sendAndClose(attacker.client, Buffer.from('{"id":1,"type":"ping"}'), true);
-    assert.deepEqual(closed, { code: 1003, reason: 'binary frames are not supported' });
-    await group.bob.client.waitForEvent((e) => e.ev === 'leave' && e.userId === attacker.user.profile.id);
+    const closed = await sendAndClose(
+      attacker.client,
+      Buffer.from('{"id":1,"type":"ping"}'),
+      true,
+    );
+    assert.deepEqual(closed, {
+      code: 1003,
+      reason: 'binary frames are not supported',
+    });
+    await group.bob.client.waitForEvent(
+      (e) => e.ev === 'leave' && e.userId === attacker.user.profile.id,
+    );
     await stillChatting(group);
   });
 
@@ -300,7 +456,10 @@ describe('frames the relay will not read', () => {
     }
     // A lone surrogate written as a JSON escape is valid UTF-8 on the wire; the relay reads it and refuses the field.
     const client = await connect(relay);
-    const reply = await client.sendRaw('{"id":"esc","type":"salt","username":"ab\\ud800cd"}', 'esc');
+    const reply = await client.sendRaw(
+      '{"id":"esc","type":"salt","username":"ab\\ud800cd"}',
+      'esc',
+    );
     assert.equal(reply.error?.code, 'INVALID_FIELD');
     assert.equal(reply.error?.field, 'username');
     await stillChatting(group);
@@ -310,8 +469,19 @@ describe('frames the relay will not read', () => {
     const client = await connect(relay);
     const depth = 20000;
     const nested = `${'['.repeat(depth)}${']'.repeat(depth)}`;
-    assert.deepEqual(await client.sendRaw(nested, null), errorReply(null, 'BAD_FRAME'));
-    assert.equal((await client.sendRaw(`{"id":"deep","type":"ping","x":${nested}}`, 'deep')).ok, true);
+    assert.deepEqual(
+      await client.sendRaw(nested, null),
+      errorReply(null, 'BAD_FRAME'),
+    );
+    assert.equal(
+      (
+        await client.sendRaw(
+          `{"id":"deep","type":"ping","x":${nested}}`,
+          'deep',
+        )
+      ).ok,
+      true,
+    );
     await stillChatting(group);
   });
 });
@@ -330,40 +500,72 @@ describe('request floods (relay started with --rate 5)', () => {
   test('past the burst of 10, requests get RATE_LIMITED with retryAfterMs, one reply each; waiting that long works again', async () => {
     const flooder = { client: await connect(slow) }; // has spent no tokens yet
     const sentAt = Date.now();
-    const replies = await Promise.all(Array.from({ length: 20 }, () => flooder.client.request('ping')));
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, () => flooder.client.request('ping')),
+    );
     const spanMs = Date.now() - sentAt;
     const accepted = replies.filter((r) => r.ok);
     const limited = replies.filter((r) => !r.ok);
     // The full burst of 10, plus a token per 200 ms (--rate 5) for as long as the 20 took to be
     // answered: none on a quiet machine, a few where a busy one stretches the round trip.
     const refilled = Math.floor((spanMs * 5) / 1000);
-    assert.ok(accepted.length >= 10 && accepted.length <= 10 + refilled, `burst of twice the rate: ${accepted.length} accepted in ${spanMs} ms`);
+    assert.ok(
+      accepted.length >= 10 && accepted.length <= 10 + refilled,
+      `burst of twice the rate: ${accepted.length} accepted in ${spanMs} ms`,
+    );
     assert.equal(accepted.length + limited.length, 20);
     for (const reply of limited) {
       assert.equal(reply.error?.code, 'RATE_LIMITED');
-      assert.ok(Number.isInteger(reply.error?.retryAfterMs) && reply.error!.retryAfterMs! > 0 && reply.error!.retryAfterMs! <= 200, `retryAfterMs ${reply.error?.retryAfterMs}`);
+      assert.ok(
+        Number.isInteger(reply.error?.retryAfterMs) &&
+          reply.error!.retryAfterMs! > 0 &&
+          reply.error!.retryAfterMs! <= 200,
+        `retryAfterMs ${reply.error?.retryAfterMs}`,
+      );
     }
-    assert.equal(new Set(replies.map((r) => r.re)).size, 20, 'each request got its own reply');
-    await new Promise((resolve) => setTimeout(resolve, limited.at(-1)!.error!.retryAfterMs! + 20));
-    assert.equal((await flooder.client.request('ping')).ok, true, 'served again after waiting');
+    assert.equal(
+      new Set(replies.map((r) => r.re)).size,
+      20,
+      'each request got its own reply',
+    );
+    await new Promise((resolve) =>
+      setTimeout(resolve, limited.at(-1)!.error!.retryAfterMs! + 20),
+    );
+    assert.equal(
+      (await flooder.client.request('ping')).ok,
+      true,
+      'served again after waiting',
+    );
     await stillChatting(slowGroup);
   });
 
   test('a connection that keeps flooding after RATE_LIMITED replies is closed with 1008', async () => {
     const flooder = await loggedIn(slow, slowGroup.room);
-    for (let i = 0; i < 200; i++) flooder.client.socket.send(JSON.stringify({ id: i, type: 'ping' }));
-    const closed = await withTimeout(flooder.client.closed, 'the flooder to be cut off');
+    for (let i = 0; i < 200; i++)
+      flooder.client.socket.send(JSON.stringify({ id: i, type: 'ping' }));
+    const closed = await withTimeout(
+      flooder.client.closed,
+      'the flooder to be cut off',
+    );
     assert.deepEqual(closed, { code: 1008, reason: 'rate limit exceeded' });
-    const limited = flooder.client.replies.filter((r) => r.error?.code === 'RATE_LIMITED').length;
-    assert.ok(limited >= 50 && flooder.client.replies.length < 200, `${limited} RATE_LIMITED replies before the close`);
-    await slowGroup.bob.client.waitForEvent((e) => e.ev === 'leave' && e.userId === flooder.user.profile.id);
+    const limited = flooder.client.replies.filter(
+      (r) => r.error?.code === 'RATE_LIMITED',
+    ).length;
+    assert.ok(
+      limited >= 50 && flooder.client.replies.length < 200,
+      `${limited} RATE_LIMITED replies before the close`,
+    );
+    await slowGroup.bob.client.waitForEvent(
+      (e) => e.ev === 'leave' && e.userId === flooder.user.profile.id,
+    );
     await stillChatting(slowGroup);
     assert.match(slow.stderr(), /closing a connection that keeps flooding/);
   });
 
   test('the limit is per connection: the flood does not slow anyone else down', async () => {
     const flooder = await connect(slow);
-    for (let i = 0; i < 30; i++) flooder.socket.send(JSON.stringify({ id: i, type: 'ping' }));
+    for (let i = 0; i < 30; i++)
+      flooder.socket.send(JSON.stringify({ id: i, type: 'ping' }));
     for (let i = 0; i < 5; i++) await stillChatting(slowGroup);
     await flooder.close();
   });
@@ -374,10 +576,45 @@ describe('request floods (relay started with --rate 5)', () => {
 describe('junk frames', () => {
   /** The fields of each request type, so that many junk frames are nearly valid and reach the handlers. */
   const SCHEMA: Record<string, readonly string[]> = REQUEST_FIELDS;
-  const JUNK_TYPES = ['', 'PING', 'fly', '__proto__', 'constructor', 'toString', 'valueOf', 'send ', 'register\u0000'];
+  const JUNK_TYPES = [
+    '',
+    'PING',
+    'fly',
+    '__proto__',
+    'constructor',
+    'toString',
+    'valueOf',
+    'send ',
+    'register\u0000',
+  ];
   const FIELDS = [...new Set(Object.values(SCHEMA).flat())];
-  const JUNK_FIELDS = ['__proto__', 'constructor', 'prototype', 'seq', 'ev', 're', 'ok', 'x'];
-  const SPECIAL_CHARS = ['\u0000', '\u0007', '\n', '\u202E', '\u200B', '\uFEFF', '\uD800', '\uDFFF', '😀', 'é', 'ｉ', '"', '\\', '<', ' '];
+  const JUNK_FIELDS = [
+    '__proto__',
+    'constructor',
+    'prototype',
+    'seq',
+    'ev',
+    're',
+    'ok',
+    'x',
+  ];
+  const SPECIAL_CHARS = [
+    '\u0000',
+    '\u0007',
+    '\n',
+    '\u202E',
+    '\u200B',
+    '\uFEFF',
+    '\uD800',
+    '\uDFFF',
+    '😀',
+    'é',
+    'ｉ',
+    '"',
+    '\\',
+    '<',
+    ' ',
+  ];
 
   interface JunkOptions {
     seed: number;
@@ -389,58 +626,136 @@ describe('junk frames', () => {
     self?: number;
   }
 
-  function junkFrames({ seed, count, offset, types, self }: JunkOptions): { text: string; re: string | number | null }[] {
+  function junkFrames({
+    seed,
+    count,
+    offset,
+    types,
+    self,
+  }: JunkOptions): { text: string; re: string | number | null }[] {
     const random = seededRandom(seed);
     const int = (n: number): number => Math.floor(random() * n);
-    const pick = <T,>(items: readonly T[]): T => items[int(items.length)]!;
+    const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
     const randomString = (max: number): string => {
       let s = '';
       const length = int(max + 1);
-      for (let i = 0; i < length; i++) s += random() < 0.2 ? pick(SPECIAL_CHARS) : String.fromCharCode(32 + int(95));
+      for (let i = 0; i < length; i++)
+        s +=
+          random() < 0.2
+            ? pick(SPECIAL_CHARS)
+            : String.fromCharCode(32 + int(95));
       return s;
     };
-    const randomBase64 = (bytes: number): string => Buffer.from(Array.from({ length: bytes }, () => int(256))).toString('base64url');
-    const kdf = (): unknown => ({ alg: 'scrypt', N: 2 ** 17, r: 8, p: 1, salt: randomBase64(16) });
+    const randomBase64 = (bytes: number): string =>
+      Buffer.from(Array.from({ length: bytes }, () => int(256))).toString(
+        'base64url',
+      );
+    const kdf = (): unknown => ({
+      alg: 'scrypt',
+      N: 2 ** 17,
+      r: 8,
+      p: 1,
+      salt: randomBase64(16),
+    });
     /** A value that passes (or nearly passes) validation for `field`. */
     const plausible = (field: string): unknown => {
       switch (field) {
-        case 'username': return pick([group.alice.user.username, group.bob.user.username.toUpperCase(), `junk${int(1e6)}`, 'Ann', 'ab']);
+        case 'username':
+          return pick([
+            group.alice.user.username,
+            group.bob.user.username.toUpperCase(),
+            `junk${int(1e6)}`,
+            'Ann',
+            'ab',
+          ]);
         case 'firstName':
-        case 'lastName': return pick(['Ann', 'Ｂob', ' Ева ', randomString(10)]);
-        case 'kdf': return kdf();
+        case 'lastName':
+          return pick(['Ann', 'Ｂob', ' Ева ', randomString(10)]);
+        case 'kdf':
+          return kdf();
         case 'authKey':
         case 'newAuthKey':
         case 'keySalt':
         case 'publicKey':
-        case 'token': return randomBase64(32);
-        case 'room': return pick(['general', group.room, `r${int(40)}`, 'Général']);
+        case 'token':
+          return randomBase64(32);
+        case 'room':
+          return pick(['general', group.room, `r${int(40)}`, 'Général']);
         case 'after':
-        case 'limit': return int(100);
-        case 'author': return pick([self ?? 1, group.alice.user.profile.id, 1 + int(20)]);
-        case 'cid': return `abcdefgh${int(1e6)}`;
-        case 'ts': return Date.now() + pick([0, 0, 10 * 60_000]);
-        case 'text': return pick(['hello', randomString(50), 'x'.repeat(4000)]);
-        case 'sig': return randomBase64(64);
-        case 'userId': return pick([group.alice.user.profile.id, 1 + int(20), 1e9]);
-        default: return value(0);
+        case 'limit':
+          return int(100);
+        case 'author':
+          return pick([self ?? 1, group.alice.user.profile.id, 1 + int(20)]);
+        case 'cid':
+          return `abcdefgh${int(1e6)}`;
+        case 'ts':
+          return Date.now() + pick([0, 0, 10 * 60_000]);
+        case 'text':
+          return pick(['hello', randomString(50), 'x'.repeat(4000)]);
+        case 'sig':
+          return randomBase64(64);
+        case 'userId':
+          return pick([group.alice.user.profile.id, 1 + int(20), 1e9]);
+        default:
+          return value(0);
       }
     };
     const value = (depth: number): unknown => {
       switch (int(11)) {
-        case 0: return null;
-        case 1: return random() < 0.5;
-        case 2: return pick([0, -1, 1, 2 ** 31, 2 ** 53, -(2 ** 53), Number.MAX_SAFE_INTEGER, int(1e9)]);
-        case 3: return pick([0.5, -0.25, 1e308, -1e-308, 3.14159]);
-        case 4: return randomString(12);
-        case 5: return randomString(200);
-        case 6: return 'x'.repeat(int(6000));
-        case 7: return depth < 3 ? Array.from({ length: int(5) }, () => value(depth + 1)) : [];
-        case 8: return depth < 3 ? Object.fromEntries(Array.from({ length: int(5) }, () => [randomString(8), value(depth + 1)])) : {};
-        case 9: return String(int(1000));
-        default: return plausible(pick(FIELDS));
+        case 0:
+          return null;
+        case 1:
+          return random() < 0.5;
+        case 2:
+          return pick([
+            0,
+            -1,
+            1,
+            2 ** 31,
+            2 ** 53,
+            -(2 ** 53),
+            Number.MAX_SAFE_INTEGER,
+            int(1e9),
+          ]);
+        case 3:
+          return pick([0.5, -0.25, 1e308, -1e-308, 3.14159]);
+        case 4:
+          return randomString(12);
+        case 5:
+          return randomString(200);
+        case 6:
+          return 'x'.repeat(int(6000));
+        case 7:
+          return depth < 3
+            ? Array.from({ length: int(5) }, () => value(depth + 1))
+            : [];
+        case 8:
+          return depth < 3
+            ? Object.fromEntries(
+                Array.from({ length: int(5) }, () => [
+                  randomString(8),
+                  value(depth + 1),
+                ]),
+              )
+            : {};
+        case 9:
+          return String(int(1000));
+        default:
+          return plausible(pick(FIELDS));
       }
     };
-    const badIds = [-1, 1.5, '', 'x'.repeat(65), null, true, {}, [], 2 ** 53, '1'.repeat(65)];
+    const badIds = [
+      -1,
+      1.5,
+      '',
+      'x'.repeat(65),
+      null,
+      true,
+      {},
+      [],
+      2 ** 53,
+      '1'.repeat(65),
+    ];
     const frames: { text: string; re: string | number | null }[] = [];
     while (frames.length < count) {
       const i = offset + frames.length;
@@ -458,12 +773,17 @@ describe('junk frames', () => {
         const type = random() < 0.9 ? pick(types) : pick(JUNK_TYPES);
         if (random() < 0.5 && Object.hasOwn(SCHEMA, type)) {
           // Nearly valid: every field of the type, then maybe one of them spoiled or one extra.
-          for (const field of SCHEMA[type]!) if (random() < 0.9) frame[field] = plausible(field);
-          if (random() < 0.3) frame[pick(SCHEMA[type]!.length ? SCHEMA[type]! : FIELDS)] = value(0);
+          for (const field of SCHEMA[type]!)
+            if (random() < 0.9) frame[field] = plausible(field);
+          if (random() < 0.3)
+            frame[pick(SCHEMA[type]!.length ? SCHEMA[type]! : FIELDS)] =
+              value(0);
           if (random() < 0.1) frame[pick(JUNK_FIELDS)] = value(0);
         } else {
           const fieldCount = int(7);
-          for (let f = 0; f < fieldCount; f++) frame[random() < 0.85 ? pick(FIELDS) : pick(JUNK_FIELDS)] = random() < 0.5 ? plausible(pick(FIELDS)) : value(0);
+          for (let f = 0; f < fieldCount; f++)
+            frame[random() < 0.85 ? pick(FIELDS) : pick(JUNK_FIELDS)] =
+              random() < 0.5 ? plausible(pick(FIELDS)) : value(0);
         }
         if (random() < 0.95) frame.type = type;
         if (kind === 2) {
@@ -486,46 +806,88 @@ describe('junk frames', () => {
     const member = await loggedIn(relay, group.room);
     const allTypes = Object.keys(SCHEMA);
     const runs = [
-      { client: anonymous, frames: junkFrames({ seed: 20240611, count: 1000, offset: 0, types: allTypes }), before: anonymous.replies.length },
+      {
+        client: anonymous,
+        frames: junkFrames({
+          seed: 20240611,
+          count: 1000,
+          offset: 0,
+          types: allTypes,
+        }),
+        before: anonymous.replies.length,
+      },
       {
         // No logout for the member, so that its junk keeps reaching the logged-in handlers.
         client: member.client,
-        frames: junkFrames({ seed: 987654321, count: 1000, offset: 1000, types: allTypes.filter((t) => t !== 'logout'), self: member.user.profile.id }),
+        frames: junkFrames({
+          seed: 987654321,
+          count: 1000,
+          offset: 1000,
+          types: allTypes.filter((t) => t !== 'logout'),
+          self: member.user.profile.id,
+        }),
         before: member.client.replies.length,
       },
     ];
-    for (const { client, frames } of runs) for (const { text } of frames) client.socket.send(text);
+    for (const { client, frames } of runs)
+      for (const { text } of frames) client.socket.send(text);
 
     const codes = new Map<string, number>();
     for (const { client, frames, before } of runs) {
-      await eventually(() => client.replies.length - before >= frames.length, `${frames.length} replies`, 30_000);
-      const last = await withTimeout(Promise.race([client.closed.then(() => null), client.request('ping')]), 'a last ping');
+      await eventually(
+        () => client.replies.length - before >= frames.length,
+        `${frames.length} replies`,
+        30_000,
+      );
+      const last = await withTimeout(
+        Promise.race([client.closed.then(() => null), client.request('ping')]),
+        'a last ping',
+      );
       assert.ok(last?.ok, 'the connection is still open and serving');
       await new Promise((resolve) => setTimeout(resolve, 50)); // room for any stray extra reply
-      const replies = client.replies.slice(before).filter((reply) => reply !== last);
-      assert.equal(replies.length, frames.length, 'exactly one reply per frame');
+      const replies = client.replies
+        .slice(before)
+        .filter((reply) => reply !== last);
+      assert.equal(
+        replies.length,
+        frames.length,
+        'exactly one reply per frame',
+      );
 
-      const count = <K,>(keys: K[]): Map<K, number> => {
+      const count = <K>(keys: K[]): Map<K, number> => {
         const counts = new Map<K, number>();
         for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
         return counts;
       };
-      assert.deepEqual(count(replies.map((r) => r.re)), count(frames.map((f) => f.re)), 'each id answered once; unusable ids answered with re null');
+      assert.deepEqual(
+        count(replies.map((r) => r.re)),
+        count(frames.map((f) => f.re)),
+        'each id answered once; unusable ids answered with re null',
+      );
 
       for (const reply of replies) {
         assert.equal(typeof reply.ok, 'boolean');
         if (reply.ok) {
           assert.equal(typeof reply.result, 'object', JSON.stringify(reply));
         } else {
-          assert.ok(RELAY_ERROR_CODES.has(reply.error!.code), `an error code in PROTOCOL.md's table: ${reply.error!.code}`);
-          assert.notEqual(reply.error!.code, 'INTERNAL', `no internal errors: ${JSON.stringify(reply)}`);
+          assert.ok(
+            RELAY_ERROR_CODES.has(reply.error!.code),
+            `an error code in PROTOCOL.md's table: ${reply.error!.code}`,
+          );
+          assert.notEqual(
+            reply.error!.code,
+            'INTERNAL',
+            `no internal errors: ${JSON.stringify(reply)}`,
+          );
           assert.equal(typeof reply.error!.message, 'string');
         }
         const code = reply.ok ? 'ok' : reply.error!.code;
         codes.set(code, (codes.get(code) ?? 0) + 1);
       }
     }
-    t.diagnostic(`reply codes: ${JSON.stringify(Object.fromEntries([...codes].sort((a, b) => b[1] - a[1])))}`);
+    t.diagnostic(
+      `reply codes: ${JSON.stringify(Object.fromEntries([...codes].sort((a, b) => b[1] - a[1])))}`,
+    );
     await stillChatting(group);
     assertNoRelayErrors(relay);
   });

@@ -10,21 +10,44 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { TestClient, chat, eventually, loggedIn, randomKey, registration, signMessage, uniqueName } from '../helpers/client.ts';
+import {
+  TestClient,
+  chat,
+  eventually,
+  loggedIn,
+  randomKey,
+  registration,
+  signMessage,
+  uniqueName,
+} from '../helpers/client.ts';
 import type { Person } from '../helpers/client.ts';
-import { parsePrometheusText, sampleValue } from '../helpers/prometheus-text.ts';
-import { RELAY_BIN, logRecords, startRelay, tempDataDir } from '../helpers/relay-process.ts';
+import {
+  parsePrometheusText,
+  sampleValue,
+} from '../helpers/prometheus-text.ts';
+import {
+  RELAY_BIN,
+  logRecords,
+  startRelay,
+  tempDataDir,
+} from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
 /** Failures to start must be quick: a supervisor restarting the relay waits on this. Measured: under 1 s. */
 const START_FAILURE_BOUND_MS = 10_000;
 
 /** Runs the relay to its exit; resolves with the exit code, stderr and the time it took. */
-function runToExit(args: string[]): Promise<{ code: number | null; stderr: string; ms: number }> {
+function runToExit(
+  args: string[],
+): Promise<{ code: number | null; stderr: string; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [RELAY_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [RELAY_BIN, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr
+    .setEncoding('utf8')
+    .on('data', (chunk: string) => (stderr += chunk));
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   return new Promise((resolve) =>
     child.once('exit', (code) => {
@@ -43,14 +66,24 @@ function holdPort(): Promise<net.Server> {
 
 /** Where the relay's metrics server ended up (it logs its URL; --metrics HOST:0 lets the system pick the port). */
 async function metricsUrl(relay: RelayProcess): Promise<string> {
-  await eventually(() => logRecords(relay).some((record) => record.msg === 'metrics: serving'), 'the metrics address in the log');
-  return String(logRecords(relay).find((record) => record.msg === 'metrics: serving')!.url);
+  await eventually(
+    () => logRecords(relay).some((record) => record.msg === 'metrics: serving'),
+    'the metrics address in the log',
+  );
+  return String(
+    logRecords(relay).find((record) => record.msg === 'metrics: serving')!.url,
+  );
 }
 
-async function scrape(url: string): Promise<ReturnType<typeof parsePrometheusText>> {
+async function scrape(
+  url: string,
+): Promise<ReturnType<typeof parsePrometheusText>> {
   const response = await fetch(url);
   assert.equal(response.status, 200);
-  assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  assert.match(
+    response.headers.get('content-type') ?? '',
+    /^text\/plain; version=0\.0\.4/,
+  );
   return parsePrometheusText(await response.text());
 }
 
@@ -61,11 +94,19 @@ describe('starting the relay', () => {
       const { port } = holder.address() as net.AddressInfo;
       const dataDir = tempDataDir();
       const run = await runToExit(['--port', String(port), '--data', dataDir]);
-      t.diagnostic(`engine ${process.env.SOV_ENGINE ?? 'auto'}: exited ${run.code} after ${run.ms} ms: ${run.stderr.trim()}`);
+      t.diagnostic(
+        `engine ${process.env.SOV_ENGINE ?? 'auto'}: exited ${run.code} after ${run.ms} ms: ${run.stderr.trim()}`,
+      );
       assert.equal(run.code, 1);
-      assert.ok(run.stderr.includes(`cannot listen on 127.0.0.1:${port}`), run.stderr);
+      assert.ok(
+        run.stderr.includes(`cannot listen on 127.0.0.1:${port}`),
+        run.stderr,
+      );
       assert.ok(run.ms < START_FAILURE_BOUND_MS, `exited after ${run.ms} ms`);
-      assert.ok(!fs.existsSync(path.join(dataDir, 'relay.lock')), 'the lock is released');
+      assert.ok(
+        !fs.existsSync(path.join(dataDir, 'relay.lock')),
+        'the lock is released',
+      );
     } finally {
       holder.close();
     }
@@ -74,7 +115,9 @@ describe('starting the relay', () => {
 
 describe('the JSON log', () => {
   test('records the engine, sign-ups, logins, failed logins, a lockout, a password change and a slow consumer cut off, and never an auth key, token or message text', async (t) => {
-    const relay = await startRelay({ args: ['--log-format', 'json', '--history', '10', '--rate', '100000'] });
+    const relay = await startRelay({
+      args: ['--log-format', 'json', '--history', '10', '--rate', '100000'],
+    });
     const people: Person[] = [];
     try {
       const room = 'logged';
@@ -83,16 +126,28 @@ describe('the JSON log', () => {
       const sender = await loggedIn(relay, room);
       const reader = await loggedIn(relay, room);
       people.push(sender, reader);
-      secrets.push(sender.user.authKey, sender.user.session.token, reader.user.authKey, reader.user.session.token);
+      secrets.push(
+        sender.user.authKey,
+        sender.user.session.token,
+        reader.user.authKey,
+        reader.user.session.token,
+      );
 
       const again = await TestClient.connect(relay.wsUrl);
-      const login = await again.call('login', { username: reader.user.username, authKey: reader.user.authKey });
+      const login = await again.call('login', {
+        username: reader.user.username,
+        authKey: reader.user.authKey,
+      });
       secrets.push(login.token);
       again.close();
 
       const newAuthKey = randomKey();
       secrets.push(newAuthKey);
-      await reader.client.call('change-password', { ...registration(reader.user.username), authKey: reader.user.authKey, newAuthKey });
+      await reader.client.call('change-password', {
+        ...registration(reader.user.username),
+        authKey: reader.user.authKey,
+        newAuthKey,
+      });
 
       const words = `meet at the north gate ${crypto.randomBytes(6).toString('hex')}`;
       secrets.push(words);
@@ -103,8 +158,14 @@ describe('the JSON log', () => {
       for (let i = 0; i < 11; i++) {
         const guess = randomKey();
         secrets.push(guess);
-        const reply = await guesser.request('login', { username: sender.user.username, authKey: guess });
-        assert.equal(reply.error?.code, i < 10 ? 'BAD_CREDENTIALS' : 'RATE_LIMITED');
+        const reply = await guesser.request('login', {
+          username: sender.user.username,
+          authKey: guess,
+        });
+        assert.equal(
+          reply.error?.code,
+          i < 10 ? 'BAD_CREDENTIALS' : 'RATE_LIMITED',
+        );
       }
       guesser.close();
 
@@ -112,36 +173,89 @@ describe('the JSON log', () => {
       // relay holds 1 MB for it, after the kernel's buffers fill: flood until the log says so.
       const stalled = await loggedIn(relay, room);
       people.push(stalled);
-      (stalled.client.socket as unknown as { _socket: { pause(): void } })._socket.pause();
-      const floodText = `flood ${crypto.randomBytes(6).toString('hex')} `.padEnd(4000, 'x');
+      (
+        stalled.client.socket as unknown as { _socket: { pause(): void } }
+      )._socket.pause();
+      const floodText =
+        `flood ${crypto.randomBytes(6).toString('hex')} `.padEnd(4000, 'x');
       secrets.push(floodText.slice(0, 40));
       const started = Date.now();
       let sent = 0;
       while (!/slow consumer/.test(relay.stderr()) && sent < 20_000) {
-        await Promise.all(Array.from({ length: 100 }, () => sender.client.call('send', signMessage(sender.user, room, floodText))));
+        await Promise.all(
+          Array.from({ length: 100 }, () =>
+            sender.client.call(
+              'send',
+              signMessage(sender.user, room, floodText),
+            ),
+          ),
+        );
         sent += 100;
       }
-      await eventually(() => /slow consumer/.test(relay.stderr()), 'the slow-consumer record', 10_000);
-      t.diagnostic(`slow consumer cut off after ${sent} messages of 4,000 characters, ${Date.now() - started} ms`);
+      await eventually(
+        () => /slow consumer/.test(relay.stderr()),
+        'the slow-consumer record',
+        10_000,
+      );
+      t.diagnostic(
+        `slow consumer cut off after ${sent} messages of 4,000 characters, ${Date.now() - started} ms`,
+      );
 
       const records = logRecords(relay);
-      for (const record of records) assert.deepEqual(Object.keys(record).slice(0, 3), ['time', 'level', 'msg']);
-      const info = (msg: string | RegExp) => records.filter((record) => record.level === 'info' && (typeof msg === 'string' ? record.msg === msg : msg.test(String(record.msg))));
-      assert.equal(info(new RegExp(`^engine: ${relay.engine} `)).length, 1, 'the engine');
+      for (const record of records)
+        assert.deepEqual(Object.keys(record).slice(0, 3), [
+          'time',
+          'level',
+          'msg',
+        ]);
+      const info = (msg: string | RegExp) =>
+        records.filter(
+          (record) =>
+            record.level === 'info' &&
+            (typeof msg === 'string'
+              ? record.msg === msg
+              : msg.test(String(record.msg))),
+        );
+      assert.equal(
+        info(new RegExp(`^engine: ${relay.engine} `)).length,
+        1,
+        'the engine',
+      );
       assert.deepEqual(
         info('sign-up').map((record) => record.username),
         [sender.user.username, reader.user.username, stalled.user.username],
       );
-      assert.deepEqual(info('login').map((record) => [record.username, record.ip]), [[reader.user.username, '127.0.0.1']]);
-      assert.deepEqual(info('password change').map((record) => [record.username, record.ip]), [[reader.user.username, '127.0.0.1']]);
+      assert.deepEqual(
+        info('login').map((record) => [record.username, record.ip]),
+        [[reader.user.username, '127.0.0.1']],
+      );
+      assert.deepEqual(
+        info('password change').map((record) => [record.username, record.ip]),
+        [[reader.user.username, '127.0.0.1']],
+      );
       assert.equal(info('failed login').length, 10);
-      assert.deepEqual(info('lockout: username').map((record) => record.username), [sender.user.username]);
+      assert.deepEqual(
+        info('lockout: username').map((record) => record.username),
+        [sender.user.username],
+      );
       assert.equal(info('login refused: locked out').length, 1);
-      const cutOff = records.filter((record) => /^slow consumer/.test(String(record.msg)));
-      assert.ok(cutOff.length >= 1 && cutOff.every((record) => record.level === 'warn' && record.ip === '127.0.0.1'), JSON.stringify(cutOff));
+      const cutOff = records.filter((record) =>
+        /^slow consumer/.test(String(record.msg)),
+      );
+      assert.ok(
+        cutOff.length >= 1 &&
+          cutOff.every(
+            (record) => record.level === 'warn' && record.ip === '127.0.0.1',
+          ),
+        JSON.stringify(cutOff),
+      );
 
       const log = relay.stderr();
-      for (const secret of secrets) assert.ok(!log.includes(secret), `the log holds a secret: ${secret.slice(0, 12)}…`);
+      for (const secret of secrets)
+        assert.ok(
+          !log.includes(secret),
+          `the log holds a secret: ${secret.slice(0, 12)}…`,
+        );
     } finally {
       for (const { client } of people) client.socket.terminate();
       await relay.stop();
@@ -151,13 +265,18 @@ describe('the JSON log', () => {
 
 describe('the metrics endpoint', () => {
   test('--metrics 127.0.0.1:0 serves Prometheus text whose counters and gauges follow a chat, a bad login and a disconnect', async () => {
-    const relay = await startRelay({ args: ['--log-format', 'json', '--metrics', '127.0.0.1:0'] });
+    const relay = await startRelay({
+      args: ['--log-format', 'json', '--metrics', '127.0.0.1:0'],
+    });
     const people: Person[] = [];
     try {
       const url = await metricsUrl(relay);
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
       const before = await scrape(url);
-      assert.equal(sampleValue(before, 'sov_engine_info', { engine: relay.engine }), 1);
+      assert.equal(
+        sampleValue(before, 'sov_engine_info', { engine: relay.engine }),
+        1,
+      );
       assert.equal(sampleValue(before, 'sov_connections'), 0);
       assert.equal(sampleValue(before, 'sov_messages_accepted_total'), 0);
 
@@ -167,14 +286,35 @@ describe('the metrics endpoint', () => {
       people.push(ann, bob);
       await chat(ann, bob, room);
       const stranger = await TestClient.connect(relay.wsUrl);
-      assert.equal((await stranger.request('login', { username: uniqueName('nobody'), authKey: randomKey() })).error?.code, 'BAD_CREDENTIALS');
+      assert.equal(
+        (
+          await stranger.request('login', {
+            username: uniqueName('nobody'),
+            authKey: randomKey(),
+          })
+        ).error?.code,
+        'BAD_CREDENTIALS',
+      );
 
       const after = await scrape(url);
       assert.equal(sampleValue(after, 'sov_messages_accepted_total'), 1);
-      assert.equal(sampleValue(after, 'sov_deliveries_total'), 2, 'one message, two members online');
-      assert.equal(sampleValue(after, 'sov_requests_total', { type: 'send' }), 1);
-      assert.equal(sampleValue(after, 'sov_requests_total', { type: 'register' }), 2);
-      assert.equal(sampleValue(after, 'sov_refusals_total', { code: 'BAD_CREDENTIALS' }), 1);
+      assert.equal(
+        sampleValue(after, 'sov_deliveries_total'),
+        2,
+        'one message, two members online',
+      );
+      assert.equal(
+        sampleValue(after, 'sov_requests_total', { type: 'send' }),
+        1,
+      );
+      assert.equal(
+        sampleValue(after, 'sov_requests_total', { type: 'register' }),
+        2,
+      );
+      assert.equal(
+        sampleValue(after, 'sov_refusals_total', { code: 'BAD_CREDENTIALS' }),
+        1,
+      );
       assert.equal(sampleValue(after, 'sov_connections'), 3);
       assert.equal(sampleValue(after, 'sov_sessions'), 2);
       assert.equal(sampleValue(after, 'sov_rooms'), 1);

@@ -21,11 +21,24 @@ describe('a refused origin', () => {
       const post = (origin: string, authorized: boolean) =>
         fetch(`${relay.url}/v1/avatar`, {
           method: 'POST',
-          headers: { origin, 'content-type': 'image/png', ...(authorized ? { authorization: `Bearer ${me.user.session.token}` } : {}) },
+          headers: {
+            origin,
+            'content-type': 'image/png',
+            ...(authorized
+              ? { authorization: `Bearer ${me.user.session.token}` }
+              : {}),
+          },
           body: image,
         });
       const preflight = (origin: string) =>
-        fetch(`${relay.url}/v1/avatar`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+        fetch(`${relay.url}/v1/avatar`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'authorization',
+          },
+        });
 
       for (const [what, response] of [
         ['an upload with a session', await post(EVIL, true)],
@@ -33,16 +46,27 @@ describe('a refused origin', () => {
         ['a preflight', await preflight(EVIL)],
       ] as const) {
         assert.equal(response.status, 403, what);
-        assert.equal(response.headers.get('access-control-allow-origin'), null, `${what}: the refused origin is not echoed`);
+        assert.equal(
+          response.headers.get('access-control-allow-origin'),
+          null,
+          `${what}: the refused origin is not echoed`,
+        );
         const body = await response.text();
-        if (body !== '') assert.equal(JSON.parse(body).error.code, 'FORBIDDEN_ORIGIN', what);
+        if (body !== '')
+          assert.equal(JSON.parse(body).error.code, 'FORBIDDEN_ORIGIN', what);
       }
       const upgrade = await openWebSocket(relay.wsUrl, { origin: EVIL });
-      assert.ok('status' in upgrade && upgrade.status === 403, JSON.stringify(upgrade));
+      assert.ok(
+        'status' in upgrade && upgrade.status === 403,
+        JSON.stringify(upgrade),
+      );
 
       const allowedPreflight = await preflight(GOOD);
       assert.equal(allowedPreflight.status, 204);
-      assert.equal(allowedPreflight.headers.get('access-control-allow-origin'), GOOD);
+      assert.equal(
+        allowedPreflight.headers.get('access-control-allow-origin'),
+        GOOD,
+      );
       const allowed = await post(GOOD, true);
       assert.equal(allowed.status, 200, await allowed.clone().text());
       assert.equal(allowed.headers.get('access-control-allow-origin'), GOOD);

@@ -7,10 +7,19 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { largestFrameBytes, maxMessageBytes, storedMessageBytes } from '../../sdk/protocol/budget.ts';
+import {
+  largestFrameBytes,
+  maxMessageBytes,
+  storedMessageBytes,
+} from '../../sdk/protocol/budget.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
 import { LIMITS } from '../../sdk/protocol.ts';
-import { TestClient, registerUser, signMessage, uniqueName } from '../helpers/client.ts';
+import {
+  TestClient,
+  registerUser,
+  signMessage,
+  uniqueName,
+} from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import { writeHistory } from '../helpers/write-history.ts';
@@ -21,7 +30,9 @@ const KEPT = 80;
 const WRITTEN = 100;
 
 /** A connection that records the size of every frame it receives. */
-async function measured(relay: RelayProcess): Promise<{ client: TestClient; frames: number[] }> {
+async function measured(
+  relay: RelayProcess,
+): Promise<{ client: TestClient; frames: number[] }> {
   const client = await TestClient.connect(relay.wsUrl);
   client.socket.on('error', () => {});
   const frames: number[] = [];
@@ -30,15 +41,21 @@ async function measured(relay: RelayProcess): Promise<{ client: TestClient; fram
 }
 
 /** A fresh connection of `user` (one budget's worth of bytes), in `room` without its history or members. */
-async function freshIn(relay: RelayProcess, user: TestUser, room: string): Promise<{ client: TestClient; frames: number[] }> {
+async function freshIn(
+  relay: RelayProcess,
+  user: TestUser,
+  room: string,
+): Promise<{ client: TestClient; frames: number[] }> {
   const connection = await measured(relay);
   await connection.client.call('resume', { token: user.session.token });
   await connection.client.call('join', { room, limit: 0, members: false });
   return connection;
 }
 
-const seqs = (messages: ChatMessage[]): number[] => messages.map((message) => message.seq);
-const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const seqs = (messages: ChatMessage[]): number[] =>
+  messages.map((message) => message.seq);
+const range = (from: number, to: number): number[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
   let relay: RelayProcess;
@@ -54,7 +71,12 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
     await client.close();
     assert.equal(await first.stop(), 0);
     // 100 messages of about 300 bytes each: 30 KB, ten largest frames' worth.
-    await writeHistory(first.dataDir, range(1, WRITTEN).map((n) => signMessage(writer, room, `message ${n} ${'·'.repeat(100)}`)));
+    await writeHistory(
+      first.dataDir,
+      range(1, WRITTEN).map((n) =>
+        signMessage(writer, room, `message ${n} ${'·'.repeat(100)}`),
+      ),
+    );
     relay = await startRelay({ dataDir: first.dataDir, args });
   });
   after(() => relay?.stop());
@@ -71,14 +93,39 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
     const { client, frames } = await measured(relay);
     await client.call('resume', { token: writer.session.token });
     const joined = await client.call('join', { room });
-    assert.deepEqual(Object.keys(joined).sort(), ['gap', 'memberSeq', 'messages', 'more', 'older', 'online', 'onlineNext', 'room', 'seq']);
+    assert.deepEqual(Object.keys(joined).sort(), [
+      'gap',
+      'memberSeq',
+      'messages',
+      'more',
+      'older',
+      'online',
+      'onlineNext',
+      'room',
+      'seq',
+    ]);
     assert.equal(joined.seq, WRITTEN);
-    assert.ok(joined.messages.length > 1 && joined.messages.length < 20, `${joined.messages.length} messages in the page`);
-    assert.deepEqual(seqs(joined.messages), range(WRITTEN - joined.messages.length + 1, WRITTEN));
-    assert.deepEqual([joined.older, joined.more, joined.gap], [true, false, false]);
-    assert.deepEqual(joined.online.map((user: { id: number }) => user.id), [writer.profile.id]);
+    assert.ok(
+      joined.messages.length > 1 && joined.messages.length < 20,
+      `${joined.messages.length} messages in the page`,
+    );
+    assert.deepEqual(
+      seqs(joined.messages),
+      range(WRITTEN - joined.messages.length + 1, WRITTEN),
+    );
+    assert.deepEqual(
+      [joined.older, joined.more, joined.gap],
+      [true, false, false],
+    );
+    assert.deepEqual(
+      joined.online.map((user: { id: number }) => user.id),
+      [writer.profile.id],
+    );
     assert.equal(joined.onlineNext, null);
-    assert.ok(Math.max(...frames) <= largest, `largest frame ${Math.max(...frames)} B`);
+    assert.ok(
+      Math.max(...frames) <= largest,
+      `largest frame ${Math.max(...frames)} B`,
+    );
     await client.close();
   });
 
@@ -89,8 +136,14 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
     while (more) {
       const { client, frames } = await freshIn(relay, writer, room);
       const page = await client.call('history', { room, before: cursor });
-      assert.ok(page.messages.length > 0, 'a page is never empty while messages remain');
-      assert.ok(Math.max(...frames) <= largest, `largest frame ${Math.max(...frames)} B`);
+      assert.ok(
+        page.messages.length > 0,
+        'a page is never empty while messages remain',
+      );
+      assert.ok(
+        Math.max(...frames) <= largest,
+        `largest frame ${Math.max(...frames)} B`,
+      );
       read.unshift(...seqs(page.messages));
       cursor = page.messages[0].seq;
       more = page.more;
@@ -101,8 +154,15 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
 
   test('join with after gives the oldest page after it and more; history after goes on to the newest', async () => {
     const { client, frames } = await freshIn(relay, writer, room);
-    const resumed = await client.call('join', { room, after: 30, members: false });
-    assert.deepEqual([resumed.gap, resumed.more, resumed.older], [false, true, false]);
+    const resumed = await client.call('join', {
+      room,
+      after: 30,
+      members: false,
+    });
+    assert.deepEqual(
+      [resumed.gap, resumed.more, resumed.older],
+      [false, true, false],
+    );
     assert.equal(resumed.messages[0].seq, 31);
     assert.deepEqual(resumed.online, []);
     const read = seqs(resumed.messages);
@@ -110,23 +170,40 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
     let more: boolean = resumed.more;
     while (more) {
       const next = await freshIn(relay, writer, room);
-      const page = await next.client.call('history', { room, after: read.at(-1) });
+      const page = await next.client.call('history', {
+        room,
+        after: read.at(-1),
+      });
       read.push(...seqs(page.messages));
       more = page.more;
       frames.push(...next.frames);
       await next.client.close();
     }
     assert.deepEqual(read, range(31, WRITTEN));
-    assert.ok(Math.max(...frames) <= largest, `largest frame ${Math.max(...frames)} B`);
+    assert.ok(
+      Math.max(...frames) <= largest,
+      `largest frame ${Math.max(...frames)} B`,
+    );
   });
 
   test('a resume from before the kept history is told of the gap and starts at the oldest kept message', async () => {
     const { client } = await freshIn(relay, writer, room);
-    const resumed = await client.call('join', { room, after: 5, members: false });
+    const resumed = await client.call('join', {
+      room,
+      after: 5,
+      members: false,
+    });
     assert.deepEqual([resumed.gap, resumed.more], [true, true]);
     assert.equal(resumed.messages[0].seq, WRITTEN - KEPT + 1);
-    const upToDate = await client.call('join', { room, after: WRITTEN, members: false });
-    assert.deepEqual([upToDate.gap, upToDate.more, upToDate.messages], [false, false, []]);
+    const upToDate = await client.call('join', {
+      room,
+      after: WRITTEN,
+      members: false,
+    });
+    assert.deepEqual(
+      [upToDate.gap, upToDate.more, upToDate.messages],
+      [false, false, []],
+    );
     await client.close();
   });
 
@@ -137,14 +214,28 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
     const refused = await client.request('send', big);
     assert.equal(refused.error?.code, 'MESSAGE_TOO_BIG');
     assert.equal(refused.error?.field, 'text');
-    const fits = signMessage(writer, room, 'x'.repeat(maxMessageBytes(BUDGET) - storedMessageBytes(signMessage(writer, room, ''))));
+    const fits = signMessage(
+      writer,
+      room,
+      'x'.repeat(
+        maxMessageBytes(BUDGET) -
+          storedMessageBytes(signMessage(writer, room, '')),
+      ),
+    );
     assert.equal(storedMessageBytes(fits), maxMessageBytes(BUDGET));
     const { seq } = await client.call('send', fits);
     await client.close();
     const reader = await freshIn(relay, writer, room);
     const page = await reader.client.call('history', { room, before: seq + 1 });
-    assert.deepEqual(seqs(page.messages), [seq], 'a message that fills a page goes alone');
-    assert.ok(Math.max(...reader.frames) <= largest, `largest frame ${Math.max(...reader.frames)} B`);
+    assert.deepEqual(
+      seqs(page.messages),
+      [seq],
+      'a message that fills a page goes alone',
+    );
+    assert.ok(
+      Math.max(...reader.frames) <= largest,
+      `largest frame ${Math.max(...reader.frames)} B`,
+    );
     await reader.client.close();
   });
 
@@ -159,12 +250,18 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
       people.push(await registerUser(client));
       if (i < 12) await client.call('join', { room: where });
     }
-    const roomIds = people.slice(0, 12).map((user) => user.profile.id).sort((a, b) => a - b);
+    const roomIds = people
+      .slice(0, 12)
+      .map((user) => user.profile.id)
+      .sort((a, b) => a - b);
     const { client, frames } = await measured(relay);
     await client.call('resume', { token: people[0]!.session.token });
     const joined = await client.call('join', { room: where, limit: 0 });
     const ids = (users: { id: number }[]) => users.map((user) => user.id);
-    assert.ok(joined.online.length > 0 && joined.online.length < 12, `${joined.online.length} profiles in the join reply`);
+    assert.ok(
+      joined.online.length > 0 && joined.online.length < 12,
+      `${joined.online.length} profiles in the join reply`,
+    );
     assert.equal(joined.onlineNext, ids(joined.online).at(-1));
     const inRoom = ids(joined.online);
     for (let next = joined.onlineNext; next !== null; ) {
@@ -185,9 +282,15 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
       after = page.next;
     }
     assert.ok(pages > 1, `${pages} pages`);
-    assert.deepEqual(everyone, [...everyone].sort((a, b) => a - b));
+    assert.deepEqual(
+      everyone,
+      [...everyone].sort((a, b) => a - b),
+    );
     assert.ok(people.every((user) => everyone.includes(user.profile.id)));
-    assert.ok(Math.max(...frames, ...wide.frames) <= largest, `largest frame ${Math.max(...frames, ...wide.frames)} B`);
+    assert.ok(
+      Math.max(...frames, ...wide.frames) <= largest,
+      `largest frame ${Math.max(...frames, ...wide.frames)} B`,
+    );
     await wide.client.close();
     for (const connection of connections) await connection.close();
   });
@@ -205,17 +308,32 @@ describe('a relay without a budget', () => {
     const { client } = await measured(relay);
     const user = await registerUser(client);
     await client.call('join', { room });
-    for (let i = 1; i <= 60; i++) await client.call('send', signMessage(user, room, `n${i}`));
+    for (let i = 1; i <= 60; i++)
+      await client.call('send', signMessage(user, room, `n${i}`));
     const joined = await client.call('join', { room });
     assert.deepEqual(seqs(joined.messages), range(11, 60));
-    assert.deepEqual([joined.older, joined.more, joined.gap], [false, false, false], 'trimmed messages are not kept, so not older');
+    assert.deepEqual(
+      [joined.older, joined.more, joined.gap],
+      [false, false, false],
+      'trimmed messages are not kept, so not older',
+    );
     const limited = await client.call('join', { room, limit: 10 });
     assert.deepEqual(seqs(limited.messages), range(51, 60));
     assert.equal(limited.older, true);
-    const earlier = await client.call('history', { room, before: 51, limit: 30 });
-    assert.deepEqual([seqs(earlier.messages), earlier.more], [range(21, 50), true]);
+    const earlier = await client.call('history', {
+      room,
+      before: 51,
+      limit: 30,
+    });
+    assert.deepEqual(
+      [seqs(earlier.messages), earlier.more],
+      [range(21, 50), true],
+    );
     const first = await client.call('history', { room, before: 21 });
-    assert.deepEqual([seqs(first.messages), first.more], [range(11, 20), false]);
+    assert.deepEqual(
+      [seqs(first.messages), first.more],
+      [range(11, 20), false],
+    );
     const later = await client.call('history', { room, after: 0, limit: 5 });
     assert.deepEqual([seqs(later.messages), later.more], [range(11, 15), true]);
     const last = await client.call('history', { room, after: 55 });
@@ -229,10 +347,16 @@ describe('a relay without a budget', () => {
     await registerUser(client);
     const quiet = await client.call('join', { room, members: false });
     assert.deepEqual([quiet.online, quiet.onlineNext], [[], null]);
-    const elsewhere = await client.request('history', { room: uniqueName('other'), before: 10 });
+    const elsewhere = await client.request('history', {
+      room: uniqueName('other'),
+      before: 10,
+    });
     assert.equal(elsewhere.error?.code, 'NOT_IN_ROOM');
     await client.call('leave', { room });
-    assert.equal((await client.request('history', { room, after: 0 })).error?.code, 'NOT_IN_ROOM');
+    assert.equal(
+      (await client.request('history', { room, after: 0 })).error?.code,
+      'NOT_IN_ROOM',
+    );
     await client.close();
   });
 
@@ -243,7 +367,10 @@ describe('a relay without a budget', () => {
     assert.equal(hello.limits.maxMessageBytes, LIMITS.maxFrameBytes);
     const user = await registerUser(client);
     await client.call('join', { room });
-    const { seq } = await client.call('send', signMessage(user, room, 'Ж'.repeat(LIMITS.maxTextLength)));
+    const { seq } = await client.call(
+      'send',
+      signMessage(user, room, 'Ж'.repeat(LIMITS.maxTextLength)),
+    );
     assert.equal(seq, 1);
     await client.close();
   });

@@ -18,7 +18,10 @@ describe('sessions', () => {
     const user = await registerUser(await TestClient.connect(relay.wsUrl));
     const laptop = await TestClient.connect(relay.wsUrl);
     const phone = await TestClient.connect(relay.wsUrl);
-    const phoneLogin = await phone.call('login', { username: user.username, authKey: user.authKey });
+    const phoneLogin = await phone.call('login', {
+      username: user.username,
+      authKey: user.authKey,
+    });
     const resumed = await laptop.call('resume', { token: user.session.token });
     assert.equal(resumed.user.id, user.profile.id);
     assert.ok(resumed.expiresAt >= user.session.expiresAt);
@@ -39,16 +42,36 @@ describe('sessions', () => {
     const second = await TestClient.connect(relay.wsUrl);
     await second.call('resume', { token: user.session.token });
     const otherSession = await TestClient.connect(relay.wsUrl);
-    await otherSession.call('login', { username: user.username, authKey: user.authKey });
+    await otherSession.call('login', {
+      username: user.username,
+      authKey: user.authKey,
+    });
     await second.call('join', { room: 'general' });
 
     await first.call('logout');
     const ended = await second.waitForEvent((e) => e.ev === 'session-ended');
     assert.equal(ended.reason, 'logout');
-    assert.equal((await second.request('join', { room: 'general' })).error?.code, 'NOT_AUTHENTICATED');
-    assert.equal((await first.request('online')).error?.code, 'NOT_AUTHENTICATED');
-    assert.equal((await (await TestClient.connect(relay.wsUrl)).request('resume', { token: user.session.token })).error?.code, 'SESSION_INVALID');
-    assert.equal((await otherSession.request('online')).ok, true, "another device's session is untouched");
+    assert.equal(
+      (await second.request('join', { room: 'general' })).error?.code,
+      'NOT_AUTHENTICATED',
+    );
+    assert.equal(
+      (await first.request('online')).error?.code,
+      'NOT_AUTHENTICATED',
+    );
+    assert.equal(
+      (
+        await (
+          await TestClient.connect(relay.wsUrl)
+        ).request('resume', { token: user.session.token })
+      ).error?.code,
+      'SESSION_INVALID',
+    );
+    assert.equal(
+      (await otherSession.request('online')).ok,
+      true,
+      "another device's session is untouched",
+    );
   });
 
   test('a second login on a logged-in connection is refused', async () => {
@@ -70,13 +93,26 @@ describe('session storage', () => {
     const file = path.join(relay.dataDir, 'sessions.log');
     assert.ok(!fs.readFileSync(file, 'utf8').includes(user.session.token));
     const records = readRecords(file);
-    writeRecords(file, records.map((record) => (record.uid === other.profile.id ? { ...record, exp: Date.now() - 1000 } : record)));
+    writeRecords(
+      file,
+      records.map((record) =>
+        record.uid === other.profile.id
+          ? { ...record, exp: Date.now() - 1000 }
+          : record,
+      ),
+    );
 
     const restarted = await startRelay({ dataDir: relay.dataDir });
     try {
       const client = await TestClient.connect(restarted.wsUrl);
-      assert.equal((await client.call('resume', { token: user.session.token })).user.id, user.profile.id);
-      const expired = await (await TestClient.connect(restarted.wsUrl)).request('resume', { token: other.session.token });
+      assert.equal(
+        (await client.call('resume', { token: user.session.token })).user.id,
+        user.profile.id,
+      );
+      const expired = await (await TestClient.connect(restarted.wsUrl)).request(
+        'resume',
+        { token: other.session.token },
+      );
       assert.equal(expired.error?.code, 'SESSION_INVALID');
     } finally {
       await restarted.stop();

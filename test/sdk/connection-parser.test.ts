@@ -15,7 +15,11 @@ const HELLO = {
   relay: 'in-process',
   relayId: 'AAAAAAAAAAAAAAAAAAAA-_',
   time: Date.now(),
-  limits: { maxFrameBytes: 65_536, connectionBudget: 0, maxMessageBytes: 65_536 },
+  limits: {
+    maxFrameBytes: 65_536,
+    connectionBudget: 0,
+    maxMessageBytes: 65_536,
+  },
 };
 
 class InstantRelay implements WebSocketLike {
@@ -34,7 +38,15 @@ class InstantRelay implements WebSocketLike {
 
   send(data: string): void {
     const { id } = JSON.parse(data) as { id: number };
-    queueMicrotask(() => this.onmessage?.({ data: JSON.stringify({ re: id, ok: true, result: { time: Date.now() } }) }));
+    queueMicrotask(() =>
+      this.onmessage?.({
+        data: JSON.stringify({
+          re: id,
+          ok: true,
+          result: { time: Date.now() },
+        }),
+      }),
+    );
   }
 
   close(): void {
@@ -43,7 +55,11 @@ class InstantRelay implements WebSocketLike {
 }
 
 test('a hello that arrives before the parser has loaded is read once it has: the first link comes up, without a second attempt', async () => {
-  const client = new SovClient({ relay: 'ws://relay.invalid', WebSocket: InstantRelay, storage: memoryStorage() });
+  const client = new SovClient({
+    relay: 'ws://relay.invalid',
+    WebSocket: InstantRelay,
+    storage: memoryStorage(),
+  });
   const states: ConnectionState[] = [];
   client.on('state', ({ state }) => states.push(state));
   try {

@@ -4,9 +4,19 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { SovClient, SovError, memoryStorage } from 'sovereign-chat';
-import type { Room, StorageAdapter, WebSocketConstructor } from 'sovereign-chat';
+import type {
+  Room,
+  StorageAdapter,
+  WebSocketConstructor,
+} from 'sovereign-chat';
 import { largestFrameBytes } from '../../sdk/protocol/budget.ts';
-import { TestClient, registerUser, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
+import {
+  TestClient,
+  registerUser,
+  signMessage,
+  uniqueName,
+  withTimeout,
+} from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -16,7 +26,11 @@ const BUDGET = 12_288;
 const HISTORY = 1000;
 
 /** Sizes of the frames received, and the requests sent, by every socket of the clients that use `WebSocket`. */
-function recordingSockets(): { WebSocket: WebSocketConstructor; frames: number[]; sent: Record<string, unknown>[] } {
+function recordingSockets(): {
+  WebSocket: WebSocketConstructor;
+  frames: number[];
+  sent: Record<string, unknown>[];
+} {
   const frames: number[] = [];
   const sent: Record<string, unknown>[] = [];
   class Recording extends WebSocket {
@@ -30,22 +44,36 @@ function recordingSockets(): { WebSocket: WebSocketConstructor; frames: number[]
       super.send(data);
     }
   }
-  return { WebSocket: Recording as unknown as WebSocketConstructor, frames, sent };
+  return {
+    WebSocket: Recording as unknown as WebSocketConstructor,
+    frames,
+    sent,
+  };
 }
 
 /** Calls `step` until `done`, again after the failures a connection cut at its budget brings. */
-async function persist(step: () => Promise<unknown>, done: () => boolean, what: string): Promise<void> {
+async function persist(
+  step: () => Promise<unknown>,
+  done: () => boolean,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await step().catch((error: unknown) => {
-      if (!(error instanceof SovError) || !['NETWORK', 'TIMEOUT'].includes(error.code)) throw error;
+      if (
+        !(error instanceof SovError) ||
+        !['NETWORK', 'TIMEOUT'].includes(error.code)
+      )
+        throw error;
     });
   }
 }
 
-const seqsOf = (room: Room): number[] => room.messages.map((message) => message.seq!);
-const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const seqsOf = (room: Room): number[] =>
+  room.messages.map((message) => message.seq!);
+const range = (from: number, to: number): number[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
   let relay: RelayProcess;
@@ -53,16 +81,25 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
   const roomName = uniqueName('long');
   const storage: StorageAdapter = memoryStorage();
   const sockets = recordingSockets();
-  const reader = (): SovClient => new SovClient({ relay: relay.url, WebSocket: sockets.WebSocket, storage });
+  const reader = (): SovClient =>
+    new SovClient({ relay: relay.url, WebSocket: sockets.WebSocket, storage });
 
   before(async () => {
-    const args = ['--conn-budget', String(BUDGET), '--history', String(2 * HISTORY)];
+    const args = [
+      '--conn-budget',
+      String(BUDGET),
+      '--history',
+      String(2 * HISTORY),
+    ];
     const first = await startRelay({ args });
     const client = await TestClient.connect(first.wsUrl);
     writer = await registerUser(client);
     await client.close();
     assert.equal(await first.stop(), 0);
-    await writeHistory(first.dataDir, range(1, HISTORY).map((n) => signMessage(writer, roomName, `m${n}`)));
+    await writeHistory(
+      first.dataDir,
+      range(1, HISTORY).map((n) => signMessage(writer, roomName, `m${n}`)),
+    );
     relay = await startRelay({ dataDir: first.dataDir, args });
   });
   after(() => relay?.stop());
@@ -70,19 +107,41 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
   test('a room of 1,000 messages is loaded whole by loadOlder: in order, each once, verified, and no frame over a third of the budget', async () => {
     const client = reader();
     try {
-      await client.register({ username: uniqueName('reader'), password: 'pages and pages', firstName: 'Рита', lastName: 'Reader' });
+      await client.register({
+        username: uniqueName('reader'),
+        password: 'pages and pages',
+        firstName: 'Рита',
+        lastName: 'Reader',
+      });
       const room = await client.join(roomName);
-      assert.ok(room.messages.length > 0 && room.messages.length < 50, `${room.messages.length} messages in the first page`);
+      assert.ok(
+        room.messages.length > 0 && room.messages.length < 50,
+        `${room.messages.length} messages in the first page`,
+      );
       assert.equal(room.hasOlder, true);
       let announced = room.messages.length;
       room.on('older', (messages) => (announced += messages.length));
-      await persist(() => room.loadOlder(), () => !room.hasOlder, 'loading every older page');
+      await persist(
+        () => room.loadOlder(),
+        () => !room.hasOlder,
+        'loading every older page',
+      );
       assert.equal(await room.loadOlder(), 0, 'nothing older: resolves 0');
       assert.deepEqual(seqsOf(room), range(1, HISTORY));
-      assert.deepEqual(room.messages.map((message) => message.text), range(1, HISTORY).map((n) => `m${n}`));
-      assert.equal(announced, HISTORY, 'each message in one older event (or the first page)');
+      assert.deepEqual(
+        room.messages.map((message) => message.text),
+        range(1, HISTORY).map((n) => `m${n}`),
+      );
+      assert.equal(
+        announced,
+        HISTORY,
+        'each message in one older event (or the first page)',
+      );
       assert.ok(room.messages.every((message) => message.verified));
-      assert.ok(Math.max(...sockets.frames) <= largestFrameBytes(BUDGET), `largest frame ${Math.max(...sockets.frames)} B`);
+      assert.ok(
+        Math.max(...sockets.frames) <= largestFrameBytes(BUDGET),
+        `largest frame ${Math.max(...sockets.frames)} B`,
+      );
     } finally {
       client.close();
     }
@@ -92,18 +151,35 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
     const emptyRoom = uniqueName('empty');
     const client = reader();
     try {
-      await client.register({ username: uniqueName('reader'), password: 'pages and pages', firstName: 'Рита', lastName: 'Reader' });
+      await client.register({
+        username: uniqueName('reader'),
+        password: 'pages and pages',
+        firstName: 'Рита',
+        lastName: 'Reader',
+      });
       const room = await client.join(emptyRoom);
       assert.equal(room.seq, 0);
-      const connection = (client as unknown as { connection: { disconnect(): void; start(): void } }).connection;
+      const connection = (
+        client as unknown as {
+          connection: { disconnect(): void; start(): void };
+        }
+      ).connection;
       connection.disconnect();
       // More than a page of a third of the budget: a join without `after` would bring only the newest ones.
       // The relay's copy of each message comes back to its sender: a new connection every 10.
       for (let n = 1; n <= 30; n += 10) {
         const writerClient = await TestClient.connect(relay.wsUrl);
         await writerClient.call('resume', { token: writer.session.token });
-        await writerClient.call('join', { room: emptyRoom, limit: 0, members: false });
-        for (let i = n; i < n + 10; i++) await writerClient.call('send', signMessage(writer, emptyRoom, `missed ${i} ${'·'.repeat(300)}`));
+        await writerClient.call('join', {
+          room: emptyRoom,
+          limit: 0,
+          members: false,
+        });
+        for (let i = n; i < n + 10; i++)
+          await writerClient.call(
+            'send',
+            signMessage(writer, emptyRoom, `missed ${i} ${'·'.repeat(300)}`),
+          );
         await writerClient.close();
       }
       let announced = 0;
@@ -111,7 +187,8 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
       connection.start();
       await withTimeout(
         new Promise<void>((resolve) => {
-          const check = (): void => void (room.messages.length >= 30 && resolve());
+          const check = (): void =>
+            void (room.messages.length >= 30 && resolve());
           check();
           room.on('message', check);
         }),
@@ -132,7 +209,8 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
       const client = await TestClient.connect(relay.wsUrl);
       await client.call('resume', { token: writer.session.token });
       await client.call('join', { room: roomName, limit: 0, members: false });
-      for (let i = n; i < n + 20; i++) await client.call('send', signMessage(writer, roomName, `m${i}`));
+      for (let i = n; i < n + 20; i++)
+        await client.call('send', signMessage(writer, roomName, `m${i}`));
       await client.close();
     }
     sockets.sent.length = 0;
@@ -143,7 +221,11 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
       const room = await client.join(roomName);
       await withTimeout(
         new Promise<void>((resolve) => {
-          const check = (): void => void (seqsOf(room).filter((seq) => seq > HISTORY).length >= 300 && resolve());
+          const check = (): void =>
+            void (
+              seqsOf(room).filter((seq) => seq > HISTORY).length >= 300 &&
+              resolve()
+            );
           check();
           room.on('message', check);
         }),
@@ -152,11 +234,28 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
       );
       const caughtUp = seqsOf(room).filter((seq) => seq > HISTORY);
       assert.deepEqual(caughtUp, range(HISTORY + 1, HISTORY + 300));
-      assert.deepEqual(seqsOf(room), [...new Set(seqsOf(room))].sort((a, b) => a - b), 'in order, each once');
-      const asked = sockets.sent.filter((request) => request.type === 'history' || (request.type === 'join' && 'after' in request)).map((request) => request.after as number);
+      assert.deepEqual(
+        seqsOf(room),
+        [...new Set(seqsOf(room))].sort((a, b) => a - b),
+        'in order, each once',
+      );
+      const asked = sockets.sent
+        .filter(
+          (request) =>
+            request.type === 'history' ||
+            (request.type === 'join' && 'after' in request),
+        )
+        .map((request) => request.after as number);
       assert.ok(asked.length > 5, `${asked.length} pages asked for`);
-      assert.deepEqual(asked, [...asked].sort((a, b) => a - b), `never back to an earlier point: ${asked.join(' ')}`);
-      assert.ok(Math.max(...sockets.frames) <= largestFrameBytes(BUDGET), `largest frame ${Math.max(...sockets.frames)} B`);
+      assert.deepEqual(
+        asked,
+        [...asked].sort((a, b) => a - b),
+        `never back to an earlier point: ${asked.join(' ')}`,
+      );
+      assert.ok(
+        Math.max(...sockets.frames) <= largestFrameBytes(BUDGET),
+        `largest frame ${Math.max(...sockets.frames)} B`,
+      );
     } finally {
       client.close();
     }

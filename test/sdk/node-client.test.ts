@@ -3,8 +3,18 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { MIN_PASSWORD_LENGTH, SovClient, SovError, memoryStorage, signedBytes } from 'sovereign-chat';
-import type { ClientEvents, ClientMessage, WebSocketConstructor } from 'sovereign-chat';
+import {
+  MIN_PASSWORD_LENGTH,
+  SovClient,
+  SovError,
+  memoryStorage,
+  signedBytes,
+} from 'sovereign-chat';
+import type {
+  ClientEvents,
+  ClientMessage,
+  WebSocketConstructor,
+} from 'sovereign-chat';
 import { eventually, uniqueName } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -16,9 +26,19 @@ describe('the SDK in Node', () => {
   });
   after(() => relay.stop());
 
-  const client = () => new SovClient({ relay: relay.url, WebSocket, storage: memoryStorage() });
+  const client = () =>
+    new SovClient({ relay: relay.url, WebSocket, storage: memoryStorage() });
   const registerBots = (...bots: SovClient[]) =>
-    Promise.all(bots.map((bot, i) => bot.register({ username: uniqueName(`bot${i}`), password: 'bots need passwords too', firstName: 'Бот', lastName: String(i) })));
+    Promise.all(
+      bots.map((bot, i) =>
+        bot.register({
+          username: uniqueName(`bot${i}`),
+          password: 'bots need passwords too',
+          firstName: 'Бот',
+          lastName: String(i),
+        }),
+      ),
+    );
 
   test('two bots register, exchange signed messages and see them verified', async () => {
     const [a, b] = [client(), client()];
@@ -29,7 +49,11 @@ describe('the SDK in Node', () => {
       await roomA.send('ping from A');
       await eventually(() => roomB.messages.length === 1, 'the message at B');
       assert.deepEqual(
-        { text: roomB.messages[0]!.text, verified: roomB.messages[0]!.verified, author: roomB.messages[0]!.author },
+        {
+          text: roomB.messages[0]!.text,
+          verified: roomB.messages[0]!.verified,
+          author: roomB.messages[0]!.author,
+        },
         { text: 'ping from A', verified: true, author: a.user!.id },
       );
     } finally {
@@ -38,21 +62,28 @@ describe('the SDK in Node', () => {
     }
   });
 
-  test('a sender sees each of its own messages once, however the reply and the relay\'s copy race', async () => {
+  test("a sender sees each of its own messages once, however the reply and the relay's copy race", async () => {
     const [a, b] = [client(), client()];
     try {
       await registerBots(a, b);
       const room = uniqueName('race');
       const [roomA, roomB] = [await a.join(room), await b.join(room)];
-      await Promise.all(Array.from({ length: 10 }, (_, i) => roomA.send(`mine ${i}`)));
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => roomA.send(`mine ${i}`)),
+      );
       // The relay sends in order: once B's message reaches A, every copy of A's own messages has too.
       await roomB.send('barrier');
-      await eventually(() => roomA.messages.some((m) => m.text === 'barrier'), 'the barrier at A');
+      await eventually(
+        () => roomA.messages.some((m) => m.text === 'barrier'),
+        'the barrier at A',
+      );
       assert.deepEqual(
         roomA.messages.map((m) => m.text),
         [...Array.from({ length: 10 }, (_, i) => `mine ${i}`), 'barrier'],
       );
-      assert.ok(roomA.messages.every((m) => m.state === 'sent' && m.seq !== null));
+      assert.ok(
+        roomA.messages.every((m) => m.state === 'sent' && m.seq !== null),
+      );
     } finally {
       a.close();
       b.close();
@@ -62,7 +93,12 @@ describe('the SDK in Node', () => {
   test('resume() after connect() logs the open connection in', async () => {
     const storage = memoryStorage();
     const first = new SovClient({ relay: relay.url, WebSocket, storage });
-    await first.register({ username: uniqueName('bot'), password: 'bots need passwords too', firstName: 'Бот', lastName: 'C' });
+    await first.register({
+      username: uniqueName('bot'),
+      password: 'bots need passwords too',
+      firstName: 'Бот',
+      lastName: 'C',
+    });
     first.close();
     const again = new SovClient({ relay: relay.url, WebSocket, storage });
     try {
@@ -78,7 +114,13 @@ describe('the SDK in Node', () => {
 
   test('messages written offline go out after a restart, once the room is joined, even with slow storage', async () => {
     const storage = memoryStorage();
-    const slow = { ...storage, get: async <T>(key: string) => (await new Promise((resolve) => setTimeout(resolve, 20)), storage.get<T>(key)) };
+    const slow = {
+      ...storage,
+      get: async <T>(key: string) => (
+        await new Promise((resolve) => setTimeout(resolve, 20)),
+        storage.get<T>(key)
+      ),
+    };
     let offline = false;
     // A WebSocket whose network can be cut: while offline, new connections fail at once.
     class Cuttable extends WebSocket {
@@ -86,18 +128,36 @@ describe('the SDK in Node', () => {
         super(offline ? 'ws://127.0.0.1:9/' : url);
       }
     }
-    const options = { relay: relay.url, WebSocket: Cuttable as unknown as WebSocketConstructor };
+    const options = {
+      relay: relay.url,
+      WebSocket: Cuttable as unknown as WebSocketConstructor,
+    };
     const writer = new SovClient({ ...options, storage });
     const reader = client();
     try {
       const room = uniqueName('offline');
-      await writer.register({ username: uniqueName('bot'), password: 'bots need passwords too', firstName: 'Бот', lastName: 'D' });
-      await reader.register({ username: uniqueName('bot'), password: 'bots need passwords too', firstName: 'Бот', lastName: 'E' });
+      await writer.register({
+        username: uniqueName('bot'),
+        password: 'bots need passwords too',
+        firstName: 'Бот',
+        lastName: 'D',
+      });
+      await reader.register({
+        username: uniqueName('bot'),
+        password: 'bots need passwords too',
+        firstName: 'Бот',
+        lastName: 'E',
+      });
       const readerRoom = await reader.join(room);
       const writerRoom = await writer.join(room);
       offline = true;
-      (writer as unknown as { connection: { disconnect(): void } }).connection.disconnect();
-      await eventually(() => writer.state !== 'connected', 'the writer offline');
+      (
+        writer as unknown as { connection: { disconnect(): void } }
+      ).connection.disconnect();
+      await eventually(
+        () => writer.state !== 'connected',
+        'the writer offline',
+      );
       void writerRoom.send('written offline 1').catch(() => undefined);
       void writerRoom.send('written offline 2').catch(() => undefined);
       writer.close();
@@ -106,8 +166,15 @@ describe('the SDK in Node', () => {
       try {
         assert.equal(await restarted.resume(), true);
         await restarted.join(room);
-        await eventually(() => readerRoom.messages.length === 2, 'both messages at the reader', 15_000);
-        assert.deepEqual(readerRoom.messages.map((m) => m.text), ['written offline 1', 'written offline 2']);
+        await eventually(
+          () => readerRoom.messages.length === 2,
+          'both messages at the reader',
+          15_000,
+        );
+        assert.deepEqual(
+          readerRoom.messages.map((m) => m.text),
+          ['written offline 1', 'written offline 2'],
+        );
       } finally {
         restarted.close();
       }
@@ -119,9 +186,24 @@ describe('the SDK in Node', () => {
   test('every failure is a SovError with a code', async () => {
     const bot = client();
     try {
-      await assert.rejects(bot.login({ username: uniqueName('ghost'), password: 'whatever it is' }), (error: unknown) => error instanceof SovError && error.code === 'BAD_CREDENTIALS');
-      await assert.rejects(bot.join('general'), (error: unknown) => error instanceof SovError && error.code === 'NOT_AUTHENTICATED');
-      assert.throws(() => new SovClient({ relay: 'not a url' }), (error: unknown) => error instanceof SovError && error.code === 'INVALID_INPUT');
+      await assert.rejects(
+        bot.login({
+          username: uniqueName('ghost'),
+          password: 'whatever it is',
+        }),
+        (error: unknown) =>
+          error instanceof SovError && error.code === 'BAD_CREDENTIALS',
+      );
+      await assert.rejects(
+        bot.join('general'),
+        (error: unknown) =>
+          error instanceof SovError && error.code === 'NOT_AUTHENTICATED',
+      );
+      assert.throws(
+        () => new SovClient({ relay: 'not a url' }),
+        (error: unknown) =>
+          error instanceof SovError && error.code === 'INVALID_INPUT',
+      );
     } finally {
       bot.close();
     }
@@ -133,40 +215,105 @@ describe('the SDK in Node', () => {
     const [device, otherDevice, reader] = [client(), client(), client()];
     const clients = [device, otherDevice, reader];
     try {
-      await device.register({ username, password: OLD, firstName: 'Смена', lastName: 'Пароля' });
+      await device.register({
+        username,
+        password: OLD,
+        firstName: 'Смена',
+        lastName: 'Пароля',
+      });
       await otherDevice.login({ username, password: OLD });
-      await reader.register({ username: uniqueName('reader'), password: 'bots need passwords too', firstName: 'Бот', lastName: 'R' });
+      await reader.register({
+        username: uniqueName('reader'),
+        password: 'bots need passwords too',
+        firstName: 'Бот',
+        lastName: 'R',
+      });
       const room = uniqueName('keys');
-      const [deviceRoom, readerRoom] = [await device.join(room), await reader.join(room)];
+      const [deviceRoom, readerRoom] = [
+        await device.join(room),
+        await reader.join(room),
+      ];
       await deviceRoom.send('signed with the old key');
-      const ended = new Promise<ClientEvents['logout']>((resolve) => otherDevice.on('logout', resolve));
-      const isError = (code: string, field?: string) => (error: unknown) => error instanceof SovError && error.code === code && error.field === field;
+      const ended = new Promise<ClientEvents['logout']>((resolve) =>
+        otherDevice.on('logout', resolve),
+      );
+      const isError = (code: string, field?: string) => (error: unknown) =>
+        error instanceof SovError &&
+        error.code === code &&
+        error.field === field;
 
-      await assert.rejects(device.changePassword({ current: OLD, next: 'x'.repeat(MIN_PASSWORD_LENGTH - 1) }), isError('INVALID_FIELD', 'next'));
-      await assert.rejects(device.changePassword({ current: 'not the password', next: NEW }), isError('BAD_CREDENTIALS', 'current'));
+      await assert.rejects(
+        device.changePassword({
+          current: OLD,
+          next: 'x'.repeat(MIN_PASSWORD_LENGTH - 1),
+        }),
+        isError('INVALID_FIELD', 'next'),
+      );
+      await assert.rejects(
+        device.changePassword({ current: 'not the password', next: NEW }),
+        isError('BAD_CREDENTIALS', 'current'),
+      );
       const progress: number[] = [];
-      const changed = await device.changePassword({ current: OLD, next: NEW, onProgress: (fraction) => progress.push(fraction) });
+      const changed = await device.changePassword({
+        current: OLD,
+        next: NEW,
+        onProgress: (fraction) => progress.push(fraction),
+      });
 
       const [oldKey, newKey] = changed.keys.map((key) => key.publicKey);
-      assert.equal(changed.keys.length, 2, 'the old key stays in the profile, the new one is added');
-      assert.ok(progress.some((f) => f < 0.5) && progress.some((f) => f > 0.5) && progress.every((f, i) => f >= (progress[i - 1] ?? 0)), 'progress covers both hashes in order');
-      assert.deepEqual(await ended, { reason: 'password-changed' }, 'the other session ended');
+      assert.equal(
+        changed.keys.length,
+        2,
+        'the old key stays in the profile, the new one is added',
+      );
+      assert.ok(
+        progress.some((f) => f < 0.5) &&
+          progress.some((f) => f > 0.5) &&
+          progress.every((f, i) => f >= (progress[i - 1] ?? 0)),
+        'progress covers both hashes in order',
+      );
+      assert.deepEqual(
+        await ended,
+        { reason: 'password-changed' },
+        'the other session ended',
+      );
       assert.equal(otherDevice.user, null);
-      assert.equal(device.user?.keys.length, 2, 'the changing device stays signed in, with the new profile');
-      assert.equal((await deviceRoom.send('signed with the new key')).state, 'sent', 'the relay takes what the new key signs');
+      assert.equal(
+        device.user?.keys.length,
+        2,
+        'the changing device stays signed in, with the new profile',
+      );
+      assert.equal(
+        (await deviceRoom.send('signed with the new key')).state,
+        'sent',
+        'the relay takes what the new key signs',
+      );
 
       const [stale, fresh] = [client(), client()];
       clients.push(stale, fresh);
-      await assert.rejects(stale.login({ username, password: OLD }), isError('BAD_CREDENTIALS'));
+      await assert.rejects(
+        stale.login({ username, password: OLD }),
+        isError('BAD_CREDENTIALS'),
+      );
       await fresh.login({ username, password: NEW });
       // History from the relay, read after the change by a session that never saw the old key in use.
       const history = (await fresh.join(room)).messages;
-      await eventually(() => readerRoom.messages.length === 2, 'both messages at the reader');
+      await eventually(
+        () => readerRoom.messages.length === 2,
+        'both messages at the reader',
+      );
       for (const messages of [history, readerRoom.messages]) {
-        assert.deepEqual(messages.map((m) => [m.text, m.verified]), [['signed with the old key', true], ['signed with the new key', true]]);
+        assert.deepEqual(
+          messages.map((m) => [m.text, m.verified]),
+          [
+            ['signed with the old key', true],
+            ['signed with the new key', true],
+          ],
+        );
       }
       // And each was signed by the key its text says, not both by the new one.
-      const signer = (message: ClientMessage) => [oldKey, newKey].filter((key) => verifies(message, key!));
+      const signer = (message: ClientMessage) =>
+        [oldKey, newKey].filter((key) => verifies(message, key!));
       assert.deepEqual(history.map(signer), [[oldKey], [newKey]]);
     } finally {
       for (const bot of clients) bot.close();
@@ -175,6 +322,14 @@ describe('the SDK in Node', () => {
 });
 
 function verifies(message: ClientMessage, publicKey: string): boolean {
-  const key = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicKey }, format: 'jwk' });
-  return crypto.verify(null, signedBytes(message), key, Buffer.from(message.sig, 'base64url'));
+  const key = crypto.createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: publicKey },
+    format: 'jwk',
+  });
+  return crypto.verify(
+    null,
+    signedBytes(message),
+    key,
+    Buffer.from(message.sig, 'base64url'),
+  );
 }

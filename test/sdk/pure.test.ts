@@ -12,14 +12,31 @@ import { takeStreamLines } from '../../sdk/protocol/stream-lines.ts';
 
 describe('reconnect backoff', () => {
   test('grows exponentially from half a second, is capped at 30 s, and jitters within the upper half', () => {
-    assert.equal(reconnectDelay(0, () => 0), 250);
-    assert.equal(reconnectDelay(0, () => 1), 500);
-    assert.equal(reconnectDelay(3, () => 1), 4000);
-    assert.equal(reconnectDelay(50, () => 1), 30_000);
-    assert.equal(reconnectDelay(50, () => 0), 15_000);
+    assert.equal(
+      reconnectDelay(0, () => 0),
+      250,
+    );
+    assert.equal(
+      reconnectDelay(0, () => 1),
+      500,
+    );
+    assert.equal(
+      reconnectDelay(3, () => 1),
+      4000,
+    );
+    assert.equal(
+      reconnectDelay(50, () => 1),
+      30_000,
+    );
+    assert.equal(
+      reconnectDelay(50, () => 0),
+      15_000,
+    );
     for (let attempt = 0; attempt < 20; attempt++) {
       const delay = reconnectDelay(attempt);
-      assert.ok(delay >= Math.min(30_000, 500 * 2 ** attempt) / 2 && delay <= 30_000);
+      assert.ok(
+        delay >= Math.min(30_000, 500 * 2 ** attempt) / 2 && delay <= 30_000,
+      );
     }
   });
 });
@@ -49,7 +66,12 @@ describe('events', () => {
 
 describe('transient errors', () => {
   test('are the ones where the request never got its answer', () => {
-    assert.deepEqual(['NETWORK', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'BAD_SIGNATURE'].map((code) => isTransient(new SovError(code as never))), [true, true, true, false, false]);
+    assert.deepEqual(
+      ['NETWORK', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'BAD_SIGNATURE'].map(
+        (code) => isTransient(new SovError(code as never)),
+      ),
+      [true, true, true, false, false],
+    );
     assert.equal(isTransient(new Error('NETWORK')), false);
   });
 });
@@ -57,7 +79,9 @@ describe('transient errors', () => {
 describe('HTTP stream lines', () => {
   test('hand over whole numbered lines across chunks, skip unnumbered ones, and stop when told', () => {
     const seen: string[] = [];
-    const take = (n: number, frame: string): boolean => (seen.push(`${n}:${frame}`), frame !== 'stop');
+    const take = (n: number, frame: string): boolean => (
+      seen.push(`${n}:${frame}`), frame !== 'stop'
+    );
     let rest = takeStreamLines('1 {"a":1}\n2 {"b"', take);
     assert.equal(rest, '2 {"b"');
     rest = takeStreamLines(`${rest}:2}\nx junk\n3 stop\n4 never\n`, take);
@@ -77,26 +101,54 @@ describe('base64url', () => {
   });
 
   test('refuses characters outside the alphabet and impossible lengths', () => {
-    for (const bad of ['ab+c', 'ab/c', 'abc=', 'a', 'ab c', 'абв']) assert.equal(fromBase64Url(bad), null, bad);
+    for (const bad of ['ab+c', 'ab/c', 'abc=', 'a', 'ab c', 'абв'])
+      assert.equal(fromBase64Url(bad), null, bad);
   });
 });
 
 describe('signed bytes', () => {
   test('are the UTF-8 of a JSON array with label, version, room, author, id, time and text', () => {
-    const bytes = signedBytes({ room: 'general', author: 7, cid: 'abcdefgh', ts: 1700000000000, text: 'Привет "мир"\n' });
-    assert.equal(Buffer.from(bytes).toString('utf8'), '["sov/message",1,"general",7,"abcdefgh",1700000000000,"Привет \\"мир\\"\\n"]');
+    const bytes = signedBytes({
+      room: 'general',
+      author: 7,
+      cid: 'abcdefgh',
+      ts: 1700000000000,
+      text: 'Привет "мир"\n',
+    });
+    assert.equal(
+      Buffer.from(bytes).toString('utf8'),
+      '["sov/message",1,"general",7,"abcdefgh",1700000000000,"Привет \\"мир\\"\\n"]',
+    );
   });
 
   test('change when any signed field changes', () => {
-    const base = { room: 'general', author: 7, cid: 'abcdefgh', ts: 1, text: 'hi' };
-    const variants = [{ room: 'other' }, { author: 8 }, { cid: 'abcdefgi' }, { ts: 2 }, { text: 'hI' }];
-    for (const change of variants) assert.notDeepEqual(signedBytes({ ...base, ...change }), signedBytes(base));
+    const base = {
+      room: 'general',
+      author: 7,
+      cid: 'abcdefgh',
+      ts: 1,
+      text: 'hi',
+    };
+    const variants = [
+      { room: 'other' },
+      { author: 8 },
+      { cid: 'abcdefgi' },
+      { ts: 2 },
+      { text: 'hI' },
+    ];
+    for (const change of variants)
+      assert.notDeepEqual(
+        signedBytes({ ...base, ...change }),
+        signedBytes(base),
+      );
   });
 });
 
 describe('request validation', () => {
   test('normalizes names and rooms, keeps message text untouched', () => {
-    const parsed = parseRequest(JSON.stringify({ id: 1, type: 'join', room: '  Ｇｅｎｅｒａｌ ' }));
+    const parsed = parseRequest(
+      JSON.stringify({ id: 1, type: 'join', room: '  Ｇｅｎｅｒａｌ ' }),
+    );
     assert.ok(parsed.ok);
     assert.equal((parsed.request as { room: string }).room, 'general');
     assert.equal(usernameKey('ＩＶＡＮ'), usernameKey('ivan'));
@@ -117,10 +169,18 @@ describe('request validation', () => {
   });
 
   test('SovError round-trips through the wire form with its details', () => {
-    const error = new SovError('RATE_LIMITED', 'slow down', { retryAfterMs: 1500 });
+    const error = new SovError('RATE_LIMITED', 'slow down', {
+      retryAfterMs: 1500,
+    });
     const back = SovError.fromWire(JSON.parse(JSON.stringify(error.toWire())));
     assert.ok(back instanceof SovError);
-    assert.deepEqual([back.code, back.message, back.retryAfterMs], ['RATE_LIMITED', 'slow down', 1500]);
-    assert.equal(SovError.fromWire({ code: 'NOT_A_CODE' as never, message: 'x' }).code, 'INTERNAL');
+    assert.deepEqual(
+      [back.code, back.message, back.retryAfterMs],
+      ['RATE_LIMITED', 'slow down', 1500],
+    );
+    assert.equal(
+      SovError.fromWire({ code: 'NOT_A_CODE' as never, message: 'x' }).code,
+      'INTERNAL',
+    );
   });
 });

@@ -9,26 +9,84 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { SovError } from '../../sdk/errors.ts';
-import type { ChatMessage, EventMap, EventName, Profile, RequestType, ResultMap } from '../../sdk/protocol/frames.ts';
-import { openedStream, relayFrameOf, resultOf } from '../../sdk/protocol/relay-frames.ts';
+import type {
+  ChatMessage,
+  EventMap,
+  EventName,
+  Profile,
+  RequestType,
+  ResultMap,
+} from '../../sdk/protocol/frames.ts';
+import {
+  openedStream,
+  relayFrameOf,
+  resultOf,
+} from '../../sdk/protocol/relay-frames.ts';
 import { PACKAGE_ROOT } from '../helpers/relay-process.ts';
 
 const KEY = 'A'.repeat(43);
-const alice: Profile = { id: 1, username: 'alice', firstName: 'Alice', lastName: 'Liddell', avatar: '/avatars/abc.png', keys: [{ publicKey: KEY, since: 1_700_000_000_000 }], role: 'user' };
-const bob: Profile = { id: 2, username: 'bob', firstName: 'Боб', lastName: 'B', avatar: null, keys: [], role: 'admin' };
-const message = (seq: number): ChatMessage => ({ room: 'general', seq, author: 1, cid: `cid-${seq}-abcdefgh`, ts: 1_700_000_000_000 + seq, text: `hello ${seq}`, sig: 'S'.repeat(86) });
-const session = { token: KEY, expiresAt: 1_800_000_000_000, user: alice, keySalt: KEY };
+const alice: Profile = {
+  id: 1,
+  username: 'alice',
+  firstName: 'Alice',
+  lastName: 'Liddell',
+  avatar: '/avatars/abc.png',
+  keys: [{ publicKey: KEY, since: 1_700_000_000_000 }],
+  role: 'user',
+};
+const bob: Profile = {
+  id: 2,
+  username: 'bob',
+  firstName: 'Боб',
+  lastName: 'B',
+  avatar: null,
+  keys: [],
+  role: 'admin',
+};
+const message = (seq: number): ChatMessage => ({
+  room: 'general',
+  seq,
+  author: 1,
+  cid: `cid-${seq}-abcdefgh`,
+  ts: 1_700_000_000_000 + seq,
+  text: `hello ${seq}`,
+  sig: 'S'.repeat(86),
+});
+const session = {
+  token: KEY,
+  expiresAt: 1_800_000_000_000,
+  user: alice,
+  keySalt: KEY,
+};
 
 /** A result of every request type, shaped as the relay sends it (relay/handlers/). */
 const RESULTS: { [K in RequestType]: ResultMap[K] } = {
   ping: { time: 1_700_000_000_000 },
-  salt: { kdf: { alg: 'scrypt', N: 2 ** 17, r: 8, p: 1, salt: 'c2FsdHNhbHRzYWx0c2FsdA' } },
+  salt: {
+    kdf: {
+      alg: 'scrypt',
+      N: 2 ** 17,
+      r: 8,
+      p: 1,
+      salt: 'c2FsdHNhbHRzYWx0c2FsdA',
+    },
+  },
   register: session,
   login: session,
   resume: { expiresAt: 1_800_000_000_000, user: alice },
   logout: {},
   'change-password': { user: alice },
-  join: { room: 'general', seq: 2, messages: [message(1), message(2)], gap: false, older: false, more: false, online: [alice, bob], onlineNext: null, memberSeq: 4 },
+  join: {
+    room: 'general',
+    seq: 2,
+    messages: [message(1), message(2)],
+    gap: false,
+    older: false,
+    more: false,
+    online: [alice, bob],
+    onlineNext: null,
+    memberSeq: 4,
+  },
   history: { room: 'general', messages: [message(1)], more: true },
   leave: {},
   send: { seq: 3 },
@@ -53,12 +111,23 @@ const HELLO = {
   relay: '0.1.0',
   relayId: 'AAAAAAAAAAAAAAAAAAAA-_',
   time: 1_700_000_000_000,
-  limits: { maxFrameBytes: 65_536, maxTextLength: 4000, historySize: 1000, connectionBudget: 16_384, maxMessageBytes: 5000 },
+  limits: {
+    maxFrameBytes: 65_536,
+    maxTextLength: 4000,
+    historySize: 1000,
+    connectionBudget: 16_384,
+    maxMessageBytes: 5000,
+  },
   budgetSpent: 183,
 };
 
 /** Fields a frame may leave out (older relays; pages without a room). */
-const OPTIONAL = new Set(['online.memberSeq', 'presence.user', 'hello.relayId', 'hello.budgetSpent']);
+const OPTIONAL = new Set([
+  'online.memberSeq',
+  'presence.user',
+  'hello.relayId',
+  'hello.budgetSpent',
+]);
 
 /** A value of another type than `value`'s, and null only where null is not allowed either. */
 function wrongTypeFor(value: unknown): unknown {
@@ -71,20 +140,36 @@ function wrongTypeFor(value: unknown): unknown {
 }
 
 /** `value` with the field at `keys` replaced (or left out: `undefined`), copied. */
-function breakField(value: unknown, keys: (string | number)[], replacement: unknown): unknown {
+function breakField(
+  value: unknown,
+  keys: (string | number)[],
+  replacement: unknown,
+): unknown {
   const copy = structuredClone(value);
-  let parent: Record<string | number, unknown> = copy as Record<string | number, unknown>;
-  for (const key of keys.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
+  let parent: Record<string | number, unknown> = copy as Record<
+    string | number,
+    unknown
+  >;
+  for (const key of keys.slice(0, -1))
+    parent = parent[key] as Record<string | number, unknown>;
   if (replacement === undefined) delete parent[keys.at(-1)!];
   else parent[keys.at(-1)!] = replacement;
   return copy;
 }
 
 /** The path of every field in `value`, nested objects and list items included. */
-function fieldPaths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
+function fieldPaths(
+  value: unknown,
+  prefix: (string | number)[] = [],
+): (string | number)[][] {
   if (typeof value !== 'object' || value === null) return [];
-  const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((item, index) => [index, item]) : Object.entries(value);
-  return entries.flatMap(([key, item]) => [[...prefix, key], ...fieldPaths(item, [...prefix, key])]);
+  const entries: [string | number, unknown][] = Array.isArray(value)
+    ? value.map((item, index) => [index, item])
+    : Object.entries(value);
+  return entries.flatMap(([key, item]) => [
+    [...prefix, key],
+    ...fieldPaths(item, [...prefix, key]),
+  ]);
 }
 
 function refusal(run: () => unknown): SovError {
@@ -97,7 +182,13 @@ describe('replies', () => {
   for (const type of Object.keys(RESULTS) as RequestType[]) {
     test(`a ${type} result as the relay sends it comes back equal, and a copy without extra fields`, () => {
       const sent = RESULTS[type];
-      const frame = relayFrameOf(JSON.stringify({ re: 9, ok: true, result: { ...sent, injected: '<script>' } }));
+      const frame = relayFrameOf(
+        JSON.stringify({
+          re: 9,
+          ok: true,
+          result: { ...sent, injected: '<script>' },
+        }),
+      );
       assert.ok('result' in frame && frame.re === 9);
       const result = resultOf(type, frame.result);
       assert.ok(!(result instanceof SovError), String(result));
@@ -110,11 +201,36 @@ describe('replies', () => {
       let broken = 0;
       for (const keys of fieldPaths(sent)) {
         const at = ['result', ...keys].join('.');
-        const wrong = refusal(() => resultOf(type, breakField(sent, keys, wrongTypeFor(keys.reduce<unknown>((value, key) => (value as Record<string | number, unknown>)[key], sent)))));
-        assert.deepEqual({ code: wrong.code, field: wrong.field }, { code: 'BAD_RELAY_FRAME', field: at });
+        const wrong = refusal(() =>
+          resultOf(
+            type,
+            breakField(
+              sent,
+              keys,
+              wrongTypeFor(
+                keys.reduce<unknown>(
+                  (value, key) =>
+                    (value as Record<string | number, unknown>)[key],
+                  sent,
+                ),
+              ),
+            ),
+          ),
+        );
+        assert.deepEqual(
+          { code: wrong.code, field: wrong.field },
+          { code: 'BAD_RELAY_FRAME', field: at },
+        );
         // An item left out of a list leaves a shorter list, which is well-formed.
-        if (typeof keys.at(-1) === 'string' && !OPTIONAL.has(`${type}.${keys.join('.')}`)) {
-          assert.equal(refusal(() => resultOf(type, breakField(sent, keys, undefined))).field, at);
+        if (
+          typeof keys.at(-1) === 'string' &&
+          !OPTIONAL.has(`${type}.${keys.join('.')}`)
+        ) {
+          assert.equal(
+            refusal(() => resultOf(type, breakField(sent, keys, undefined)))
+              .field,
+            at,
+          );
         }
         broken++;
       }
@@ -124,24 +240,61 @@ describe('replies', () => {
   }
 
   test('a result without the fields an older relay leaves out is taken', () => {
-    assert.deepEqual(resultOf('online', { users: [], next: null }), { users: [], next: null, memberSeq: undefined });
+    assert.deepEqual(resultOf('online', { users: [], next: null }), {
+      users: [],
+      next: null,
+      memberSeq: undefined,
+    });
   });
 
-  test('an error reply becomes the SovError it names, details checked, an unknown code INTERNAL with the relay\'s words', () => {
-    const frame = relayFrameOf(JSON.stringify({ re: 4, ok: false, error: { code: 'DUPLICATE_MESSAGE', message: 'Seen it.', seq: 12 } }));
+  test("an error reply becomes the SovError it names, details checked, an unknown code INTERNAL with the relay's words", () => {
+    const frame = relayFrameOf(
+      JSON.stringify({
+        re: 4,
+        ok: false,
+        error: { code: 'DUPLICATE_MESSAGE', message: 'Seen it.', seq: 12 },
+      }),
+    );
     assert.ok('error' in frame);
-    assert.deepEqual({ re: frame.re, code: frame.error.code, message: frame.error.message, seq: frame.error.seq }, { re: 4, code: 'DUPLICATE_MESSAGE', message: 'Seen it.', seq: 12 });
-    const unknown = relayFrameOf(JSON.stringify({ re: 5, ok: false, error: { code: 'FROM_THE_FUTURE', message: 'New.' } }));
+    assert.deepEqual(
+      {
+        re: frame.re,
+        code: frame.error.code,
+        message: frame.error.message,
+        seq: frame.error.seq,
+      },
+      { re: 4, code: 'DUPLICATE_MESSAGE', message: 'Seen it.', seq: 12 },
+    );
+    const unknown = relayFrameOf(
+      JSON.stringify({
+        re: 5,
+        ok: false,
+        error: { code: 'FROM_THE_FUTURE', message: 'New.' },
+      }),
+    );
     assert.ok('error' in unknown);
-    assert.deepEqual({ code: unknown.error.code, message: unknown.error.message }, { code: 'INTERNAL', message: 'New.' });
+    assert.deepEqual(
+      { code: unknown.error.code, message: unknown.error.message },
+      { code: 'INTERNAL', message: 'New.' },
+    );
     for (const [error, field] of [
-      [{ code: 'RATE_LIMITED', message: 'Wait.', retryAfterMs: '1000' }, 'error.retryAfterMs'],
+      [
+        { code: 'RATE_LIMITED', message: 'Wait.', retryAfterMs: '1000' },
+        'error.retryAfterMs',
+      ],
       [{ code: 7, message: 'x' }, 'error.code'],
       ['RATE_LIMITED', 'error'],
     ] as const) {
       const refused = relayFrameOf(JSON.stringify({ re: 6, ok: false, error }));
       assert.ok('refused' in refused, JSON.stringify(error));
-      assert.deepEqual({ re: refused.re, code: refused.refused.code, field: refused.refused.field }, { re: 6, code: 'BAD_RELAY_FRAME', field });
+      assert.deepEqual(
+        {
+          re: refused.re,
+          code: refused.refused.code,
+          field: refused.refused.field,
+        },
+        { re: 6, code: 'BAD_RELAY_FRAME', field },
+      );
     }
   });
 
@@ -155,7 +308,10 @@ describe('replies', () => {
     ] as const) {
       const frame = relayFrameOf(text);
       assert.ok('refused' in frame, text);
-      assert.deepEqual({ re: frame.re, code: frame.refused.code, field: frame.refused.field }, { re, code: 'BAD_RELAY_FRAME', field });
+      assert.deepEqual(
+        { re: frame.re, code: frame.refused.code, field: frame.refused.field },
+        { re, code: 'BAD_RELAY_FRAME', field },
+      );
     }
   });
 });
@@ -163,7 +319,9 @@ describe('replies', () => {
 describe('events', () => {
   for (const name of Object.keys(EVENTS) as (keyof typeof EVENTS)[]) {
     test(`a ${name} event as the relay sends it comes back equal, and a copy without extra fields`, () => {
-      const frame = relayFrameOf(JSON.stringify({ ev: name, ...EVENTS[name], verified: true }));
+      const frame = relayFrameOf(
+        JSON.stringify({ ev: name, ...EVENTS[name], verified: true }),
+      );
       assert.ok('event' in frame);
       assert.deepEqual(frame.event, { ev: name, ...EVENTS[name] });
     });
@@ -172,30 +330,79 @@ describe('events', () => {
       const sent = EVENTS[name];
       for (const keys of fieldPaths(sent)) {
         const at = [name, ...keys].join('.');
-        const original = keys.reduce<unknown>((value, key) => (value as Record<string | number, unknown>)[key], sent);
-        const wrong = relayFrameOf(JSON.stringify({ ev: name, ...(breakField(sent, keys, wrongTypeFor(original)) as object) }));
+        const original = keys.reduce<unknown>(
+          (value, key) => (value as Record<string | number, unknown>)[key],
+          sent,
+        );
+        const wrong = relayFrameOf(
+          JSON.stringify({
+            ev: name,
+            ...(breakField(sent, keys, wrongTypeFor(original)) as object),
+          }),
+        );
         assert.ok('refused' in wrong, at);
-        assert.deepEqual({ re: wrong.re, code: wrong.refused.code, field: wrong.refused.field }, { re: null, code: 'BAD_RELAY_FRAME', field: at });
-        if (typeof keys.at(-1) === 'string' && !OPTIONAL.has(`${name}.${keys.join('.')}`)) {
-          const missing = relayFrameOf(JSON.stringify({ ev: name, ...(breakField(sent, keys, undefined) as object) }));
-          assert.ok('refused' in missing && missing.refused.field === at, `${at} left out`);
+        assert.deepEqual(
+          {
+            re: wrong.re,
+            code: wrong.refused.code,
+            field: wrong.refused.field,
+          },
+          { re: null, code: 'BAD_RELAY_FRAME', field: at },
+        );
+        if (
+          typeof keys.at(-1) === 'string' &&
+          !OPTIONAL.has(`${name}.${keys.join('.')}`)
+        ) {
+          const missing = relayFrameOf(
+            JSON.stringify({
+              ev: name,
+              ...(breakField(sent, keys, undefined) as object),
+            }),
+          );
+          assert.ok(
+            'refused' in missing && missing.refused.field === at,
+            `${at} left out`,
+          );
         }
       }
     });
   }
 
   test('a presence event for a user going offline carries no profile', () => {
-    const frame = relayFrameOf(JSON.stringify({ ev: 'presence', userId: 2, online: false }));
+    const frame = relayFrameOf(
+      JSON.stringify({ ev: 'presence', userId: 2, online: false }),
+    );
     assert.ok('event' in frame);
-    assert.deepEqual(frame.event, { ev: 'presence', userId: 2, online: false, user: undefined });
+    assert.deepEqual(frame.event, {
+      ev: 'presence',
+      userId: 2,
+      online: false,
+      user: undefined,
+    });
   });
 
   test('the hello keeps the relay id and the limits the SDK acts on, and is refused with any of them of the wrong type', () => {
     const frame = relayFrameOf(JSON.stringify(HELLO));
     assert.ok('hello' in frame);
-    assert.deepEqual(frame.hello, { protocol: 1, relayId: HELLO.relayId, limits: { maxFrameBytes: 65_536, connectionBudget: 16_384, maxMessageBytes: 5000 }, budgetSpent: 183 });
-    const older = relayFrameOf(JSON.stringify({ ...HELLO, relayId: undefined, budgetSpent: undefined }));
-    assert.ok('hello' in older && older.hello.relayId === undefined && older.hello.budgetSpent === undefined, 'a relay older than ids and budgets');
+    assert.deepEqual(frame.hello, {
+      protocol: 1,
+      relayId: HELLO.relayId,
+      limits: {
+        maxFrameBytes: 65_536,
+        connectionBudget: 16_384,
+        maxMessageBytes: 5000,
+      },
+      budgetSpent: 183,
+    });
+    const older = relayFrameOf(
+      JSON.stringify({ ...HELLO, relayId: undefined, budgetSpent: undefined }),
+    );
+    assert.ok(
+      'hello' in older &&
+        older.hello.relayId === undefined &&
+        older.hello.budgetSpent === undefined,
+      'a relay older than ids and budgets',
+    );
     for (const [keys, wrong] of [
       [['relayId'], 7],
       [['relayId'], null],
@@ -205,15 +412,24 @@ describe('events', () => {
       [['limits', 'connectionBudget'], 1.5],
       [['limits', 'maxFrameBytes'], undefined],
     ] as const) {
-      const refused = relayFrameOf(JSON.stringify(breakField(HELLO, [...keys], wrong)));
-      assert.ok('refused' in refused && refused.refused.field === ['hello', ...keys].join('.'), `${keys.join('.')}: ${String(wrong)}`);
+      const refused = relayFrameOf(
+        JSON.stringify(breakField(HELLO, [...keys], wrong)),
+      );
+      assert.ok(
+        'refused' in refused &&
+          refused.refused.field === ['hello', ...keys].join('.'),
+        `${keys.join('.')}: ${String(wrong)}`,
+      );
     }
   });
 
   test('a message numbered below 1 and a user id below 0 are refused', () => {
     for (const [frame, field] of [
       [{ ev: 'message', ...message(1), seq: 0 }, 'message.seq'],
-      [{ ev: 'leave', room: 'general', userId: -1, memberSeq: 1 }, 'leave.userId'],
+      [
+        { ev: 'leave', room: 'general', userId: -1, memberSeq: 1 },
+        'leave.userId',
+      ],
       [{ ev: 'session-ended', reason: 'bored' }, 'session-ended.reason'],
     ] as const) {
       const refused = relayFrameOf(JSON.stringify(frame));
@@ -222,14 +438,18 @@ describe('events', () => {
   });
 
   test('an event this version does not know is ignored, not refused: a newer relay may add some', () => {
-    assert.deepEqual(relayFrameOf('{"ev": "typing", "room": "general", "userId": 2}'), { ignored: 'typing' });
+    assert.deepEqual(
+      relayFrameOf('{"ev": "typing", "room": "general", "userId": 2}'),
+      { ignored: 'typing' },
+    );
   });
 });
 
 describe('HTTP transport', () => {
   test('the answer to open names its stream, or nothing usable', () => {
     assert.equal(openedStream({ stream: 'abc' }), 'abc');
-    for (const body of [null, 'abc', { stream: 7 }, ['abc']]) assert.equal(openedStream(body), null);
+    for (const body of [null, 'abc', { stream: 7 }, ['abc']])
+      assert.equal(openedStream(body), null);
   });
 });
 
@@ -241,7 +461,13 @@ describe('the SDK takes what the relay sends through the parser only', () => {
     const offenders = fs
       .readdirSync(sdk, { recursive: true })
       .map(String)
-      .filter((file) => file.endsWith('.ts') && fs.readFileSync(path.join(sdk, file), 'utf8').includes('as unknown as'));
+      .filter(
+        (file) =>
+          file.endsWith('.ts') &&
+          fs
+            .readFileSync(path.join(sdk, file), 'utf8')
+            .includes('as unknown as'),
+      );
     assert.deepEqual(offenders, []);
   });
 });

@@ -9,12 +9,20 @@ interface Store<Snapshot> {
 
 const described = (snapshot: unknown): string => JSON.stringify(snapshot);
 
-export function recordSnapshots<Snapshot>(store: Store<Snapshot>): { taken: Snapshot[]; stop(): void; assertUntouched(): void } {
+export function recordSnapshots<Snapshot>(store: Store<Snapshot>): {
+  taken: Snapshot[];
+  stop(): void;
+  assertUntouched(): void;
+} {
   const taken: Snapshot[] = [];
   const contents: string[] = [];
   const take = (): void => {
     const snapshot = store.getSnapshot();
-    assert.equal(store.getSnapshot(), snapshot, 'getSnapshot returns the same object until something changes');
+    assert.equal(
+      store.getSnapshot(),
+      snapshot,
+      'getSnapshot returns the same object until something changes',
+    );
     if (taken.at(-1) === snapshot) return;
     assert.ok(Object.isFrozen(snapshot), 'a snapshot is frozen');
     taken.push(snapshot);
@@ -26,7 +34,13 @@ export function recordSnapshots<Snapshot>(store: Store<Snapshot>): { taken: Snap
     taken,
     stop,
     assertUntouched() {
-      taken.forEach((snapshot, i) => assert.equal(described(snapshot), contents[i], `snapshot ${i} changed after it was handed out`));
+      taken.forEach((snapshot, i) =>
+        assert.equal(
+          described(snapshot),
+          contents[i],
+          `snapshot ${i} changed after it was handed out`,
+        ),
+      );
     },
   };
 }

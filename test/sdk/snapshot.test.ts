@@ -4,7 +4,10 @@ import { describe, test } from 'node:test';
 import { SnapshotEmitter } from '../../sdk/snapshot.ts';
 
 /** A store of one counter and one list, the shape rooms and the client have. */
-class Counter extends SnapshotEmitter<{ tick: number }, { count: number; items: readonly string[] }> {
+class Counter extends SnapshotEmitter<
+  { tick: number },
+  { count: number; items: readonly string[] }
+> {
   count = 0;
   items: readonly string[] = [];
 
@@ -42,7 +45,11 @@ describe('SnapshotEmitter', () => {
   test('listeners are called after every event and every change, see the new snapshot, and stop when unsubscribed', () => {
     const counter = new Counter();
     const seen: number[] = [];
-    const stop = counter.subscribe(() => seen.push(counter.getSnapshot().count + counter.getSnapshot().items.length * 100));
+    const stop = counter.subscribe(() =>
+      seen.push(
+        counter.getSnapshot().count + counter.getSnapshot().items.length * 100,
+      ),
+    );
     counter.tick();
     counter.add('a');
     counter.tick();

@@ -2,10 +2,26 @@
 // an app's TypeScript knows about the elements and their events, and `@ts-expect-error` lines
 // state what it refuses (one that compiled after all would fail the type check).
 import type { Profile } from '../../sdk/index.ts';
-import type { SovAvatar, SovChat, SovChatRoom, SovLogin, SovProfile, SovRoster, SovLogoutDetail, SovMessageDetail } from '../../web-components/index.ts';
+import type {
+  SovAvatar,
+  SovChat,
+  SovChatRoom,
+  SovLogin,
+  SovProfile,
+  SovRoster,
+  SovLogoutDetail,
+  SovMessageDetail,
+} from '../../web-components/index.ts';
 import { fire } from '../../web-components/shared/events.ts';
 
-export function createdElementsHaveTheirClasses(): [SovChat, SovChatRoom, SovRoster, SovLogin, SovProfile, SovAvatar] {
+export function createdElementsHaveTheirClasses(): [
+  SovChat,
+  SovChatRoom,
+  SovRoster,
+  SovLogin,
+  SovProfile,
+  SovAvatar,
+] {
   const chat: SovChat = document.createElement('sov-chat');
   const room: SovChatRoom = document.createElement('sov-chat-room');
   const roster: SovRoster = document.createElement('sov-roster');
@@ -40,13 +56,23 @@ export function listenersGetTheirDetail(chat: SovChat): void {
     void unknownReason;
   });
   // Composed and bubbling, they reach the document and the window with the same types.
-  document.addEventListener('sov-profile', (event) => void (event.detail.username satisfies string));
-  window.addEventListener('sov-close', (event) => void (event.detail satisfies null));
+  document.addEventListener(
+    'sov-profile',
+    (event) => void (event.detail.username satisfies string),
+  );
+  window.addEventListener(
+    'sov-close',
+    (event) => void (event.detail satisfies null),
+  );
   // @ts-expect-error: not an event of the map, so a plain Event without `detail`
   chat.addEventListener('sov-unknown', (event) => void event.detail);
 }
 
-export function firingChecksTheDetail(element: HTMLElement, message: SovMessageDetail['message'], user: Profile): void {
+export function firingChecksTheDetail(
+  element: HTMLElement,
+  message: SovMessageDetail['message'],
+  user: Profile,
+): void {
   fire(element, 'sov-message', { room: 'general', message });
   fire(element, 'sov-login', user);
   // @ts-expect-error: a message event without its message

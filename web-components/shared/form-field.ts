@@ -41,7 +41,10 @@ export function formField(options: FieldOptions) {
 }
 
 /** A record of field errors without `field`'s: how both forms clear an error as the user types. */
-export function withoutError<K extends string>(errors: Partial<Record<K, string>>, field: K): Partial<Record<K, string>> {
+export function withoutError<K extends string>(
+  errors: Partial<Record<K, string>>,
+  field: K,
+): Partial<Record<K, string>> {
   const { [field]: _cleared, ...rest } = errors;
   return rest as Partial<Record<K, string>>;
 }

@@ -14,7 +14,8 @@ export const ru: Table = {
   'login.toLogin': 'Уже есть аккаунт? Войдите',
   'login.working': 'Защищаем пароль…',
   'login.required': 'Заполните это поле.',
-  'login.usernameRules': 'От 3 до 32 букв или цифр; внутри можно «.», «_» и «-».',
+  'login.usernameRules':
+    'От 3 до 32 букв или цифр; внутри можно «.», «_» и «-».',
   'login.passwordShort': 'Не меньше {n} символов.',
   'chat.placeholder': 'Напишите сообщение…',
   'chat.send': 'Отправить',
@@ -31,7 +32,12 @@ export const ru: Table = {
   'chat.gap': 'Часть старых сообщений загрузить не удалось.',
   'chat.loadingOlder': 'Загрузка более ранних сообщений…',
   'roster.title': 'В сети',
-  'roster.count': { one: '{n} человек в сети', few: '{n} человека в сети', many: '{n} человек в сети', other: '{n} человека в сети' },
+  'roster.count': {
+    one: '{n} человек в сети',
+    few: '{n} человека в сети',
+    many: '{n} человек в сети',
+    other: '{n} человека в сети',
+  },
   'profile.title': 'Профиль',
   'profile.id': 'ID',
   'profile.username': 'Имя пользователя',
@@ -49,7 +55,8 @@ export const ru: Table = {
   'profile.newPassword': 'Новый пароль',
   'profile.changePassword': 'Сменить пароль',
   'profile.wrongPassword': 'Неверный пароль.',
-  'profile.passwordChanged': 'Пароль изменён. На других устройствах выполнен выход.',
+  'profile.passwordChanged':
+    'Пароль изменён. На других устройствах выполнен выход.',
   'top.room': 'Комната',
   'top.join': 'Перейти',
   'top.exit': 'Выход',
@@ -70,6 +77,7 @@ export const ru: Table = {
   'error.IMAGE_TOO_LARGE': 'Картинка слишком большая для сервера.',
   'error.BAD_IMAGE': 'Сервер принимает только PNG, JPEG и WebP.',
   'error.SESSION_INVALID': 'Сеанс завершён. Войдите снова.',
-  'error.STORAGE_UNAVAILABLE': 'Браузер не может сохранять данные (приватный режим?).',
+  'error.STORAGE_UNAVAILABLE':
+    'Браузер не может сохранять данные (приватный режим?).',
   'error.generic': 'Что-то пошло не так: {message}',
 };

@@ -28,7 +28,10 @@ export class VirtualWindow {
   /** Sets the rows, in order; call again whenever rows are added, removed or remeasured. */
   layout(keys: readonly string[]): void {
     this.keys = keys;
-    if (this.offsets.length < keys.length + 1) this.offsets = new Float64Array(Math.max(keys.length + 1, this.offsets.length * 2));
+    if (this.offsets.length < keys.length + 1)
+      this.offsets = new Float64Array(
+        Math.max(keys.length + 1, this.offsets.length * 2),
+      );
     let top = 0;
     for (let i = 0; i < keys.length; i++) {
       this.offsets[i] = top;
@@ -49,7 +52,8 @@ export class VirtualWindow {
   prune(): void {
     if (this.heights.size <= this.keys.length * 2) return;
     const live = new Set(this.keys);
-    for (const key of this.heights.keys()) if (!live.has(key)) this.heights.delete(key);
+    for (const key of this.heights.keys())
+      if (!live.has(key)) this.heights.delete(key);
   }
 
   get total(): number {

@@ -21,13 +21,16 @@ interface Notice {
   /** Shown after the message with this sequence number (the newest one when the notice happened). */
   afterSeq: number;
 }
-type Row = { key: string; message: ClientMessage } | { key: string; notice: Notice };
+type Row =
+  | { key: string; message: ClientMessage }
+  | { key: string; notice: Notice };
 
 /** How close to the bottom (px) still counts as "reading the newest". */
 const BOTTOM_SLACK = 48;
 // A link ends at white space, quotes, angle brackets and bidi controls: an override inside a URL
 // would make its visible text read differently from where it goes.
-const URL_PATTERN = /(https?:\/\/[^\s<>"\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]+[^\s<>".,;:!?)\]'\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069])/u;
+const URL_PATTERN =
+  /(https?:\/\/[^\s<>"\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]+[^\s<>".,;:!?)\]'\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069])/u;
 
 /**
  * <sov-chat-room room="general">: one room's messages and a composer.
@@ -93,17 +96,28 @@ export class SovChatRoom extends SovElement {
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
-    if ((changed.has('client') || changed.has('room')) && this.isConnected) void this.open();
+    if ((changed.has('client') || changed.has('room')) && this.isConnected)
+      void this.open();
   }
 
   protected override updated(): void {
     // Sizes go through CSSOM: a strict Content-Security-Policy blocks style="" attributes.
-    this.renderRoot.querySelector<HTMLElement>('.spacer')!.style.height = `${this.placed.total}px`;
-    this.renderRoot.querySelector<HTMLElement>('ol')!.style.transform = `translateY(${this.placed.offset}px)`;
+    this.renderRoot.querySelector<HTMLElement>('.spacer')!.style.height =
+      `${this.placed.total}px`;
+    this.renderRoot.querySelector<HTMLElement>('ol')!.style.transform =
+      `translateY(${this.placed.offset}px)`;
     // Measure what was rendered; a row whose height differs from the estimate moves everything after it.
     let moved = false;
-    for (const row of this.renderRoot.querySelectorAll<HTMLElement>('li[data-key]')) {
-      if (this.rowWindow.measure(row.dataset.key!, row.getBoundingClientRect().height)) moved = true;
+    for (const row of this.renderRoot.querySelectorAll<HTMLElement>(
+      'li[data-key]',
+    )) {
+      if (
+        this.rowWindow.measure(
+          row.dataset.key!,
+          row.getBoundingClientRect().height,
+        )
+      )
+        moved = true;
     }
     if (moved) {
       this.rowWindow.layout(this.rows.map((row) => row.key));
@@ -144,9 +158,11 @@ export class SovChatRoom extends SovElement {
         </div>
       </div>
       ${this.older ? html`<p class="older" role="status">${this.older}</p>` : nothing}
-      ${this.unseen > 0
-        ? html`<button class="jump" type="button" @click=${this.jumpToNewest}>${this.t('chat.newMessages')} (${this.unseen})</button>`
-        : nothing}
+      ${
+        this.unseen > 0
+          ? html`<button class="jump" type="button" @click=${this.jumpToNewest}>${this.t('chat.newMessages')} (${this.unseen})</button>`
+          : nothing
+      }
       <div class="visually-hidden" aria-live="polite">${this.announcement}</div>
       ${this.composerError ? html`<p class="composer-error error" role="alert">${this.composerError}</p>` : nothing}
       <form part="composer" @submit=${this.submit}>
@@ -168,7 +184,11 @@ export class SovChatRoom extends SovElement {
     const author = this.profiles.get(message.author);
     const name = author ? displayName(author) : `#${message.author}`;
     const mine = message.author === this.client?.user?.id;
-    const classes = ['message', mine ? 'mine' : '', message.verified ? '' : 'unverified'].join(' ');
+    const classes = [
+      'message',
+      mine ? 'mine' : '',
+      message.verified ? '' : 'unverified',
+    ].join(' ');
     return html`
       <li class=${classes} part="message" data-key=${key}>
         <sov-avatar .src=${author ? avatarSrc(this.client, author) : ''} .name=${name} .seed=${message.author}></sov-avatar>
@@ -176,19 +196,23 @@ export class SovChatRoom extends SovElement {
           <div class="meta">
             <span class="author">${name}</span>
             <time datetime=${new Date(message.ts).toISOString()}>${this.formatTime(message.ts)}</time>
-            ${message.verified && message.state === 'sent'
-              ? html`<span role="img" aria-label=${this.t('chat.verified')} title=${this.t('chat.verified')}>✓</span>`
-              : nothing}
+            ${
+              message.verified && message.state === 'sent'
+                ? html`<span role="img" aria-label=${this.t('chat.verified')} title=${this.t('chat.verified')}>✓</span>`
+                : nothing
+            }
           </div>
           <div class="text">${linkify(message.text)}</div>
           ${message.verified ? nothing : html`<div class="warning">⚠ ${this.t('chat.unverified')}</div>`}
           ${message.state === 'pending' ? html`<div class="meta">${this.t('chat.pending')}</div>` : nothing}
-          ${message.state === 'failed'
-            ? html`<div class="failed">
+          ${
+            message.state === 'failed'
+              ? html`<div class="failed">
                 ${this.t('chat.failed')}${message.error ? `: ${this.errorText(message.error)}` : ''}
                 <button class="retry" type="button" @click=${() => this.joined?.retry(message).catch(() => undefined)}>${this.t('chat.retry')}</button>
               </div>`
-            : nothing}
+              : nothing
+          }
         </div>
       </li>
     `;
@@ -201,7 +225,9 @@ export class SovChatRoom extends SovElement {
   private formatTime(ts: number): string {
     const date = new Date(ts);
     const today = new Date().toDateString() === date.toDateString();
-    const options: Intl.DateTimeFormatOptions = today ? { hour: '2-digit', minute: '2-digit' } : { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
+    const options: Intl.DateTimeFormatOptions = today
+      ? { hour: '2-digit', minute: '2-digit' }
+      : { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
     return new Intl.DateTimeFormat(this.language, options).format(date);
   }
 
@@ -242,7 +268,11 @@ export class SovChatRoom extends SovElement {
       }),
       room.on('leave', ({ userId, user }) => {
         const known = user ?? this.profiles.get(userId);
-        this.addNotice(this.t('chat.left', { name: known ? displayName(known) : `#${userId}` }));
+        this.addNotice(
+          this.t('chat.left', {
+            name: known ? displayName(known) : `#${userId}`,
+          }),
+        );
       }),
       room.on('gap', () => this.addNotice(this.t('chat.gap'))),
       room.on('older', (messages) => {
@@ -268,7 +298,12 @@ export class SovChatRoom extends SovElement {
   private onMessage(message: ClientMessage): void {
     this.fromBottom = null;
     // A change to a message already shown (pending to sent, say) comes as a new object: known by author and client id.
-    const known = this.rows.some((row) => 'message' in row && row.message.author === message.author && row.message.cid === message.cid);
+    const known = this.rows.some(
+      (row) =>
+        'message' in row &&
+        row.message.author === message.author &&
+        row.message.cid === message.cid,
+    );
     this.learnAuthor(message.author);
     this.rebuild();
     if (known) return;
@@ -296,7 +331,11 @@ export class SovChatRoom extends SovElement {
   }
 
   private addNotice(text: string): void {
-    this.notices.push({ key: `n${this.noticeCount++}`, text, afterSeq: this.joined?.seq ?? 0 });
+    this.notices.push({
+      key: `n${this.noticeCount++}`,
+      text,
+      afterSeq: this.joined?.seq ?? 0,
+    });
     this.rebuild();
   }
 
@@ -307,7 +346,10 @@ export class SovChatRoom extends SovElement {
     const keys = new Set<string>();
     let next = 0;
     for (const message of messages) {
-      while (next < this.notices.length && (message.seq === null || this.notices[next]!.afterSeq < message.seq)) {
+      while (
+        next < this.notices.length &&
+        (message.seq === null || this.notices[next]!.afterSeq < message.seq)
+      ) {
         const notice = this.notices[next++]!;
         rows.push({ key: notice.key, notice });
       }
@@ -320,7 +362,8 @@ export class SovChatRoom extends SovElement {
       keys.add(key);
       rows.push({ key, message });
     }
-    for (; next < this.notices.length; next++) rows.push({ key: this.notices[next]!.key, notice: this.notices[next]! });
+    for (; next < this.notices.length; next++)
+      rows.push({ key: this.notices[next]!.key, notice: this.notices[next]! });
     this.rows = rows;
     this.rowWindow.layout(rows.map((row) => row.key));
     this.rowWindow.prune();
@@ -331,10 +374,15 @@ export class SovChatRoom extends SovElement {
   private onScroll(): void {
     const list = this.list;
     // The reader moved (not the list keeping its place): free the list, and let a failed load be tried again.
-    if (this.fromBottom !== null && Math.abs(this.fromBottom - list.scrollHeight + list.scrollTop) > 1) this.fromBottom = null;
+    if (
+      this.fromBottom !== null &&
+      Math.abs(this.fromBottom - list.scrollHeight + list.scrollTop) > 1
+    )
+      this.fromBottom = null;
     if (!this.joined?.loadingOlder) this.older = '';
     this.scrolledTo = list.scrollTop;
-    this.stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < BOTTOM_SLACK;
+    this.stickToBottom =
+      list.scrollHeight - list.scrollTop - list.clientHeight < BOTTOM_SLACK;
     if (this.stickToBottom) this.unseen = 0;
     this.requestUpdate();
   }
@@ -381,7 +429,9 @@ export class SovChatRoom extends SovElement {
     try {
       checkMessageText(textarea.value);
     } catch (error) {
-      this.composerError = this.errorText(error instanceof SovError ? error : new SovError('INVALID_FIELD'));
+      this.composerError = this.errorText(
+        error instanceof SovError ? error : new SovError('INVALID_FIELD'),
+      );
       return;
     }
     // A refusal shows on the message itself (failed, with Retry); nothing to handle here.
@@ -396,7 +446,11 @@ export class SovChatRoom extends SovElement {
 function linkify(text: string) {
   const parts = text.split(URL_PATTERN);
   if (parts.length === 1) return text;
-  return parts.map((part, index) => (index % 2 === 1 ? html`<a href=${part} target="_blank" rel="noopener noreferrer">${part}</a>` : part));
+  return parts.map((part, index) =>
+    index % 2 === 1
+      ? html`<a href=${part} target="_blank" rel="noopener noreferrer">${part}</a>`
+      : part,
+  );
 }
 
 declare global {

@@ -67,7 +67,12 @@ export class ChatScreen {
         <sov-roster exportparts="list: roster, person" .client=${client} room=${element.room} lang=${lang} theme=${theme}></sov-roster>
       </main>
       <dialog aria-label=${t('profile.title')} @close=${() => element.requestUpdate()}>
-        <sov-profile .client=${client} closable max-avatar-bytes=${element.maxAvatarBytes} lang=${lang} theme=${theme} @sov-close=${(event: Event) => { event.stopPropagation(); this.dialog()?.close(); }}></sov-profile>
+        <sov-profile .client=${client} closable max-avatar-bytes=${element.maxAvatarBytes} lang=${lang} theme=${theme} @sov-close=${(
+          event: Event,
+        ) => {
+          event.stopPropagation();
+          this.dialog()?.close();
+        }}></sov-profile>
       </dialog>
     `;
   }
@@ -95,7 +100,9 @@ export class ChatScreen {
 
   private switchRoom(event: SubmitEvent): void {
     event.preventDefault();
-    const input = (event.target as HTMLFormElement).elements.namedItem('room') as HTMLInputElement;
+    const input = (event.target as HTMLFormElement).elements.namedItem(
+      'room',
+    ) as HTMLInputElement;
     try {
       this.host.element.room = normalizeRoomName(input.value.trim());
       this.update(false);

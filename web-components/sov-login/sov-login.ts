@@ -47,18 +47,22 @@ export class SovLogin extends SovElement {
 
   override render() {
     const registering = this.mode === 'register';
-    const fields: Field[] = registering ? ['username', 'password', 'firstName', 'lastName'] : ['username', 'password'];
+    const fields: Field[] = registering
+      ? ['username', 'password', 'firstName', 'lastName']
+      : ['username', 'password'];
     return html`
       <form part="form" novalidate @submit=${this.submit} aria-busy=${this.busy ? 'true' : 'false'}>
         <h2>${this.t(registering ? 'login.registerTitle' : 'login.title')}</h2>
         ${fields.map((field) => this.renderField(field))}
         ${this.formError ? html`<p class="error" role="alert">${this.formError}</p>` : nothing}
-        ${this.busy
-          ? html`<div role="status">
+        ${
+          this.busy
+            ? html`<div role="status">
               ${this.t('login.working')}
               <progress max="1" .value=${this.progress} aria-label=${this.t('login.working')}></progress>
             </div>`
-          : nothing}
+            : nothing
+        }
         <button class="primary" part="submit" type="submit" ?disabled=${this.busy}>
           ${this.t(registering ? 'login.register' : 'login.submit')}
         </button>
@@ -88,7 +92,8 @@ export class SovLogin extends SovElement {
   }
 
   private clearError(field: Field): void {
-    if (this.fieldErrors[field]) this.fieldErrors = withoutError(this.fieldErrors, field);
+    if (this.fieldErrors[field])
+      this.fieldErrors = withoutError(this.fieldErrors, field);
   }
 
   private async submit(event: SubmitEvent): Promise<void> {
@@ -96,11 +101,18 @@ export class SovLogin extends SovElement {
     const client = this.client;
     if (!client || this.busy) return;
     const form = event.target as HTMLFormElement;
-    const values = Object.fromEntries(new FormData(form)) as Record<Field, string>;
-    const empty = (Object.keys(values) as Field[]).filter((field) => values[field]!.trim() === '');
+    const values = Object.fromEntries(new FormData(form)) as Record<
+      Field,
+      string
+    >;
+    const empty = (Object.keys(values) as Field[]).filter(
+      (field) => values[field]!.trim() === '',
+    );
     this.formError = '';
     if (empty.length > 0) {
-      this.fieldErrors = Object.fromEntries(empty.map((field) => [field, this.t('login.required')]));
+      this.fieldErrors = Object.fromEntries(
+        empty.map((field) => [field, this.t('login.required')]),
+      );
       await this.focusField(empty[0]!);
       return;
     }
@@ -113,8 +125,18 @@ export class SovLogin extends SovElement {
     try {
       const user =
         this.mode === 'register'
-          ? await client.register({ username: values.username, password: values.password, firstName: values.firstName, lastName: values.lastName, onProgress })
-          : await client.login({ username: values.username, password: values.password, onProgress });
+          ? await client.register({
+              username: values.username,
+              password: values.password,
+              firstName: values.firstName,
+              lastName: values.lastName,
+              onProgress,
+            })
+          : await client.login({
+              username: values.username,
+              password: values.password,
+              onProgress,
+            });
       form.reset();
       fire(this, 'sov-login', user);
     } catch (error) {
@@ -134,7 +156,8 @@ export class SovLogin extends SovElement {
     let text = this.errorText(error);
     if (error instanceof SovError && error.code === 'INVALID_FIELD') {
       if (field === 'username') text = this.t('login.usernameRules');
-      if (field === 'password') text = this.t('login.passwordShort', { n: MIN_PASSWORD_LENGTH });
+      if (field === 'password')
+        text = this.t('login.passwordShort', { n: MIN_PASSWORD_LENGTH });
     }
     this.fieldErrors = { [field]: text };
     await this.focusField(field);
@@ -150,7 +173,9 @@ function fieldOf(error: unknown): Field | undefined {
   if (!(error instanceof SovError)) return undefined;
   if (error.code === 'USERNAME_TAKEN') return 'username';
   if (error.code === 'BAD_CREDENTIALS') return undefined;
-  return error.field && error.field in LABELS ? (error.field as Field) : undefined;
+  return error.field && error.field in LABELS
+    ? (error.field as Field)
+    : undefined;
 }
 
 declare global {

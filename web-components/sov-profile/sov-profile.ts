@@ -11,7 +11,12 @@ import { formField, withoutError } from '../shared/form-field.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
 import '../shared/i18n-forms.ts';
 import { profileStyles } from './sov-profile.styles.ts';
-import { DEFAULT_AVATAR_MAX_BYTES, MIN_PASSWORD_LENGTH, SovError, processAvatar } from '../../sdk/index.ts';
+import {
+  DEFAULT_AVATAR_MAX_BYTES,
+  MIN_PASSWORD_LENGTH,
+  SovError,
+  processAvatar,
+} from '../../sdk/index.ts';
 import type { Profile } from '../../sdk/index.ts';
 
 type Field = 'username' | 'firstName' | 'lastName' | 'avatar';
@@ -19,7 +24,10 @@ const TEXT_FIELDS = ['firstName', 'lastName', 'username'] as const;
 const PASSWORD_FIELDS = ['currentPassword', 'newPassword'] as const;
 type PasswordField = (typeof PASSWORD_FIELDS)[number];
 /** The field each of changePassword's input names is shown in. */
-const PASSWORD_FIELD_OF: Record<string, PasswordField> = { current: 'currentPassword', next: 'newPassword' };
+const PASSWORD_FIELD_OF: Record<string, PasswordField> = {
+  current: 'currentPassword',
+  next: 'newPassword',
+};
 
 /**
  * <sov-profile>: the signed-in user's profile. The numeric id shows read-only (it never changes);
@@ -39,7 +47,8 @@ export class SovProfile extends SovElement {
   static override styles = profileStyles;
 
   /** Largest picture accepted before resizing, in bytes (the original app's 4 MB by default). */
-  @property({ type: Number, attribute: 'max-avatar-bytes' }) maxAvatarBytes = DEFAULT_AVATAR_MAX_BYTES;
+  @property({ type: Number, attribute: 'max-avatar-bytes' }) maxAvatarBytes =
+    DEFAULT_AVATAR_MAX_BYTES;
   /** Shows a Close button that fires `sov-close`. */
   @property({ type: Boolean }) closable = false;
   @state() private user: Profile | null = null;
@@ -114,12 +123,14 @@ export class SovProfile extends SovElement {
             name: field,
             label: this.t(`profile.${field}`),
             type: 'password',
-            autocomplete: field === 'currentPassword' ? 'current-password' : 'new-password',
+            autocomplete:
+              field === 'currentPassword' ? 'current-password' : 'new-password',
             error: this.passwordErrors[field],
             disabled: busy,
             onInput: () => {
               this.passwordStatus = '';
-              if (this.passwordErrors[field]) this.passwordErrors = withoutError(this.passwordErrors, field);
+              if (this.passwordErrors[field])
+                this.passwordErrors = withoutError(this.passwordErrors, field);
             },
           }),
         )}
@@ -130,12 +141,21 @@ export class SovProfile extends SovElement {
     `;
   }
 
-  private renderField(field: (typeof TEXT_FIELDS)[number], user: Profile, busy: boolean) {
+  private renderField(
+    field: (typeof TEXT_FIELDS)[number],
+    user: Profile,
+    busy: boolean,
+  ) {
     return formField({
       name: field,
       label: this.t(`profile.${field}`),
       value: user[field],
-      autocomplete: field === 'username' ? 'username' : field === 'firstName' ? 'given-name' : 'family-name',
+      autocomplete:
+        field === 'username'
+          ? 'username'
+          : field === 'firstName'
+            ? 'given-name'
+            : 'family-name',
       error: this.errors[field],
       disabled: busy,
       onInput: () => this.clear(field),
@@ -162,7 +182,10 @@ export class SovProfile extends SovElement {
     this.preparing = 0;
     try {
       // Its code and pica load on this first use: they are not part of the initial download.
-      const blob = await processAvatar(file, { maxBytes: this.maxAvatarBytes, onProgress: (fraction) => (this.preparing = fraction) });
+      const blob = await processAvatar(file, {
+        maxBytes: this.maxAvatarBytes,
+        onProgress: (fraction) => (this.preparing = fraction),
+      });
       this.preview = { blob, url: URL.createObjectURL(blob) };
     } catch (error) {
       this.showError(error);
@@ -176,21 +199,32 @@ export class SovProfile extends SovElement {
     const client = this.client;
     const user = this.user;
     if (!client || !user || this.progress !== null) return;
-    const values = Object.fromEntries(new FormData(event.target as HTMLFormElement)) as Record<(typeof TEXT_FIELDS)[number], string>;
+    const values = Object.fromEntries(
+      new FormData(event.target as HTMLFormElement),
+    ) as Record<(typeof TEXT_FIELDS)[number], string>;
     const empty = TEXT_FIELDS.filter((field) => values[field].trim() === '');
     this.formError = '';
     this.status = '';
     if (empty.length > 0) {
-      this.errors = Object.fromEntries(empty.map((field) => [field, this.t('login.required')]));
+      this.errors = Object.fromEntries(
+        empty.map((field) => [field, this.t('login.required')]),
+      );
       return;
     }
-    const change = Object.fromEntries(TEXT_FIELDS.filter((field) => values[field].trim() !== user[field]).map((field) => [field, values[field].trim()]));
+    const change = Object.fromEntries(
+      TEXT_FIELDS.filter((field) => values[field].trim() !== user[field]).map(
+        (field) => [field, values[field].trim()],
+      ),
+    );
     this.progress = 0;
     try {
       let saved = user;
-      if (Object.keys(change).length > 0) saved = await client.updateProfile(change);
+      if (Object.keys(change).length > 0)
+        saved = await client.updateProfile(change);
       if (this.preview) {
-        saved = await client.setAvatar(this.preview.blob, { onProgress: (fraction) => (this.progress = fraction) });
+        saved = await client.setAvatar(this.preview.blob, {
+          onProgress: (fraction) => (this.progress = fraction),
+        });
         this.dropPreview();
       }
       this.user = saved;
@@ -208,20 +242,34 @@ export class SovProfile extends SovElement {
     const client = this.client;
     if (!client || this.hashing !== null) return;
     const form = event.target as HTMLFormElement;
-    const values = Object.fromEntries(new FormData(form)) as Record<PasswordField, string>;
+    const values = Object.fromEntries(new FormData(form)) as Record<
+      PasswordField,
+      string
+    >;
     this.passwordStatus = '';
     this.hashing = 0;
     try {
-      await client.changePassword({ current: values.currentPassword, next: values.newPassword, onProgress: (fraction) => (this.hashing = fraction) });
+      await client.changePassword({
+        current: values.currentPassword,
+        next: values.newPassword,
+        onProgress: (fraction) => (this.hashing = fraction),
+      });
       form.reset();
       this.passwordStatus = this.t('profile.passwordChanged');
     } catch (error) {
       const code = error instanceof SovError ? error.code : '';
-      const field = error instanceof SovError && error.field ? PASSWORD_FIELD_OF[error.field] : undefined;
+      const field =
+        error instanceof SovError && error.field
+          ? PASSWORD_FIELD_OF[error.field]
+          : undefined;
       if (!field) this.passwordStatus = this.errorText(error);
       else {
         const text =
-          code === 'INVALID_FIELD' ? this.t('login.passwordShort', { n: MIN_PASSWORD_LENGTH }) : code === 'BAD_CREDENTIALS' ? this.t('profile.wrongPassword') : this.errorText(error);
+          code === 'INVALID_FIELD'
+            ? this.t('login.passwordShort', { n: MIN_PASSWORD_LENGTH })
+            : code === 'BAD_CREDENTIALS'
+              ? this.t('profile.wrongPassword')
+              : this.errorText(error);
         this.passwordErrors = { ...this.passwordErrors, [field]: text };
       }
     } finally {
@@ -230,11 +278,32 @@ export class SovProfile extends SovElement {
   }
 
   private showError(error: unknown): void {
-    const text = this.errorText(error, { limit: formatSize(this.maxAvatarBytes, this.language) });
+    const text = this.errorText(error, {
+      limit: formatSize(this.maxAvatarBytes, this.language),
+    });
     const code = error instanceof SovError ? error.code : '';
     const field: Field | undefined =
-      code === 'USERNAME_TAKEN' ? 'username' : ['BAD_IMAGE', 'IMAGE_TOO_LARGE', 'NOT_AN_IMAGE', 'FILE_TOO_LARGE'].includes(code) ? 'avatar' : (error as SovError).field as Field | undefined;
-    if (field && (field === 'avatar' || (TEXT_FIELDS as readonly string[]).includes(field))) this.errors = { ...this.errors, [field]: code === 'INVALID_FIELD' && field === 'username' ? this.t('login.usernameRules') : text };
+      code === 'USERNAME_TAKEN'
+        ? 'username'
+        : [
+              'BAD_IMAGE',
+              'IMAGE_TOO_LARGE',
+              'NOT_AN_IMAGE',
+              'FILE_TOO_LARGE',
+            ].includes(code)
+          ? 'avatar'
+          : ((error as SovError).field as Field | undefined);
+    if (
+      field &&
+      (field === 'avatar' || (TEXT_FIELDS as readonly string[]).includes(field))
+    )
+      this.errors = {
+        ...this.errors,
+        [field]:
+          code === 'INVALID_FIELD' && field === 'username'
+            ? this.t('login.usernameRules')
+            : text,
+      };
     else this.formError = text;
   }
 }
@@ -243,7 +312,11 @@ export class SovProfile extends SovElement {
 function formatSize(bytes: number, lang: string): string {
   const megabytes = bytes >= 1024 * 1024;
   const unit = megabytes ? 'megabyte' : 'kilobyte';
-  return new Intl.NumberFormat(lang, { style: 'unit', unit, maximumFractionDigits: 1 }).format(bytes / (megabytes ? 1024 * 1024 : 1024));
+  return new Intl.NumberFormat(lang, {
+    style: 'unit',
+    unit,
+    maximumFractionDigits: 1,
+  }).format(bytes / (megabytes ? 1024 * 1024 : 1024));
 }
 
 declare global {

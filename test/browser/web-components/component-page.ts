@@ -6,7 +6,11 @@ import { SovClient } from '../../../sdk/client.ts';
 import { memoryStorage } from '../../../sdk/storage.ts';
 import type { StorageAdapter } from '../../../sdk/storage.ts';
 import '../../../web-components/index.ts';
-import { loadChatScreen, loadLogin, loadProfile } from '../../../web-components/index.ts';
+import {
+  loadChatScreen,
+  loadLogin,
+  loadProfile,
+} from '../../../web-components/index.ts';
 import type { HostileNetwork } from '../hostile-network.ts';
 import { relayInfo, uniqueName } from '../relay.ts';
 
@@ -43,10 +47,15 @@ export function removedAfterTest(...elements: Element[]): void {
 }
 
 /** Creates `tag` with these properties and attributes, at a chat's usual size, on the page until the test ends. */
-export function mount<T extends HTMLElement>(tag: string, properties: Record<string, unknown> = {}, attributes: Record<string, string> = {}): T {
+export function mount<T extends HTMLElement>(
+  tag: string,
+  properties: Record<string, unknown> = {},
+  attributes: Record<string, string> = {},
+): T {
   const element = document.createElement(tag) as T;
   Object.assign(element, properties);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
+  for (const [name, value] of Object.entries(attributes))
+    element.setAttribute(name, value);
   element.style.height = '480px';
   element.style.width = '720px';
   document.body.append(element);
@@ -55,9 +64,26 @@ export function mount<T extends HTMLElement>(tag: string, properties: Record<str
 }
 
 /** A newly registered person with a signed-in client. */
-export async function person(options: { storage?: StorageAdapter; network?: HostileNetwork; firstName?: string } = {}) {
+export async function person(
+  options: {
+    storage?: StorageAdapter;
+    network?: HostileNetwork;
+    firstName?: string;
+  } = {},
+) {
   const username = uniqueName('user');
-  const client = closedAfterTest(new SovClient({ relay: testRelay(), storage: options.storage ?? memoryStorage(), ...(options.network ? { WebSocket: options.network.WebSocket } : {}) }));
-  const user = await client.register({ username, password: PASSWORD, firstName: options.firstName ?? 'Анна', lastName: 'Тестова' });
+  const client = closedAfterTest(
+    new SovClient({
+      relay: testRelay(),
+      storage: options.storage ?? memoryStorage(),
+      ...(options.network ? { WebSocket: options.network.WebSocket } : {}),
+    }),
+  );
+  const user = await client.register({
+    username,
+    password: PASSWORD,
+    firstName: options.firstName ?? 'Анна',
+    lastName: 'Тестова',
+  });
   return { client, username, user, name: `${user.firstName} ${user.lastName}` };
 }

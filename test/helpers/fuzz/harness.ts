@@ -116,17 +116,37 @@ export class FuzzHarness {
     this.bystanders = await Bystanders.start(this);
     // Rooms the generators pick from: shared ones, the bystanders' room, and spellings that
     // normalize to the same room (case, full-width).
-    this.rooms = ['general', this.bystanders.room, 'fuzz-1', 'fuzz-2', 'FUZZ-1', 'ｆｕｚｚ-2', 'fuzz-3', 'Général', 'комната'];
+    this.rooms = [
+      'general',
+      this.bystanders.room,
+      'fuzz-1',
+      'fuzz-2',
+      'FUZZ-1',
+      'ｆｕｚｚ-2',
+      'fuzz-3',
+      'Général',
+      'комната',
+    ];
     if (this.lanes.length === 0) {
       const anonymous = this.options.anonymousLanes ?? 3;
       const members = this.options.memberLanes ?? 3;
-      for (let i = 0; i < anonymous + members; i++) this.lanes.push(new Lane(this, i, i < anonymous ? 'anonymous' : 'member'));
+      for (let i = 0; i < anonymous + members; i++)
+        this.lanes.push(
+          new Lane(this, i, i < anonymous ? 'anonymous' : 'member'),
+        );
     }
     this.replayPool.length = 0;
     this.staleTokens.length = 0;
     await Promise.all(this.lanes.map((lane) => lane.setUp()));
     const rss = rssMb(child.pid!) ?? 0;
-    this.current = { pid: child.pid!, startRss: rss, peakRss: rss, endRss: rss, frames: 0, died: null };
+    this.current = {
+      pid: child.pid!,
+      startRss: rss,
+      peakRss: rss,
+      endRss: rss,
+      frames: 0,
+      died: null,
+    };
     this.relays.push(this.current);
     this.sampler ??= setInterval(() => this.sample(), 500);
     this.sampler.unref();
@@ -146,19 +166,36 @@ export class FuzzHarness {
   }
 
   relayAlive(): boolean {
-    return !this.dead && this.relay.child.exitCode === null && this.relay.child.signalCode === null;
+    return (
+      !this.dead &&
+      this.relay.child.exitCode === null &&
+      this.relay.child.signalCode === null
+    );
   }
 
   bystanderInfo(): { id: number; username: string } {
-    return { id: this.bystanders.alice.me.id, username: this.bystanders.alice.me.username };
+    return {
+      id: this.bystanders.alice.me.id,
+      username: this.bystanders.alice.me.username,
+    };
   }
 
-  violation(invariant: Violation['invariant'], what: string, detail: string): void {
+  violation(
+    invariant: Violation['invariant'],
+    what: string,
+    detail: string,
+  ): void {
     this.violations.push({ invariant, what, detail });
-    this.options.log?.(`VIOLATION (${invariant}) ${what}: ${clip(detail, 600)}`);
+    this.options.log?.(
+      `VIOLATION (${invariant}) ${what}: ${clip(detail, 600)}`,
+    );
   }
 
-  suspect(invariant: Violation['invariant'], what: string, detail: string): void {
+  suspect(
+    invariant: Violation['invariant'],
+    what: string,
+    detail: string,
+  ): void {
     this.suspects.push({ invariant, what, detail });
   }
 
@@ -172,14 +209,20 @@ export class FuzzHarness {
       const peer = await Peer.connect(this.relay.wsUrl);
       try {
         const pong = await peer.request('ping', {}, 60_000);
-        if (!pong.ok && pong.error?.code !== 'RATE_LIMITED') this.violation('a', 'the relay answers a ping with an error', JSON.stringify(pong));
+        if (!pong.ok && pong.error?.code !== 'RATE_LIMITED')
+          this.violation(
+            'a',
+            'the relay answers a ping with an error',
+            JSON.stringify(pong),
+          );
       } finally {
         peer.terminate();
       }
       return true;
     } catch (error) {
       await Promise.race([this.exited, sleep(10_000)]);
-      if (this.relayAlive()) this.violation('a', 'the relay stopped answering', String(error));
+      if (this.relayAlive())
+        this.violation('a', 'the relay stopped answering', String(error));
       return this.relayAlive();
     }
   }
@@ -187,7 +230,8 @@ export class FuzzHarness {
   private flushSuspects(alive: boolean): void {
     const suspects = this.suspects;
     this.suspects = [];
-    if (alive) for (const s of suspects) this.violation(s.invariant, s.what, s.detail);
+    if (alive)
+      for (const s of suspects) this.violation(s.invariant, s.what, s.detail);
   }
 
   count(group: keyof FuzzHarness['counters'], key: string, by = 1): void {
@@ -201,7 +245,13 @@ export class FuzzHarness {
     this.current.frames++;
     if (out.kind !== 'flood') this.fuzzFrames++;
     this.count('frames', out.kind.replace(/^op:.*/, 'well-formed request'));
-    if (hitsKnownCrash(out.fragments ? Buffer.concat(out.fragments) : out.data, out.binary)) this.knownCrashFrames++;
+    if (
+      hitsKnownCrash(
+        out.fragments ? Buffer.concat(out.fragments) : out.data,
+        out.binary,
+      )
+    )
+      this.knownCrashFrames++;
   }
 
   remember(data: Buffer): void {
@@ -214,22 +264,44 @@ export class FuzzHarness {
   async runRound(round: RoundSpec): Promise<Violation[]> {
     if (!this.relayAlive()) await this.restart();
     const before = this.violations.length;
-    await Promise.all(this.lanes.map((lane, i) => lane.runBatch(round[i] ?? { reconnect: false, flood: false, specs: [] })));
+    await Promise.all(
+      this.lanes.map((lane, i) =>
+        lane.runBatch(
+          round[i] ?? { reconnect: false, flood: false, specs: [] },
+        ),
+      ),
+    );
     const alive = await this.confirmAlive();
     this.flushSuspects(alive);
     if (!alive) {
       await sleep(100); // let the exit's stderr arrive
-      const stderr = this.relay.stderr().trim().split('\n').slice(-12).join('\n    ');
-      const suspects = this.lanes.map((lane) => `lane ${lane.index}: ${lane.lastFrames.slice(-2).join(' | ')}`).join('\n    ');
+      const stderr = this.relay
+        .stderr()
+        .trim()
+        .split('\n')
+        .slice(-12)
+        .join('\n    ');
+      const suspects = this.lanes
+        .map(
+          (lane) =>
+            `lane ${lane.index}: ${lane.lastFrames.slice(-2).join(' | ')}`,
+        )
+        .join('\n    ');
       const code = this.relay.child.exitCode ?? this.relay.child.signalCode;
-      const firstLine = /^(\w*Error: [^\n]*)/m.exec(this.relay.stderr())?.[1] ?? `exit ${code}`;
+      const firstLine =
+        /^(\w*Error: [^\n]*)/m.exec(this.relay.stderr())?.[1] ?? `exit ${code}`;
       this.current.died = firstLine;
-      this.violation('a', `the relay process died: ${firstLine}`, `exit ${code}; its stderr ends:\n    ${stderr}\n  last frames per lane:\n    ${clip(suspects, 3000)}`);
+      this.violation(
+        'a',
+        `the relay process died: ${firstLine}`,
+        `exit ${code}; its stderr ends:\n    ${stderr}\n  last frames per lane:\n    ${clip(suspects, 3000)}`,
+      );
     } else {
       try {
         await Promise.all(this.lanes.map((lane) => lane.normalize(false)));
       } catch (error) {
-        if (this.relayAlive()) this.violation('a', 'the relay stopped answering', String(error));
+        if (this.relayAlive())
+          this.violation('a', 'the relay stopped answering', String(error));
       }
     }
     return this.violations.slice(before);
@@ -271,18 +343,30 @@ export class FuzzHarness {
         try {
           const me = await registerIdentity(peer, 'disk');
           await peer.call('join', { room: 'zz-disk', limit: 0 });
-          const unsigned = { room: 'zz-disk', author: me.id, cid: `disk${me.id}x${round}`, ts: Date.now(), text: 'barrier' };
-          await peer.call('send', { ...unsigned, sig: sign(me.privateKey, unsigned) });
+          const unsigned = {
+            room: 'zz-disk',
+            author: me.id,
+            cid: `disk${me.id}x${round}`,
+            ts: Date.now(),
+            text: 'barrier',
+          };
+          await peer.call('send', {
+            ...unsigned,
+            sig: sign(me.privateKey, unsigned),
+          });
         } finally {
           peer.terminate();
         }
       }
       this.count('other', 'disk barriers');
     } catch (error) {
-      this.suspect('a', 'the relay did not complete a disk barrier', String(error));
+      this.suspect(
+        'a',
+        'the relay did not complete a disk barrier',
+        String(error),
+      );
     }
   }
-
 
   /** Ends the run: final liveness and delivery checks, memory bound, summary. */
   async finish(rssBoundMb = RSS_BOUND_MB): Promise<FuzzSummary> {
@@ -291,10 +375,19 @@ export class FuzzHarness {
       try {
         const peer = await Peer.connect(this.relay.wsUrl);
         const pong = await peer.request('ping');
-        if (!pong.ok) this.violation('a', 'the relay does not answer a ping at the end', JSON.stringify(pong));
+        if (!pong.ok)
+          this.violation(
+            'a',
+            'the relay does not answer a ping at the end',
+            JSON.stringify(pong),
+          );
         peer.terminate();
       } catch (error) {
-        this.violation('a', 'the relay does not answer a new connection at the end', String(error));
+        this.violation(
+          'a',
+          'the relay does not answer a new connection at the end',
+          String(error),
+        );
       }
     }
     await this.retireRelay();
@@ -303,12 +396,19 @@ export class FuzzHarness {
     for (const record of this.relays) {
       const growth = record.endRss - record.startRss;
       if (growth > rssBoundMb) {
-        this.violation('d', `relay RSS grew by more than ${rssBoundMb} MB`, `pid ${record.pid}: ${record.startRss.toFixed(1)} MB -> ${record.endRss.toFixed(1)} MB (peak ${record.peakRss.toFixed(1)}) over ${record.frames} frames`);
+        this.violation(
+          'd',
+          `relay RSS grew by more than ${rssBoundMb} MB`,
+          `pid ${record.pid}: ${record.startRss.toFixed(1)} MB -> ${record.endRss.toFixed(1)} MB (peak ${record.peakRss.toFixed(1)}) over ${record.frames} frames`,
+        );
       }
     }
-    const object = (map: Map<string, number>): Record<string, number> => Object.fromEntries([...map].sort((a, b) => b[1] - a[1]));
+    const object = (map: Map<string, number>): Record<string, number> =>
+      Object.fromEntries([...map].sort((a, b) => b[1] - a[1]));
     const outcomes: Record<string, Record<string, number>> = {};
-    for (const [key, value] of [...this.counters.outcomes].sort((a, b) => b[1] - a[1])) {
+    for (const [key, value] of [...this.counters.outcomes].sort(
+      (a, b) => b[1] - a[1],
+    )) {
       const [type, code] = key.split('\u0000') as [string, string];
       (outcomes[type] ??= {})[code] = value;
     }
@@ -342,24 +442,46 @@ export class FuzzHarness {
    * relay where the failure killed it) and reports the seed and the smallest failing round. Rounds
    * come in chunks of fc.assert runs because frames per round vary; chunk n uses seed + n.
    */
-  async assertRounds(options: { frames: number; seed: number; minFrames: number; maxFrames: number; shrinkBudgetMs?: number }): Promise<void> {
-    const arbitrary = roundArbitrary(this.lanes.length, options.minFrames, options.maxFrames);
+  async assertRounds(options: {
+    frames: number;
+    seed: number;
+    minFrames: number;
+    maxFrames: number;
+    shrinkBudgetMs?: number;
+  }): Promise<void> {
+    const arbitrary = roundArbitrary(
+      this.lanes.length,
+      options.minFrames,
+      options.maxFrames,
+    );
     const startFrames = this.fuzzFrames;
     let round = 0;
     for (let chunk = 0; this.fuzzFrames < options.frames; chunk++) {
       let failedAt: number | null = null;
       // Frames per round so far (a guess before the first round), so the last chunk is small.
-      const average = round > 0 ? (this.fuzzFrames - startFrames) / round : (this.lanes.length * (options.minFrames + options.maxFrames)) / 2;
-      const numRuns = Math.max(1, Math.ceil((options.frames - this.fuzzFrames) / Math.max(1, average)));
+      const average =
+        round > 0
+          ? (this.fuzzFrames - startFrames) / round
+          : (this.lanes.length * (options.minFrames + options.maxFrames)) / 2;
+      const numRuns = Math.max(
+        1,
+        Math.ceil((options.frames - this.fuzzFrames) / Math.max(1, average)),
+      );
       await fc.assert(
         fc.asyncProperty(arbitrary, async (spec) => {
           // While shrinking, stop after the budget: fast-check then reports the smallest failure so far.
-          if (failedAt !== null && Date.now() - failedAt > (options.shrinkBudgetMs ?? 60_000)) return;
+          if (
+            failedAt !== null &&
+            Date.now() - failedAt > (options.shrinkBudgetMs ?? 60_000)
+          )
+            return;
           const violations = await this.runRound(spec);
           round++;
           if (violations.length === 0) return;
           failedAt ??= Date.now();
-          throw new Error(`invariant violations in this round:\n${formatViolations(violations, 5)}`);
+          throw new Error(
+            `invariant violations in this round:\n${formatViolations(violations, 5)}`,
+          );
         }),
         { seed: options.seed + chunk, numRuns, endOnFailure: false },
       );

@@ -55,7 +55,33 @@ export const EDGE_STRINGS = [
   'abcdefgh',
   'abcdefg',
 ];
-export const EDGE_NUMBERS = [0, -0, -1, 1, 2, 3, 1.5, 0.1, 2 ** 17, 2 ** 20, 2 ** 21, 2 ** 16, 8, 32, 33, 4, 5, 2 ** 31, 2 ** 32, 2 ** 53 - 1, 2 ** 53, -(2 ** 53), 1e308, -1e-308, 1e21];
+export const EDGE_NUMBERS = [
+  0,
+  -0,
+  -1,
+  1,
+  2,
+  3,
+  1.5,
+  0.1,
+  2 ** 17,
+  2 ** 20,
+  2 ** 21,
+  2 ** 16,
+  8,
+  32,
+  33,
+  4,
+  5,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53 - 1,
+  2 ** 53,
+  -(2 ** 53),
+  1e308,
+  -1e-308,
+  1e21,
+];
 /** Keys that trip up code that reads parsed JSON as if it were a trusted object. */
 export const HOSTILE_KEYS = [
   '__proto__',
@@ -79,6 +105,37 @@ export const HOSTILE_KEYS = [
   '\u0000',
   ...ALL_FIELDS,
 ];
-export const JUNK_TYPES = ['', 'PING', 'Ping', ' ping', 'ping ', 'ping\u0000', 'fly', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'send ', 'register\u0000', 'change_password', 'changePassword', 'hello', 'message', '\uD800'];
+export const JUNK_TYPES = [
+  '',
+  'PING',
+  'Ping',
+  ' ping',
+  'ping ',
+  'ping\u0000',
+  'fly',
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'send ',
+  'register\u0000',
+  'change_password',
+  'changePassword',
+  'hello',
+  'message',
+  '\uD800',
+];
 /** Byte sequences every strict UTF-8 decoder refuses, and some random bytes (which may happen to be valid). */
-export const BAD_UTF8 = [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xc3], [0xfe, 0xfe], [0xe0, 0x80, 0xaf]];
+export const BAD_UTF8 = [
+  [0xff],
+  [0xc0, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xe2, 0x82],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0x80],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xc3],
+  [0xfe, 0xfe],
+  [0xe0, 0x80, 0xaf],
+];

@@ -32,14 +32,42 @@ export function freshName(prefix: string): string {
   return `${prefix}${process.pid.toString(36)}x${(++nameCounter).toString(36)}`;
 }
 
-export function sign(privateKey: crypto.KeyObject, message: { room: string; author: number; cid: string; ts: number; text: string }): string {
-  return crypto.sign(null, signedBytes(message), privateKey).toString('base64url');
+export function sign(
+  privateKey: crypto.KeyObject,
+  message: {
+    room: string;
+    author: number;
+    cid: string;
+    ts: number;
+    text: string;
+  },
+): string {
+  return crypto
+    .sign(null, signedBytes(message), privateKey)
+    .toString('base64url');
 }
 
-export async function registerIdentity(peer: Peer, prefix: string): Promise<Identity> {
+export async function registerIdentity(
+  peer: Peer,
+  prefix: string,
+): Promise<Identity> {
   const keys = newKeys();
   const username = freshName(prefix);
   const authKey = randomKey();
-  const result = await peer.call('register', { username, firstName: 'Fuzz', lastName: prefix, kdf: kdf(), authKey, keySalt: randomKey(), publicKey: keys.publicKey });
-  return { id: result.user.id, username, authKey, ...keys, token: result.token };
+  const result = await peer.call('register', {
+    username,
+    firstName: 'Fuzz',
+    lastName: prefix,
+    kdf: kdf(),
+    authKey,
+    keySalt: randomKey(),
+    publicKey: keys.publicKey,
+  });
+  return {
+    id: result.user.id,
+    username,
+    authKey,
+    ...keys,
+    token: result.token,
+  };
 }

@@ -4,11 +4,26 @@
  */
 import { CLOSE_CODES } from '../../../sdk/protocol.ts';
 import { unreadFrameCode } from '../relay-process.ts';
-import { AUTO_JOINED, type BuildContext, type Outgoing, jsonBytes, materialize, outgoing } from './frames.ts';
+import {
+  AUTO_JOINED,
+  type BuildContext,
+  type Outgoing,
+  jsonBytes,
+  materialize,
+  outgoing,
+} from './frames.ts';
 import { type Identity, registerIdentity } from './identities.ts';
 import type { FuzzHarness } from './harness.ts';
 import { Peer, type ReplyFrame, reKey } from './peer.ts';
-import { type Expectation, FLOOD_STRIKES, OPTIONAL_RESULT_KEYS, RELAY_ERROR_CODES, RESULT_KEYS, type RequestId, replyShapeProblem } from './protocol-promises.ts';
+import {
+  type Expectation,
+  FLOOD_STRIKES,
+  OPTIONAL_RESULT_KEYS,
+  RELAY_ERROR_CODES,
+  RESULT_KEYS,
+  type RequestId,
+  replyShapeProblem,
+} from './protocol-promises.ts';
 import { type BatchSpec, clip } from './specs.ts';
 
 interface Pending {
@@ -49,7 +64,11 @@ export class Lane {
   private answered = 0;
   private barriers = 0;
   private readonly barrierIds = new Set<string>();
-  private expectedClose: { code: number; why: string; unread?: 'too-big' | 'not-utf8' } | null = null;
+  private expectedClose: {
+    code: number;
+    why: string;
+    unread?: 'too-big' | 'not-utf8';
+  } | null = null;
   private closing = false;
 
   constructor(
@@ -74,7 +93,12 @@ export class Lane {
     this.peer.onEvent = (event) => {
       if (event.ev === 'session-ended') this.session = null;
     };
-    this.peer.onProblem = (problem) => this.harness.violation('b', 'malformed frame from the relay', `lane ${this.index}: ${problem}`);
+    this.peer.onProblem = (problem) =>
+      this.harness.violation(
+        'b',
+        'malformed frame from the relay',
+        `lane ${this.index}: ${problem}`,
+      );
     this.ledger.clear();
     this.nullQueue = [];
     this.outstanding = 0;
@@ -85,7 +109,10 @@ export class Lane {
 
   async setUp(): Promise<void> {
     const setup = await Peer.connect(this.harness.relay.wsUrl, this.address);
-    this.account = await registerIdentity(setup, this.kind === 'anonymous' ? 'anon' : 'memb');
+    this.account = await registerIdentity(
+      setup,
+      this.kind === 'anonymous' ? 'anon' : 'memb',
+    );
     setup.terminate();
     await this.normalize(true);
   }
@@ -107,14 +134,18 @@ export class Lane {
       return;
     }
     if (loggedIn) await this.connect();
-    const resumed = await this.peer.request('resume', { token: this.account.token });
+    const resumed = await this.peer.request('resume', {
+      token: this.account.token,
+    });
     if (!resumed.ok) {
       // The token was revoked by a fuzzed logout (or a password change elsewhere): a new account.
       // (Not login: the fuzz keeps the per-address login limit exhausted, as an attacker would.)
       this.account = await registerIdentity(this.peer, 'memb');
     }
     this.session = { id: this.account.id, identity: this.account };
-    await Promise.all(AUTO_JOINED.map((room) => this.peer.request('join', { room, limit: 0 })));
+    await Promise.all(
+      AUTO_JOINED.map((room) => this.peer.request('join', { room, limit: 0 })),
+    );
   }
 
   nextId(): RequestId {
@@ -137,20 +168,31 @@ export class Lane {
   private receive(reply: ReplyFrame): void {
     const problem = replyShapeProblem(reply);
     if (problem) {
-      this.harness.violation('b', `malformed reply: ${problem}`, `lane ${this.index}: ${clip(JSON.stringify(reply), 300)}`);
+      this.harness.violation(
+        'b',
+        `malformed reply: ${problem}`,
+        `lane ${this.index}: ${clip(JSON.stringify(reply), 300)}`,
+      );
       return;
     }
-    if (typeof reply.re === 'string' && this.barrierIds.delete(reply.re)) return;
+    if (typeof reply.re === 'string' && this.barrierIds.delete(reply.re))
+      return;
     this.answered++;
     const code = reply.ok ? 'ok' : reply.error!.code;
     this.harness.count('replies', code);
     if (code === 'RATE_LIMITED') this.rateLimited++;
     const extra = (): void =>
-      this.harness.violation('b', 'a reply no frame was waiting for', `lane ${this.index}: ${clip(JSON.stringify(reply), 300)} (a second reply to one frame, or a reply to a frame without that id)`);
+      this.harness.violation(
+        'b',
+        'a reply no frame was waiting for',
+        `lane ${this.index}: ${clip(JSON.stringify(reply), 300)} (a second reply to one frame, or a reply to a frame without that id)`,
+      );
     if (reply.re === null) {
       // Frames without a usable id are answered at once, in order; if a reply went missing the
       // next one belongs to a later frame: the earliest one it fits.
-      const fits = this.nullQueue.findIndex((p) => this.problemWith(p, reply) === null);
+      const fits = this.nullQueue.findIndex(
+        (p) => this.problemWith(p, reply) === null,
+      );
       const pending = this.nullQueue.splice(Math.max(fits, 0), 1)[0];
       if (!pending) return extra();
       this.outstanding--;
@@ -164,7 +206,8 @@ export class Lane {
     this.outstanding--;
     if (group.replies.length === group.pendings.length) {
       this.ledger.delete(key);
-      for (const [pending, answer] of this.pair(group)) if (answer) this.settlePair(pending, answer);
+      for (const [pending, answer] of this.pair(group))
+        if (answer) this.settlePair(pending, answer);
     }
   }
 
@@ -173,10 +216,16 @@ export class Lane {
    * are paired with them the way that explains the most replies; with `fastFirst`, among equally
    * good pairings, the one that leaves the fewest fast frames unanswered.
    */
-  private pair(group: Group, fastFirst = false): [Pending, ReplyFrame | null][] {
+  private pair(
+    group: Group,
+    fastFirst = false,
+  ): [Pending, ReplyFrame | null][] {
     const { pendings, replies } = group;
     if (pendings.length === 1) return [[pendings[0]!, replies[0] ?? null]];
-    let best: { score: number; order: number[] } = { score: -1, order: pendings.map((_, i) => i) };
+    let best: { score: number; order: number[] } = {
+      score: -1,
+      order: pendings.map((_, i) => i),
+    };
     const score = (order: number[]): number => {
       let total = 0;
       replies.forEach((reply, i) => {
@@ -193,9 +242,14 @@ export class Lane {
         if (value > best.score) best = { score: value, order };
         return;
       }
-      for (const [i, next] of rest.entries()) permute([...prefix, next], [...rest.slice(0, i), ...rest.slice(i + 1)]);
+      for (const [i, next] of rest.entries())
+        permute([...prefix, next], [...rest.slice(0, i), ...rest.slice(i + 1)]);
     };
-    if (pendings.length <= 6) permute([], pendings.map((_, i) => i));
+    if (pendings.length <= 6)
+      permute(
+        [],
+        pendings.map((_, i) => i),
+      );
     return best.order.map((index, i) => [pendings[index]!, replies[i] ?? null]);
   }
 
@@ -204,39 +258,56 @@ export class Lane {
     const code = reply.ok ? 'ok' : reply.error!.code;
     const wrong = this.problemWith(pending, reply);
     if (wrong) {
-      this.harness.violation('b', wrong, `lane ${this.index}, frame ${pending.out.kind} ${pending.out.preview}\n  got ${clip(JSON.stringify(reply), 300)}`);
+      this.harness.violation(
+        'b',
+        wrong,
+        `lane ${this.index}, frame ${pending.out.kind} ${pending.out.preview}\n  got ${clip(JSON.stringify(reply), 300)}`,
+      );
       return;
     }
-    const type = pending.out.expect.kind === 'reply' ? pending.out.expect.type : null;
-    if (pending.out.kind !== 'flood') this.harness.count('outcomes', `${type ?? '(no valid type)'}\u0000${code}`);
+    const type =
+      pending.out.expect.kind === 'reply' ? pending.out.expect.type : null;
+    if (pending.out.kind !== 'flood')
+      this.harness.count(
+        'outcomes',
+        `${type ?? '(no valid type)'}\u0000${code}`,
+      );
     if (reply.ok) {
       pending.out.onOk?.(reply.result);
       // What any frame of these types does to the session, whoever built it.
-      if (type === 'register' || type === 'login' || type === 'resume') this.session ??= { id: reply.result.user.id, identity: null };
+      if (type === 'register' || type === 'login' || type === 'resume')
+        this.session ??= { id: reply.result.user.id, identity: null };
       if (type === 'logout') this.session = null;
-    } else if (code === 'ALREADY_AUTHENTICATED') this.session ??= { id: -1, identity: null };
+    } else if (code === 'ALREADY_AUTHENTICATED')
+      this.session ??= { id: -1, identity: null };
     else if (code === 'NOT_AUTHENTICATED') this.session = null;
   }
 
   /** What is wrong with `reply` as the answer to `pending`, or null. */
   private problemWith(pending: Pending, reply: ReplyFrame): string | null {
     const expect = pending.out.expect;
-    if (expect.kind !== 'reply') return 'a reply to a frame that should have closed the connection';
+    if (expect.kind !== 'reply')
+      return 'a reply to a frame that should have closed the connection';
     if (reply.ok) {
-      if (expect.codes !== null) return `an ok reply to a frame PROTOCOL.md refuses (${expect.why})`;
+      if (expect.codes !== null)
+        return `an ok reply to a frame PROTOCOL.md refuses (${expect.why})`;
       const optional = OPTIONAL_RESULT_KEYS[expect.type!] ?? [];
       const keys = Object.keys(reply.result)
         .filter((key) => !optional.includes(key))
         .sort()
         .join(',');
       const documented = [...RESULT_KEYS[expect.type!]].sort().join(',');
-      return keys === documented ? null : `a ${expect.type} result with fields {${keys}}, documented {${documented}}`;
+      return keys === documented
+        ? null
+        : `a ${expect.type} result with fields {${keys}}, documented {${documented}}`;
     }
     const code = reply.error!.code;
     if (code === 'RATE_LIMITED') return null;
     if (!RELAY_ERROR_CODES.has(code)) return `undocumented error code ${code}`;
-    if (code === 'INTERNAL') return 'INTERNAL error (PROTOCOL.md: "a relay bug")';
-    if (expect.codes !== null && !expect.codes.includes(code)) return `${code} for a frame that should get ${expect.codes.join(' or ')} (${expect.why})`;
+    if (code === 'INTERNAL')
+      return 'INTERNAL error (PROTOCOL.md: "a relay bug")';
+    if (expect.codes !== null && !expect.codes.includes(code))
+      return `${code} for a frame that should get ${expect.codes.join(' or ')} (${expect.why})`;
     return null;
   }
 
@@ -285,14 +356,23 @@ export class Lane {
       }
     }
     if (terminal) frames.push(terminal);
-    harness.count('frames', 'skipped (a second connection-ending frame in one batch)', skippedTerminals);
+    harness.count(
+      'frames',
+      'skipped (a second connection-ending frame in one batch)',
+      skippedTerminals,
+    );
 
     let sentBytes = 0;
     let index = 0;
     const inFlight: string[] = [];
     for (const out of frames) {
       if (!this.peer.open) break;
-      if (out.expect.kind === 'reply' && out.expect.re !== null && typeof out.expect.re === 'string' && out.expect.re.startsWith('~')) {
+      if (
+        out.expect.kind === 'reply' &&
+        out.expect.re !== null &&
+        typeof out.expect.re === 'string' &&
+        out.expect.re.startsWith('~')
+      ) {
         harness.count('frames', 'skipped (id in the harness namespace)');
         continue;
       }
@@ -318,7 +398,14 @@ export class Lane {
 
   private floodFrames(ctx: BuildContext): Outgoing[] {
     // --rate 1000 gives bursts of 2000: 3,000 pings sent at once outrun it by far.
-    return Array.from({ length: 3000 }, () => outgoing(jsonBytes({ id: ctx.nextId(), type: 'ping' }), false, 'flood', 'ping'));
+    return Array.from({ length: 3000 }, () =>
+      outgoing(
+        jsonBytes({ id: ctx.nextId(), type: 'ping' }),
+        false,
+        'flood',
+        'ping',
+      ),
+    );
   }
 
   /**
@@ -333,7 +420,8 @@ export class Lane {
    *   then another ping barrier.
    */
   private async settle(): Promise<void> {
-    const waiting = (): boolean => this.outstanding > 0 || this.expectedClose !== null;
+    const waiting = (): boolean =>
+      this.outstanding > 0 || this.expectedClose !== null;
     let seen = this.answered;
     while (waiting() && !this.peer.closeInfo) {
       await this.peer.changed(250);
@@ -343,18 +431,32 @@ export class Lane {
       }
       if (!(await this.pingBarrier())) break;
       if (this.answered !== seen) continue; // replies came meanwhile: keep waiting normally
-      this.dropOverdue((p) => !p.out.slow, 'no reply (a ping sent later was answered)');
+      this.dropOverdue(
+        (p) => !p.out.slow,
+        'no reply (a ping sent later was answered)',
+      );
       if (this.expectedClose && this.outstanding === 0) {
-        this.harness.violation('b', `connection not closed after a ${this.expectedClose.why} (expected ${this.expectedClose.code})`, `lane ${this.index}: ${this.lastFrames.at(-1)}`);
+        this.harness.violation(
+          'b',
+          `connection not closed after a ${this.expectedClose.why} (expected ${this.expectedClose.code})`,
+          `lane ${this.index}: ${this.lastFrames.at(-1)}`,
+        );
         this.expectedClose = null;
       }
       if (this.outstanding === 0) break;
       await this.harness.diskBarrier();
       if (!(await this.pingBarrier())) break;
-      this.dropOverdue(() => true, 'no reply (later disk writes and a later ping were answered)');
+      this.dropOverdue(
+        () => true,
+        'no reply (later disk writes and a later ping were answered)',
+      );
     }
     if (this.peer.closeInfo) await this.checkClose();
-    else if (this.outstanding > 0) this.dropOverdue(() => true, 'no reply, and the connection stopped answering pings');
+    else if (this.outstanding > 0)
+      this.dropOverdue(
+        () => true,
+        'no reply, and the connection stopped answering pings',
+      );
     this.expectedClose = null;
   }
 
@@ -391,7 +493,6 @@ export class Lane {
     return false;
   }
 
-
   private dropOverdue(which: (p: Pending) => boolean, what: string): void {
     const overdue = this.nullQueue.filter(which);
     this.nullQueue = this.nullQueue.filter((p) => !which(p));
@@ -404,13 +505,21 @@ export class Lane {
       group.pendings = group.pendings.filter((p) => !unanswered.includes(p));
       if (group.replies.length === group.pendings.length) {
         this.ledger.delete(key);
-        for (const [pending, reply] of this.pair(group)) if (reply) this.settlePair(pending, reply);
+        for (const [pending, reply] of this.pair(group))
+          if (reply) this.settlePair(pending, reply);
       }
     }
     this.outstanding -= overdue.length;
-    const big = this.biggestReply > 1024 * 1024 ? ` [after a ${(this.biggestReply / 1024 / 1024).toFixed(1)} MB reply in this batch, as in finding 2]` : '';
+    const big =
+      this.biggestReply > 1024 * 1024
+        ? ` [after a ${(this.biggestReply / 1024 / 1024).toFixed(1)} MB reply in this batch, as in finding 2]`
+        : '';
     for (const p of overdue) {
-      this.harness.violation('b', what, `lane ${this.index} (${this.kind}), frame #${p.index} ${p.out.kind}: ${p.out.preview}${big}`);
+      this.harness.violation(
+        'b',
+        what,
+        `lane ${this.index} (${this.kind}), frame #${p.index} ${p.out.kind}: ${p.out.preview}${big}`,
+      );
     }
   }
 
@@ -419,20 +528,33 @@ export class Lane {
     const info = this.peer.closeInfo!;
     this.harness.count('closes', String(info.code));
     // Frames still waiting lost their replies to the close; PROTOCOL.md allows that.
-    for (const group of this.ledger.values()) for (const [pending, reply] of this.pair(group)) if (reply) this.settlePair(pending, reply);
+    for (const group of this.ledger.values())
+      for (const [pending, reply] of this.pair(group))
+        if (reply) this.settlePair(pending, reply);
     this.ledger.clear();
     this.nullQueue = [];
     this.outstanding = 0;
     if (this.closing) return;
-    const flood = info.code === CLOSE_CODES.POLICY && this.rateLimited >= FLOOD_STRIKES;
+    const flood =
+      info.code === CLOSE_CODES.POLICY && this.rateLimited >= FLOOD_STRIKES;
     if (flood) return;
-    const expectedCode = this.expectedClose?.unread ? unreadFrameCode(this.harness.relay, this.expectedClose.unread) : this.expectedClose?.code;
+    const expectedCode = this.expectedClose?.unread
+      ? unreadFrameCode(this.harness.relay, this.expectedClose.unread)
+      : this.expectedClose?.code;
     if (this.expectedClose && info.code === expectedCode) return;
-    const expected = this.expectedClose ? `${expectedCode} (${this.expectedClose.why})` : 'no close';
+    const expected = this.expectedClose
+      ? `${expectedCode} (${this.expectedClose.why})`
+      : 'no close';
     const what =
-      info.code === CLOSE_CODES.POLICY ? `closed with 1008 after only ${this.rateLimited} RATE_LIMITED replies` : `closed with ${info.code}, expected ${expected}`;
+      info.code === CLOSE_CODES.POLICY
+        ? `closed with 1008 after only ${this.rateLimited} RATE_LIMITED replies`
+        : `closed with ${info.code}, expected ${expected}`;
     // Judged at the end of the round: if the relay died, this close is only a symptom of that.
-    this.harness.suspect('b', what.replace(/\d+ RATE/, 'N RATE'), `lane ${this.index} (${this.kind}): ${what}; reason ${JSON.stringify(info.reason)}; last frames:\n    ${this.lastFrames.slice(-3).join('\n    ')}`);
+    this.harness.suspect(
+      'b',
+      what.replace(/\d+ RATE/, 'N RATE'),
+      `lane ${this.index} (${this.kind}): ${what}; reason ${JSON.stringify(info.reason)}; last frames:\n    ${this.lastFrames.slice(-3).join('\n    ')}`,
+    );
   }
 
   close(): void {

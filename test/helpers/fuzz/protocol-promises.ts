@@ -30,7 +30,15 @@ export type RequestType = (typeof REQUEST_TYPES)[number];
 export const REQUEST_FIELDS: Record<RequestType, readonly string[]> = {
   ping: [],
   salt: ['username'],
-  register: ['username', 'firstName', 'lastName', 'kdf', 'authKey', 'keySalt', 'publicKey'],
+  register: [
+    'username',
+    'firstName',
+    'lastName',
+    'kdf',
+    'authKey',
+    'keySalt',
+    'publicKey',
+  ],
   login: ['username', 'authKey'],
   resume: ['token'],
   logout: [],
@@ -54,7 +62,17 @@ export const RESULT_KEYS: Record<RequestType, readonly string[]> = {
   resume: ['expiresAt', 'user'],
   logout: [],
   'change-password': ['user'],
-  join: ['room', 'seq', 'gap', 'messages', 'older', 'more', 'online', 'onlineNext', 'memberSeq'],
+  join: [
+    'room',
+    'seq',
+    'gap',
+    'messages',
+    'older',
+    'more',
+    'online',
+    'onlineNext',
+    'memberSeq',
+  ],
   history: ['room', 'messages', 'more'],
   leave: [],
   send: ['seq'],
@@ -63,10 +81,20 @@ export const RESULT_KEYS: Record<RequestType, readonly string[]> = {
   online: ['users', 'next'],
 };
 /** Keys a result has only sometimes: `online` says its room's member number when asked about a room. */
-export const OPTIONAL_RESULT_KEYS: Partial<Record<RequestType, readonly string[]>> = { online: ['memberSeq'] };
+export const OPTIONAL_RESULT_KEYS: Partial<
+  Record<RequestType, readonly string[]>
+> = { online: ['memberSeq'] };
 
 /** The "Events" table. */
-export const EVENT_NAMES = new Set(['hello', 'message', 'join', 'leave', 'presence', 'profile', 'session-ended']);
+export const EVENT_NAMES = new Set([
+  'hello',
+  'message',
+  'join',
+  'leave',
+  'presence',
+  'profile',
+  'session-ended',
+]);
 
 /** Every code a relay may put in a reply: the "Errors" table, read from PROTOCOL.md itself. */
 export const RELAY_ERROR_CODES: ReadonlySet<string> = documentedErrorCodes();
@@ -87,39 +115,111 @@ export type RequestId = string | number;
  *   which may succeed or fail with any documented code.
  */
 export type Expectation =
-  | { kind: 'close'; code: number; why: string; unread?: 'too-big' | 'not-utf8' }
-  | { kind: 'reply'; re: RequestId | null; codes: readonly string[] | null; type: RequestType | null; why: string };
+  | {
+      kind: 'close';
+      code: number;
+      why: string;
+      unread?: 'too-big' | 'not-utf8';
+    }
+  | {
+      kind: 'reply';
+      re: RequestId | null;
+      codes: readonly string[] | null;
+      type: RequestType | null;
+      why: string;
+    };
 
 /** "`id` is a non-negative integer or a string of 1-64 characters" (characters as JS counts them; see the report). */
 export function usableId(value: unknown): RequestId | null {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  if (typeof value === 'string' && value.length >= 1 && value.length <= LIMITS.maxRequestIdLength) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
+    return value;
+  if (
+    typeof value === 'string' &&
+    value.length >= 1 &&
+    value.length <= LIMITS.maxRequestIdLength
+  )
+    return value;
   return null;
 }
 
 export function expectationFor(data: Buffer, binary: boolean): Expectation {
-  if (binary) return { kind: 'close', code: CLOSE_CODES.UNSUPPORTED_DATA, why: 'binary frame' };
-  if (data.length > LIMITS.maxFrameBytes) return { kind: 'close', code: CLOSE_CODES.DROPPED, why: `${data.length}-byte frame`, unread: 'too-big' };
-  if (!isUtf8(data)) return { kind: 'close', code: CLOSE_CODES.DROPPED, why: 'text frame that is not UTF-8', unread: 'not-utf8' };
+  if (binary)
+    return {
+      kind: 'close',
+      code: CLOSE_CODES.UNSUPPORTED_DATA,
+      why: 'binary frame',
+    };
+  if (data.length > LIMITS.maxFrameBytes)
+    return {
+      kind: 'close',
+      code: CLOSE_CODES.DROPPED,
+      why: `${data.length}-byte frame`,
+      unread: 'too-big',
+    };
+  if (!isUtf8(data))
+    return {
+      kind: 'close',
+      code: CLOSE_CODES.DROPPED,
+      why: 'text frame that is not UTF-8',
+      unread: 'not-utf8',
+    };
   let value: unknown;
   try {
     value = JSON.parse(data.toString('utf8'));
   } catch {
-    return { kind: 'reply', re: null, codes: ['BAD_JSON'], type: null, why: 'not JSON' };
+    return {
+      kind: 'reply',
+      re: null,
+      codes: ['BAD_JSON'],
+      type: null,
+      why: 'not JSON',
+    };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { kind: 'reply', re: null, codes: ['BAD_FRAME'], type: null, why: 'JSON that is not an object' };
+    return {
+      kind: 'reply',
+      re: null,
+      codes: ['BAD_FRAME'],
+      type: null,
+      why: 'JSON that is not an object',
+    };
   }
   const fields = value as Record<string, unknown>;
   const re = usableId(fields.id);
-  if (re === null) return { kind: 'reply', re: null, codes: ['BAD_FRAME'], type: null, why: 'no usable id' };
+  if (re === null)
+    return {
+      kind: 'reply',
+      re: null,
+      codes: ['BAD_FRAME'],
+      type: null,
+      why: 'no usable id',
+    };
   if (typeof fields.type !== 'string') {
     // The error table says BAD_FRAME ("not an object with a valid id and type"); the relay answers
     // UNKNOWN_TYPE. Both are documented; either is accepted.
-    return { kind: 'reply', re, codes: ['UNKNOWN_TYPE', 'BAD_FRAME'], type: null, why: 'type missing or not a string' };
+    return {
+      kind: 'reply',
+      re,
+      codes: ['UNKNOWN_TYPE', 'BAD_FRAME'],
+      type: null,
+      why: 'type missing or not a string',
+    };
   }
-  if (!(REQUEST_TYPES as readonly string[]).includes(fields.type)) return { kind: 'reply', re, codes: ['UNKNOWN_TYPE'], type: null, why: 'unknown type' };
-  return { kind: 'reply', re, codes: null, type: fields.type as RequestType, why: fields.type };
+  if (!(REQUEST_TYPES as readonly string[]).includes(fields.type))
+    return {
+      kind: 'reply',
+      re,
+      codes: ['UNKNOWN_TYPE'],
+      type: null,
+      why: 'unknown type',
+    };
+  return {
+    kind: 'reply',
+    re,
+    codes: null,
+    type: fields.type as RequestType,
+    why: fields.type,
+  };
 }
 
 /**
@@ -131,7 +231,13 @@ export function expectationFor(data: Buffer, binary: boolean): Expectation {
  */
 export function hitsKnownCrash(data: Buffer, binary: boolean): boolean {
   const expectation = expectationFor(data, binary);
-  if (expectation.kind !== 'reply' || expectation.re === null || expectation.codes === null || expectation.type !== null) return false;
+  if (
+    expectation.kind !== 'reply' ||
+    expectation.re === null ||
+    expectation.codes === null ||
+    expectation.type !== null
+  )
+    return false;
   const type = (JSON.parse(data.toString('utf8')) as { type?: unknown }).type;
   if (typeof type !== 'object' || type === null) return false;
   try {
@@ -144,19 +250,46 @@ export function hitsKnownCrash(data: Buffer, binary: boolean): boolean {
 
 /** Checks a reply's shape against PROTOCOL.md; returns what is wrong, or null. */
 export function replyShapeProblem(frame: any): string | null {
-  if (!('re' in frame) || !(frame.re === null || typeof frame.re === 'string' || typeof frame.re === 'number')) return 're missing or of the wrong type';
+  if (
+    !('re' in frame) ||
+    !(
+      frame.re === null ||
+      typeof frame.re === 'string' ||
+      typeof frame.re === 'number'
+    )
+  )
+    return 're missing or of the wrong type';
   if (typeof frame.ok !== 'boolean') return 'ok is not a boolean';
   if (frame.ok) {
-    if (typeof frame.result !== 'object' || frame.result === null || Array.isArray(frame.result)) return 'result is not an object';
+    if (
+      typeof frame.result !== 'object' ||
+      frame.result === null ||
+      Array.isArray(frame.result)
+    )
+      return 'result is not an object';
     return null;
   }
   const error = frame.error;
-  if (typeof error !== 'object' || error === null) return 'error is not an object';
-  if (typeof error.code !== 'string' || typeof error.message !== 'string' || error.message === '') return 'error without code or message';
-  for (const key of Object.keys(error)) if (!ERROR_KEYS.has(key)) return `undocumented error field ${key}`;
-  if ('field' in error && typeof error.field !== 'string') return 'error.field is not a string';
-  if ('retryAfterMs' in error && !(Number.isSafeInteger(error.retryAfterMs) && error.retryAfterMs > 0)) return 'retryAfterMs is not a positive integer';
-  if ('seq' in error && !(Number.isSafeInteger(error.seq) && error.seq > 0)) return 'seq is not a positive integer';
-  if (error.code === 'RATE_LIMITED' && !('retryAfterMs' in error)) return 'RATE_LIMITED without retryAfterMs';
+  if (typeof error !== 'object' || error === null)
+    return 'error is not an object';
+  if (
+    typeof error.code !== 'string' ||
+    typeof error.message !== 'string' ||
+    error.message === ''
+  )
+    return 'error without code or message';
+  for (const key of Object.keys(error))
+    if (!ERROR_KEYS.has(key)) return `undocumented error field ${key}`;
+  if ('field' in error && typeof error.field !== 'string')
+    return 'error.field is not a string';
+  if (
+    'retryAfterMs' in error &&
+    !(Number.isSafeInteger(error.retryAfterMs) && error.retryAfterMs > 0)
+  )
+    return 'retryAfterMs is not a positive integer';
+  if ('seq' in error && !(Number.isSafeInteger(error.seq) && error.seq > 0))
+    return 'seq is not a positive integer';
+  if (error.code === 'RATE_LIMITED' && !('retryAfterMs' in error))
+    return 'RATE_LIMITED without retryAfterMs';
   return null;
 }

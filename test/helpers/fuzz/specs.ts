@@ -19,16 +19,35 @@ export type Ref =
   | 'now+6min'
   | 'room.bystanders';
 
-export type IdSpec = { k: 'fresh' } | { k: 'value'; value: unknown } | { k: 'none' };
-export type TypeSpec = { k: 'known'; type: RequestType } | { k: 'junk'; type: string } | { k: 'value'; value: unknown } | { k: 'none' };
+export type IdSpec =
+  | { k: 'fresh' }
+  | { k: 'value'; value: unknown }
+  | { k: 'none' };
+export type TypeSpec =
+  | { k: 'known'; type: RequestType }
+  | { k: 'junk'; type: string }
+  | { k: 'value'; value: unknown }
+  | { k: 'none' };
 /** How one field of a request-shaped frame is filled. */
 export type FieldSpec =
   | { k: 'omit' }
   | { k: 'good'; pick: number }
   | { k: 'ref'; ref: Ref }
   | { k: 'value'; value: unknown };
-export type TextSpec = { k: 'short'; text: string } | { k: 'long'; fill: string; length: number };
-export type SendTwist = 'none' | 'tamper' | 'author' | 'old' | 'future' | 'sigOther' | 'sigGarbage' | 'cidReuse' | 'twice' | 'twiceSameId';
+export type TextSpec =
+  | { k: 'short'; text: string }
+  | { k: 'long'; fill: string; length: number };
+export type SendTwist =
+  | 'none'
+  | 'tamper'
+  | 'author'
+  | 'old'
+  | 'future'
+  | 'sigOther'
+  | 'sigGarbage'
+  | 'cidReuse'
+  | 'twice'
+  | 'twiceSameId';
 
 export type Op =
   | { op: 'ping' }
@@ -41,17 +60,40 @@ export type Op =
   | { op: 'join'; room: number; after: number | null; limit: number | null }
   | { op: 'leave'; room: number }
   | { op: 'send'; room: number; text: TextSpec; twist: SendTwist }
-  | { op: 'profile'; by: 'id' | 'name' | 'both' | 'none'; who: 'self' | 'other' | 'missing' }
-  | { op: 'update-profile'; username: 'fresh' | 'other' | 'same' | null; firstName: string | null; lastName: string | null }
+  | {
+      op: 'profile';
+      by: 'id' | 'name' | 'both' | 'none';
+      who: 'self' | 'other' | 'missing';
+    }
+  | {
+      op: 'update-profile';
+      username: 'fresh' | 'other' | 'same' | null;
+      firstName: string | null;
+      lastName: string | null;
+    }
   | { op: 'online'; room: number | null };
 
-export type HugeWhere = 'text' | 'username' | 'raw' | 'id' | 'type' | 'extra' | 'array' | 'escapes';
+export type HugeWhere =
+  | 'text'
+  | 'username'
+  | 'raw'
+  | 'id'
+  | 'type'
+  | 'extra'
+  | 'array'
+  | 'escapes';
 export type DeepWhere = 'root' | 'field' | 'room' | 'id' | 'type';
 
 export type Spec =
   | { k: 'raw'; text: string }
   | { k: 'json'; value: unknown }
-  | { k: 'req'; id: IdSpec; type: TypeSpec; fields: FieldSpec[]; extra: [string, unknown][] }
+  | {
+      k: 'req';
+      id: IdSpec;
+      type: TypeSpec;
+      fields: FieldSpec[];
+      extra: [string, unknown][];
+    }
   | { k: 'op'; id: IdSpec; op: Op }
   | { k: 'replay'; pick: number }
   | { k: 'huge'; bytes: number; where: HugeWhere; fill: string }
@@ -75,7 +117,9 @@ export type RoundSpec = BatchSpec[];
 // report, so specs print as a short description.
 
 export function clip(text: string, max = 120): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…(${text.length} chars)`;
+  return text.length <= max
+    ? text
+    : `${text.slice(0, max)}…(${text.length} chars)`;
 }
 
 function safeStringify(value: unknown): string {
@@ -112,6 +156,9 @@ export function describeSpec(spec: Spec): string {
 }
 
 export function printable<T extends Spec>(spec: T): T {
-  Object.defineProperty(spec, fc.toStringMethod, { value: () => describeSpec(spec), enumerable: false });
+  Object.defineProperty(spec, fc.toStringMethod, {
+    value: () => describeSpec(spec),
+    enumerable: false,
+  });
   return spec;
 }
