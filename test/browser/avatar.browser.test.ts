@@ -32,9 +32,7 @@ async function drawnPng(
 }
 
 /** Decodes an image and reads its RGBA pixels. */
-async function pixels(
-  image: Blob,
-): Promise<{
+async function pixels(image: Blob): Promise<{
   width: number;
   height: number;
   at(x: number, y: number): number[];

@@ -504,9 +504,9 @@ describe('the relay and the SDK on hostile networks', {
       );
     });
 
-    test('abandoning a connection attempt leaves no unhandled error (with plain `ws` one ends the Node process)', // Found by this test: Connection.detach() removed onerror before terminate(), so ws's "closed
+    // Found by this test: Connection.detach() removed onerror before terminate(), so ws's "closed
     // before the connection was established" error had no listener.
-    {}, async (t) => {
+    test('abandoning a connection attempt leaves no unhandled error (with plain `ws` one ends the Node process)', {}, async (t) => {
       const through = await proxy(t, { mode: 'blackhole' });
       const strays: string[] = [];
       const client = sdk(t, through.url, {

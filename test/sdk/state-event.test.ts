@@ -13,9 +13,7 @@ import type { RelayProcess } from '../helpers/relay-process.ts';
 import { recordSnapshots } from './snapshot-record.ts';
 
 /** A TCP proxy to the relay that can drop its connections, refuse new ones, or freeze the open ones. */
-async function cuttableProxy(
-  port: number,
-): Promise<{
+async function cuttableProxy(port: number): Promise<{
   url: string;
   refuse: boolean;
   drop(): void;
