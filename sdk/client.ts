@@ -731,7 +731,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
       case 'message':
         {
           const { ev: _name, ...message } = event;
-          this.rooms.get(message.room)?.receive(message);
+          this.rooms.get(message.room)?.receive(message, true);
         }
         break;
       case 'join':

@@ -345,12 +345,18 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     this.onlineChanged();
   }
 
-  /** @internal A message from the relay (live or history): verified, then added in order, once. */
-  receive(message: ChatMessage): void {
+  /**
+   * @internal A message from the relay (live, or in a page of history): verified, then added in
+   * order, once. A hole before it is fetched: before a live message, also in a room the relay
+   * described as empty (synced at seq 0), whose first message may have been lost on the way; a
+   * first visit's page starts where the relay chose, and what is before it is loadOlder's.
+   */
+  receive(message: ChatMessage, live = false): void {
     void this.queue(async () => {
       const checked = await this.check(message);
       if (!checked) return;
-      if (message.seq > this.seq + 1 && this.seq > 0) this.host.refill(this);
+      const known = this.seq > 0 || (live && this.synced);
+      if (message.seq > this.seq + 1 && known) this.host.refill(this);
       this.accept(checked);
       this.host.persist(this);
     });
