@@ -11,10 +11,7 @@ const relay = new RelayForTests();
 await relay.start();
 process.on('exit', () => relay.dispose());
 // test/browser/sov-chat-lazy-parts.browser.test.ts refuses it to see <sov-chat> recover.
-const refused = failingModules([
-  '/web-components/sov-chat/chat-screen.ts',
-  '/sdk/protocol/relay-frames.ts',
-]);
+const refused = failingModules(['/web-components/sov-chat/chat-screen.ts']);
 
 export default {
   files: ['test/browser/**/*.test.ts', 'test/browser/**/*.test.tsx'],

@@ -13,7 +13,6 @@
 //                           each text file with its brotli and gzip copies beside it (NAME.br, NAME.gz)
 //   relay/dist/demo/        the demo pages, served at / too
 // and custom-elements.json, the components' manifest for editors and frameworks (scripts/manifest.mjs)
-import { gzipAsync } from '@gfx/zopfli';
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -69,7 +68,7 @@ const minifyLitCss = {
  */
 function oneInitialChunk(entry) {
   const lazyModules =
-    /(sov-login|sov-profile|chat-screen|i18n-ru|sdk[\\/]account|sdk[\\/]avatar|sdk[\\/]pages|sdk[\\/]protocol[\\/]relay-frames|sdk[\\/]transports[\\/]http)\.ts$|@noble[\\/]ed25519[\\/]index\.js$|pica[\\/]dist[\\/]pica\.mjs$/;
+    /(sov-login|sov-profile|chat-screen|i18n-ru|sdk[\\/]account|sdk[\\/]avatar|sdk[\\/]pages|sdk[\\/]transports[\\/]http)\.ts$|@noble[\\/]ed25519[\\/]index\.js$|pica[\\/]dist[\\/]pica\.mjs$/;
   return {
     name: 'one-initial-chunk',
     setup(builder) {
@@ -295,6 +294,9 @@ writeCustomElementsManifest(
  * unpacked again and compared, so a compressor fault can never ship a damaged file.
  */
 async function zopfliGzip(body) {
+  // Imported here, once everything else is built: its WebAssembly runtime rethrows any uncaught
+  // error with its own one-line source attached, which would bury a type error of ours under 20 KB.
+  const { gzipAsync } = await import('@gfx/zopfli');
   const copy = Buffer.from(await gzipAsync(body, { numiterations: 15 }));
   if (!zlib.gunzipSync(copy).equals(body))
     throw new Error(

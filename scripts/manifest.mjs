@@ -15,16 +15,30 @@ export const MANIFEST_FILE = 'custom-elements.json';
 // (shared/sov-element.ts); not the styles beside them (sov-chat.styles.ts) nor the string tables.
 const ELEMENT_MODULE = /(^|\/)sov-[\w-]+\.ts$/;
 
-/** Private members are the elements' internals (Lit's @state fields, handlers): nothing an app can use. */
+/**
+ * Private members are the elements' internals (Lit's reactive state, handlers): nothing an app can
+ * use. An element that declares its properties in `static properties` (the shell in the initial
+ * download, without decorators) lists its private reactive state there too (`state: true`), which
+ * the analyzer takes for attributes: a private field is never an attribute, so those go as well.
+ */
 const withoutPrivateMembers = {
   name: 'sov-without-private-members',
   packageLinkPhase({ customElementsManifest }) {
     for (const declaration of customElementsManifest.modules.flatMap(
       (module) => module.declarations ?? [],
     )) {
+      const internal = new Set(
+        (declaration.members ?? [])
+          .filter((member) => member.privacy === 'private')
+          .map((member) => member.name),
+      );
       if (declaration.members)
         declaration.members = declaration.members.filter(
-          (member) => member.privacy !== 'private',
+          (member) => !internal.has(member.name),
+        );
+      if (declaration.attributes)
+        declaration.attributes = declaration.attributes.filter(
+          (attribute) => !internal.has(attribute.fieldName),
         );
     }
   },

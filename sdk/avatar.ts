@@ -6,8 +6,7 @@ import type { Pica } from 'pica';
 import { SovError } from './errors.ts';
 import { AVATAR_UPLOAD_PATH, LIMITS } from './protocol/frames.ts';
 import type { Profile } from './protocol/frames.ts';
-import type * as RelayFrames from './protocol/relay-frames.ts';
-import { loadRelayFrames } from './lazy.ts';
+import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
 
 import { AVATAR_SIZE, DEFAULT_AVATAR_MAX_BYTES } from './avatar-limits.ts';
 
@@ -154,9 +153,6 @@ export async function uploadAvatar(
       `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`,
     );
   }
-  // The reader of the relay's answer loads while the image goes up (the connection has usually loaded it already).
-  const parser = loadRelayFrames();
-  parser.catch(() => undefined);
 
   // XMLHttpRequest rather than fetch: only it reports upload progress in every browser.
   const xhr = new XMLHttpRequest();
@@ -193,12 +189,7 @@ export async function uploadAvatar(
       if (event.lengthComputable && event.total > 0)
         progress(Math.min(event.loaded / event.total, 0.99));
     };
-    xhr.onload = () =>
-      void parser.then(
-        (frames) => finish(readReply(frames, xhr.status, xhr.responseText)),
-        (error: unknown) =>
-          finish(error instanceof SovError ? error : new SovError('NETWORK')),
-      );
+    xhr.onload = () => finish(readReply(xhr.status, xhr.responseText));
     xhr.onerror = () => finish(new SovError('NETWORK'));
     xhr.ontimeout = () =>
       finish(
@@ -348,15 +339,13 @@ async function toPng(canvas: Canvas): Promise<Blob> {
  * Reads the relay's `{ ok, result: { user } } | { ok: false, error }` answer, checked as the SDK
  * checks every reply (./protocol/relay-frames.ts): an avatar is a profile update, with its result.
  */
-function readReply(
-  parser: typeof RelayFrames,
-  status: number,
-  body: string,
-): Profile | SovError {
-  const reply = parser.relayFrameOf(body);
+function readReply(status: number, body: string): Profile | SovError {
+  const reply = relayFrameOf(body);
   if ('error' in reply) return reply.error;
+  // A reply that breaks the protocol: BAD_RELAY_FRAME, naming the field at fault.
+  if ('refused' in reply) return reply.refused;
   if ('result' in reply) {
-    const result = parser.resultOf('update-profile', reply.result);
+    const result = resultOf('update-profile', reply.result);
     return result instanceof SovError ? result : result.user;
   }
   // A proxy's HTML error page, a truncated body: nothing the SDK can act on.

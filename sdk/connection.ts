@@ -35,8 +35,7 @@ import type {
   ResultMap,
   ServerEvent,
 } from './protocol/frames.ts';
-import { loadRelayFrames } from './lazy.ts';
-import type * as RelayFrames from './protocol/relay-frames.ts';
+import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
 import type { RelayHello } from './protocol/relay-frames.ts';
 import { TransportLadder } from './transports/ladder.ts';
 import type { TransportChoice } from './transports/ladder.ts';
@@ -170,14 +169,12 @@ interface LinkState {
   resync: boolean;
   /** Requests sent on it and not answered yet: id → when sent. */
   awaiting: Map<number, number>;
-  /** Frames that arrived before the parser loaded, with their budget cost, to be read in order once it has. */
-  unread: { text: string; cost: number }[];
   helloTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface Pending {
   /** Checks a successful reply's result for the request it answers (`check`), then resolves with it (or rejects, refused). */
-  settle(result: unknown, check: typeof RelayFrames.resultOf): void;
+  settle(result: unknown): void;
   reject(error: SovError): void;
   timer: ReturnType<typeof setTimeout>;
   link: LinkState;
@@ -212,8 +209,6 @@ export class Connection extends Emitter<ConnectionEvents> {
   private readonly heartbeatMs: number;
   private readonly freezeMs: number;
   private readonly onOnline = (): void => this.reconnectNow();
-  /** The parser of relay frames, once loaded (loadRelayFrames). */
-  private frameParser: typeof RelayFrames | null = null;
 
   constructor(private readonly options: ConnectionOptions) {
     super();
@@ -323,11 +318,8 @@ export class Connection extends Emitter<ConnectionEvents> {
         },
         Math.max(1, deadline - Date.now()),
       );
-      const settle = (
-        result: unknown,
-        check: typeof RelayFrames.resultOf,
-      ): void => {
-        const value = check(type, result);
+      const settle = (result: unknown): void => {
+        const value = resultOf(type, result);
         if (value instanceof SovError) {
           this.emit('error', value);
           return reject(value);
@@ -439,10 +431,8 @@ export class Connection extends Emitter<ConnectionEvents> {
       held: false,
       resync: false,
       awaiting: new Map(),
-      unread: [],
       helloTimer: undefined,
     };
-    this.loadParser();
     try {
       state.link = opener(door, {
         frame: (text) => this.receive(state, text),
@@ -479,30 +469,7 @@ export class Connection extends Emitter<ConnectionEvents> {
         ? frameCost(utf8.encode(text).length, link.tls)
         : 0;
     link.spent += cost;
-    if (this.frameParser) this.readFrame(link, text, cost, this.frameParser);
-    else link.unread.push({ text, cost });
-  }
-
-  /**
-   * Starts loading the parser if it is not loaded (or a load failed: a link that got frames it could
-   * not read has no hello in time, and the next one tries again), and reads, in order, what waited for it.
-   */
-  private loadParser(): void {
-    if (this.frameParser) return;
-    loadRelayFrames().then(
-      (parser) => {
-        if (this.frameParser) return;
-        this.frameParser = parser;
-        for (const link of [this.incoming, this.active, ...this.leaving]) {
-          if (!link) continue;
-          // Reading one frame may close a link (a replaced one with nothing more owed): the rest of its frames are then dropped.
-          for (const { text, cost } of link.unread.splice(0))
-            if (this.stillReading(link))
-              this.readFrame(link, text, cost, parser);
-        }
-      },
-      () => undefined,
-    );
+    this.readFrame(link, text, cost);
   }
 
   /** The link is in use, being made, or finishing what it owes: what it delivers is still read. */
@@ -512,18 +479,13 @@ export class Connection extends Emitter<ConnectionEvents> {
     );
   }
 
-  private readFrame(
-    link: LinkState,
-    text: string,
-    cost: number,
-    parser: typeof RelayFrames,
-  ): void {
-    const frame = parser.relayFrameOf(text);
+  private readFrame(link: LinkState, text: string, cost: number): void {
+    const frame = relayFrameOf(text);
     if ('hello' in frame) this.greeted(link, frame.hello, cost);
     else if ('event' in frame) this.dispatch(link, frame.event);
     else if ('re' in frame) {
       if ('refused' in frame) this.emit('error', frame.refused);
-      this.settle(frame.re, frame, parser);
+      this.settle(frame.re, frame);
       link.dueSince = link.awaiting.size > 0 ? link.lastFrameAt : null;
       if (this.leaving.has(link) && !link.held && link.awaiting.size === 0)
         this.closeLink(link);
@@ -558,14 +520,13 @@ export class Connection extends Emitter<ConnectionEvents> {
   private settle(
     re: number | null,
     outcome: { result: unknown } | { error: SovError } | { refused: SovError },
-    parser: typeof RelayFrames,
   ): void {
     const pending = re === null ? undefined : this.pending.get(re);
     if (!pending || re === null) return;
     this.pending.delete(re);
     pending.link.awaiting.delete(re);
     clearTimeout(pending.timer);
-    if ('result' in outcome) pending.settle(outcome.result, parser.resultOf);
+    if ('result' in outcome) pending.settle(outcome.result);
     else pending.reject('error' in outcome ? outcome.error : outcome.refused);
   }
 

@@ -51,6 +51,23 @@ export const ERROR_MESSAGES = {
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;
 
+/**
+ * The codes the SDK raises itself and a relay never sends (the last group above). A relay that
+ * sends one anyway is not believed: NETWORK or TIMEOUT from it would make the outbox retry a refused
+ * message forever, as if the network had lost it.
+ */
+export const RAISED_BY_THE_SDK: ReadonlySet<string> = new Set<ErrorCode>([
+  'NETWORK',
+  'TIMEOUT',
+  'INVALID_INPUT',
+  'NOT_AN_IMAGE',
+  'FILE_TOO_LARGE',
+  'STORAGE_UNAVAILABLE',
+  'CLOSED',
+  'WRONG_RELAY',
+  'BAD_RELAY_FRAME',
+]);
+
 /** Extra machine-readable facts some errors carry. */
 export interface ErrorDetails {
   /** The request field at fault (INVALID_FIELD, EMPTY_FIELD). */

@@ -33,16 +33,6 @@ export function onFirstUse<T>(
     }));
 }
 
-/**
- * The parser of everything the relay sends (./protocol/relay-frames.ts), loaded beside the first
- * link (./connection.ts): a hello comes a round trip or more after the link opens, time enough to
- * fetch it, and in <sov-chat>'s first download it would cost 0.8 KB gzip of a 24 KB budget.
- */
-export const loadRelayFrames = onFirstUse(
-  () => import('./protocol/relay-frames.ts'),
-  'the protocol parser',
-);
-
 /** History and online lists past their first page (./pages.ts says why). */
 export const loadPages = onFirstUse(
   () => import('./pages.ts'),

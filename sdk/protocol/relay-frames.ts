@@ -7,7 +7,7 @@
  * model"), `field` naming the part at fault. Meaning is checked where it is used (signatures in
  * ../room.ts, numbers that must grow in ../pages.ts), shapes here.
  */
-import { SovError, isErrorCode } from '../errors.ts';
+import { RAISED_BY_THE_SDK, SovError, isErrorCode } from '../errors.ts';
 import { isRecord } from './fields.ts';
 import type { Check } from './fields.ts';
 import type {
@@ -21,7 +21,7 @@ import type {
   SessionResult,
 } from './frames.ts';
 
-// ## Checks, kept few and small: this module loads beside every client's first connection (../lazy.ts).
+// ## Checks, kept few and small: this module is part of every client's first download.
 
 /** `at` is the path of the part at fault, such as `result.messages.3.seq`. */
 const refuse = (at: string): SovError =>
@@ -266,7 +266,7 @@ export function relayFrameOf(text: string): RelayFrame {
     return {
       re,
       error: new SovError(
-        isErrorCode(code) ? code : 'INTERNAL',
+        isErrorCode(code) && !RAISED_BY_THE_SDK.has(code) ? code : 'INTERNAL',
         message,
         details,
       ),

@@ -12,7 +12,7 @@
  *
  * This module is loaded only when the ladder (./ladder.ts) comes down to it: most clients never need it.
  */
-import { loadRelayFrames } from '../lazy.ts';
+import { openedStream } from '../protocol/relay-frames.ts';
 import { STREAM_HEADER, takeStreamLines } from '../protocol/stream-lines.ts';
 import { httpUrlOf } from '../front-doors.ts';
 import type { Link, LinkListener, LinkOpener, TransportName } from './link.ts';
@@ -88,9 +88,7 @@ class HttpLink implements Link {
   private async start(): Promise<void> {
     try {
       const response = await this.fetch(`${this.base}open`, { method: 'POST' });
-      const stream = (await loadRelayFrames()).openedStream(
-        await response.json(),
-      );
+      const stream = openedStream(await response.json());
       if (!response.ok || stream === null)
         throw new Error(`open: ${response.status}`);
       this.stream = stream;

@@ -277,6 +277,27 @@ describe('replies', () => {
       { code: unknown.error.code, message: unknown.error.message },
       { code: 'INTERNAL', message: 'New.' },
     );
+  });
+
+  test('a code only the SDK raises is not believed from the relay: NETWORK or TIMEOUT would make the outbox retry a refused message forever', () => {
+    for (const code of [
+      'NETWORK',
+      'TIMEOUT',
+      'CLOSED',
+      'WRONG_RELAY',
+      'BAD_RELAY_FRAME',
+      'INVALID_INPUT',
+    ]) {
+      const frame = relayFrameOf(
+        JSON.stringify({
+          re: 7,
+          ok: false,
+          error: { code, message: 'From the relay.' },
+        }),
+      );
+      assert.ok('error' in frame, code);
+      assert.equal(frame.error.code, 'INTERNAL', code);
+    }
     for (const [error, field] of [
       [
         { code: 'RATE_LIMITED', message: 'Wait.', retryAfterMs: '1000' },

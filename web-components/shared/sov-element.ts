@@ -1,5 +1,5 @@
 import { LitElement } from 'lit';
-import { property } from 'lit/decorators/property.js';
+import type { PropertyDeclarations } from 'lit';
 import {
   hasTable,
   isMessageKey,
@@ -33,11 +33,18 @@ import type { SovClient } from '../../sdk/index.ts';
  * @cssprop --sov-font - font family (default the system's UI font)
  */
 export class SovElement extends LitElement {
+  // Not decorators: this class and <sov-chat>'s shell are in the initial download, which then does
+  // without Lit's decorator code (the other elements, which load later, use decorators).
+  static override properties: PropertyDeclarations = {
+    client: { attribute: false },
+    lang: { reflect: true },
+  };
+
   /** The SDK client this component talks through. */
-  @property({ attribute: false }) client: SovClient | null = null;
+  client: SovClient | null = null;
 
   /** UI language ("en", "ru", or one added with registerTranslation); defaults to the nearest `lang` attribute or the page's language. */
-  @property({ reflect: true }) override lang = '';
+  override lang = '';
 
   private stopWatchingWords: (() => void) | null = null;
 
