@@ -2,12 +2,12 @@
 // of this repository (README, "Packages"):
 // sovereign-chat, the root package, for apps and their bundlers:
 //   dist/sdk/index.js       the SDK as ESM for bundlers and Node
-//   dist/components/*.js    the components: index.js registers every element, NAME.js one element
-//                           and what it needs; one build with the SDK, so both share its chunks
+//   dist/components/*.js    the components: index.js registers <sov-chat> (which loads the rest as it
+//                           shows them), NAME.js one element and what it needs; one build with the SDK, so both share its chunks
 //   dist/chunks/            code shared by those entries, and lazy chunks (pica, the login form...)
 //   dist/{sdk,web-components}/**/*.d.ts, dist/components/*.d.ts   TypeScript declarations
 // sov-relay, in relay/, for operators:
-//   relay/dist/relay.js     the relay for Node (uWebSockets.js stays external: a native addon)
+//   relay/dist/relay.js     the relay for Node (its packages stay imports: uWebSockets.js is a native addon)
 //   relay/dist/browser/     what browsers load, self-contained ESM with shared lazy chunks, served by
 //                           the relay at /: sovereign-chat.js (the SDK) and sov-chat.js (the components),
 //                           each text file with its brotli and gzip copies beside it (NAME.br, NAME.gz)

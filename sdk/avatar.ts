@@ -4,6 +4,7 @@
  */
 import type { Pica } from 'pica';
 import { SovError } from './errors.ts';
+import { onFirstUse } from './lazy.ts';
 import { AVATAR_UPLOAD_PATH, LIMITS } from './protocol/frames.ts';
 import type { Profile } from './protocol/frames.ts';
 import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
@@ -206,19 +207,24 @@ export async function uploadAvatar(
 
 let picaInstance: Promise<Pica> | undefined;
 
+/** pica's own chunk: a failed load is asked for again under a new address (./lazy.ts). */
+const loadPicaModule = onFirstUse(() => import('pica'), 'the image resizer');
+
 /** pica is ~16 KB gzipped and only needed when someone changes an avatar, so it loads on first use. */
 function loadPica(): Promise<Pica> {
-  picaInstance ??= Promise.all([import('pica'), picaFeatures()]).then(
+  picaInstance ??= Promise.all([loadPicaModule(), picaFeatures()]).then(
     // One instance for the page: it owns the worker pool that later resizes reuse. The named class,
     // not the default factory: pica's .d.ts files sit in a CommonJS package, so TypeScript types
     // `default` as the whole module while browsers get the factory.
     ([module, features]) => new module.Pica({ features }),
     (error: unknown) => {
       picaInstance = undefined; // a failed chunk load may succeed on the next attempt
-      throw new SovError(
-        'NETWORK',
-        `The image resizer could not be loaded: ${String(error)}`,
-      );
+      throw error instanceof SovError
+        ? error
+        : new SovError(
+            'NETWORK',
+            `The image resizer could not be loaded: ${String(error)}`,
+          );
     },
   );
   return picaInstance;

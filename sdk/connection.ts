@@ -35,6 +35,7 @@ import type {
   ResultMap,
   ServerEvent,
 } from './protocol/frames.ts';
+import { loadHttpTransport } from './lazy.ts';
 import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
 import type { RelayHello } from './protocol/relay-frames.ts';
 import { TransportLadder } from './transports/ladder.ts';
@@ -747,14 +748,4 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     link.awaiting.clear();
   }
-}
-
-let httpTransport: Promise<typeof import('./transports/http.ts')> | undefined;
-/** The HTTP transport loads when the ladder first comes down to it: most clients never need it. */
-function loadHttpTransport(): Promise<typeof import('./transports/http.ts')> {
-  httpTransport ??= import('./transports/http.ts').catch((error: unknown) => {
-    httpTransport = undefined;
-    throw error;
-  });
-  return httpTransport;
 }

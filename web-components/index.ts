@@ -29,11 +29,11 @@ export type {
   Table as TranslationTable,
   MessageKey as TranslationKey,
 } from './shared/i18n.ts';
-export { SovClient } from '../sdk/client.ts';
+export { SovClient } from '../sdk/index.ts';
 export type { SovLogin } from './sov-login/sov-login.ts';
 export type { SovProfile } from './sov-profile/sov-profile.ts';
 
 if (document.querySelector('sov-chat-room, sov-roster, sov-avatar'))
-  void loadChatScreen();
-if (document.querySelector('sov-login')) void loadLogin();
-if (document.querySelector('sov-profile')) void loadProfile();
+  loadChatScreen().catch(() => undefined);
+if (document.querySelector('sov-login')) loadLogin().catch(() => undefined);
+if (document.querySelector('sov-profile')) loadProfile().catch(() => undefined);

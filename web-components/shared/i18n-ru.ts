@@ -79,5 +79,7 @@ export const ru: Table = {
   'error.SESSION_INVALID': 'Сеанс завершён. Войдите снова.',
   'error.STORAGE_UNAVAILABLE':
     'Браузер не может сохранять данные (приватный режим?).',
+  'error.BAD_RELAY_FRAME':
+    'Сервер чата прислал то, что эта страница не может прочитать. Сообщите его администратору.',
   'error.generic': 'Что-то пошло не так: {message}',
 };

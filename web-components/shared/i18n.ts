@@ -1,39 +1,23 @@
 /**
  * Every word the components show, one table per language (Russian in i18n-ru.ts; the English words
- * of the sign-in form and the profile editor in i18n-forms.ts); an app adds a language, or changes
+ * of the chat screen in i18n-chat-screen.ts, of the sign-in form and the profile editor in
+ * i18n-forms.ts); an app adds a language, or changes
  * words of one, with `registerTranslation`. The `lang` attribute picks the table, else the nearest
  * ancestor's `lang`, else the page's: a registered language by its full tag or its first part
  * ("uk-UA" finds "uk"), anything starting with "ru" Russian, English otherwise.
  * Russian plurals have three forms (1 сообщение, 2 сообщения, 5 сообщений): `plural` picks them
  * with Intl.PluralRules, so counts read right in both languages.
  */
+import { onFirstUse } from '../../sdk/index.ts';
+import type { chatScreenEn } from './i18n-chat-screen.ts';
 import type { formsEn } from './i18n-forms.ts';
 
 /** A language tag, lower case: `en` and `ru` built in, others as registered. */
 export type Lang = string;
 
 const en = {
-  'chat.placeholder': 'Write a message…',
-  'chat.send': 'Send',
-  'chat.messages': 'Messages',
-  'chat.newMessages': 'New messages',
-  'chat.joined': '{name} joined',
-  'chat.left': '{name} left',
-  'chat.unverified': 'Signature does not check out: this message may be forged',
-  'chat.verified': 'Signed by the author',
-  'chat.pending': 'Sending…',
-  'chat.failed': 'Not sent',
   'chat.retry': 'Retry',
-  'chat.empty': 'No messages yet. Say hello!',
-  'chat.gap': 'Some older messages could not be loaded.',
-  'chat.loadingOlder': 'Loading older messages…',
-  'roster.title': 'Online',
-  'roster.count': { one: '{n} person online', other: '{n} people online' },
   'profile.title': 'Profile',
-  'top.room': 'Room',
-  'top.join': 'Go',
-  'top.exit': 'Exit',
-  'top.editProfile': 'Edit your profile',
   'state.connecting': 'Connecting…',
   'state.reconnecting': 'Connection lost, reconnecting…',
   'state.disconnected': 'Offline',
@@ -46,10 +30,12 @@ const en = {
   'error.SESSION_INVALID': 'Your session has ended. Sign in again.',
   'error.STORAGE_UNAVAILABLE':
     'This browser cannot store data (private mode?).',
+  'error.BAD_RELAY_FRAME':
+    'The chat server sent something this page cannot read. Tell its operator.',
   'error.generic': 'Something went wrong: {message}',
 } as const;
 
-type English = typeof en & typeof formsEn;
+type English = typeof en & typeof chatScreenEn & typeof formsEn;
 export type MessageKey = keyof English;
 export type Table = {
   [K in MessageKey]: English[K] extends string
@@ -59,8 +45,12 @@ export type Table = {
 
 /** English is built in; Russian loads on first use (its own chunk), so nobody downloads both. */
 const TABLES: Record<Lang, Partial<Table>> = { en: en as unknown as Table };
+const loadRussian = onFirstUse(
+  () => import('./i18n-ru.ts'),
+  'the Russian words',
+);
 const LAZY: Record<Lang, () => Promise<Table>> = {
-  ru: () => import('./i18n-ru.ts').then(({ ru }) => ru),
+  ru: () => loadRussian().then(({ ru }) => ru),
 };
 const loading = new Map<Lang, Promise<void>>();
 const loaded = new Set<Lang>(['en']);
@@ -111,8 +101,10 @@ export function isMessageKey(key: string): key is MessageKey {
   return Object.hasOwn(TABLES.en!, key);
 }
 
-/** Adds the English words that load with a lazy component (i18n-forms.ts) before it renders. */
-export function addEnglish(messages: typeof formsEn): void {
+/** Adds the English words that load with lazy components (i18n-chat-screen.ts, i18n-forms.ts) before they render. */
+export function addEnglish(
+  messages: typeof chatScreenEn | typeof formsEn,
+): void {
   Object.assign(TABLES.en!, messages);
 }
 

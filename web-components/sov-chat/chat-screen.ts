@@ -6,6 +6,7 @@
  */
 import { html, nothing } from 'lit';
 import type { TemplateResult } from 'lit';
+import '../shared/i18n-chat-screen.ts';
 import '../shared/sov-avatar.ts';
 import '../sov-chat-room/sov-chat-room.ts';
 import '../sov-roster/sov-roster.ts';
@@ -14,7 +15,6 @@ import type { MessageKey } from '../shared/i18n.ts';
 import { chatScreenStyles } from './chat-screen.styles.ts';
 import { normalizeRoomName } from '../../sdk/index.ts';
 import type { SovChat } from './sov-chat.ts';
-import { loadProfile } from './sov-chat.ts';
 
 export { chatScreenStyles };
 
@@ -27,6 +27,8 @@ export interface ChatScreenHost {
   language(): string;
   /** The state line: connecting, reconnecting, on a fallback, or empty. */
   status(): string;
+  /** Loads the profile editor (a chunk of its own: most visits never open it). */
+  loadProfile(): Promise<unknown>;
 }
 
 export class ChatScreen {
@@ -90,11 +92,12 @@ export class ChatScreen {
 
   private async openProfile(): Promise<void> {
     try {
-      await loadProfile();
+      await this.host.loadProfile();
     } catch (error) {
       this.update(this.showRoster, this.host.errorText(error));
       return;
     }
+    if (this.problem) this.update(this.showRoster);
     this.dialog()?.showModal();
   }
 

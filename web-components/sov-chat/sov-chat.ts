@@ -148,6 +148,7 @@ export class SovChat extends SovElement {
       element: this,
       t: (key, params) => this.t(key, params),
       errorText: (error) => this.errorText(error),
+      loadProfile,
       language: () => this.language,
       status: () =>
         this.connection !== 'connected'
