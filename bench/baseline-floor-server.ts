@@ -43,9 +43,7 @@ const server = net.createServer((socket) => {
     if (!upgraded) {
       const end = buffer.indexOf('\r\n\r\n');
       if (end < 0) return;
-      const key = /^sec-websocket-key:\s*(\S+)\s*$/im.exec(
-        buffer.toString('latin1', 0, end),
-      )?.[1];
+      const key = /^sec-websocket-key:\s*(\S+)\s*$/im.exec(buffer.toString('latin1', 0, end))?.[1];
       if (!key) {
         socket.destroy();
         return;
@@ -80,9 +78,7 @@ const server = net.createServer((socket) => {
       if (masked) offset += 4;
       if (buffer.length < offset + length) return;
       const payload = Buffer.from(buffer.subarray(offset, offset + length));
-      if (masked)
-        for (let i = 0; i < length; i++)
-          payload[i]! ^= buffer[maskAt + (i & 3)]!;
+      if (masked) for (let i = 0; i < length; i++) payload[i]! ^= buffer[maskAt + (i & 3)]!;
       buffer = buffer.subarray(offset + length);
       if (opcode === 0x1) broadcast(payload);
       else if (opcode === 0x8) socket.end();
@@ -94,9 +90,7 @@ const server = net.createServer((socket) => {
 
 const listening = new Promise<number>((resolve, reject) => {
   server.once('error', reject);
-  server.listen(0, '127.0.0.1', () =>
-    resolve((server.address() as net.AddressInfo).port),
-  );
+  server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
 });
 
 serve({

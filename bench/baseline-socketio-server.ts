@@ -26,9 +26,7 @@ io.on('connection', (socket) => {
 
 const listening = new Promise<number>((resolve, reject) => {
   http.once('error', reject);
-  http.listen(0, '127.0.0.1', () =>
-    resolve((http.address() as { port: number }).port),
-  );
+  http.listen(0, '127.0.0.1', () => resolve((http.address() as { port: number }).port));
 });
 
 serve({

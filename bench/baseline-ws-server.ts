@@ -18,17 +18,14 @@ const wss = new WebSocketServer({
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {
     for (const client of wss.clients) {
-      if (client.readyState === WebSocket.OPEN)
-        client.send(data, { binary: isBinary });
+      if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
     }
   });
   ws.on('error', () => undefined);
 });
 
 const listening = new Promise<number>((resolve, reject) => {
-  wss.once('listening', () =>
-    resolve((wss.address() as { port: number }).port),
-  );
+  wss.once('listening', () => resolve((wss.address() as { port: number }).port));
   wss.once('error', reject);
 });
 

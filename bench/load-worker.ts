@@ -38,9 +38,7 @@ class RelayError extends Error {
 
 function errorCodeOf(data: Buffer): string {
   try {
-    return String(
-      JSON.parse(data.toString('utf8')).error?.code ?? 'UNPARSEABLE_ERROR',
-    );
+    return String(JSON.parse(data.toString('utf8')).error?.code ?? 'UNPARSEABLE_ERROR');
   } catch {
     return 'UNPARSEABLE_ERROR';
   }
@@ -71,20 +69,13 @@ class RelayConn {
       const data = raw as Buffer;
       this.bytes += data.length;
       if (data[2] === 0x65 /* {"ev" */) {
-        if (
-          data.length >= 15 &&
-          data.compare(MESSAGE_PREFIX, 0, 15, 0, 15) === 0
-        ) {
+        if (data.length >= 15 && data.compare(MESSAGE_PREFIX, 0, 15, 0, 15) === 0) {
           this.messageEvents++;
           this.onMessageEvent?.(data);
         } else {
           this.otherEvents++;
           // `{"ev":"<name>"`: the name starts at byte 7.
-          const name = data.toString(
-            'latin1',
-            7,
-            Math.max(7, data.indexOf(0x22, 7)),
-          );
+          const name = data.toString('latin1', 7, Math.max(7, data.indexOf(0x22, 7)));
           eventTypes[name] = (eventTypes[name] ?? 0) + 1;
         }
         return;
@@ -100,25 +91,16 @@ class RelayConn {
         return;
       }
       this.pending.delete(id);
-      if (ok)
-        pending.resolve(
-          pending.wantResult
-            ? JSON.parse(data.toString('utf8')).result
-            : undefined,
-        );
+      if (ok) pending.resolve(pending.wantResult ? JSON.parse(data.toString('utf8')).result : undefined);
       else {
         const error = JSON.parse(data.toString('utf8')).error ?? {};
-        pending.reject(
-          new RelayError(String(error.code), String(error.message)),
-        );
+        pending.reject(new RelayError(String(error.code), String(error.message)));
       }
     });
     ws.on('close', (code, reason) => {
       this.closeInfo = { code, reason: reason.toString() };
       for (const pending of this.pending.values())
-        pending.reject(
-          new Error(`connection closed (${code} ${reason.toString()})`),
-        );
+        pending.reject(new Error(`connection closed (${code} ${reason.toString()})`));
       this.pending.clear();
     });
     // An 'error' without a listener would crash the process; the close handler reports it.
@@ -153,12 +135,7 @@ class RelayConn {
     return this.nextId++;
   }
 
-  request(
-    type: string,
-    fields: Record<string, unknown>,
-    wantResult = true,
-    timeoutMs = 60_000,
-  ): Promise<any> {
+  request(type: string, fields: Record<string, unknown>, wantResult = true, timeoutMs = 60_000): Promise<any> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -231,17 +208,9 @@ function chatText(label: string, length: number): string {
 }
 
 /** A complete `send` request frame, signed with node:crypto exactly as a browser would sign it. */
-function signedSendFrame(
-  id: number,
-  user: BenchUser,
-  room: string,
-  cid: string,
-  text: string,
-): string {
+function signedSendFrame(id: number, user: BenchUser, room: string, cid: string, text: string): string {
   const unsigned = { room, author: user.id, cid, ts: Date.now(), text };
-  const sig = crypto
-    .sign(null, signedBytes(unsigned), user.privateKey)
-    .toString('base64url');
+  const sig = crypto.sign(null, signedBytes(unsigned), user.privateKey).toString('base64url');
   return JSON.stringify({ id, type: 'send', ...unsigned, sig });
 }
 
@@ -269,11 +238,7 @@ const throughput = {
 };
 
 function pump(sender: PipelinedSender): void {
-  while (
-    throughput.running &&
-    sender.inFlight < throughput.pipeline &&
-    sender.next < sender.frames.length
-  ) {
+  while (throughput.running && sender.inFlight < throughput.pipeline && sender.next < sender.frames.length) {
     sender.conn.ws.send(sender.frames[sender.next++]!);
     sender.inFlight++;
     throughput.sent++;
@@ -321,13 +286,7 @@ async function setupSenders(args: {
     for (let i = 0; i < args.messagesPerConnection; i++) {
       const cid = `c${tag}x${sender.index}n${i}`;
       sender.frames.push(
-        signedSendFrame(
-          sender.conn.allocateId(),
-          sender.user,
-          sender.room,
-          cid,
-          chatText(`${i}`, args.textLength),
-        ),
+        signedSendFrame(sender.conn.allocateId(), sender.user, sender.room, cid, chatText(`${i}`, args.textLength)),
       );
     }
     sender.conn.onLooseReply = (ok, _id, data) => {
@@ -342,10 +301,7 @@ async function setupSenders(args: {
   }
   return {
     connections: throughput.senders.length,
-    presigned: throughput.senders.reduce(
-      (sum, sender) => sum + sender.frames.length,
-      0,
-    ),
+    presigned: throughput.senders.reduce((sum, sender) => sum + sender.frames.length, 0),
     connectMs: connected - started,
     signMs: performance.now() - connected,
   };
@@ -377,12 +333,7 @@ interface Counter {
 const memberCounters: (() => Counter)[] = [];
 const closers: (() => Promise<void>)[] = [];
 
-async function relayMembers(args: {
-  url: string;
-  count: number;
-  room: string;
-  concurrency: number;
-}) {
+async function relayMembers(args: { url: string; count: number; room: string; concurrency: number }) {
   const started = performance.now();
   const conns = await pool(args.count, args.concurrency, async (index) => {
     const conn = await RelayConn.open(args.url);
@@ -397,9 +348,7 @@ async function relayMembers(args: {
     bytes: conns.reduce((sum, conn) => sum + conn.bytes, 0),
     closed: conns.filter((conn) => conn.closeInfo).length,
   }));
-  closers.push(
-    async () => void (await Promise.all(conns.map((conn) => conn.close()))),
-  );
+  closers.push(async () => void (await Promise.all(conns.map((conn) => conn.close()))));
   return {
     members: conns.length,
     setupMs: performance.now() - started,
@@ -545,11 +494,7 @@ function probeIndex(cid: string | undefined, run: number): number {
   return Number(cid.slice(cidPrefix(run).length));
 }
 
-async function setupSender(args: {
-  kind: 'relay' | 'ws' | 'socketio' | 'floor';
-  url: string;
-  room: string;
-}) {
+async function setupSender(args: { kind: 'relay' | 'ws' | 'socketio' | 'floor'; url: string; room: string }) {
   if (args.kind === 'relay') {
     const conn = await RelayConn.open(args.url);
     const user = await register(conn, `w${tag}`);
@@ -576,21 +521,14 @@ async function setupSender(args: {
           if (i === 0) firstId = id;
           ids.push(id);
           frames.push(
-            signedSendFrame(
-              id,
-              user,
-              args.room,
-              `${cidPrefix(run)}${i}`,
-              chatText(`${run}/${i}`, textLength),
-            ),
+            signedSendFrame(id, user, args.room, `${cidPrefix(run)}${i}`, chatText(`${run}/${i}`, textLength)),
           );
         }
       },
       send(i) {
         conn.ws.send(frames[i]!);
       },
-      close: async () =>
-        void (await Promise.all([conn.close(), probe.close()])),
+      close: async () => void (await Promise.all([conn.close(), probe.close()])),
     };
     conn.onLooseReply = (ok, id, data) => {
       const index = id - firstId;
@@ -605,10 +543,7 @@ async function setupSender(args: {
     };
     probe.onMessageEvent = (data) => {
       const received = performance.now();
-      const index = probeIndex(
-        JSON.parse(data.toString('utf8')).cid,
-        runNumber,
-      );
+      const index = probeIndex(JSON.parse(data.toString('utf8')).cid, runNumber);
       if (index >= 0 && index < sendTimes.length && sendTimes[index]! > 0) {
         sender.probeReceived++;
         sender.probeLatencies.push(received - sendTimes[index]!);
@@ -647,9 +582,7 @@ async function setupSender(args: {
   if (args.kind === 'ws' || args.kind === 'floor') {
     const ws = await openWs(args.url);
     const probe = await openWs(args.url);
-    probe.on('message', (data) =>
-      onProbe(JSON.parse((data as Buffer).toString('utf8')).cid),
-    );
+    probe.on('message', (data) => onProbe(JSON.parse((data as Buffer).toString('utf8')).cid));
     let frames: string[] = [];
     rateSender = {
       kind: 'ws',
@@ -665,8 +598,7 @@ async function setupSender(args: {
       send(i) {
         ws.send(frames[i]!);
       },
-      close: async () =>
-        void (await Promise.all([closeWs(ws), closeWs(probe)])),
+      close: async () => void (await Promise.all([closeWs(ws), closeWs(probe)])),
     };
   } else {
     const socket = await openIo(args.url);
@@ -677,9 +609,7 @@ async function setupSender(args: {
       kind: 'socketio',
       ...base,
       prepare(count, textLength, run) {
-        objects = Array.from({ length: count }, (_, i) =>
-          messageObject(i, run, textLength),
-        );
+        objects = Array.from({ length: count }, (_, i) => messageObject(i, run, textLength));
       },
       send(i) {
         socket.emit('message', objects[i]);
@@ -698,12 +628,7 @@ async function setupSender(args: {
  * replies, so a slow server shows up as latency rather than as a slower sender), then waits up
  * to `drainMs` for the acks and the probe to catch up.
  */
-async function sendAtRate(args: {
-  rate: number;
-  count: number;
-  textLength: number;
-  drainMs: number;
-}) {
+async function sendAtRate(args: { rate: number; count: number; textLength: number; drainMs: number }) {
   const sender = rateSender;
   if (!sender) throw new Error('sender not set up');
   const run = ++runNumber;
@@ -721,10 +646,7 @@ async function sendAtRate(args: {
     let i = 0;
     const tick = (): void => {
       const now = performance.now();
-      const due = Math.min(
-        args.count,
-        Math.floor(((now - start) * args.rate) / 1000) + 1,
-      );
+      const due = Math.min(args.count, Math.floor(((now - start) * args.rate) / 1000) + 1);
       while (i < due) {
         lateMaxMs = Math.max(lateMaxMs, now - (start + (i * 1000) / args.rate));
         sendTimes[i] = performance.now();
@@ -732,11 +654,7 @@ async function sendAtRate(args: {
         i++;
       }
       if (i >= args.count) resolve();
-      else
-        setTimeout(
-          tick,
-          Math.max(0, start + (i * 1000) / args.rate - performance.now()),
-        );
+      else setTimeout(tick, Math.max(0, start + (i * 1000) / args.rate - performance.now()));
     };
     tick();
   });
@@ -744,15 +662,8 @@ async function sendAtRate(args: {
   const deadline = performance.now() + args.drainMs;
   const expectAcks = sender.kind === 'relay';
   while (performance.now() < deadline) {
-    const errors = Object.values(sender.ackErrors).reduce(
-      (sum, value) => sum + value,
-      0,
-    );
-    if (
-      (!expectAcks || sender.acks + errors >= args.count) &&
-      sender.probeReceived >= args.count
-    )
-      break;
+    const errors = Object.values(sender.ackErrors).reduce((sum, value) => sum + value, 0);
+    if ((!expectAcks || sender.acks + errors >= args.count) && sender.probeReceived >= args.count) break;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return {
@@ -762,13 +673,9 @@ async function sendAtRate(args: {
     scheduleLagMaxMs: lateMaxMs,
     acks: sender.acks,
     ackErrors: sender.ackErrors,
-    ack: sender.ackLatencies.length
-      ? latencySummary(sender.ackLatencies)
-      : null,
+    ack: sender.ackLatencies.length ? latencySummary(sender.ackLatencies) : null,
     probeReceived: sender.probeReceived,
-    probe: sender.probeLatencies.length
-      ? latencySummary(sender.probeLatencies)
-      : null,
+    probe: sender.probeLatencies.length ? latencySummary(sender.probeLatencies) : null,
   };
 }
 
@@ -816,16 +723,11 @@ async function registerOne(args: { url: string }) {
  * One account on every connection keeps this cheap: presence and join events go out once, not
  * once per connection, so the memory measured is the per-connection state, not event traffic.
  */
-async function idleLogin(args: {
-  token: string;
-  room?: string;
-  concurrency: number;
-}) {
+async function idleLogin(args: { token: string; room?: string; concurrency: number }) {
   const started = performance.now();
   await pool(idleConns.length, args.concurrency, async (index) => {
     const conn = idleConns[index]!;
-    if (args.room === undefined)
-      await conn.request('resume', { token: args.token }, false);
+    if (args.room === undefined) await conn.request('resume', { token: args.token }, false);
     else await conn.request('join', { room: args.room, limit: 0 }, false);
   });
   return {
@@ -897,26 +799,16 @@ async function chatters(args: {
       const cid = crypto.randomBytes(9).toString('base64url');
       person.sentAt.set(cid, performance.now());
       person.conn.ws.send(
-        signedSendFrame(
-          person.conn.allocateId(),
-          person.user,
-          person.room,
-          cid,
-          chatText('soak', args.textLength),
-        ),
+        signedSendFrame(person.conn.allocateId(), person.user, person.room, cid, chatText('soak', args.textLength)),
       );
       soak.sent++;
-      soak.timers.push(
-        setTimeout(tick, args.intervalMs * (0.5 + Math.random())),
-      );
+      soak.timers.push(setTimeout(tick, args.intervalMs * (0.5 + Math.random())));
     };
     soak.timers.push(setTimeout(tick, Math.random() * args.intervalMs));
   }
   closers.push(async () => {
     for (const timer of soak.timers.splice(0)) clearTimeout(timer);
-    await Promise.all(
-      soak.chatters.splice(0).map((person) => person.conn.close()),
-    );
+    await Promise.all(soak.chatters.splice(0).map((person) => person.conn.close()));
   });
   return { people: people.length, setupMs: performance.now() - started };
 }

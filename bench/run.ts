@@ -21,42 +21,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BundleSize } from './lib/bundle-size.ts';
-import {
-  PACKAGE_ROOT,
-  WorkerHandle,
-  killAllNow,
-  registerTempFolder,
-  startRelay,
-  stopAll,
-} from './lib/children.ts';
+import { PACKAGE_ROOT, WorkerHandle, killAllNow, registerTempFolder, startRelay, stopAll } from './lib/children.ts';
 import type { RelayHandle } from './lib/children.ts';
 import { chooseEngine } from '../relay/engine/choose-engine.ts';
 import { sdkPhase } from './sdk-bench.ts';
 import { transportsPhase, transportsReport } from './transports.ts';
 import type { TransportsResult } from './transports.ts';
-import {
-  CLK_TCK,
-  cpuDelta,
-  cpuModel,
-  fileSystemOf,
-  openFileCount,
-  readCpu,
-  readRss,
-} from './lib/proc.ts';
+import { CLK_TCK, cpuDelta, cpuModel, fileSystemOf, openFileCount, readCpu, readRss } from './lib/proc.ts';
 import type { CpuDelta, CpuSample } from './lib/proc.ts';
 
 const USAGE = `Usage: npm run bench [-- [--quick] [--only LIST] [--profile]]
   --quick       reduced sizes for a smoke run (numbers not comparable with a full run)
   --only LIST   run only some phases: comma-separated of ${['throughput', 'fanout', 'baselines', 'idle', 'sdk', 'transports'].join(', ')}
   --profile     run each relay with --cpu-prof; profiles land in .bench/profiles (open in Chrome DevTools)`;
-const PHASES = [
-  'throughput',
-  'fanout',
-  'baselines',
-  'idle',
-  'sdk',
-  'transports',
-] as const;
+const PHASES = ['throughput', 'fanout', 'baselines', 'idle', 'sdk', 'transports'] as const;
 const cli = (() => {
   try {
     return parseArgs({
@@ -77,9 +55,7 @@ if (cli.help) {
   process.exit(0);
 }
 const QUICK = cli.quick === true;
-const ONLY = new Set(
-  cli.only ? cli.only.split(',').map((name) => name.trim()) : PHASES,
-);
+const ONLY = new Set(cli.only ? cli.only.split(',').map((name) => name.trim()) : PHASES);
 for (const name of ONLY) {
   if (!(PHASES as readonly string[]).includes(name)) {
     console.error(`bench: unknown phase "${name}" in --only\n${USAGE}`);
@@ -158,11 +134,7 @@ const RELAY_FLAGS = [
 ];
 /** The relay's two engines: all phases run on uWS (where it loads); throughput and fan-out on both, side by side. */
 type Engine = 'uws' | 'node';
-const relayFlags = (engine: Engine): string[] => [
-  ...RELAY_FLAGS,
-  '--engine',
-  engine,
-];
+const relayFlags = (engine: Engine): string[] => [...RELAY_FLAGS, '--engine', engine];
 /** uWS first where its addon loads here (it is what sections 1-5 measure), then the Node engine. */
 const ENGINES: Engine[] = (() => {
   try {
@@ -174,9 +146,7 @@ const ENGINES: Engine[] = (() => {
 })();
 
 const RESULTS_DIR = path.join(PACKAGE_ROOT, '.bench');
-const RELAY_NODE_ARGS = cli.profile
-  ? ['--cpu-prof', '--cpu-prof-dir', path.join(RESULTS_DIR, 'profiles')]
-  : [];
+const RELAY_NODE_ARGS = cli.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(RESULTS_DIR, 'profiles')] : [];
 const runStarted = performance.now();
 const tempFolders: string[] = [];
 
@@ -194,23 +164,14 @@ function abort(reason: string): never {
   process.exit(1);
 }
 process.on('exit', () => killAllNow());
-process.on('SIGINT', () =>
-  abort('interrupted (SIGINT); all child processes killed'),
-);
-process.on('SIGTERM', () =>
-  abort('terminated (SIGTERM); all child processes killed'),
-);
-process.on('uncaughtException', (error) =>
-  abort(`uncaught error: ${error.stack ?? error}`),
-);
+process.on('SIGINT', () => abort('interrupted (SIGINT); all child processes killed'));
+process.on('SIGTERM', () => abort('terminated (SIGTERM); all child processes killed'));
+process.on('uncaughtException', (error) => abort(`uncaught error: ${error.stack ?? error}`));
 process.on('unhandledRejection', (error) =>
   abort(`unhandled rejection: ${error instanceof Error ? error.stack : error}`),
 );
 setTimeout(
-  () =>
-    abort(
-      `the run passed its ${RUN_DEADLINE_MS / 1000} s deadline; all child processes killed`,
-    ),
+  () => abort(`the run passed its ${RUN_DEADLINE_MS / 1000} s deadline; all child processes killed`),
   RUN_DEADLINE_MS,
 ).unref();
 
@@ -232,39 +193,25 @@ function tempDataDir(): string {
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
-const elapsed = (): string =>
-  `${((performance.now() - runStarted) / 1000).toFixed(1)}s`;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const elapsed = (): string => `${((performance.now() - runStarted) / 1000).toFixed(1)}s`;
 function progress(text: string): void {
   process.stderr.write(`[${elapsed()}] ${text}\n`);
 }
-const int = (value: number): string =>
-  Math.round(value).toLocaleString('en-US');
-const fixed = (value: number, digits = 2): string =>
-  Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+const int = (value: number): string => Math.round(value).toLocaleString('en-US');
+const fixed = (value: number, digits = 2): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const verdict = (pass: boolean): string => (pass ? 'PASS' : 'FAIL');
 function cpuText(cpu: CpuDelta): string {
   return `${fixed(cpu.percentOfOneCore, 0)}% of one core (main JS thread ${fixed(cpu.mainThreadPercentOfOneCore, 0)}%); user ${fixed(cpu.userSeconds)} s + sys ${fixed(cpu.systemSeconds)} s over ${fixed(cpu.wallSeconds)} s`;
 }
 
-async function startWorkers(
-  count: number,
-  name: string,
-): Promise<WorkerHandle[]> {
-  return Promise.all(
-    Array.from({ length: count }, (_, i) =>
-      WorkerHandle.start(`${name} ${i + 1}`, 'load-worker.ts'),
-    ),
-  );
+async function startWorkers(count: number, name: string): Promise<WorkerHandle[]> {
+  return Promise.all(Array.from({ length: count }, (_, i) => WorkerHandle.start(`${name} ${i + 1}`, 'load-worker.ts')));
 }
 
 /** Splits `total` into `parts` near-equal whole shares. */
 function split(total: number, parts: number): number[] {
-  return Array.from(
-    { length: parts },
-    (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0),
-  );
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 }
 
 /** Warnings and errors the relay logged; a benchmark that makes the relay complain should say so. */
@@ -281,19 +228,12 @@ function relayComplaints(relay: RelayHandle): string[] {
 /** `oneCore`: the relay is pinned to CPU 0 (a one-core VPS); the generators still run anywhere. */
 async function throughputPhase(engine: Engine, oneCore = false) {
   const size = SIZES.throughput;
-  const relay = await startRelay(
-    tempDataDir(),
-    relayFlags(engine),
-    RELAY_NODE_ARGS,
-    15_000,
-    oneCore ? 0 : undefined,
-  );
+  const relay = await startRelay(tempDataDir(), relayFlags(engine), RELAY_NODE_ARGS, 15_000, oneCore ? 0 : undefined);
   const generators = await startWorkers(size.generators, 'generator');
   const perGenerator = split(size.connections, size.generators);
   // Enough pre-signed messages for budgetPerSecond during warmup + window + a margin; running out is detected and reported.
   const messagesPerConnection = Math.ceil(
-    (size.budgetPerSecond * (size.warmupS + size.windowS + 1.5)) /
-      size.connections,
+    (size.budgetPerSecond * (size.warmupS + size.windowS + 1.5)) / size.connections,
   );
   progress(
     `throughput: ${size.connections} connections registering, ${int(messagesPerConnection * size.connections)} messages being pre-signed`,
@@ -313,43 +253,27 @@ async function throughputPhase(engine: Engine, oneCore = false) {
       ),
     ),
   );
-  progress(
-    `throughput: sending (warmup ${size.warmupS} s, window ${size.windowS} s)`,
-  );
+  progress(`throughput: sending (warmup ${size.warmupS} s, window ${size.windowS} s)`);
   await Promise.all(generators.map((generator) => generator.call('start')));
   await sleep(size.warmupS * 1000);
-  const snapshot = () =>
-    Promise.all(generators.map((generator) => generator.call('snapshot')));
-  const [before, cpuBefore] = await Promise.all([
-    snapshot(),
-    readCpu(relay.pid),
-  ]);
-  const generatorsBefore = generators.map((generator) =>
-    readCpu(generator.pid),
-  );
+  const snapshot = () => Promise.all(generators.map((generator) => generator.call('snapshot')));
+  const [before, cpuBefore] = await Promise.all([snapshot(), readCpu(relay.pid)]);
+  const generatorsBefore = generators.map((generator) => readCpu(generator.pid));
   await sleep(size.windowS * 1000);
   const cpuAfter = readCpu(relay.pid);
-  const generatorCpu = generators.map((generator, i) =>
-    cpuDelta(generatorsBefore[i]!, readCpu(generator.pid)),
-  );
+  const generatorCpu = generators.map((generator, i) => cpuDelta(generatorsBefore[i]!, readCpu(generator.pid)));
   const after = await snapshot();
-  const finals = await Promise.all(
-    generators.map((generator) => generator.call('stop-senders')),
-  );
+  const finals = await Promise.all(generators.map((generator) => generator.call('stop-senders')));
   const cpu = cpuDelta(cpuBefore, cpuAfter);
   const relayRss = readRss(relay.pid);
-  const sum = (list: any[], field: string): number =>
-    list.reduce((total, item) => total + item[field], 0);
+  const sum = (list: any[], field: string): number => list.reduce((total, item) => total + item[field], 0);
   const windowEnd = Math.max(...after.map((item: any) => item.at));
   const exhaustedInWindow = after.some(
-    (item: any) =>
-      item.firstExhaustedAt !== null && item.firstExhaustedAt <= windowEnd,
+    (item: any) => item.firstExhaustedAt !== null && item.firstExhaustedAt <= windowEnd,
   );
   const errors: Record<string, number> = {};
   for (const item of finals)
-    for (const [code, n] of Object.entries(
-      item.errors as Record<string, number>,
-    ))
+    for (const [code, n] of Object.entries(item.errors as Record<string, number>))
       errors[code] = (errors[code] ?? 0) + n;
   const accepted = sum(after, 'ok') - sum(before, 'ok');
   const result = {
@@ -365,18 +289,14 @@ async function throughputPhase(engine: Engine, oneCore = false) {
     cpuMicrosecondsPerAccepted: (cpu.cpuSeconds / accepted) * 1e6,
     relayCpu: cpu,
     relayRssAfterWindow: relayRss.rss,
-    generatorProcessesPercentOfOneCore: generatorCpu.map(
-      (item) => item.percentOfOneCore,
-    ),
+    generatorProcessesPercentOfOneCore: generatorCpu.map((item) => item.percentOfOneCore),
     errorsWholeRun: errors,
     totalOkWholeRun: sum(finals, 'ok'),
     closedConnections: finals.flatMap((item: any) => item.closedConnections),
     ranOutOfPresignedMessagesInWindow: exhaustedInWindow,
     relayWarnings: relayComplaints(relay),
     oneCore,
-    pass:
-      accepted / cpu.wallSeconds >= TARGETS.acceptedPerSecond &&
-      !exhaustedInWindow,
+    pass: accepted / cpu.wallSeconds >= TARGETS.acceptedPerSecond && !exhaustedInWindow,
   };
   await Promise.all(generators.map((generator) => generator.stop()));
   await relay.stop();
@@ -395,10 +315,7 @@ interface FanoutTarget {
 
 async function fanoutSetup(target: FanoutTarget, members: number) {
   const size = SIZES.fanout;
-  const receivers = await startWorkers(
-    size.receivers,
-    `${target.kind} receivers`,
-  );
+  const receivers = await startWorkers(size.receivers, `${target.kind} receivers`);
   // 2 cores hold the server, the receivers and the sender. Receivers run at nice 10 so that they,
   // not the server or the sender/probe process, absorb the CPU shortfall; in production the members
   // are on other machines. The server's CPU per delivery does not depend on this; its latency does.
@@ -441,38 +358,22 @@ async function fanoutSetup(target: FanoutTarget, members: number) {
   });
   // Frames members got while the room filled up (join and presence events); all zero for the baselines.
   await sleep(300);
-  const settled = await Promise.all(
-    receivers.map((receiver) => receiver.call('count')),
-  );
+  const settled = await Promise.all(receivers.map((receiver) => receiver.call('count')));
   const eventTypes: Record<string, number> = {};
   for (const item of settled)
-    for (const [name, n] of Object.entries(
-      item.eventTypes as Record<string, number>,
-    ))
+    for (const [name, n] of Object.entries(item.eventTypes as Record<string, number>))
       eventTypes[name] = (eventTypes[name] ?? 0) + n;
   return {
     receivers,
     shares,
     sender,
     setup: {
-      members: setups.reduce(
-        (total: number, item: any) => total + item.members,
-        0,
-      ),
+      members: setups.reduce((total: number, item: any) => total + item.members, 0),
       seconds: setupSeconds,
       serverCpuSeconds: setupCpu.cpuSeconds,
-      framesToMembers: settled.reduce(
-        (total: number, item: any) => total + item.other + item.messages,
-        0,
-      ),
-      bytesToMembers: settled.reduce(
-        (total: number, item: any) => total + item.bytes,
-        0,
-      ),
-      replyBytesToMembers: settled.reduce(
-        (total: number, item: any) => total + item.replyBytes,
-        0,
-      ),
+      framesToMembers: settled.reduce((total: number, item: any) => total + item.other + item.messages, 0),
+      bytesToMembers: settled.reduce((total: number, item: any) => total + item.bytes, 0),
+      replyBytesToMembers: settled.reduce((total: number, item: any) => total + item.replyBytes, 0),
       eventsToMembers: eventTypes,
     },
   };
@@ -489,9 +390,7 @@ async function fanoutRun(
   count: number,
 ) {
   const { receivers, shares, sender } = setup;
-  const countsBefore = await Promise.all(
-    receivers.map((receiver) => receiver.call('count')),
-  );
+  const countsBefore = await Promise.all(receivers.map((receiver) => receiver.call('count')));
   const cpuBefore: CpuSample = readCpu(target.pid);
   const clientPids = [...receivers.map((receiver) => receiver.pid), sender.pid];
   const clientsBefore = clientPids.map(readCpu);
@@ -516,12 +415,9 @@ async function fanoutRun(
     ),
   );
   const cpu = cpuDelta(cpuBefore, readCpu(target.pid));
-  const clientCpu = clientPids.map((pid, i) =>
-    cpuDelta(clientsBefore[i]!, readCpu(pid)),
-  );
+  const clientCpu = clientPids.map((pid, i) => cpuDelta(clientsBefore[i]!, readCpu(pid)));
   const deliveries = reached.reduce(
-    (total: number, item: any, i: number) =>
-      total + item.messages - countsBefore[i].messages,
+    (total: number, item: any, i: number) => total + item.messages - countsBefore[i].messages,
     0,
   );
   const expected = shares.reduce((total, share) => total + share * messages, 0);
@@ -536,10 +432,7 @@ async function fanoutRun(
     deliveries,
     expectedDeliveries: expected,
     allDelivered: reached.every((item: any) => item.reached),
-    membersClosed: reached.reduce(
-      (total: number, item: any) => total + item.closed,
-      0,
-    ),
+    membersClosed: reached.reduce((total: number, item: any) => total + item.closed, 0),
     sendSeconds: sent.sendSeconds,
     senderScheduleLagMaxMs: sent.scheduleLagMaxMs,
     spanSeconds,
@@ -547,13 +440,9 @@ async function fanoutRun(
     serverCpu: cpu,
     cpuSecondsPerMillionDeliveries: (cpu.cpuSeconds / deliveries) * 1e6,
     userCpuSecondsPerMillionDeliveries: (cpu.userSeconds / deliveries) * 1e6,
-    systemCpuSecondsPerMillionDeliveries:
-      (cpu.systemSeconds / deliveries) * 1e6,
-    receiverProcessesPercentOfOneCore: clientCpu
-      .slice(0, -1)
-      .map((item) => item.percentOfOneCore),
-    senderProcessPercentOfOneCore:
-      clientCpu[clientCpu.length - 1]!.percentOfOneCore,
+    systemCpuSecondsPerMillionDeliveries: (cpu.systemSeconds / deliveries) * 1e6,
+    receiverProcessesPercentOfOneCore: clientCpu.slice(0, -1).map((item) => item.percentOfOneCore),
+    senderProcessPercentOfOneCore: clientCpu[clientCpu.length - 1]!.percentOfOneCore,
     probeReceived: sent.probeReceived,
     latencyMs: sent.probe,
     ackLatencyMs: sent.ack,
@@ -561,20 +450,11 @@ async function fanoutRun(
 }
 
 /** The fan-out measurement, repeated; the median run (by CPU per delivery) stands for the server, with the range. */
-async function fanoutRepeated(
-  target: FanoutTarget,
-  setup: Awaited<ReturnType<typeof fanoutSetup>>,
-) {
+async function fanoutRepeated(target: FanoutTarget, setup: Awaited<ReturnType<typeof fanoutSetup>>) {
   const size = SIZES.fanout;
   const runs = [];
-  for (let i = 0; i < size.repeats; i++)
-    runs.push(
-      await fanoutRun(target, setup, size.rate, size.rate * size.seconds),
-    );
-  const sorted = [...runs].sort(
-    (a, b) =>
-      a.cpuSecondsPerMillionDeliveries - b.cpuSecondsPerMillionDeliveries,
-  );
+  for (let i = 0; i < size.repeats; i++) runs.push(await fanoutRun(target, setup, size.rate, size.rate * size.seconds));
+  const sorted = [...runs].sort((a, b) => a.cpuSecondsPerMillionDeliveries - b.cpuSecondsPerMillionDeliveries);
   const median = sorted[Math.floor(sorted.length / 2)]!;
   return {
     ...median,
@@ -589,70 +469,39 @@ async function fanoutRepeated(
       expectedDeliveries: run.expectedDeliveries,
       p99Ms: run.latencyMs?.p99 ?? null,
     })),
-    allDeliveredEveryRun: runs.every(
-      (run) => run.allDelivered && run.deliveries === run.expectedDeliveries,
-    ),
+    allDeliveredEveryRun: runs.every((run) => run.allDelivered && run.deliveries === run.expectedDeliveries),
   };
 }
 
-async function fanoutTeardown(
-  setup: Awaited<ReturnType<typeof fanoutSetup>>,
-): Promise<void> {
+async function fanoutTeardown(setup: Awaited<ReturnType<typeof fanoutSetup>>): Promise<void> {
   const all = [...setup.receivers, setup.sender];
-  await Promise.all(
-    all.map((worker) =>
-      worker.call('close-all', {}, 20_000).catch(() => undefined),
-    ),
-  );
+  await Promise.all(all.map((worker) => worker.call('close-all', {}, 20_000).catch(() => undefined)));
   await Promise.all(all.map((worker) => worker.stop()));
 }
 
-async function warmup(
-  target: FanoutTarget,
-  setup: Awaited<ReturnType<typeof fanoutSetup>>,
-): Promise<void> {
+async function warmup(target: FanoutTarget, setup: Awaited<ReturnType<typeof fanoutSetup>>): Promise<void> {
   // JIT, TCP buffers and the members' first frames settle before anything is charged.
-  await fanoutRun(
-    target,
-    setup,
-    SIZES.fanout.rate,
-    SIZES.fanout.warmupMessages,
-  );
+  await fanoutRun(target, setup, SIZES.fanout.rate, SIZES.fanout.warmupMessages);
 }
 
 async function relayFanoutPhase(engine: Engine) {
   const size = SIZES.fanout;
-  const relay = await startRelay(
-    tempDataDir(),
-    relayFlags(engine),
-    RELAY_NODE_ARGS,
-  );
+  const relay = await startRelay(tempDataDir(), relayFlags(engine), RELAY_NODE_ARGS);
   const target: FanoutTarget = {
     kind: 'relay',
     url: relay.wsUrl,
     pid: relay.pid,
     room: 'general',
   };
-  progress(
-    `fan-out: ${size.members} relay members registering and joining "general"`,
-  );
+  progress(`fan-out: ${size.members} relay members registering and joining "general"`);
   const setup = await fanoutSetup(target, size.members);
-  progress(
-    `fan-out: room filled in ${fixed(setup.setup.seconds, 1)} s; warmup`,
-  );
+  progress(`fan-out: room filled in ${fixed(setup.setup.seconds, 1)} s; warmup`);
   try {
     await warmup(target, setup);
     progress(`fan-out: ${size.rate} messages/s for ${size.seconds} s`);
     const fanout = await fanoutRepeated(target, setup);
-    progress(
-      `latency: ${SIZES.latency.rate} messages/s for ${SIZES.latency.seconds} s`,
-    );
-    const latency = await fanoutRun(
-      target,
-      setup,
-      SIZES.latency.rate,
-      SIZES.latency.rate * SIZES.latency.seconds,
-    );
+    progress(`latency: ${SIZES.latency.rate} messages/s for ${SIZES.latency.seconds} s`);
+    const latency = await fanoutRun(target, setup, SIZES.latency.rate, SIZES.latency.rate * SIZES.latency.seconds);
     const rss = readRss(relay.pid);
     return {
       setup: setup.setup,
@@ -675,10 +524,7 @@ const BASELINE_FILES = {
 
 async function baselinePhase(kind: 'ws' | 'socketio' | 'floor') {
   const size = SIZES.fanout;
-  const server = await WorkerHandle.start(
-    `${kind} baseline server`,
-    BASELINE_FILES[kind],
-  );
+  const server = await WorkerHandle.start(`${kind} baseline server`, BASELINE_FILES[kind]);
   try {
     const { url } = await server.call('address');
     const target: FanoutTarget = {
@@ -691,9 +537,7 @@ async function baselinePhase(kind: 'ws' | 'socketio' | 'floor') {
     const setup = await fanoutSetup(target, size.members);
     try {
       await warmup(target, setup);
-      progress(
-        `baseline ${kind}: ${size.rate} messages/s for ${size.seconds} s`,
-      );
+      progress(`baseline ${kind}: ${size.rate} messages/s for ${size.seconds} s`);
       const fanout = await fanoutRepeated(target, setup);
       return { setup: setup.setup, fanout };
     } finally {
@@ -709,11 +553,7 @@ async function baselinePhase(kind: 'ws' | 'socketio' | 'floor') {
 
 async function idlePhase() {
   const size = SIZES.idle;
-  const relay = await startRelay(
-    tempDataDir(),
-    relayFlags(ENGINES[0]!),
-    RELAY_NODE_ARGS,
-  );
+  const relay = await startRelay(tempDataDir(), relayFlags(ENGINES[0]!), RELAY_NODE_ARGS);
   const holders = await startWorkers(size.processes, 'idle holder');
   // uWS and V8 need a moment after a burst (hello frames flushed, young garbage collected).
   const settle = (): Promise<void> => sleep(3000);
@@ -730,51 +570,30 @@ async function idlePhase() {
     const started = performance.now();
     const opened = await Promise.all(
       split(size.connections, size.processes).map((count, i) =>
-        holders[i]!.call(
-          'idle',
-          { url: relay.wsUrl, count, concurrency: 100 },
-          120_000,
-        ),
+        holders[i]!.call('idle', { url: relay.wsUrl, count, concurrency: 100 }, 120_000),
       ),
     );
     const openSeconds = (performance.now() - started) / 1000;
-    const connections = opened.reduce(
-      (total: number, item: any) => total + item.opened,
-      0,
-    );
+    const connections = opened.reduce((total: number, item: any) => total + item.opened, 0);
     await settle();
     const idle = readRss(relay.pid);
     const fdsAfter = openFileCount(relay.pid);
     // Not part of the target (which is about idle sockets), but what a real client costs: the same
     // connections logged in (one shared account, via resume), then also joined to one room.
     progress('idle: logging the connections in, then joining a room');
-    await Promise.all(
-      holders.map((holder) =>
-        holder.call('idle-login', { token, concurrency: 50 }, 120_000),
-      ),
-    );
+    await Promise.all(holders.map((holder) => holder.call('idle-login', { token, concurrency: 50 }, 120_000)));
     await settle();
     const loggedIn = readRss(relay.pid);
     const joins = await Promise.all(
-      holders.map((holder) =>
-        holder.call(
-          'idle-login',
-          { token, room: 'general', concurrency: 50 },
-          120_000,
-        ),
-      ),
+      holders.map((holder) => holder.call('idle-login', { token, room: 'general', concurrency: 50 }, 120_000)),
     );
     await settle();
     const joined = readRss(relay.pid);
     const perConnection = (idle.rss - before.rss) / connections;
     return {
       connections,
-      failed: opened.reduce(
-        (total: number, item: any) => total + item.failed,
-        0,
-      ),
-      firstError:
-        opened.map((item: any) => item.firstError).find(Boolean) ?? null,
+      failed: opened.reduce((total: number, item: any) => total + item.failed, 0),
+      firstError: opened.map((item: any) => item.firstError).find(Boolean) ?? null,
       openSeconds,
       relayFdsBefore: fdsBefore,
       relayFdsAfter: fdsAfter,
@@ -786,21 +605,12 @@ async function idlePhase() {
       bytesPerConnection: perConnection,
       extraBytesPerConnectionLoggedIn: (loggedIn.rss - idle.rss) / connections,
       extraBytesPerConnectionJoined: (joined.rss - loggedIn.rss) / connections,
-      closedDuringLogin: joins.reduce(
-        (total: number, item: any) => total + item.closed,
-        0,
-      ),
+      closedDuringLogin: joins.reduce((total: number, item: any) => total + item.closed, 0),
       relayWarnings: relayComplaints(relay),
-      pass:
-        perConnection < TARGETS.bytesPerIdleConnection &&
-        connections === size.connections,
+      pass: perConnection < TARGETS.bytesPerIdleConnection && connections === size.connections,
     };
   } finally {
-    await Promise.all(
-      holders.map((holder) =>
-        holder.call('close-all', {}, 20_000).catch(() => undefined),
-      ),
-    );
+    await Promise.all(holders.map((holder) => holder.call('close-all', {}, 20_000).catch(() => undefined)));
     await Promise.all(holders.map((holder) => holder.stop()));
     await relay.stop();
   }
@@ -811,20 +621,14 @@ async function idlePhase() {
 
 type PhaseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
-async function phase<T>(
-  name: string,
-  run: () => Promise<T>,
-): Promise<PhaseResult<T>> {
+async function phase<T>(name: string, run: () => Promise<T>): Promise<PhaseResult<T>> {
   const started = performance.now();
   try {
     const value = await run();
-    progress(
-      `${name}: done in ${fixed((performance.now() - started) / 1000, 1)} s`,
-    );
+    progress(`${name}: done in ${fixed((performance.now() - started) / 1000, 1)} s`);
     return { ok: true, value };
   } catch (error) {
-    const text =
-      error instanceof Error ? (error.stack ?? error.message) : String(error);
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
     progress(`${name}: FAILED: ${text}`);
     return { ok: false, error: text };
   }
@@ -839,10 +643,7 @@ function latencyText(latency: any): string {
 function report(results: any): string {
   const out: string[] = [];
   const add = (line = ''): void => void out.push(line);
-  const failed = (
-    result: PhaseResult<unknown> | undefined,
-    title: string,
-  ): boolean => {
+  const failed = (result: PhaseResult<unknown> | undefined, title: string): boolean => {
     if (result === undefined) {
       add(`   ${title}: not run (--only)`);
       return true;
@@ -852,39 +653,22 @@ function report(results: any): string {
     return true;
   };
   const m = results.machine;
-  add(
-    `Sovereign Chat relay benchmark${QUICK ? ' (--quick smoke run: reduced sizes, not comparable)' : ''}`,
-  );
+  add(`Sovereign Chat relay benchmark${QUICK ? ' (--quick smoke run: reduced sizes, not comparable)' : ''}`);
   add(`${results.finishedAt}, ${fixed(results.durationSeconds, 0)} s`);
   add(
     `Machine: ${m.cores} cores (${m.cpu}), ${fixed(m.memoryGiB, 1)} GiB, Node ${m.node}, ${m.platform}; data folder on ${m.dataFileSystem}`,
   );
-  add(
-    'Every server and every load generator is a separate process on this machine, talking over loopback,',
-  );
-  add(
-    "so the load generators compete with the server for the same 2 cores. Server CPU is the server process's",
-  );
-  add(
-    'own utime+stime from /proc/<pid>/stat (all its threads; "main JS thread" from /proc/<pid>/task/<pid>/stat).',
-  );
-  add(
-    `The relay runs with ${RELAY_FLAGS.join(' ')} --engine ${results.engines[0]}. CPU tick is 1/${CLK_TCK} s.`,
-  );
-  add(
-    `Sections 1-5 measure the ${results.engines[0]} engine; section 7 puts the engines side by side.`,
-  );
+  add('Every server and every load generator is a separate process on this machine, talking over loopback,');
+  add("so the load generators compete with the server for the same 2 cores. Server CPU is the server process's");
+  add('own utime+stime from /proc/<pid>/stat (all its threads; "main JS thread" from /proc/<pid>/task/<pid>/stat).');
+  add(`The relay runs with ${RELAY_FLAGS.join(' ')} --engine ${results.engines[0]}. CPU tick is 1/${CLK_TCK} s.`);
+  add(`Sections 1-5 measure the ${results.engines[0]} engine; section 7 puts the engines side by side.`);
 
   add('');
-  add(
-    `1. Verified messages accepted per second                     target >= ${int(TARGETS.acceptedPerSecond)}/s`,
-  );
+  add(`1. Verified messages accepted per second                     target >= ${int(TARGETS.acceptedPerSecond)}/s`);
   for (const [key, title] of [
     ['throughput', 'all cores'],
-    [
-      'throughputOneCore',
-      'relay pinned to one core (taskset -c 0), as on a one-core VPS',
-    ],
+    ['throughputOneCore', 'relay pinned to one core (taskset -c 0), as on a one-core VPS'],
   ] as const) {
     const t = results.phases[key] as PhaseResult<any> | undefined;
     if (failed(t, key) || !t?.ok) continue;
@@ -900,22 +684,16 @@ function report(results: any): string {
       `   accepted (ok replies):  ${int(v.acceptedPerSecond)}/s  (${int(v.accepted)} in ${fixed(v.windowSeconds)} s)   ${verdict(v.pass)}`,
     );
     add(`   relay CPU:              ${cpuText(v.relayCpu)}`);
-    add(
-      `   relay CPU per message:  ${fixed(v.cpuMicrosecondsPerAccepted, 1)} µs`,
-    );
+    add(`   relay CPU per message:  ${fixed(v.cpuMicrosecondsPerAccepted, 1)} µs`);
     add(
       `   generator processes:    ${v.generatorProcessesPercentOfOneCore.map((p: number) => `${fixed(p, 0)}%`).join(' + ')} of one core (so the relay, not the load, is the limit)`,
     );
-    add(
-      `   relay VmRSS after:      ${fixed(v.relayRssAfterWindow / 2 ** 20, 1)} MiB`,
-    );
+    add(`   relay VmRSS after:      ${fixed(v.relayRssAfterWindow / 2 ** 20, 1)} MiB`);
     add(
       `   error replies:          ${Object.keys(v.errorsWholeRun).length ? JSON.stringify(v.errorsWholeRun) : 'none'}; connections closed by the relay: ${v.closedConnections.length}`,
     );
     if (v.ranOutOfPresignedMessagesInWindow)
-      add(
-        '   WARNING: a generator ran out of pre-signed messages inside the window; the rate is a lower bound.',
-      );
+      add('   WARNING: a generator ran out of pre-signed messages inside the window; the rate is a lower bound.');
   }
 
   const t = results.phases.throughput as PhaseResult<any> | undefined;
@@ -939,16 +717,11 @@ function report(results: any): string {
         .map(([name, n]) => `${name} ${int(n as number)}`)
         .join(', ')};`,
     );
-    add(
-      `   replies ${fixed(s.replyBytesToMembers / 1e6, 1)} MB (join replies list every online member's profile).`,
-    );
+    add(`   replies ${fixed(s.replyBytesToMembers / 1e6, 1)} MB (join replies list every online member's profile).`);
     add(`   Receiver processes run at nice ${RECEIVER_NICE} (see latency).`);
     fanoutLines(add, v.fanout, 'relay');
     if (t?.ok) {
-      const acceptShare =
-        ((t.value.cpuMicrosecondsPerAccepted * 1e-6 * v.fanout.messages) /
-          v.fanout.deliveries) *
-        1e6;
+      const acceptShare = ((t.value.cpuMicrosecondsPerAccepted * 1e-6 * v.fanout.messages) / v.fanout.deliveries) * 1e6;
       add(
         `     of which accepting the messages (verify + store, ${fixed(t.value.cpuMicrosecondsPerAccepted, 0)} µs each as measured in 1.): about ${fixed(acceptShare)} CPU-s`,
       );
@@ -970,30 +743,21 @@ function report(results: any): string {
   );
   if (!failed(f, 'latency') && f?.ok) {
     const v = f.value.latency;
-    add(
-      `   measured in the sender process from ws.send() to the same message arriving on a probe member socket`,
-    );
-    add(
-      `   in that process (one clock); includes signature check, the fdatasync'ed append and the fan-out.`,
-    );
+    add(`   measured in the sender process from ws.send() to the same message arriving on a probe member socket`);
+    add(`   in that process (one clock); includes signature check, the fdatasync'ed append and the fan-out.`);
     add(
       `   send -> probe receipt:  ${latencyText(v.latencyMs)}   ${verdict(v.latencyMs !== null && v.latencyMs.p99 < TARGETS.p99Ms)}`,
     );
     add(`   send -> ok reply:       ${latencyText(v.ackLatencyMs)}`);
-    add(
-      '   (the relay replies ok after it has written the message to every member, so the ok waits for the fan-out)',
-    );
+    add('   (the relay replies ok after it has written the message to every member, so the ok waits for the fan-out)');
     add(
       `   deliveries ${int(v.deliveries)} of ${int(v.expectedDeliveries)}, ${int(v.deliveriesPerSecond)}/s; relay ${fixed(v.cpuSecondsPerMillionDeliveries)} CPU-s per million deliveries at this rate`,
     );
-    add(
-      `   (${cpuText(v.serverCpu)}); sender schedule lag max ${fixed(v.senderScheduleLagMaxMs, 1)} ms.`,
-    );
+    add(`   (${cpuText(v.serverCpu)}); sender schedule lag max ${fixed(v.senderScheduleLagMaxMs, 1)} ms.`);
     add(
       `   receiver processes (nice ${RECEIVER_NICE}) ${v.receiverProcessesPercentOfOneCore.map((p: number) => `${fixed(p, 0)}%`).join(' + ')}, sender process ${fixed(v.senderProcessPercentOfOneCore, 0)}% of one core.`,
     );
-    if (Object.keys(v.ackErrors).length)
-      add(`   error replies: ${JSON.stringify(v.ackErrors)}`);
+    if (Object.keys(v.ackErrors).length) add(`   error replies: ${JSON.stringify(v.ackErrors)}`);
   }
 
   add('');
@@ -1009,9 +773,7 @@ function report(results: any): string {
     add(
       `   relay open fds ${int(v.relayFdsBefore)} -> ${int(v.relayFdsAfter)}; VmRSS ${fixed(v.rssBefore / 2 ** 20, 1)} MiB -> ${fixed(v.rssIdle / 2 ** 20, 1)} MiB`,
     );
-    add(
-      `   RSS per idle connection: ${int(v.bytesPerConnection)} bytes   ${verdict(v.pass)}`,
-    );
+    add(`   RSS per idle connection: ${int(v.bytesPerConnection)} bytes   ${verdict(v.pass)}`);
     add(
       `   then logged in (resume, one shared account): +${int(v.extraBytesPerConnectionLoggedIn)} bytes each (VmRSS ${fixed(v.rssLoggedIn / 2 ** 20, 1)} MiB);`,
     );
@@ -1024,34 +786,18 @@ function report(results: any): string {
   add(
     `5. Baselines: the same ${int(SIZES.fanout.members)}-member fan-out on plain ws, socket.io and a raw write floor`,
   );
-  add(
-    '   These servers only rebroadcast: they do not parse, validate, verify signatures or store. The relay',
-  );
-  add(
-    "   figure includes its verify + fdatasync'ed store of every message (a small share at this message rate).",
-  );
-  add(
-    '   Same receiver processes, same sender code, same message size and schedule: fan-out cost only.',
-  );
-  add(
-    '   The "write floor" is a bare net server writing one pre-built frame per member (no library): the',
-  );
-  add(
-    '   least any Node server pays with one write() per delivery, which is what uWS, ws and socket.io all do.',
-  );
+  add('   These servers only rebroadcast: they do not parse, validate, verify signatures or store. The relay');
+  add("   figure includes its verify + fdatasync'ed store of every message (a small share at this message rate).");
+  add('   Same receiver processes, same sender code, same message size and schedule: fan-out cost only.');
+  add('   The "write floor" is a bare net server writing one pre-built frame per member (no library): the');
+  add('   least any Node server pays with one write() per delivery, which is what uWS, ws and socket.io all do.');
   const w = results.phases.wsBaseline as PhaseResult<any> | undefined;
   const io = results.phases.socketIoBaseline as PhaseResult<any> | undefined;
   const floor = results.phases.floor as PhaseResult<any> | undefined;
-  if (!failed(w, 'ws baseline') && w?.ok)
-    fanoutLines(add, w.value.fanout, 'ws (loop over clients, client.send)');
-  if (!failed(io, 'socket.io baseline') && io?.ok)
-    fanoutLines(add, io.value.fanout, 'socket.io (io.to(room).emit)');
+  if (!failed(w, 'ws baseline') && w?.ok) fanoutLines(add, w.value.fanout, 'ws (loop over clients, client.send)');
+  if (!failed(io, 'socket.io baseline') && io?.ok) fanoutLines(add, io.value.fanout, 'socket.io (io.to(room).emit)');
   if (!failed(floor, 'write floor') && floor?.ok)
-    fanoutLines(
-      add,
-      floor.value.fanout,
-      'write floor (net.Socket.write of one shared frame)',
-    );
+    fanoutLines(add, floor.value.fanout, 'write floor (net.Socket.write of one shared frame)');
   if (f?.ok) {
     const relay = f.value.fanout;
     add('');
@@ -1066,35 +812,25 @@ function report(results: any): string {
     if (floor?.ok) row('write floor', floor.value.fanout);
     add('');
     if (io?.ok) {
-      const ratio =
-        io.value.fanout.cpuSecondsPerMillionDeliveries /
-        relay.cpuSecondsPerMillionDeliveries;
+      const ratio = io.value.fanout.cpuSecondsPerMillionDeliveries / relay.cpuSecondsPerMillionDeliveries;
       add(
         `   socket.io / relay: ${fixed(ratio, 1)}x   target >= ${TARGETS.vsSocketIo}x   ${verdict(ratio >= TARGETS.vsSocketIo)}`,
       );
     }
     if (w?.ok) {
-      const ratio =
-        w.value.fanout.cpuSecondsPerMillionDeliveries /
-        relay.cpuSecondsPerMillionDeliveries;
-      add(
-        `   ws / relay:        ${fixed(ratio, 1)}x   target >= ${TARGETS.vsWs}x   ${verdict(ratio >= TARGETS.vsWs)}`,
-      );
+      const ratio = w.value.fanout.cpuSecondsPerMillionDeliveries / relay.cpuSecondsPerMillionDeliveries;
+      add(`   ws / relay:        ${fixed(ratio, 1)}x   target >= ${TARGETS.vsWs}x   ${verdict(ratio >= TARGETS.vsWs)}`);
     }
     if (floor?.ok) {
       const floorCost = floor.value.fanout.cpuSecondsPerMillionDeliveries;
       add(
         `   The write floor costs ${fixed(floorCost)} CPU-s per million deliveries on this machine, ${fixed(floor.value.fanout.systemCpuSecondsPerMillionDeliveries)} of it kernel time`,
       );
-      add(
-        "   (on loopback the receiving side's TCP processing is charged to the writing process). The relay is",
-      );
+      add("   (on loopback the receiving side's TCP processing is charged to the writing process). The relay is");
       add(
         `   ${fixed(relay.cpuSecondsPerMillionDeliveries / floorCost, 2)}x the floor: uWS writes from native code, so its user-space share can be below net.Socket's,`,
       );
-      add(
-        '   but the kernel cost of one write per delivery (the sys column) is paid by every server here alike.',
-      );
+      add('   but the kernel cost of one write per delivery (the sys column) is paid by every server here alike.');
     }
   }
 
@@ -1103,8 +839,7 @@ function report(results: any): string {
   const k = results.phases.sdk as PhaseResult<any> | undefined;
   if (!failed(k, 'sdk') && k?.ok) {
     const v = k.value;
-    const median = (list: number[]): number =>
-      [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+    const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
     add(
       `   ${v.browser}; WebCrypto Ed25519 ${v.webCryptoEd25519 ? 'available' : 'NOT available (both figures are noble)'}`,
     );
@@ -1130,28 +865,16 @@ function report(results: any): string {
       );
     };
     sizes('SDK (/sovereign-chat.js)', v.sdk);
-    sizes(
-      '<sov-chat> (/sov-chat.js)',
-      v.components,
-      TARGETS.componentsInitialGzip,
-    );
+    sizes('<sov-chat> (/sov-chat.js)', v.components, TARGETS.componentsInitialGzip);
   }
 
   add('');
   add('7. The two engines side by side (same load, same machine, one run)');
-  const byEngine: [
-    string,
-    PhaseResult<any> | undefined,
-    PhaseResult<any> | undefined,
-  ][] = [
+  const byEngine: [string, PhaseResult<any> | undefined, PhaseResult<any> | undefined][] = [
     [results.engines[0], t, f],
     ...(results.engines[1]
       ? [
-          [
-            results.engines[1],
-            results.phases.throughputNode,
-            results.phases.relayFanoutNode,
-          ] as [
+          [results.engines[1], results.phases.throughputNode, results.phases.relayFanoutNode] as [
             string,
             PhaseResult<any> | undefined,
             PhaseResult<any> | undefined,
@@ -1159,26 +882,17 @@ function report(results: any): string {
         ]
       : []),
   ];
-  if (byEngine.length < 2)
-    add('   only one engine ran: uWebSockets.js does not load on this Node');
+  if (byEngine.length < 2) add('   only one engine ran: uWebSockets.js does not load on this Node');
   add(
     `   ${'engine'.padEnd(8)}${'accepted/s'.padStart(12)}${'CPU µs/msg'.padStart(12)}${'fan-out CPU-s/M'.padStart(17)}${'p99 fan-out'.padStart(13)}${'p99 latency'.padStart(13)}`,
   );
   for (const [engine, throughput, fanout] of byEngine) {
     const cells = [
       throughput?.ok ? int(throughput.value.acceptedPerSecond) : '-',
-      throughput?.ok
-        ? fixed(throughput.value.cpuMicrosecondsPerAccepted, 1)
-        : '-',
-      fanout?.ok
-        ? fixed(fanout.value.fanout.cpuSecondsPerMillionDeliveries)
-        : '-',
-      fanout?.ok && fanout.value.fanout.latencyMs
-        ? `${fixed(fanout.value.fanout.latencyMs.p99, 1)} ms`
-        : '-',
-      fanout?.ok && fanout.value.latency.latencyMs
-        ? `${fixed(fanout.value.latency.latencyMs.p99, 1)} ms`
-        : '-',
+      throughput?.ok ? fixed(throughput.value.cpuMicrosecondsPerAccepted, 1) : '-',
+      fanout?.ok ? fixed(fanout.value.fanout.cpuSecondsPerMillionDeliveries) : '-',
+      fanout?.ok && fanout.value.fanout.latencyMs ? `${fixed(fanout.value.fanout.latencyMs.p99, 1)} ms` : '-',
+      fanout?.ok && fanout.value.latency.latencyMs ? `${fixed(fanout.value.latency.latencyMs.p99, 1)} ms` : '-',
     ];
     add(
       `   ${engine.padEnd(8)}${cells[0]!.padStart(12)}${cells[1]!.padStart(12)}${cells[2]!.padStart(17)}${cells[3]!.padStart(13)}${cells[4]!.padStart(13)}`,
@@ -1190,45 +904,28 @@ function report(results: any): string {
 
   add('');
   add('8. Hostile networks and transports (issue 10)');
-  const h = results.phases.transports as
-    | PhaseResult<TransportsResult>
-    | undefined;
-  if (!failed(h, 'transports') && h?.ok)
-    for (const line of transportsReport(h.value)) add(line);
+  const h = results.phases.transports as PhaseResult<TransportsResult> | undefined;
+  if (!failed(h, 'transports') && h?.ok) for (const line of transportsReport(h.value)) add(line);
 
   const warnings = [
     ...(h?.ok ? h.value.relayWarnings : []),
-    ...(results.phases.throughputNode?.ok
-      ? results.phases.throughputNode.value.relayWarnings
-      : []),
-    ...(results.phases.relayFanoutNode?.ok
-      ? results.phases.relayFanoutNode.value.relayWarnings
-      : []),
+    ...(results.phases.throughputNode?.ok ? results.phases.throughputNode.value.relayWarnings : []),
+    ...(results.phases.relayFanoutNode?.ok ? results.phases.relayFanoutNode.value.relayWarnings : []),
     ...(t?.ok ? t.value.relayWarnings : []),
     ...(t1?.ok ? t1.value.relayWarnings : []),
     ...(f?.ok ? f.value.relayWarnings : []),
     ...(i?.ok ? i.value.relayWarnings : []),
   ];
   add('');
-  add(
-    `Relay log warnings/errors during the run: ${warnings.length === 0 ? 'none' : warnings.length}`,
-  );
+  add(`Relay log warnings/errors during the run: ${warnings.length === 0 ? 'none' : warnings.length}`);
   for (const line of warnings.slice(0, 10)) add(`   ${line}`);
   add('');
-  add(
-    `Results: ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'results.json')) || 'results.json'}`,
-  );
+  add(`Results: ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'results.json')) || 'results.json'}`);
   return out.join('\n');
 }
 
-function fanoutLines(
-  add: (line?: string) => void,
-  v: any,
-  label: string,
-): void {
-  add(
-    `   ${label}: ${int(v.messages)} messages at ${v.rate}/s to ${int(v.members)} counted members`,
-  );
+function fanoutLines(add: (line?: string) => void, v: any, label: string): void {
+  add(`   ${label}: ${int(v.messages)} messages at ${v.rate}/s to ${int(v.members)} counted members`);
   add(
     `     deliveries ${int(v.deliveries)} of ${int(v.expectedDeliveries)}${v.allDelivered ? '' : ' (NOT ALL ARRIVED)'}${v.membersClosed ? `, ${v.membersClosed} members disconnected` : ''}; ${int(v.deliveriesPerSecond)} deliveries/s over ${fixed(v.spanSeconds)} s`,
   );
@@ -1246,9 +943,7 @@ function fanoutLines(
   );
   add(`     send -> receive at this rate: ${latencyText(v.latencyMs)}`);
   if (v.acked !== null && v.acked !== v.messages)
-    add(
-      `     only ${v.acked} of ${v.messages} sends were accepted: ${JSON.stringify(v.ackErrors)}`,
-    );
+    add(`     only ${v.acked} of ${v.messages} sends were accepted: ${JSON.stringify(v.ackErrors)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1259,9 +954,7 @@ function hasTaskset(): boolean {
 
 async function main(): Promise<void> {
   if (!fs.existsSync(path.join(PACKAGE_ROOT, 'relay', 'dist', 'relay.js')))
-    abort(
-      'relay/dist/relay.js is missing; run `npm run build` (npm run bench builds first)',
-    );
+    abort('relay/dist/relay.js is missing; run `npm run build` (npm run bench builds first)');
   const probeDir = tempDataDir();
   const results: any = {
     quick: QUICK,
@@ -1282,69 +975,43 @@ async function main(): Promise<void> {
   // Baselines need the relay's fan-out figure for their ratios, so --only baselines runs it too.
   results.engines = ENGINES;
   if (ONLY.has('throughput')) {
-    results.phases.throughput = await phase(`throughput (${ENGINES[0]})`, () =>
-      throughputPhase(ENGINES[0]!),
-    );
+    results.phases.throughput = await phase(`throughput (${ENGINES[0]})`, () => throughputPhase(ENGINES[0]!));
     if (hasTaskset())
-      results.phases.throughputOneCore = await phase(
-        `throughput, one core (${ENGINES[0]})`,
-        () => throughputPhase(ENGINES[0]!, true),
+      results.phases.throughputOneCore = await phase(`throughput, one core (${ENGINES[0]})`, () =>
+        throughputPhase(ENGINES[0]!, true),
       );
   }
   if (ONLY.has('fanout') || ONLY.has('baselines'))
-    results.phases.relayFanout = await phase(
-      `relay fan-out + latency (${ENGINES[0]})`,
-      () => relayFanoutPhase(ENGINES[0]!),
+    results.phases.relayFanout = await phase(`relay fan-out + latency (${ENGINES[0]})`, () =>
+      relayFanoutPhase(ENGINES[0]!),
     );
   if (ENGINES[1] !== undefined) {
     if (ONLY.has('throughput'))
-      results.phases.throughputNode = await phase('throughput (node)', () =>
-        throughputPhase('node'),
-      );
+      results.phases.throughputNode = await phase('throughput (node)', () => throughputPhase('node'));
     if (ONLY.has('fanout'))
-      results.phases.relayFanoutNode = await phase(
-        'relay fan-out + latency (node)',
-        () => relayFanoutPhase('node'),
-      );
+      results.phases.relayFanoutNode = await phase('relay fan-out + latency (node)', () => relayFanoutPhase('node'));
   }
   if (ONLY.has('baselines')) {
-    results.phases.wsBaseline = await phase('ws baseline', () =>
-      baselinePhase('ws'),
-    );
-    results.phases.socketIoBaseline = await phase('socket.io baseline', () =>
-      baselinePhase('socketio'),
-    );
-    results.phases.floor = await phase('write floor', () =>
-      baselinePhase('floor'),
-    );
+    results.phases.wsBaseline = await phase('ws baseline', () => baselinePhase('ws'));
+    results.phases.socketIoBaseline = await phase('socket.io baseline', () => baselinePhase('socketio'));
+    results.phases.floor = await phase('write floor', () => baselinePhase('floor'));
   }
   if (ONLY.has('transports'))
-    results.phases.transports = await phase('transports', () =>
-      transportsPhase(progress, QUICK),
-    );
-  if (ONLY.has('idle'))
-    results.phases.idle = await phase('idle connections', idlePhase);
-  if (ONLY.has('sdk'))
-    results.phases.sdk = await phase('sdk', () => sdkPhase(progress));
+    results.phases.transports = await phase('transports', () => transportsPhase(progress, QUICK));
+  if (ONLY.has('idle')) results.phases.idle = await phase('idle connections', idlePhase);
+  if (ONLY.has('sdk')) results.phases.sdk = await phase('sdk', () => sdkPhase(progress));
   results.finishedAt = new Date().toISOString();
   results.durationSeconds = (performance.now() - runStarted) / 1000;
   const text = report(results);
   results.report = text;
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  fs.writeFileSync(
-    path.join(RESULTS_DIR, 'results.json'),
-    `${JSON.stringify(results, null, 2)}\n`,
-  );
+  fs.writeFileSync(path.join(RESULTS_DIR, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\n${text}`);
   finishing = true;
   await stopAll();
   removeTempFolders();
-  const anyFailed = Object.values(results.phases).some(
-    (result) => !(result as PhaseResult<unknown>).ok,
-  );
+  const anyFailed = Object.values(results.phases).some((result) => !(result as PhaseResult<unknown>).ok);
   process.exit(anyFailed ? 1 : 0);
 }
 
-main().catch((error) =>
-  abort(`failed: ${error instanceof Error ? error.stack : error}`),
-);
+main().catch((error) => abort(`failed: ${error instanceof Error ? error.stack : error}`));

@@ -77,14 +77,9 @@ function signedHistory(): {
   messages: ChatMessage[];
   keys: Record<number, string>;
 } {
-  const authors = Array.from({ length: AUTHORS }, () =>
-    crypto.generateKeyPairSync('ed25519'),
-  );
+  const authors = Array.from({ length: AUTHORS }, () => crypto.generateKeyPairSync('ed25519'));
   const keys: Record<number, string> = {};
-  authors.forEach(
-    (pair, index) =>
-      (keys[index + 1] = pair.publicKey.export({ format: 'jwk' }).x!),
-  );
+  authors.forEach((pair, index) => (keys[index + 1] = pair.publicKey.export({ format: 'jwk' }).x!));
   const messages = Array.from({ length: MESSAGES }, (_, index): ChatMessage => {
     const author = (index % AUTHORS) + 1;
     const unsigned = {
@@ -94,22 +89,15 @@ function signedHistory(): {
       ts: Date.now() - (MESSAGES - index) * 1000,
       text: `Message ${index}: ${'текст '.repeat(8)}`,
     };
-    const sig = crypto
-      .sign(null, signedBytes(unsigned), authors[author - 1]!.privateKey)
-      .toString('base64url');
+    const sig = crypto.sign(null, signedBytes(unsigned), authors[author - 1]!.privateKey).toString('base64url');
     return { ...unsigned, seq: index + 1, sig };
   });
   return { messages, keys };
 }
 
-async function serve(
-  script: string,
-): Promise<{ url: string; close(): Promise<void> }> {
+async function serve(script: string): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((request, response) => {
-    if (request.url === '/bench.js')
-      response
-        .writeHead(200, { 'content-type': 'text/javascript' })
-        .end(script);
+    if (request.url === '/bench.js') response.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
     else
       response
         .writeHead(200, { 'content-type': 'text/html' })
@@ -123,9 +111,7 @@ async function serve(
   };
 }
 
-export async function sdkPhase(
-  progress: (text: string) => void,
-): Promise<SdkResult> {
+export async function sdkPhase(progress: (text: string) => void): Promise<SdkResult> {
   const bundled = await build({
     stdin: { contents: PAGE_SOURCE, loader: 'ts', resolveDir: PACKAGE_ROOT },
     bundle: true,
@@ -147,27 +133,22 @@ export async function sdkPhase(
     await page.goto(server.url);
     await page.waitForFunction(() => 'bench' in window);
     const { messages, keys } = signedHistory();
-    const webCryptoEd25519 = await page.evaluate(() =>
-      (window as any).bench.hasWebCrypto(),
-    );
+    const webCryptoEd25519 = await page.evaluate(() => (window as any).bench.hasWebCrypto());
     const run = async (webCrypto: boolean): Promise<number[]> => {
       const times: number[] = [];
       for (let i = 0; i < REPEATS; i++) {
-        const result = await page.evaluate(
-          ([m, k, w]) => (window as any).bench.verify(m, k, w),
-          [messages, keys, webCrypto] as const,
-        );
+        const result = await page.evaluate(([m, k, w]) => (window as any).bench.verify(m, k, w), [
+          messages,
+          keys,
+          webCrypto,
+        ] as const);
         if (result.valid !== MESSAGES)
-          throw new Error(
-            `only ${result.valid} of ${MESSAGES} signatures verified (webCrypto ${webCrypto})`,
-          );
+          throw new Error(`only ${result.valid} of ${MESSAGES} signatures verified (webCrypto ${webCrypto})`);
         times.push(result.ms);
       }
       return times;
     };
-    progress(
-      `sdk: verifying ${MESSAGES} messages x ${REPEATS}, WebCrypto then noble`,
-    );
+    progress(`sdk: verifying ${MESSAGES} messages x ${REPEATS}, WebCrypto then noble`);
     const verifyWebCryptoMs = await run(true);
     const verifyNobleMs = await run(false);
     progress('sdk: password KDF (scrypt N=2^17)');
@@ -178,14 +159,8 @@ export async function sdkPhase(
       verifyWebCryptoMs,
       verifyNobleMs,
       kdf,
-      sdk: bundleSize(
-        path.join(PACKAGE_ROOT, 'relay/dist/browser'),
-        'sovereign-chat.js',
-      ),
-      components: bundleSize(
-        path.join(PACKAGE_ROOT, 'relay/dist/browser'),
-        'sov-chat.js',
-      ),
+      sdk: bundleSize(path.join(PACKAGE_ROOT, 'relay/dist/browser'), 'sovereign-chat.js'),
+      components: bundleSize(path.join(PACKAGE_ROOT, 'relay/dist/browser'), 'sov-chat.js'),
     };
   } finally {
     await browser.close();

@@ -12,13 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  PACKAGE_ROOT,
-  WorkerHandle,
-  registerTempFolder,
-  startRelay,
-  stopAll,
-} from './lib/children.ts';
+import { PACKAGE_ROOT, WorkerHandle, registerTempFolder, startRelay, stopAll } from './lib/children.ts';
 import { cpuDelta, readCpu, readRss } from './lib/proc.ts';
 
 const { values } = parseArgs({
@@ -50,10 +44,8 @@ interface Sample {
   errors: Record<string, number>;
 }
 
-const fixed = (value: number, digits = 1): string =>
-  Number.isFinite(value) ? value.toFixed(digits) : '-';
-const mean = (list: number[]): number =>
-  list.reduce((sum, value) => sum + value, 0) / (list.length || 1);
+const fixed = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
+const mean = (list: number[]): number => list.reduce((sum, value) => sum + value, 0) / (list.length || 1);
 
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-soak-'));
@@ -67,9 +59,7 @@ async function main(): Promise<void> {
     '1000000',
   ]);
   const workers = await Promise.all(
-    Array.from({ length: PROCESSES }, (_, i) =>
-      WorkerHandle.start(`soak-${i}`, 'load-worker.ts'),
-    ),
+    Array.from({ length: PROCESSES }, (_, i) => WorkerHandle.start(`soak-${i}`, 'load-worker.ts')),
   );
   console.log(
     `soak: ${PEOPLE} people in ${ROOMS} rooms, a message each every ${INTERVAL_MS / 1000} s (${fixed((PEOPLE * 1000) / INTERVAL_MS, 0)} messages/s, ${fixed(((PEOPLE * 1000) / INTERVAL_MS) * (PEOPLE / ROOMS), 0)} deliveries/s), ${DURATION_MS / 60_000} min`,
@@ -94,23 +84,17 @@ async function main(): Promise<void> {
   const started = performance.now();
   const samples: Sample[] = [];
   let cpuBefore = readCpu(relay.pid);
-  console.log(
-    ' minute   RSS MiB   CPU %      sent  received   p50 ms   p99 ms   max ms  closed  errors',
-  );
+  console.log(' minute   RSS MiB   CPU %      sent  received   p50 ms   p99 ms   max ms  closed  errors');
   while (performance.now() - started < DURATION_MS) {
     await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
-    const snapshots = await Promise.all(
-      workers.map((worker) => worker.call('soak-snapshot')),
-    );
+    const snapshots = await Promise.all(workers.map((worker) => worker.call('soak-snapshot')));
     const cpuAfter = readCpu(relay.pid);
     const cpu = cpuDelta(cpuBefore, cpuAfter);
     cpuBefore = cpuAfter;
     const latencies = snapshots.map((snapshot) => snapshot.latency);
     const errors: Record<string, number> = {};
     for (const snapshot of snapshots)
-      for (const [code, n] of Object.entries(
-        snapshot.errors as Record<string, number>,
-      ))
+      for (const [code, n] of Object.entries(snapshot.errors as Record<string, number>))
         errors[code] = (errors[code] ?? 0) + n;
     const sample: Sample = {
       minute: (performance.now() - started) / 60_000,
@@ -165,11 +149,7 @@ async function main(): Promise<void> {
     path.join(PACKAGE_ROOT, '.bench', 'soak.json'),
     `${JSON.stringify({ summary, samples }, null, 2)}\n`,
   );
-  await Promise.all(
-    workers.map((worker) =>
-      worker.call('close-all', {}, 60_000).catch(() => undefined),
-    ),
-  );
+  await Promise.all(workers.map((worker) => worker.call('close-all', {}, 60_000).catch(() => undefined)));
   await Promise.all(workers.map((worker) => worker.stop()));
   await relay.stop();
   await stopAll();

@@ -42,25 +42,12 @@ import {
 } from '../test/helpers/client.ts';
 import type { EventFrame, TestUser } from '../test/helpers/client.ts';
 import { startHostileProxy } from '../test/helpers/hostile-proxy.ts';
-import type {
-  HostileMode,
-  HostileProxy,
-  ProxyStats,
-} from '../test/helpers/hostile-proxy.ts';
-import {
-  PACKAGE_ROOT,
-  killAllNow,
-  registerTempFolder,
-  startRelay,
-  stopAll,
-} from './lib/children.ts';
+import type { HostileMode, HostileProxy, ProxyStats } from '../test/helpers/hostile-proxy.ts';
+import { PACKAGE_ROOT, killAllNow, registerTempFolder, startRelay, stopAll } from './lib/children.ts';
 import type { RelayHandle } from './lib/children.ts';
 import { cpuDelta, readCpu } from './lib/proc.ts';
 import { frameCost, rotationPoint } from '../sdk/protocol/budget.ts';
-import {
-  STREAM_HEADER,
-  takeStreamLines,
-} from '../sdk/protocol/stream-lines.ts';
+import { STREAM_HEADER, takeStreamLines } from '../sdk/protocol/stream-lines.ts';
 import type { CpuDelta } from './lib/proc.ts';
 
 // ## Sizes and targets
@@ -108,8 +95,7 @@ const NETWORK_MODES: Record<Network, HostileMode | undefined> = {
   stall: 'stall',
 };
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ## A writer on a healthy network
 
@@ -121,8 +107,7 @@ const sleep = (ms: number): Promise<void> =>
 class Writer {
   private client!: TestClient;
   private user!: TestUser;
-  private queue: { index: number; message: ReturnType<typeof signMessage> }[] =
-    [];
+  private queue: { index: number; message: ReturnType<typeof signMessage> }[] = [];
   private sending = false;
   private stopped = false;
   reconnects = 0;
@@ -153,9 +138,7 @@ class Writer {
       index,
       message: signMessage(this.user, this.room, `${index} ${FILLER}`),
     });
-    void this.pump().catch(
-      (error: unknown) => (this.failure ??= String(error)),
-    );
+    void this.pump().catch((error: unknown) => (this.failure ??= String(error)));
   }
 
   private async pump(): Promise<void> {
@@ -167,12 +150,8 @@ class Writer {
         this.client.closed.then(() => null),
       ]);
       // DUPLICATE_MESSAGE: the relay stored it before the connection ended, and the reply was lost with it.
-      if (reply?.ok || reply?.error?.code === 'DUPLICATE_MESSAGE')
-        this.queue.shift();
-      else if (reply)
-        throw new Error(
-          `the writer's message was refused: ${JSON.stringify(reply.error)}`,
-        );
+      if (reply?.ok || reply?.error?.code === 'DUPLICATE_MESSAGE') this.queue.shift();
+      else if (reply) throw new Error(`the writer's message was refused: ${JSON.stringify(reply.error)}`);
       // A failed reconnection is tried again; only close() ends the loop.
       else if (!this.stopped) await this.reconnect().catch(() => sleep(100));
     }
@@ -298,8 +277,7 @@ async function runScenario(
   let reconnects = 0;
   const timeline: string[] = [];
   const began = performance.now();
-  const at = (): string =>
-    `${((performance.now() - began) / 1000).toFixed(1)}s`;
+  const at = (): string => `${((performance.now() - began) / 1000).toFixed(1)}s`;
   reader.on('state', ({ state }) => {
     if (state === 'reconnecting') reconnects++;
     timeline.push(`${state} ${at()}`);
@@ -328,8 +306,7 @@ async function runScenario(
     writer.send(index);
   }
   const deadline = performance.now() + size.graceS * 1000;
-  while (arrivedAt.size < count && performance.now() < deadline)
-    await sleep(100);
+  while (arrivedAt.size < count && performance.now() < deadline) await sleep(100);
   const after: ProxyStats = await proxy.stats();
   const end = performance.now();
   // Freezes, in the order messages were sent: the first held message (over HELD_MS late, or never
@@ -349,8 +326,7 @@ async function runScenario(
     const stoppedAt = sentAt[index]!;
     let resumedAt = Infinity;
     for (let later = index; later < count; later++)
-      if (arrivedAt.has(later))
-        resumedAt = Math.min(resumedAt, arrivedAt.get(later)!);
+      if (arrivedAt.has(later)) resumedAt = Math.min(resumedAt, arrivedAt.get(later)!);
     if (resumedAt === Infinity) {
       unresolvedMs = end - stoppedAt;
       break;
@@ -360,9 +336,7 @@ async function runScenario(
     while (index < count && sentAt[index]! < resumedAt) index++;
   }
   const delivered = arrivedAt.size;
-  const never = sentAt
-    .map((_, index) => index)
-    .filter((index) => !arrivedAt.has(index));
+  const never = sentAt.map((_, index) => index).filter((index) => !arrivedAt.has(index));
   const lost =
     never.length === 0
       ? undefined
@@ -380,8 +354,7 @@ async function runScenario(
     stalls: after.stalls - before.stalls,
     connections: after.connections - before.connections,
     bytesPerDelivered: (after.bytesToClient - before.bytesToClient) / delivered,
-    connectionsPerDelivered:
-      (after.connections - before.connections) / delivered,
+    connectionsPerDelivered: (after.connections - before.connections) / delivered,
     reconnects,
     transportAtEnd: reader.transport,
     ...(writer.failure ? { error: writer.failure } : {}),
@@ -397,8 +370,7 @@ interface CountingReader {
 }
 
 function countMessages(seqs: Set<number>, frame: any): void {
-  if (frame?.ev === 'message' && typeof frame.seq === 'number')
-    seqs.add(frame.seq);
+  if (frame?.ev === 'message' && typeof frame.seq === 'number') seqs.add(frame.seq);
   if (frame?.ok && Array.isArray(frame.result?.messages))
     for (const message of frame.result.messages) seqs.add(message.seq);
 }
@@ -408,10 +380,7 @@ function countMessages(seqs: Set<number>, frame: any): void {
  * as the relay counts what it sends, and once past the SDK's rotation point it opens the next
  * connection, resumes, rejoins after the last message it has, and only then closes the old one.
  */
-async function wsReader(
-  relay: RelayHandle,
-  room: string,
-): Promise<CountingReader & { reconnects: number }> {
+async function wsReader(relay: RelayHandle, room: string): Promise<CountingReader & { reconnects: number }> {
   const seqs = new Set<number>();
   let closed = false;
   let rotating = false;
@@ -477,11 +446,7 @@ function request(
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers, agent: false }, (res) => {
       let text = '';
-      res
-        .setEncoding('utf8')
-        .on('data', (chunk: string) =>
-          onData ? onData(chunk) : (text += chunk),
-        );
+      res.setEncoding('utf8').on('data', (chunk: string) => (onData ? onData(chunk) : (text += chunk)));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       res.on('error', reject);
     });
@@ -531,10 +496,7 @@ async function httpReader(
     }
   })();
   let nextId = 1;
-  const call = async (
-    type: string,
-    fields: Record<string, unknown>,
-  ): Promise<any> => {
+  const call = async (type: string, fields: Record<string, unknown>): Promise<any> => {
     const id = nextId++;
     const reply = new Promise<any>((resolve) => waiting.set(id, resolve));
     await request(
@@ -544,14 +506,10 @@ async function httpReader(
       JSON.stringify({ id, type, ...fields }),
     );
     const frame = await reply;
-    if (!frame.ok)
-      throw new Error(`${type} failed: ${JSON.stringify(frame.error)}`);
+    if (!frame.ok) throw new Error(`${type} failed: ${JSON.stringify(frame.error)}`);
     return frame.result;
   };
-  await call(
-    'register',
-    registration(uniqueName('http'), randomKey(), newSigningKey().publicKey),
-  );
+  await call('register', registration(uniqueName('http'), randomKey(), newSigningKey().publicKey));
   await call('join', { room, limit: 0 });
   return {
     seqs,
@@ -560,12 +518,7 @@ async function httpReader(
     },
     close() {
       closed = true;
-      void request(
-        `${base}close`,
-        'POST',
-        { [STREAM_HEADER]: stream },
-        null,
-      ).catch(() => undefined);
+      void request(`${base}close`, 'POST', { [STREAM_HEADER]: stream }, null).catch(() => undefined);
     },
   };
 }
@@ -589,37 +542,24 @@ async function cpuRun(
   size: ReturnType<typeof transportSizes>,
   relayWarnings: string[],
 ): Promise<CpuResult> {
-  const relay = await startRelay(tempDataDir(), [
-    ...RELAY_FLAGS,
-    '--conn-budget',
-    String(budget),
-  ]);
+  const relay = await startRelay(tempDataDir(), [...RELAY_FLAGS, '--conn-budget', String(budget)]);
   const room = uniqueName('cpu');
-  const readers: (CountingReader & { reconnects?: number; reads?: number })[] =
-    [];
+  const readers: (CountingReader & { reconnects?: number; reads?: number })[] = [];
   let writer: Writer | null = null;
   try {
     for (let i = 0; i < size.readers; i += 10) {
       readers.push(
         ...(await Promise.all(
           Array.from({ length: Math.min(10, size.readers - i) }, () =>
-            transport === 'websocket'
-              ? wsReader(relay, room)
-              : httpReader(relay, room, transport === 'poll'),
+            transport === 'websocket' ? wsReader(relay, room) : httpReader(relay, room, transport === 'poll'),
           ),
         )),
       );
     }
     writer = await Writer.start(relay, room);
     await sleep(500);
-    const countBefore = readers.reduce(
-      (total, reader) => total + reader.seqs.size,
-      0,
-    );
-    const rotationsBefore = readers.reduce(
-      (total, reader) => total + (reader.reconnects ?? reader.reads ?? 0),
-      0,
-    );
+    const countBefore = readers.reduce((total, reader) => total + reader.seqs.size, 0);
+    const rotationsBefore = readers.reduce((total, reader) => total + (reader.reconnects ?? reader.reads ?? 0), 0);
     const cpuBefore = readCpu(relay.pid);
     const started = performance.now();
     for (let index = 0; index < size.messages; index++) {
@@ -627,11 +567,9 @@ async function cpuRun(
       writer.send(index);
     }
     const expectedDeliveries = size.readers * size.messages;
-    const total = (): number =>
-      readers.reduce((sum, reader) => sum + reader.seqs.size, 0) - countBefore;
+    const total = (): number => readers.reduce((sum, reader) => sum + reader.seqs.size, 0) - countBefore;
     const deadline = performance.now() + 15_000;
-    while (total() < expectedDeliveries && performance.now() < deadline)
-      await sleep(50);
+    while (total() < expectedDeliveries && performance.now() < deadline) await sleep(50);
     const cpu = cpuDelta(cpuBefore, readCpu(relay.pid));
     const deliveries = total();
     return {
@@ -644,10 +582,7 @@ async function cpuRun(
       cpu,
       cpuMicrosecondsPerDelivery: (cpu.cpuSeconds / deliveries) * 1e6,
       reconnectsOrReads:
-        readers.reduce(
-          (sum, reader) => sum + (reader.reconnects ?? reader.reads ?? 0),
-          0,
-        ) - rotationsBefore,
+        readers.reduce((sum, reader) => sum + (reader.reconnects ?? reader.reads ?? 0), 0) - rotationsBefore,
     };
   } finally {
     writer?.close();
@@ -721,24 +656,11 @@ export async function transportsPhase(
 ): Promise<TransportsResult> {
   const size = transportSizes(quick);
   try {
-    const budgeted = await startRelay(tempDataDir(), [
-      ...RELAY_FLAGS,
-      '--conn-budget',
-      String(BUDGET),
-    ]);
-    const unbudgeted = await startRelay(tempDataDir(), [
-      ...RELAY_FLAGS,
-      '--conn-budget',
-      '0',
-    ]);
+    const budgeted = await startRelay(tempDataDir(), [...RELAY_FLAGS, '--conn-budget', String(BUDGET)]);
+    const unbudgeted = await startRelay(tempDataDir(), [...RELAY_FLAGS, '--conn-budget', '0']);
     const scenarios: Scenario[] = [];
     for (const transport of ['websocket', 'http', 'poll'] as const) {
-      for (const network of [
-        'healthy',
-        'freeze',
-        'freeze-after-time',
-        'stall',
-      ] as const)
+      for (const network of ['healthy', 'freeze', 'freeze-after-time', 'stall'] as const)
         scenarios.push({ transport, network, budget: BUDGET });
     }
     // Without a budget, nothing rotates by bytes: what the freeze and the connection lifetime cost when only freeze detection (and the learnt age limit) is left.
@@ -754,24 +676,16 @@ export async function transportsPhase(
       );
     // Set up one after another (each registration runs scrypt on this event loop, which would stall
     // the other readers' timers and look like freezes), then every window at once.
-    progress(
-      `transports: ${scenarios.length} SDK readers registering behind hostile proxies`,
-    );
-    const readied: (
-      | Awaited<ReturnType<typeof setUpScenario>>
-      | ScenarioResult
-    )[] = [];
+    progress(`transports: ${scenarios.length} SDK readers registering behind hostile proxies`);
+    const readied: (Awaited<ReturnType<typeof setUpScenario>> | ScenarioResult)[] = [];
     for (const scenario of scenarios) {
       readied.push(
-        await setUpScenario(
-          scenario,
-          scenario.budget === 0 ? unbudgeted : budgeted,
-        ).catch((error: unknown) => failedScenario(scenario, error)),
+        await setUpScenario(scenario, scenario.budget === 0 ? unbudgeted : budgeted).catch((error: unknown) =>
+          failedScenario(scenario, error),
+        ),
       );
     }
-    progress(
-      `transports: a message every ${SEND_EVERY_MS} ms to each reader for ${size.windowS} s`,
-    );
+    progress(`transports: a message every ${SEND_EVERY_MS} ms to each reader for ${size.windowS} s`);
     // The readers and writers share this process: a stall of its event loop would pass for a network's.
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
@@ -792,10 +706,7 @@ export async function transportsPhase(
       p99: lag.percentile(99) / 1e6,
       max: lag.max / 1e6,
     };
-    const relayWarnings = [
-      ...relayComplaints(budgeted),
-      ...relayComplaints(unbudgeted),
-    ];
+    const relayWarnings = [...relayComplaints(budgeted), ...relayComplaints(unbudgeted)];
     await Promise.all([budgeted.stop(), unbudgeted.stop()]);
     const cpu: CpuResult[] = [];
     for (const [transport, budget] of [
@@ -804,9 +715,7 @@ export async function transportsPhase(
       ['poll', BUDGET],
       ['websocket', 0],
     ] as const) {
-      progress(
-        `transports: relay CPU, ${size.readers} ${TRANSPORT_NAMES[transport]} readers, budget ${budget}`,
-      );
+      progress(`transports: relay CPU, ${size.readers} ${TRANSPORT_NAMES[transport]} readers, budget ${budget}`);
       cpu.push(await cpuRun(transport, budget, size, relayWarnings));
     }
     return {
@@ -827,9 +736,7 @@ export async function transportsPhase(
 // ## The report
 
 function percentile(sorted: number[], p: number): number {
-  return sorted[
-    Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)
-  ]!;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
@@ -842,18 +749,14 @@ export function transportsReport(v: TransportsResult): string[] {
   add(
     `      direct connection sends a message every ${v.sendEveryMs} ms. A freeze met = a run of messages that arrived over ${v.heldMs} ms`,
   );
-  add(
-    '      after they were sent (or never); its time = from the send of its first message (delivery had stopped',
-  );
+  add('      after they were sent (or never); its time = from the send of its first message (delivery had stopped');
   add(
     `      within the ${v.sendEveryMs} ms before) to that message's delivery. freeze-after-time is ${sec(v.freezeAfterMs)} here, not 30 s.`,
   );
   add(
     `      (At ${sec(v.freezeAfterMs)} an idle HTTP read, which the relay holds up to 25 s, can outlive a connection; at 30 s it cannot.)`,
   );
-  add(
-    `      target: p95 freeze -> next delivered < ${sec(TRANSPORT_TARGETS.freezeToNextP95Ms)}`,
-  );
+  add(`      target: p95 freeze -> next delivered < ${sec(TRANSPORT_TARGETS.freezeToNextP95Ms)}`);
   add('');
   add(
     `      ${'transport'.padEnd(12)}${'network'.padEnd(26)}${'delivered'.padStart(10)}${'freezes'.padStart(8)}${'p50'.padStart(7)}${'p95'.padStart(7)}${'max'.padStart(7)}${'B/msg'.padStart(7)}${'TCP/msg'.padStart(8)}${'reconn'.padStart(7)}  verdict`,
@@ -861,23 +764,16 @@ export function transportsReport(v: TransportsResult): string[] {
   for (const row of v.networks) {
     const name = `${row.network}${row.budget === 0 ? ' (budget 0)' : ''}`;
     if (row.error) {
-      add(
-        `      ${TRANSPORT_NAMES[row.transport].padEnd(12)}${name.padEnd(26)} FAILED: ${row.error}`,
-      );
+      add(`      ${TRANSPORT_NAMES[row.transport].padEnd(12)}${name.padEnd(26)} FAILED: ${row.error}`);
       continue;
     }
-    const all = [
-      ...row.delaysMs,
-      ...(row.unresolvedMs === null ? [] : [row.unresolvedMs]),
-    ].sort((a, b) => a - b);
-    const cell = (p: number): string =>
-      all.length ? sec(percentile(all, p)) : '-';
+    const all = [...row.delaysMs, ...(row.unresolvedMs === null ? [] : [row.unresolvedMs])].sort((a, b) => a - b);
+    const cell = (p: number): string => (all.length ? sec(percentile(all, p)) : '-');
     const pass =
       row.delivered === row.sent &&
       row.duplicates === 0 &&
       row.unresolvedMs === null &&
-      (all.length === 0 ||
-        percentile(all, 95) < TRANSPORT_TARGETS.freezeToNextP95Ms);
+      (all.length === 0 || percentile(all, 95) < TRANSPORT_TARGETS.freezeToNextP95Ms);
     add(
       `      ${TRANSPORT_NAMES[row.transport].padEnd(12)}${name.padEnd(26)}${`${row.delivered}/${row.sent}`.padStart(10)}${String(row.freezes).padStart(8)}${cell(50).padStart(7)}${cell(95).padStart(7)}${cell(100).padStart(7)}${Math.round(row.bytesPerDelivered).toString().padStart(7)}${row.connectionsPerDelivered.toFixed(3).padStart(8)}${String(row.reconnects).padStart(7)}  ${pass ? 'PASS' : 'FAIL'}${row.network === 'stall' ? ` (${row.stalls} stalls)` : ''}${row.duplicates ? ` ${row.duplicates} twice` : ''}${row.unresolvedMs !== null ? ' (a freeze still open at the end)' : ''}${row.transportAtEnd !== TRANSPORT_NAMES[row.transport] ? ` ended on ${row.transportAtEnd}` : ''}`,
     );
@@ -893,9 +789,7 @@ export function transportsReport(v: TransportsResult): string[] {
     '       reconn: times the SDK went to "reconnecting", i.e. freezes it found; rotations before the budget do not count)',
   );
   add('');
-  const ws = v.cpu.find(
-    (row) => row.transport === 'websocket' && row.budget === v.budget,
-  );
+  const ws = v.cpu.find((row) => row.transport === 'websocket' && row.budget === v.budget);
   add(
     `   B. Relay CPU per delivery: ${v.cpu[0]?.readers ?? '?'} raw readers on one transport, direct; one writer, ${v.cpu[0]?.messages ?? '?'} messages. target HTTP/WS <= ${TRANSPORT_TARGETS.httpOverWsCpu}x`,
   );
@@ -903,9 +797,7 @@ export function transportsReport(v: TransportsResult): string[] {
     `      ${'transport'.padEnd(12)}${'budget'.padStart(7)}${'deliveries'.padStart(13)}${'CPU µs/delivery'.padStart(17)}${'/ websocket'.padStart(13)}${'reconnects or reads'.padStart(21)}`,
   );
   for (const row of v.cpu) {
-    const ratio = ws
-      ? row.cpuMicrosecondsPerDelivery / ws.cpuMicrosecondsPerDelivery
-      : NaN;
+    const ratio = ws ? row.cpuMicrosecondsPerDelivery / ws.cpuMicrosecondsPerDelivery : NaN;
     const judged = row.transport !== 'websocket' && ws;
     add(
       `      ${TRANSPORT_NAMES[row.transport].padEnd(12)}${String(row.budget).padStart(7)}${`${row.deliveries}/${row.expectedDeliveries}`.padStart(13)}${row.cpuMicrosecondsPerDelivery.toFixed(1).padStart(17)}${`${ratio.toFixed(2)}x`.padStart(13)}${String(row.reconnectsOrReads).padStart(21)}${judged ? `  ${ratio <= TRANSPORT_TARGETS.httpOverWsCpu && row.deliveries === row.expectedDeliveries ? 'PASS' : 'FAIL'}` : ''}${row.deliveries < row.expectedDeliveries ? '  (readers fell behind: not every delivery counted)' : ''}`,
@@ -914,9 +806,7 @@ export function transportsReport(v: TransportsResult): string[] {
   add(
     '      (relay CPU user+sys from /proc over the sending window; websocket readers reconnect and resume when the budget',
   );
-  add(
-    '       ends their connection, HTTP readers make one TCP connection per read, as the SDK does)',
-  );
+  add('       ends their connection, HTTP readers make one TCP connection per read, as the SDK does)');
   return lines;
 }
 
@@ -934,14 +824,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   process.on('exit', () => killAllNow());
   const began = performance.now();
   const progress = (text: string): void =>
-    void process.stderr.write(
-      `[${((performance.now() - began) / 1000).toFixed(1)}s] ${text}\n`,
-    );
-  const result = await transportsPhase(
-    progress,
-    quick === true,
-    scenario ?? [],
-  );
+    void process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1)}s] ${text}\n`);
+  const result = await transportsPhase(progress, quick === true, scenario ?? []);
   const warnings =
     result.relayWarnings.length === 0
       ? ['Relay log warnings/errors: none']
@@ -949,14 +833,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
           `Relay log warnings/errors: ${result.relayWarnings.length}`,
           ...result.relayWarnings.slice(0, 10).map((line) => `   ${line}`),
         ];
-  console.log(
-    [
-      '8. Hostile networks and transports',
-      ...transportsReport(result),
-      '',
-      ...warnings,
-    ].join('\n'),
-  );
+  console.log(['8. Hostile networks and transports', ...transportsReport(result), '', ...warnings].join('\n'));
   await stopAll();
   process.exit(0);
 }

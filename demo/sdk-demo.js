@@ -37,10 +37,7 @@ async function enter() {
   const room = await client.join('general');
   for (const message of room.messages) show(message);
   room.on('message', show);
-  room.on(
-    'join',
-    (user) => ($('#status').textContent = `${user.username} joined`),
-  );
+  room.on('join', (user) => ($('#status').textContent = `${user.username} joined`));
 }
 
 $('#login').addEventListener('submit', async (event) => {
@@ -55,10 +52,7 @@ $('#login').addEventListener('submit', async (event) => {
     $('#status').textContent = '';
     await enter();
   } catch (error) {
-    $('#status').textContent =
-      error instanceof SovError
-        ? `${error.code}: ${error.message}`
-        : String(error);
+    $('#status').textContent = error instanceof SovError ? `${error.code}: ${error.message}` : String(error);
   }
 });
 
@@ -66,14 +60,10 @@ $('#composer').addEventListener('submit', async (event) => {
   event.preventDefault();
   const input = event.target.elements.text;
   const room = await client.join('general');
-  room
-    .send(input.value)
-    .catch((error) => ($('#status').textContent = error.message));
+  room.send(input.value).catch((error) => ($('#status').textContent = error.message));
   input.value = '';
 });
 
-$('#exit').addEventListener('click', () =>
-  client.logout().then(() => location.reload()),
-);
+$('#exit').addEventListener('click', () => client.logout().then(() => location.reload()));
 
 if (await client.resume()) await enter();

@@ -59,9 +59,7 @@ export function parseTrustedProxies(list: string): ProxyMatcher {
     const [addressText = '', prefixText, extra] = entry.split('/');
     const address = normalizeAddress(addressText);
     if (address === null || extra !== undefined)
-      throw new AddressListError(
-        `"${entry}" is not an IP address or CIDR block`,
-      );
+      throw new AddressListError(`"${entry}" is not an IP address or CIDR block`);
     const family = familyOf(address);
     if (prefixText === undefined) {
       blocks.addAddress(address, family);
@@ -72,9 +70,7 @@ export function parseTrustedProxies(list: string): ProxyMatcher {
     const offset = family === 'ipv4' && net.isIPv6(addressText) ? 96 : 0;
     const prefix = Number(prefixText) - offset;
     if (!/^\d{1,3}$/.test(prefixText) || prefix < 0 || prefix > bits) {
-      throw new AddressListError(
-        `"${entry}": the prefix length must be from ${offset} to ${bits + offset}`,
-      );
+      throw new AddressListError(`"${entry}": the prefix length must be from ${offset} to ${bits + offset}`);
     }
     blocks.addSubnet(address, prefix, family);
   }
@@ -93,11 +89,7 @@ export function parseTrustedProxies(list: string): ProxyMatcher {
  * the address it saw; the first address that is not a trusted proxy is the client. A malformed
  * entry ends the walk at the last trusted hop, since nothing left of it can be believed either.
  */
-export function clientAddress(
-  peerIp: string,
-  forwardedFor: string,
-  proxies: ProxyMatcher,
-): string {
+export function clientAddress(peerIp: string, forwardedFor: string, proxies: ProxyMatcher): string {
   let client = normalizeAddress(peerIp) ?? peerIp;
   if (!proxies.trusts(client) || forwardedFor.trim() === '') return client;
   const hops = forwardedFor.split(',');

@@ -40,10 +40,7 @@ export interface RelayConfig {
 }
 
 /** What the command line asks for: run the relay, or print the help or the version and stop. */
-export type CommandLine =
-  | { action: 'run'; config: RelayConfig }
-  | { action: 'help' }
-  | { action: 'version' };
+export type CommandLine = { action: 'run'; config: RelayConfig } | { action: 'help' } | { action: 'version' };
 
 interface FlagSpec {
   env: string;
@@ -154,18 +151,10 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 export function usage(): string {
-  const rows: Array<[string, string]> = Object.entries(FLAGS).map(
-    ([name, spec]) => {
-      const fallback =
-        spec.defaultValue === undefined
-          ? ''
-          : ` (default ${spec.defaultValue})`;
-      return [
-        `--${name} ${spec.value}`,
-        `${spec.help}${fallback}  [${spec.env}]`,
-      ];
-    },
-  );
+  const rows: Array<[string, string]> = Object.entries(FLAGS).map(([name, spec]) => {
+    const fallback = spec.defaultValue === undefined ? '' : ` (default ${spec.defaultValue})`;
+    return [`--${name} ${spec.value}`, `${spec.help}${fallback}  [${spec.env}]`];
+  });
   rows.push(['--version', 'print the version'], ['--help', 'show this text']);
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
   const lines = [
@@ -174,64 +163,37 @@ export function usage(): string {
     'Runs a Sovereign Chat relay. Every flag can also be set by the environment variable shown.',
     '',
   ];
-  return [
-    ...lines,
-    ...rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`),
-  ].join('\n');
+  return [...lines, ...rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`)].join('\n');
 }
 
 export class ConfigError extends Error {}
 
 /** The version in the sov-relay package's package.json (relay/package.json in the repository). */
 export function relayVersion(): string {
-  const manifest: unknown = JSON.parse(
-    fs.readFileSync(path.join(relayPackageRoot(), 'package.json'), 'utf8'),
-  );
-  return typeof manifest === 'object' &&
-    manifest !== null &&
-    'version' in manifest
+  const manifest: unknown = JSON.parse(fs.readFileSync(path.join(relayPackageRoot(), 'package.json'), 'utf8'));
+  return typeof manifest === 'object' && manifest !== null && 'version' in manifest
     ? String(manifest.version)
     : 'unknown';
 }
 
-function wholeNumber(
-  name: string,
-  text: string,
-  min: number,
-  max: number,
-): number {
+function wholeNumber(name: string, text: string, min: number, max: number): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < min || value > max)
-    throw new ConfigError(
-      `--${name} must be a whole number from ${min} to ${max}, got "${text}"`,
-    );
+    throw new ConfigError(`--${name} must be a whole number from ${min} to ${max}, got "${text}"`);
   return value;
 }
 
-function choice<T extends string>(
-  name: string,
-  text: string,
-  options: readonly T[],
-): T {
+function choice<T extends string>(name: string, text: string, options: readonly T[]): T {
   const found = options.find((option) => option === text);
-  if (found === undefined)
-    throw new ConfigError(
-      `--${name} must be one of ${options.join(', ')}, got "${text}"`,
-    );
+  if (found === undefined) throw new ConfigError(`--${name} must be one of ${options.join(', ')}, got "${text}"`);
   return found;
 }
 
 /** HOST:PORT, with an IPv6 host in brackets as in URLs ([::1]:9464). */
-function listenAddress(
-  name: string,
-  text: string,
-): { host: string; port: number } {
-  const match =
-    /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^\s:[\]]+):(\d+)$/.exec(text);
+function listenAddress(name: string, text: string): { host: string; port: number } {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^\s:[\]]+):(\d+)$/.exec(text);
   if (match === null || (text.startsWith('[') && !net.isIPv6(match[1]!))) {
-    throw new ConfigError(
-      `--${name} must be HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464, got "${text}"`,
-    );
+    throw new ConfigError(`--${name} must be HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464, got "${text}"`);
   }
   return { host: match[1]!, port: wholeNumber(name, match[2]!, 0, 65535) };
 }
@@ -263,25 +225,18 @@ function readableFile(name: string, file: string): string {
 function budgetBytes(text: string): number {
   const bytes = wholeNumber('conn-budget', text, 0, 1_000_000_000);
   if (bytes !== 0 && bytes < 4096)
-    throw new ConfigError(
-      `--conn-budget must be 0 (unlimited) or at least 4096 bytes, got "${text}"`,
-    );
+    throw new ConfigError(`--conn-budget must be 0 (unlimited) or at least 4096 bytes, got "${text}"`);
   return bytes;
 }
 
 /** Reads the command line and environment. Throws ConfigError on bad input. */
-export function parseConfig(
-  argv: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): CommandLine {
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): CommandLine {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv,
       options: {
-        ...Object.fromEntries(
-          Object.keys(FLAGS).map((name) => [name, { type: 'string' as const }]),
-        ),
+        ...Object.fromEntries(Object.keys(FLAGS).map((name) => [name, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -296,24 +251,19 @@ export function parseConfig(
   const get = (name: string): string | undefined => {
     const value = (parsed.values as Record<string, unknown>)[name];
     const spec = FLAGS[name]!;
-    return typeof value === 'string'
-      ? value
-      : (env[spec.env] ?? spec.defaultValue);
+    return typeof value === 'string' ? value : (env[spec.env] ?? spec.defaultValue);
   };
   const origins = get('origins')!.trim();
   const cert = get('tls-cert');
   const key = get('tls-key');
-  if ((cert === undefined) !== (key === undefined))
-    throw new ConfigError('--tls-cert and --tls-key go together');
+  if ((cert === undefined) !== (key === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
   const originList = origins
     .split(',')
     .map((origin) => origin.trim())
     .filter((origin) => origin !== '');
   for (const origin of originList) {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin))
-      throw new ConfigError(
-        `--origins: "${origin}" is not an origin like https://example.org`,
-      );
+      throw new ConfigError(`--origins: "${origin}" is not an origin like https://example.org`);
   }
   let trustedProxies;
   try {
@@ -328,8 +278,7 @@ export function parseConfig(
     port: wholeNumber('port', get('port')!, 0, 65535),
     dataDir: get('data')!,
     historySize: wholeNumber('history', get('history')!, 1, 1_000_000),
-    origins:
-      originList.includes('*') || originList.length === 0 ? null : originList,
+    origins: originList.includes('*') || originList.length === 0 ? null : originList,
     tls:
       cert !== undefined && key !== undefined
         ? {
@@ -339,12 +288,7 @@ export function parseConfig(
         : null,
     sessionDays: wholeNumber('session-days', get('session-days')!, 1, 3650),
     requestsPerSecond: wholeNumber('rate', get('rate')!, 1, 1_000_000),
-    registrationsPerHour: wholeNumber(
-      'registrations-per-hour',
-      get('registrations-per-hour')!,
-      1,
-      1_000_000,
-    ),
+    registrationsPerHour: wholeNumber('registrations-per-hour', get('registrations-per-hour')!, 1, 1_000_000),
     engine: choice('engine', get('engine')!, ENGINE_WISHES),
     trustedProxies,
     maxConnectionsPerAddress: wholeNumber(
@@ -357,17 +301,12 @@ export function parseConfig(
     logFormat: choice('log-format', get('log-format')!, LOG_FORMATS),
     logLevel: choice('log-level', get('log-level')!, LOG_LEVELS),
     // Empty (SOV_METRICS= in a unit file or container spec) means off, like leaving it out.
-    metrics:
-      metrics === undefined || metrics === ''
-        ? null
-        : listenAddress('metrics', metrics),
+    metrics: metrics === undefined || metrics === '' ? null : listenAddress('metrics', metrics),
   };
   return { action: 'run', config };
 }
 
 /** Browsers always send Origin on WebSocket upgrades and CORS requests; other clients send none and are allowed. */
 export function originAllowed(config: RelayConfig, origin: string): boolean {
-  return (
-    origin === '' || config.origins === null || config.origins.includes(origin)
-  );
+  return origin === '' || config.origins === null || config.origins.includes(origin);
 }

@@ -65,14 +65,8 @@ export function connectionCounters(perAddress: number): {
 } {
   const ceiling = connectionCeiling();
   return {
-    webSockets: new ConnectionCounter(
-      perAddress,
-      Math.max(1, ceiling - HTTP_HEADROOM),
-    ),
-    tcpConnections: new ConnectionCounter(
-      perAddress * TCP_CONNECTIONS_PER_WEBSOCKET,
-      ceiling,
-    ),
+    webSockets: new ConnectionCounter(perAddress, Math.max(1, ceiling - HTTP_HEADROOM)),
+    tcpConnections: new ConnectionCounter(perAddress * TCP_CONNECTIONS_PER_WEBSOCKET, ceiling),
   };
 }
 
@@ -85,8 +79,7 @@ function connectionCeiling(): number {
   try {
     const limits = fs.readFileSync('/proc/self/limits', 'utf8');
     const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
-    if (soft !== undefined)
-      return Math.max(16, Number(soft) - RESERVED_DESCRIPTORS);
+    if (soft !== undefined) return Math.max(16, Number(soft) - RESERVED_DESCRIPTORS);
   } catch {
     // Not Linux: no /proc. The operating system's own limit applies.
   }

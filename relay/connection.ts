@@ -29,10 +29,7 @@ export type Socket = Peer<Connection>;
 /** Replies waiting for a full send buffer to drain, per connection (see sendReply). */
 const MAX_QUEUED_REPLY_BYTES = 4 * 1024 * 1024;
 
-export function newConnection(
-  ip: string,
-  requestsPerSecond: number,
-): Connection {
+export function newConnection(ip: string, requestsPerSecond: number): Connection {
   return {
     ip,
     session: null,
@@ -69,10 +66,7 @@ export function sendReply(ws: Socket, frame: string, log: Logger): void {
 /** The send buffer drained: queued replies go out, in order, while they fit. */
 export function flushReplies(ws: Socket): void {
   const connection = ws.data;
-  while (
-    connection.queuedReplies.length > 0 &&
-    ws.send(connection.queuedReplies[0]!)
-  ) {
+  while (connection.queuedReplies.length > 0 && ws.send(connection.queuedReplies[0]!)) {
     connection.queuedReplyBytes -= connection.queuedReplies.shift()!.length;
   }
 }

@@ -59,15 +59,8 @@ export function lockDataFolder(folder: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(fs.readFileSync(lockFile, 'utf8'));
-      if (
-        Number.isInteger(owner) &&
-        owner > 0 &&
-        owner !== process.pid &&
-        processAlive(owner)
-      ) {
-        throw new DataFolderError(
-          `data folder ${folder} is in use by relay process ${owner}`,
-        );
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
+        throw new DataFolderError(`data folder ${folder} is in use by relay process ${owner}`);
       }
       fs.rmSync(lockFile, { force: true });
     }
@@ -117,11 +110,7 @@ export async function loadRelayId(folder: string): Promise<string> {
 }
 
 /** Writes a file that only the relay's user may read, and fsyncs it. `wx` refuses to overwrite one. */
-export function writeSynced(
-  file: string,
-  data: Buffer | string,
-  flag: 'w' | 'wx',
-): void {
+export function writeSynced(file: string, data: Buffer | string, flag: 'w' | 'wx'): void {
   const handle = fs.openSync(file, flag, 0o600);
   try {
     fs.writeFileSync(handle, data);
@@ -132,10 +121,7 @@ export function writeSynced(
 }
 
 /** Replaces `file` by a temp file, fsync and rename, then fsyncs the folder: a crash leaves the old file or the new one, whole. */
-export async function replaceFile(
-  file: string,
-  data: Buffer | string,
-): Promise<void> {
+export async function replaceFile(file: string, data: Buffer | string): Promise<void> {
   const temp = `${file}.tmp`;
   writeSynced(temp, data, 'w');
   fs.renameSync(temp, file);

@@ -20,25 +20,15 @@ type Outcome = { result: unknown } | { error: SovError };
 
 function replyFrame(id: string | number | null, outcome: Outcome): string {
   const re = JSON.stringify(id);
-  if ('error' in outcome)
-    return `{"re":${re},"ok":false,"error":${JSON.stringify(outcome.error.toWire())}}`;
-  const result =
-    outcome.result instanceof RawResult
-      ? outcome.result.json
-      : JSON.stringify(outcome.result);
+  if ('error' in outcome) return `{"re":${re},"ok":false,"error":${JSON.stringify(outcome.error.toWire())}}`;
+  const result = outcome.result instanceof RawResult ? outcome.result.json : JSON.stringify(outcome.result);
   return `{"re":${re},"ok":true,"result":${result}}`;
 }
 
 /** Returns the handler for one connection's frames (null: a binary frame). */
-export function frameHandler(
-  ctx: RelayContext,
-): (ws: Socket, text: string | null) => void {
+export function frameHandler(ctx: RelayContext): (ws: Socket, text: string | null) => void {
   const { log, metrics } = ctx;
-  const reply = (
-    ws: Socket,
-    id: string | number | null,
-    outcome: Outcome,
-  ): void => {
+  const reply = (ws: Socket, id: string | number | null, outcome: Outcome): void => {
     if ('error' in outcome) metrics.refused(outcome.error.code);
     if (!ws.open) return;
     const frame = replyFrame(id, outcome);

@@ -20,13 +20,7 @@ import crypto from 'node:crypto';
 import { CLOSE_CODES, LIMITS } from '../sdk/protocol.ts';
 import { STREAM_HEADER } from '../sdk/protocol/stream-lines.ts';
 import type { Connection } from './connection.ts';
-import type {
-  HttpExchange,
-  HttpReply,
-  HttpRequestHead,
-  HttpStream,
-  Peer,
-} from './engine/engine.ts';
+import type { HttpExchange, HttpReply, HttpRequestHead, HttpStream, Peer } from './engine/engine.ts';
 import { TopicIndex } from './engine/topics.ts';
 import type { Logger } from './logger.ts';
 
@@ -82,11 +76,10 @@ class HttpPeer implements Peer<Connection> {
     const line = `${++this.sent} ${frame}\n`;
     const bytes = Buffer.byteLength(line);
     if (this.queuedBytes + bytes > MAX_QUEUED_BYTES) {
-      this.transport.log(
-        'warn',
-        'slow consumer: frames piled up unread on the HTTP transport; closing it',
-        { ip: this.data.ip, queued: this.queuedBytes },
-      );
+      this.transport.log('warn', 'slow consumer: frames piled up unread on the HTTP transport; closing it', {
+        ip: this.data.ip,
+        queued: this.queuedBytes,
+      });
       this.terminate();
       return false;
     }
@@ -134,8 +127,7 @@ class HttpPeer implements Peer<Connection> {
   /** Frames up to `n` reached the client: forget them. */
   acknowledge(n: number): void {
     let drop = 0;
-    while (drop < this.queue.length && this.queue[drop]!.n <= n)
-      this.queuedBytes -= this.queue[drop++]!.bytes;
+    while (drop < this.queue.length && this.queue[drop]!.n <= n) this.queuedBytes -= this.queue[drop++]!.bytes;
     if (drop > 0) this.queue.splice(0, drop);
   }
 
@@ -145,8 +137,7 @@ class HttpPeer implements Peer<Connection> {
     const timer = setTimeout(() => this.finishRead(), READ_WAIT_MS);
     this.reader = {
       stream,
-      remaining:
-        budget > 0 ? budget - RESPONSE_HEAD_BYTES : Number.POSITIVE_INFINITY,
+      remaining: budget > 0 ? budget - RESPONSE_HEAD_BYTES : Number.POSITIVE_INFINITY,
       poll,
       timer,
       next: 0,
@@ -213,8 +204,7 @@ export class HttpTransport {
   constructor(private readonly host: HttpTransportHost) {
     this.idleSweep = setInterval(() => {
       const cutoff = Date.now() - IDLE_MS;
-      for (const peer of this.peers.values())
-        if (peer.lastActive < cutoff) peer.terminate();
+      for (const peer of this.peers.values()) if (peer.lastActive < cutoff) peer.terminate();
     }, IDLE_MS / 4);
     this.idleSweep.unref();
   }
@@ -246,8 +236,7 @@ export class HttpTransport {
   handle(exchange: HttpExchange): void {
     const action = exchange.path.slice(HTTP_TRANSPORT_PREFIX.length);
     const cors = this.host.cors(exchange.header('origin'));
-    if (cors === null)
-      return exchange.respond(plain(403, 'origin not allowed', {}));
+    if (cors === null) return exchange.respond(plain(403, 'origin not allowed', {}));
     if (exchange.method === 'OPTIONS') {
       return exchange.respond({
         status: 204,
@@ -263,10 +252,7 @@ export class HttpTransport {
     const route = `${exchange.method} ${action}`;
     if (route === 'POST open') return this.open(exchange, cors);
     const peer = this.peers.get(exchange.header(STREAM_HEADER));
-    if (!peer || !peer.open)
-      return exchange.respond(
-        plain(404, 'no such stream: open a new one', cors),
-      );
+    if (!peer || !peer.open) return exchange.respond(plain(404, 'no such stream: open a new one', cors));
     peer.lastActive = Date.now();
     switch (route) {
       case 'GET stream':
@@ -320,12 +306,7 @@ export class HttpTransport {
     );
   }
 
-  private read(
-    exchange: HttpExchange,
-    peer: HttpPeer,
-    cors: Record<string, string>,
-    poll: boolean,
-  ): void {
+  private read(exchange: HttpExchange, peer: HttpPeer, cors: Record<string, string>, poll: boolean): void {
     const ack = Number(new URLSearchParams(exchange.query).get('ack') ?? '0');
     if (Number.isSafeInteger(ack) && ack > 0) peer.acknowledge(ack);
     const stream = exchange.stream(200, {
@@ -339,11 +320,7 @@ export class HttpTransport {
     peer.read(stream, this.host.budget, poll);
   }
 
-  private receive(
-    exchange: HttpExchange,
-    peer: HttpPeer,
-    cors: Record<string, string>,
-  ): void {
+  private receive(exchange: HttpExchange, peer: HttpPeer, cors: Record<string, string>): void {
     const chunks: Buffer[] = [];
     let bytes = 0;
     let refused = false;
@@ -358,10 +335,7 @@ export class HttpTransport {
       chunks.push(chunk);
       if (!last) return;
       const body = Buffer.concat(chunks);
-      exchange.respond(
-        { status: 204, headers: cors, body: null },
-        this.closesEachConnection,
-      );
+      exchange.respond({ status: 204, headers: cors, body: null }, this.closesEachConnection);
       if (!isUtf8(body)) {
         peer.end(CLOSE_CODES.NOT_UTF8, 'frames must be UTF-8');
         return;
@@ -379,11 +353,7 @@ export class HttpTransport {
   }
 }
 
-function plain(
-  status: number,
-  text: string,
-  cors: Record<string, string>,
-): HttpReply {
+function plain(status: number, text: string, cors: Record<string, string>): HttpReply {
   return {
     status,
     headers: { ...cors, 'content-type': 'text/plain; charset=utf-8' },

@@ -6,12 +6,7 @@
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';
 
-export const LOG_LEVELS: readonly LogLevel[] = [
-  'debug',
-  'info',
-  'warn',
-  'error',
-];
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
 
 export interface Logger {
@@ -32,14 +27,7 @@ export interface LoggerOptions {
  * `{ request }` that would put a user's password verifier or private words in a file that
  * outlives them. Matched case-insensitively.
  */
-const SECRET_FIELDS = new Set([
-  'password',
-  'authkey',
-  'newauthkey',
-  'token',
-  'text',
-  'sig',
-]);
+const SECRET_FIELDS = new Set(['password', 'authkey', 'newauthkey', 'token', 'text', 'sig']);
 export const REDACTED = '[redacted]';
 
 function safeValue(key: string, value: unknown): unknown {
@@ -54,10 +42,7 @@ function safeValue(key: string, value: unknown): unknown {
  * `head` first, then the fields, as one JSON object; `head` is written again last so a field
  * cannot forge the record's own keys (time, level, msg), which keep their place at the front.
  */
-function recordJson(
-  head: Record<string, unknown>,
-  fields: Record<string, unknown> | undefined,
-): string {
+function recordJson(head: Record<string, unknown>, fields: Record<string, unknown> | undefined): string {
   try {
     return JSON.stringify({ ...head, ...fields, ...head }, safeValue);
   } catch (error) {
@@ -68,29 +53,20 @@ function recordJson(
 
 /** Messages are ours, but some quote what a client sent: a newline must not forge a second record. */
 function oneLine(message: string): string {
-  return message.replace(/[\u0000-\u001f]/g, (char) =>
-    JSON.stringify(char).slice(1, -1),
-  );
+  return message.replace(/[\u0000-\u001f]/g, (char) => JSON.stringify(char).slice(1, -1));
 }
 
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = LOG_LEVELS.indexOf(options.level);
-  const write =
-    options.write ?? ((line: string) => void process.stderr.write(line));
+  const write = options.write ?? ((line: string) => void process.stderr.write(line));
   return (level, message, fields) => {
     if (LOG_LEVELS.indexOf(level) < threshold) return;
     const time = new Date().toISOString();
-    if (options.format === 'json')
-      write(`${recordJson({ time, level, msg: message }, fields)}\n`);
-    else
-      write(
-        `${time} ${level} ${oneLine(message)}${fields === undefined ? '' : ` ${recordJson({}, fields)}`}\n`,
-      );
+    if (options.format === 'json') write(`${recordJson({ time, level, msg: message }, fields)}\n`);
+    else write(`${time} ${level} ${oneLine(message)}${fields === undefined ? '' : ` ${recordJson({}, fields)}`}\n`);
   };
 }
 
 export function errorText(error: unknown): string {
-  return error instanceof Error
-    ? `${error.name}: ${error.message}`
-    : String(error);
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

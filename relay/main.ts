@@ -18,15 +18,11 @@ async function main(): Promise<void> {
     command = parseConfig(process.argv.slice(2));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(
-      `sov-relay: ${error.message}\nRun sov-relay --help for the flags.\n`,
-    );
+    process.stderr.write(`sov-relay: ${error.message}\nRun sov-relay --help for the flags.\n`);
     process.exit(2);
   }
   if (command.action !== 'run') {
-    process.stdout.write(
-      `${command.action === 'help' ? usage() : `sov-relay ${relayVersion()}`}\n`,
-    );
+    process.stdout.write(`${command.action === 'help' ? usage() : `sov-relay ${relayVersion()}`}\n`);
     return;
   }
   const { config } = command;
@@ -38,16 +34,11 @@ async function main(): Promise<void> {
   try {
     relay = await startRelay(config, log);
   } catch (error) {
-    const known = [
-      DataFolderError,
-      EngineUnavailableError,
-      ListenError,
-      MetricsListenError,
-    ].some((kind) => error instanceof kind);
-    const system = (error as NodeJS.ErrnoException).code !== undefined;
-    process.stderr.write(
-      `sov-relay: ${known || system ? (error as Error).message : errorText(error)}\n`,
+    const known = [DataFolderError, EngineUnavailableError, ListenError, MetricsListenError].some(
+      (kind) => error instanceof kind,
     );
+    const system = (error as NodeJS.ErrnoException).code !== undefined;
+    process.stderr.write(`sov-relay: ${known || system ? (error as Error).message : errorText(error)}\n`);
     process.exit(1);
   }
   const stop = (signal: string): void => {

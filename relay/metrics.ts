@@ -34,15 +34,9 @@ export interface RelayMetricsOptions extends RelayGauges {
  * Fan-out of one message to a 1,000-member room costs about 5.5 ms on the benchmark VM (one write
  * per member, BENCHMARKS.md), a small room well under a millisecond: buckets from 0.1 ms to 1 s.
  */
-const FANOUT_BUCKETS = [
-  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-  0.5, 1,
-];
+const FANOUT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 /** fdatasync takes tens of microseconds on a fast SSD and tens of milliseconds on a busy virtual disk; seconds mean trouble. */
-const FSYNC_BUCKETS = [
-  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-  0.5, 1, 2.5, 5,
-];
+const FSYNC_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 /** The event-loop sampling timer's period; every sample includes it, so it is taken off. */
 const LOOP_RESOLUTION_MS = 10;
 
@@ -60,55 +54,24 @@ export class RelayMetrics {
 
   constructor(options: RelayMetricsOptions) {
     const r = this.registry;
-    r.gauge(
-      'sov_engine_info',
-      'The engine serving the relay (always 1).',
-      () => 1,
-      { engine: options.engine },
-    );
-    r.gauge(
-      'sov_connections',
-      'Open WebSocket connections, logged in or not.',
-      () => options.connections(),
-    );
-    r.gauge('sov_sessions', 'WebSocket connections that are logged in.', () =>
-      options.sessions(),
-    );
-    r.gauge('sov_rooms', 'Rooms with at least one member online.', () =>
-      options.rooms(),
-    );
-    this.requests = r.counter(
-      'sov_requests_total',
-      'Requests received, by request type.',
-      ['type'],
-    );
-    this.refusals = r.counter(
-      'sov_refusals_total',
-      'Requests and uploads refused, by error code.',
-      ['code'],
-    );
-    this.accepted = r.counter(
-      'sov_messages_accepted_total',
-      'Chat messages accepted and stored.',
-    );
+    r.gauge('sov_engine_info', 'The engine serving the relay (always 1).', () => 1, { engine: options.engine });
+    r.gauge('sov_connections', 'Open WebSocket connections, logged in or not.', () => options.connections());
+    r.gauge('sov_sessions', 'WebSocket connections that are logged in.', () => options.sessions());
+    r.gauge('sov_rooms', 'Rooms with at least one member online.', () => options.rooms());
+    this.requests = r.counter('sov_requests_total', 'Requests received, by request type.', ['type']);
+    this.refusals = r.counter('sov_refusals_total', 'Requests and uploads refused, by error code.', ['code']);
+    this.accepted = r.counter('sov_messages_accepted_total', 'Chat messages accepted and stored.');
     this.deliveries = r.counter(
       'sov_deliveries_total',
       'Chat messages handed to members (one per member online in the room).',
     );
-    this.bytesOut = r.counter(
-      'sov_bytes_out_total',
-      'Bytes of WebSocket frames sent to clients.',
-    );
+    this.bytesOut = r.counter('sov_bytes_out_total', 'Bytes of WebSocket frames sent to clients.');
     this.fanout = r.histogram(
       'sov_fanout_seconds',
       'Time from accepting a message to its publish call returning.',
       FANOUT_BUCKETS,
     );
-    this.fsync = r.histogram(
-      'sov_fsync_seconds',
-      'Time one fdatasync of a log took.',
-      FSYNC_BUCKETS,
-    );
+    this.fsync = r.histogram('sov_fsync_seconds', 'Time one fdatasync of a log took.', FSYNC_BUCKETS);
     this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.loopDelay.enable();
     r.gauge(
@@ -116,11 +79,7 @@ export class RelayMetrics {
       `99th percentile of event-loop delay since the previous scrape (sampled every ${LOOP_RESOLUTION_MS} ms).`,
       () => this.takeLoopLag(),
     );
-    r.gauge(
-      'process_resident_memory_bytes',
-      'Resident memory size in bytes.',
-      () => process.memoryUsage.rss(),
-    );
+    r.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
   }
 
   requestReceived(type: RequestType): void {
@@ -169,9 +128,7 @@ export class RelayMetrics {
     const samples = this.loopDelay.count;
     const p99 = this.loopDelay.percentile(99);
     this.loopDelay.reset();
-    return samples === 0
-      ? 0
-      : Math.max(0, p99 / 1e6 - LOOP_RESOLUTION_MS) / 1000;
+    return samples === 0 ? 0 : Math.max(0, p99 / 1e6 - LOOP_RESOLUTION_MS) / 1000;
   }
 }
 
@@ -196,41 +153,34 @@ export async function startMetricsServer(
   log: Logger,
 ): Promise<MetricsServer> {
   // Short timeouts: a scrape is one small request, and a socket left hanging holds a descriptor.
-  const server = http.createServer(
-    { requestTimeout: 10_000, headersTimeout: 10_000 },
-    (req, res) => {
-      const path = (req.url ?? '').split('?')[0];
-      if (path !== '/metrics') {
-        res
-          .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
-          .end('Not found: metrics are at /metrics\n');
-        return;
-      }
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET, HEAD' }).end();
-        return;
-      }
-      let body: string;
-      try {
-        body = metrics.render();
-      } catch (error) {
-        log('error', 'metrics: rendering failed', { error: errorText(error) });
-        res.writeHead(500).end();
-        return;
-      }
-      // Node leaves out the body of a HEAD reply by itself; the headers still say its length.
-      res
-        .writeHead(200, {
-          'content-type': METRICS_CONTENT_TYPE,
-          'content-length': Buffer.byteLength(body),
-          'cache-control': 'no-store',
-        })
-        .end(body);
-    },
-  );
-  const hostText = address.host.includes(':')
-    ? `[${address.host}]`
-    : address.host;
+  const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: metrics are at /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    let body: string;
+    try {
+      body = metrics.render();
+    } catch (error) {
+      log('error', 'metrics: rendering failed', { error: errorText(error) });
+      res.writeHead(500).end();
+      return;
+    }
+    // Node leaves out the body of a HEAD reply by itself; the headers still say its length.
+    res
+      .writeHead(200, {
+        'content-type': METRICS_CONTENT_TYPE,
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'no-store',
+      })
+      .end(body);
+  });
+  const hostText = address.host.includes(':') ? `[${address.host}]` : address.host;
   await new Promise<void>((resolve, reject) => {
     const refused = (error: NodeJS.ErrnoException): void => {
       const why =
@@ -241,11 +191,7 @@ export async function startMetricsServer(
             : error.code === 'EACCES'
               ? 'permission denied'
               : errorText(error);
-      reject(
-        new MetricsListenError(
-          `metrics: cannot listen on ${hostText}:${address.port} (${why})`,
-        ),
-      );
+      reject(new MetricsListenError(`metrics: cannot listen on ${hostText}:${address.port} (${why})`));
     };
     server.once('error', refused).listen(address.port, address.host, () => {
       server.off('error', refused);
@@ -253,9 +199,7 @@ export async function startMetricsServer(
     });
   });
   // Later errors (none are expected once listening) are logged; unhandled, one would end the relay.
-  server.on('error', (error) =>
-    log('error', 'metrics: server error', { error: errorText(error) }),
-  );
+  server.on('error', (error) => log('error', 'metrics: server error', { error: errorText(error) }));
   const bound = server.address();
   const url = `http://${hostText}:${typeof bound === 'object' && bound !== null ? bound.port : address.port}/metrics`;
   log('info', 'metrics: serving', { url });

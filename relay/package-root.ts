@@ -11,26 +11,15 @@ export const RELAY_PACKAGE_NAME = 'sov-relay';
  * depths of that folder: as sources (relay/*.ts under tsx, in tests) and as the bundle
  * (relay/dist/relay.js, what `sov-relay` runs).
  */
-export function relayPackageRoot(
-  start = path.dirname(fileURLToPath(import.meta.url)),
-): string {
+export function relayPackageRoot(start = path.dirname(fileURLToPath(import.meta.url))): string {
   for (let folder = start; ; folder = path.dirname(folder)) {
     const manifest = path.join(folder, 'package.json');
-    if (
-      fs.existsSync(manifest) &&
-      packageName(fs.readFileSync(manifest, 'utf8')) === RELAY_PACKAGE_NAME
-    )
-      return folder;
-    if (path.dirname(folder) === folder)
-      throw new Error(
-        `no package.json named ${RELAY_PACKAGE_NAME} above ${start}`,
-      );
+    if (fs.existsSync(manifest) && packageName(fs.readFileSync(manifest, 'utf8')) === RELAY_PACKAGE_NAME) return folder;
+    if (path.dirname(folder) === folder) throw new Error(`no package.json named ${RELAY_PACKAGE_NAME} above ${start}`);
   }
 }
 
 function packageName(manifestText: string): unknown {
   const manifest: unknown = JSON.parse(manifestText);
-  return typeof manifest === 'object' && manifest !== null && 'name' in manifest
-    ? manifest.name
-    : undefined;
+  return typeof manifest === 'object' && manifest !== null && 'name' in manifest ? manifest.name : undefined;
 }

@@ -22,15 +22,12 @@ export function precompress(body) {
   const copies = {
     br: zlib.brotliCompressSync(body, {
       params: {
-        [zlib.constants.BROTLI_PARAM_QUALITY]:
-          zlib.constants.BROTLI_MAX_QUALITY,
+        [zlib.constants.BROTLI_PARAM_QUALITY]: zlib.constants.BROTLI_MAX_QUALITY,
         [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
         [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length,
       },
     }),
     gzip: zlib.gzipSync(body, { level: 9 }),
   };
-  return Object.fromEntries(
-    Object.entries(copies).filter(([, copy]) => copy.length < body.length),
-  );
+  return Object.fromEntries(Object.entries(copies).filter(([, copy]) => copy.length < body.length));
 }

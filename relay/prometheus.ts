@@ -33,9 +33,7 @@ function escape(text: string, chars: RegExp): string {
 
 /** `{a="x",b="y"}`, or '' without labels. */
 function labelText(labels: Readonly<Record<string, string>>): string {
-  const pairs = Object.entries(labels).map(
-    ([name, value]) => `${name}="${escape(value, /[\\"\n]/g)}"`,
-  );
+  const pairs = Object.entries(labels).map(([name, value]) => `${name}="${escape(value, /[\\"\n]/g)}"`);
   return pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
 }
 
@@ -57,23 +55,16 @@ export class Counter<L extends string> {
 
   inc(labels: LabelValues<L>, amount = 1): void {
     if (!(amount >= 0) || !Number.isFinite(amount))
-      throw new RangeError(
-        `${this.name}: a counter only goes up by a finite amount, got ${amount}`,
-      );
+      throw new RangeError(`${this.name}: a counter only goes up by a finite amount, got ${amount}`);
     // Rendered in the declared order, so one label set is one key however the caller wrote it.
-    const key = labelText(
-      Object.fromEntries(this.labelNames.map((name) => [name, labels[name]])),
-    );
+    const key = labelText(Object.fromEntries(this.labelNames.map((name) => [name, labels[name]])));
     this.series.set(key, (this.series.get(key) ?? 0) + amount);
   }
 
   samples(): string[] {
     // An unlabelled counter reads 0 before its first event, so rate() has a starting point.
-    if (this.labelNames.length === 0 && this.series.size === 0)
-      return [`${this.name} 0`];
-    return [...this.series].map(
-      ([labels, value]) => `${this.name}${labels} ${formatValue(value)}`,
-    );
+    if (this.labelNames.length === 0 && this.series.size === 0) return [`${this.name} 0`];
+    return [...this.series].map(([labels, value]) => `${this.name}${labels} ${formatValue(value)}`);
   }
 }
 
@@ -87,12 +78,8 @@ export class Histogram {
     private readonly name: string,
     private readonly buckets: readonly number[],
   ) {
-    const ascending = buckets.every(
-      (bound, i) =>
-        Number.isFinite(bound) && (i === 0 || bound > buckets[i - 1]!),
-    );
-    if (buckets.length === 0 || !ascending)
-      throw new Error(`${name}: buckets must be finite and strictly ascending`);
+    const ascending = buckets.every((bound, i) => Number.isFinite(bound) && (i === 0 || bound > buckets[i - 1]!));
+    if (buckets.length === 0 || !ascending) throw new Error(`${name}: buckets must be finite and strictly ascending`);
     this.counts = new Array<number>(buckets.length).fill(0);
   }
 
@@ -122,11 +109,7 @@ export class Histogram {
 export class Registry {
   private readonly families: Family[] = [];
 
-  counter<L extends string = never>(
-    name: string,
-    help: string,
-    labelNames: readonly L[] = [],
-  ): Counter<L> {
+  counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
     checkLabelNames(name, labelNames);
     const counter = new Counter(name, labelNames);
     this.add({ name, help, type: 'counter', samples: () => counter.samples() });
@@ -134,12 +117,7 @@ export class Registry {
   }
 
   /** A value read when scraped, so it is never stale and costs nothing between scrapes. */
-  gauge(
-    name: string,
-    help: string,
-    read: () => number,
-    labels: Readonly<Record<string, string>> = {},
-  ): void {
+  gauge(name: string, help: string, read: () => number, labels: Readonly<Record<string, string>> = {}): void {
     checkLabelNames(name, Object.keys(labels));
     const series = labelText(labels);
     this.add({
@@ -165,20 +143,15 @@ export class Registry {
   render(): string {
     const lines: string[] = [];
     for (const family of this.families) {
-      lines.push(
-        `# HELP ${family.name} ${escape(family.help, /[\\\n]/g)}`,
-        `# TYPE ${family.name} ${family.type}`,
-      );
+      lines.push(`# HELP ${family.name} ${escape(family.help, /[\\\n]/g)}`, `# TYPE ${family.name} ${family.type}`);
       lines.push(...family.samples());
     }
     return `${lines.join('\n')}\n`;
   }
 
   private add(family: Family): void {
-    if (!METRIC_NAME.test(family.name))
-      throw new Error(`"${family.name}" is not a valid metric name`);
-    if (this.families.some((other) => other.name === family.name))
-      throw new Error(`${family.name} is already defined`);
+    if (!METRIC_NAME.test(family.name)) throw new Error(`"${family.name}" is not a valid metric name`);
+    if (this.families.some((other) => other.name === family.name)) throw new Error(`${family.name} is already defined`);
     this.families.push(family);
   }
 }

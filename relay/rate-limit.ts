@@ -24,10 +24,7 @@ export class TokenBucket {
   }
 
   private refill(now: number): void {
-    this.tokens = Math.min(
-      this.burst,
-      this.tokens + ((now - this.updated) / 1000) * this.perSecond,
-    );
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.updated) / 1000) * this.perSecond);
     this.updated = now;
   }
 
@@ -41,9 +38,7 @@ export class TokenBucket {
   /** Like take, without consuming: lets a check happen before the work that may cost a token. */
   wait(now = Date.now()): number {
     this.refill(now);
-    return this.tokens >= WHOLE_TOKEN
-      ? 0
-      : Math.ceil(((1 - this.tokens) / this.perSecond) * 1000);
+    return this.tokens >= WHOLE_TOKEN ? 0 : Math.ceil(((1 - this.tokens) / this.perSecond) * 1000);
   }
 
   isFull(now = Date.now()): boolean {
@@ -123,10 +118,7 @@ export class KeyedLimiter {
     if (this.buckets.size >= this.maxKeys * PRUNE_TO) {
       // Mostly locks: the next walk waits a second, and while nothing at all could be freed, until
       // the first lock lifts. Meanwhile new keys are refused without one.
-      this.noScanUntil = Math.max(
-        now + LOCKED_TABLE_RESCAN_MS,
-        this.buckets.size >= this.maxKeys ? firstUnlock : 0,
-      );
+      this.noScanUntil = Math.max(now + LOCKED_TABLE_RESCAN_MS, this.buckets.size >= this.maxKeys ? firstUnlock : 0);
     }
     return this.buckets.size < this.maxKeys ? 0 : this.noScanUntil - now;
   }

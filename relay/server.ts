@@ -5,41 +5,22 @@
  */
 import path from 'node:path';
 import { SovError } from '../sdk/errors.ts';
-import {
-  AVATAR_UPLOAD_PATH,
-  CLOSE_CODES,
-  LIMITS,
-  PROTOCOL_VERSION,
-  WS_PATH,
-} from '../sdk/protocol.ts';
+import { AVATAR_UPLOAD_PATH, CLOSE_CODES, LIMITS, PROTOCOL_VERSION, WS_PATH } from '../sdk/protocol.ts';
 import { maxMessageBytes } from '../sdk/protocol/budget.ts';
 import { clientAddress } from './client-address.ts';
 import { originAllowed } from './config.ts';
 import type { RelayConfig } from './config.ts';
 import { connectionCounters } from './connection-limits.ts';
-import {
-  lockDataFolder,
-  loadRelayId,
-  loadServerSecret,
-} from './data-folder.ts';
+import { lockDataFolder, loadRelayId, loadServerSecret } from './data-folder.ts';
 import { chooseEngine } from './engine/choose-engine.ts';
-import type {
-  HttpExchange,
-  HttpReply,
-  HttpRequestHead,
-  UpgradeDecision,
-} from './engine/engine.ts';
+import type { HttpExchange, HttpReply, HttpRequestHead, UpgradeDecision } from './engine/engine.ts';
 import { HTTP_TRANSPORT_PREFIX, HttpTransport } from './http-transport.ts';
 import type { Logger } from './logger.ts';
 import { RelayMetrics, startMetricsServer } from './metrics.ts';
 import type { MetricsServer } from './metrics.ts';
 import { Presence } from './presence.ts';
 import { KeyedLimiter } from './rate-limit.ts';
-import {
-  flushReplies,
-  newConnection,
-  releaseConnection,
-} from './connection.ts';
+import { flushReplies, newConnection, releaseConnection } from './connection.ts';
 import type { Connection, Socket } from './connection.ts';
 import { frameHandler } from './frames.ts';
 import { USERS_TOPIC, eventFrame } from './handlers/context.ts';
@@ -88,10 +69,7 @@ const textReply = (status: number, text: string): HttpReply => ({
   body: text,
 });
 
-export async function startRelay(
-  config: RelayConfig,
-  log: Logger,
-): Promise<RunningRelay> {
+export async function startRelay(config: RelayConfig, log: Logger): Promise<RunningRelay> {
   const engineChoice = chooseEngine(config.engine);
   const unlock = lockDataFolder(config.dataDir);
   const secret = await loadServerSecret(config.dataDir);
@@ -101,8 +79,7 @@ export async function startRelay(
   const metrics = new RelayMetrics({
     engine: engineChoice.name,
     connections: () => sockets.size,
-    sessions: () =>
-      [...sockets].filter((ws) => ws.data.session !== null).length,
+    sessions: () => [...sockets].filter((ws) => ws.data.session !== null).length,
     rooms: () => presence.roomCount(),
   });
   const fileOps: FileOps = {
@@ -116,33 +93,18 @@ export async function startRelay(
   const accountIds = new AccountIds();
   const [accounts, sessions, history] = await Promise.all([
     Accounts.open(config.dataDir, accountIds, secret, log, fileOps),
-    Sessions.open(
-      config.dataDir,
-      accountIds,
-      config.sessionDays * 24 * 60 * 60 * 1000,
-      log,
-      fileOps,
-    ),
-    HistoryStore.open(
-      config.dataDir,
-      accountIds,
-      config.historySize,
-      log,
-      fileOps,
-    ),
+    Sessions.open(config.dataDir, accountIds, config.sessionDays * 24 * 60 * 60 * 1000, log, fileOps),
+    HistoryStore.open(config.dataDir, accountIds, config.historySize, log, fileOps),
   ]);
   const avatars = new AvatarStore(path.join(config.dataDir, 'avatars'));
   const staticFiles = loadStaticFiles([
     path.join(relayPackageRoot(), 'dist', 'demo'),
     path.join(relayPackageRoot(), 'dist', 'browser'),
   ]);
-  const { webSockets, tcpConnections } = connectionCounters(
-    config.maxConnectionsPerAddress,
-  );
+  const { webSockets, tcpConnections } = connectionCounters(config.maxConnectionsPerAddress);
 
   const publish = (topic: string, frame: string): number => {
-    const members =
-      engine.publish(topic, frame) + httpTransport.publish(topic, frame);
+    const members = engine.publish(topic, frame) + httpTransport.publish(topic, frame);
     metrics.bytesSent(Buffer.byteLength(frame) * members);
     return members;
   };
@@ -156,10 +118,7 @@ export async function startRelay(
       // Password guessing: 10 tries per name, then one a minute; 30 per address, then one every 10 s.
       loginByName: new KeyedLimiter(1 / 60, 10),
       loginByIp: new KeyedLimiter(1 / 10, 30),
-      registerByIp: new KeyedLimiter(
-        config.registrationsPerHour / 3600,
-        config.registrationsPerHour,
-      ),
+      registerByIp: new KeyedLimiter(config.registrationsPerHour / 3600, config.registrationsPerHour),
     },
     log,
     metrics,
@@ -185,14 +144,9 @@ export async function startRelay(
 
   /** A new connection, WebSocket or HTTP: the origin check and the per-address cap. */
   const admit = (head: HttpRequestHead): UpgradeDecision<Connection> => {
-    if (!originAllowed(config, head.header('origin')))
-      return { refuse: textReply(403, 'origin not allowed') };
+    if (!originAllowed(config, head.header('origin'))) return { refuse: textReply(403, 'origin not allowed') };
     // Behind a trusted reverse proxy every peer is the proxy: the client is the one it forwarded.
-    const ip = clientAddress(
-      head.peerAddress,
-      head.header('x-forwarded-for'),
-      config.trustedProxies,
-    );
+    const ip = clientAddress(head.peerAddress, head.header('x-forwarded-for'), config.trustedProxies);
     if (!webSockets.add(ip)) {
       log('warn', 'refused a connection: too many from one address', {
         ip,
@@ -210,8 +164,7 @@ export async function startRelay(
 
   const routes = httpRoutes({
     health: (exchange) => exchange.respond(textReply(200, 'ok')),
-    avatarPreflight: (exchange) =>
-      exchange.respond(preflightReply(config, exchange.header('origin'))),
+    avatarPreflight: (exchange) => exchange.respond(preflightReply(config, exchange.header('origin'))),
     avatarUpload: (exchange) =>
       handleAvatarUpload(exchange, {
         config,
@@ -219,31 +172,21 @@ export async function startRelay(
         sessions,
         avatars,
         log,
-        onChange: (user) =>
-          publish(USERS_TOPIC, eventFrame({ ev: 'profile', user })),
+        onChange: (user) => publish(USERS_TOPIC, eventFrame({ ev: 'profile', user })),
       }),
     avatar: (exchange) => {
       avatars
         .read(exchange.path.slice(AVATAR_URL_PREFIX.length))
-        .then((image) =>
-          exchange.respond(
-            image ? avatarReply(image) : textReply(404, 'not found'),
-          ),
-        );
+        .then((image) => exchange.respond(image ? avatarReply(image) : textReply(404, 'not found')));
     },
-    staticFile: (exchange) =>
-      exchange.respond(staticReply(staticFiles, exchange)),
+    staticFile: (exchange) => exchange.respond(staticReply(staticFiles, exchange)),
     httpTransport: (exchange) => httpTransport.handle(exchange),
   });
 
   const opened = (ws: Socket): void => {
     sockets.add(ws);
     ws.data.loginDeadline = setTimeout(() => {
-      if (!ws.data.session)
-        ws.end(
-          CLOSE_CODES.POLICY,
-          `log in within ${LOGIN_DEADLINE_MS / 1000} s`,
-        );
+      if (!ws.data.session) ws.end(CLOSE_CODES.POLICY, `log in within ${LOGIN_DEADLINE_MS / 1000} s`);
     }, LOGIN_DEADLINE_MS);
     ws.send(hello(ws));
   };
@@ -259,9 +202,7 @@ export async function startRelay(
     frame: onFrame,
     close: closed,
     cors: (origin) =>
-      originAllowed(config, origin)
-        ? { 'access-control-allow-origin': origin || '*', vary: 'origin' }
-        : null,
+      originAllowed(config, origin) ? { 'access-control-allow-origin': origin || '*', vary: 'origin' } : null,
     budget: config.connectionBudget,
     log,
   });
@@ -283,8 +224,7 @@ export async function startRelay(
       drain: flushReplies,
       close: closed,
       // A trusted proxy carries many clients on its connections; they are counted per client at the upgrade.
-      connection: (address) =>
-        config.trustedProxies.trusts(address) || tcpConnections.add(address),
+      connection: (address) => config.trustedProxies.trusts(address) || tcpConnections.add(address),
       connectionClosed: (address) => tcpConnections.remove(address),
     },
   );
@@ -293,8 +233,7 @@ export async function startRelay(
   let metricsServer: MetricsServer | null = null;
   try {
     port = await engine.listen(config.host, config.port);
-    if (config.metrics)
-      metricsServer = await startMetricsServer(config.metrics, metrics, log);
+    if (config.metrics) metricsServer = await startMetricsServer(config.metrics, metrics, log);
   } catch (error) {
     engine.stopListening();
     metrics.close();
@@ -333,13 +272,8 @@ export async function startRelay(
         httpTransport.close();
         await metricsServer?.close();
         metrics.close();
-        for (const ws of [...sockets])
-          ws.end(CLOSE_CODES.GOING_AWAY, 'relay shutting down');
-        await Promise.all([
-          accounts.close(),
-          sessions.close(),
-          history.close(),
-        ]);
+        for (const ws of [...sockets]) ws.end(CLOSE_CODES.GOING_AWAY, 'relay shutting down');
+        await Promise.all([accounts.close(), sessions.close(), history.close()]);
         unlock();
       })();
       return closing;
@@ -382,18 +316,14 @@ function httpRoutes(handle: RouteHandlers): (exchange: HttpExchange) => void {
   ];
   return (exchange) => {
     const route = table.find((entry) =>
-      entry.prefix
-        ? exchange.path.startsWith(entry.path)
-        : exchange.path === entry.path,
+      entry.prefix ? exchange.path.startsWith(entry.path) : exchange.path === entry.path,
     );
     // node:http passes on targets that are not a path (`*`, `http://host/...`); none names anything here.
     if (!route) return exchange.respond(textReply(404, 'not found'));
     const method = exchange.method === 'HEAD' ? 'GET' : exchange.method;
     const handler = route.methods[method];
     if (handler) return handler(exchange);
-    const allowed = Object.keys(route.methods).flatMap((name) =>
-      name === 'GET' ? ['GET', 'HEAD'] : [name],
-    );
+    const allowed = Object.keys(route.methods).flatMap((name) => (name === 'GET' ? ['GET', 'HEAD'] : [name]));
     const refusal = jsonReply(405, {
       ok: false,
       error: { code: 'INVALID_FIELD', message: 'Method not allowed.' },
@@ -406,8 +336,7 @@ function httpRoutes(handle: RouteHandlers): (exchange: HttpExchange) => void {
 }
 
 function preflightReply(config: RelayConfig, origin: string): HttpReply {
-  if (!originAllowed(config, origin))
-    return { status: 403, headers: { vary: 'origin' }, body: null };
+  if (!originAllowed(config, origin)) return { status: 403, headers: { vary: 'origin' }, body: null };
   return {
     status: 204,
     headers: {

@@ -54,11 +54,7 @@ function keyObject(publicKey: string): KeyObject | null {
 const VERIFY_OFF_THREAD = os.availableParallelism() > 1;
 
 /** Resolves true when `signature` (base64url) is `publicKey`'s (base64url) valid signature over `data`. */
-export function verifySignature(
-  publicKey: string,
-  data: Uint8Array,
-  signature: string,
-): Promise<boolean> {
+export function verifySignature(publicKey: string, data: Uint8Array, signature: string): Promise<boolean> {
   const key = keyObject(publicKey);
   const sig = Buffer.from(signature, 'base64url');
   if (!key || sig.length !== 64) return Promise.resolve(false);
@@ -71,9 +67,7 @@ export function verifySignature(
   }
   return new Promise((resolve) => {
     try {
-      crypto.verify(null, data, key, sig, (error, valid) =>
-        resolve(!error && valid),
-      );
+      crypto.verify(null, data, key, sig, (error, valid) => resolve(!error && valid));
     } catch {
       resolve(false);
     }

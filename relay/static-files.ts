@@ -79,8 +79,7 @@ const TYPES: Record<string, string> = {
 const FRAME_ANCESTORS = "frame-ancestors 'none'";
 
 /** Our own pages write the tag in this one form (demo/*.html). */
-const META_POLICY =
-  /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/i;
+const META_POLICY = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/i;
 
 function representation(body: Buffer): Representation {
   return {
@@ -96,24 +95,12 @@ function representation(body: Buffer): Representation {
 function encodedForms(file: string, body: Buffer): StaticFile['encoded'] {
   if (!isCompressible(file)) return {};
   const codings = Object.keys(CODING_SUFFIX) as ContentCoding[];
-  const beside = codings.filter((coding) =>
-    fs.existsSync(file + CODING_SUFFIX[coding]),
-  );
+  const beside = codings.filter((coding) => fs.existsSync(file + CODING_SUFFIX[coding]));
   const copies =
     beside.length > 0
-      ? Object.fromEntries(
-          beside.map((coding) => [
-            coding,
-            fs.readFileSync(file + CODING_SUFFIX[coding]),
-          ]),
-        )
+      ? Object.fromEntries(beside.map((coding) => [coding, fs.readFileSync(file + CODING_SUFFIX[coding])]))
       : precompress(body);
-  return Object.fromEntries(
-    Object.entries(copies).map(([coding, copy]) => [
-      coding,
-      representation(copy),
-    ]),
-  );
+  return Object.fromEntries(Object.entries(copies).map(([coding, copy]) => [coding, representation(copy)]));
 }
 
 /**
@@ -166,9 +153,7 @@ const QVALUE = /^q=(0(\.\d{0,3})?|1(\.0{0,3})?)$/;
 function acceptedCodings(acceptEncoding: string): Map<string, number> {
   const weights = new Map<string, number>();
   for (const member of acceptEncoding.toLowerCase().split(',')) {
-    const [name = '', ...parameters] = member
-      .split(';')
-      .map((part) => part.trim());
+    const [name = '', ...parameters] = member.split(';').map((part) => part.trim());
     const weight = parameters.find((parameter) => parameter.startsWith('q='));
     const q = weight === undefined ? 1 : QVALUE.exec(weight)?.[1];
     if (!CODING_NAME.test(name) || q === undefined) continue;
@@ -182,20 +167,13 @@ function acceptedCodings(acceptEncoding: string): Map<string, number> {
  * nothing else is acceptable, even if the client refused it: it is all there is to send. A request
  * without Accept-Encoding gets identity too (curl, scripts), though the RFC would allow any.
  */
-function chooseCoding(
-  acceptEncoding: string,
-  file: StaticFile,
-): ContentCoding | 'identity' {
+function chooseCoding(acceptEncoding: string, file: StaticFile): ContentCoding | 'identity' {
   const accepted = acceptedCodings(acceptEncoding);
-  const weight = (coding: string): number =>
-    accepted.get(coding) ?? accepted.get('*') ?? 0;
+  const weight = (coding: string): number => accepted.get(coding) ?? accepted.get('*') ?? 0;
   let best: ContentCoding | null = null;
   for (const coding of PREFERENCE)
-    if (file.encoded[coding] && weight(coding) > (best ? weight(best) : 0))
-      best = coding;
-  return best && weight(best) >= (accepted.get('identity') ?? 0)
-    ? best
-    : 'identity';
+    if (file.encoded[coding] && weight(coding) > (best ? weight(best) : 0)) best = coding;
+  return best && weight(best) >= (accepted.get('identity') ?? 0) ? best : 'identity';
 }
 
 /** If-None-Match compares weakly: W/"x" matches "x". */
@@ -233,25 +211,19 @@ function plain(
 }
 
 /** The answer to a GET or HEAD for a static file, or the 404 or 405 in its place. */
-export function staticReply(
-  files: StaticFiles,
-  request: StaticRequest,
-): StaticReply {
+export function staticReply(files: StaticFiles, request: StaticRequest): StaticReply {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     return plain(405, 'application/json', METHOD_NOT_ALLOWED, request.method, {
       allow: 'GET, HEAD',
     });
   }
   const file = files.get(request.path.split('?')[0]!);
-  if (!file)
-    return plain(404, 'text/plain; charset=utf-8', NOT_FOUND, request.method);
+  if (!file) return plain(404, 'text/plain; charset=utf-8', NOT_FOUND, request.method);
   const coding = chooseCoding(request.header('accept-encoding') ?? '', file);
   const chosen = coding === 'identity' ? file.identity : file.encoded[coding]!;
   const headers: Record<string, string> = {
     etag: chosen.etag,
-    'cache-control': file.immutable
-      ? 'public, max-age=31536000, immutable'
-      : 'no-cache',
+    'cache-control': file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
     'x-content-type-options': 'nosniff',
   };
   if (Object.keys(file.encoded).length > 0) headers.vary = 'accept-encoding';
@@ -260,11 +232,9 @@ export function staticReply(
     headers['access-control-allow-origin'] = '*';
     headers['cross-origin-resource-policy'] = 'cross-origin';
   }
-  if (file.contentSecurityPolicy)
-    headers['content-security-policy'] = file.contentSecurityPolicy;
+  if (file.contentSecurityPolicy) headers['content-security-policy'] = file.contentSecurityPolicy;
   // A 304 carries no representation metadata (content type, coding, length): RFC 9110 15.4.5.
-  if (anyTagMatches(request.header('if-none-match') ?? '', chosen.etag))
-    return { status: 304, headers, body: null };
+  if (anyTagMatches(request.header('if-none-match') ?? '', chosen.etag)) return { status: 304, headers, body: null };
   headers['content-type'] = file.type;
   if (coding !== 'identity') headers['content-encoding'] = coding;
   headers['content-length'] = String(chosen.body.length);

@@ -19,11 +19,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import {
-  CODING_SUFFIX,
-  isCompressible,
-  precompress,
-} from '../relay/precompress.mjs';
+import { CODING_SUFFIX, isCompressible, precompress } from '../relay/precompress.mjs';
 import { writeCustomElementsManifest } from './manifest.mjs';
 
 const require = createRequire(import.meta.url);
@@ -98,14 +94,7 @@ function oneInitialChunk(entry) {
  * platform calls on objects by itself. Private means used within its class, so no app or other
  * bundle can reach a renamed member, and what this rule cannot prove safe keeps its name.
  */
-const CALLED_BY_NAME = new Set([
-  'constructor',
-  'handleEvent',
-  'then',
-  'toJSON',
-  'toString',
-  'valueOf',
-]);
+const CALLED_BY_NAME = new Set(['constructor', 'handleEvent', 'then', 'toJSON', 'toString', 'valueOf']);
 
 async function privateMemberNames(entry) {
   const { metafile } = await build({
@@ -125,9 +114,7 @@ async function privateMemberNames(entry) {
     const text = fs.readFileSync(input, 'utf8');
     const occurrences =
       /(?<=[\n(,])\s*((?:@[\w.]+(?:\([^)]*\))?\s*)*)private\s+(?:(?:readonly|async|static|get|set)\s+)*([A-Za-z_$][\w$]*)|(\bthis\.)?([A-Za-z_$][\w$]*)/g;
-    for (const [, decorator, privateName, viaThis, word] of text.matchAll(
-      occurrences,
-    )) {
+    for (const [, decorator, privateName, viaThis, word] of text.matchAll(occurrences)) {
       if (privateName && ours && !decorator) declared.add(privateName);
       else if (privateName) excluded.add(privateName);
       else if (!(viaThis && ours)) excluded.add(word);
@@ -150,12 +137,7 @@ const shared = {
 // even while it costs no bytes yet.
 const RELAY_ONLY = /^(relay\/|sdk\/protocol\.ts$|sdk\/protocol\/requests\.ts$)/;
 
-async function browserBuild(
-  entryPoints,
-  chunkFolder,
-  plugins = [],
-  options = {},
-) {
+async function browserBuild(entryPoints, chunkFolder, plugins = [], options = {}) {
   const result = await build({
     ...shared,
     ...options,
@@ -172,13 +154,9 @@ async function browserBuild(
     metafile: true,
     plugins: [...plugins, minifyLitCss],
   });
-  const leaked = Object.keys(result.metafile.inputs).filter((input) =>
-    RELAY_ONLY.test(input),
-  );
+  const leaked = Object.keys(result.metafile.inputs).filter((input) => RELAY_ONLY.test(input));
   if (leaked.length)
-    throw new Error(
-      `relay-only modules in the browser build of ${Object.keys(entryPoints)}: ${leaked.join(', ')}`,
-    );
+    throw new Error(`relay-only modules in the browser build of ${Object.keys(entryPoints)}: ${leaked.join(', ')}`);
   return result;
 }
 
@@ -196,16 +174,13 @@ const ELEMENTS = {
 // audited, and a security fix reaches apps without our release). Lit and pica are bundled in: as
 // dependencies they would put 5.8 MB of Lit's development builds and maps into every app's
 // node_modules; pica stays a lazy chunk, loaded when an avatar is first processed.
-const RUNTIME_DEPENDENCIES = Object.keys(
-  JSON.parse(fs.readFileSync('package.json', 'utf8')).dependencies,
-);
+const RUNTIME_DEPENDENCIES = Object.keys(JSON.parse(fs.readFileSync('package.json', 'utf8')).dependencies);
 
 // Built beside dist/ and relay/dist/ and swapped in at the end, so a relay starting during a rebuild
 // (`npm start` in another terminal, a test) never finds its dist/ half written.
 const NEXT = 'dist.next';
 const RELAY_NEXT = 'relay/dist.next';
-for (const folder of [NEXT, RELAY_NEXT])
-  fs.rmSync(folder, { recursive: true, force: true });
+for (const folder of [NEXT, RELAY_NEXT]) fs.rmSync(folder, { recursive: true, force: true });
 await Promise.all([
   build({
     ...shared,
@@ -222,12 +197,7 @@ await Promise.all([
     entryPoints: {
       'sdk/index': 'sdk/index.ts',
       'components/index': 'web-components/index.ts',
-      ...Object.fromEntries(
-        Object.entries(ELEMENTS).map(([name, source]) => [
-          `components/${name}`,
-          source,
-        ]),
-      ),
+      ...Object.fromEntries(Object.entries(ELEMENTS).map(([name, source]) => [`components/${name}`, source])),
     },
     outdir: NEXT,
     splitting: true,
@@ -240,28 +210,20 @@ await Promise.all([
   }),
   // Two builds, not one with two entries: chunks shared between the entries would split the
   // components' initial download into more files, each compressed on its own.
-  browserBuild({ 'sovereign-chat': 'sdk/index.ts' }, 'chunks', [
-    oneInitialChunk('sdk/index.ts'),
-  ]),
+  browserBuild({ 'sovereign-chat': 'sdk/index.ts' }, 'chunks', [oneInitialChunk('sdk/index.ts')]),
   browserBuild(
     { 'sov-chat': 'web-components/index.ts' },
     'chunks/sov-chat',
     [oneInitialChunk('web-components/index.ts')],
     {
-      mangleProps: new RegExp(
-        `^(${(await privateMemberNames('web-components/index.ts')).join('|')})$`,
-      ),
+      mangleProps: new RegExp(`^(${(await privateMemberNames('web-components/index.ts')).join('|')})$`),
     },
   ),
 ]);
 execFileSync(
   process.execPath,
   [
-    path.join(
-      path.dirname(require.resolve('typescript/package.json')),
-      'bin',
-      'tsc',
-    ),
+    path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'),
     '-p',
     'tsconfig.package-types.json',
     '--outDir',
@@ -270,23 +232,12 @@ execFileSync(
   { stdio: 'inherit' },
 );
 // The declarations of each component entry, beside its JavaScript, for the exports' `types`.
-fs.writeFileSync(
-  `${NEXT}/components/index.d.ts`,
-  "export * from '../web-components/index.js';\n",
-);
+fs.writeFileSync(`${NEXT}/components/index.d.ts`, "export * from '../web-components/index.js';\n");
 for (const [name, source] of Object.entries(ELEMENTS))
-  fs.writeFileSync(
-    `${NEXT}/components/${name}.d.ts`,
-    `export * from '../${source.replace(/\.ts$/, '.js')}';\n`,
-  );
+  fs.writeFileSync(`${NEXT}/components/${name}.d.ts`, `export * from '../${source.replace(/\.ts$/, '.js')}';\n`);
 fs.cpSync('demo', `${RELAY_NEXT}/demo`, { recursive: true });
 writeCustomElementsManifest(
-  Object.fromEntries(
-    Object.entries(ELEMENTS).map(([name, source]) => [
-      source,
-      `dist/components/${name}.js`,
-    ]),
-  ),
+  Object.fromEntries(Object.entries(ELEMENTS).map(([name, source]) => [source, `dist/components/${name}.js`])),
 );
 /**
  * gzip by zopfli: the same format every browser reads, 3-4 % smaller than zlib's -9 (the initial
@@ -299,9 +250,7 @@ async function zopfliGzip(body) {
   const { gzipAsync } = await import('@gfx/zopfli');
   const copy = Buffer.from(await gzipAsync(body, { numiterations: 15 }));
   if (!zlib.gunzipSync(copy).equals(body))
-    throw new Error(
-      'zopfli produced a gzip copy that does not unpack to its file',
-    );
+    throw new Error('zopfli produced a gzip copy that does not unpack to its file');
   return copy;
 }
 
@@ -314,10 +263,8 @@ for (const file of fs
   const copies = precompress(body);
   // Source maps only go to developer tools: zlib's copy is good enough, and zopfli would triple the build's time.
   const smaller = file.endsWith('.map') ? null : await zopfliGzip(body);
-  if (copies.gzip && smaller && smaller.length < copies.gzip.length)
-    copies.gzip = smaller;
-  for (const [coding, copy] of Object.entries(copies))
-    fs.writeFileSync(file + CODING_SUFFIX[coding], copy);
+  if (copies.gzip && smaller && smaller.length < copies.gzip.length) copies.gzip = smaller;
+  for (const [coding, copy] of Object.entries(copies)) fs.writeFileSync(file + CODING_SUFFIX[coding], copy);
 }
 for (const [next, final] of [
   [NEXT, 'dist'],

@@ -20,8 +20,6 @@ export function chromiumPath() {
   ];
   const found = candidates.find((file) => file && fs.existsSync(file));
   if (!found)
-    throw new Error(
-      'Browser tests need Chrome or Chromium: install it (apt-get install chromium) or set CHROME_PATH.',
-    );
+    throw new Error('Browser tests need Chrome or Chromium: install it (apt-get install chromium) or set CHROME_PATH.');
   return found;
 }

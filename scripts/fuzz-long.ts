@@ -26,15 +26,8 @@ const { values } = parseArgs({
 const frames = Number(values.frames);
 const seed = Number(values.seed);
 const rssBound = Number(values['rss-bound']);
-if (
-  !Number.isSafeInteger(frames) ||
-  frames < 1 ||
-  !Number.isSafeInteger(seed) ||
-  !(rssBound > 0)
-) {
-  console.error(
-    'usage: node --import tsx scripts/fuzz-long.ts [--frames N] [--seed S] [--rss-bound MB]',
-  );
+if (!Number.isSafeInteger(frames) || frames < 1 || !Number.isSafeInteger(seed) || !(rssBound > 0)) {
+  console.error('usage: node --import tsx scripts/fuzz-long.ts [--frames N] [--seed S] [--rss-bound MB]');
   process.exit(2);
 }
 
@@ -72,9 +65,7 @@ try {
     }
   }
   const summary = await harness.finish(rssBound);
-  console.log(
-    `Sovereign Chat relay fuzz: ${frames.toLocaleString('en')} frames requested, seed ${seed}`,
-  );
+  console.log(`Sovereign Chat relay fuzz: ${frames.toLocaleString('en')} frames requested, seed ${seed}`);
   console.log(formatSummary(summary, rssBound));
   process.exitCode = summary.violations.length === 0 ? 0 : 1;
 } finally {

@@ -24,22 +24,13 @@ const ELEMENT_MODULE = /(^|\/)sov-[\w-]+\.ts$/;
 const withoutPrivateMembers = {
   name: 'sov-without-private-members',
   packageLinkPhase({ customElementsManifest }) {
-    for (const declaration of customElementsManifest.modules.flatMap(
-      (module) => module.declarations ?? [],
-    )) {
+    for (const declaration of customElementsManifest.modules.flatMap((module) => module.declarations ?? [])) {
       const internal = new Set(
-        (declaration.members ?? [])
-          .filter((member) => member.privacy === 'private')
-          .map((member) => member.name),
+        (declaration.members ?? []).filter((member) => member.privacy === 'private').map((member) => member.name),
       );
-      if (declaration.members)
-        declaration.members = declaration.members.filter(
-          (member) => !internal.has(member.name),
-        );
+      if (declaration.members) declaration.members = declaration.members.filter((member) => !internal.has(member.name));
       if (declaration.attributes)
-        declaration.attributes = declaration.attributes.filter(
-          (attribute) => !internal.has(attribute.fieldName),
-        );
+        declaration.attributes = declaration.attributes.filter((attribute) => !internal.has(attribute.fieldName));
     }
   },
 };
@@ -53,27 +44,18 @@ const withoutPrivateMembers = {
 export function writeCustomElementsManifest(published) {
   const files = fs
     .readdirSync('web-components', { recursive: true })
-    .map((name) =>
-      path.posix.join('web-components', String(name).split(path.sep).join('/')),
-    )
+    .map((name) => path.posix.join('web-components', String(name).split(path.sep).join('/')))
     .filter((file) => ELEMENT_MODULE.test(file))
     .sort();
   const modules = files.map((file) =>
-    ts.createSourceFile(
-      file,
-      fs.readFileSync(file, 'utf8'),
-      ts.ScriptTarget.ES2022,
-      true,
-    ),
+    ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true),
   );
   const manifest = create({
     modules,
     plugins: [...litPlugin(), withoutPrivateMembers],
   });
-  const text = JSON.stringify(manifest, null, 2).replace(
-    /"(web-components\/[\w/-]+)\.ts"/g,
-    (_whole, source) =>
-      JSON.stringify(published[`${source}.ts`] ?? `dist/${source}.d.ts`),
+  const text = JSON.stringify(manifest, null, 2).replace(/"(web-components\/[\w/-]+)\.ts"/g, (_whole, source) =>
+    JSON.stringify(published[`${source}.ts`] ?? `dist/${source}.d.ts`),
   );
   fs.writeFileSync(MANIFEST_FILE, `${text}\n`);
 }

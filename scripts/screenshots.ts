@@ -77,18 +77,12 @@ async function open(browser: Browser, url: string, lang: Lang): Promise<Page> {
   return page;
 }
 
-async function register(
-  page: Page,
-  lang: Lang,
-  person: (typeof CAST)[Lang]['people'][number],
-): Promise<void> {
+async function register(page: Page, lang: Lang, person: (typeof CAST)[Lang]['people'][number]): Promise<void> {
   const labels = CAST[lang].labels;
   await page.getByRole('button', { name: labels.toRegister }).click();
   await page.getByLabel(labels.username, { exact: true }).fill(person.username);
   await page.getByLabel(labels.password).fill(PASSWORD);
-  await page
-    .getByLabel(labels.firstName, { exact: true })
-    .fill(person.firstName);
+  await page.getByLabel(labels.firstName, { exact: true }).fill(person.firstName);
   await page.getByLabel(labels.lastName).fill(person.lastName);
   await page.getByRole('button', { name: labels.register }).click();
   await page.getByRole('button', { name: labels.exit }).waitFor();
@@ -105,11 +99,7 @@ async function say(page: Page, lang: Lang, text: string): Promise<void> {
 }
 
 /** The chat element alone; `wholePage` for the profile, a modal dialog drawn over the page. */
-async function shoot(
-  page: Page,
-  name: string,
-  wholePage = false,
-): Promise<void> {
+async function shoot(page: Page, name: string, wholePage = false): Promise<void> {
   for (const theme of THEMES) {
     await page.emulateMedia({ colorScheme: theme });
     await page.waitForTimeout(150);
@@ -132,9 +122,7 @@ async function main(): Promise<void> {
     for (const lang of Object.keys(CAST) as Lang[]) {
       const [first, second] = CAST[lang].people;
       const me = await open(browser, relay.url, lang);
-      await me
-        .getByRole('button', { name: CAST[lang].labels.toRegister })
-        .waitFor();
+      await me.getByRole('button', { name: CAST[lang].labels.toRegister }).waitFor();
       await shoot(me, `login-${lang}`);
       await register(me, lang, first);
       const other = await open(browser, relay.url, lang);

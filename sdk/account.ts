@@ -4,39 +4,23 @@
  * `register`, `login`, `changePassword` or `updateProfile`, as one chunk: a returning user resumes
  * the stored session and never needs any of it, and a profile change, rare, shares the name checks.
  */
-import type {
-  Credentials,
-  PasswordChangeInput,
-  Registration,
-} from './client.ts';
+import type { Credentials, PasswordChangeInput, Registration } from './client.ts';
 import { MIN_PASSWORD_LENGTH } from './client.ts';
-import {
-  derivePasswordKeys,
-  publicKeyOf,
-  randomBytes,
-} from './crypto/password.ts';
+import { derivePasswordKeys, publicKeyOf, randomBytes } from './crypto/password.ts';
 import type { StoredSigningKey } from './crypto/signing.ts';
 import { storedSigningKey } from './crypto/signing-key.ts';
 import { toBase64Url } from './encoding.ts';
 import { SovError } from './errors.ts';
 import { personName, username as usernameCheck } from './protocol/fields.ts';
 import { DEFAULT_KDF } from './protocol/frames.ts';
-import type {
-  Profile,
-  RequestMap,
-  RequestType,
-  ResultMap,
-} from './protocol/frames.ts';
+import type { Profile, RequestMap, RequestType, ResultMap } from './protocol/frames.ts';
 import { kdfParams } from './protocol/kdf.ts';
 
 /** What registration and login need from the client. */
 export interface AccountHost {
   /** Starts connecting to the relay, if the client is not connected yet. */
   connect(): void;
-  request<K extends RequestType>(
-    type: K,
-    fields: RequestMap[K],
-  ): Promise<ResultMap[K]>;
+  request<K extends RequestType>(type: K, fields: RequestMap[K]): Promise<ResultMap[K]>;
   /** Keep the signing key as a non-extractable WebCrypto key where the browser can. */
   readonly useWebCrypto: boolean;
 }
@@ -49,10 +33,7 @@ export interface NewSession {
 }
 
 /** Creates the account: checks the input, derives the keys, sends only derived and random values. */
-export async function register(
-  host: AccountHost,
-  input: Registration,
-): Promise<NewSession> {
+export async function register(host: AccountHost, input: Registration): Promise<NewSession> {
   const username = usernameCheck(input.username, 'username');
   const firstName = personName(input.firstName, 'firstName');
   const lastName = personName(input.lastName, 'lastName');
@@ -78,10 +59,7 @@ export async function register(
 }
 
 /** Logs in with the KDF settings the relay holds for the name, and checks the key the password gives. */
-export async function login(
-  host: AccountHost,
-  input: Credentials,
-): Promise<NewSession> {
+export async function login(host: AccountHost, input: Credentials): Promise<NewSession> {
   const username = usernameCheck(input.username, 'username');
   checkPassword(input.password, false);
   host.connect();
@@ -133,11 +111,7 @@ export async function changePassword(
   );
   const kdf = { ...DEFAULT_KDF, salt: toBase64Url(randomBytes(16)) };
   const keySalt = toBase64Url(randomBytes(32));
-  const next = await derivePasswordKeys(
-    input.next,
-    kdf,
-    progress && ((fraction) => progress(0.5 + fraction / 2)),
-  );
+  const next = await derivePasswordKeys(input.next, kdf, progress && ((fraction) => progress(0.5 + fraction / 2)));
   const seed = next.signingSeed(keySalt);
   const publicKey = await publicKeyOf(seed);
   const { user } = await host
@@ -163,29 +137,17 @@ export async function changePassword(
   return { user, signingKey };
 }
 
-const currentKeyOf = (user: Profile): string | undefined =>
-  user.keys[user.keys.length - 1]?.publicKey;
+const currentKeyOf = (user: Profile): string | undefined => user.keys[user.keys.length - 1]?.publicKey;
 
 const keyMismatch = (): SovError =>
-  new SovError(
-    'INTERNAL',
-    "The key from your password does not match the relay's record of your key.",
-  );
+  new SovError('INTERNAL', "The key from your password does not match the relay's record of your key.");
 
 /** `chosen`: a password being set (registration, a change's new one), which must be long enough. */
-function checkPassword(
-  password: unknown,
-  chosen: boolean,
-  field = 'password',
-): void {
+function checkPassword(password: unknown, chosen: boolean, field = 'password'): void {
   if (typeof password !== 'string' || password === '')
     throw new SovError('EMPTY_FIELD', 'Enter a password.', { field });
   if (chosen && [...password].length < MIN_PASSWORD_LENGTH) {
-    throw new SovError(
-      'INVALID_FIELD',
-      `The password must be at least ${MIN_PASSWORD_LENGTH} characters.`,
-      { field },
-    );
+    throw new SovError('INVALID_FIELD', `The password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field });
   }
 }
 
@@ -195,11 +157,8 @@ export async function updateProfile(
   change: { username?: string; firstName?: string; lastName?: string },
 ): Promise<Profile> {
   const fields: RequestMap['update-profile'] = {};
-  if (change.username !== undefined)
-    fields.username = usernameCheck(change.username, 'username');
-  if (change.firstName !== undefined)
-    fields.firstName = personName(change.firstName, 'firstName');
-  if (change.lastName !== undefined)
-    fields.lastName = personName(change.lastName, 'lastName');
+  if (change.username !== undefined) fields.username = usernameCheck(change.username, 'username');
+  if (change.firstName !== undefined) fields.firstName = personName(change.firstName, 'firstName');
+  if (change.lastName !== undefined) fields.lastName = personName(change.lastName, 'lastName');
   return (await host.request('update-profile', fields)).user;
 }

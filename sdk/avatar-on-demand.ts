@@ -8,10 +8,7 @@ import { loadAvatar } from './lazy.ts';
 import type { Profile } from './protocol/frames.ts';
 
 /** See ./avatar.ts `processAvatar`. */
-export async function processAvatar(
-  file: Blob,
-  options?: ProcessAvatarOptions,
-): Promise<Blob> {
+export async function processAvatar(file: Blob, options?: ProcessAvatarOptions): Promise<Blob> {
   return (await loadAvatar()).processAvatar(file, options);
 }
 

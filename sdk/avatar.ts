@@ -46,22 +46,11 @@ type Context2D = OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D;
  * transparent corners, exports PNG. Rejects only with SovError: FILE_TOO_LARGE, NOT_AN_IMAGE,
  * INVALID_INPUT, or NETWORK when the resizer code cannot be loaded.
  */
-export async function processAvatar(
-  file: Blob,
-  options: ProcessAvatarOptions = {},
-): Promise<Blob> {
-  const {
-    maxBytes = DEFAULT_AVATAR_MAX_BYTES,
-    size = AVATAR_SIZE,
-    onProgress,
-  } = options;
-  if (!(maxBytes > 0))
-    throw new SovError('INVALID_INPUT', 'maxBytes must be a positive number.');
+export async function processAvatar(file: Blob, options: ProcessAvatarOptions = {}): Promise<Blob> {
+  const { maxBytes = DEFAULT_AVATAR_MAX_BYTES, size = AVATAR_SIZE, onProgress } = options;
+  if (!(maxBytes > 0)) throw new SovError('INVALID_INPUT', 'maxBytes must be a positive number.');
   if (!Number.isInteger(size) || size < 1 || size > LIMITS.maxAvatarSide) {
-    throw new SovError(
-      'INVALID_INPUT',
-      `size must be a whole number from 1 to ${LIMITS.maxAvatarSide}.`,
-    );
+    throw new SovError('INVALID_INPUT', `size must be a whole number from 1 to ${LIMITS.maxAvatarSide}.`);
   }
   // Both refusals come before decoding: decoding a huge or hostile file is exactly the cost to avoid.
   if (file.size > maxBytes) {
@@ -70,8 +59,7 @@ export async function processAvatar(
       `The file is ${formatBytes(file.size)}; the limit is ${formatBytes(maxBytes)}.`,
     );
   }
-  if (file.type !== '' && !file.type.startsWith('image/'))
-    throw new SovError('NOT_AN_IMAGE');
+  if (file.type !== '' && !file.type.startsWith('image/')) throw new SovError('NOT_AN_IMAGE');
 
   let bitmap: ImageBitmap;
   try {
@@ -80,8 +68,7 @@ export async function processAvatar(
     throw new SovError('NOT_AN_IMAGE');
   }
   try {
-    if (bitmap.width === 0 || bitmap.height === 0)
-      throw new SovError('NOT_AN_IMAGE');
+    if (bitmap.width === 0 || bitmap.height === 0) throw new SovError('NOT_AN_IMAGE');
     report(onProgress, 0.1);
     const resizer = await loadPica();
     const square = cropToSquare(bitmap, Math.max(size, MAX_WORKING_SIDE));
@@ -95,10 +82,7 @@ export async function processAvatar(
   } catch (error) {
     if (error instanceof SovError) throw error;
     // Canvas allocation, pica and encoding fail only for images this browser cannot handle.
-    throw new SovError(
-      'NOT_AN_IMAGE',
-      'This browser could not process the image; try a smaller one.',
-    );
+    throw new SovError('NOT_AN_IMAGE', 'This browser could not process the image; try a smaller one.');
   } finally {
     bitmap.close();
   }
@@ -118,17 +102,13 @@ export async function setAvatar(
   const progress = options.onProgress;
   const image = await processAvatar(file, {
     ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-    ...(progress
-      ? { onProgress: (fraction: number) => progress(fraction * 0.5) }
-      : {}),
+    ...(progress ? { onProgress: (fraction: number) => progress(fraction * 0.5) } : {}),
   });
   return uploadAvatar(
     httpBase,
     token,
     image,
-    progress
-      ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) }
-      : {},
+    progress ? { onProgress: (fraction: number) => progress(0.5 + fraction * 0.5) } : {},
   );
 }
 
@@ -149,10 +129,7 @@ export async function uploadAvatar(
   if (signal?.aborted) throw cancelled();
   // The relay would refuse it too, but only after the whole body had crossed the network.
   if (image.size > LIMITS.maxAvatarBytes) {
-    throw new SovError(
-      'IMAGE_TOO_LARGE',
-      `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`,
-    );
+    throw new SovError('IMAGE_TOO_LARGE', `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`);
   }
 
   // XMLHttpRequest rather than fetch: only it reports upload progress in every browser.
@@ -162,10 +139,7 @@ export async function uploadAvatar(
     xhr.setRequestHeader('Authorization', `Bearer ${token}`);
     xhr.setRequestHeader('Content-Type', 'image/png');
   } catch {
-    throw new SovError(
-      'INVALID_INPUT',
-      'The relay address or the session token is malformed.',
-    );
+    throw new SovError('INVALID_INPUT', 'The relay address or the session token is malformed.');
   }
   xhr.timeout = UPLOAD_TIMEOUT_MS;
   xhr.responseType = 'text';
@@ -187,18 +161,12 @@ export async function uploadAvatar(
 
     xhr.upload.onprogress = (event) => {
       // Stop short of 1: the relay may still refuse the image once it has all of it.
-      if (event.lengthComputable && event.total > 0)
-        progress(Math.min(event.loaded / event.total, 0.99));
+      if (event.lengthComputable && event.total > 0) progress(Math.min(event.loaded / event.total, 0.99));
     };
     xhr.onload = () => finish(readReply(xhr.status, xhr.responseText));
     xhr.onerror = () => finish(new SovError('NETWORK'));
     xhr.ontimeout = () =>
-      finish(
-        new SovError(
-          'TIMEOUT',
-          `The relay did not take the upload within ${UPLOAD_TIMEOUT_MS / 1000} seconds.`,
-        ),
-      );
+      finish(new SovError('TIMEOUT', `The relay did not take the upload within ${UPLOAD_TIMEOUT_MS / 1000} seconds.`));
     xhr.onabort = () => finish(cancelled());
     signal?.addEventListener('abort', onAbort, { once: true });
     xhr.send(image);
@@ -221,10 +189,7 @@ function loadPica(): Promise<Pica> {
       picaInstance = undefined; // a failed chunk load may succeed on the next attempt
       throw error instanceof SovError
         ? error
-        : new SovError(
-            'NETWORK',
-            `The image resizer could not be loaded: ${String(error)}`,
-          );
+        : new SovError('NETWORK', `The image resizer could not be loaded: ${String(error)}`);
     },
   );
   return picaInstance;
@@ -253,9 +218,7 @@ async function picaFeatures(): Promise<PicaFeature[]> {
 function blobWorkersStart(): Promise<boolean> {
   return new Promise((resolve) => {
     let worker: Worker;
-    const url = URL.createObjectURL(
-      new Blob(['postMessage(1)'], { type: 'text/javascript' }),
-    );
+    const url = URL.createObjectURL(new Blob(['postMessage(1)'], { type: 'text/javascript' }));
     const done = (works: boolean): void => {
       clearTimeout(timer);
       worker?.terminate();
@@ -299,10 +262,7 @@ function maskToCircle(image: Canvas, size: number): Canvas {
   return canvas;
 }
 
-function createCanvas(
-  width: number,
-  height: number,
-): { canvas: Canvas; context: Context2D } {
+function createCanvas(width: number, height: number): { canvas: Canvas; context: Context2D } {
   // OffscreenCanvas needs no document and never touches layout; the element is the fallback for
   // browsers whose OffscreenCanvas has no 2D context (Safari before 16.4).
   if (typeof OffscreenCanvas !== 'undefined') {
@@ -314,11 +274,7 @@ function createCanvas(
   canvas.width = width;
   canvas.height = height;
   const context = canvas.getContext('2d');
-  if (!context)
-    throw new SovError(
-      'NOT_AN_IMAGE',
-      'This browser could not allocate a canvas for the image.',
-    );
+  if (!context) throw new SovError('NOT_AN_IMAGE', 'This browser could not allocate a canvas for the image.');
   return { canvas, context };
 }
 
@@ -330,14 +286,8 @@ function release(canvas: Canvas): void {
 
 async function toPng(canvas: Canvas): Promise<Blob> {
   if (!('toBlob' in canvas)) return canvas.convertToBlob({ type: 'image/png' });
-  const blob = await new Promise<Blob | null>((resolve) =>
-    canvas.toBlob(resolve, 'image/png'),
-  );
-  if (!blob)
-    throw new SovError(
-      'NOT_AN_IMAGE',
-      'This browser could not encode the image as PNG.',
-    );
+  const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
+  if (!blob) throw new SovError('NOT_AN_IMAGE', 'This browser could not encode the image as PNG.');
   return blob;
 }
 
@@ -355,17 +305,11 @@ function readReply(status: number, body: string): Profile | SovError {
     return result instanceof SovError ? result : result.user;
   }
   // A proxy's HTML error page, a truncated body: nothing the SDK can act on.
-  return new SovError(
-    'INTERNAL',
-    `The upload got HTTP ${status} with a body that is not a relay reply.`,
-  );
+  return new SovError('INTERNAL', `The upload got HTTP ${status} with a body that is not a relay reply.`);
 }
 
 /** Calls an app's progress callback without letting its bug turn into this operation's failure. */
-function report(
-  onProgress: ((fraction: number) => void) | undefined,
-  fraction: number,
-): void {
+function report(onProgress: ((fraction: number) => void) | undefined, fraction: number): void {
   try {
     onProgress?.(fraction);
   } catch (error) {

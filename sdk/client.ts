@@ -8,34 +8,17 @@
  *   await room.send('Привет!');
  */
 import { Connection, RETIRE_MS } from './connection.ts';
-import type {
-  ConnectionState,
-  HandshakeKind,
-  StateChange,
-  WebSocketConstructor,
-} from './connection.ts';
+import type { ConnectionState, HandshakeKind, StateChange, WebSocketConstructor } from './connection.ts';
 import { SnapshotEmitter } from './snapshot.ts';
 import type { AccountHost, NewSession } from './account.ts';
 import { SovError, isTransient } from './errors.ts';
-import {
-  FrontDoors,
-  httpUrlOf,
-  parseDoors,
-  relayIdOf,
-  wsUrlOf,
-} from './front-doors.ts';
+import { FrontDoors, httpUrlOf, parseDoors, relayIdOf, wsUrlOf } from './front-doors.ts';
 import { roomName } from './protocol/fields.ts';
 import { loadAccount, loadAvatar, loadPages } from './lazy.ts';
 import { Outbox } from './outbox.ts';
 import type { OutboxEntry, OutboxHost } from './outbox.ts';
 import type { PagesHost } from './pages.ts';
-import type {
-  Profile,
-  RequestMap,
-  RequestType,
-  ResultMap,
-  ServerEvent,
-} from './protocol/frames.ts';
+import type { Profile, RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
 import { Room } from './room.ts';
 import type { CachedRoom, RoomHost } from './room.ts';
 import { defaultStorage, guardedStorage } from './storage.ts';
@@ -145,10 +128,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   private announcedTransport: TransportName;
   private readonly profiles = new Map<number, Profile>();
   private readonly profileRequests = new Map<number, Promise<Profile>>();
-  private readonly cacheTimers = new Map<
-    string,
-    ReturnType<typeof setTimeout>
-  >();
+  private readonly cacheTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly storagePrefix: string;
   private readonly historyCacheSize: number;
   private readonly useWebCrypto: boolean;
@@ -162,9 +142,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     // Named by the first door, as when there was only one: sessions stored then are found.
     this.storagePrefix = `${wsUrlOf(doors[0]!)}|`;
     // Under the prefix, so that logging out wipes it with the rest: no trace of the session is left.
-    this.doors = new FrontDoors(doors, this.storage, this.key('door'), (door) =>
-      this.emit('door', door),
-    );
+    this.doors = new FrontDoors(doors, this.storage, this.key('door'), (door) => this.emit('door', door));
     this.historyCacheSize = options.historyCacheSize ?? 200;
     this.useWebCrypto = options.webCrypto ?? true;
     this.verifier = new Verifier(this.useWebCrypto);
@@ -172,9 +150,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
       target: this.doors,
       ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
       ...(options.transport ? { transport: options.transport } : {}),
-      ...(options.requestTimeoutMs
-        ? { requestTimeoutMs: options.requestTimeoutMs }
-        : {}),
+      ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
       handshake: (kind) => this.handshake(kind),
     });
@@ -186,8 +162,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     this.connection.on('error', (error) => this.emit('error', error));
     // Member lists the rotation took as known may have missed a join or a leave: ask again.
     this.connection.on('resync', () => {
-      for (const room of this.rooms.values())
-        void this.syncRoom(room, false).catch(() => undefined);
+      for (const room of this.rooms.values()) void this.syncRoom(room, false).catch(() => undefined);
     });
     this.connection.on('state', (change) => {
       this.emit('state', change);
@@ -237,15 +212,11 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
       this.session = stored;
       this.user = stored.user;
       this.profiles.set(stored.user.id, stored.user);
-      this.outbox.load(
-        (await this.storage.get<OutboxEntry[]>(this.key('outbox'))) ?? [],
-      );
+      this.outbox.load((await this.storage.get<OutboxEntry[]>(this.key('outbox'))) ?? []);
       // Already connected (connect() came first): that connection has not seen the token yet,
       // and may lead to another relay than the session's.
       if (this.connection.state === 'connected')
-        await this.handshake().catch((error: unknown) =>
-          this.leaveWrongRelay(error),
-        );
+        await this.handshake().catch((error: unknown) => this.leaveWrongRelay(error));
       this.connection.start();
       if (this.connection.state !== 'connected') {
         await new Promise<void>((resolve) => {
@@ -254,10 +225,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
             stop();
             resolve();
           };
-          const stop = this.on(
-            'state',
-            ({ state }) => state !== 'connecting' && done(),
-          );
+          const stop = this.on('state', ({ state }) => state !== 'connecting' && done());
           const timer = setTimeout(done, 10_000);
         });
       }
@@ -272,9 +240,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     return typed(async () => {
       this.requireLoggedOut();
       await this.doors.recalled;
-      return this.startSession(
-        await (await loadAccount()).register(this.accountHost(), input),
-      );
+      return this.startSession(await (await loadAccount()).register(this.accountHost(), input));
     });
   }
 
@@ -283,9 +249,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     return typed(async () => {
       this.requireLoggedOut();
       await this.doors.recalled;
-      return this.startSession(
-        await (await loadAccount()).login(this.accountHost(), input),
-      );
+      return this.startSession(await (await loadAccount()).login(this.accountHost(), input));
     });
   }
 
@@ -308,10 +272,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
       );
       // The relay's profile event comes before its reply and has already replaced this.session's profile.
       if (this.session?.token !== session.token)
-        throw new SovError(
-          'NOT_AUTHENTICATED',
-          'Logged out during the password change.',
-        );
+        throw new SovError('NOT_AUTHENTICATED', 'Logged out during the password change.');
       this.session = { ...this.session, signingKey };
       await this.ownProfileChanged(user);
       return user;
@@ -336,16 +297,11 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
       if (!this.session) throw new SovError('NOT_AUTHENTICATED');
       const instance = new Room(room, this.roomHost);
       this.rooms.set(room, instance);
-      const cached = await this.storage.get<CachedRoom>(
-        this.key(`room|${room}`),
-      );
+      const cached = await this.storage.get<CachedRoom>(this.key(`room|${room}`));
       const pending = this.outbox.pendingIn(room, this.session.user.id);
-      if (cached || pending.length)
-        instance.restore(cached ?? { seq: 0, messages: [] }, pending);
+      if (cached || pending.length) instance.restore(cached ?? { seq: 0, messages: [] }, pending);
       if (this.connection.state === 'connected')
-        await this.syncRoom(instance, false).catch((error: unknown) =>
-          this.forgetRoomOnRefusal(room, error),
-        );
+        await this.syncRoom(instance, false).catch((error: unknown) => this.forgetRoomOnRefusal(room, error));
       // Messages written offline for this room can go now that the relay has us in it.
       void this.outbox.flush();
       return instance;
@@ -371,9 +327,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
           this.profiles.set(user.id, user);
           return user;
         });
-        request
-          .finally(() => this.profileRequests.delete(userId))
-          .catch(() => undefined);
+        request.finally(() => this.profileRequests.delete(userId)).catch(() => undefined);
         this.profileRequests.set(userId, request);
       }
       return request;
@@ -384,26 +338,14 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   online(): Promise<Profile[]> {
     return typed(async () => {
       const users: Profile[] = [];
-      await (await loadPages()).onlinePages(
-        this.pagesHost,
-        undefined,
-        0,
-        (page) => users.push(...page.users),
-      );
+      await (await loadPages()).onlinePages(this.pagesHost, undefined, 0, (page) => users.push(...page.users));
       return users;
     });
   }
 
-  updateProfile(change: {
-    username?: string;
-    firstName?: string;
-    lastName?: string;
-  }): Promise<Profile> {
+  updateProfile(change: { username?: string; firstName?: string; lastName?: string }): Promise<Profile> {
     return typed(async () => {
-      const user = await (await loadAccount()).updateProfile(
-        this.accountHost(),
-        change,
-      );
+      const user = await (await loadAccount()).updateProfile(this.accountHost(), change);
       await this.ownProfileChanged(user);
       return user;
     });
@@ -422,12 +364,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   ): Promise<Profile> {
     return typed(async () => {
       if (!this.session) throw new SovError('NOT_AUTHENTICATED');
-      const user = await (await loadAvatar()).setAvatar(
-        this.httpUrl,
-        this.session.token,
-        file,
-        options,
-      );
+      const user = await (await loadAvatar()).setAvatar(this.httpUrl, this.session.token, file, options);
       await this.ownProfileChanged(user);
       return user;
     });
@@ -436,9 +373,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   /** An absolute URL for a profile's avatar, or null. */
   avatarUrl(profile: Pick<Profile, 'avatar'>): string | null {
     // Relative to the door's path: behind https://b.example/chat, /avatars/x.png is /chat/avatars/x.png.
-    return profile.avatar
-      ? new URL(profile.avatar.replace(/^\/+/, ''), `${this.httpUrl}/`).href
-      : null;
+    return profile.avatar ? new URL(profile.avatar.replace(/^\/+/, ''), `${this.httpUrl}/`).href : null;
   }
 
   protected read(): ClientSnapshot {
@@ -453,8 +388,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   /** Stops for good: no reconnects, pending requests reject with CLOSED. Storage is kept. */
   close(): void {
     this.connection.close();
-    for (const room of this.rooms.values())
-      room.abandon(new SovError('CLOSED'));
+    for (const room of this.rooms.values()) room.abandon(new SovError('CLOSED'));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -475,21 +409,16 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
       get userId() {
         return client.session?.user.id ?? null;
       },
-      keysOf: (userId) =>
-        this.profile(userId).then((user) =>
-          user.keys.map((key) => key.publicKey),
-        ),
+      keysOf: (userId) => this.profile(userId).then((user) => user.keys.map((key) => key.publicKey)),
       verify: (message, keys) => this.verifier.verify(message, keys),
       enqueue: (room, message) => this.outbox.add(room, message),
       retry: (room, message) => this.outbox.add(room, message),
       persist: (room) => this.scheduleCache(room),
       // A catch-up under way fetches the hole anyway; a second one would ask for the same pages.
       refill: (room) => {
-        if (room.catchUp === null)
-          void this.syncRoom(room, false).catch(() => undefined);
+        if (room.catchUp === null) void this.syncRoom(room, false).catch(() => undefined);
       },
-      older: async (room) =>
-        (await loadPages()).loadOlder(this.pagesHost, room),
+      older: async (room) => (await loadPages()).loadOlder(this.pagesHost, room),
       membersIncomplete: (room) => this.resyncMembersLater(room),
     };
   }
@@ -517,16 +446,8 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     };
   }
 
-  private request<K extends RequestType>(
-    type: K,
-    fields: RequestMap[K],
-    timeoutMs?: number,
-  ): Promise<ResultMap[K]> {
-    return this.connection.request(
-      type,
-      fields,
-      timeoutMs ? { timeoutMs } : {},
-    );
+  private request<K extends RequestType>(type: K, fields: RequestMap[K], timeoutMs?: number): Promise<ResultMap[K]> {
+    return this.connection.request(type, fields, timeoutMs ? { timeoutMs } : {});
   }
 
   private key(name: string): string {
@@ -537,11 +458,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     if (this.session) throw new SovError('ALREADY_AUTHENTICATED');
   }
 
-  private async startSession({
-    token,
-    user,
-    signingKey,
-  }: NewSession): Promise<Profile> {
+  private async startSession({ token, user, signingKey }: NewSession): Promise<Profile> {
     const relayId = relayIdOf(this.connection.hello);
     this.session = { token, user, signingKey, ...(relayId ? { relayId } : {}) };
     this.user = user;
@@ -551,25 +468,17 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     return user;
   }
 
-  private async forgetSession(
-    reason: ClientEvents['logout']['reason'],
-  ): Promise<void> {
+  private async forgetSession(reason: ClientEvents['logout']['reason']): Promise<void> {
     if (!this.session) return;
     this.session = null;
     this.user = null;
     this.outbox.load([]);
     for (const room of this.rooms.values())
-      room.abandon(
-        new SovError(
-          'NOT_AUTHENTICATED',
-          'Logged out before the message was sent.',
-        ),
-      );
+      room.abandon(new SovError('NOT_AUTHENTICATED', 'Logged out before the message was sent.'));
     this.rooms.clear();
     for (const timer of this.cacheTimers.values()) clearTimeout(timer);
     this.cacheTimers.clear();
-    for (const key of await this.storage.keys(this.storagePrefix))
-      await this.storage.delete(key);
+    for (const key of await this.storage.keys(this.storagePrefix)) await this.storage.delete(key);
     this.emit('logout', { reason });
   }
 
@@ -591,14 +500,9 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     if (!session) return;
     const relayId = this.checkRelay(session);
     try {
-      const { user } = await this.connection.request(
-        'resume',
-        { token: session.token },
-        { handshake: true },
-      );
+      const { user } = await this.connection.request('resume', { token: session.token }, { handshake: true });
       // A session stored before relays had ids learns its relay's now.
-      if (this.session === session && !session.relayId && relayId)
-        this.session = { ...session, relayId };
+      if (this.session === session && !session.relayId && relayId) this.session = { ...session, relayId };
       await this.ownProfileChanged(user);
     } catch (error) {
       if (error instanceof SovError && error.code === 'SESSION_INVALID') {
@@ -612,8 +516,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
         await this.syncRoom(room, true, { members: kind === 'connect' });
       } catch (error) {
         // A room the relay now refuses (say, too many rooms) is dropped; reconnecting over and over would not help.
-        if (error instanceof SovError && !isTransient(error))
-          this.rooms.delete(room.name);
+        if (error instanceof SovError && !isTransient(error)) this.rooms.delete(room.name);
         else throw error;
       }
     }
@@ -662,10 +565,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     // Once the relay has told the room's state, everything after it is owed, from 0 too (a room that
     // was empty then): a join without `after` would bring only the newest page and leave the rest
     // to loadOlder, as for a first visit.
-    const fields: RequestMap['join'] =
-      after > 0 || room.synced
-        ? { room: room.name, after }
-        : { room: room.name };
+    const fields: RequestMap['join'] = after > 0 || room.synced ? { room: room.name, after } : { room: room.name };
     if (!members) fields.members = false;
     // Who is online goes in as the reply arrives: events behind it on the same connection may be
     // handled before this function goes on, and they are newer than the list.
@@ -679,8 +579,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     // catch-up (refill), and a restart meanwhile resumes from here.
     room.catchUp = result.more ? after : null;
     const page = await room.applyJoin(result);
-    const onlineNext =
-      room.memberSyncs === memberSync ? result.onlineNext : null;
+    const onlineNext = room.memberSyncs === memberSync ? result.onlineNext : null;
     const catchingUp = room.syncs === sync && room.catchUp !== null;
     if (catchingUp) room.catchUp = page.at(-1)?.seq ?? after;
     if (onlineNext === null && !catchingUp) return;
@@ -690,8 +589,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
           this.pagesHost,
           room.name,
           onlineNext,
-          (page) =>
-            room.addOnline(page.users, page.memberSeq, page.after, page.next),
+          (page) => room.addOnline(page.users, page.memberSeq, page.after, page.next),
           () => room.memberSyncs === memberSync,
         ),
         catchingUp && pages.catchUp(this.pagesHost, room, sync),
@@ -699,20 +597,10 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     );
     // A page lost with its connection is asked for again (messages from where the catch-up stopped,
     // the member list whole), unless newer syncs took over both.
-    const current = (): boolean =>
-      room.syncs === sync || room.memberSyncs === memberSync;
+    const current = (): boolean => room.syncs === sync || room.memberSyncs === memberSync;
     const retry = rest.catch((error: unknown) => {
-      if (
-        current() &&
-        this.rooms.get(room.name) === room &&
-        isTransient(error) &&
-        this.connection.state !== 'closed'
-      ) {
-        setTimeout(
-          () =>
-            current() && void this.syncRoom(room, false).catch(() => undefined),
-          500,
-        );
+      if (current() && this.rooms.get(room.name) === room && isTransient(error) && this.connection.state !== 'closed') {
+        setTimeout(() => current() && void this.syncRoom(room, false).catch(() => undefined), 500);
       }
     });
     if (!handshake) await rest;
@@ -736,14 +624,10 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
         break;
       case 'join':
         this.profiles.set(event.user.id, event.user);
-        this.rooms
-          .get(event.room)
-          ?.memberEvent(event.user.id, event.user, event.memberSeq);
+        this.rooms.get(event.room)?.memberEvent(event.user.id, event.user, event.memberSeq);
         break;
       case 'leave':
-        this.rooms
-          .get(event.room)
-          ?.memberEvent(event.userId, null, event.memberSeq);
+        this.rooms.get(event.room)?.memberEvent(event.userId, null, event.memberSeq);
         break;
       case 'presence':
         if (event.user) this.profiles.set(event.user.id, event.user);
@@ -777,8 +661,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
             }
           : null,
       room: (name) => this.rooms.get(name),
-      maxMessageBytes: () =>
-        this.connection.hello?.limits.maxMessageBytes ?? Infinity,
+      maxMessageBytes: () => this.connection.hello?.limits.maxMessageBytes ?? Infinity,
       send: (message) => this.request('send', message),
       save: (entries) => this.storage.set(this.key('outbox'), entries),
     };
@@ -794,10 +677,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
         // Only a cache: a failed write loses nothing the relay cannot send again.
         if (this.session && this.rooms.get(room.name) === room)
           void this.storage
-            .set(
-              this.key(`room|${room.name}`),
-              room.snapshot(this.historyCacheSize),
-            )
+            .set(this.key(`room|${room.name}`), room.snapshot(this.historyCacheSize))
             .catch(() => undefined);
       }, 200),
     );
@@ -809,9 +689,6 @@ function typed<T>(work: () => Promise<T>): Promise<T> {
   return work().catch((error: unknown) => {
     throw error instanceof SovError
       ? error
-      : new SovError(
-          'INTERNAL',
-          error instanceof Error ? error.message : String(error),
-        );
+      : new SovError('INTERNAL', error instanceof Error ? error.message : String(error));
   });
 }

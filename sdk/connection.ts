@@ -29,12 +29,7 @@ import { SovError } from './errors.ts';
 import { reconnectDelay } from './backoff.ts';
 import { frameCost, rotationPoint } from './protocol/budget.ts';
 import { CLOSE_CODES, LIMITS } from './protocol/frames.ts';
-import type {
-  RequestMap,
-  RequestType,
-  ResultMap,
-  ServerEvent,
-} from './protocol/frames.ts';
+import type { RequestMap, RequestType, ResultMap, ServerEvent } from './protocol/frames.ts';
 import { loadHttpTransport } from './lazy.ts';
 import { relayFrameOf, resultOf } from './protocol/relay-frames.ts';
 import type { RelayHello } from './protocol/relay-frames.ts';
@@ -48,12 +43,7 @@ export type {
   WebSocketConstructor,
   WebSocketLike,
 } from './transports/websocket.ts';
-export type ConnectionState =
-  | 'connecting'
-  | 'connected'
-  | 'reconnecting'
-  | 'disconnected'
-  | 'closed';
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
 
 /**
  * Why the state changed:
@@ -67,14 +57,7 @@ export type ConnectionState =
  *   (the next one waits a backoff);
  * - `wrong-relay`: the front door led to another relay than the session's, and is left for the next.
  */
-export type StateReason =
-  | 'user'
-  | 'ready'
-  | 'network-lost'
-  | 'frozen'
-  | 'rotation'
-  | 'attempt-failed'
-  | 'wrong-relay';
+export type StateReason = 'user' | 'ready' | 'network-lost' | 'frozen' | 'rotation' | 'attempt-failed' | 'wrong-relay';
 
 /** The `state` event: the new state, the one before it, and why. */
 export interface StateChange {
@@ -236,10 +219,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.state !== 'disconnected') return;
     globalThis.addEventListener?.('online', this.onOnline);
     this.setState('connecting', reason);
-    this.watchdog = setInterval(
-      () => this.watch(),
-      Math.min(1000, this.heartbeatMs / 2),
-    );
+    this.watchdog = setInterval(() => this.watch(), Math.min(1000, this.heartbeatMs / 2));
     this.openLink('connect');
   }
 
@@ -280,17 +260,14 @@ export class Connection extends Emitter<ConnectionEvents> {
       while (
         this.incoming &&
         this.active &&
-        this.active.spent >=
-          rotationPoint(this.active.hello?.limits.connectionBudget ?? 0)
+        this.active.spent >= rotationPoint(this.active.hello?.limits.connectionBudget ?? 0)
       ) {
         if (Date.now() >= deadline) throw new SovError('TIMEOUT');
         await this.linkChange(deadline);
       }
     }
     // A handshake request outside a handshake (resume() on a connection made before the session was known) goes to the link in use.
-    const link = options.handshake
-      ? (this.handshaking ?? this.active)
-      : this.active;
+    const link = options.handshake ? (this.handshaking ?? this.active) : this.active;
     if (!link) throw new SovError('NETWORK');
     return this.send(link, type, fields, deadline, options.onReply);
   }
@@ -307,9 +284,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     const limit = link.hello?.limits.maxFrameBytes ?? LIMITS.maxFrameBytes;
     // The relay drops a connection that sends an oversized frame; refuse it here instead.
     if (utf8.encode(frame).length > limit)
-      return Promise.reject(
-        new SovError('INVALID_INPUT', 'The request is too large to send.'),
-      );
+      return Promise.reject(new SovError('INVALID_INPUT', 'The request is too large to send.'));
     return new Promise<ResultMap[K]>((resolve, reject) => {
       const timer = setTimeout(
         () => {
@@ -356,26 +331,18 @@ export class Connection extends Emitter<ConnectionEvents> {
   private whenConnected(deadline: number): Promise<void> {
     if (this.state === 'connected') return Promise.resolve();
     if (this.state === 'closed') return Promise.reject(new SovError('CLOSED'));
-    if (this.state === 'disconnected')
-      return Promise.reject(new SovError('NETWORK', 'Not connected.'));
+    if (this.state === 'disconnected') return Promise.reject(new SovError('NETWORK', 'Not connected.'));
     return new Promise((resolve, reject) => {
       const wake = (): void => {
         clearTimeout(timer);
         this.waiters.delete(wake);
         if (this.state === 'connected') resolve();
-        else
-          reject(new SovError(this.state === 'closed' ? 'CLOSED' : 'NETWORK'));
+        else reject(new SovError(this.state === 'closed' ? 'CLOSED' : 'NETWORK'));
       };
       const timer = setTimeout(
         () => {
           this.waiters.delete(wake);
-          reject(
-            new SovError(
-              this.state === 'reconnecting' || this.state === 'connecting'
-                ? 'NETWORK'
-                : 'TIMEOUT',
-            ),
-          );
+          reject(new SovError(this.state === 'reconnecting' || this.state === 'connecting' ? 'NETWORK' : 'TIMEOUT'));
         },
         Math.max(1, deadline - Date.now()),
       );
@@ -388,16 +355,12 @@ export class Connection extends Emitter<ConnectionEvents> {
     const previous = this.state;
     this.state = next;
     this.emit('state', { state: next, previous, reason });
-    if (next === 'connected' || next === 'disconnected')
-      for (const wake of [...this.waiters]) wake();
+    if (next === 'connected' || next === 'disconnected') for (const wake of [...this.waiters]) wake();
   }
 
   // ## Links
 
-  private openLink(
-    kind: HandshakeKind,
-    transport: TransportName = this.ladder.current,
-  ): void {
+  private openLink(kind: HandshakeKind, transport: TransportName = this.ladder.current): void {
     if (this.incoming || this.opening) return;
     const opener = this.openers.get(transport);
     if (!opener) {
@@ -407,8 +370,7 @@ export class Connection extends Emitter<ConnectionEvents> {
           this.opening = false;
           this.openers.set('http-stream', httpOpener(false));
           this.openers.set('http-poll', httpOpener(true));
-          if (this.state !== 'closed' && this.state !== 'disconnected')
-            this.openLink(kind, transport);
+          if (this.state !== 'closed' && this.state !== 'disconnected') this.openLink(kind, transport);
         },
         () => {
           this.opening = false;
@@ -453,10 +415,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.incoming = state;
     // A black-holed address answers nothing; the operating system's connect timeout takes minutes.
     state.helloTimer = setTimeout(
-      () =>
-        this.incoming === state &&
-        !state.hello &&
-        this.attemptFailed(state, true),
+      () => this.incoming === state && !state.hello && this.attemptFailed(state, true),
       this.options.target.helloTimeoutMs(),
     );
   }
@@ -465,19 +424,14 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (!this.stillReading(link)) return;
     link.lastFrameAt = Date.now();
     link.unstuck = false;
-    const cost =
-      link.link.transport === 'websocket'
-        ? frameCost(utf8.encode(text).length, link.tls)
-        : 0;
+    const cost = link.link.transport === 'websocket' ? frameCost(utf8.encode(text).length, link.tls) : 0;
     link.spent += cost;
     this.readFrame(link, text, cost);
   }
 
   /** The link is in use, being made, or finishing what it owes: what it delivers is still read. */
   private stillReading(link: LinkState): boolean {
-    return (
-      link === this.active || link === this.incoming || this.leaving.has(link)
-    );
+    return link === this.active || link === this.incoming || this.leaving.has(link);
   }
 
   private readFrame(link: LinkState, text: string, cost: number): void {
@@ -488,8 +442,7 @@ export class Connection extends Emitter<ConnectionEvents> {
       if ('refused' in frame) this.emit('error', frame.refused);
       this.settle(frame.re, frame);
       link.dueSince = link.awaiting.size > 0 ? link.lastFrameAt : null;
-      if (this.leaving.has(link) && !link.held && link.awaiting.size === 0)
-        this.closeLink(link);
+      if (this.leaving.has(link) && !link.held && link.awaiting.size === 0) this.closeLink(link);
     }
     this.rotateIfSpent(link);
   }
@@ -518,10 +471,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
   }
 
-  private settle(
-    re: number | null,
-    outcome: { result: unknown } | { error: SovError } | { refused: SovError },
-  ): void {
+  private settle(re: number | null, outcome: { result: unknown } | { error: SovError } | { refused: SovError }): void {
     const pending = re === null ? undefined : this.pending.get(re);
     if (!pending || re === null) return;
     this.pending.delete(re);
@@ -539,22 +489,12 @@ export class Connection extends Emitter<ConnectionEvents> {
     } catch (error) {
       // The handshake handles what it can (an ended session, say); what is left is a broken link,
       // or an address that leads to another relay (WRONG_RELAY), which the target then leaves.
-      if (link === this.incoming)
-        this.attemptFailed(
-          link,
-          false,
-          error instanceof SovError ? error : undefined,
-        );
+      if (link === this.incoming) this.attemptFailed(link, false, error instanceof SovError ? error : undefined);
       return;
     } finally {
       if (this.handshaking === link) this.handshaking = null;
     }
-    if (
-      link !== this.incoming ||
-      this.state === 'closed' ||
-      this.state === 'disconnected'
-    )
-      return;
+    if (link !== this.incoming || this.state === 'closed' || this.state === 'disconnected') return;
     this.promote(link);
   }
 
@@ -564,17 +504,11 @@ export class Connection extends Emitter<ConnectionEvents> {
     const previous = this.active;
     this.incoming = null;
     this.active = link;
-    for (const leaving of [...this.leaving])
-      if (leaving.held || leaving.awaiting.size === 0) this.closeLink(leaving);
+    for (const leaving of [...this.leaving]) if (leaving.held || leaving.awaiting.size === 0) this.closeLink(leaving);
     if (previous) this.retire(previous);
     this.attempt = 0;
     const transport = link.link.transport;
-    if (
-      transport === 'websocket' &&
-      previous &&
-      previous.link.transport !== 'websocket'
-    )
-      this.ladder.climbed();
+    if (transport === 'websocket' && previous && previous.link.transport !== 'websocket') this.ladder.climbed();
     this.ladder.reached(transport);
     this.options.target.reached();
     this.setState('connected', 'ready');
@@ -596,10 +530,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.leaving.delete(link);
     clearTimeout(link.helloTimer);
     link.link.close();
-    this.rejectPendingOf(
-      link,
-      new SovError('NETWORK', 'The connection to the relay was lost.'),
-    );
+    this.rejectPendingOf(link, new SovError('NETWORK', 'The connection to the relay was lost.'));
   }
 
   /** The link ended on its own (the relay closed it, or its transport gave up). */
@@ -619,11 +550,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   /** A link that was being made failed: before its hello (`silent` when nothing answered), or in its handshake. */
-  private attemptFailed(
-    link: LinkState,
-    silent: boolean,
-    error?: SovError,
-  ): void {
+  private attemptFailed(link: LinkState, silent: boolean, error?: SovError): void {
     if (this.incoming === link) this.incoming = null;
     this.closeLink(link);
     if (this.state === 'closed' || this.state === 'disconnected') return;
@@ -644,10 +571,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     // It froze after its last frame: the age to stay under is at most that.
     this.ladder.froze(link.link.transport, link.lastFrameAt - link.openedAt);
     this.active = null;
-    this.rejectPendingOf(
-      link,
-      new SovError('NETWORK', 'The connection to the relay froze.'),
-    );
+    this.rejectPendingOf(link, new SovError('NETWORK', 'The connection to the relay froze.'));
     link.held = true;
     this.leaving.add(link);
     this.setState('reconnecting', 'frozen');
@@ -669,12 +593,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   private watch(): void {
     const now = Date.now();
     for (const link of [this.incoming, this.active]) {
-      if (
-        !link ||
-        link.dueSince === null ||
-        now - Math.max(link.dueSince, link.lastFrameAt) <= this.freezeMs
-      )
-        continue;
+      if (!link || link.dueSince === null || now - Math.max(link.dueSince, link.lastFrameAt) <= this.freezeMs) continue;
       // A fresh path first where the transport has one (a new HTTP read), once per stall.
       if (!link.unstuck && link.link.unstick()) {
         link.unstuck = true;
@@ -686,25 +605,14 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     const active = this.active;
     if (!active || this.state !== 'connected') return;
-    if (
-      active.dueSince === null &&
-      now - active.lastFrameAt >= this.heartbeatMs
-    ) {
-      this.send(
-        active,
-        'ping',
-        {},
-        now + this.heartbeatMs + this.freezeMs,
-      ).catch(() => undefined);
+    if (active.dueSince === null && now - active.lastFrameAt >= this.heartbeatMs) {
+      this.send(active, 'ping', {}, now + this.heartbeatMs + this.freezeMs).catch(() => undefined);
     }
     if (this.incoming || this.opening || now < this.nextRotationAt) return;
     if (this.ladder.probeDue()) {
       this.ladder.probing();
       this.openLink('rotate', 'websocket');
-    } else if (
-      this.ladder.ageLimitMs !== null &&
-      now - active.openedAt >= this.ladder.ageLimitMs
-    ) {
+    } else if (this.ladder.ageLimitMs !== null && now - active.openedAt >= this.ladder.ageLimitMs) {
       this.openLink('rotate');
     }
   }
@@ -714,8 +622,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.reconnectTimer = setTimeout(
       () => {
         this.reconnectTimer = null;
-        if (this.state === 'reconnecting' || this.state === 'connecting')
-          this.openLink('connect');
+        if (this.state === 'reconnecting' || this.state === 'connecting') this.openLink('connect');
       },
       reconnectDelay(this.attempt++),
     );
@@ -726,8 +633,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.watchdog) clearInterval(this.watchdog);
     this.reconnectTimer = this.watchdog = null;
-    for (const link of [this.active, this.incoming, ...this.leaving])
-      if (link) this.closeLink(link);
+    for (const link of [this.active, this.incoming, ...this.leaving]) if (link) this.closeLink(link);
     this.active = this.incoming = this.handshaking = null;
     this.announced = null;
     for (const wake of [...this.linkChanges]) wake();

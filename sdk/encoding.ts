@@ -1,7 +1,6 @@
 /** Base64url without padding (RFC 4648 §5): every binary field on the wire uses it. Browser- and Node-safe. */
 
-const ALPHABET =
-  'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const LOOKUP = new Map([...ALPHABET].map((char, index) => [char, index]));
 
 export function toBase64Url(bytes: Uint8Array): string {

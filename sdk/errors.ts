@@ -11,8 +11,7 @@ export const ERROR_MESSAGES = {
   INVALID_FIELD: 'A field has the wrong type or format.',
   EMPTY_FIELD: 'A required field is empty.',
   RATE_LIMITED: 'Too many requests; wait and try again.',
-  TOO_MANY_CONNECTIONS:
-    'Too many connections from this address; close some and try again.',
+  TOO_MANY_CONNECTIONS: 'Too many connections from this address; close some and try again.',
   // Accounts and sessions.
   USERNAME_TAKEN: 'This username is already taken.',
   BAD_CREDENTIALS: 'Wrong username or password.',
@@ -27,15 +26,13 @@ export const ERROR_MESSAGES = {
   WRONG_AUTHOR: 'A message may only be sent by its author.',
   DUPLICATE_MESSAGE: 'A message with this id was already accepted.',
   CLOCK_SKEW: 'The message timestamp is too far from the relay clock.',
-  MESSAGE_TOO_BIG:
-    'The message is too long to travel on this relay; shorten it or split it in two.',
+  MESSAGE_TOO_BIG: 'The message is too long to travel on this relay; shorten it or split it in two.',
   // Avatars (HTTP upload).
   BAD_IMAGE: 'Avatars must be PNG, JPEG or WebP images.',
   IMAGE_TOO_LARGE: 'The image is too large.',
   FORBIDDEN_ORIGIN: 'This web origin may not use the relay.',
   // Relay-side failures.
-  STORAGE_FAILED:
-    'The relay could not save the change; nothing was stored. Try again later.',
+  STORAGE_FAILED: 'The relay could not save the change; nothing was stored. Try again later.',
   INTERNAL: 'Internal relay error.',
   // Raised by the SDK itself, never sent by the relay.
   NETWORK: 'The relay cannot be reached.',
@@ -90,12 +87,7 @@ export interface WireError extends ErrorDetails {
  * connection; every other code is the relay's (or the SDK's) answer to the request itself.
  */
 export function isTransient(error: unknown): boolean {
-  return (
-    error instanceof SovError &&
-    (error.code === 'NETWORK' ||
-      error.code === 'TIMEOUT' ||
-      error.code === 'CLOSED')
-  );
+  return error instanceof SovError && (error.code === 'NETWORK' || error.code === 'TIMEOUT' || error.code === 'CLOSED');
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {
@@ -110,16 +102,11 @@ export class SovError extends Error implements ErrorDetails {
   readonly retryAfterMs?: number;
   readonly seq?: number;
 
-  constructor(
-    code: ErrorCode,
-    message: string = ERROR_MESSAGES[code],
-    details: ErrorDetails = {},
-  ) {
+  constructor(code: ErrorCode, message: string = ERROR_MESSAGES[code], details: ErrorDetails = {}) {
     super(message);
     this.code = code;
     if (details.field !== undefined) this.field = details.field;
-    if (details.retryAfterMs !== undefined)
-      this.retryAfterMs = details.retryAfterMs;
+    if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs;
     if (details.seq !== undefined) this.seq = details.seq;
   }
 
@@ -133,10 +120,6 @@ export class SovError extends Error implements ErrorDetails {
 
   static fromWire(wire: WireError): SovError {
     const code = isErrorCode(wire.code) ? wire.code : 'INTERNAL';
-    return new SovError(
-      code,
-      typeof wire.message === 'string' ? wire.message : ERROR_MESSAGES[code],
-      wire,
-    );
+    return new SovError(code, typeof wire.message === 'string' ? wire.message : ERROR_MESSAGES[code], wire);
   }
 }

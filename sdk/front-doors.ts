@@ -55,10 +55,7 @@ function parseDoor(entry: string): string {
 }
 
 const notARelay = (entry: string): SovError =>
-  new SovError(
-    'INVALID_INPUT',
-    `"${entry}" is not a relay address (wss://, ws://, https:// or http://).`,
-  );
+  new SovError('INVALID_INPUT', `"${entry}" is not a relay address (wss://, ws://, https:// or http://).`);
 
 /** A door's WebSocket endpoint. */
 export const wsUrlOf = (door: string): string => door + WS_PATH;
@@ -129,10 +126,7 @@ export class FrontDoors implements AttemptTarget {
   }
 
   helloTimeoutMs(): number {
-    return Math.min(
-      HELLO_TIMEOUT_MAX_MS,
-      HELLO_TIMEOUT_MS * 2 ** this.silences,
-    );
+    return Math.min(HELLO_TIMEOUT_MAX_MS, HELLO_TIMEOUT_MS * 2 ** this.silences);
   }
 
   reached(): void {
@@ -144,12 +138,7 @@ export class FrontDoors implements AttemptTarget {
   failed(silent: boolean, error?: SovError): void {
     if (silent) this.silences++;
     // Silence has cost seconds already, and a door to another relay will not turn into this one.
-    if (
-      silent ||
-      error?.code === 'WRONG_RELAY' ||
-      ++this.failures >= FAILURES_TO_LEAVE
-    )
-      this.leave();
+    if (silent || error?.code === 'WRONG_RELAY' || ++this.failures >= FAILURES_TO_LEAVE) this.leave();
   }
 
   /** Moves on to the next door, after the last to the first (the client also calls it for a door to another relay). */

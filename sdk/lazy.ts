@@ -18,51 +18,29 @@ const FAILED_MODULE_URL = /\b(https?:\/\/[^\s'"]+)/;
  * module the chunk imports in turn (code it shares with another lazy part) keeps its failure too,
  * under an address only a reload clears: from the second failure on, the error says to reload.
  */
-export function onFirstUse<T>(
-  load: () => Promise<T>,
-  what: string,
-): () => Promise<T> {
+export function onFirstUse<T>(load: () => Promise<T>, what: string): () => Promise<T> {
   let loaded: Promise<T> | undefined;
   let failedAt: string | undefined;
   let retries = 0;
   const attempt = (): Promise<T> =>
-    failedAt
-      ? import(
-          /* @vite-ignore */ `${failedAt}${failedAt.includes('?') ? '&' : '?'}retry=${++retries}`
-        )
-      : load();
+    failedAt ? import(/* @vite-ignore */ `${failedAt}${failedAt.includes('?') ? '&' : '?'}retry=${++retries}`) : load();
   return () =>
     (loaded ??= attempt().catch((error: unknown) => {
       loaded = undefined;
       failedAt ??= FAILED_MODULE_URL.exec(String(error))?.[1];
       const advice = retries > 0 ? ' Reload the page to try again.' : '';
-      throw new SovError(
-        'NETWORK',
-        `Could not load ${what}: ${String(error)}.${advice}`,
-      );
+      throw new SovError('NETWORK', `Could not load ${what}: ${String(error)}.${advice}`);
     }));
 }
 
 /** The long-polling and streaming transports: only when the ladder comes down to them (./transports/ladder.ts). */
-export const loadHttpTransport = onFirstUse(
-  () => import('./transports/http.ts'),
-  'the HTTP transport',
-);
+export const loadHttpTransport = onFirstUse(() => import('./transports/http.ts'), 'the HTTP transport');
 
 /** History and online lists past their first page (./pages.ts says why). */
-export const loadPages = onFirstUse(
-  () => import('./pages.ts'),
-  'the paging module',
-);
+export const loadPages = onFirstUse(() => import('./pages.ts'), 'the paging module');
 
 /** Registration, login, password and profile changes, and the scrypt they run: a resumed chat needs none of them. */
-export const loadAccount = onFirstUse(
-  () => import('./account.ts'),
-  'the password module',
-);
+export const loadAccount = onFirstUse(() => import('./account.ts'), 'the password module');
 
 /** Resizing and uploading an avatar, with pica behind it: only when someone picks a picture. */
-export const loadAvatar = onFirstUse(
-  () => import('./avatar.ts'),
-  'the avatar module',
-);
+export const loadAvatar = onFirstUse(() => import('./avatar.ts'), 'the avatar module');

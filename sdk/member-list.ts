@@ -46,11 +46,7 @@ export class MemberList {
    * A join (`user`) or a leave (null) numbered `memberSeq`. Returns what it changed: `joined`,
    * `left` (with the profile that left), or null when it was old news or no change.
    */
-  event(
-    userId: number,
-    user: Profile | null,
-    memberSeq: number,
-  ): { joined: Profile } | { left: Profile } | null {
+  event(userId: number, user: Profile | null, memberSeq: number): { joined: Profile } | { left: Profile } | null {
     this.hear(memberSeq);
     const word = this.words.get(userId);
     if (word && word.memberSeq >= memberSeq) return null;
@@ -65,13 +61,7 @@ export class MemberList {
    * (to the end when null). `fresh`: the first page of a list asked for anew, which replaces what
    * was known (the relay may have numbered afresh since: it restarted, or the room emptied).
    */
-  page(
-    users: Profile[],
-    memberSeq: number,
-    after: number,
-    next: number | null,
-    fresh: boolean,
-  ): void {
+  page(users: Profile[], memberSeq: number, after: number, next: number | null, fresh: boolean): void {
     if (fresh) {
       this.words.clear();
       this.missing.clear();
@@ -81,18 +71,12 @@ export class MemberList {
     const listed = new Set(users.map((user) => user.id));
     for (const [userId, word] of this.words) {
       const inPage = userId > after && (next === null || userId <= next);
-      if (
-        inPage &&
-        word.user &&
-        word.memberSeq <= memberSeq &&
-        !listed.has(userId)
-      )
+      if (inPage && word.user && word.memberSeq <= memberSeq && !listed.has(userId))
         this.words.set(userId, { user: null, memberSeq });
     }
     for (const user of users) {
       const word = this.words.get(user.id);
-      if (!word || word.memberSeq <= memberSeq)
-        this.words.set(user.id, { user, memberSeq });
+      if (!word || word.memberSeq <= memberSeq) this.words.set(user.id, { user, memberSeq });
     }
   }
 
@@ -120,11 +104,8 @@ export class MemberList {
       return;
     }
     const unheard = memberSeq - this.heard - (upTo ? 0 : 1);
-    if (unheard > MAX_MISSING || this.missing.size + unheard > MAX_MISSING)
-      this.overflow = true;
-    else
-      for (let n = this.heard + 1; n <= this.heard + unheard; n++)
-        this.missing.add(n);
+    if (unheard > MAX_MISSING || this.missing.size + unheard > MAX_MISSING) this.overflow = true;
+    else for (let n = this.heard + 1; n <= this.heard + unheard; n++) this.missing.add(n);
     this.heard = memberSeq;
   }
 }

@@ -88,14 +88,8 @@ export class Outbox {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      for (
-        let sender = this.host.sender();
-        sender;
-        sender = this.host.sender()
-      ) {
-        const entry = this.entries.find((candidate) =>
-          this.host.room(candidate.room),
-        );
+      for (let sender = this.host.sender(); sender; sender = this.host.sender()) {
+        const entry = this.entries.find((candidate) => this.host.room(candidate.room));
         if (!entry) return;
         const outcome = await this.transmit(entry, sender);
         if (outcome === 'retry-later') {
@@ -133,26 +127,19 @@ export class Outbox {
         sig: await sign(sender.signingKey, signedBytes(unsigned)),
       };
       // The relay refuses a message that would not fit a page of its history; refused here, it never travels.
-      if (storedMessageBytes(message) > this.host.maxMessageBytes())
-        return { error: new SovError('MESSAGE_TOO_BIG') };
+      if (storedMessageBytes(message) > this.host.maxMessageBytes()) return { error: new SovError('MESSAGE_TOO_BIG') };
       return await this.host.send(message);
     } catch (error) {
-      const failure =
-        error instanceof SovError
-          ? error
-          : new SovError('INTERNAL', String(error));
+      const failure = error instanceof SovError ? error : new SovError('INTERNAL', String(error));
       // The relay already has it (our earlier attempt's reply was lost): that is success.
-      if (failure.code === 'DUPLICATE_MESSAGE' && failure.seq !== undefined)
-        return { seq: failure.seq };
+      if (failure.code === 'DUPLICATE_MESSAGE' && failure.seq !== undefined) return { seq: failure.seq };
       if (isTransient(failure)) return 'retry-later';
       if (
         failure.code === 'RATE_LIMITED' ||
         failure.code === 'STORAGE_FAILED' ||
         failure.code === 'DUPLICATE_MESSAGE'
       ) {
-        await new Promise((resolve) =>
-          setTimeout(resolve, failure.retryAfterMs ?? RETRY_MS / 2),
-        );
+        await new Promise((resolve) => setTimeout(resolve, failure.retryAfterMs ?? RETRY_MS / 2));
         const again = this.host.sender();
         return again ? this.transmit(entry, again) : 'retry-later';
       }

@@ -4,20 +4,12 @@
  * loads it on first use: without a byte budget a join reply holds all of it for nearly every room,
  * and in <sov-chat>'s first download this code would cross its size budget (bench/lib/bundle-size.ts).
  */
-import type {
-  Profile,
-  RequestMap,
-  RequestType,
-  ResultMap,
-} from './protocol/frames.ts';
+import type { Profile, RequestMap, RequestType, ResultMap } from './protocol/frames.ts';
 import type { Room } from './room.ts';
 
 /** What the pages need from the client: requests, and its profile cache. */
 export interface PagesHost {
-  request<K extends RequestType>(
-    type: K,
-    fields: RequestMap[K],
-  ): Promise<ResultMap[K]>;
+  request<K extends RequestType>(type: K, fields: RequestMap[K]): Promise<ResultMap[K]>;
   learn(users: Profile[]): void;
 }
 
@@ -26,11 +18,7 @@ export interface PagesHost {
  * asked for from where the last one ended. Stops, leaving `catchUp` for the next connection's
  * join to go on from, when a request fails or a newer sync of the room took over.
  */
-export async function catchUp(
-  host: PagesHost,
-  room: Room,
-  sync: number,
-): Promise<void> {
+export async function catchUp(host: PagesHost, room: Room, sync: number): Promise<void> {
   for (let more = true; more && room.syncs === sync; ) {
     const after = room.catchUp!;
     const next = await host.request('history', { room: room.name, after });
@@ -60,10 +48,7 @@ export async function onlinePages(
   current = (): boolean => true,
 ): Promise<void> {
   while (after !== null && current()) {
-    const { users, next, memberSeq } = await host.request(
-      'online',
-      room === undefined ? { after } : { room, after },
-    );
+    const { users, next, memberSeq } = await host.request('online', room === undefined ? { after } : { room, after });
     if (!current()) return;
     host.learn(users);
     // Ids only grow: a relay that pointed back would keep the client asking forever.
@@ -75,8 +60,7 @@ export async function onlinePages(
 
 /** The page of messages before the oldest one `room` has, added at its front; resolves with how many were new. */
 export async function loadOlder(host: PagesHost, room: Room): Promise<number> {
-  const before =
-    room.messages.find((message) => message.seq !== null)?.seq ?? room.seq + 1;
+  const before = room.messages.find((message) => message.seq !== null)?.seq ?? room.seq + 1;
   const { messages, more } = await host.request('history', {
     room: room.name,
     before,

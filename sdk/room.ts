@@ -166,11 +166,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    * @internal Adds a page of older messages at the front, checked like any from the relay;
    * resolves with how many were new. `more`: the relay keeps older ones still.
    */
-  addOlder(
-    page: ChatMessage[],
-    before: number,
-    more: boolean,
-  ): Promise<number> {
+  addOlder(page: ChatMessage[], before: number, more: boolean): Promise<number> {
     const added: ClientMessage[] = [];
     // Behind whatever is being verified already, so a message live and in the page shows once.
     return this.queue(async () => {
@@ -201,8 +197,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
       return Promise.reject(error);
     }
     const author = this.host.userId;
-    if (author === null)
-      return Promise.reject(new SovError('NOT_AUTHENTICATED'));
+    if (author === null) return Promise.reject(new SovError('NOT_AUTHENTICATED'));
     const message: ClientMessage = {
       room: this.name,
       seq: null,
@@ -226,14 +221,9 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    * be any copy of it the app holds: the room's current one is what goes.
    */
   retry(message: ClientMessage): Promise<ClientMessage> {
-    const current = this.list.find(
-      (m) => m.author === message.author && m.cid === message.cid,
-    );
+    const current = this.list.find((m) => m.author === message.author && m.cid === message.cid);
     if (current?.state !== 'failed') return Promise.resolve(current ?? message);
-    const pending = this.replace(
-      current,
-      revised(current, { state: 'pending' }),
-    );
+    const pending = this.replace(current, revised(current, { state: 'pending' }));
     this.emit('message', pending);
     const settled = this.settlement(pending.cid);
     this.host.retry(this, pending);
@@ -242,9 +232,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
 
   /** @internal The outbox reports a result for one of this room's messages. */
   settle(cid: string, outcome: { seq: number } | { error: SovError }): void {
-    const message = this.list.find(
-      (m) => m.cid === cid && m.author === this.host.userId,
-    );
+    const message = this.list.find((m) => m.cid === cid && m.author === this.host.userId);
     const waiter = this.waiting.get(cid);
     this.waiting.delete(cid);
     if (!message) return;
@@ -254,21 +242,12 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
       this.bySeq.add(outcome.seq);
       let sent = message;
       if (message.state !== 'sent') {
-        sent = this.replace(
-          message,
-          revised(message, { state: 'sent', seq: outcome.seq }),
-        );
+        sent = this.replace(message, revised(message, { state: 'sent', seq: outcome.seq }));
         this.emit('message', sent);
       }
       waiter?.resolve(sent);
     } else {
-      this.emit(
-        'message',
-        this.replace(
-          message,
-          revised(message, { state: 'failed', error: outcome.error }),
-        ),
-      );
+      this.emit('message', this.replace(message, revised(message, { state: 'failed', error: outcome.error })));
       waiter?.reject(outcome.error);
     }
   }
@@ -298,14 +277,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    * false), the number up to which the old connection owes joins and leaves.
    */
   applyJoinMembers(result: JoinResult, members: boolean): void {
-    if (members)
-      this.addOnline(
-        result.online,
-        result.memberSeq,
-        0,
-        result.onlineNext,
-        true,
-      );
+    if (members) this.addOnline(result.online, result.memberSeq, 0, result.onlineNext, true);
     else this.members.expect(result.memberSeq);
     this.checkMembers();
   }
@@ -334,13 +306,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
   }
 
   /** @internal A page of who is online as of `memberSeq`, ids after `after` up to `next` (./member-list.ts). */
-  addOnline(
-    users: Profile[],
-    memberSeq: number,
-    after: number,
-    next: number | null,
-    fresh = false,
-  ): void {
+  addOnline(users: Profile[], memberSeq: number, after: number, next: number | null, fresh = false): void {
     this.members.page(users, memberSeq, after, next, fresh);
     this.onlineChanged();
   }
@@ -379,14 +345,11 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     const keys = await this.host.keysOf(message.author).catch(() => []);
     // A verifier that fails (its code could not load, say) leaves the message unverified; it
     // must not break the chain, or every later message of the room would be lost.
-    const signed =
-      keys.length > 0 &&
-      (await this.host.verify(message, keys).catch(() => false));
+    const signed = keys.length > 0 && (await this.host.verify(message, keys).catch(() => false));
     if (this.bySeq.has(message.seq)) return null;
     // The signature covers the room a message names, not the room whose history carries it: a
     // relay could pass another room's message off as this room's.
-    const verified =
-      signed && message.room === this.name && !this.replayed(message);
+    const verified = signed && message.room === this.name && !this.replayed(message);
     return { ...message, verified, state: 'sent' };
   }
 
@@ -397,10 +360,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
   private takeBackOwn(message: ChatMessage): boolean {
     if (message.author !== this.host.userId) return false;
     const own = this.list.find(
-      (m) =>
-        m.author === message.author &&
-        m.cid === message.cid &&
-        (m.seq === null || m.seq === message.seq),
+      (m) => m.author === message.author && m.cid === message.cid && (m.seq === null || m.seq === message.seq),
     );
     if (!own) return false;
     this.bySeq.add(message.seq);
@@ -422,19 +382,11 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    */
   private replayed(message: ChatMessage): boolean {
     const copy = this.list.find(
-      (m) =>
-        m.seq !== null &&
-        m.author === message.author &&
-        m.cid === message.cid &&
-        m.sig === message.sig,
+      (m) => m.seq !== null && m.author === message.author && m.cid === message.cid && m.sig === message.sig,
     );
     if (!copy) return false;
     if (copy.seq! < message.seq) return true;
-    if (copy.verified)
-      this.emit(
-        'message',
-        this.replace(copy, revised(copy, { verified: false })),
-      );
+    if (copy.verified) this.emit('message', this.replace(copy, revised(copy, { verified: false })));
     return false;
   }
 
@@ -485,9 +437,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    */
   snapshot(limit: number): CachedRoom {
     const upTo = this.catchUp ?? this.seq;
-    const sent = this.list.filter(
-      (m) => m.state === 'sent' && m.seq !== null && m.seq <= upTo,
-    );
+    const sent = this.list.filter((m) => m.state === 'sent' && m.seq !== null && m.seq <= upTo);
     return { seq: upTo, messages: sent.slice(-limit) };
   }
 
@@ -509,16 +459,11 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
   }
 
   private settlement(cid: string): Promise<ClientMessage> {
-    return new Promise((resolve, reject) =>
-      this.waiting.set(cid, { resolve, reject }),
-    );
+    return new Promise((resolve, reject) => this.waiting.set(cid, { resolve, reject }));
   }
 }
 
 /** A copy of `message` with `change`, without the error of an earlier failure (a failed message carries its own). */
-function revised(
-  { error: _earlierError, ...message }: ClientMessage,
-  change: Partial<ClientMessage>,
-): ClientMessage {
+function revised({ error: _earlierError, ...message }: ClientMessage, change: Partial<ClientMessage>): ClientMessage {
   return { ...message, ...change };
 }

@@ -37,10 +37,7 @@ export abstract class SnapshotEmitter<
   protected abstract read(): Snapshot;
 
   /** Every event is a change for subscribers too. */
-  protected override emit<K extends keyof Events>(
-    event: K,
-    value: Events[K],
-  ): void {
+  protected override emit<K extends keyof Events>(event: K, value: Events[K]): void {
     super.emit(event, value);
     this.changed();
   }
@@ -52,7 +49,5 @@ export abstract class SnapshotEmitter<
 }
 
 function sameFields<T extends object>(known: T, fresh: T): boolean {
-  return (Object.keys(fresh) as Array<keyof T>).every((key) =>
-    Object.is(known[key], fresh[key]),
-  );
+  return (Object.keys(fresh) as Array<keyof T>).every((key) => Object.is(known[key], fresh[key]));
 }

@@ -40,9 +40,7 @@ const STORE = 'kv';
  * IndexedDB through idb. Values are stored by structured clone, which is what lets a
  * non-extractable CryptoKey be kept without ever exposing its bytes.
  */
-export function indexedDbStorage(
-  databaseName = 'sovereign-chat',
-): StorageAdapter {
+export function indexedDbStorage(databaseName = 'sovereign-chat'): StorageAdapter {
   let database: Promise<IDBPDatabase> | undefined;
   const db = (): Promise<IDBPDatabase> =>
     (database ??= openDB(databaseName, 1, {
@@ -69,9 +67,7 @@ export function indexedDbStorage(
 
 /** IndexedDB when the environment has it, else memory. */
 export function defaultStorage(): StorageAdapter {
-  return typeof indexedDB === 'undefined'
-    ? memoryStorage()
-    : indexedDbStorage();
+  return typeof indexedDB === 'undefined' ? memoryStorage() : indexedDbStorage();
 }
 
 /**

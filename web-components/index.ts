@@ -33,7 +33,6 @@ export { SovClient } from '../sdk/index.ts';
 export type { SovLogin } from './sov-login/sov-login.ts';
 export type { SovProfile } from './sov-profile/sov-profile.ts';
 
-if (document.querySelector('sov-chat-room, sov-roster, sov-avatar'))
-  loadChatScreen().catch(() => undefined);
+if (document.querySelector('sov-chat-room, sov-roster, sov-avatar')) loadChatScreen().catch(() => undefined);
 if (document.querySelector('sov-login')) loadLogin().catch(() => undefined);
 if (document.querySelector('sov-profile')) loadProfile().catch(() => undefined);

@@ -37,8 +37,7 @@ export interface BundleSize {
   initialBr: number;
 }
 
-const STATIC_IMPORT =
-  /(?:^|[;}\s])import\s*(?:[\w${},\s*]+from\s*)?["']([^"']+)["']/g;
+const STATIC_IMPORT = /(?:^|[;}\s])import\s*(?:[\w${},\s*]+from\s*)?["']([^"']+)["']/g;
 const DYNAMIC_IMPORT = /import\(\s*["']([^"']+)["']\s*\)/g;
 
 /** Chrome's Accept-Encoding over HTTPS, and what is left of it over plain HTTP. */
@@ -52,8 +51,7 @@ function sizeOf(files: StaticFiles, url: string): FileSize {
     staticReply(files, {
       method: 'GET',
       path: url,
-      header: (name) =>
-        name === 'accept-encoding' ? acceptEncoding : undefined,
+      header: (name) => (name === 'accept-encoding' ? acceptEncoding : undefined),
     }).body!.length;
   return {
     file: url.slice(1),
@@ -82,10 +80,7 @@ export function bundleSize(root: string, entry: string): BundleSize {
   walk(`/${entry}`);
   const lazy = new Set<string>();
   const walkLazy = (url: string): void => {
-    for (const next of [
-      ...importsOf(files, url, DYNAMIC_IMPORT),
-      ...importsOf(files, url, STATIC_IMPORT),
-    ]) {
+    for (const next of [...importsOf(files, url, DYNAMIC_IMPORT), ...importsOf(files, url, STATIC_IMPORT)]) {
       if (initial.has(next) || lazy.has(next)) continue;
       lazy.add(next);
       walkLazy(next);
@@ -93,8 +88,7 @@ export function bundleSize(root: string, entry: string): BundleSize {
   };
   for (const url of initial) walkLazy(url);
   const initialSizes = [...initial].map((url) => sizeOf(files, url));
-  const sum = (key: 'bytes' | 'gzip' | 'br'): number =>
-    initialSizes.reduce((total, item) => total + item[key], 0);
+  const sum = (key: 'bytes' | 'gzip' | 'br'): number => initialSizes.reduce((total, item) => total + item[key], 0);
   return {
     entry,
     initial: initialSizes,

@@ -9,10 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PACKAGE_ROOT = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../..',
-);
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BENCH_DIR = path.join(PACKAGE_ROOT, 'bench');
 const RELAY_BIN = path.join(PACKAGE_ROOT, 'relay', 'bin', 'sov-relay.js');
 
@@ -54,12 +51,10 @@ function startReaper(): ChildProcess {
 function track(child: ChildProcess): void {
   children.add(child);
   const guard = startReaper();
-  if (child.pid !== undefined && guard.connected)
-    guard.send({ add: child.pid });
+  if (child.pid !== undefined && guard.connected) guard.send({ add: child.pid });
   child.once('exit', () => {
     children.delete(child);
-    if (child.pid !== undefined && guard.connected)
-      guard.send({ remove: child.pid });
+    if (child.pid !== undefined && guard.connected) guard.send({ remove: child.pid });
   });
 }
 
@@ -80,14 +75,9 @@ export async function stopChild(
   graceMs = 3000,
 ): Promise<void> {
   if (!alive(child)) return;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => resolve()),
-  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill(signal);
-  const timer = setTimeout(
-    () => alive(child) && child.kill('SIGKILL'),
-    graceMs,
-  );
+  const timer = setTimeout(() => alive(child) && child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
 }
@@ -99,9 +89,7 @@ export function killAllNow(): void {
 }
 
 export async function stopAll(): Promise<void> {
-  await Promise.all(
-    [...children].map((child) => stopChild(child, 'SIGTERM', 2000)),
-  );
+  await Promise.all([...children].map((child) => stopChild(child, 'SIGTERM', 2000)));
   if (reaper && reaper.connected) reaper.disconnect();
 }
 
@@ -130,26 +118,18 @@ export async function startRelay(
   const args = ['--port', '0', '--data', dataDir, ...extraArgs];
   const command = [process.execPath, ...nodeArgs, RELAY_BIN, ...args];
   // taskset execs node in place, so the child's pid is still the relay's and the relay sees one core.
-  if (pinToCpu !== undefined)
-    command.unshift('taskset', '-c', String(pinToCpu));
+  if (pinToCpu !== undefined) command.unshift('taskset', '-c', String(pinToCpu));
   const child = spawn(command[0]!, command.slice(1), {
     cwd: PACKAGE_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   track(child);
   let stderr = '';
-  child
-    .stderr!.setEncoding('utf8')
-    .on('data', (chunk: string) => (stderr += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const url = await new Promise<string>((resolve, reject) => {
     let stdout = '';
     const timer = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `relay did not print "listening on" within ${timeoutMs} ms:\n${tail(stderr)}`,
-          ),
-        ),
+      () => reject(new Error(`relay did not print "listening on" within ${timeoutMs} ms:\n${tail(stderr)}`)),
       timeoutMs,
     );
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -162,11 +142,7 @@ export async function startRelay(
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(
-        new Error(
-          `relay exited (${code ?? signal}) before listening:\n${tail(stderr)}`,
-        ),
-      );
+      reject(new Error(`relay exited (${code ?? signal}) before listening:\n${tail(stderr)}`));
     });
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -216,12 +192,8 @@ export class WorkerHandle {
     readonly name: string,
     readonly child: ChildProcess,
   ) {
-    child
-      .stderr!.setEncoding('utf8')
-      .on('data', (chunk: string) => (this.stderr += chunk));
-    child
-      .stdout!.setEncoding('utf8')
-      .on('data', (chunk: string) => (this.stderr += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     child.on('message', (message: any) => {
       if (message && typeof message.re === 'number') {
         const pending = this.pending.get(message.re);
@@ -229,10 +201,7 @@ export class WorkerHandle {
         this.pending.delete(message.re);
         clearTimeout(pending.timer);
         if (message.ok) pending.resolve(message.result);
-        else
-          pending.reject(
-            new Error(`${this.name}: ${pending.what} failed: ${message.error}`),
-          );
+        else pending.reject(new Error(`${this.name}: ${pending.what} failed: ${message.error}`));
       } else if (message && message.event) {
         for (const listener of this.eventListeners) listener(message);
       }
@@ -249,11 +218,7 @@ export class WorkerHandle {
     });
   }
 
-  static async start(
-    name: string,
-    file: string,
-    timeoutMs = 20_000,
-  ): Promise<WorkerHandle> {
+  static async start(name: string, file: string, timeoutMs = 20_000): Promise<WorkerHandle> {
     // tsx runs the TypeScript directly; it only hooks module loading, so it costs nothing once started.
     const child = fork(path.join(BENCH_DIR, file), [], {
       cwd: PACKAGE_ROOT,
@@ -270,11 +235,7 @@ export class WorkerHandle {
     return this.child.pid!;
   }
 
-  call<T = any>(
-    cmd: string,
-    args: Record<string, unknown> = {},
-    timeoutMs = 60_000,
-  ): Promise<T> {
+  call<T = any>(cmd: string, args: Record<string, unknown> = {}, timeoutMs = 60_000): Promise<T> {
     if (this.exitError) return Promise.reject(this.exitError);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {

@@ -11,9 +11,7 @@ import path from 'node:path';
 /** Clock ticks per second of utime/stime (almost always 100; asked once rather than assumed). */
 export const CLK_TCK = ((): number => {
   try {
-    const value = Number(
-      execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim(),
-    );
+    const value = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
     return Number.isFinite(value) && value > 0 ? value : 100;
   } catch {
     return 100;
@@ -44,9 +42,7 @@ function parseStat(text: string): { user: number; system: number } {
 export function readCpu(pid: number): CpuSample {
   const at = performance.now();
   const all = parseStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  const main = parseStat(
-    fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'),
-  );
+  const main = parseStat(fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
   return {
     at,
     user: all.user,
@@ -73,8 +69,7 @@ export function cpuDelta(before: CpuSample, after: CpuSample): CpuDelta {
   const wallSeconds = (after.at - before.at) / 1000;
   const userSeconds = after.user - before.user;
   const systemSeconds = after.system - before.system;
-  const mainCpuSeconds =
-    after.mainUser + after.mainSystem - before.mainUser - before.mainSystem;
+  const mainCpuSeconds = after.mainUser + after.mainSystem - before.mainUser - before.mainSystem;
   return {
     wallSeconds,
     cpuSeconds: userSeconds + systemSeconds,
@@ -109,11 +104,8 @@ export function fileSystemOf(folder: string): string {
     for (const line of fs.readFileSync('/proc/mounts', 'utf8').split('\n')) {
       const [device, mount, type] = line.split(' ');
       if (!device || !mount || !type) continue;
-      const inside =
-        real === mount ||
-        real.startsWith(mount.endsWith('/') ? mount : `${mount}/`);
-      if (inside && mount.length >= best.mount.length)
-        best = { mount, type, device };
+      const inside = real === mount || real.startsWith(mount.endsWith('/') ? mount : `${mount}/`);
+      if (inside && mount.length >= best.mount.length) best = { mount, type, device };
     }
     return `${best.type} (${best.device} on ${best.mount})`;
   } catch {
@@ -123,9 +115,7 @@ export function fileSystemOf(folder: string): string {
 
 export function cpuModel(): string {
   try {
-    const match = /^model name\s*:\s*(.+)$/m.exec(
-      fs.readFileSync('/proc/cpuinfo', 'utf8'),
-    );
+    const match = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
     return match?.[1]?.trim() ?? 'unknown';
   } catch {
     return 'unknown';

@@ -33,9 +33,7 @@ export class AvatarStore {
     const name = `${crypto.createHash('sha256').update(bytes).digest('hex')}.${EXTENSIONS[info.format]}`;
     let write = this.saving.get(name);
     if (!write) {
-      write = this.write(path.join(this.folder, name), bytes).finally(() =>
-        this.saving.delete(name),
-      );
+      write = this.write(path.join(this.folder, name), bytes).finally(() => this.saving.delete(name));
       this.saving.set(name, write);
     }
     await write;

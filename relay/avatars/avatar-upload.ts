@@ -55,25 +55,17 @@ const MAX_DRAIN_BYTES = 16 * LIMITS.maxAvatarBytes;
  * only then: echoing a refused origin in Access-Control-Allow-Origin would let that page read the
  * answer after all.
  */
-export function jsonReply(
-  status: number,
-  body: unknown,
-  allowOrigin?: string,
-): HttpReply {
+export function jsonReply(status: number, body: unknown, allowOrigin?: string): HttpReply {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'x-content-type-options': 'nosniff',
     vary: 'origin',
   };
-  if (allowOrigin !== undefined)
-    headers['access-control-allow-origin'] = allowOrigin || '*';
+  if (allowOrigin !== undefined) headers['access-control-allow-origin'] = allowOrigin || '*';
   return { status, headers, body: JSON.stringify(body) };
 }
 
-export function handleAvatarUpload(
-  exchange: HttpExchange,
-  deps: AvatarUploadDeps,
-): void {
+export function handleAvatarUpload(exchange: HttpExchange, deps: AvatarUploadDeps): void {
   const origin = exchange.header('origin');
   const allowOrigin = originAllowed(deps.config, origin) ? origin : undefined;
   const declaredLength = Number(exchange.header('content-length') || '0');
@@ -82,26 +74,13 @@ export function handleAvatarUpload(
     if (done) return;
     done = true;
     exchange.respond(
-      jsonReply(
-        STATUS[error.code] ?? 400,
-        { ok: false, error: error.toWire() },
-        allowOrigin,
-      ),
+      jsonReply(STATUS[error.code] ?? 400, { ok: false, error: error.toWire() }, allowOrigin),
       closeConnection,
     );
   };
 
-  const tooLarge = new SovError(
-    'IMAGE_TOO_LARGE',
-    `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`,
-  );
-  const admitted = admit(
-    deps,
-    origin,
-    exchange.header('authorization'),
-    declaredLength,
-    tooLarge,
-  );
+  const tooLarge = new SovError('IMAGE_TOO_LARGE', `Avatars may be at most ${LIMITS.maxAvatarBytes / 1024} KB.`);
+  const admitted = admit(deps, origin, exchange.header('authorization'), declaredLength, tooLarge);
   // A refused body is still read, and thrown away, up to MAX_DRAIN_BYTES so that the answer reaches the client.
   let refusal = admitted instanceof SovError ? admitted : null;
   if (refusal && declaredLength > MAX_DRAIN_BYTES) return fail(refusal, true);
@@ -125,10 +104,7 @@ export function handleAvatarUpload(
     const bytes = Buffer.concat(chunks);
     const info = readImageInfo(bytes);
     if (!info) return fail(new SovError('BAD_IMAGE'));
-    if (
-      info.width > LIMITS.maxAvatarSide ||
-      info.height > LIMITS.maxAvatarSide
-    ) {
+    if (info.width > LIMITS.maxAvatarSide || info.height > LIMITS.maxAvatarSide) {
       return fail(
         new SovError(
           'IMAGE_TOO_LARGE',
@@ -138,26 +114,20 @@ export function handleAvatarUpload(
     }
     deps.avatars
       .save(bytes, info)
-      .then((url) =>
-        deps.accounts.updateProfile(admitted.userId, { avatar: url }),
-      )
+      .then((url) => deps.accounts.updateProfile(admitted.userId, { avatar: url }))
       .then((account) => {
         const user = deps.accounts.profile(account);
         deps.onChange(user);
         if (done) return;
         done = true;
-        exchange.respond(
-          jsonReply(200, { ok: true, result: { user } }, allowOrigin),
-        );
+        exchange.respond(jsonReply(200, { ok: true, result: { user } }, allowOrigin));
       })
       .catch((error: unknown) => {
         if (!(error instanceof SovError))
           deps.log('error', 'avatar upload failed', {
             error: errorText(error),
           });
-        fail(
-          error instanceof SovError ? error : new SovError('STORAGE_FAILED'),
-        );
+        fail(error instanceof SovError ? error : new SovError('STORAGE_FAILED'));
       });
   });
 }
@@ -170,15 +140,13 @@ function admit(
   declaredLength: number,
   tooLarge: SovError,
 ): { userId: number } | SovError {
-  if (!originAllowed(deps.config, origin))
-    return new SovError('FORBIDDEN_ORIGIN');
+  if (!originAllowed(deps.config, origin)) return new SovError('FORBIDDEN_ORIGIN');
   const token = /^Bearer ([A-Za-z0-9_-]{43})$/.exec(authorization)?.[1];
   if (!token) return new SovError('NOT_AUTHENTICATED');
   const session = deps.sessions.resume(token);
   if (!session) return new SovError('SESSION_INVALID');
   if (declaredLength > LIMITS.maxAvatarBytes) return tooLarge;
   const wait = uploadsByUser.take(String(session.userId));
-  if (wait > 0)
-    return new SovError('RATE_LIMITED', undefined, { retryAfterMs: wait });
+  if (wait > 0) return new SovError('RATE_LIMITED', undefined, { retryAfterMs: wait });
   return { userId: session.userId };
 }

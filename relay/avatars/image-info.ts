@@ -27,8 +27,7 @@ export function readImageInfo(bytes: Uint8Array): ImageInfo | null {
   if (!(bytes instanceof Uint8Array)) return null;
   const r = new Reader(bytes);
   if (startsWith(bytes, PNG_SIGNATURE)) return readPng(r);
-  if (r.u8(0) === 0xff && r.u8(1) === 0xd8 && r.u8(2) === 0xff)
-    return readJpeg(r);
+  if (r.u8(0) === 0xff && r.u8(1) === 0xd8 && r.u8(2) === 0xff) return readJpeg(r);
   if (startsWith(bytes, RIFF) && r.ascii(8, 4) === 'WEBP') return readWebp(r);
   return null;
 }
@@ -52,12 +51,7 @@ class Reader {
   }
 
   has(offset: number, count: number): boolean {
-    return (
-      Number.isSafeInteger(offset) &&
-      offset >= 0 &&
-      count >= 0 &&
-      offset + count <= this.length
-    );
+    return Number.isSafeInteger(offset) && offset >= 0 && count >= 0 && offset + count <= this.length;
   }
   u8(o: number): number {
     return this.has(o, 1) ? this.view.getUint8(o) : -1;
@@ -69,9 +63,7 @@ class Reader {
     return this.has(o, 2) ? this.view.getUint16(o, true) : -1;
   }
   u24le(o: number): number {
-    return this.has(o, 3)
-      ? this.view.getUint16(o, true) | (this.view.getUint8(o + 2) << 16)
-      : -1;
+    return this.has(o, 3) ? this.view.getUint16(o, true) | (this.view.getUint8(o + 2) << 16) : -1;
   }
   u32be(o: number): number {
     return this.has(o, 4) ? this.view.getUint32(o, false) : -1;
@@ -82,8 +74,7 @@ class Reader {
   ascii(o: number, count: number): string {
     if (!this.has(o, count)) return '';
     let s = '';
-    for (let i = 0; i < count; i++)
-      s += String.fromCharCode(this.view.getUint8(o + i));
+    for (let i = 0; i < count; i++) s += String.fromCharCode(this.view.getUint8(o + i));
     return s;
   }
 }
@@ -93,18 +84,12 @@ const RIFF = [0x52, 0x49, 0x46, 0x46] as const;
 
 function startsWith(bytes: Uint8Array, prefix: readonly number[]): boolean {
   if (bytes.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++)
-    if (bytes[i] !== prefix[i]) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
   return true;
 }
 
 function validSize(width: number, height: number): boolean {
-  return (
-    Number.isInteger(width) &&
-    Number.isInteger(height) &&
-    width >= 1 &&
-    height >= 1
-  );
+  return Number.isInteger(width) && Number.isInteger(height) && width >= 1 && height >= 1;
 }
 
 // ---------------------------------------------------------------------------
@@ -114,9 +99,7 @@ function validSize(width: number, height: number): boolean {
 
 type Crc32Fn = (data: Uint8Array) => number;
 
-const nativeCrc32 = (
-  zlib as { crc32?: (data: Uint8Array, value?: number) => number }
-).crc32;
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 
 let crcTable: Uint32Array | undefined;
 function tableCrc32(data: Uint8Array): number {
@@ -129,15 +112,11 @@ function tableCrc32(data: Uint8Array): number {
     }
   }
   let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++)
-    crc = crcTable[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
+  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-const crc32: Crc32Fn =
-  typeof nativeCrc32 === 'function'
-    ? (data) => nativeCrc32(data) >>> 0
-    : tableCrc32;
+const crc32: Crc32Fn = typeof nativeCrc32 === 'function' ? (data) => nativeCrc32(data) >>> 0 : tableCrc32;
 
 // ---------------------------------------------------------------------------
 // PNG
@@ -191,12 +170,7 @@ function readPng(r: Reader): ImageInfo | null {
       const interlace = r.u8(dataStart + 12);
       if (width > PNG_MAX_DIMENSION || height > PNG_MAX_DIMENSION) return null;
       if (!PNG_BIT_DEPTHS[colourType]?.includes(bitDepth)) return null;
-      if (
-        compression !== 0 ||
-        filter !== 0 ||
-        (interlace !== 0 && interlace !== 1)
-      )
-        return null;
+      if (compression !== 0 || filter !== 0 || (interlace !== 0 && interlace !== 1)) return null;
       first = false;
     } else if (type === 'IHDR') {
       return null;
@@ -220,25 +194,14 @@ function readPng(r: Reader): ImageInfo | null {
 function isSofMarker(marker: number): boolean {
   // C4 (DHT), C8 (JPG extension) and CC (DAC) share the SOFn range but carry
   // tables, not frame geometry; reading them as SOF yields garbage dimensions.
-  return (
-    marker >= 0xc0 &&
-    marker <= 0xcf &&
-    marker !== 0xc4 &&
-    marker !== 0xc8 &&
-    marker !== 0xcc
-  );
+  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 }
 
 function readJpeg(r: Reader): ImageInfo | null {
   // A JPEG decoder stops at the first EOI, so anything after it (HTML, a zip) is invisible to us
   // but not to a browser or unzip. So the walk goes through every segment and the entropy-coded
   // scans to the first real EOI, which must be the file's last two bytes.
-  if (
-    r.length < 4 ||
-    r.u8(r.length - 2) !== 0xff ||
-    r.u8(r.length - 1) !== 0xd9
-  )
-    return null;
+  if (r.length < 4 || r.u8(r.length - 2) !== 0xff || r.u8(r.length - 1) !== 0xd9) return null;
 
   let size: { width: number; height: number } | null = null;
   let offset = 2; // past SOI
@@ -249,10 +212,7 @@ function readJpeg(r: Reader): ImageInfo | null {
     const marker = r.u8(offset);
     offset++;
     if (marker < 0) return null;
-    if (marker === 0xd9)
-      return size && offset === r.length
-        ? { format: 'jpeg', mime: 'image/jpeg', ...size }
-        : null;
+    if (marker === 0xd9) return size && offset === r.length ? { format: 'jpeg', mime: 'image/jpeg', ...size } : null;
 
     // Standalone markers have no length field; reading one would desync the
     // walk and let crafted bytes be mistaken for a frame header.
@@ -260,8 +220,7 @@ function readJpeg(r: Reader): ImageInfo | null {
     // 0x00 is byte stuffing, only meaningful inside entropy-coded data. A
     // second SOI or a scan before any frame header means there are no
     // trustworthy dimensions to report.
-    if (marker === 0x00 || marker === 0xd8 || (marker === 0xda && !size))
-      return null;
+    if (marker === 0x00 || marker === 0xd8 || (marker === 0xda && !size)) return null;
 
     const length = r.u16be(offset);
     if (length < 2 || !r.has(offset, length)) return null;
@@ -273,8 +232,7 @@ function readJpeg(r: Reader): ImageInfo | null {
       const height = r.u16be(offset + 3);
       const width = r.u16be(offset + 5);
       const components = r.u8(offset + 7);
-      if (length < 8 || components < 1 || length !== 8 + 3 * components)
-        return null;
+      if (length < 8 || components < 1 || length !== 8 + 3 * components) return null;
       // Height 0 defers the real height to a DNL marker after the first scan;
       // we refuse rather than report a size the decoder will later change.
       if (!validSize(width, height)) return null;
@@ -286,11 +244,7 @@ function readJpeg(r: Reader): ImageInfo | null {
       // it; any other marker ends the scan (the next table, scan or EOI).
       while (
         offset < r.length - 1 &&
-        !(
-          r.u8(offset) === 0xff &&
-          r.u8(offset + 1) !== 0x00 &&
-          (r.u8(offset + 1) < 0xd0 || r.u8(offset + 1) > 0xd7)
-        )
+        !(r.u8(offset) === 0xff && r.u8(offset + 1) !== 0x00 && (r.u8(offset + 1) < 0xd0 || r.u8(offset + 1) > 0xd7))
       )
         offset++;
     }
@@ -341,14 +295,8 @@ function readVp8(r: Reader, c: RiffChunk): Size | null {
   const firstPartitionSize = tag >>> 5;
   // Same sanity checks libwebp applies before trusting the frame header; a
   // still image is always a single shown key frame.
-  if (!keyFrame || version > 3 || !showFrame || firstPartitionSize >= c.size)
-    return null;
-  if (
-    r.u8(c.start + 3) !== 0x9d ||
-    r.u8(c.start + 4) !== 0x01 ||
-    r.u8(c.start + 5) !== 0x2a
-  )
-    return null;
+  if (!keyFrame || version > 3 || !showFrame || firstPartitionSize >= c.size) return null;
+  if (r.u8(c.start + 3) !== 0x9d || r.u8(c.start + 4) !== 0x01 || r.u8(c.start + 5) !== 0x2a) return null;
   // The top two bits are an upscaling hint for the renderer, not part of the
   // decoded size.
   const width = r.u16le(c.start + 6) & 0x3fff;
@@ -404,11 +352,7 @@ function readWebp(r: Reader): ImageInfo | null {
     : null;
 }
 
-function readVp8x(
-  r: Reader,
-  head: RiffChunk,
-  rest: readonly RiffChunk[],
-): Size | null {
+function readVp8x(r: Reader, head: RiffChunk, rest: readonly RiffChunk[]): Size | null {
   if (head.size < 10) return null;
   const flags = r.u8(head.start);
   const width = r.u24le(head.start + 4) + 1;
@@ -431,8 +375,7 @@ function readVp8x(
       if (x + fw > width || y + fh > height) return null;
       const sub = riffChunks(r, f.start + 16, f.start + f.size);
       const frameSize = sub && bitstreamSize(r, sub);
-      if (!frameSize || frameSize.width !== fw || frameSize.height !== fh)
-        return null;
+      if (!frameSize || frameSize.width !== fw || frameSize.height !== fh) return null;
     }
     return { width, height };
   }
@@ -441,7 +384,6 @@ function readVp8x(
   // allocates for the bitstream; libwebp refuses a mismatch and so do we, or a
   // small canvas could front a 16383x16383 bitstream.
   const stream = bitstreamSize(r, rest);
-  if (!stream || stream.width !== width || stream.height !== height)
-    return null;
+  if (!stream || stream.width !== width || stream.height !== height) return null;
   return { width, height };
 }

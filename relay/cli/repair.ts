@@ -11,12 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  DataFolderError,
-  lockDataFolder,
-  replaceFile,
-  writeSynced,
-} from '../data-folder.ts';
+import { DataFolderError, lockDataFolder, replaceFile, writeSynced } from '../data-folder.ts';
 import { readAccountRecord } from '../store/accounts.ts';
 import { readMessageLogRecord } from '../store/history.ts';
 import { formatLine, scanLines, splitTornTail } from '../store/log-line.ts';
@@ -83,8 +78,7 @@ async function repairLog(
   return repair;
 }
 
-const lines = (count: number): string =>
-  `${count} line${count === 1 ? '' : 's'}`;
+const lines = (count: number): string => `${count} line${count === 1 ? '' : 's'}`;
 
 function reportOf(repair: LogRepair): string[] {
   const { name } = repair;
@@ -93,15 +87,10 @@ function reportOf(repair: LogRepair): string[] {
       `${name} line ${line.number} dropped: ${line.problem}: ${JSON.stringify(line.text.slice(0, SHOWN_CHARS))}${line.text.length > SHOWN_CHARS ? '...' : ''}`,
   );
   if (repair.tornBytes > 0)
-    report.push(
-      `${name}: a torn last line (${repair.tornBytes} bytes, never acknowledged) dropped`,
-    );
-  if (repair.backup === null)
-    return [`${name}: ${lines(repair.kept)}, all good`];
+    report.push(`${name}: a torn last line (${repair.tornBytes} bytes, never acknowledged) dropped`);
+  if (repair.backup === null) return [`${name}: ${lines(repair.kept)}, all good`];
   const legacy =
-    repair.legacy > 0
-      ? ` (${repair.legacy} of them from before checksums, kept because their records check out)`
-      : '';
+    repair.legacy > 0 ? ` (${repair.legacy} of them from before checksums, kept because their records check out)` : '';
   report.push(
     `${name}: kept ${lines(repair.kept)}${legacy}, dropped ${repair.dropped.length}; the file as it was is ${repair.backup}`,
   );
@@ -109,10 +98,7 @@ function reportOf(repair: LogRepair): string[] {
 }
 
 /** Runs the command; resolves with the exit code (0 repaired or nothing to do, 1 folder unusable, 2 bad arguments). */
-export async function runRepair(
-  argv: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<number> {
+export async function runRepair(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -124,9 +110,7 @@ export async function runRepair(
       strict: true,
     });
   } catch (error) {
-    process.stderr.write(
-      `sov-relay repair: ${(error as Error).message}\n${USAGE}\n`,
-    );
+    process.stderr.write(`sov-relay repair: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
   if (parsed.values.help) {
@@ -136,9 +120,7 @@ export async function runRepair(
   // The relay's own default (config.ts), so `repair` finds the folder `sov-relay` used.
   const folder = parsed.values.data ?? env.SOV_DATA ?? './data';
   if (!fs.existsSync(folder)) {
-    process.stderr.write(
-      `sov-relay repair: there is no data folder at ${folder}\n`,
-    );
+    process.stderr.write(`sov-relay repair: there is no data folder at ${folder}\n`);
     return 1;
   }
   let unlock: () => void;
@@ -158,11 +140,7 @@ export async function runRepair(
       changed ||= repair.backup !== null;
       process.stdout.write(`${reportOf(repair).join('\n')}\n`);
     }
-    process.stdout.write(
-      changed
-        ? 'Repaired: the relay can start on this folder again.\n'
-        : 'Nothing to repair.\n',
-    );
+    process.stdout.write(changed ? 'Repaired: the relay can start on this folder again.\n' : 'Nothing to repair.\n');
     return 0;
   } catch (error) {
     // A folder the command cannot read or write (permissions, a full or failing disk).

@@ -18,13 +18,8 @@ const CLOSE_FRAME_RESERVE = 32;
 
 /** What the server's half of a TLS handshake costs: the DER certificate chain and the rest. */
 export function tlsHandshakeBytes(certificateChainPem: string): number {
-  const der = [
-    ...certificateChainPem.matchAll(
-      /-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/g,
-    ),
-  ].reduce(
-    (total, match) =>
-      total + Buffer.from(match[1]!.replace(/\s+/g, ''), 'base64').length,
+  const der = [...certificateChainPem.matchAll(/-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/g)].reduce(
+    (total, match) => total + Buffer.from(match[1]!.replace(/\s+/g, ''), 'base64').length,
     0,
   );
   return der + TLS_HANDSHAKE_OVERHEAD;
@@ -48,8 +43,7 @@ export function connectionBudget(
   upgradeAnswerBytes: number,
   certificateChain: string | null,
 ): ByteBudget {
-  const handshake =
-    certificateChain === null ? 0 : tlsHandshakeBytes(certificateChain);
+  const handshake = certificateChain === null ? 0 : tlsHandshakeBytes(certificateChain);
   return new ByteBudget({
     limit,
     spentAtOpen: upgradeAnswerBytes + handshake,
@@ -73,11 +67,7 @@ export class ByteBudget {
   admit(payloadBytes: number): boolean {
     if (this.options.limit === 0) return true;
     const cost = frameCost(payloadBytes, this.options.tls);
-    if (
-      this.frames >= 2 &&
-      this.spent + cost > this.options.limit - CLOSE_FRAME_RESERVE
-    )
-      return false;
+    if (this.frames >= 2 && this.spent + cost > this.options.limit - CLOSE_FRAME_RESERVE) return false;
     this.spent += cost;
     this.frames++;
     return true;

@@ -37,10 +37,9 @@ function loadUws(): { uWS: typeof UWS } | { why: string } {
   }
   const binary = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
   // The unofficial build keeps its binaries in binaries/; the official one at the package root.
-  const file = [
-    path.join(folder, 'binaries', binary),
-    path.join(folder, binary),
-  ].find((candidate) => fs.existsSync(candidate));
+  const file = [path.join(folder, 'binaries', binary), path.join(folder, binary)].find((candidate) =>
+    fs.existsSync(candidate),
+  );
   if (!file)
     return {
       why: `uWebSockets.js has no binary for Node ${process.version} on ${process.platform}-${process.arch}`,
@@ -60,18 +59,13 @@ export function chooseEngine(wish: EngineWish): EngineChoice {
     name: 'node',
     reason: '',
   };
-  if (wish === 'node')
-    return { ...node, reason: 'asked for with --engine node' };
+  if (wish === 'node') return { ...node, reason: 'asked for with --engine node' };
   const loaded = loadUws();
   if ('uWS' in loaded) {
-    const why =
-      wish === 'uws'
-        ? 'asked for with --engine uws'
-        : `its native addon loads on Node ${process.version}`;
+    const why = wish === 'uws' ? 'asked for with --engine uws' : `its native addon loads on Node ${process.version}`;
     return { create: createUwsEngine(loaded.uWS), name: 'uws', reason: why };
   }
-  if (wish === 'uws')
-    throw new EngineUnavailableError(`--engine uws: ${loaded.why}`);
+  if (wish === 'uws') throw new EngineUnavailableError(`--engine uws: ${loaded.why}`);
   return {
     ...node,
     reason: `${loaded.why}; the pure-Node engine serves instead`,

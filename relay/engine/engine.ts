@@ -128,10 +128,7 @@ export interface Engine {
 
 export type EngineName = 'uws' | 'node';
 
-export type EngineFactory = <Data>(
-  options: EngineOptions,
-  handlers: EngineHandlers<Data>,
-) => Engine;
+export type EngineFactory = <Data>(options: EngineOptions, handlers: EngineHandlers<Data>) => Engine;
 
 /** The port could not be bound; the message names the address and why. */
 export class ListenError extends Error {}

@@ -64,13 +64,8 @@ class NodePeer<Data> implements Peer<Data> {
   ) {}
 
   send(frame: string | Buffer): boolean {
-    if (!this.open || this.socket.bufferedAmount >= this.maxBackpressureBytes)
-      return false;
-    if (
-      !this.budget.admit(
-        typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length,
-      )
-    ) {
+    if (!this.open || this.socket.bufferedAmount >= this.maxBackpressureBytes) return false;
+    if (!this.budget.admit(typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length)) {
       this.end(CLOSE_CODES.BUDGET_SPENT, 'byte budget spent');
       return false;
     }
@@ -125,10 +120,7 @@ function requestHead(req: http.IncomingMessage): HttpRequestHead {
   };
 }
 
-function exchange(
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-): HttpExchange {
+function exchange(req: http.IncomingMessage, res: http.ServerResponse): HttpExchange {
   const head = requestHead(req);
   let aborted = false;
   let responded = false;
@@ -159,8 +151,7 @@ function exchange(
     stream(status, headers) {
       const abortListeners: (() => void)[] = [];
       res.once('close', () => {
-        if (!res.writableFinished)
-          for (const listener of abortListeners.splice(0)) listener();
+        if (!res.writableFinished) for (const listener of abortListeners.splice(0)) listener();
       });
       if (!aborted && !responded) {
         responded = true;
@@ -187,19 +178,13 @@ function exchange(
 /** A refused upgrade: a complete HTTP/1.1 reply written to the raw socket, which is then closed. */
 function refuseUpgrade(socket: Duplex, reply: HttpReply): void {
   const body = Buffer.from(reply.body ?? '');
-  const lines = [
-    `HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status] ?? ''}`,
-  ];
-  for (const [name, value] of Object.entries(reply.headers))
-    lines.push(`${name}: ${value}`);
+  const lines = [`HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status] ?? ''}`];
+  for (const [name, value] of Object.entries(reply.headers)) lines.push(`${name}: ${value}`);
   lines.push(`content-length: ${body.length}`, 'connection: close', '', '');
   socket.end(Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), body]));
 }
 
-export function createNodeEngine<Data>(
-  options: EngineOptions,
-  handlers: EngineHandlers<Data>,
-): Engine {
+export function createNodeEngine<Data>(options: EngineOptions, handlers: EngineHandlers<Data>): Engine {
   const timeouts = {
     headersTimeout: HEADERS_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
@@ -215,9 +200,7 @@ export function createNodeEngine<Data>(
     : http.createServer(timeouts);
 
   const topics = new TopicIndex<NodePeer<Data>>();
-  const certificateChain = options.tls
-    ? fs.readFileSync(options.tls.cert, 'utf8')
-    : null;
+  const certificateChain = options.tls ? fs.readFileSync(options.tls.cert, 'utf8') : null;
   const peers = new Set<NodePeer<Data>>();
   const wss = new WebSocketServer({
     noServer: true,
@@ -240,40 +223,31 @@ export function createNodeEngine<Data>(
   // No 'clientError' listener on purpose: Node's own answers 400 or 408 and then destroys the
   // socket. Ending it gracefully instead left a slowloris client that never reads holding it open.
   server.on('request', (req, res) => handlers.http(exchange(req, res)));
-  server.on(
-    'upgrade',
-    (req: http.IncomingMessage, socket: Duplex, bytes: Buffer) => {
-      socket.on('error', () => socket.destroy());
-      const head = requestHead(req);
-      if (head.path !== options.wsPath || head.method !== 'GET') {
-        refuseUpgrade(socket, {
-          status: 404,
-          headers: { 'content-type': 'text/plain' },
-          body: 'not found',
-        });
-        return;
-      }
-      const decision = handlers.upgrade(head);
-      if ('refuse' in decision) {
-        refuseUpgrade(socket, decision.refuse);
-        return;
-      }
-      wss.handleUpgrade(req, socket, bytes, (ws) =>
-        accept(ws, socket, decision.accept),
-      );
-    },
-  );
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, bytes: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const head = requestHead(req);
+    if (head.path !== options.wsPath || head.method !== 'GET') {
+      refuseUpgrade(socket, {
+        status: 404,
+        headers: { 'content-type': 'text/plain' },
+        body: 'not found',
+      });
+      return;
+    }
+    const decision = handlers.upgrade(head);
+    if ('refuse' in decision) {
+      refuseUpgrade(socket, decision.refuse);
+      return;
+    }
+    wss.handleUpgrade(req, socket, bytes, (ws) => accept(ws, socket, decision.accept));
+  });
 
   function accept(ws: WebSocket, socket: Duplex, data: Data): void {
     const peer = new NodePeer(
       ws,
       data,
       options.maxBackpressureBytes,
-      connectionBudget(
-        options.connectionBudgetBytes,
-        UPGRADE_ANSWER_BYTES,
-        certificateChain,
-      ),
+      connectionBudget(options.connectionBudgetBytes, UPGRADE_ANSWER_BYTES, certificateChain),
       topics,
     );
     peers.add(peer);

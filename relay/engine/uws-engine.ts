@@ -47,16 +47,8 @@ class UwsPeer<Data> implements Peer<Data> {
   ) {}
 
   send(frame: string | Buffer): boolean {
-    if (
-      !this.open ||
-      this.socket.getBufferedAmount() >= this.maxBackpressureBytes
-    )
-      return false;
-    if (
-      !this.budget.admit(
-        typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length,
-      )
-    ) {
+    if (!this.open || this.socket.getBufferedAmount() >= this.maxBackpressureBytes) return false;
+    if (!this.budget.admit(typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length)) {
       this.end(CLOSE_CODES.BUDGET_SPENT, 'byte budget spent');
       return false;
     }
@@ -129,29 +121,19 @@ function portIsFree(host: string, port: number): Promise<void> {
     return table.split('\n').some((line) => {
       const [, local, , state] = line.trim().split(/\s+/);
       return (
-        state === '0A' &&
-        local !== undefined &&
-        Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port
+        state === '0A' && local !== undefined && Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port
       );
     });
   });
   return listening
-    ? Promise.reject(
-        new ListenError(
-          `cannot listen on ${host}:${port}: another program is using it`,
-        ),
-      )
+    ? Promise.reject(new ListenError(`cannot listen on ${host}:${port}: another program is using it`))
     : Promise.resolve();
 }
 
-const statusLine = (status: number): string =>
-  `${status} ${http.STATUS_CODES[status] ?? ''}`.trimEnd();
+const statusLine = (status: number): string => `${status} ${http.STATUS_CODES[status] ?? ''}`.trimEnd();
 
 /** Reads everything a handler may need now: uWS's request object dies when the route handler returns. */
-function requestHead(
-  req: UWS.HttpRequest,
-  res: UWS.HttpResponse,
-): HttpRequestHead {
+function requestHead(req: UWS.HttpRequest, res: UWS.HttpResponse): HttpRequestHead {
   const headers = new Map<string, string>();
   req.forEach((name, value) => {
     // Repeated headers (X-Forwarded-For from a chain of proxies) are joined as RFC 9110 allows.
@@ -167,25 +149,16 @@ function requestHead(
   };
 }
 
-function writeReply(
-  res: UWS.HttpResponse,
-  method: string,
-  reply: HttpReply,
-  closeConnection: boolean,
-): void {
+function writeReply(res: UWS.HttpResponse, method: string, reply: HttpReply, closeConnection: boolean): void {
   res.cork(() => {
     res.writeStatus(statusLine(reply.status));
     const { 'content-length': length, ...headers } = reply.headers;
-    for (const [name, value] of Object.entries(headers))
-      res.writeHeader(name, value);
+    for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
     const body = reply.body ?? '';
     if (method === 'HEAD') {
       // endWithoutBody(length) never finishes the response in this build (uNetworking/uWebSockets
       // #1855): the process aborts, or the keep-alive connection hangs. Write the length ourselves.
-      res.writeHeader(
-        'content-length',
-        length ?? String(Buffer.byteLength(body)),
-      );
+      res.writeHeader('content-length', length ?? String(Buffer.byteLength(body)));
       res.endWithoutBody();
     } else {
       // uWS writes Content-Length for the body it sends.
@@ -210,9 +183,7 @@ function exchange(res: UWS.HttpResponse, req: UWS.HttpRequest): HttpExchange {
     },
     onBody(handler) {
       // The chunk's memory is uWS's and is reused after the callback: copy it.
-      res.onData((chunk, last) =>
-        handler(Buffer.from(new Uint8Array(chunk)), last),
-      );
+      res.onData((chunk, last) => handler(Buffer.from(new Uint8Array(chunk)), last));
     },
     respond(reply, closeConnection = false) {
       if (aborted || responded) return;
@@ -226,8 +197,7 @@ function exchange(res: UWS.HttpResponse, req: UWS.HttpRequest): HttpExchange {
         // uWS sends the head with the first write (an empty write would be the chunked terminator).
         res.cork(() => {
           res.writeStatus(statusLine(status));
-          for (const [name, value] of Object.entries(headers))
-            res.writeHeader(name, value);
+          for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
         });
       }
       return {
@@ -250,10 +220,7 @@ function exchange(res: UWS.HttpResponse, req: UWS.HttpRequest): HttpExchange {
 }
 
 export function createUwsEngine(uWS: UwsModule) {
-  return <Data>(
-    options: EngineOptions,
-    handlers: EngineHandlers<Data>,
-  ): Engine => {
+  return <Data>(options: EngineOptions, handlers: EngineHandlers<Data>): Engine => {
     const app = options.tls
       ? uWS.SSLApp({
           cert_file_name: options.tls.cert,
@@ -263,11 +230,8 @@ export function createUwsEngine(uWS: UwsModule) {
     let listenSocket: UWS.us_listen_socket | null = null;
     const budgeted = options.connectionBudgetBytes > 0;
     const topics = budgeted ? new TopicIndex<UwsPeer<Data>>() : null;
-    const certificateChain = options.tls
-      ? fs.readFileSync(options.tls.cert, 'utf8')
-      : null;
-    const peerOf = (ws: UWS.WebSocket<SocketData<Data>>): UwsPeer<Data> =>
-      ws.getUserData().peer!;
+    const certificateChain = options.tls ? fs.readFileSync(options.tls.cert, 'utf8') : null;
+    const peerOf = (ws: UWS.WebSocket<SocketData<Data>>): UwsPeer<Data> => ws.getUserData().peer!;
 
     app.ws<SocketData<Data>>(options.wsPath, {
       compression: uWS.DISABLED,
@@ -296,20 +260,13 @@ export function createUwsEngine(uWS: UwsModule) {
           ws,
           userData.data,
           options.maxBackpressureBytes,
-          connectionBudget(
-            options.connectionBudgetBytes,
-            UPGRADE_ANSWER_BYTES,
-            certificateChain,
-          ),
+          connectionBudget(options.connectionBudgetBytes, UPGRADE_ANSWER_BYTES, certificateChain),
           topics,
         );
         handlers.open(userData.peer);
       },
       message(ws, message, isBinary) {
-        handlers.message(
-          peerOf(ws),
-          isBinary ? null : Buffer.from(message).toString('utf8'),
-        );
+        handlers.message(peerOf(ws), isBinary ? null : Buffer.from(message).toString('utf8'));
       },
       drain(ws) {
         handlers.drain(peerOf(ws));
@@ -333,17 +290,13 @@ export function createUwsEngine(uWS: UwsModule) {
         // (up to 60 s on Linux). Waiting that out beats exiting and flapping under a supervisor.
         const deadline = Date.now() + LINGER_WAIT_MS;
         for (;;) {
-          const token = await new Promise<UWS.us_listen_socket | false>(
-            (resolve) => app.listen(host, port, resolve),
-          );
+          const token = await new Promise<UWS.us_listen_socket | false>((resolve) => app.listen(host, port, resolve));
           if (token) {
             listenSocket = token;
             return uWS.us_socket_local_port(token);
           }
           if (port === 0 || Date.now() > deadline)
-            throw new ListenError(
-              `cannot listen on ${host}:${port}: the address is in use or not available here`,
-            );
+            throw new ListenError(`cannot listen on ${host}:${port}: the address is in use or not available here`);
           await new Promise((resolve) => setTimeout(resolve, 200));
         }
       },

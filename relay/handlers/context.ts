@@ -5,13 +5,7 @@
  * fake peer.
  */
 import { SovError } from '../../sdk/errors.ts';
-import type {
-  Profile,
-  RequestMap,
-  RequestType,
-  ResultMap,
-  ServerEvent,
-} from '../../sdk/protocol.ts';
+import type { Profile, RequestMap, RequestType, ResultMap, ServerEvent } from '../../sdk/protocol.ts';
 import type { RelayConfig } from '../config.ts';
 import type { Socket } from '../connection.ts';
 import type { Logger } from '../logger.ts';

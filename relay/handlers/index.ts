@@ -4,11 +4,7 @@
  * Authorization is checked in each handler, per request, never assumed from what the client did
  * before.
  */
-import type {
-  RequestFrame,
-  RequestMap,
-  RequestType,
-} from '../../sdk/protocol.ts';
+import type { RequestFrame, RequestMap, RequestType } from '../../sdk/protocol.ts';
 import type { Socket } from '../connection.ts';
 import type { Handler, HandlerTable, RelayContext } from './context.ts';
 import { profileHandlers } from './profiles.ts';
@@ -23,14 +19,8 @@ const handlers: HandlerTable<RequestType> = {
 };
 
 /** Runs one validated request; resolves with the reply's result or rejects with SovError. */
-export function handleRequest(
-  ctx: RelayContext,
-  ws: Socket,
-  request: RequestFrame,
-): Promise<unknown> {
+export function handleRequest(ctx: RelayContext, ws: Socket, request: RequestFrame): Promise<unknown> {
   const { id: _id, type, ...fields } = request;
   const handler = handlers[type] as Handler<RequestType>;
-  return Promise.resolve().then(() =>
-    handler(ctx, ws, fields as RequestMap[RequestType]),
-  );
+  return Promise.resolve().then(() => handler(ctx, ws, fields as RequestMap[RequestType]));
 }

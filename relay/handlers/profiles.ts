@@ -11,10 +11,7 @@ export const profileHandlers: HandlerTable<'profile' | 'update-profile'> = {
         field: 'userId',
       });
     }
-    const account =
-      userId !== undefined
-        ? ctx.accounts.get(userId)
-        : ctx.accounts.find(username!);
+    const account = userId !== undefined ? ctx.accounts.get(userId) : ctx.accounts.find(username!);
     if (!account) throw new SovError('UNKNOWN_USER');
     return { user: ctx.accounts.profile(account) };
   },

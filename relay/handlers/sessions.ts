@@ -8,12 +8,7 @@ import type { ResultMap } from '../../sdk/protocol.ts';
 import type { Socket } from '../connection.ts';
 import type { Account } from '../store/accounts.ts';
 import type { Session } from '../store/sessions.ts';
-import {
-  USERS_TOPIC,
-  eventFrame,
-  profileOf,
-  requireSession,
-} from './context.ts';
+import { USERS_TOPIC, eventFrame, profileOf, requireSession } from './context.ts';
 import type { HandlerTable, RelayContext } from './context.ts';
 import { afterGrace } from '../presence.ts';
 import { leaveRoom } from './rooms.ts';
@@ -27,15 +22,8 @@ function rateLimited(retryAfterMs: number): SovError {
 }
 
 /** Refuses before any password check while either the name or the address is locked out. */
-function checkLoginBudget(
-  ctx: RelayContext,
-  ws: Socket,
-  username: string,
-): void {
-  const wait = Math.max(
-    ctx.limits.loginByName.wait(usernameKey(username)),
-    ctx.limits.loginByIp.wait(ws.data.ip),
-  );
+function checkLoginBudget(ctx: RelayContext, ws: Socket, username: string): void {
+  const wait = Math.max(ctx.limits.loginByName.wait(usernameKey(username)), ctx.limits.loginByIp.wait(ws.data.ip));
   if (wait > 0) {
     ctx.log('info', 'login refused: locked out', {
       username,
@@ -46,19 +34,14 @@ function checkLoginBudget(
   }
 }
 
-function chargeFailedLogin(
-  ctx: RelayContext,
-  ws: Socket,
-  username: string,
-): void {
+function chargeFailedLogin(ctx: RelayContext, ws: Socket, username: string): void {
   ctx.log('info', 'failed login', { username, ip: ws.data.ip });
   const byName = ctx.limits.loginByName.take(usernameKey(username));
   const byIp = ctx.limits.loginByIp.take(ws.data.ip);
   // The failure that spends the last token starts the lockout: say so once, not on every refusal.
   if (ctx.limits.loginByName.wait(usernameKey(username)) > 0 && byName === 0)
     ctx.log('info', 'lockout: username', { username });
-  if (ctx.limits.loginByIp.wait(ws.data.ip) > 0 && byIp === 0)
-    ctx.log('info', 'lockout: address', { ip: ws.data.ip });
+  if (ctx.limits.loginByIp.wait(ws.data.ip) > 0 && byIp === 0) ctx.log('info', 'lockout: address', { ip: ws.data.ip });
 }
 
 /** Binds a session to the connection. Runs after awaits, so it re-checks what may have changed meanwhile. */
@@ -97,10 +80,7 @@ export function signOut(ctx: RelayContext, ws: Socket, closed = false): void {
   const { userId } = session;
   const disconnect = (): void => {
     if (ctx.presence.disconnect(userId, session.hash, ws))
-      ctx.publish(
-        USERS_TOPIC,
-        eventFrame({ ev: 'presence', userId, online: false }),
-      );
+      ctx.publish(USERS_TOPIC, eventFrame({ ev: 'presence', userId, online: false }));
   };
   if (closed) afterGrace(disconnect);
   else disconnect();
@@ -119,12 +99,7 @@ function endSessionEverywhere(
   }
 }
 
-function sessionResult(
-  ctx: RelayContext,
-  account: Account,
-  token: string,
-  session: Session,
-): ResultMap['login'] {
+function sessionResult(ctx: RelayContext, account: Account, token: string, session: Session): ResultMap['login'] {
   return {
     token,
     expiresAt: session.expiresAt,
@@ -133,9 +108,7 @@ function sessionResult(
   };
 }
 
-export const sessionHandlers: HandlerTable<
-  'salt' | 'register' | 'login' | 'resume' | 'logout' | 'change-password'
-> = {
+export const sessionHandlers: HandlerTable<'salt' | 'register' | 'login' | 'resume' | 'logout' | 'change-password'> = {
   salt: (ctx, _ws, { username }) => ({ kdf: ctx.accounts.kdfFor(username) }),
 
   async register(ctx, ws, request) {

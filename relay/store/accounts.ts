@@ -7,27 +7,11 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { SovError } from '../../sdk/errors.ts';
 import { DEFAULT_KDF, usernameKey } from '../../sdk/protocol.ts';
-import type {
-  KdfParams,
-  Profile,
-  PublicKeyEntry,
-  RequestMap,
-  Role,
-} from '../../sdk/protocol.ts';
+import type { KdfParams, Profile, PublicKeyEntry, RequestMap, Role } from '../../sdk/protocol.ts';
 import type { AccountIds } from './account-ids.ts';
 import { AppendLog } from './append-log.ts';
 import type { FileOps } from './append-log.ts';
-import {
-  listOf,
-  nullable,
-  oneOf,
-  optional,
-  positive,
-  shape,
-  tagged,
-  text,
-  whole,
-} from './record-fields.ts';
+import { listOf, nullable, oneOf, optional, positive, shape, tagged, text, whole } from './record-fields.ts';
 import type { Schema } from './record-fields.ts';
 import type { Logger } from '../logger.ts';
 
@@ -58,9 +42,7 @@ export interface PasswordChange {
   publicKey: string;
 }
 
-export type ProfileChange = Partial<
-  Pick<Account, 'username' | 'firstName' | 'lastName' | 'avatar'>
->;
+export type ProfileChange = Partial<Pick<Account, 'username' | 'firstName' | 'lastName' | 'avatar'>>;
 
 /** An `account` line from before nonces has none; such an account uses its creation time (see apply). */
 type StoredAccount = Omit<Account, 'nonce'> & { nonce?: string };
@@ -232,9 +214,7 @@ export class Accounts {
 
   async updateProfile(id: number, change: ProfileChange): Promise<Account> {
     const account = this.require(id);
-    const renaming =
-      change.username !== undefined &&
-      usernameKey(change.username) !== usernameKey(account.username);
+    const renaming = change.username !== undefined && usernameKey(change.username) !== usernameKey(account.username);
     const key = renaming ? this.claim(change.username!) : null;
     try {
       await this.write({ t: 'profile', id, ...change });
@@ -296,16 +276,11 @@ export class Accounts {
   private async write(record: AccountRecord): Promise<void> {
     await this.log.append(JSON.stringify(record), () => this.apply(record));
     // Each account is one line after compaction; rewrite once the log holds mostly superseded lines.
-    if (this.log.lineCount > 1000 && this.log.lineCount > this.byId.size * 3)
-      this.compact();
+    if (this.log.lineCount > 1000 && this.log.lineCount > this.byId.size * 3) this.compact();
   }
 
   private compact(): void {
-    this.log.compact(() =>
-      [...this.byId.values()].map((account) =>
-        JSON.stringify({ t: 'account', ...account }),
-      ),
-    );
+    this.log.compact(() => [...this.byId.values()].map((account) => JSON.stringify({ t: 'account', ...account })));
   }
 
   private apply(record: AccountRecord): void {
@@ -331,8 +306,7 @@ export class Accounts {
           account.username = record.username;
           this.byKey.set(usernameKey(account.username), account);
         }
-        if (record.firstName !== undefined)
-          account.firstName = record.firstName;
+        if (record.firstName !== undefined) account.firstName = record.firstName;
         if (record.lastName !== undefined) account.lastName = record.lastName;
         if (record.avatar !== undefined) account.avatar = record.avatar;
         break;

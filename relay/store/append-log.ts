@@ -22,12 +22,7 @@ import { SovError } from '../../sdk/errors.ts';
 import { syncFolder } from '../data-folder.ts';
 import { errorText } from '../logger.ts';
 import type { Logger } from '../logger.ts';
-import {
-  LogDamagedError,
-  formatLine,
-  scanLines,
-  splitTornTail,
-} from './log-line.ts';
+import { LogDamagedError, formatLine, scanLines, splitTornTail } from './log-line.ts';
 
 // avatar-store.ts imports it from here; it lives with the data folder, which needs it too.
 export { syncFolder };
@@ -52,12 +47,7 @@ export const realFileOps: FileOps = {
   async write(handle, data, position) {
     let offset = 0;
     while (offset < data.length) {
-      const { bytesWritten } = await handle.write(
-        data,
-        offset,
-        data.length - offset,
-        position + offset,
-      );
+      const { bytesWritten } = await handle.write(data, offset, data.length - offset, position + offset);
       offset += bytesWritten;
     }
   },
@@ -119,11 +109,7 @@ export class AppendLog {
       lineCount++;
       if (line.legacy) legacyLines++;
     }
-    const handle = await fsp.open(
-      file,
-      fs.constants.O_RDWR | fs.constants.O_CREAT,
-      0o600,
-    );
+    const handle = await fsp.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     // A new file's name is in its folder only once the folder is synced: without this, a power cut
     // lost every line later acknowledged into a log created on an existing folder.
     if (!existed) await syncFolder(path.dirname(file));
@@ -131,15 +117,7 @@ export class AppendLog {
       await handle.truncate(wholeBytes);
       await handle.datasync();
     }
-    return new AppendLog(
-      file,
-      handle,
-      wholeBytes,
-      lineCount,
-      legacyLines,
-      log,
-      ops,
-    );
+    return new AppendLog(file, handle, wholeBytes, lineCount, legacyLines, log, ops);
   }
 
   /**
@@ -192,10 +170,7 @@ export class AppendLog {
         continue;
       }
       const batch = this.queue.splice(0);
-      const data = Buffer.from(
-        batch.map((item) => `${item.line}\n`).join(''),
-        'utf8',
-      );
+      const data = Buffer.from(batch.map((item) => `${item.line}\n`).join(''), 'utf8');
       try {
         if (this.needsTruncate) await this.cutBack();
         await this.ops.write(this.handle, data, this.size);
@@ -228,10 +203,7 @@ export class AppendLog {
 
   private async rewrite(records: string[]): Promise<void> {
     const temp = `${this.file}.tmp`;
-    const data = Buffer.from(
-      records.map((json) => `${formatLine(json)}\n`).join(''),
-      'utf8',
-    );
+    const data = Buffer.from(records.map((json) => `${formatLine(json)}\n`).join(''), 'utf8');
     let tempHandle: fsp.FileHandle | null = null;
     try {
       tempHandle = await fsp.open(temp, 'w', 0o600);

@@ -103,8 +103,7 @@ export class HistoryStore {
         } else if ('seen' in record) {
           history.replayRecords++;
           ids.saw(Number.parseInt(record.seen, 10));
-          if (record.ts >= windowStart)
-            room.recent.set(record.seen, { seq: record.seq, ts: record.ts });
+          if (record.ts >= windowStart) room.recent.set(record.seen, { seq: record.seq, ts: record.ts });
         } else {
           ids.saw(record.author);
           if (record.seq <= room.durableSeq) return;
@@ -142,17 +141,11 @@ export class HistoryStore {
     const dedupeKey = `${message.author}:${message.cid}`;
     const earlier = room.recent.get(dedupeKey);
     if (message.ts <= room.replayFloor)
-      throw new SovError(
-        'CLOCK_SKEW',
-        'The message is older than the relay can still check for replays.',
-        { field: 'ts' },
-      );
+      throw new SovError('CLOCK_SKEW', 'The message is older than the relay can still check for replays.', {
+        field: 'ts',
+      });
     if (earlier) {
-      throw new SovError(
-        'DUPLICATE_MESSAGE',
-        undefined,
-        earlier.seq > 0 ? { seq: earlier.seq } : {},
-      );
+      throw new SovError('DUPLICATE_MESSAGE', undefined, earlier.seq > 0 ? { seq: earlier.seq } : {});
     }
     const seq = ++room.seq;
     const entry = { seq: 0, ts: message.ts };
@@ -188,26 +181,14 @@ export class HistoryStore {
   /** The newest kept messages that fit `size`; `more`: older ones are kept. */
   newest(roomName: string, size: PageSize): HistoryPage {
     const messages = this.rooms.get(roomName)?.messages ?? [];
-    return page(
-      messages,
-      this.firstKept(messages),
-      messages.length,
-      size,
-      'newest',
-    );
+    return page(messages, this.firstKept(messages), messages.length, size, 'newest');
   }
 
   /** The newest kept messages numbered below `seq` that fit `size`; `more`: older ones are kept. */
   before(roomName: string, seq: number, size: PageSize): HistoryPage {
     const messages = this.rooms.get(roomName)?.messages ?? [];
     const start = this.firstKept(messages);
-    return page(
-      messages,
-      start,
-      Math.max(start, firstAbove(messages, seq - 1)),
-      size,
-      'newest',
-    );
+    return page(messages, start, Math.max(start, firstAbove(messages, seq - 1)), size, 'newest');
   }
 
   /**
@@ -216,23 +197,16 @@ export class HistoryStore {
    * dropped from a damaged log, or numbered above the room's newest (a relay restored from an old
    * backup; the kept messages come from the oldest then).
    */
-  after(
-    roomName: string,
-    seq: number,
-    size: PageSize,
-  ): HistoryPage & { gap: boolean } {
+  after(roomName: string, seq: number, size: PageSize): HistoryPage & { gap: boolean } {
     const room = this.rooms.get(roomName);
     const durable = room?.durableSeq ?? 0;
     const messages = room?.messages ?? [];
     const start = this.firstKept(messages);
-    const from =
-      seq > durable ? start : Math.max(start, firstAbove(messages, seq));
+    const from = seq > durable ? start : Math.max(start, firstAbove(messages, seq));
     // Over everything after `seq`, not just this page: the pages that follow carry no gap of their own.
     const firstSeq = messages[from]?.seq ?? durable + 1;
     const holed =
-      messages.length > from &&
-      messages[messages.length - 1]!.seq - firstSeq + 1 !==
-        messages.length - from;
+      messages.length > from && messages[messages.length - 1]!.seq - firstSeq + 1 !== messages.length - from;
     return {
       ...page(messages, from, messages.length, size, 'oldest'),
       gap: seq > durable || firstSeq > seq + 1 || holed,
@@ -277,8 +251,7 @@ export class HistoryStore {
   private maybePrune(room: RoomLog): void {
     if (room.recent.size < room.pruneAt) return;
     const cutoff = Date.now() - 2 * LIMITS.maxClockSkewMs;
-    for (const [key, entry] of room.recent)
-      if (entry.ts < cutoff && entry.seq > 0) room.recent.delete(key);
+    for (const [key, entry] of room.recent) if (entry.ts < cutoff && entry.seq > 0) room.recent.delete(key);
     // A flood inside the clock window: forget the oldest ids (insertion order) and refuse anything
     // as old as them, so memory stays bounded without reopening the door to replays.
     for (const [key, entry] of room.recent) {
@@ -287,17 +260,13 @@ export class HistoryStore {
       room.replayFloor = Math.max(room.replayFloor, entry.ts);
       room.recent.delete(key);
     }
-    room.pruneAt = Math.min(
-      MAX_REMEMBERED_IDS + 1,
-      Math.max(1024, room.recent.size * 2),
-    );
+    room.pruneAt = Math.min(MAX_REMEMBERED_IDS + 1, Math.max(1024, room.recent.size * 2));
   }
 
   private maybeCompact(): void {
     // Rewriting costs a pass over the kept messages, so wait until at least half the file is dead
     // (the replay records written by the last compaction count as live: they are still needed).
-    if (this.log.lineCount >= (this.kept + this.replayRecords) * 2 + 1000)
-      this.compact();
+    if (this.log.lineCount >= (this.kept + this.replayRecords) * 2 + 1000) this.compact();
   }
 
   private compact(): void {
@@ -310,10 +279,7 @@ export class HistoryStore {
         // are compacted away (a busy room), or a message still inside the clock window could be
         // accepted a second time: one short record per id still worth remembering.
         const before = lines.length;
-        if (room.replayFloor > 0)
-          lines.push(
-            JSON.stringify({ room: name, replayFloor: room.replayFloor }),
-          );
+        if (room.replayFloor > 0) lines.push(JSON.stringify({ room: name, replayFloor: room.replayFloor }));
         for (const [seen, entry] of room.recent) {
           if (entry.seq > 0 && entry.ts >= windowStart)
             lines.push(
@@ -326,8 +292,7 @@ export class HistoryStore {
             );
         }
         replayRecords += lines.length - before;
-        for (const message of room.messages.slice(-this.historySize))
-          lines.push(message.json);
+        for (const message of room.messages.slice(-this.historySize)) lines.push(message.json);
       }
       this.replayRecords = replayRecords;
       return lines;
@@ -347,15 +312,11 @@ function page(
   let count = 0;
   let bytes = 0;
   while (count < Math.min(available, size.limit)) {
-    bytes +=
-      messages[end === 'newest' ? to - 1 - count : from + count]!.bytes + 1;
+    bytes += messages[end === 'newest' ? to - 1 - count : from + count]!.bytes + 1;
     if (bytes > size.bytes && !(count === 0 && size.atLeastOne)) break;
     count++;
   }
-  const taken =
-    end === 'newest'
-      ? messages.slice(to - count, to)
-      : messages.slice(from, from + count);
+  const taken = end === 'newest' ? messages.slice(to - count, to) : messages.slice(from, from + count);
   return {
     messages: taken.map((message) => message.json),
     more: count < available,
@@ -405,10 +366,7 @@ const chatMessage = shape<ChatMessage>({
 /** `author:cid`; the author counts among the ids that are never given to a new account. */
 const seenKey: Check<string> = (value, field) => {
   const key = text(value, field);
-  if (!/^[1-9]\d*:/.test(key))
-    throw new RecordError(
-      `"${field}" must be an author id, a colon and a message id`,
-    );
+  if (!/^[1-9]\d*:/.test(key)) throw new RecordError(`"${field}" must be an author id, a colon and a message id`);
   return key;
 };
 const seenRecord = shape<SeenRecord>({
@@ -421,12 +379,7 @@ const floorRecord = shape<FloorRecord>({ room: text, replayFloor: whole });
 
 /** Checks a record read back from messages.log. */
 export function readMessageLogRecord(value: unknown): MessageLogRecord {
-  const has = (field: string): boolean =>
-    typeof value === 'object' && value !== null && field in value;
-  const check = has('replayFloor')
-    ? floorRecord
-    : has('seen')
-      ? seenRecord
-      : chatMessage;
+  const has = (field: string): boolean => typeof value === 'object' && value !== null && field in value;
+  const check = has('replayFloor') ? floorRecord : has('seen') ? seenRecord : chatMessage;
   return check(value, '');
 }

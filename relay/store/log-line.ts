@@ -36,19 +36,16 @@ let crcTable: Int32Array | undefined;
 export function crc32InJs(text: string): number {
   crcTable ??= Int32Array.from({ length: 256 }, (_, byte) => {
     let crc = byte;
-    for (let bit = 0; bit < 8; bit++)
-      crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
     return crc;
   });
   const bytes = Buffer.from(text, 'utf8');
   let crc = -1;
-  for (let index = 0; index < bytes.length; index++)
-    crc = crcTable[(crc ^ bytes[index]!) & 0xff]! ^ (crc >>> 8);
+  for (let index = 0; index < bytes.length; index++) crc = crcTable[(crc ^ bytes[index]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ -1) >>> 0;
 }
 
-const crc32: (text: string) => number =
-  typeof zlib.crc32 === 'function' ? (text) => zlib.crc32(text) : crc32InJs;
+const crc32: (text: string) => number = typeof zlib.crc32 === 'function' ? (text) => zlib.crc32(text) : crc32InJs;
 
 function checksum(json: string): string {
   return crc32(json).toString(16).padStart(CHECKSUM_LENGTH, '0');
@@ -67,10 +64,7 @@ export type ScannedLine<R> =
  * Reads every line of `text` (whole lines only: see `splitTornTail`) and checks it with `read`,
  * which returns the record or throws RecordError. Empty lines hold no record and are passed over.
  */
-export function* scanLines<R>(
-  text: string,
-  read: (value: unknown) => R,
-): Generator<ScannedLine<R>> {
+export function* scanLines<R>(text: string, read: (value: unknown) => R): Generator<ScannedLine<R>> {
   let checksummed = false;
   let number = 0;
   for (let start = 0; start < text.length; ) {
@@ -92,15 +86,11 @@ export function* scanLines<R>(
       checksummed = true;
       json = line.slice(CHECKSUM_LENGTH + 1);
       if (checksum(json) !== line.slice(0, CHECKSUM_LENGTH)) {
-        yield bad(
-          'its checksum does not match (the line was damaged or edited)',
-        );
+        yield bad('its checksum does not match (the line was damaged or edited)');
         continue;
       }
     } else if (checksummed) {
-      yield bad(
-        'it has no checksum, yet lines before it have one (damaged, or added by hand)',
-      );
+      yield bad('it has no checksum, yet lines before it have one (damaged, or added by hand)');
       continue;
     } else {
       json = line;

@@ -18,9 +18,7 @@ export type Schema<T> = { [K in keyof T]-?: Check<T[K]> };
 
 /** `field` is a path like `keys[0].since`; '' is the record itself. */
 function wrong(field: string, what: string): RecordError {
-  return new RecordError(
-    `${field === '' ? 'the record' : `"${field}"`} must be ${what}`,
-  );
+  return new RecordError(`${field === '' ? 'the record' : `"${field}"`} must be ${what}`);
 }
 
 export const text: Check<string> = (value, field) => {
@@ -30,8 +28,7 @@ export const text: Check<string> = (value, field) => {
 
 /** Timestamps (ms since epoch) and counters. */
 export const whole: Check<number> = (value, field) => {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
-    throw wrong(field, 'a whole number');
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw wrong(field, 'a whole number');
   return value;
 };
 
@@ -44,11 +41,7 @@ export const positive: Check<number> = (value, field) => {
 
 export function oneOf<T extends string>(...values: T[]): Check<T> {
   return (value, field) => {
-    if (!values.includes(value as T))
-      throw wrong(
-        field,
-        `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`,
-      );
+    if (!values.includes(value as T)) throw wrong(field, `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`);
     return value as T;
   };
 }
@@ -58,21 +51,18 @@ export function nullable<T>(check: Check<T>): Check<T | null> {
 }
 
 export function optional<T>(check: Check<T>): Check<T | undefined> {
-  return (value, field) =>
-    value === undefined ? undefined : check(value, field);
+  return (value, field) => (value === undefined ? undefined : check(value, field));
 }
 
 export function listOf<T>(check: Check<T>, minLength = 0): Check<T[]> {
   return (value, field) => {
-    if (!Array.isArray(value) || value.length < minLength)
-      throw wrong(field, `a list of at least ${minLength}`);
+    if (!Array.isArray(value) || value.length < minLength) throw wrong(field, `a list of at least ${minLength}`);
     return value.map((item, index) => check(item, `${field}[${index}]`));
   };
 }
 
 function fieldsOf(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw wrong(field, 'a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw wrong(field, 'a JSON object');
   return value as Record<string, unknown>;
 }
 
@@ -82,10 +72,7 @@ export function shape<T>(schema: Schema<T>): Check<T> {
     const fields = fieldsOf(value, field);
     const checked: Record<string, unknown> = {};
     for (const key of Object.keys(schema) as (keyof T & string)[]) {
-      const result = schema[key](
-        fields[key],
-        field === '' ? key : `${field}.${key}`,
-      );
+      const result = schema[key](fields[key], field === '' ? key : `${field}.${key}`);
       if (result !== undefined) checked[key] = result;
     }
     return checked as T;
@@ -102,17 +89,11 @@ export function tagged<R extends Tagged>(
   variants: { [K in R['t']]: Schema<Omit<Extract<R, { t: K }>, 't'>> },
 ): (value: unknown) => R {
   const byTag = new Map<string, Check<object>>();
-  for (const tag of Object.keys(variants) as R['t'][])
-    byTag.set(tag, shape(variants[tag]));
+  for (const tag of Object.keys(variants) as R['t'][]) byTag.set(tag, shape(variants[tag]));
   return (value) => {
     const fields = fieldsOf(value, '');
-    const check =
-      typeof fields.t === 'string' ? byTag.get(fields.t) : undefined;
-    if (!check)
-      throw wrong(
-        't',
-        `one of ${[...byTag.keys()].map((t) => JSON.stringify(t)).join(', ')}`,
-      );
+    const check = typeof fields.t === 'string' ? byTag.get(fields.t) : undefined;
+    if (!check) throw wrong('t', `one of ${[...byTag.keys()].map((t) => JSON.stringify(t)).join(', ')}`);
     return { t: fields.t, ...check(fields, '') } as R;
   };
 }

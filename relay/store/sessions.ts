@@ -62,13 +62,7 @@ export class Sessions {
   }
 
   /** `ids` is shared with the folder's other stores (see account-ids.ts). */
-  static async open(
-    folder: string,
-    ids: AccountIds,
-    ttlMs: number,
-    logger: Logger,
-    ops?: FileOps,
-  ): Promise<Sessions> {
+  static async open(folder: string, ids: AccountIds, ttlMs: number, logger: Logger, ops?: FileOps): Promise<Sessions> {
     const sessions = new Sessions(ttlMs, logger, ids);
     sessions.log = await AppendLog.open(
       path.join(folder, 'sessions.log'),
@@ -123,11 +117,10 @@ export class Sessions {
     session.expiresAt = now + this.ttlMs;
     if (session.expiresAt - session.storedExpiry >= this.touchStep) {
       // A lost touch only makes a session expire a day early; not worth failing the resume for.
-      this.write({ t: 'touch', h: session.hash, exp: session.expiresAt }).catch(
-        (error) =>
-          this.logger('warn', 'could not extend a session on disk', {
-            error: errorText(error),
-          }),
+      this.write({ t: 'touch', h: session.hash, exp: session.expiresAt }).catch((error) =>
+        this.logger('warn', 'could not extend a session on disk', {
+          error: errorText(error),
+        }),
       );
     }
     return session;
@@ -136,9 +129,7 @@ export class Sessions {
   isLive(hash: string): boolean {
     const session = this.byHash.get(hash);
     return (
-      session !== undefined &&
-      session.expiresAt > Date.now() &&
-      this.ids.issuedTo(session.userId, session.accountNonce)
+      session !== undefined && session.expiresAt > Date.now() && this.ids.issuedTo(session.userId, session.accountNonce)
     );
   }
 
@@ -148,9 +139,7 @@ export class Sessions {
 
   /** Ends every session of a user but `keep` (after a password change). Returns the ended hashes. */
   async revokeUser(userId: number, keep?: string): Promise<string[]> {
-    const ended = [...this.byHash.values()]
-      .filter((s) => s.userId === userId && s.hash !== keep)
-      .map((s) => s.hash);
+    const ended = [...this.byHash.values()].filter((s) => s.userId === userId && s.hash !== keep).map((s) => s.hash);
     await Promise.all(ended.map((hash) => this.write({ t: 'del', h: hash })));
     return ended;
   }
@@ -163,8 +152,7 @@ export class Sessions {
   private forgetExpired(): void {
     this.createdSinceSweep = 0;
     const now = Date.now();
-    for (const [hash, session] of this.byHash)
-      if (session.expiresAt <= now) this.byHash.delete(hash);
+    for (const [hash, session] of this.byHash) if (session.expiresAt <= now) this.byHash.delete(hash);
   }
 
   private async write(record: SessionRecord): Promise<void> {
@@ -176,8 +164,7 @@ export class Sessions {
     const lines = this.log.lineCount;
     if (!atStart && (lines < 1000 || lines < this.byHash.size * 3)) return;
     // At the start, also rewrite a file from before checksums, so it gets them.
-    if (atStart && lines === this.byHash.size && this.log.legacyLines === 0)
-      return;
+    if (atStart && lines === this.byHash.size && this.log.legacyLines === 0) return;
     this.log.compact(() => {
       const now = Date.now();
       const live: string[] = [];

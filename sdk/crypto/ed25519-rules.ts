@@ -61,8 +61,7 @@ export function isValidPublicKey(bytes: Uint8Array): boolean {
  */
 export function hasCanonicalS(signature: Uint8Array): boolean {
   let s = 0n;
-  for (let i = 2 * POINT_BYTES - 1; i >= POINT_BYTES; i--)
-    s = (s << 8n) | BigInt(signature[i]!);
+  for (let i = 2 * POINT_BYTES - 1; i >= POINT_BYTES; i--) s = (s << 8n) | BigInt(signature[i]!);
   return s < Point.CURVE().n;
 }
 

@@ -40,19 +40,10 @@ export async function derivePasswordKeys(
     asyncTick: 10,
     ...(onProgress ? { onProgress } : {}),
   });
-  const authKey = toBase64Url(
-    hkdf(sha256, master, undefined, utf8('sov/auth'), 32),
-  );
+  const authKey = toBase64Url(hkdf(sha256, master, undefined, utf8('sov/auth'), 32));
   return {
     authKey,
-    signingSeed: (keySalt) =>
-      hkdf(
-        sha256,
-        master,
-        fromBase64Url(keySalt) ?? undefined,
-        utf8('sov/sign'),
-        32,
-      ),
+    signingSeed: (keySalt) => hkdf(sha256, master, fromBase64Url(keySalt) ?? undefined, utf8('sov/sign'), 32),
   };
 }
 

@@ -8,8 +8,7 @@ import type { StoredSigningKey } from './signing.ts';
 
 // PKCS#8 wrapping of a raw 32-byte ed25519 seed (RFC 8410), the only way WebCrypto imports one.
 const PKCS8_PREFIX = new Uint8Array([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04,
-  0x22, 0x04, 0x20,
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ]);
 
 export async function storedSigningKey(
@@ -21,13 +20,7 @@ export async function storedSigningKey(
     const der = new Uint8Array(PKCS8_PREFIX.length + 32);
     der.set(PKCS8_PREFIX);
     der.set(seed, PKCS8_PREFIX.length);
-    const key = await crypto.subtle.importKey(
-      'pkcs8',
-      der,
-      { name: 'Ed25519' },
-      false,
-      ['sign'],
-    );
+    const key = await crypto.subtle.importKey('pkcs8', der, { name: 'Ed25519' }, false, ['sign']);
     der.fill(0);
     return { kind: 'webcrypto', key, publicKey };
   }

@@ -12,9 +12,7 @@ export type StoredSigningKey =
 
 // The public key of RFC 8032's first test vector: a valid point to probe support with.
 const RFC8032_TEST_KEY = new Uint8Array(
-  'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'
-    .match(/../g)!
-    .map((byte) => parseInt(byte, 16)),
+  'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'.match(/../g)!.map((byte) => parseInt(byte, 16)),
 );
 
 let webCryptoEd25519: Promise<boolean> | undefined;
@@ -24,13 +22,7 @@ export function hasWebCryptoEd25519(): Promise<boolean> {
   webCryptoEd25519 ??= (async () => {
     try {
       if (!globalThis.crypto?.subtle) return false;
-      await crypto.subtle.importKey(
-        'raw',
-        RFC8032_TEST_KEY,
-        { name: 'Ed25519' },
-        false,
-        ['verify'],
-      );
+      await crypto.subtle.importKey('raw', RFC8032_TEST_KEY, { name: 'Ed25519' }, false, ['verify']);
       return true;
     } catch {
       return false;
@@ -39,19 +31,10 @@ export function hasWebCryptoEd25519(): Promise<boolean> {
   return webCryptoEd25519;
 }
 
-export async function sign(
-  key: StoredSigningKey,
-  bytes: Uint8Array,
-): Promise<string> {
+export async function sign(key: StoredSigningKey, bytes: Uint8Array): Promise<string> {
   if (key.kind === 'webcrypto')
     return toBase64Url(
-      new Uint8Array(
-        await crypto.subtle.sign(
-          { name: 'Ed25519' },
-          key.key,
-          bytes as Uint8Array<ArrayBuffer>,
-        ),
-      ),
+      new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, key.key, bytes as Uint8Array<ArrayBuffer>)),
     );
   const { signAsync } = await import('@noble/ed25519');
   return toBase64Url(await signAsync(bytes, key.seed));

@@ -47,11 +47,7 @@ export class Verifier {
   }
 
   /** True when `signature` (64 bytes) is `publicKey`'s (base64url) valid signature over `bytes`. */
-  async verifyBytes(
-    publicKey: string,
-    bytes: Uint8Array,
-    signature: Uint8Array,
-  ): Promise<boolean> {
+  async verifyBytes(publicKey: string, bytes: Uint8Array, signature: Uint8Array): Promise<boolean> {
     if (signature.length !== 64) return false;
     const rules = await loadRules();
     const key = await this.verifyingKey(publicKey);
@@ -72,10 +68,7 @@ export class Verifier {
       // small-order point; requiring R without one gives the cofactorless answer of the relay's
       // OpenSSL. Only for signatures that pass: the check costs 0.6 ms, 60% of noble's own verify
       // (Node, bench machine), on the path for browsers without WebCrypto Ed25519.
-      return (
-        (await verifyAsync(signature, bytes, key.raw, { zip215: false })) &&
-        rules.hasTorsionFreeR(signature)
-      );
+      return (await verifyAsync(signature, bytes, key.raw, { zip215: false })) && rules.hasTorsionFreeR(signature);
     } catch {
       return false;
     }
@@ -94,18 +87,13 @@ export class Verifier {
   private async loadKey(publicKey: string): Promise<VerifyingKey> {
     const raw = fromBase64Url(publicKey);
     if (!raw || !(await loadRules()).isValidPublicKey(raw)) return null;
-    if (!this.useWebCrypto || !(await hasWebCryptoEd25519()))
-      return { raw, webCrypto: null };
+    if (!this.useWebCrypto || !(await hasWebCryptoEd25519())) return { raw, webCrypto: null };
     try {
       return {
         raw,
-        webCrypto: await crypto.subtle.importKey(
-          'raw',
-          raw as Uint8Array<ArrayBuffer>,
-          { name: 'Ed25519' },
-          false,
-          ['verify'],
-        ),
+        webCrypto: await crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, [
+          'verify',
+        ]),
       };
     } catch {
       return null;

@@ -40,11 +40,7 @@ export function frameHeaderBytes(payload: number): number {
 
 /** What one frame of `payloadBytes` costs on the wire: its WebSocket header, and with TLS its record's overhead. */
 export function frameCost(payloadBytes: number, tls: boolean): number {
-  return (
-    payloadBytes +
-    frameHeaderBytes(payloadBytes) +
-    (tls ? TLS_RECORD_OVERHEAD : 0)
-  );
+  return payloadBytes + frameHeaderBytes(payloadBytes) + (tls ? TLS_RECORD_OVERHEAD : 0);
 }
 
 /** The largest frame the relay sends under `budget` (0: no budget, no limit but the protocol's). */
@@ -84,14 +80,7 @@ export function maxMessageBytes(budget: number): number {
  * number counted at its largest (16 digits) so that the SDK, which does not know it yet, measures
  * what the relay will.
  */
-export function storedMessageBytes({
-  room,
-  author,
-  cid,
-  ts,
-  text,
-  sig,
-}: Omit<ChatMessage, 'seq'>): number {
+export function storedMessageBytes({ room, author, cid, ts, text, sig }: Omit<ChatMessage, 'seq'>): number {
   return new TextEncoder().encode(
     JSON.stringify({
       room,
@@ -107,7 +96,5 @@ export function storedMessageBytes({
 
 /** Spent past this, the SDK opens the next connection; Infinity without a budget. */
 export function rotationPoint(budget: number): number {
-  return budget > 0
-    ? budget - largestFrameBytes(budget) - ROTATION_MARGIN_BYTES
-    : Number.POSITIVE_INFINITY;
+  return budget > 0 ? budget - largestFrameBytes(budget) - ROTATION_MARGIN_BYTES : Number.POSITIVE_INFINITY;
 }

@@ -24,9 +24,7 @@ export const base64Bytes =
   (value, field) => {
     const text = string(value, field);
     const ok =
-      BASE64URL.test(text) &&
-      text.length >= base64UrlLength(minBytes) &&
-      text.length <= base64UrlLength(maxBytes);
+      BASE64URL.test(text) && text.length >= base64UrlLength(minBytes) && text.length <= base64UrlLength(maxBytes);
     if (!ok)
       throw invalid(
         field,
@@ -39,12 +37,7 @@ export const base64Bytes =
 export const integer =
   (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> =>
   (value, field) => {
-    if (
-      typeof value !== 'number' ||
-      !Number.isSafeInteger(value) ||
-      value < min ||
-      value > max
-    ) {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
       throw invalid(field, `must be an integer from ${min} to ${max}`);
     }
     return value;
@@ -55,8 +48,7 @@ export const kdfParams: Check<KdfParams> = (value, field) => {
   const kdf = object(value, field);
   if (kdf.alg !== 'scrypt') throw invalid(`${field}.alg`, 'must be "scrypt"');
   const N = integer(DEFAULT_KDF.N, 2 ** 20)(kdf.N, `${field}.N`);
-  if ((N & (N - 1)) !== 0)
-    throw invalid(`${field}.N`, 'must be a power of two');
+  if ((N & (N - 1)) !== 0) throw invalid(`${field}.N`, 'must be a power of two');
   return {
     alg: 'scrypt',
     N,

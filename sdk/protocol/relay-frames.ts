@@ -24,8 +24,7 @@ import type {
 // ## Checks, kept few and small: this module is part of every client's first download.
 
 /** `at` is the path of the part at fault, such as `result.messages.3.seq`. */
-const refuse = (at: string): SovError =>
-  new SovError('BAD_RELAY_FRAME', undefined, { field: at });
+const refuse = (at: string): SovError => new SovError('BAD_RELAY_FRAME', undefined, { field: at });
 
 const valid =
   <T>(test: (value: unknown) => value is T): Check<T> =>
@@ -36,10 +35,7 @@ const valid =
 
 /** A safe integer from `min`. */
 const count = (min = 0): Check<number> =>
-  valid(
-    (value): value is number =>
-      typeof value === 'number' && Number.isSafeInteger(value) && value >= min,
-  );
+  valid((value): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= min);
 const natural = count();
 const text = valid((value): value is string => typeof value === 'string');
 const flag = valid((value): value is boolean => typeof value === 'boolean');
@@ -153,10 +149,7 @@ const RESULTS: { [K in RequestType]: Check<ResultMap[K]> } = {
  * The result of a successful reply to a `type` request, checked as that request's result, or the
  * refusal: SovError BAD_RELAY_FRAME, `field` the path at fault (`result.messages.3.seq`).
  */
-export function resultOf<K extends RequestType>(
-  type: K,
-  result: unknown,
-): ResultMap[K] | SovError {
+export function resultOf<K extends RequestType>(type: K, result: unknown): ResultMap[K] | SovError {
   const check: Check<ResultMap[K]> = RESULTS[type];
   try {
     return check(result, 'result');
@@ -181,10 +174,7 @@ const wireError = object({
 export interface RelayHello {
   protocol: number;
   relayId?: string;
-  limits: Pick<
-    EventMap['hello']['limits'],
-    'maxFrameBytes' | 'connectionBudget' | 'maxMessageBytes'
-  >;
+  limits: Pick<EventMap['hello']['limits'], 'maxFrameBytes' | 'connectionBudget' | 'maxMessageBytes'>;
   budgetSpent?: number;
 }
 
@@ -200,10 +190,7 @@ const hello = object<RelayHello>({
 });
 
 /** An event named `ev` with the fields `shape` checks. */
-function event<K extends EventName>(
-  ev: K,
-  shape: Shape<EventMap[K]>,
-): Check<{ ev: K } & EventMap[K]> {
+function event<K extends EventName>(ev: K, shape: Shape<EventMap[K]>): Check<{ ev: K } & EventMap[K]> {
   const fields = object(shape);
   return (value, at) => ({ ev, ...fields(value, at) });
 }
@@ -221,8 +208,7 @@ const EVENTS = {
     reason: oneOf('logout', 'password-changed'),
   }),
 };
-const isEvent = (name: unknown): name is keyof typeof EVENTS =>
-  typeof name === 'string' && Object.hasOwn(EVENTS, name);
+const isEvent = (name: unknown): name is keyof typeof EVENTS => typeof name === 'string' && Object.hasOwn(EVENTS, name);
 
 // ## Frames
 
@@ -265,11 +251,7 @@ export function relayFrameOf(text: string): RelayFrame {
     const { code, message, ...details } = wireError(frame.error, 'error');
     return {
       re,
-      error: new SovError(
-        isErrorCode(code) && !RAISED_BY_THE_SDK.has(code) ? code : 'INTERNAL',
-        message,
-        details,
-      ),
+      error: new SovError(isErrorCode(code) && !RAISED_BY_THE_SDK.has(code) ? code : 'INTERNAL', message, details),
     };
   } catch (error) {
     if (error instanceof SovError) return { re, refused: error };

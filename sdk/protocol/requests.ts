@@ -6,22 +6,8 @@
 import { SovError } from '../errors.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
 import { DEFAULT_KDF, LIMITS } from './frames.ts';
-import type {
-  KdfParams,
-  RequestFrame,
-  RequestId,
-  RequestMap,
-  RequestType,
-} from './frames.ts';
-import {
-  invalid,
-  isRecord,
-  messageText,
-  personName,
-  roomName,
-  string,
-  username,
-} from './fields.ts';
+import type { KdfParams, RequestFrame, RequestId, RequestMap, RequestType } from './frames.ts';
+import { invalid, isRecord, messageText, personName, roomName, string, username } from './fields.ts';
 import type { Check } from './fields.ts';
 import { base64Bytes, integer, kdfParams } from './kdf.ts';
 
@@ -55,23 +41,17 @@ export function installPublicKeyRule(rule: (raw: Uint8Array) => boolean): void {
 const publicKey: Check<string> = (value, field) => {
   const text = key32(value, field);
   const raw = fromBase64Url(text);
-  if (!raw || toBase64Url(raw) !== text)
-    throw invalid(field, 'must be canonical base64url');
+  if (!raw || toBase64Url(raw) !== text) throw invalid(field, 'must be canonical base64url');
   // Not a SovError: a relay without the rule is a bug, answered INTERNAL and logged, never a key let in.
-  if (!publicKeyRule)
-    throw new Error('no public-key rule installed: import relay/signatures.ts');
+  if (!publicKeyRule) throw new Error('no public-key rule installed: import relay/signatures.ts');
   if (!publicKeyRule(raw))
-    throw invalid(
-      field,
-      'must be an ed25519 public key of prime order (not of small order, canonically encoded)',
-    );
+    throw invalid(field, 'must be an ed25519 public key of prime order (not of small order, canonically encoded)');
   return text;
 };
 
 const clientMessageId: Check<string> = (value, field) => {
   const cid = string(value, field);
-  if (!CID_PATTERN.test(cid))
-    throw invalid(field, 'must be 8-64 characters of A-Z a-z 0-9 _ -');
+  if (!CID_PATTERN.test(cid)) throw invalid(field, 'must be 8-64 characters of A-Z a-z 0-9 _ -');
   return cid;
 };
 
@@ -82,15 +62,8 @@ const clientMessageId: Check<string> = (value, field) => {
  */
 const accountKdf: Check<KdfParams> = (value, field) => {
   const kdf = kdfParams(value, field);
-  if (
-    kdf.N !== DEFAULT_KDF.N ||
-    kdf.r !== DEFAULT_KDF.r ||
-    kdf.p !== DEFAULT_KDF.p
-  )
-    throw invalid(
-      field,
-      `must be scrypt N=${DEFAULT_KDF.N}, r=${DEFAULT_KDF.r}, p=${DEFAULT_KDF.p}`,
-    );
+  if (kdf.N !== DEFAULT_KDF.N || kdf.r !== DEFAULT_KDF.r || kdf.p !== DEFAULT_KDF.p)
+    throw invalid(field, `must be scrypt N=${DEFAULT_KDF.N}, r=${DEFAULT_KDF.r}, p=${DEFAULT_KDF.p}`);
   base64Bytes(16)(kdf.salt, `${field}.salt`);
   return kdf;
 };
@@ -172,19 +145,11 @@ export function isRequestType(type: unknown): type is RequestType {
 }
 
 /** The outcome of reading one text frame: a valid request, or the error to reply with. */
-export type ParsedFrame =
-  | { ok: true; request: RequestFrame }
-  | { ok: false; id: RequestId | null; error: SovError };
+export type ParsedFrame = { ok: true; request: RequestFrame } | { ok: false; id: RequestId | null; error: SovError };
 
 function requestId(value: unknown): RequestId | null {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
-    return value;
-  if (
-    typeof value === 'string' &&
-    value.length > 0 &&
-    value.length <= LIMITS.maxRequestIdLength
-  )
-    return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === 'string' && value.length > 0 && value.length <= LIMITS.maxRequestIdLength) return value;
   return null;
 }
 
@@ -199,12 +164,10 @@ export function parseRequest(frame: string): ParsedFrame {
   } catch {
     return { ok: false, id: null, error: new SovError('BAD_JSON') };
   }
-  if (!isRecord(raw))
-    return { ok: false, id: null, error: new SovError('BAD_FRAME') };
+  if (!isRecord(raw)) return { ok: false, id: null, error: new SovError('BAD_FRAME') };
   const fields = raw;
   const id = requestId(fields.id);
-  if (id === null)
-    return { ok: false, id: null, error: new SovError('BAD_FRAME') };
+  if (id === null) return { ok: false, id: null, error: new SovError('BAD_FRAME') };
   if (!isRequestType(fields.type)) {
     // Only a string is quoted back: String() of an arbitrary JSON value can throw (an object whose
     // "toString" is not a function, arrays nested thousands deep), and that would escape to the relay.
@@ -220,10 +183,7 @@ export function parseRequest(frame: string): ParsedFrame {
   }
   try {
     const request: Record<string, unknown> = { id, type: fields.type };
-    for (const [name, check] of Object.entries(SCHEMAS[fields.type]) as [
-      string,
-      Check<unknown>,
-    ][]) {
+    for (const [name, check] of Object.entries(SCHEMAS[fields.type]) as [string, Check<unknown>][]) {
       const value = check(fields[name], name);
       if (value !== undefined) request[name] = value;
     }

@@ -3,10 +3,7 @@ import { utf8 } from '../encoding.ts';
 import { PROTOCOL_VERSION } from './frames.ts';
 import type { ChatMessage } from './frames.ts';
 
-export type UnsignedMessage = Pick<
-  ChatMessage,
-  'room' | 'author' | 'cid' | 'ts' | 'text'
->;
+export type UnsignedMessage = Pick<ChatMessage, 'room' | 'author' | 'cid' | 'ts' | 'text'>;
 
 /**
  * The exact bytes an author signs. A JSON array of strings and integers serializes identically in

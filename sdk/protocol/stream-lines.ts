@@ -10,16 +10,9 @@ export const STREAM_HEADER = 'sov-stream';
  * the next chunk to go after. `take` returns false to stop (the read was given up): the rest is
  * then dropped. A line without a number is skipped.
  */
-export function takeStreamLines(
-  buffered: string,
-  take: (n: number, frame: string) => boolean,
-): string {
+export function takeStreamLines(buffered: string, take: (n: number, frame: string) => boolean): string {
   let rest = buffered;
-  for (
-    let newline = rest.indexOf('\n');
-    newline >= 0;
-    newline = rest.indexOf('\n')
-  ) {
+  for (let newline = rest.indexOf('\n'); newline >= 0; newline = rest.indexOf('\n')) {
     const line = rest.slice(0, newline);
     rest = rest.slice(newline + 1);
     const space = line.indexOf(' ');

@@ -29,8 +29,7 @@ type Fetch = typeof fetch;
 /** Links that read by streaming (`poll` false) or by long polling (`poll` true). */
 export function httpOpener(poll: boolean, fetchImpl?: Fetch): LinkOpener {
   const fetcher = fetchImpl ?? ((input, init) => globalThis.fetch(input, init));
-  return (door, listener) =>
-    new HttpLink(`${httpUrlOf(door)}/v1/http/`, poll, listener, fetcher);
+  return (door, listener) => new HttpLink(`${httpUrlOf(door)}/v1/http/`, poll, listener, fetcher);
 }
 
 class HttpLink implements Link {
@@ -89,8 +88,7 @@ class HttpLink implements Link {
     try {
       const response = await this.fetch(`${this.base}open`, { method: 'POST' });
       const stream = openedStream(await response.json());
-      if (!response.ok || stream === null)
-        throw new Error(`open: ${response.status}`);
+      if (!response.ok || stream === null) throw new Error(`open: ${response.status}`);
       this.stream = stream;
     } catch {
       this.fail();
@@ -111,23 +109,20 @@ class HttpLink implements Link {
       const reading = new AbortController();
       this.reading = reading;
       try {
-        const response = await this.fetch(
-          `${this.base}${this.poll ? 'poll' : 'stream'}?ack=${this.acked}`,
-          { headers: { [STREAM_HEADER]: stream }, signal: reading.signal },
-        );
+        const response = await this.fetch(`${this.base}${this.poll ? 'poll' : 'stream'}?ack=${this.acked}`, {
+          headers: { [STREAM_HEADER]: stream },
+          signal: reading.signal,
+        });
         // The relay no longer knows the stream: it ended the connection (as it closes a WebSocket).
         if (response.status === 404) return this.fail();
-        if (!response.ok || !response.body)
-          throw new Error(`read: ${response.status}`);
+        if (!response.ok || !response.body) throw new Error(`read: ${response.status}`);
         await this.consume(response.body);
       } catch {
         if (this.ended) return;
         // unstick(): a new read at once, on a new TCP connection.
         if (reading.signal.aborted) continue;
         if (++this.readFailures >= FAILURES_TO_GIVE_UP) return this.fail();
-        await new Promise((resolve) =>
-          setTimeout(resolve, 250 * this.readFailures),
-        );
+        await new Promise((resolve) => setTimeout(resolve, 250 * this.readFailures));
       }
     }
   }
@@ -140,35 +135,25 @@ class HttpLink implements Link {
     for (;;) {
       const { done, value } = await reader.read();
       if (done || this.ended) return;
-      buffered = takeStreamLines(
-        buffered + decoder.decode(value, { stream: true }),
-        (n, frame) => {
-          if (n <= this.acked) return true;
-          this.acked = n;
-          this.readFailures = 0;
-          this.listener.frame(frame);
-          return !this.ended;
-        },
-      );
+      buffered = takeStreamLines(buffered + decoder.decode(value, { stream: true }), (n, frame) => {
+        if (n <= this.acked) return true;
+        this.acked = n;
+        this.readFailures = 0;
+        this.listener.frame(frame);
+        return !this.ended;
+      });
       if (this.ended) return;
     }
   }
 
   /** Sends what is queued, one POST at a time, so that frames reach the relay in order. */
   private async flush(): Promise<void> {
-    if (
-      this.posting ||
-      !this.stream ||
-      this.ended ||
-      this.outgoing.length === 0
-    )
-      return;
+    if (this.posting || !this.stream || this.ended || this.outgoing.length === 0) return;
     let bytes = 0;
     let count = 0;
     while (
       count < this.outgoing.length &&
-      (count === 0 ||
-        bytes + this.outgoing[count]!.length * 3 <= MAX_SEND_BATCH_BYTES)
+      (count === 0 || bytes + this.outgoing[count]!.length * 3 <= MAX_SEND_BATCH_BYTES)
     )
       bytes += this.outgoing[count++]!.length * 3;
     const body = this.outgoing.splice(0, count).join('\n');

@@ -13,11 +13,7 @@ import type { TransportName } from './link.ts';
 /** `auto` climbs the ladder; the others pin one transport (`http`: streamed reads). */
 export type TransportChoice = 'auto' | 'websocket' | 'http' | 'poll';
 
-const RUNGS: readonly TransportName[] = [
-  'websocket',
-  'http-stream',
-  'http-poll',
-];
+const RUNGS: readonly TransportName[] = ['websocket', 'http-stream', 'http-poll'];
 const PINNED: Record<Exclude<TransportChoice, 'auto'>, TransportName> = {
   websocket: 'websocket',
   http: 'http-stream',
@@ -65,18 +61,13 @@ export class TransportLadder {
 
   /** A connection on `transport` ended before its hello. */
   openFailed(transport: TransportName): void {
-    if (
-      transport === 'websocket' &&
-      ++this.openFailures >= OPEN_FAILURES_TO_STEP_DOWN
-    )
-      this.stepDownFrom('websocket');
+    if (transport === 'websocket' && ++this.openFailures >= OPEN_FAILURES_TO_STEP_DOWN) this.stepDownFrom('websocket');
   }
 
   /** A connection on `transport` said hello and finished its handshake. */
   reached(transport: TransportName): void {
     if (transport === 'websocket') this.openFailures = 0;
-    if (transport === this.current && this.rung === 0)
-      this.probeDelay = PROBE_AFTER_MS;
+    if (transport === this.current && this.rung === 0) this.probeDelay = PROBE_AFTER_MS;
   }
 
   /**
@@ -87,23 +78,16 @@ export class TransportLadder {
    */
   froze(transport: TransportName, ageMs: number): void {
     const limit = Math.floor(ageMs * 0.8);
-    if (
-      limit >= this.minAgeLimitMs &&
-      (this.ageLimitMs === null || limit < this.ageLimitMs)
-    )
-      this.ageLimitMs = limit;
+    if (limit >= this.minAgeLimitMs && (this.ageLimitMs === null || limit < this.ageLimitMs)) this.ageLimitMs = limit;
     const now = this.now();
     this.freezes = this.freezes.filter((at) => now - at < FREEZE_WINDOW_MS);
     this.freezes.push(now);
-    if (this.freezes.length >= FREEZES_TO_STEP_DOWN)
-      this.stepDownFrom(transport);
+    if (this.freezes.length >= FREEZES_TO_STEP_DOWN) this.stepDownFrom(transport);
   }
 
   /** On a lower rung of an `auto` ladder: is it time to see whether WebSocket works again? */
   probeDue(): boolean {
-    return (
-      this.choice === 'auto' && this.rung > 0 && this.now() >= this.probeAt
-    );
+    return this.choice === 'auto' && this.rung > 0 && this.now() >= this.probeAt;
   }
 
   /** A probe is under way: the next one waits, twice as long as the last, unless this one works. */
@@ -122,12 +106,7 @@ export class TransportLadder {
 
   private stepDownFrom(transport: TransportName): void {
     const from = RUNGS.indexOf(transport);
-    if (
-      this.choice !== 'auto' ||
-      from !== this.rung ||
-      from === RUNGS.length - 1
-    )
-      return;
+    if (this.choice !== 'auto' || from !== this.rung || from === RUNGS.length - 1) return;
     this.rung = from + 1;
     this.openFailures = 0;
     this.freezes = [];

@@ -26,17 +26,10 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 const OPEN = 1;
 
 /** Links over `WebSocketClass` (default: the global WebSocket). */
-export function webSocketOpener(
-  WebSocketClass?: WebSocketConstructor,
-): LinkOpener {
-  const Socket =
-    WebSocketClass ??
-    (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+export function webSocketOpener(WebSocketClass?: WebSocketConstructor): LinkOpener {
+  const Socket = WebSocketClass ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!Socket)
-    throw new SovError(
-      'INVALID_INPUT',
-      'No WebSocket here: pass one as the WebSocket option (e.g. the ws package).',
-    );
+    throw new SovError('INVALID_INPUT', 'No WebSocket here: pass one as the WebSocket option (e.g. the ws package).');
   return (door, listener) => webSocketLink(new Socket(wsUrlOf(door)), listener);
 }
 

@@ -1,10 +1,5 @@
 import { expect } from '@esm-bundle/chai';
-import {
-  AVATAR_SIZE,
-  DEFAULT_AVATAR_MAX_BYTES,
-  processAvatar,
-  uploadAvatar,
-} from '../../sdk/avatar.ts';
+import { AVATAR_SIZE, DEFAULT_AVATAR_MAX_BYTES, processAvatar, uploadAvatar } from '../../sdk/avatar.ts';
 import { toBase64Url } from '../../sdk/encoding.ts';
 import { SovError } from '../../sdk/errors.ts';
 import type { ErrorCode } from '../../sdk/errors.ts';
@@ -46,9 +41,7 @@ async function pixels(image: Blob): Promise<{
   return {
     width,
     height,
-    at: (x, y) => [
-      ...data.subarray((y * width + x) * 4, (y * width + x) * 4 + 4),
-    ],
+    at: (x, y) => [...data.subarray((y * width + x) * 4, (y * width + x) * 4 + 4)],
   };
 }
 
@@ -73,24 +66,18 @@ async function rejection(promise: Promise<unknown>): Promise<SovError> {
   throw new Error('expected a rejection');
 }
 
-async function expectCode(
-  promise: Promise<unknown>,
-  code: ErrorCode,
-): Promise<SovError> {
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<SovError> {
   const error = await rejection(promise);
   expect(error.code, error.message).to.equal(code);
   return error;
 }
 
-const randomBase64Url = (length: number): string =>
-  toBase64Url(crypto.getRandomValues(new Uint8Array(length)));
+const randomBase64Url = (length: number): string => toBase64Url(crypto.getRandomValues(new Uint8Array(length)));
 /** RFC 8032 section 7.1, TEST 1 (d75a9801...511a). */
 const RFC8032_TEST1_PUBLIC_KEY = '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo';
 
 /** Registers a fresh account over a raw WebSocket and returns its session token and profile. */
-async function register(
-  wsUrl: string,
-): Promise<{ token: string; user: Profile }> {
+async function register(wsUrl: string): Promise<{ token: string; user: Profile }> {
   const socket = new WebSocket(wsUrl);
   try {
     const reply = await new Promise<{
@@ -142,21 +129,11 @@ describe('processAvatar', () => {
     const avatar = await processAvatar(source);
     expect(avatar.type).to.equal('image/png');
     const image = await pixels(avatar);
-    expect([image.width, image.height]).to.deep.equal([
-      AVATAR_SIZE,
-      AVATAR_SIZE,
-    ]);
+    expect([image.width, image.height]).to.deep.equal([AVATAR_SIZE, AVATAR_SIZE]);
     expect(image.at(0, 0)[3], 'top-left corner alpha').to.equal(0);
-    expect(
-      image.at(AVATAR_SIZE - 1, AVATAR_SIZE - 1)[3],
-      'bottom-right corner alpha',
-    ).to.equal(0);
+    expect(image.at(AVATAR_SIZE - 1, AVATAR_SIZE - 1)[3], 'bottom-right corner alpha').to.equal(0);
     expectColour(image.at(AVATAR_SIZE / 2, AVATAR_SIZE / 2), TEAL, 'centre');
-    expectColour(
-      image.at(AVATAR_SIZE / 2, 8),
-      ORANGE,
-      'top edge inside the circle',
-    );
+    expectColour(image.at(AVATAR_SIZE / 2, 8), ORANGE, 'top edge inside the circle');
   });
 
   it('smooths the circle edge instead of leaving jagged steps', async () => {
@@ -165,10 +142,7 @@ describe('processAvatar', () => {
       context.fillRect(0, 0, 300, 300);
     });
     const image = await pixels(await processAvatar(source));
-    const alphas = Array.from(
-      { length: AVATAR_SIZE },
-      (_, x) => image.at(x, 20)[3]!,
-    );
+    const alphas = Array.from({ length: AVATAR_SIZE }, (_, x) => image.at(x, 20)[3]!);
     expect(
       alphas.some((alpha) => alpha > 0 && alpha < 255),
       'a partly transparent pixel on row 20',
@@ -186,25 +160,17 @@ describe('processAvatar', () => {
     expectColour(image.at(AVATAR_SIZE / 2, AVATAR_SIZE / 2), GREEN, 'centre');
     // Squashing instead of cropping would put red at the top and blue at the bottom.
     expectColour(image.at(AVATAR_SIZE / 2, 4), GREEN, 'top of the circle');
-    expectColour(
-      image.at(AVATAR_SIZE / 2, AVATAR_SIZE - 5),
-      GREEN,
-      'bottom of the circle',
-    );
+    expectColour(image.at(AVATAR_SIZE / 2, AVATAR_SIZE - 5), GREEN, 'bottom of the circle');
   });
 
   it('honours a custom size', async () => {
-    const source = await drawnPng(120, 80, (context) =>
-      context.fillRect(0, 0, 120, 80),
-    );
+    const source = await drawnPng(120, 80, (context) => context.fillRect(0, 0, 120, 80));
     const image = await pixels(await processAvatar(source, { size: 64 }));
     expect([image.width, image.height]).to.deep.equal([64, 64]);
   });
 
   it('reports progress that rises to 1', async () => {
-    const source = await drawnPng(400, 400, (context) =>
-      context.fillRect(0, 0, 400, 400),
-    );
+    const source = await drawnPng(400, 400, (context) => context.fillRect(0, 0, 400, 400));
     const seen: number[] = [];
     await processAvatar(source, {
       onProgress: (fraction) => seen.push(fraction),
@@ -215,9 +181,7 @@ describe('processAvatar', () => {
   });
 
   it('accepts an image file whose type the browser left empty', async () => {
-    const png = await drawnPng(50, 50, (context) =>
-      context.fillRect(0, 0, 50, 50),
-    );
+    const png = await drawnPng(50, 50, (context) => context.fillRect(0, 0, 50, 50));
     const untyped = new Blob([await png.arrayBuffer()]);
     expect(untyped.type).to.equal('');
     expect((await processAvatar(untyped)).type).to.equal('image/png');
@@ -249,19 +213,11 @@ describe('processAvatar', () => {
       context.putImageData(data, 0, 0);
     });
     expect(noise.size).to.be.greaterThan(1000);
-    await expectCode(
-      processAvatar(noise, { maxBytes: 1000 }),
-      'FILE_TOO_LARGE',
-    );
+    await expectCode(processAvatar(noise, { maxBytes: 1000 }), 'FILE_TOO_LARGE');
   });
 
   it('refuses a text file with NOT_AN_IMAGE', async () => {
-    await expectCode(
-      processAvatar(
-        new File(['just words'], 'notes.txt', { type: 'text/plain' }),
-      ),
-      'NOT_AN_IMAGE',
-    );
+    await expectCode(processAvatar(new File(['just words'], 'notes.txt', { type: 'text/plain' })), 'NOT_AN_IMAGE');
   });
 
   it('refuses garbage bytes that claim to be a PNG with NOT_AN_IMAGE', async () => {
@@ -272,17 +228,12 @@ describe('processAvatar', () => {
   });
 
   it('refuses an SVG without a size with NOT_AN_IMAGE', async () => {
-    const svg = new Blob(
-      ['<svg xmlns="http://www.w3.org/2000/svg"><circle r="5"/></svg>'],
-      { type: 'image/svg+xml' },
-    );
+    const svg = new Blob(['<svg xmlns="http://www.w3.org/2000/svg"><circle r="5"/></svg>'], { type: 'image/svg+xml' });
     await expectCode(processAvatar(svg), 'NOT_AN_IMAGE');
   });
 
   it('refuses an impossible output size with INVALID_INPUT', async () => {
-    const source = await drawnPng(10, 10, (context) =>
-      context.fillRect(0, 0, 10, 10),
-    );
+    const source = await drawnPng(10, 10, (context) => context.fillRect(0, 0, 10, 10));
     await expectCode(processAvatar(source, { size: 0 }), 'INVALID_INPUT');
     await expectCode(processAvatar(source, { size: 4096 }), 'INVALID_INPUT');
   });
@@ -319,9 +270,7 @@ describe('uploadAvatar against a real relay', function () {
 
     const served = await fetch(`${url}${profile.avatar}`);
     expect(served.headers.get('content-type')).to.equal('image/png');
-    expect(new Uint8Array(await served.arrayBuffer())).to.deep.equal(
-      new Uint8Array(await image.arrayBuffer()),
-    );
+    expect(new Uint8Array(await served.arrayBuffer())).to.deep.equal(new Uint8Array(await image.arrayBuffer()));
   });
 
   it('accepts a relay address with a trailing slash', async () => {
@@ -333,21 +282,14 @@ describe('uploadAvatar against a real relay', function () {
 
   it('rejects with SESSION_INVALID when the token is not a live session', async () => {
     const { url } = await relayInfo();
-    await expectCode(
-      uploadAvatar(url, randomBase64Url(32), await avatarPng()),
-      'SESSION_INVALID',
-    );
+    await expectCode(uploadAvatar(url, randomBase64Url(32), await avatarPng()), 'SESSION_INVALID');
   });
 
   it('rejects with BAD_IMAGE when the relay finds no image in the bytes', async () => {
     const { url, wsUrl } = await relayInfo();
     const { token } = await register(wsUrl);
     await expectCode(
-      uploadAvatar(
-        url,
-        token,
-        new Blob(['definitely not a picture'], { type: 'text/plain' }),
-      ),
+      uploadAvatar(url, token, new Blob(['definitely not a picture'], { type: 'text/plain' })),
       'BAD_IMAGE',
     );
   });
@@ -390,9 +332,6 @@ describe('uploadAvatar against a real relay', function () {
     const { url } = await relayInfo();
     // The relay's own port on a loopback address it does not listen on.
     const nowhere = url.replace(/\/\/[^:/]+/, '//127.0.0.2');
-    await expectCode(
-      uploadAvatar(nowhere, randomBase64Url(32), await avatarPng()),
-      'NETWORK',
-    );
+    await expectCode(uploadAvatar(nowhere, randomBase64Url(32), await avatarPng()), 'NETWORK');
   });
 });

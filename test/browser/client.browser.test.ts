@@ -17,15 +17,9 @@ const texts = (room: Room): string[] => room.messages.map((m) => m.text);
  * The texts a client has cached for `room` in its IndexedDB (written in batches, 200 ms after the
  * last change): what a relaunch would show. Empty until the first batch is written.
  */
-async function cachedTexts(
-  storage: StorageAdapter,
-  room: string,
-): Promise<string[]> {
-  const key = (await storage.keys('')).find((name) =>
-    name.endsWith(`|room|${room}`),
-  );
-  const cached =
-    key === undefined ? undefined : await storage.get<CachedRoom>(key);
+async function cachedTexts(storage: StorageAdapter, room: string): Promise<string[]> {
+  const key = (await storage.keys('')).find((name) => name.endsWith(`|room|${room}`));
+  const cached = key === undefined ? undefined : await storage.get<CachedRoom>(key);
   return cached?.messages.map((m) => m.text) ?? [];
 }
 
@@ -36,10 +30,7 @@ interface Person {
   databaseName: string;
 }
 
-async function person(
-  relay: string,
-  options: { webCrypto?: boolean } = {},
-): Promise<Person> {
+async function person(relay: string, options: { webCrypto?: boolean } = {}): Promise<Person> {
   const network = hostileNetwork();
   const databaseName = uniqueName('db');
   const username = uniqueName('user');
@@ -100,10 +91,7 @@ describe('SovClient against a real relay', function () {
     const room = uniqueName('room');
     const a = await alice.client.join(room);
     const b = await bob.client.join(room);
-    bob.network.tamper = (frame) =>
-      frame.ev === 'message'
-        ? { ...frame, text: 'Send me your password' }
-        : frame;
+    bob.network.tamper = (frame) => (frame.ev === 'message' ? { ...frame, text: 'Send me your password' } : frame);
     await a.send('Meet at noon');
     await until(() => b.messages.length === 1, 'the altered message');
     bob.network.tamper = null;
@@ -122,10 +110,7 @@ describe('SovClient against a real relay', function () {
     a.on('leave', ({ userId }) => left.push(userId));
     await bob.client.join(room);
     await until(() => joined.includes(bob.client.user!.id), 'Bob joining');
-    expect(a.online.map((u) => u.id)).to.have.members([
-      alice.client.user!.id,
-      bob.client.user!.id,
-    ]);
+    expect(a.online.map((u) => u.id)).to.have.members([alice.client.user!.id, bob.client.user!.id]);
     await bob.client.leave(room);
     await until(() => left.includes(bob.client.user!.id), 'Bob leaving');
     expect(a.online.map((u) => u.id)).to.deep.equal([alice.client.user!.id]);
@@ -141,10 +126,7 @@ describe('SovClient against a real relay', function () {
     for (const text of ['while', 'Bob', 'was', 'away']) await a.send(text);
     bob.network.frozen = false;
     bob.network.dropAll();
-    await until(
-      () => bob.client.state === 'connected' && b.messages.length === 5,
-      'Bob catching up',
-    );
+    await until(() => bob.client.state === 'connected' && b.messages.length === 5, 'Bob catching up');
     expect(texts(b)).to.deep.equal(['before', 'while', 'Bob', 'was', 'away']);
     expect(b.messages.map((m) => m.seq)).to.deep.equal([1, 2, 3, 4, 5]);
     expect(b.messages.every((m) => m.verified)).to.equal(true);
@@ -167,15 +149,9 @@ describe('SovClient against a real relay', function () {
       device.on('state', ({ state }) => states.push(state));
       const before = network.opened;
       network.frozen = true;
-      await until(
-        () => states.includes('reconnecting'),
-        'the stall to be noticed',
-      );
+      await until(() => states.includes('reconnecting'), 'the stall to be noticed');
       network.frozen = false;
-      await until(
-        () => device.state === 'connected' && network.opened > before,
-        'a fresh connection',
-      );
+      await until(() => device.state === 'connected' && network.opened > before, 'a fresh connection');
     } finally {
       device.close();
     }
@@ -192,27 +168,17 @@ describe('SovClient against a real relay', function () {
     await until(() => b.messages.length === 1, 'the first message at Bob');
     const bobsCache = indexedDbStorage(bob.databaseName);
     await until(
-      () =>
-        cachedTexts(bobsCache, room).then((cached) =>
-          cached.includes('before the crash'),
-        ),
+      () => cachedTexts(bobsCache, room).then((cached) => cached.includes('before the crash')),
       'the message in Bob’s IndexedDB cache',
     );
 
     await stopRelay('SIGKILL');
     await until(
-      () =>
-        alice.client.state === 'reconnecting' &&
-        bob.client.state === 'reconnecting',
+      () => alice.client.state === 'reconnecting' && bob.client.state === 'reconnecting',
       'both noticing the relay is gone',
     );
     const offline = ['one', 'two', 'three'].map((text) => a.send(text));
-    expect(a.messages.map((m) => m.state)).to.deep.equal([
-      'sent',
-      'pending',
-      'pending',
-      'pending',
-    ]);
+    expect(a.messages.map((m) => m.state)).to.deep.equal(['sent', 'pending', 'pending', 'pending']);
 
     const relaunched = new SovClient({
       relay,
@@ -220,16 +186,10 @@ describe('SovClient against a real relay', function () {
       heartbeatMs: 1000,
     });
     try {
-      expect(await relaunched.resume()).to.equal(
-        true,
-        'resumes offline from the stored session',
-      );
+      expect(await relaunched.resume()).to.equal(true, 'resumes offline from the stored session');
       expect(relaunched.user!.id).to.equal(bob.client.user!.id);
       const cached = await relaunched.join(room);
-      expect(texts(cached)).to.deep.equal(
-        ['before the crash'],
-        'cached history shows before the network answers',
-      );
+      expect(texts(cached)).to.deep.equal(['before the crash'], 'cached history shows before the network answers');
 
       await startRelayAgain();
       const delivered = await Promise.all(offline);
@@ -237,18 +197,13 @@ describe('SovClient against a real relay', function () {
       await b.send('Bob is back');
       const all = ['before the crash', 'one', 'two', 'three', 'Bob is back'];
       await until(
-        () =>
-          a.messages.length === 5 &&
-          b.messages.length === 5 &&
-          cached.messages.length === 5,
+        () => a.messages.length === 5 && b.messages.length === 5 && cached.messages.length === 5,
         'everyone to have all five',
       );
       for (const view of [a, b, cached]) {
         expect(texts(view)).to.deep.equal(all);
         expect(view.messages.map((m) => m.seq)).to.deep.equal([1, 2, 3, 4, 5]);
-        expect(
-          view.messages.every((m) => m.verified && m.state === 'sent'),
-        ).to.equal(true);
+        expect(view.messages.every((m) => m.verified && m.state === 'sent')).to.equal(true);
       }
     } finally {
       relaunched.close();
@@ -262,10 +217,7 @@ describe('SovClient against a real relay', function () {
     const storage = indexedDbStorage(carol.databaseName);
     // Session, key and the room's history are all stored before logging out, so the wipe has work to do.
     await until(
-      () =>
-        cachedTexts(storage, room.name).then((cached) =>
-          cached.includes('bye'),
-        ),
+      () => cachedTexts(storage, room.name).then((cached) => cached.includes('bye')),
       'the message in the IndexedDB cache',
     );
     expect((await storage.keys('')).length).to.be.greaterThan(0);
@@ -303,11 +255,9 @@ describe('SovClient against a real relay', function () {
         }),
       ),
     ).to.equal('USERNAME_TAKEN:username');
-    expect(
-      await code(
-        other.login({ username: alice.username, password: 'wrong password' }),
-      ),
-    ).to.equal('BAD_CREDENTIALS:');
+    expect(await code(other.login({ username: alice.username, password: 'wrong password' }))).to.equal(
+      'BAD_CREDENTIALS:',
+    );
     expect(
       await code(
         other.register({
@@ -371,26 +321,15 @@ describe('SovClient against a real relay', function () {
     const theirs = await alice.client.join(room);
     await mine.send('signed by noble');
     await theirs.send('verified by noble');
-    await until(
-      () => mine.messages.length === 2 && theirs.messages.length === 2,
-      'both messages on both sides',
-    );
-    expect(mine.messages.map((m: ClientMessage) => m.verified)).to.deep.equal([
-      true,
-      true,
-    ]);
-    expect(theirs.messages.map((m: ClientMessage) => m.verified)).to.deep.equal(
-      [true, true],
-    );
+    await until(() => mine.messages.length === 2 && theirs.messages.length === 2, 'both messages on both sides');
+    expect(mine.messages.map((m: ClientMessage) => m.verified)).to.deep.equal([true, true]);
+    expect(theirs.messages.map((m: ClientMessage) => m.verified)).to.deep.equal([true, true]);
     nobleUser.client.close();
   });
 
   it('profile changes reach the other client at once', async () => {
     const seen: string[] = [];
-    bob.client.on(
-      'profile',
-      (user) => user.id === alice.client.user!.id && seen.push(user.firstName),
-    );
+    bob.client.on('profile', (user) => user.id === alice.client.user!.id && seen.push(user.firstName));
     await alice.client.updateProfile({ firstName: 'Алиса' });
     await until(() => seen.includes('Алиса'), 'the new name at Bob');
     expect(alice.client.user!.firstName).to.equal('Алиса');

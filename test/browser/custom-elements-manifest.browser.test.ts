@@ -9,20 +9,9 @@
  */
 import { expect } from '@esm-bundle/chai';
 import type { LitElement } from 'lit';
-import {
-  loadChatScreen,
-  loadLogin,
-  loadProfile,
-} from '../../web-components/index.ts';
+import { loadChatScreen, loadLogin, loadProfile } from '../../web-components/index.ts';
 
-const ELEMENTS = [
-  'sov-chat',
-  'sov-chat-room',
-  'sov-roster',
-  'sov-login',
-  'sov-profile',
-  'sov-avatar',
-];
+const ELEMENTS = ['sov-chat', 'sov-chat-room', 'sov-roster', 'sov-login', 'sov-profile', 'sov-avatar'];
 
 interface Described {
   name: string;
@@ -55,9 +44,7 @@ function declarationOf(tag: string): {
   declaration: Declaration;
 } {
   for (const module of manifest.modules) {
-    const declaration = module.declarations?.find(
-      (candidate) => candidate.tagName === tag,
-    );
+    const declaration = module.declarations?.find((candidate) => candidate.tagName === tag);
     if (declaration) return { path: module.path, declaration };
   }
   throw new Error(`<${tag}> is not in custom-elements.json`);
@@ -65,16 +52,10 @@ function declarationOf(tag: string): {
 
 /** The element's module as the test server sends it (TypeScript compiled, the templates as written). */
 async function sourceOf(tag: string): Promise<string> {
-  const path =
-    tag === 'sov-avatar'
-      ? 'web-components/shared/sov-avatar.ts'
-      : `web-components/${tag}/${tag}.ts`;
+  const path = tag === 'sov-avatar' ? 'web-components/shared/sov-avatar.ts' : `web-components/${tag}/${tag}.ts`;
   if (!sources.has(path)) {
     // <sov-chat>'s chat screen is a module of its own (its chunk loads beside the connection).
-    const modules =
-      tag === 'sov-chat'
-        ? [path, 'web-components/sov-chat/chat-screen.ts']
-        : [path];
+    const modules = tag === 'sov-chat' ? [path, 'web-components/sov-chat/chat-screen.ts'] : [path];
     const texts = await Promise.all(
       modules.map(async (module) => {
         const response = await fetch(`/${module}`);
@@ -94,27 +75,17 @@ function matches(source: string, pattern: RegExp): string[] {
 /** Events that reach a listener on the element: its own, and its inner elements' unless it stops them. */
 async function eventsLeaving(tag: string): Promise<Set<string>> {
   const source = await sourceOf(tag);
-  const events = new Set(
-    matches(source, /\bfire\(\s*this,\s*["'](sov-[\w-]+)["']/g),
-  );
-  const stopped = new Set(
-    matches(source, /@(sov-[\w-]+)=\$\{[^}]*\.stopPropagation\(\)/g),
-  );
-  const inner = new Set(
-    matches(source, /<(sov-[\w-]+)[\s>]/g).filter((child) => child !== tag),
-  );
-  for (const child of inner)
-    for (const event of await eventsLeaving(child))
-      if (!stopped.has(event)) events.add(event);
+  const events = new Set(matches(source, /\bfire\(\s*this,\s*["'](sov-[\w-]+)["']/g));
+  const stopped = new Set(matches(source, /@(sov-[\w-]+)=\$\{[^}]*\.stopPropagation\(\)/g));
+  const inner = new Set(matches(source, /<(sov-[\w-]+)[\s>]/g).filter((child) => child !== tag));
+  for (const child of inner) for (const event of await eventsLeaving(child)) if (!stopped.has(event)) events.add(event);
   return events;
 }
 
 /** Parts a page can style with ::part(): those in the element's own templates and those it exports from inner elements. */
 async function partsOf(tag: string): Promise<Set<string>> {
   const source = await sourceOf(tag);
-  const own = matches(source, /\bpart="([\w\s-]+)"/g).flatMap((names) =>
-    names.split(/\s+/),
-  );
+  const own = matches(source, /\bpart="([\w\s-]+)"/g).flatMap((names) => names.split(/\s+/));
   const exported = matches(source, /\bexportparts="([^"]*)"/g).flatMap((list) =>
     list.split(',').map((entry) => entry.split(':').at(-1)!.trim()),
   );
@@ -124,11 +95,7 @@ async function partsOf(tag: string): Promise<Set<string>> {
 function cssTextOf(tag: string): string {
   const element = customElements.get(tag) as unknown as typeof LitElement;
   return element.elementStyles
-    .map((style) =>
-      'cssText' in style
-        ? style.cssText
-        : [...style.cssRules].map((rule) => rule.cssText).join('\n'),
-    )
+    .map((style) => ('cssText' in style ? style.cssText : [...style.cssRules].map((rule) => rule.cssText).join('\n')))
     .join('\n');
 }
 
@@ -140,24 +107,16 @@ describe('custom-elements.json', () => {
   before(async () => {
     await Promise.all([loadChatScreen(), loadLogin(), loadProfile()]);
     const response = await fetch('/custom-elements.json');
-    expect(
-      response.ok,
-      'custom-elements.json at the repository root: run node scripts/build.mjs',
-    ).to.equal(true);
+    expect(response.ok, 'custom-elements.json at the repository root: run node scripts/build.mjs').to.equal(true);
     manifest = (await response.json()) as Manifest;
   });
 
   it('lists exactly the elements the components define', () => {
     const listed = manifest.modules
       .flatMap((module) => module.declarations ?? [])
-      .filter(
-        (declaration) => declaration.customElement && declaration.tagName,
-      );
-    expect(
-      listed.map((declaration) => declaration.tagName).sort(),
-    ).to.deep.equal([...ELEMENTS].sort());
-    for (const tag of ELEMENTS)
-      expect(customElements.get(tag), tag).to.not.equal(undefined);
+      .filter((declaration) => declaration.customElement && declaration.tagName);
+    expect(listed.map((declaration) => declaration.tagName).sort()).to.deep.equal([...ELEMENTS].sort());
+    for (const tag of ELEMENTS) expect(customElements.get(tag), tag).to.not.equal(undefined);
   });
 
   for (const tag of ELEMENTS) {
@@ -165,8 +124,7 @@ describe('custom-elements.json', () => {
       it('lists every attribute the element observes, and observes every attribute it lists for a property', () => {
         const { declaration } = declarationOf(tag);
         const observed = [
-          ...((customElements.get(tag) as unknown as typeof LitElement)
-            .observedAttributes ?? []),
+          ...((customElements.get(tag) as unknown as typeof LitElement).observedAttributes ?? []),
         ].sort();
         expect(observed, 'observedAttributes').to.not.be.empty;
         expect(names(declaration.attributes)).to.include.members(observed);
@@ -178,16 +136,12 @@ describe('custom-elements.json', () => {
 
       it('lists exactly the sov-* events that leave the element', async () => {
         const { declaration } = declarationOf(tag);
-        expect(names(declaration.events)).to.deep.equal(
-          [...(await eventsLeaving(tag))].sort(),
-        );
+        expect(names(declaration.events)).to.deep.equal([...(await eventsLeaving(tag))].sort());
       });
 
       it('lists exactly the parts the element renders or exports', async () => {
         const { declaration } = declarationOf(tag);
-        expect(names(declaration.cssParts)).to.deep.equal(
-          [...(await partsOf(tag))].sort(),
-        );
+        expect(names(declaration.cssParts)).to.deep.equal([...(await partsOf(tag))].sort());
       });
 
       it('lists every --sov-* custom property its styles read, with the default they fall back to', () => {
@@ -197,15 +151,11 @@ describe('custom-elements.json', () => {
         expect(read.size, 'custom properties read').to.be.greaterThan(0);
         expect(names(declaration.cssProperties)).to.include.members([...read]);
         for (const property of declaration.cssProperties ?? []) {
-          if (!read.has(property.name) || property.default === undefined)
-            continue;
-          const fallbacks = matches(
-            css,
-            new RegExp(`var\\(${property.name},\\s*([^)]+)\\)`, 'g'),
-          ).map((fallback) => fallback.trim());
-          expect(fallbacks, `${property.name}'s default`).to.include(
-            property.default,
+          if (!read.has(property.name) || property.default === undefined) continue;
+          const fallbacks = matches(css, new RegExp(`var\\(${property.name},\\s*([^)]+)\\)`, 'g')).map((fallback) =>
+            fallback.trim(),
           );
+          expect(fallbacks, `${property.name}'s default`).to.include(property.default);
         }
       });
 
@@ -217,11 +167,7 @@ describe('custom-elements.json', () => {
           ...(declaration.cssParts ?? []),
           ...(declaration.cssProperties ?? []),
         ];
-        for (const entry of entries)
-          expect(entry.description?.trim(), entry.name).to.not.be.oneOf([
-            undefined,
-            '',
-          ]);
+        for (const entry of entries) expect(entry.description?.trim(), entry.name).to.not.be.oneOf([undefined, '']);
       });
     });
   }

@@ -6,12 +6,7 @@
 import { expect } from '@esm-bundle/chai';
 import { hasWebCryptoEd25519 } from '../../sdk/crypto/signing.ts';
 import { Verifier } from '../../sdk/crypto/verify.ts';
-import {
-  VECTORS_PATH,
-  disagreements,
-  judgedBy,
-  parseEdgeCases,
-} from '../helpers/ed25519-vectors.ts';
+import { VECTORS_PATH, disagreements, judgedBy, parseEdgeCases } from '../helpers/ed25519-vectors.ts';
 import type { EdgeCases } from '../helpers/ed25519-vectors.ts';
 
 async function loadVectors(): Promise<EdgeCases> {
@@ -26,14 +21,10 @@ describe('ed25519 edge-case vectors in Chromium', () => {
   });
 
   it('the Verifier on WebCrypto judges every vector as the relay does', async () => {
-    expect(
-      await disagreements(await loadVectors(), judgedBy(new Verifier(true))),
-    ).to.deep.equal([]);
+    expect(await disagreements(await loadVectors(), judgedBy(new Verifier(true)))).to.deep.equal([]);
   });
 
   it('the Verifier on @noble/ed25519 judges every vector as the relay does', async () => {
-    expect(
-      await disagreements(await loadVectors(), judgedBy(new Verifier(false))),
-    ).to.deep.equal([]);
+    expect(await disagreements(await loadVectors(), judgedBy(new Verifier(false)))).to.deep.equal([]);
   });
 });

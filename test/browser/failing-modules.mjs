@@ -22,9 +22,7 @@ export function failingModules(paths) {
         if (command !== 'fail-module') return undefined;
         await session.browser.getPage(session.id).setCacheEnabled(false);
         if (!refusable.has(payload.path))
-          throw new Error(
-            `${payload.path} is not among the modules failingModules() may refuse`,
-          );
+          throw new Error(`${payload.path} is not among the modules failingModules() may refuse`);
         if (payload.fail) failing.add(payload.path);
         else failing.delete(payload.path);
         return true;

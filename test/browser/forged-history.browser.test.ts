@@ -20,11 +20,7 @@ import { hasWebCryptoEd25519 } from '../../sdk/crypto/signing.ts';
 import { Verifier } from '../../sdk/crypto/verify.ts';
 import '../../web-components/index.ts';
 import type { SovChat } from '../../web-components/sov-chat/sov-chat.ts';
-import {
-  STORED_FORGERIES,
-  WIRE_FORGERIES,
-  operatorAccount,
-} from './forgery.ts';
+import { STORED_FORGERIES, WIRE_FORGERIES, operatorAccount } from './forgery.ts';
 import type { Forgery, OperatorAccount } from './forgery.ts';
 import { hostileNetwork } from './hostile-network.ts';
 import type { HostileNetwork, JoinSent } from './hostile-network.ts';
@@ -36,24 +32,14 @@ const PASSWORD = 'correct horse battery';
 const BEFORE = 2;
 
 /** A stored message as the relay holds and serves it. */
-function asStored({
-  room,
-  seq,
-  author,
-  cid,
-  ts,
-  text,
-  sig,
-}: ClientMessage): ChatMessage {
-  if (seq === null)
-    throw new Error('the relay has not stored this message yet');
+function asStored({ room, seq, author, cid, ts, text, sig }: ClientMessage): ChatMessage {
+  if (seq === null) throw new Error('the relay has not stored this message yet');
   return { room, seq, author, cid, ts, text, sig };
 }
 
 /** How <sov-chat> shows a message: authentic (signed mark, no warning), not authentic (warning, no mark) or neither. */
 function shown(row: HTMLElement): string {
-  const signed =
-    row.querySelector('[aria-label="Signed by the author"]') !== null;
+  const signed = row.querySelector('[aria-label="Signed by the author"]') !== null;
   const warned =
     row.classList.contains('unverified') &&
     (row.querySelector('.warning')?.textContent ?? '').includes(
@@ -66,19 +52,14 @@ function shown(row: HTMLElement): string {
 
 function messageRows(chat: SovChat): HTMLElement[] {
   const room = chat.shadowRoot?.querySelector('sov-chat-room');
-  return [
-    ...(room?.shadowRoot?.querySelectorAll<HTMLElement>('li.message') ?? []),
-  ];
+  return [...(room?.shadowRoot?.querySelectorAll<HTMLElement>('li.message') ?? [])];
 }
 
 /** Ed25519 verifications WebCrypto did: proof of which path the reader's SDK took. */
 let webCryptoVerifies = 0;
 const subtleVerify = crypto.subtle.verify.bind(crypto.subtle);
 crypto.subtle.verify = ((algorithm, key, signature, data) => {
-  if (
-    (typeof algorithm === 'string' ? algorithm : algorithm.name) === 'Ed25519'
-  )
-    webCryptoVerifies++;
+  if ((typeof algorithm === 'string' ? algorithm : algorithm.name) === 'Ed25519') webCryptoVerifies++;
   return subtleVerify(algorithm, key, signature, data);
 }) as SubtleCrypto['verify'];
 
@@ -148,11 +129,7 @@ for (const webCrypto of [true, false]) {
       network.dropAll();
       // The connection may sit in a backoff wait after failed attempts; "online" skips it.
       window.dispatchEvent(new Event('online'));
-      await until(
-        () => reader.state === 'connected' && network.opened > opened,
-        'the reader reconnecting',
-        30_000,
-      );
+      await until(() => reader.state === 'connected' && network.opened > opened, 'the reader reconnecting', 30_000);
     }
 
     function mountChat(room: string): SovChat {
@@ -179,8 +156,7 @@ for (const webCrypto of [true, false]) {
       when: 'join' | 'resume',
       order: 'oldest first' | 'newest first' = 'oldest first',
     ): Promise<void> {
-      const forgeries: Forgery[] =
-        serve === 'wire' ? WIRE_FORGERIES : STORED_FORGERIES;
+      const forgeries: Forgery[] = serve === 'wire' ? WIRE_FORGERIES : STORED_FORGERIES;
       const name = uniqueName('room');
       const other = await alice.join(uniqueName('room'));
       await other.send('For the other room only');
@@ -197,9 +173,7 @@ for (const webCrypto of [true, false]) {
         mountChat(name);
         readerRoom = await reader.join(name);
         await until(
-          () =>
-            readerRoom!.messages.length === BEFORE &&
-            messageRows(chat!).length === BEFORE,
+          () => readerRoom!.messages.length === BEFORE && messageRows(chat!).length === BEFORE,
           'the first messages at the reader',
         );
         network.frozen = true;
@@ -207,31 +181,19 @@ for (const webCrypto of [true, false]) {
       for (const label of labels.slice(BEFORE)) await room.send(label);
       // Signatures and signed timestamps arrive with the relay's copies of Alice's own messages.
       await until(
-        () =>
-          room.messages.every((m) => m.sig !== '') &&
-          other.messages.every((m) => m.sig !== ''),
+        () => room.messages.every((m) => m.sig !== '') && other.messages.every((m) => m.sig !== ''),
         "the relay's copies at Alice",
       );
       const genuine = room.messages.map(asStored);
       const material = {
         operator,
-        otherRoom: [
-          asStored(other.messages[0]!),
-          asStored(other.messages[1]!),
-        ] as const,
+        otherRoom: [asStored(other.messages[0]!), asStored(other.messages[1]!)] as const,
         earlier: genuine[0]!,
       };
       const served = [...genuine];
       for (const [index, forgery] of forgeries.entries())
-        served[BEFORE + index] = await forgery.forge(
-          genuine[BEFORE + index]!,
-          material,
-        );
-      await signaturesHoldWhereTheForgeryKeepsThem(
-        forgeries,
-        served,
-        genuine[0]!.author,
-      );
+        served[BEFORE + index] = await forgery.forge(genuine[BEFORE + index]!, material);
+      await signaturesHoldWhereTheForgeryKeepsThem(forgeries, served, genuine[0]!.author);
 
       const joins: JoinSent[] = [];
       const bySeq = new Map(served.map((message) => [message.seq, message]));
@@ -239,15 +201,11 @@ for (const webCrypto of [true, false]) {
         if (join.room !== name) return messages;
         joins.push(join);
         if (serve === 'disk') return messages;
-        const forged = messages.map(
-          (message) => bySeq.get(message.seq) ?? message,
-        );
+        const forged = messages.map((message) => bySeq.get(message.seq) ?? message);
         return order === 'newest first' ? forged.reverse() : forged;
       };
       if (serve === 'disk') {
-        const relay = await forgedRelay(
-          served.map(({ seq: _seq, ...message }) => message),
-        );
+        const relay = await forgedRelay(served.map(({ seq: _seq, ...message }) => message));
         network.route = () => relay.wsUrl;
       }
       const verifiesBefore = webCryptoVerifies;
@@ -259,9 +217,7 @@ for (const webCrypto of [true, false]) {
       }
 
       await until(
-        () =>
-          readerRoom!.messages.length === served.length &&
-          messageRows(chat!).length === served.length,
+        () => readerRoom!.messages.length === served.length && messageRows(chat!).length === served.length,
         'the whole history at the reader',
       );
       expect(
@@ -272,15 +228,9 @@ for (const webCrypto of [true, false]) {
         readerRoom!.messages.map((m) => [m.seq, m.text]),
         'the history as served',
       ).to.deep.equal(served.map((m) => [m.seq, m.text]));
-      const expected = labels.map(
-        (label) =>
-          `${label}: ${label.startsWith('forged') ? 'not authentic' : 'authentic'}`,
-      );
+      const expected = labels.map((label) => `${label}: ${label.startsWith('forged') ? 'not authentic' : 'authentic'}`);
       expect(
-        readerRoom!.messages.map(
-          (m, i) =>
-            `${labels[i]}: ${m.verified ? 'authentic' : 'not authentic'}`,
-        ),
+        readerRoom!.messages.map((m, i) => `${labels[i]}: ${m.verified ? 'authentic' : 'not authentic'}`),
         'in the SDK',
       ).to.deep.equal(expected);
       const rows = messageRows(chat!);
@@ -293,9 +243,7 @@ for (const webCrypto of [true, false]) {
         'in <sov-chat>',
       ).to.deep.equal(expected);
       const path = webCryptoVerifies > verifiesBefore ? 'WebCrypto' : 'noble';
-      expect(path, 'the verification path taken').to.equal(
-        webCrypto ? 'WebCrypto' : 'noble',
-      );
+      expect(path, 'the verification path taken').to.equal(webCrypto ? 'WebCrypto' : 'noble');
     }
 
     /** The forgeries that keep a valid signature really do: only the author or the room name can give them away. */
@@ -305,15 +253,10 @@ for (const webCrypto of [true, false]) {
       author: number,
     ): Promise<void> {
       const verifier = new Verifier(webCrypto);
-      const authorKeys = (await alice.profile(author)).keys.map(
-        (key) => key.publicKey,
-      );
+      const authorKeys = (await alice.profile(author)).keys.map((key) => key.publicKey);
       for (const [index, forgery] of forgeries.entries()) {
         if (!forgery.validSignature) continue;
-        const keys =
-          forgery.validSignature === 'operator'
-            ? [operator.publicKey]
-            : authorKeys;
+        const keys = forgery.validSignature === 'operator' ? [operator.publicKey] : authorKeys;
         expect(
           await verifier.verify(served[BEFORE + index]!, keys),
           `${forgery.what}: the signature itself is valid`,

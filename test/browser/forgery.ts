@@ -7,15 +7,10 @@ import { getPublicKeyAsync, signAsync } from '@noble/ed25519';
 import { Connection } from '../../sdk/connection.ts';
 import { toBase64Url } from '../../sdk/encoding.ts';
 import { DEFAULT_KDF, signedBytes } from '../../sdk/protocol.ts';
-import type {
-  ChatMessage,
-  Profile,
-  UnsignedMessage,
-} from '../../sdk/protocol.ts';
+import type { ChatMessage, Profile, UnsignedMessage } from '../../sdk/protocol.ts';
 import { uniqueName } from './relay.ts';
 
-const randomBase64Url = (length: number): string =>
-  toBase64Url(crypto.getRandomValues(new Uint8Array(length)));
+const randomBase64Url = (length: number): string => toBase64Url(crypto.getRandomValues(new Uint8Array(length)));
 
 /** The operator's own account: registered like anyone's, with a signing key the test holds. */
 export interface OperatorAccount {
@@ -53,8 +48,7 @@ export async function operatorAccount(wsUrl: string): Promise<OperatorAccount> {
     return {
       user,
       publicKey,
-      sign: async (message) =>
-        toBase64Url(await signAsync(signedBytes(message), seed)),
+      sign: async (message) => toBase64Url(await signAsync(signedBytes(message), seed)),
     };
   } finally {
     connection.close();

@@ -6,11 +6,7 @@
  */
 import { executeServerCommand } from '@web/test-runner-commands';
 import type { ProxyStats } from '../helpers/hostile-proxy.ts';
-import type {
-  HarnessRequest,
-  NetworkInfo,
-  NetworkRequest,
-} from './hostile-harness.ts';
+import type { HarnessRequest, NetworkInfo, NetworkRequest } from './hostile-harness.ts';
 import type {
   ParticipantReport,
   ParticipantSetup,
@@ -32,18 +28,13 @@ async function command<T>(name: string, payload: unknown): Promise<T> {
   return reply.result as T;
 }
 
-const harness = <T>(request: HarnessRequest): Promise<T> =>
-  command<T>('hostile', request);
+const harness = <T>(request: HarnessRequest): Promise<T> => command<T>('hostile', request);
 
 /** Starts a relay with the given budget, its doors' proxies, and a room with seeded history. */
-export const startNetwork = (request: NetworkRequest): Promise<NetworkInfo> =>
-  harness({ op: 'network', request });
+export const startNetwork = (request: NetworkRequest): Promise<NetworkInfo> => harness({ op: 'network', request });
 /** Each door's proxy figures (null for a door that is the relay itself). */
-export const networkStats = (
-  network: number,
-): Promise<Array<ProxyStats | null>> => harness({ op: 'stats', network });
-export const stopNetwork = (network: number): Promise<void> =>
-  harness({ op: 'stop', network });
+export const networkStats = (network: number): Promise<Array<ProxyStats | null>> => harness({ op: 'stats', network });
+export const stopNetwork = (network: number): Promise<void> => harness({ op: 'stop', network });
 
 /** SOV_HOSTILE_STRICT=1: tests marked todo fail for real. SOV_HOSTILE_ONLY=text: only the groups whose title contains it run. */
 export const harnessConfig = (): Promise<{
@@ -75,10 +66,8 @@ function member(
     register: () => call({ method: 'register' }) as Promise<number>,
     join: async (room) => void (await call({ method: 'join', room })),
     watch: async (users) => void (await call({ method: 'watch', users })),
-    loadHistory: async (untilMs) =>
-      void (await call({ method: 'loadHistory', untilMs })),
-    startSending: async (count, everyMs) =>
-      void (await call({ method: 'sendPaced', count, everyMs })),
+    loadHistory: async (untilMs) => void (await call({ method: 'loadHistory', untilMs })),
+    startSending: async (count, everyMs) => void (await call({ method: 'sendPaced', count, everyMs })),
     progress: () => call({ method: 'progress' }) as Promise<Progress>,
     report: () => call({ method: 'report' }) as Promise<ParticipantReport>,
     close: async () => {
@@ -91,21 +80,14 @@ function member(
 /** A participant in a second Chromium page, opened now. */
 export async function pageMember(setup: ParticipantSetup): Promise<Member> {
   const page = await command<number>('hostile-page', { op: 'open' });
-  const call = (
-    call: RemoteCall | { method: 'create'; setup: ParticipantSetup },
-  ): Promise<unknown> => command('hostile-page', { op: 'call', page, call });
+  const call = (call: RemoteCall | { method: 'create'; setup: ParticipantSetup }): Promise<unknown> =>
+    command('hostile-page', { op: 'call', page, call });
   await call({ method: 'create', setup });
-  return member(setup.name, call, () =>
-    command('hostile-page', { op: 'close', page }),
-  );
+  return member(setup.name, call, () => command('hostile-page', { op: 'close', page }));
 }
 
 /** The Node bot: the SDK in Node with `ws` and memory storage, through the network's doors. */
-export async function botMember(
-  network: number,
-  name: string,
-  transport?: TransportChoice,
-): Promise<Member> {
+export async function botMember(network: number, name: string, transport?: TransportChoice): Promise<Member> {
   const bot = await harness<number>({
     op: 'bot',
     network,

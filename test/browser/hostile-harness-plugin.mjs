@@ -33,10 +33,7 @@ export function hostileHarnessPlugin() {
     const answer = jobs.get(job);
     if (!answer) return { error: `no job ${job}` };
     let timer;
-    const pending = new Promise(
-      (resolve) =>
-        (timer = setTimeout(() => resolve({ pending: job }), ANSWER_WITHIN_MS)),
-    );
+    const pending = new Promise((resolve) => (timer = setTimeout(() => resolve({ pending: job }), ANSWER_WITHIN_MS)));
     const first = await Promise.race([answer, pending]);
     clearTimeout(timer);
     if (!first.pending) jobs.delete(job);
@@ -53,8 +50,7 @@ export function hostileHarnessPlugin() {
       child.once('exit', (code, signal) => {
         harness = null;
         reject(new Error(`the hostile harness exited (${code ?? signal})`));
-        for (const settle of waiting.values())
-          settle({ error: `the hostile harness exited (${code ?? signal})` });
+        for (const settle of waiting.values()) settle({ error: `the hostile harness exited (${code ?? signal})` });
         waiting.clear();
       });
       child.on('message', (message) => {

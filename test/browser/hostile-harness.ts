@@ -17,24 +17,11 @@ import { memoryStorage } from '../../sdk/storage.ts';
 import type { WebSocketConstructor } from '../../sdk/connection.ts';
 import { TestClient, registerUser, signMessage } from '../helpers/client.ts';
 import { startHostileProxy } from '../helpers/hostile-proxy.ts';
-import type {
-  HostileOptions,
-  HostileProxy,
-  ProxyStats,
-} from '../helpers/hostile-proxy.ts';
+import type { HostileOptions, HostileProxy, ProxyStats } from '../helpers/hostile-proxy.ts';
 import { startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
-import {
-  Participant,
-  answer,
-  freshUsername,
-  historyText,
-} from './hostile-participant.ts';
-import type {
-  ParticipantSetup,
-  RemoteCall,
-  TransportChoice,
-} from './hostile-participant.ts';
+import { Participant, answer, freshUsername, historyText } from './hostile-participant.ts';
+import type { ParticipantSetup, RemoteCall, TransportChoice } from './hostile-participant.ts';
 
 /** What a test group asks for: the relay's byte budget, and each front door's proxy in order (null: the relay itself). */
 export interface NetworkRequest {
@@ -79,10 +66,7 @@ const networks = new Map<number, Network>();
 /** Every relay started here and not yet stopped: none may outlive this process. */
 const relays = new Set<RelayProcess>();
 
-async function relayOn(
-  dataDir?: string,
-  args: string[] = [],
-): Promise<RelayProcess> {
+async function relayOn(dataDir?: string, args: string[] = []): Promise<RelayProcess> {
   const relay = await startRelay({ ...(dataDir ? { dataDir } : {}), args });
   relays.add(relay);
   relay.child.once('exit', () => relays.delete(relay));
@@ -122,9 +106,7 @@ const folders = new Map<number, Promise<{ folder: string; room: string }>>();
  * set up while the machine is busiest. Seeded without a budget, by a relay that then makes way:
  * the seeder's one connection carries a thousand replies and their fan-out, far over any budget.
  */
-async function seeded(
-  count: number,
-): Promise<{ dataDir: string; room: string }> {
+async function seeded(count: number): Promise<{ dataDir: string; room: string }> {
   let original = folders.get(count);
   if (!original) {
     original = (async () => {
@@ -155,11 +137,7 @@ async function handle(request: HarnessRequest): Promise<unknown> {
       const id = nextId++;
       networks.set(id, network);
       const target = { host: '127.0.0.1', port: relay.port };
-      network.proxies = await Promise.all(
-        doors.map((door) =>
-          door ? startHostileProxy({ target, ...door }) : null,
-        ),
-      );
+      network.proxies = await Promise.all(doors.map((door) => (door ? startHostileProxy({ target, ...door }) : null)));
       const info: NetworkInfo = {
         network: id,
         doors: network.proxies.map((proxy) => proxy?.url ?? relay.url),
@@ -172,10 +150,7 @@ async function handle(request: HarnessRequest): Promise<unknown> {
       const network = networks.get(request.network);
       if (!network) throw new Error(`no network ${request.network}`);
       return Promise.all(
-        network.proxies.map(
-          (proxy): Promise<ProxyStats | null> =>
-            proxy ? proxy.stats() : Promise.resolve(null),
-        ),
+        network.proxies.map((proxy): Promise<ProxyStats | null> => (proxy ? proxy.stats() : Promise.resolve(null))),
       );
     }
     case 'stop': {
@@ -190,19 +165,13 @@ async function handle(request: HarnessRequest): Promise<unknown> {
     case 'bot': {
       const network = networks.get(request.network);
       if (!network) throw new Error(`no network ${request.network}`);
-      const doors = network.proxies.map(
-        (proxy) => proxy?.url ?? network.relay.url,
-      );
+      const doors = network.proxies.map((proxy) => proxy?.url ?? network.relay.url);
       const setup: ParticipantSetup = {
         name: request.name,
         doors,
         ...(request.transport ? { transport: request.transport } : {}),
       };
-      const bot = new Participant(
-        setup,
-        memoryStorage(),
-        GuardedWebSocket as unknown as WebSocketConstructor,
-      );
+      const bot = new Participant(setup, memoryStorage(), GuardedWebSocket as unknown as WebSocketConstructor);
       const id = nextId++;
       bots.set(id, bot);
       network.bots.push(bot);

@@ -5,10 +5,7 @@
  * replies as a dishonest relay would. It wraps the browser's real WebSocket to the real relay;
  * nothing of ours is replaced.
  */
-import type {
-  WebSocketConstructor,
-  WebSocketLike,
-} from '../../sdk/connection.ts';
+import type { WebSocketConstructor, WebSocketLike } from '../../sdk/connection.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
 
 /** A join request as the client sent it: `after` is set when it resumes a room it already has. */
@@ -29,9 +26,7 @@ export interface HostileNetwork {
    * Rewrites the history in successful join replies, first joins and resumes alike: the messages
    * there never pass through `tamper` as `message` events, so they need their own forger.
    */
-  forgeHistory:
-    | ((messages: ChatMessage[], join: JoinSent) => ChatMessage[])
-    | null;
+  forgeHistory: ((messages: ChatMessage[], join: JoinSent) => ChatMessage[]) | null;
   /** Where new connections go instead of the address asked for (the relay came back elsewhere). */
   route: ((url: string) => string) | null;
   opened: number;
@@ -107,21 +102,14 @@ export function hostileNetwork(): HostileNetwork {
         if (request.type === 'join' && typeof request.room === 'string') {
           this.joins.set(
             request.id,
-            typeof request.after === 'number'
-              ? { room: request.room, after: request.after }
-              : { room: request.room },
+            typeof request.after === 'number' ? { room: request.room, after: request.after } : { room: request.room },
           );
         }
         this.real.send(data);
       }
 
       close(code?: number, reason?: string): void {
-        this.real.close(
-          code === undefined || code === 1000 || (code >= 3000 && code <= 4999)
-            ? code
-            : 1000,
-          reason,
-        );
+        this.real.close(code === undefined || code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, reason);
       }
     },
   };

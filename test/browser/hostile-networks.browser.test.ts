@@ -36,17 +36,8 @@ import {
   stopNetwork,
 } from './hostile-harness-client.ts';
 import type { Member } from './hostile-harness-client.ts';
-import {
-  PASSWORD,
-  freshUsername,
-  isHistory,
-  isLive,
-  transportOf,
-} from './hostile-participant.ts';
-import type {
-  ClientOptions,
-  ParticipantReport,
-} from './hostile-participant.ts';
+import { PASSWORD, freshUsername, isHistory, isLive, transportOf } from './hostile-participant.ts';
+import type { ClientOptions, ParticipantReport } from './hostile-participant.ts';
 
 // ## The numbers
 
@@ -107,13 +98,11 @@ interface Network {
 
 const NETWORKS: Network[] = [
   {
-    title:
-      'control: a faithful proxy in front of a relay without a byte budget',
+    title: 'control: a faithful proxy in front of a relay without a byte budget',
     request: { budget: 0, doors: [{}], history: HISTORY },
   },
   {
-    title:
-      'control: a faithful proxy in front of a relay with a 12,288-byte budget',
+    title: 'control: a faithful proxy in front of a relay with a 12,288-byte budget',
     request: { budget: BUDGET, doors: [{}], history: HISTORY },
   },
   {
@@ -171,19 +160,11 @@ class Failure {
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 /** What `work` gave, or a Failure saying why or that it took longer than `ms`. Never rejects. */
-async function attempt<T>(
-  what: string,
-  ms: number,
-  work: () => Promise<T>,
-): Promise<T | Failure> {
+async function attempt<T>(what: string, ms: number, work: () => Promise<T>): Promise<T | Failure> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const started = Date.now();
   const late = new Promise<Failure>(
-    (resolve) =>
-      (timer = setTimeout(
-        () => resolve(new Failure(`${what}: no answer in ${seconds(ms)}`)),
-        ms,
-      )),
+    (resolve) => (timer = setTimeout(() => resolve(new Failure(`${what}: no answer in ${seconds(ms)}`)), ms)),
   );
   const done = work().then(
     (value) => value,
@@ -200,11 +181,7 @@ async function attempt<T>(
 }
 
 /** Polls `probe` every `everyMs` until it holds or `ms` passes; says which. */
-async function waitFor(
-  probe: () => Promise<boolean>,
-  ms: number,
-  everyMs = 500,
-): Promise<boolean> {
+async function waitFor(probe: () => Promise<boolean>, ms: number, everyMs = 500): Promise<boolean> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await probe().catch(() => false)) return true;
@@ -218,8 +195,7 @@ function gate(width: number): <T>(work: () => Promise<T>) => Promise<T> {
   let running = 0;
   const queue: Array<() => void> = [];
   return async (work) => {
-    if (running >= width)
-      await new Promise<void>((resolve) => queue.push(resolve));
+    if (running >= width) await new Promise<void>((resolve) => queue.push(resolve));
     running++;
     try {
       return await work();
@@ -245,17 +221,13 @@ function ranges(numbers: number[]): string {
     parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
     i = j;
   }
-  return parts.length > 8
-    ? `${parts.slice(0, 8).join(', ')}, …`
-    : parts.join(', ');
+  return parts.length > 8 ? `${parts.slice(0, 8).join(', ')}, …` : parts.join(', ');
 }
 
 /** "L bot 12 …" → ['bot', 12]; "H 5 …" → ['H', 5]. */
 function parse(text: string): [string, number] {
   const words = text.split(' ');
-  return isHistory(text)
-    ? ['H', Number(words[1])]
-    : [words[1]!, Number(words[2])];
+  return isHistory(text) ? ['H', Number(words[1])] : [words[1]!, Number(words[2])];
 }
 
 /** Problems with A's history: what is missing, held twice, or out of order. */
@@ -263,23 +235,15 @@ function historyProblems(report: ParticipantReport): string[] {
   const held = report.messages.filter(([, text]) => isHistory(text));
   const indices = held.map(([, text]) => parse(text)[1]);
   const problems: string[] = [];
-  const missing = Array.from({ length: HISTORY }, (_, i) => i).filter(
-    (i) => !indices.includes(i),
-  );
+  const missing = Array.from({ length: HISTORY }, (_, i) => i).filter((i) => !indices.includes(i));
   if (missing.length > 0)
     problems.push(
       `${report.name} holds ${HISTORY - missing.length} of ${HISTORY} history messages; missing H ${ranges(missing)}`,
     );
-  const twice = indices.filter(
-    (index, position) => indices.indexOf(index) !== position,
-  );
+  const twice = indices.filter((index, position) => indices.indexOf(index) !== position);
   if (twice.length > 0)
-    problems.push(
-      `${report.name} holds ${twice.length} history messages twice: H ${ranges(twice)}`,
-    );
-  const disorder = indices.findIndex(
-    (index, position) => position > 0 && index <= indices[position - 1]!,
-  );
+    problems.push(`${report.name} holds ${twice.length} history messages twice: H ${ranges(twice)}`);
+  const disorder = indices.findIndex((index, position) => position > 0 && index <= indices[position - 1]!);
   if (disorder > 0)
     problems.push(
       `${report.name}'s history is out of order at position ${disorder}: H ${indices[disorder - 1]} then H ${indices[disorder]}`,
@@ -292,51 +256,31 @@ function liveProblems(reports: ParticipantReport[]): string[] {
   const problems: string[] = [];
   const orders = new Map<string, string[]>();
   for (const report of reports) {
-    const stored = report.messages.filter(
-      ([seq, text, state]) => isLive(text) && seq !== null && state === 'sent',
-    );
+    const stored = report.messages.filter(([seq, text, state]) => isLive(text) && seq !== null && state === 'sent');
     const texts = stored.map(([, text]) => text);
     orders.set(
       report.name,
       stored.map(([seq, text]) => `${seq}:${parse(text).join(' ')}`),
     );
     for (const [sender, count] of SENDERS) {
-      const indices = texts
-        .filter((text) => parse(text)[0] === sender)
-        .map((text) => parse(text)[1]);
-      const missing = Array.from({ length: count }, (_, i) => i).filter(
-        (i) => !indices.includes(i),
-      );
+      const indices = texts.filter((text) => parse(text)[0] === sender).map((text) => parse(text)[1]);
+      const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !indices.includes(i));
       if (missing.length > 0)
-        problems.push(
-          `${report.name} lacks ${missing.length} of ${sender}'s ${count}: ${ranges(missing)}`,
-        );
-      const twice = indices.filter(
-        (index, position) => indices.indexOf(index) !== position,
-      );
+        problems.push(`${report.name} lacks ${missing.length} of ${sender}'s ${count}: ${ranges(missing)}`);
+      const twice = indices.filter((index, position) => indices.indexOf(index) !== position);
       if (twice.length > 0)
-        problems.push(
-          `${report.name} holds ${twice.length} of ${sender}'s twice: ${ranges(twice)}`,
-        );
-      const disorder = indices.findIndex(
-        (index, position) => position > 0 && index < indices[position - 1]!,
-      );
+        problems.push(`${report.name} holds ${twice.length} of ${sender}'s twice: ${ranges(twice)}`);
+      const disorder = indices.findIndex((index, position) => position > 0 && index < indices[position - 1]!);
       if (disorder > 0)
         problems.push(
           `${report.name} holds ${sender}'s out of the order sent: ${indices[disorder - 1]} before ${indices[disorder]}`,
         );
     }
     const seqs = stored.map(([seq]) => seq!);
-    const unordered = seqs.findIndex(
-      (seq, position) => position > 0 && seq <= seqs[position - 1]!,
-    );
-    if (unordered > 0)
-      problems.push(
-        `${report.name} holds seq ${seqs[unordered - 1]} before seq ${seqs[unordered]}`,
-      );
+    const unordered = seqs.findIndex((seq, position) => position > 0 && seq <= seqs[position - 1]!);
+    if (unordered > 0) problems.push(`${report.name} holds seq ${seqs[unordered - 1]} before seq ${seqs[unordered]}`);
     const own = report.messages.filter(
-      ([, text, state]) =>
-        isLive(text) && parse(text)[0] === report.name && state !== 'sent',
+      ([, text, state]) => isLive(text) && parse(text)[0] === report.name && state !== 'sent',
     );
     if (own.length > 0)
       problems.push(
@@ -348,14 +292,9 @@ function liveProblems(reports: ParticipantReport[]): string[] {
   for (const other of first ? others : []) {
     const mine = orders.get(first!.name)!;
     const theirs = orders.get(other.name)!;
-    const at = mine.findIndex(
-      (entry, position) =>
-        theirs[position] !== undefined && theirs[position] !== entry,
-    );
+    const at = mine.findIndex((entry, position) => theirs[position] !== undefined && theirs[position] !== entry);
     if (at >= 0)
-      problems.push(
-        `${first!.name} and ${other.name} differ at live message ${at}: ${mine[at]} against ${theirs[at]}`,
-      );
+      problems.push(`${first!.name} and ${other.name} differ at live message ${at}: ${mine[at]} against ${theirs[at]}`);
   }
   return problems;
 }
@@ -366,22 +305,14 @@ const door = (stats: ProxyStats | null, index: number): string =>
     : `door ${index + 1}: the relay itself`;
 
 /** One line per member and per door: what the failure message shows besides the problems. */
-function context(
-  reports: ParticipantReport[],
-  stats: Array<ProxyStats | null>,
-  timings: string[],
-): string {
+function context(reports: ParticipantReport[], stats: Array<ProxyStats | null>, timings: string[]): string {
   const members = reports.map(
     (report) =>
       `  ${report.name}${report.visibility === 'hidden' ? ' (a hidden page: timers throttled)' : ''}: transports ${report.transports.join('→')}, states ${report.states.join('→') || 'none'}, ` +
       `handed over ${report.handedOver} (last stored ${report.lastStored}), live ${report.live}/${LIVE}, history ${report.history}, loadOlder ${report.paged ? `${report.olderCalls} calls` : 'missing'}` +
       `${report.presence.length ? `, notices ${report.presence.join(' ')}` : ''}${report.errors.length ? `, errors: ${report.errors.slice(0, 3).join('; ')}` : ''}`,
   );
-  return [
-    ...members,
-    ...stats.map((one, index) => `  ${door(one, index)}`),
-    `  ${timings.join(', ')}`,
-  ].join('\n');
+  return [...members, ...stats.map((one, index) => `  ${door(one, index)}`), `  ${timings.join(', ')}`].join('\n');
 }
 
 // ## One group's conversation
@@ -405,8 +336,7 @@ async function converse(network: Network, timings: string[]): Promise<Outcome> {
     context: '',
   };
   const started = Date.now();
-  const mark = (what: string): void =>
-    void timings.push(`${what} at ${seconds(Date.now() - started)}`);
+  const mark = (what: string): void => void timings.push(`${what} at ${seconds(Date.now() - started)}`);
   let info: NetworkInfo | undefined;
   const members: Member[] = [];
   let reports: ParticipantReport[] = [];
@@ -420,69 +350,42 @@ async function converse(network: Network, timings: string[]): Promise<Outcome> {
       info = started;
       const doors = started.doors;
       mark('relay and proxies up');
-      const made = await attempt(
-        'opening pages A and B and starting the bot',
-        SETUP_MS,
-        async () => [
-          await pageMember({ name: 'A', doors }),
-          await pageMember({ name: 'B', doors }),
-          await botMember(started.network, 'bot'),
-        ],
-      );
+      const made = await attempt('opening pages A and B and starting the bot', SETUP_MS, async () => [
+        await pageMember({ name: 'A', doors }),
+        await pageMember({ name: 'B', doors }),
+        await botMember(started.network, 'bot'),
+      ]);
       if (made instanceof Failure) throw made;
       members.push(...made);
       mark('pages A and B and the bot up');
       const registered = await Promise.all(
-        members.map((member) =>
-          attempt(`${member.name}'s registration`, REGISTER_MS, () =>
-            member.register(),
-          ),
-        ),
+        members.map((member) => attempt(`${member.name}'s registration`, REGISTER_MS, () => member.register())),
       );
-      const unregistered = registered.filter(
-        (id): id is Failure => id instanceof Failure,
-      );
-      if (unregistered.length > 0)
-        throw new Failure(
-          unregistered.map((failure) => failure.why).join('; '),
-        );
+      const unregistered = registered.filter((id): id is Failure => id instanceof Failure);
+      if (unregistered.length > 0) throw new Failure(unregistered.map((failure) => failure.why).join('; '));
       mark('registered');
       return registered as number[];
     });
     const { room } = info!;
     const joins = await Promise.all(
-      members.map((member) =>
-        attempt(`${member.name}'s join()`, JOIN_MS, () => member.join(room)),
-      ),
+      members.map((member) => attempt(`${member.name}'s join()`, JOIN_MS, () => member.join(room))),
     );
-    const unjoined = joins.filter(
-      (join): join is Failure => join instanceof Failure,
-    );
-    if (unjoined.length > 0)
-      throw new Failure(unjoined.map((failure) => failure.why).join('; '));
+    const unjoined = joins.filter((join): join is Failure => join instanceof Failure);
+    if (unjoined.length > 0) throw new Failure(unjoined.map((failure) => failure.why).join('; '));
     mark('joined');
 
     // Notices count as false from the moment each member sees the other two: before that, a join
     // notice is the truth.
-    const users = Object.fromEntries(
-      members.map((member, index) => [member.name, ids[index]!]),
-    );
+    const users = Object.fromEntries(members.map((member, index) => [member.name, ids[index]!]));
     const everyone = Object.values(users);
     let onlineLists: number[][] = [];
     const seen = await waitFor(async () => {
-      onlineLists = (
-        await Promise.all(members.map((member) => member.progress()))
-      ).map((one) => one.online);
-      return onlineLists.every((online) =>
-        everyone.every((id) => online.includes(id)),
-      );
+      onlineLists = (await Promise.all(members.map((member) => member.progress()))).map((one) => one.online);
+      return onlineLists.every((online) => everyone.every((id) => online.includes(id)));
     }, ONLINE_MS);
     if (!seen) {
       const lists = members
-        .map(
-          (member, index) =>
-            `${member.name} [${onlineLists[index]?.join(', ') ?? '?'}]`,
-        )
+        .map((member, index) => `${member.name} [${onlineLists[index]?.join(', ') ?? '?'}]`)
         .join(', ');
       outcome.presence.push(
         `not everyone saw all three online within ${seconds(ONLINE_MS)} (ids ${JSON.stringify(users)}): ${lists}`,
@@ -493,56 +396,35 @@ async function converse(network: Network, timings: string[]): Promise<Outcome> {
 
     const a = members[0]!;
     const historyDeadline = Date.now() + HISTORY_MS;
-    await attempt("A's loadOlder() calls", HISTORY_MS, () =>
-      a.loadHistory(historyDeadline),
-    );
-    await waitFor(
-      async () => (await a.progress()).history >= HISTORY,
-      historyDeadline - Date.now(),
-    );
+    await attempt("A's loadOlder() calls", HISTORY_MS, () => a.loadHistory(historyDeadline));
+    await waitFor(async () => (await a.progress()).history >= HISTORY, historyDeadline - Date.now());
     outcome.history = historyProblems(await a.report());
     mark('history');
 
     await Promise.all(
       members.map((member, index) =>
-        member.startSending(
-          SENDERS[index]![1],
-          Math.round(LIVE_SPAN_MS / SENDERS[index]![1]),
-        ),
+        member.startSending(SENDERS[index]![1], Math.round(LIVE_SPAN_MS / SENDERS[index]![1])),
       ),
     );
     // Until everyone has handed over its last message (on time unless a page is very busy), then
     // until everyone holds all of them, or SETTLE_MS has passed.
     const handed = await waitFor(async () => {
-      const progress = await Promise.all(
-        members.map((member) => member.progress()),
-      );
-      return progress.every(
-        (one, index) => one.handedOver >= SENDERS[index]![1],
-      );
+      const progress = await Promise.all(members.map((member) => member.progress()));
+      return progress.every((one, index) => one.handedOver >= SENDERS[index]![1]);
     }, 2 * LIVE_SPAN_MS);
     if (!handed)
       outcome.live.push(
         `not every member had handed its messages to send() ${seconds(2 * LIVE_SPAN_MS)} after it began`,
       );
     await waitFor(async () => {
-      const progress = await Promise.all(
-        members.map((member) => member.progress()),
-      );
+      const progress = await Promise.all(members.map((member) => member.progress()));
       return progress.every((one) => one.live >= LIVE && one.unsent === 0);
     }, SETTLE_MS);
     mark('live');
   } catch (error) {
-    outcome.stopped =
-      error instanceof Failure
-        ? error.why
-        : error instanceof Error
-          ? error.message
-          : String(error);
+    outcome.stopped = error instanceof Failure ? error.why : error instanceof Error ? error.message : String(error);
   } finally {
-    reports = await Promise.all(
-      members.map((member) => member.report().catch(() => null)),
-    ).then((all) =>
+    reports = await Promise.all(members.map((member) => member.report().catch(() => null))).then((all) =>
       all.filter((one): one is ParticipantReport => one !== null),
     );
     if (info) stats = await networkStats(info.network).catch(() => []);
@@ -552,10 +434,7 @@ async function converse(network: Network, timings: string[]): Promise<Outcome> {
   if (!outcome.stopped) {
     outcome.live.push(...liveProblems(reports));
     for (const report of reports)
-      if (report.presence.length)
-        outcome.presence.push(
-          `${report.name} saw ${report.presence.join(', ')}`,
-        );
+      if (report.presence.length) outcome.presence.push(`${report.name} saw ${report.presence.join(', ')}`);
   }
   outcome.context = context(reports, stats, timings);
   return outcome;
@@ -611,30 +490,19 @@ async function httpFlows(): Promise<Map<Flow, string | null>> {
   /** Problems common to every flow: the transport in use, and any WebSocket attempt at all. */
   const onHttp = async (used: SovClient): Promise<string[]> => {
     const problems =
-      transportOf(used) === 'http-stream'
-        ? []
-        : [`the transport in use is ${transportOf(used)}, not http-stream`];
+      transportOf(used) === 'http-stream' ? [] : [`the transport in use is ${transportOf(used)}, not http-stream`];
     const refused = (await networkStats(info.network))[0]?.refusedUpgrades ?? 0;
     return refused > 0
-      ? [
-          ...problems,
-          `with transport 'http' the client still tried ${refused} WebSocket upgrades`,
-        ]
+      ? [...problems, `with transport 'http' the client still tried ${refused} WebSocket upgrades`]
       : problems;
   };
-  const step = async (
-    flow: Flow,
-    work: () => Promise<string[]>,
-  ): Promise<boolean> => {
+  const step = async (flow: Flow, work: () => Promise<string[]>): Promise<boolean> => {
     const outcome = await attempt(flow, REGISTER_MS, work);
     let problems = outcome instanceof Failure ? [outcome.why] : outcome;
     if (problems.length > 0) {
       const stats = (await networkStats(info.network).catch(() => []))[0];
       const used = clients.at(-1);
-      problems = [
-        ...problems,
-        `(transport ${used ? transportOf(used) : 'none'}; ${door(stats ?? null, 0)})`,
-      ];
+      problems = [...problems, `(transport ${used ? transportOf(used) : 'none'}; ${door(stats ?? null, 0)})`];
     }
     results.set(flow, problems.length ? problems.join('; ') : null);
     return problems.length === 0;
@@ -663,9 +531,7 @@ async function httpFlows(): Promise<Map<Flow, string | null>> {
             lastName: 'Поток',
           });
           return [
-            ...(expected.firstName === 'Мария'
-              ? []
-              : [`the profile says ${expected.firstName}`]),
+            ...(expected.firstName === 'Мария' ? [] : [`the profile says ${expected.firstName}`]),
             ...(await onHttp(first)),
           ];
         },
@@ -680,9 +546,7 @@ async function httpFlows(): Promise<Map<Flow, string | null>> {
           return [
             ...(served?.ok && type === 'image/png'
               ? []
-              : [
-                  `the avatar at ${url} served ${served?.status ?? 'no'} ${type}`,
-                ]),
+              : [`the avatar at ${url} served ${served?.status ?? 'no'} ${type}`]),
             ...(await onHttp(first)),
           ];
         },
@@ -692,18 +556,14 @@ async function httpFlows(): Promise<Map<Flow, string | null>> {
         async () => {
           first.close();
           const again = client();
-          if (!(await again.resume()))
-            return ['resume() found no session after the reload'];
+          if (!(await again.resume())) return ['resume() found no session after the reload'];
           const room = await again.join(freshUsername('room').toLowerCase());
           const sent = await room.send('после перезагрузки');
           const problems = [
-            ...(again.user?.firstName === 'Мария' &&
-            again.user.avatar === expected!.avatar
+            ...(again.user?.firstName === 'Мария' && again.user.avatar === expected!.avatar
               ? []
               : [`the resumed profile is ${JSON.stringify(again.user)}`]),
-            ...(sent.state === 'sent'
-              ? []
-              : [`a message after the reload is ${sent.state}`]),
+            ...(sent.state === 'sent' ? [] : [`a message after the reload is ${sent.state}`]),
           ];
           return [...problems, ...(await onHttp(again))];
         },
@@ -714,9 +574,7 @@ async function httpFlows(): Promise<Map<Flow, string | null>> {
           const current = clients.at(-1)!;
           await current.logout();
           current.close();
-          return (await client().resume())
-            ? ['after Exit, a reloaded client still resumes the session']
-            : [];
+          return (await client().resume()) ? ['after Exit, a reloaded client still resumes the session'] : [];
         },
       ],
       [
@@ -767,10 +625,7 @@ describe('hostile networks: two Chromium pages and a Node bot converse (issue 10
   });
 
   /** `work`, or a failure at the suite's deadline saying how far the group got (`reached`). */
-  const inTime = async <T>(
-    work: Promise<T>,
-    reached: () => string,
-  ): Promise<T> => {
+  const inTime = async <T>(work: Promise<T>, reached: () => string): Promise<T> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -791,19 +646,13 @@ describe('hostile networks: two Chromium pages and a Node bot converse (issue 10
   };
 
   /** SOV_HOSTILE_ONLY=text runs only the groups whose title contains it (the others are skipped). */
-  const chosen = (title: string): boolean =>
-    only === null || title.includes(only);
+  const chosen = (title: string): boolean => only === null || title.includes(only);
 
   /**
    * A test that fails today for the reason given: in npm test it is skipped when it fails, with the
    * failure printed; under SOV_HOSTILE_STRICT=1 it fails.
    */
-  function check(
-    title: string,
-    todo: string | undefined,
-    body: () => Promise<void>,
-    running: () => boolean,
-  ): void {
+  function check(title: string, todo: string | undefined, body: () => Promise<void>, running: () => boolean): void {
     it(title, async function () {
       if (!running()) this.skip();
       // inTime gives up at the suite's deadline; this only keeps mocha from giving up first.
@@ -812,34 +661,23 @@ describe('hostile networks: two Chromium pages and a Node bot converse (issue 10
         await body();
       } catch (error) {
         if (!todo || strict) throw error;
-        console.warn(
-          `todo (${todo}): ${title}\n${error instanceof Error ? error.message : String(error)}`,
-        );
+        console.warn(`todo (${todo}): ${title}\n${error instanceof Error ? error.message : String(error)}`);
         this.skip();
       }
     });
   }
 
   const verdict = (problems: string[], outcome: Outcome): void => {
-    const all = outcome.stopped
-      ? [`the conversation stopped: ${outcome.stopped}`]
-      : problems;
-    if (all.length > 0)
-      throw new Error(`${all.join('\n')}\n${outcome.context}`);
+    const all = outcome.stopped ? [`the conversation stopped: ${outcome.stopped}`] : problems;
+    if (all.length > 0) throw new Error(`${all.join('\n')}\n${outcome.context}`);
   };
 
   for (const network of NETWORKS) {
     describe(network.title, () => {
-      const outcome = (): Promise<Outcome> =>
-        inTime(outcomes.get(network)!, () => timings.get(network)!.join(', '));
+      const outcome = (): Promise<Outcome> => inTime(outcomes.get(network)!, () => timings.get(network)!.join(', '));
       const running = (): boolean => outcomes.has(network);
       const title = `page A loads the ${HISTORY.toLocaleString('en')}-message history with loadOlder(): all of it, in order, none twice`;
-      check(
-        title,
-        network.todo,
-        async () => verdict((await outcome()).history, await outcome()),
-        running,
-      );
+      check(title, network.todo, async () => verdict((await outcome()).history, await outcome()), running);
       check(
         `${LIVE} live messages from A, B and the bot reach all three: all of them, in the relay's order, none twice`,
         network.todo,

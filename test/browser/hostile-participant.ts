@@ -29,10 +29,7 @@ export function transportOf(client: SovClient): string {
 }
 
 /** Listens for the `transport` event; an SDK without it never calls. */
-export function onTransport(
-  client: SovClient,
-  listener: (name: string) => void,
-): () => void {
+export function onTransport(client: SovClient, listener: (name: string) => void): () => void {
   return (
     client as unknown as {
       on(event: 'transport', listener: (name: string) => void): () => void;
@@ -70,8 +67,7 @@ export const PASSWORD = 'hostile networks need passwords too';
 /** Seeded history: `H 0 …` is the oldest. */
 export const historyText = (index: number): string => `H ${index} ${FILLER}`;
 /** A live message: `L A 3 …` is the fourth that A sent. */
-export const liveText = (sender: string, index: number): string =>
-  `L ${sender} ${index} ${FILLER}`;
+export const liveText = (sender: string, index: number): string => `L ${sender} ${index} ${FILLER}`;
 export const isHistory = (text: string): boolean => text.startsWith('H ');
 export const isLive = (text: string): boolean => text.startsWith('L ');
 
@@ -126,12 +122,9 @@ export function freshUsername(prefix: string): string {
   return `${prefix}${Date.now().toString(36)}${(++names).toString(36)}${Math.random().toString(36).slice(2, 7)}`;
 }
 
-const collapse = (list: string[], next: string): void =>
-  void (list.at(-1) !== next && list.push(next));
+const collapse = (list: string[], next: string): void => void (list.at(-1) !== next && list.push(next));
 const message = (error: unknown): string =>
-  error instanceof Error
-    ? `${(error as { code?: string }).code ?? error.name}: ${error.message}`
-    : String(error);
+  error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
 
 export class Participant {
   readonly client: SovClient;
@@ -165,9 +158,7 @@ export class Participant {
     onTransport(this.client, (name) => collapse(this.transports, name));
     this.client.on(
       'state',
-      ({ state }) =>
-        this.states.at(-1)?.startsWith(`${state} `) ||
-        this.states.push(`${state} ${this.age()}`),
+      ({ state }) => this.states.at(-1)?.startsWith(`${state} `) || this.states.push(`${state} ${this.age()}`),
     );
   }
 
@@ -185,23 +176,17 @@ export class Participant {
     this.room = await this.client.join(room);
     this.room.on(
       'join',
-      (user) =>
-        this.watched.has(user.id) &&
-        this.presence.push(`join ${this.watched.get(user.id)}`),
+      (user) => this.watched.has(user.id) && this.presence.push(`join ${this.watched.get(user.id)}`),
     );
     this.room.on(
       'leave',
-      ({ userId }) =>
-        this.watched.has(userId) &&
-        this.presence.push(`leave ${this.watched.get(userId)}`),
+      ({ userId }) => this.watched.has(userId) && this.presence.push(`leave ${this.watched.get(userId)}`),
     );
   }
 
   /** From now on, a join or leave notice for one of these users (who stay throughout) is recorded as false. */
   watch(users: Record<string, number>): void {
-    this.watched = new Map(
-      Object.entries(users).map(([name, id]) => [id, name]),
-    );
+    this.watched = new Map(Object.entries(users).map(([name, id]) => [id, name]));
   }
 
   /** Calls loadOlder() until nothing older is left or `untilMs` (epoch ms) passes; failures are recorded, not thrown. */
@@ -232,11 +217,7 @@ export class Participant {
       room
         .send(liveText(this.setup.name, i))
         .then(() => (this.lastStored = `#${i} at ${this.age()}`))
-        .catch(
-          (error: unknown) =>
-            this.errors.length < 20 &&
-            this.errors.push(`send ${i}: ${message(error)}`),
-        );
+        .catch((error: unknown) => this.errors.length < 20 && this.errors.push(`send ${i}: ${message(error)}`));
       this.handedOver++;
     }
   }
@@ -244,19 +225,14 @@ export class Participant {
   progress(): Progress {
     const held = this.room?.messages ?? [];
     return {
-      live: held.filter(
-        (m) => m.seq !== null && m.state === 'sent' && isLive(m.text),
-      ).length,
+      live: held.filter((m) => m.seq !== null && m.state === 'sent' && isLive(m.text)).length,
       history: held.filter((m) => m.seq !== null && isHistory(m.text)).length,
-      unsent: held.filter(
-        (m) => m.state !== 'sent' && m.author === this.client.user?.id,
-      ).length,
+      unsent: held.filter((m) => m.state !== 'sent' && m.author === this.client.user?.id).length,
       handedOver: this.handedOver,
       online: this.room?.online.map((user) => user.id) ?? [],
       state: this.client.state,
       transport: transportOf(this.client),
-      visibility:
-        typeof document === 'undefined' ? 'node' : document.visibilityState,
+      visibility: typeof document === 'undefined' ? 'node' : document.visibilityState,
     };
   }
 
@@ -265,9 +241,7 @@ export class Participant {
       ...this.progress(),
       name: this.setup.name,
       userId: this.client.user?.id ?? null,
-      messages: (this.room?.messages ?? []).map(
-        (m): Held => [m.seq, m.text, m.state],
-      ),
+      messages: (this.room?.messages ?? []).map((m): Held => [m.seq, m.text, m.state]),
       presence: [...this.presence],
       transports: [...this.transports],
       states: [...this.states],
@@ -305,10 +279,7 @@ export type RemoteCall =
   | { method: 'close' };
 
 /** Runs one remote call on `participant`. sendPaced starts the sending and returns at once: the caller polls progress. */
-export async function answer(
-  participant: Participant,
-  call: RemoteCall,
-): Promise<unknown> {
+export async function answer(participant: Participant, call: RemoteCall): Promise<unknown> {
   switch (call.method) {
     case 'register':
       return participant.register();

@@ -20,10 +20,7 @@ let participant: Participant | null = null;
 
 window.hostilePeer = async (call) => {
   if (call.method === 'create') {
-    participant = new Participant(
-      call.setup,
-      indexedDbStorage(freshUsername('peer')),
-    );
+    participant = new Participant(call.setup, indexedDbStorage(freshUsername('peer')));
     return null;
   }
   if (!participant) throw new Error('hostile peer: create comes first');

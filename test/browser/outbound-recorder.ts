@@ -21,15 +21,11 @@ let resources: string[] = [];
 let workers = 0;
 
 function record(channel: string, content: string | Promise<string>): void {
-  recorded.push(
-    Promise.resolve(content).then((text) => ({ channel, content: text })),
-  );
+  recorded.push(Promise.resolve(content).then((text) => ({ channel, content: text })));
 }
 
 function bytesText(bytes: Uint8Array): string {
-  const hex = [...bytes]
-    .map((byte) => byte.toString(16).padStart(2, '0'))
-    .join('');
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('');
   return `${new TextDecoder().decode(bytes)}\n${hex}\n${btoa(String.fromCharCode(...bytes))}`;
 }
 
@@ -37,18 +33,12 @@ async function bodyText(body: unknown): Promise<string> {
   if (body === null || body === undefined) return '';
   if (typeof body === 'string') return body;
   if (body instanceof URLSearchParams) return body.toString();
-  if (body instanceof Blob)
-    return bytesText(new Uint8Array(await body.arrayBuffer()));
+  if (body instanceof Blob) return bytesText(new Uint8Array(await body.arrayBuffer()));
   if (body instanceof ArrayBuffer) return bytesText(new Uint8Array(body));
-  if (ArrayBuffer.isView(body))
-    return bytesText(
-      new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
-    );
+  if (ArrayBuffer.isView(body)) return bytesText(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
   if (body instanceof FormData) {
     const parts = await Promise.all(
-      [...body.entries()].map(
-        async ([name, value]) => `${name}=${await bodyText(value)}`,
-      ),
+      [...body.entries()].map(async ([name, value]) => `${name}=${await bodyText(value)}`),
     );
     return parts.join('\n');
   }
@@ -59,28 +49,17 @@ async function bodyText(body: unknown): Promise<string> {
 const headersText = (headers: Headers): string =>
   [...headers.entries()].map(([name, value]) => `${name}: ${value}`).join('\n');
 
-function countConstructions<T extends object>(
-  target: T,
-  onConstruct: (args: unknown[]) => void,
-): T {
+function countConstructions<T extends object>(target: T, onConstruct: (args: unknown[]) => void): T {
   return new Proxy(target, {
     construct(constructor, args, newTarget) {
       onConstruct(args);
-      return Reflect.construct(
-        constructor as new (
-          ...a: unknown[]
-        ) => object,
-        args,
-        newTarget,
-      );
+      return Reflect.construct(constructor as new (...a: unknown[]) => object, args, newTarget);
     },
   });
 }
 
 // WebSocket: the URL when made, every frame sent.
-window.WebSocket = countConstructions(WebSocket, ([url]) =>
-  record('WebSocket URL', String(url)),
-);
+window.WebSocket = countConstructions(WebSocket, ([url]) => record('WebSocket URL', String(url)));
 const webSocketSend = WebSocket.prototype.send;
 WebSocket.prototype.send = function (data) {
   record('WebSocket frame', bodyText(data));
@@ -94,22 +73,14 @@ window.fetch = function (input, init) {
   const copy = request.clone();
   record(
     'fetch',
-    copy
-      .text()
-      .then(
-        (body) =>
-          `${copy.method} ${copy.url}\n${headersText(copy.headers)}\n${body}`,
-      ),
+    copy.text().then((body) => `${copy.method} ${copy.url}\n${headersText(copy.headers)}\n${body}`),
   );
   return nativeFetch.call(window, request);
 };
 
 // XMLHttpRequest: URL, headers and body.
 const xhrOpen = XMLHttpRequest.prototype.open;
-XMLHttpRequest.prototype.open = function (
-  this: XMLHttpRequest,
-  ...args: unknown[]
-) {
+XMLHttpRequest.prototype.open = function (this: XMLHttpRequest, ...args: unknown[]) {
   record('XMLHttpRequest URL', `${String(args[0])} ${String(args[1])}`);
   return Reflect.apply(xhrOpen, this, args);
 } as typeof xhrOpen;
@@ -133,9 +104,7 @@ navigator.sendBeacon = (url, data) => {
   return nativeBeacon(url, data);
 };
 
-window.EventSource = countConstructions(EventSource, ([url]) =>
-  record('EventSource URL', String(url)),
-);
+window.EventSource = countConstructions(EventSource, ([url]) => record('EventSource URL', String(url)));
 window.Worker = countConstructions(Worker, () => workers++);
 window.SharedWorker = countConstructions(SharedWorker, () => workers++);
 

@@ -22,19 +22,13 @@ export interface PasswordForm {
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 const utf16le = (text: string): Uint8Array =>
   new Uint8Array(Uint16Array.from(text, (_, i) => text.charCodeAt(i)).buffer);
-const hex = (bytes: Uint8Array): string =>
-  [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-const base64 = (bytes: Uint8Array): string =>
-  btoa(String.fromCharCode(...bytes)).replace(/=+$/, '');
-const base64url = (bytes: Uint8Array): string =>
-  base64(bytes).replace(/\+/g, '-').replace(/\//g, '_');
+const hex = (bytes: Uint8Array): string => [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+const base64 = (bytes: Uint8Array): string => btoa(String.fromCharCode(...bytes)).replace(/=+$/, '');
+const base64url = (bytes: Uint8Array): string => base64(bytes).replace(/\+/g, '-').replace(/\//g, '_');
 const asciiJson = (text: string): string =>
   JSON.stringify(text)
     .slice(1, -1)
-    .replace(
-      /[^\x20-\x7e]/g,
-      (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-    );
+    .replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 function byteForms(name: string, bytes: Uint8Array): PasswordForm[] {
   return [
@@ -44,10 +38,7 @@ function byteForms(name: string, bytes: Uint8Array): PasswordForm[] {
   ];
 }
 
-export async function passwordForms(
-  password: string,
-  username: string,
-): Promise<PasswordForm[]> {
+export async function passwordForms(password: string, username: string): Promise<PasswordForm[]> {
   const sources: Array<[string, string]> = [
     ['the password', password],
     ['the password, NFC', password.normalize('NFC')],
@@ -80,22 +71,14 @@ export async function passwordForms(
       forms.push(
         ...byteForms(
           `${name}'s ${hash}`,
-          new Uint8Array(
-            await crypto.subtle.digest(
-              hash,
-              utf8(text) as Uint8Array<ArrayBuffer>,
-            ),
-          ),
+          new Uint8Array(await crypto.subtle.digest(hash, utf8(text) as Uint8Array<ArrayBuffer>)),
         ),
       );
     }
   }
   // Forms equal to another (an ASCII password's JSON escaping, say) are looked for once.
   const seen = new Set<string>();
-  return forms.filter(
-    (form) =>
-      !seen.has(form.value.toLowerCase()) && seen.add(form.value.toLowerCase()),
-  );
+  return forms.filter((form) => !seen.has(form.value.toLowerCase()) && seen.add(form.value.toLowerCase()));
 }
 
 /** `content` and what it decodes to: percent-decoded, the strings inside JSON, base64 runs decoded. */
@@ -128,8 +111,7 @@ function readings(content: string): string[] {
     try {
       // Unpadded (the run stops before any "="): a last group of 2 or 3 characters still holds 1 or
       // 2 bytes, and a secret at the end of a blob ends there. atob decodes it; only 1 left over is no byte.
-      const whole =
-        standard.length % 4 === 1 ? standard.slice(0, -1) : standard;
+      const whole = standard.length % 4 === 1 ? standard.slice(0, -1) : standard;
       const bytes = Uint8Array.from(atob(whole), (char) => char.charCodeAt(0));
       found.push(new TextDecoder().decode(bytes), hex(bytes));
     } catch {
@@ -146,8 +128,7 @@ export function findLeaks(sent: Sent[], forms: PasswordForm[]): string[] {
     const texts = readings(content).map((text) => text.toLowerCase());
     for (const form of forms) {
       const value = form.value.toLowerCase();
-      if (texts.some((text) => text.includes(value)))
-        leaks.add(`${form.name} in ${channel}`);
+      if (texts.some((text) => text.includes(value))) leaks.add(`${form.name} in ${channel}`);
     }
   }
   return [...leaks];

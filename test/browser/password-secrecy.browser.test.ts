@@ -49,22 +49,14 @@ const outcome = (step: Promise<unknown>): Promise<string> =>
 
 /** The frames the page sent that have this request type. */
 const requests = (sent: Sent[], type: string): Sent[] =>
-  sent.filter(
-    (item) =>
-      item.channel === 'WebSocket frame' &&
-      item.content.includes(`"type":"${type}"`),
-  );
+  sent.filter((item) => item.channel === 'WebSocket frame' && item.content.includes(`"type":"${type}"`));
 
 async function expectNoLeak(forms: PasswordForm[]): Promise<Sent[]> {
   const sent = await outbound.sent();
-  expect(
-    findLeaks(sent, forms),
-    'the password, or a value made from it without scrypt, left the page',
-  ).to.deep.equal([]);
-  expect(
-    outbound.workers,
-    'no worker ran (the recorder does not see what workers send)',
-  ).to.equal(0);
+  expect(findLeaks(sent, forms), 'the password, or a value made from it without scrypt, left the page').to.deep.equal(
+    [],
+  );
+  expect(outbound.workers, 'no worker ran (the recorder does not see what workers send)').to.equal(0);
   expect(
     sent.filter((item) => item.content.includes('[unreadable body')),
     'bodies the recorder could not read',
@@ -96,32 +88,24 @@ describe('The password never leaves the browser', function () {
         },
         {
           channel: 'base64 blob',
-          content: btoa(
-            String.fromCharCode(
-              ...new TextEncoder().encode(`{"x":1,"k":"${form.value}"}`),
-            ),
-          ),
+          content: btoa(String.fromCharCode(...new TextEncoder().encode(`{"x":1,"k":"${form.value}"}`))),
         },
         // At the very end, after one byte and without padding: its last bytes sit in a short final group.
         {
           channel: 'base64 tail',
-          content: btoa(
-            String.fromCharCode(...new TextEncoder().encode(`x${form.value}`)),
-          ).replace(/=+$/, ''),
+          content: btoa(String.fromCharCode(...new TextEncoder().encode(`x${form.value}`))).replace(/=+$/, ''),
         },
       ];
       for (const item of wrapped)
-        expect(
-          findLeaks([item], forms),
-          `${form.name} in a ${item.channel}`,
-        ).to.include(`${form.name} in ${item.channel}`);
+        expect(findLeaks([item], forms), `${form.name} in a ${item.channel}`).to.include(
+          `${form.name} in ${item.channel}`,
+        );
     }
 
     outbound.reset();
     const socket = new WebSocket(`${wsUrl}?p=${encodeURIComponent(PASSWORD)}`);
     await new Promise((resolve) => (socket.onopen = socket.onerror = resolve));
-    if (socket.readyState === WebSocket.OPEN)
-      socket.send(new TextEncoder().encode(PASSWORD));
+    if (socket.readyState === WebSocket.OPEN) socket.send(new TextEncoder().encode(PASSWORD));
     socket.close();
     await fetch(`/__nothing?p=${encodeURIComponent(PASSWORD)}`);
     await fetch('/__nothing', {
@@ -142,9 +126,7 @@ describe('The password never leaves the browser', function () {
     document.cookie = `p=${encodeURIComponent(PASSWORD)}; path=/`;
     try {
       const channels = new Set(
-        findLeaks(await outbound.sent(), forms).map((leak) =>
-          leak.slice(leak.lastIndexOf(' in ') + 4),
-        ),
+        findLeaks(await outbound.sent(), forms).map((leak) => leak.slice(leak.lastIndexOf(' in ') + 4)),
       );
       for (const channel of [
         'WebSocket URL',
@@ -179,32 +161,15 @@ describe('The password never leaves the browser', function () {
         }),
       );
       const loggedOut = await outcome(client.logout());
-      const loggedIn = await outcome(
-        client.login({ username, password: PASSWORD }),
-      );
-      const changed = await outcome(
-        client.changePassword({ current: PASSWORD, next: NEXT_PASSWORD }),
-      );
+      const loggedIn = await outcome(client.login({ username, password: PASSWORD }));
+      const changed = await outcome(client.changePassword({ current: PASSWORD, next: NEXT_PASSWORD }));
       const sent = await expectNoLeak(forms);
-      expect([registered, loggedOut, loggedIn, changed]).to.deep.equal([
-        'ok',
-        'ok',
-        'ok',
-        'ok',
-      ]);
+      expect([registered, loggedOut, loggedIn, changed]).to.deep.equal(['ok', 'ok', 'ok', 'ok']);
       // What was searched is what matters: the frames that carry what the passwords became.
       for (const type of ['register', 'login', 'change-password'])
-        expect(
-          requests(sent, type).length,
-          `"${type}" frames recorded`,
-        ).to.equal(1);
-      expect(
-        requests(sent, 'salt').length,
-        '"salt" frames recorded (login, change)',
-      ).to.equal(2);
-      expect(requests(sent, 'login')[0]!.content).to.match(
-        /"authKey":"[A-Za-z0-9_-]{43}"/,
-      );
+        expect(requests(sent, type).length, `"${type}" frames recorded`).to.equal(1);
+      expect(requests(sent, 'salt').length, '"salt" frames recorded (login, change)').to.equal(2);
+      expect(requests(sent, 'login')[0]!.content).to.match(/"authKey":"[A-Za-z0-9_-]{43}"/);
       expect(requests(sent, 'change-password')[0]!.content).to.match(
         /"authKey":"[A-Za-z0-9_-]{43}".*"newAuthKey":"[A-Za-z0-9_-]{43}"/,
       );
@@ -222,60 +187,33 @@ describe('The password never leaves the browser', function () {
     chat.setAttribute('relay', relay);
     document.body.append(chat);
     try {
-      await until(
-        () => buttonNamed(chat, 'No account? Create one'),
-        'the sign-in form',
-      );
+      await until(() => buttonNamed(chat, 'No account? Create one'), 'the sign-in form');
       buttonNamed(chat, 'No account? Create one')!.click();
-      await until(
-        () => inputFor(chat, 'new-password'),
-        'the registration form',
-      );
+      await until(() => inputFor(chat, 'new-password'), 'the registration form');
       type(inputFor(chat, 'username'), username);
       type(inputFor(chat, 'new-password'), PASSWORD);
       type(inputFor(chat, 'given-name'), 'Pat');
       type(inputFor(chat, 'family-name'), 'Typed');
       buttonNamed(chat, 'Create account')!.click();
-      const registered = await outcome(
-        until(
-          () => buttonNamed(chat, 'Exit'),
-          'the chat after registering',
-          30_000,
-        ),
-      );
+      const registered = await outcome(until(() => buttonNamed(chat, 'Exit'), 'the chat after registering', 30_000));
       buttonNamed(chat, 'Exit')?.click();
-      await until(
-        () => inputFor(chat, 'current-password'),
-        'the sign-in form after Exit',
-      );
+      await until(() => inputFor(chat, 'current-password'), 'the sign-in form after Exit');
       type(inputFor(chat, 'username'), username);
       type(inputFor(chat, 'current-password'), PASSWORD);
       buttonNamed(chat, 'Sign in')!.click();
-      const signedIn = await outcome(
-        until(
-          () => buttonNamed(chat, 'Exit'),
-          'the chat after signing in',
-          30_000,
-        ),
-      );
+      const signedIn = await outcome(until(() => buttonNamed(chat, 'Exit'), 'the chat after signing in', 30_000));
       (
-        [...deep(chat.shadowRoot!)].find((element) =>
-          element.matches('button[title="Edit your profile"]'),
-        ) as HTMLButtonElement | undefined
+        [...deep(chat.shadowRoot!)].find((element) => element.matches('button[title="Edit your profile"]')) as
+          | HTMLButtonElement
+          | undefined
       )?.click();
-      await until(
-        () => inputFor(chat, 'new-password'),
-        'the password change form',
-      );
+      await until(() => inputFor(chat, 'new-password'), 'the password change form');
       type(inputFor(chat, 'current-password'), PASSWORD);
       type(inputFor(chat, 'new-password'), NEXT_PASSWORD);
       buttonNamed(chat, 'Change password')!.click();
       const changed = await outcome(
         until(
-          () =>
-            [...deep(chat.shadowRoot!)].some((element) =>
-              element.textContent?.startsWith('Password changed.'),
-            ),
+          () => [...deep(chat.shadowRoot!)].some((element) => element.textContent?.startsWith('Password changed.')),
           'the password changed',
           30_000,
         ),
@@ -283,10 +221,7 @@ describe('The password never leaves the browser', function () {
       const sent = await expectNoLeak(forms);
       expect([registered, signedIn, changed]).to.deep.equal(['ok', 'ok', 'ok']);
       for (const type of ['register', 'login', 'change-password'])
-        expect(
-          requests(sent, type).length,
-          `"${type}" frames recorded`,
-        ).to.equal(1);
+        expect(requests(sent, type).length, `"${type}" frames recorded`).to.equal(1);
       await chat.client?.logout();
     } finally {
       chat.remove();
@@ -303,23 +238,18 @@ function* deep(root: ParentNode): Generator<Element> {
   }
 }
 
-function inputFor(
-  root: Element,
-  autocomplete: string,
-): HTMLInputElement | null {
+function inputFor(root: Element, autocomplete: string): HTMLInputElement | null {
   return (
-    ([...deep(root.shadowRoot!)].find((element) =>
-      element.matches(`input[autocomplete="${autocomplete}"]`),
-    ) as HTMLInputElement | undefined) ?? null
+    ([...deep(root.shadowRoot!)].find((element) => element.matches(`input[autocomplete="${autocomplete}"]`)) as
+      | HTMLInputElement
+      | undefined) ?? null
   );
 }
 
 function buttonNamed(root: Element, name: string): HTMLButtonElement | null {
   return (
     ([...deep(root.shadowRoot!)].find(
-      (element) =>
-        element instanceof HTMLButtonElement &&
-        element.textContent?.trim() === name,
+      (element) => element instanceof HTMLButtonElement && element.textContent?.trim() === name,
     ) as HTMLButtonElement | undefined) ?? null
   );
 }

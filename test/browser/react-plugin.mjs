@@ -42,9 +42,7 @@ export function reactPlugin() {
     },
     async serve(context) {
       if (context.path === BUNDLE) return { body: await bundled(), type: 'js' };
-      const entry = Object.entries(ENTRIES).find(
-        ([, { path }]) => path === context.path,
-      );
+      const entry = Object.entries(ENTRIES).find(([, { path }]) => path === context.path);
       if (!entry) return undefined;
       const [name, { part }] = entry;
       const names = exportedNames(name);

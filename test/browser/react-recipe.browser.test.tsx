@@ -55,10 +55,7 @@ describe('the React recipe', function () {
         ),
       );
       const name = uniqueName('react');
-      const [readerRoom, writerRoom] = [
-        await reader.join(name),
-        await writer.join(name),
-      ];
+      const [readerRoom, writerRoom] = [await reader.join(name), await writer.join(name)];
       root.render(<Messages room={readerRoom} />);
       await until(() => host.querySelector('ol') !== null, 'the first render');
       expect(host.querySelectorAll('li')).to.have.length(0);
@@ -71,9 +68,7 @@ describe('the React recipe', function () {
 
       // Every text the list showed, however briefly: the pending row may last only until the reply.
       const shown: string[] = [];
-      const observer = new MutationObserver(() =>
-        shown.push(host.textContent ?? ''),
-      );
+      const observer = new MutationObserver(() => shown.push(host.textContent ?? ''));
       observer.observe(host, {
         childList: true,
         subtree: true,
@@ -81,20 +76,18 @@ describe('the React recipe', function () {
       });
       await readerRoom.send('from this client');
       await until(
-        () =>
-          host.querySelectorAll('li')[1]?.textContent?.trim() ===
-          'from this client',
+        () => host.querySelectorAll('li')[1]?.textContent?.trim() === 'from this client',
         'our message rendered as sent',
       );
       observer.disconnect();
-      expect(
-        shown.some((text) => text.includes('from this client (pending)')),
-      ).to.equal(true, 'rendered as pending first');
-      expect(
-        [...host.querySelectorAll('li')].map((item) =>
-          item.textContent?.trim(),
-        ),
-      ).to.deep.equal(['from the other client', 'from this client']);
+      expect(shown.some((text) => text.includes('from this client (pending)'))).to.equal(
+        true,
+        'rendered as pending first',
+      );
+      expect([...host.querySelectorAll('li')].map((item) => item.textContent?.trim())).to.deep.equal([
+        'from the other client',
+        'from this client',
+      ]);
     } finally {
       root.unmount();
       host.remove();

@@ -13,10 +13,7 @@ const WRITE_HISTORY = path.resolve('test/helpers/write-history.ts');
 const NOT_COPIED = new Set(['relay.lock', 'messages.log']);
 
 export class RelayForTests {
-  constructor(
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-browser-')),
-    extraArgs = [],
-  ) {
+  constructor(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-browser-')), extraArgs = []) {
     this.dataDir = dataDir;
     this.extraArgs = extraArgs;
     this.port = 0;
@@ -54,9 +51,7 @@ export class RelayForTests {
         const match = /listening on (\S+)/.exec(out);
         if (match) resolve(match[1]);
       });
-      child.once('exit', (code) =>
-        reject(new Error(`test relay exited with ${code}`)),
-      );
+      child.once('exit', (code) => reject(new Error(`test relay exited with ${code}`)));
     });
     this.url = url;
     this.port = Number(new URL(url).port);
@@ -82,24 +77,18 @@ export class RelayForTests {
    * `budget`: its --conn-budget, so that it pages history as a censored network needs.
    */
   async forged(messages, budget = 0) {
-    const relay = new RelayForTests(
-      undefined,
-      budget > 0 ? ['--conn-budget', String(budget)] : [],
-    );
+    const relay = new RelayForTests(undefined, budget > 0 ? ['--conn-budget', String(budget)] : []);
     this.forgedRelays.push(relay);
     fs.cpSync(this.dataDir, relay.dataDir, {
       recursive: true,
       filter: (source) => !NOT_COPIED.has(path.basename(source)),
     });
-    const writer = spawn(
-      process.execPath,
-      ['--import', 'tsx', WRITE_HISTORY, relay.dataDir],
-      { stdio: ['pipe', 'inherit', 'inherit'] },
-    );
+    const writer = spawn(process.execPath, ['--import', 'tsx', WRITE_HISTORY, relay.dataDir], {
+      stdio: ['pipe', 'inherit', 'inherit'],
+    });
     writer.stdin.end(JSON.stringify(messages));
     const code = await new Promise((resolve) => writer.once('exit', resolve));
-    if (code !== 0)
-      throw new Error(`writing the forged history failed (exit ${code})`);
+    if (code !== 0) throw new Error(`writing the forged history failed (exit ${code})`);
     return relay.start();
   }
 
@@ -125,37 +114,25 @@ export class RelayForTests {
     return {
       name: 'sov-test-relay',
       serve: async (context) => {
-        if (context.path === '/__relay')
-          return { body: JSON.stringify(this.info()), type: 'json' };
+        if (context.path === '/__relay') return { body: JSON.stringify(this.info()), type: 'json' };
         if (context.path === '/__relay/restart') {
-          const signal =
-            context.URL.searchParams.get('signal') === 'SIGKILL'
-              ? 'SIGKILL'
-              : 'SIGTERM';
+          const signal = context.URL.searchParams.get('signal') === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM';
           return {
             body: JSON.stringify(await this.restart(signal)),
             type: 'json',
           };
         }
         if (context.path === '/__relay/stop') {
-          await this.stop(
-            context.URL.searchParams.get('signal') === 'SIGKILL'
-              ? 'SIGKILL'
-              : 'SIGTERM',
-          );
+          await this.stop(context.URL.searchParams.get('signal') === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
           return { body: '{}', type: 'json' };
         }
-        if (context.path === '/__relay/start')
-          return { body: JSON.stringify(await this.start()), type: 'json' };
+        if (context.path === '/__relay/start') return { body: JSON.stringify(await this.start()), type: 'json' };
         if (context.path === '/__relay/forged') {
           let body = '';
           for await (const chunk of context.req) body += chunk;
           return {
             body: JSON.stringify(
-              await this.forged(
-                JSON.parse(body),
-                Number(context.URL.searchParams.get('budget') ?? 0),
-              ),
+              await this.forged(JSON.parse(body), Number(context.URL.searchParams.get('budget') ?? 0)),
             ),
             type: 'json',
           };

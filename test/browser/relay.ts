@@ -11,18 +11,12 @@ export async function relayInfo(): Promise<RelayInfo> {
 }
 
 /** Restarts the relay on the same port and data folder; SIGKILL simulates a crash. */
-export async function restartRelay(
-  signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM',
-): Promise<RelayInfo> {
-  return (
-    await fetch(`/__relay/restart?signal=${signal}`, { method: 'POST' })
-  ).json();
+export async function restartRelay(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<RelayInfo> {
+  return (await fetch(`/__relay/restart?signal=${signal}`, { method: 'POST' })).json();
 }
 
 /** Stops the relay; SIGKILL simulates a crash. */
-export async function stopRelay(
-  signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM',
-): Promise<void> {
+export async function stopRelay(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
   await fetch(`/__relay/stop?signal=${signal}`, { method: 'POST' });
 }
 
@@ -36,18 +30,12 @@ export async function startRelayAgain(): Promise<RelayInfo> {
  * serves after its operator altered the folder. Each message goes into the room it names.
  * `budget`: the relay's --conn-budget (0, the default: none).
  */
-export async function forgedRelay(
-  messages: Array<Omit<ChatMessage, 'seq'>>,
-  budget = 0,
-): Promise<RelayInfo> {
+export async function forgedRelay(messages: Array<Omit<ChatMessage, 'seq'>>, budget = 0): Promise<RelayInfo> {
   const reply = await fetch(`/__relay/forged?budget=${budget}`, {
     method: 'POST',
     body: JSON.stringify(messages),
   });
-  if (!reply.ok)
-    throw new Error(
-      `the forged relay did not start: ${reply.status} ${await reply.text()}`,
-    );
+  if (!reply.ok) throw new Error(`the forged relay did not start: ${reply.status} ${await reply.text()}`);
   return reply.json();
 }
 

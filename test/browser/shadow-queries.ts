@@ -11,18 +11,12 @@ export function* deep(root: ParentNode): Generator<Element> {
   }
 }
 
-export function all<T extends Element>(
-  root: ParentNode,
-  selector: string,
-): T[] {
+export function all<T extends Element>(root: ParentNode, selector: string): T[] {
   return [...deep(root)].filter((element) => element.matches(selector)) as T[];
 }
 
 /** The input a <label> with this text names (the label's own text, before the input inside it). */
-export function field(
-  root: ParentNode,
-  label: string,
-): HTMLInputElement | HTMLTextAreaElement | null {
+export function field(root: ParentNode, label: string): HTMLInputElement | HTMLTextAreaElement | null {
   for (const candidate of all<HTMLLabelElement>(root, 'label')) {
     const own = [...candidate.childNodes]
       .filter((node) => node.nodeType === Node.TEXT_NODE)
@@ -35,15 +29,10 @@ export function field(
   return null;
 }
 
-export function button(
-  root: ParentNode,
-  name: string,
-): HTMLButtonElement | null {
+export function button(root: ParentNode, name: string): HTMLButtonElement | null {
   return (
     all<HTMLButtonElement>(root, 'button').find((candidate) =>
-      (candidate.getAttribute('aria-label') ?? candidate.textContent ?? '')
-        .trim()
-        .includes(name),
+      (candidate.getAttribute('aria-label') ?? candidate.textContent ?? '').trim().includes(name),
     ) ?? null
   );
 }
@@ -51,19 +40,14 @@ export function button(
 export function text(root: ParentNode): string {
   return all(root, '*')
     .flatMap((element) =>
-      [...element.childNodes]
-        .filter((node) => node.nodeType === Node.TEXT_NODE)
-        .map((node) => node.textContent ?? ''),
+      [...element.childNodes].filter((node) => node.nodeType === Node.TEXT_NODE).map((node) => node.textContent ?? ''),
     )
     .join(' ')
     .replace(/\s+/g, ' ');
 }
 
 /** Types `value` into a field as far as the element can tell (an input event that crosses shadow roots). */
-export function fill(
-  input: HTMLInputElement | HTMLTextAreaElement | null,
-  value: string,
-): void {
+export function fill(input: HTMLInputElement | HTMLTextAreaElement | null, value: string): void {
   if (!input) throw new Error('no such field');
   input.value = value;
   input.dispatchEvent(new Event('input', { bubbles: true, composed: true }));

@@ -44,20 +44,14 @@ describe('<sov-chat> parts that load later', function () {
     chat.client = client;
     document.body.append(chat);
     mounted.push(chat);
-    const alert = await until(
-      () => chat.shadowRoot?.querySelector('[role="alert"]'),
-      'the failure on screen',
-    );
+    const alert = await until(() => chat.shadowRoot?.querySelector('[role="alert"]'), 'the failure on screen');
     expect(alert.textContent).to.include('Cannot reach the chat server');
     expect(customElements.get('sov-chat-room')).to.equal(undefined);
 
     await refuse(CHAT_SCREEN, false);
     alert.querySelector('button')!.click();
     const room = await until(
-      () =>
-        chat
-          .shadowRoot!.querySelector('sov-chat-room')
-          ?.shadowRoot?.querySelector('form'),
+      () => chat.shadowRoot!.querySelector('sov-chat-room')?.shadowRoot?.querySelector('form'),
       'the chat screen',
     );
     expect(room).to.not.equal(null);

@@ -36,9 +36,7 @@ const fill = (template: string, id: number): string =>
     .replaceAll('{F}', `window.__xss=${id}`)
     .replaceAll('{N}', String(id));
 
-type Source =
-  | string
-  | ((id: number, filled: (template: string) => string) => string);
+type Source = string | ((id: number, filled: (template: string) => string) => string);
 
 const SOURCES: Array<[Kind, Source]> = [
   // <script> in its many spellings.
@@ -65,10 +63,7 @@ const SOURCES: Array<[Kind, Source]> = [
   ['javascript-url', 'java\tscript:{X}'],
   ['javascript-url', 'java\u0000script:{X}'],
   ['javascript-url', '<iframe src="javascript:{P}"></iframe>'],
-  [
-    'javascript-url',
-    '<form action="javascript:{X}"><button>go</button></form>',
-  ],
+  ['javascript-url', '<form action="javascript:{X}"><button>go</button></form>'],
   ['javascript-url', '<math href="javascript:{X}">click</math>'],
   // SVG and MathML, including mutation-XSS shapes.
   ['svg-mathml', '<svg onload={X}>'],
@@ -82,26 +77,14 @@ const SOURCES: Array<[Kind, Source]> = [
   ['template-style-iframe', '<template><img src=x onerror={X}></template>'],
   ['template-style-iframe', '<style>@import "javascript:{X}";</style>'],
   ['template-style-iframe', '<style onload={X}></style>'],
-  [
-    'template-style-iframe',
-    '<iframe srcdoc="&lt;script&gt;{P}&lt;/script&gt;">',
-  ],
+  ['template-style-iframe', '<iframe srcdoc="&lt;script&gt;{P}&lt;/script&gt;">'],
   ['template-style-iframe', '<object data="javascript:{P}">'],
   ['template-style-iframe', '<embed src="javascript:{P}">'],
   ['template-style-iframe', '<base href="javascript:{X}//">'],
-  [
-    'template-style-iframe',
-    '<meta http-equiv="refresh" content="0;url=javascript:{X}">',
-  ],
+  ['template-style-iframe', '<meta http-equiv="refresh" content="0;url=javascript:{X}">'],
   ['template-style-iframe', '<link rel=stylesheet href="javascript:{X}">'],
-  [
-    'template-style-iframe',
-    '<div style="background:url(javascript:{X})">x</div>',
-  ],
-  [
-    'template-style-iframe',
-    '<noscript><p title="</noscript><img src=x onerror={X}>">',
-  ],
+  ['template-style-iframe', '<div style="background:url(javascript:{X})">x</div>'],
+  ['template-style-iframe', '<noscript><p title="</noscript><img src=x onerror={X}>">'],
   // HTML entities and other encodings: must show as typed, never decoded.
   ['encoded', '&lt;img src=x onerror={X}&gt;'],
   ['encoded', '&#60;script&#62;{X}&#60;/script&#62;'],
@@ -111,11 +94,7 @@ const SOURCES: Array<[Kind, Source]> = [
   ['encoded', '\\u003cscript\\u003e{X}\\u003c/script\\u003e'],
   ['encoded', '\\x3cimg src=x onerror={X}\\x3e'],
   ['encoded', '+ADw-script+AD4-{X}+ADw-/script+AD4-'],
-  [
-    'encoded',
-    (id) =>
-      `data:text/html;base64,${btoa(`<script>parent.__xssHit(${id})</script>`)}`,
-  ],
+  ['encoded', (id) => `data:text/html;base64,${btoa(`<script>parent.__xssHit(${id})</script>`)}`],
   ['encoded', 'javascript&colon;{X}'],
   // Breaking out of an attribute, a comment, a <textarea>, a JS string or template literal.
   ['attribute-breakout', '" onmouseover="{X}" x="'],
@@ -166,11 +145,7 @@ const SOURCES: Array<[Kind, Source]> = [
   // Long: exactly at each limit and one past it.
   ['long', (_id, filled) => filled('<svg onload={X}>').padStart(64, '<')],
   ['long', (_id, filled) => filled('<svg onload={X}>').padStart(65, '<')],
-  [
-    'long',
-    (_id, filled) =>
-      `${'<div>'.repeat(200)}${filled('<img src=x onerror={X}>')}${'</div>'.repeat(200)}`,
-  ],
+  ['long', (_id, filled) => `${'<div>'.repeat(200)}${filled('<img src=x onerror={X}>')}${'</div>'.repeat(200)}`],
   [
     'long',
     (_id, filled) =>
@@ -178,33 +153,24 @@ const SOURCES: Array<[Kind, Source]> = [
         .repeat(400)
         .slice(0, 4000 - 4) + '<!--',
   ],
-  [
-    'long',
-    (_id, filled) =>
-      filled('<img src=x onerror={X}>').repeat(200).slice(0, 4001),
-  ],
+  ['long', (_id, filled) => filled('<img src=x onerror={X}>').repeat(200).slice(0, 4001)],
   // Polyglots.
   [
     'polyglot',
     'jaVasCript:/*-/*`/*\\`/*\'/*"/**/(/* */oNcliCk={X} )//%0D%0A%0d%0a//</stYle/</titLe/</teXtarEa/</scRipt/--!>\\x3csVg/<sVg/oNloAd={X}//>\\x3e',
   ],
-  [
-    'polyglot',
-    '"\'--></style></script><img src=x onerror={X}><svg/onload={X}>',
-  ],
+  ['polyglot', '"\'--></style></script><img src=x onerror={X}><svg/onload={X}>'],
 ];
 
-export const PAYLOADS: readonly Payload[] = SOURCES.map(
-  ([kind, source], index) => {
-    const id = index + 1;
-    const filled = (template: string): string => fill(template, id);
-    return {
-      id,
-      kind,
-      text: typeof source === 'string' ? filled(source) : source(id, filled),
-    };
-  },
-);
+export const PAYLOADS: readonly Payload[] = SOURCES.map(([kind, source], index) => {
+  const id = index + 1;
+  const filled = (template: string): string => fill(template, id);
+  return {
+    id,
+    kind,
+    text: typeof source === 'string' ? filled(source) : source(id, filled),
+  };
+});
 
 /** Inputs that are not attacks but must be refused everywhere as empty. */
 export const BLANKS: readonly string[] = ['', '   ', '\u00A0\u3000 '];
@@ -227,11 +193,7 @@ export const ALLOWED_USERNAMES: readonly string[] = [
   'x\u0338script',
 ];
 /** Usernames that would collide with Object.prototype members if a store used plain objects. */
-export const PROTOTYPE_USERNAMES: readonly string[] = [
-  'constructor',
-  'hasOwnProperty',
-  'valueOf',
-];
+export const PROTOTYPE_USERNAMES: readonly string[] = ['constructor', 'hasOwnProperty', 'valueOf'];
 
 /** Payload-like room names the rules allow; NFKC and lower-casing apply. */
 export const ALLOWED_ROOMS: readonly string[] = [
@@ -251,16 +213,13 @@ export const ALLOWED_ROOMS: readonly string[] = [
 // -------------------------------------------------------------------------------------------
 // The rules (PROTOCOL.md / the brief), as the test's own oracle.
 
-export type Verdict =
-  | { ok: true; value: string }
-  | { ok: false; code: 'INVALID_FIELD' | 'EMPTY_FIELD' };
+export type Verdict = { ok: true; value: string } | { ok: false; code: 'INVALID_FIELD' | 'EMPTY_FIELD' };
 
 const INVALID = { ok: false, code: 'INVALID_FIELD' } as const;
 const EMPTY = { ok: false, code: 'EMPTY_FIELD' } as const;
 // Controls, line/paragraph separators and invisible (default-ignorable) characters: zero-width
 // spaces and joiners, bidi overrides and isolates (U+FE0F, the emoji selector, is allowed in names).
-const NAME_FORBIDDEN =
-  /[\p{Cc}\p{Zl}\p{Zp}]|(?!\uFE0F)\p{Default_Ignorable_Code_Point}/u;
+const NAME_FORBIDDEN = /[\p{Cc}\p{Zl}\p{Zp}]|(?!\uFE0F)\p{Default_Ignorable_Code_Point}/u;
 const USERNAME_INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
 const TEXT_FORBIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
 const USERNAME_RULE = /^[\p{L}\p{N}][\p{L}\p{M}\p{N}._-]*[\p{L}\p{M}\p{N}]$/u;
@@ -286,13 +245,7 @@ export function usernameVerdict(input: string): Verdict {
   if (refused) return refused;
   const value = input.trim().normalize('NFKC');
   const length = [...value].length;
-  if (
-    length < 3 ||
-    length > 32 ||
-    !USERNAME_RULE.test(value) ||
-    USERNAME_INVISIBLE.test(value)
-  )
-    return INVALID;
+  if (length < 3 || length > 32 || !USERNAME_RULE.test(value) || USERNAME_INVISIBLE.test(value)) return INVALID;
   return { ok: true, value };
 }
 
@@ -315,12 +268,8 @@ export function textVerdict(input: string): Verdict {
 /** The payload with HTML entities, %-escapes, \u/\x escapes and base64 data URLs decoded (to find its call). */
 export function decodedForms(text: string): string[] {
   const entities = text
-    .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) =>
-      String.fromCodePoint(parseInt(hex, 16)),
-    )
-    .replace(/&#(\d+);/g, (_, decimal: string) =>
-      String.fromCodePoint(Number(decimal)),
-    )
+    .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
+    .replace(/&#(\d+);/g, (_, decimal: string) => String.fromCodePoint(Number(decimal)))
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
     .replace(/&colon;/g, ':')

@@ -58,8 +58,7 @@ let relay: string;
 let wsUrl: string;
 const clients: SovClient[] = [];
 const baseline = { location: location.href, documentLevel: 0 };
-const DOCUMENT_LEVEL =
-  'iframe, frame, object, embed, base, meta[http-equiv], link[rel=import]';
+const DOCUMENT_LEVEL = 'iframe, frame, object, embed, base, meta[http-equiv], link[rel=import]';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: finding things through shadow roots (deep() and the finders by label are in shadow-queries.ts).
@@ -67,11 +66,7 @@ const DOCUMENT_LEVEL =
 /** The text a reader gets: every text node in rendered order, through shadow roots. */
 function deepText(node: Node): string {
   if (node.nodeType === Node.TEXT_NODE) return (node as Text).data;
-  if (
-    node.nodeType !== Node.ELEMENT_NODE &&
-    node.nodeType !== Node.DOCUMENT_FRAGMENT_NODE
-  )
-    return '';
+  if (node.nodeType !== Node.ELEMENT_NODE && node.nodeType !== Node.DOCUMENT_FRAGMENT_NODE) return '';
   const shadow = node instanceof Element ? node.shadowRoot : null;
   return [...(shadow ?? node).childNodes].map(deepText).join('');
 }
@@ -82,28 +77,19 @@ function locate(element: Element): string {
   let node: Node | null = element;
   while (node && steps.length < 12) {
     if (node instanceof Element)
-      steps.unshift(
-        `${node.localName}${node.classList.length ? `.${[...node.classList].join('.')}` : ''}`,
-      );
-    node =
-      node.parentNode instanceof ShadowRoot
-        ? node.parentNode.host
-        : node.parentNode;
+      steps.unshift(`${node.localName}${node.classList.length ? `.${[...node.classList].join('.')}` : ''}`);
+    node = node.parentNode instanceof ShadowRoot ? node.parentNode.host : node.parentNode;
     if (node === document.body) break;
   }
   return steps.join(' > ');
 }
 
-function fill(
-  input: HTMLInputElement | HTMLTextAreaElement,
-  value: string,
-): void {
+function fill(input: HTMLInputElement | HTMLTextAreaElement, value: string): void {
   input.value = value;
   input.dispatchEvent(new Event('input', { bubbles: true, composed: true }));
 }
 
-const frame = () =>
-  new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
+const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
 
 type LitHost = HTMLElement & {
   updateComplete: Promise<boolean>;
@@ -132,24 +118,18 @@ async function quiesce(element: LitHost): Promise<void> {
     probe.src = `x?quiesce=${Math.random()}`;
   });
   await frame();
-  await new Promise((resolve) =>
-    requestIdleCallback(() => resolve(undefined), { timeout: 5000 }),
-  );
+  await new Promise((resolve) => requestIdleCallback(() => resolve(undefined), { timeout: 5000 }));
 }
 
 /** Mirrors web-components/shared/people.ts and sov-avatar: what the UI calls a person. */
-const displayName = (
-  profile: Pick<Profile, 'firstName' | 'lastName' | 'username'>,
-) => `${profile.firstName} ${profile.lastName}`.trim() || profile.username;
-const initialOf = (name: string) =>
-  [...name.trim()].slice(0, 1).join('').toUpperCase() || '?';
+const displayName = (profile: Pick<Profile, 'firstName' | 'lastName' | 'username'>) =>
+  `${profile.firstName} ${profile.lastName}`.trim() || profile.username;
+const initialOf = (name: string) => [...name.trim()].slice(0, 1).join('').toUpperCase() || '?';
 
 function assertNothingRan(where: string): void {
   expect(hits, `payload ids that executed (${where})`).to.deep.equal([]);
   expect(window.__xss, `window.__xss (${where})`).to.equal(undefined);
-  expect(location.href, `the page was not navigated (${where})`).to.equal(
-    baseline.location,
-  );
+  expect(location.href, `the page was not navigated (${where})`).to.equal(baseline.location);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,32 +190,22 @@ function linkProblems(link: HTMLAnchorElement): string[] {
   const problems: string[] = [];
   const where = locate(link);
   const href = link.getAttribute('href') ?? '';
-  if (!/^https?:\/\//.test(href))
-    problems.push(`link to ${JSON.stringify(href)} ${where}`);
+  if (!/^https?:\/\//.test(href)) problems.push(`link to ${JSON.stringify(href)} ${where}`);
   let protocol = '';
   try {
     protocol = new URL(link.href).protocol;
   } catch {
     protocol = 'unparseable';
   }
-  if (protocol !== 'http:' && protocol !== 'https:')
-    problems.push(`link with protocol ${protocol} ${where}`);
+  if (protocol !== 'http:' && protocol !== 'https:') problems.push(`link with protocol ${protocol} ${where}`);
   if (link.getAttribute('rel') !== 'noopener noreferrer')
-    problems.push(
-      `link rel=${JSON.stringify(link.getAttribute('rel'))} ${where}`,
-    );
+    problems.push(`link rel=${JSON.stringify(link.getAttribute('rel'))} ${where}`);
   if (link.getAttribute('target') !== '_blank')
-    problems.push(
-      `link target=${JSON.stringify(link.getAttribute('target'))} ${where}`,
-    );
-  if (link.childElementCount !== 0)
-    problems.push(`markup inside a link ${where}`);
+    problems.push(`link target=${JSON.stringify(link.getAttribute('target'))} ${where}`);
+  if (link.childElementCount !== 0) problems.push(`markup inside a link ${where}`);
   if (link.textContent !== href)
-    problems.push(
-      `link text ${JSON.stringify(link.textContent)} differs from its href ${JSON.stringify(href)}`,
-    );
-  if (!link.parentElement?.classList.contains('text'))
-    problems.push(`link outside message text ${where}`);
+    problems.push(`link text ${JSON.stringify(link.textContent)} differs from its href ${JSON.stringify(href)}`);
+  if (!link.parentElement?.classList.contains('text')) problems.push(`link outside message text ${where}`);
   return problems;
 }
 
@@ -247,47 +217,30 @@ function domProblems(host: Element): string[] {
     const where = locate(element);
     if (element !== host && !ALLOWED_TAGS.has(element.localName))
       problems.push(`unexpected <${element.localName}> ${where}`);
-    if (element.namespaceURI !== XHTML)
-      problems.push(`foreign-namespace <${element.localName}> ${where}`);
+    if (element.namespaceURI !== XHTML) problems.push(`foreign-namespace <${element.localName}> ${where}`);
     for (const attribute of element.getAttributeNames()) {
       if (/^on/i.test(attribute))
         problems.push(
           `event-handler attribute ${attribute}=${JSON.stringify(element.getAttribute(attribute))} ${where}`,
         );
       const urlAllowed =
-        (element.localName === 'a' && attribute === 'href') ||
-        (element.localName === 'img' && attribute === 'src');
+        (element.localName === 'a' && attribute === 'href') || (element.localName === 'img' && attribute === 'src');
       if (URL_ATTRIBUTES.has(attribute.toLowerCase()) && !urlAllowed)
         problems.push(`URL attribute ${attribute} ${where}`);
     }
-    if (element.localName === 'a')
-      problems.push(...linkProblems(element as HTMLAnchorElement));
+    if (element.localName === 'a') problems.push(...linkProblems(element as HTMLAnchorElement));
     if (element.localName === 'img') {
       // Only an avatar picture from the relay (none of the test users has one).
       const root = element.getRootNode();
       const inAvatar =
-        root instanceof ShadowRoot &&
-        root.host.localName === 'sov-avatar' &&
-        element.getAttribute('part') === 'image';
-      if (
-        !inAvatar ||
-        !(element as HTMLImageElement).src.startsWith(`${relay}/`)
-      )
-        problems.push(
-          `unexpected <img src=${JSON.stringify(element.getAttribute('src'))}> ${where}`,
-        );
+        root instanceof ShadowRoot && root.host.localName === 'sov-avatar' && element.getAttribute('part') === 'image';
+      if (!inAvatar || !(element as HTMLImageElement).src.startsWith(`${relay}/`))
+        problems.push(`unexpected <img src=${JSON.stringify(element.getAttribute('src'))}> ${where}`);
     }
     if (element.matches(TEXT_ONLY) && element.childElementCount !== 0)
-      problems.push(
-        `markup inside text-only ${where}: ${element.innerHTML.slice(0, 120)}`,
-      );
-    if (
-      element.matches('.text') &&
-      [...element.children].some((child) => child.localName !== 'a')
-    )
-      problems.push(
-        `markup inside message text ${where}: ${element.innerHTML.slice(0, 120)}`,
-      );
+      problems.push(`markup inside text-only ${where}: ${element.innerHTML.slice(0, 120)}`);
+    if (element.matches('.text') && [...element.children].some((child) => child.localName !== 'a'))
+      problems.push(`markup inside message text ${where}: ${element.innerHTML.slice(0, 120)}`);
     if (element.matches('span.name')) {
       const children = [...element.children];
       if (children.length !== 1 || !children[0]!.matches('span.username'))
@@ -344,12 +297,7 @@ class RawRelay {
   }
 }
 
-function expectRelayRefusal(
-  reply: Reply,
-  verdict: Verdict,
-  field: string,
-  what: string,
-): void {
+function expectRelayRefusal(reply: Reply, verdict: Verdict, field: string, what: string): void {
   if (verdict.ok) throw new Error('expected a refusal verdict');
   expect(reply.ok, `relay accepted ${what}`).to.equal(false);
   expect(reply.error, `relay refusal of ${what}`).to.deep.include({
@@ -372,14 +320,13 @@ async function expectSdkRefusal(
     error = caught;
   }
   expect(error, `SDK accepted ${what}`).to.be.instanceOf(SovError);
-  expect(
-    { code: (error as SovError).code, field: (error as SovError).field },
-    `SDK refusal of ${what}`,
-  ).to.deep.equal({ code: verdict.code, field });
+  expect({ code: (error as SovError).code, field: (error as SovError).field }, `SDK refusal of ${what}`).to.deep.equal({
+    code: verdict.code,
+    field,
+  });
 }
 
-const show = (text: string) =>
-  JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
+const show = (text: string) => JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -399,10 +346,7 @@ describe('XSS corpus', function () {
 
   it('has at least 50 distinct payloads of every kind, each trying to set the flag, and a detector that works', async () => {
     expect(PAYLOADS.length).to.be.at.least(50);
-    expect(
-      new Set(PAYLOADS.map((payload) => payload.text)).size,
-      'distinct',
-    ).to.equal(PAYLOADS.length);
+    expect(new Set(PAYLOADS.map((payload) => payload.text)).size, 'distinct').to.equal(PAYLOADS.length);
     const kinds: Kind[] = [
       'script',
       'event-handler',
@@ -419,19 +363,12 @@ describe('XSS corpus', function () {
       'polyglot',
     ];
     for (const kind of kinds)
-      expect(
-        PAYLOADS.filter((payload) => payload.kind === kind).length,
-        kind,
-      ).to.be.at.least(2);
+      expect(PAYLOADS.filter((payload) => payload.kind === kind).length, kind).to.be.at.least(2);
     for (const payload of PAYLOADS) {
       const calls = decodedForms(payload.text).some(
-        (form) =>
-          form.includes(`__xssHit(${payload.id})`) ||
-          form.includes(`__xss=${payload.id}`),
+        (form) => form.includes(`__xssHit(${payload.id})`) || form.includes(`__xss=${payload.id}`),
       );
-      expect(calls, `payload ${payload.id} tries to set the flag`).to.equal(
-        true,
-      );
+      expect(calls, `payload ${payload.id} tries to set the flag`).to.equal(true);
     }
     // Positive controls: markup made from a payload does run here (no CSP hides a hit), and the
     // DOM check flags what it should.
@@ -477,10 +414,7 @@ describe('XSS corpus', function () {
       const salt = await raw.ask({ type: 'salt', username: input });
       if (user.ok) {
         accepted.username.push(input);
-        expect(
-          salt.error?.field,
-          `relay refused username ${what}`,
-        ).to.not.equal('username');
+        expect(salt.error?.field, `relay refused username ${what}`).to.not.equal('username');
       } else {
         expectRelayRefusal(salt, user, 'username', `username ${what}`);
         await expectSdkRefusal(
@@ -489,21 +423,14 @@ describe('XSS corpus', function () {
           'username',
           `username ${what} (login)`,
         );
-        await expectSdkRefusal(
-          anon.updateProfile({ username: input }),
-          user,
-          'username',
-          `username ${what} (profile)`,
-        );
+        await expectSdkRefusal(anon.updateProfile({ username: input }), user, 'username', `username ${what} (profile)`);
       }
 
       const room = roomVerdict(input);
       const join = await raw.ask({ type: 'join', room: input });
       if (room.ok) {
         accepted.room.push(input);
-        expect(join.error?.code, `relay on room ${what}`).to.equal(
-          'NOT_AUTHENTICATED',
-        );
+        expect(join.error?.code, `relay on room ${what}`).to.equal('NOT_AUTHENTICATED');
       } else {
         expectRelayRefusal(join, room, 'room', `room ${what}`);
         await expectSdkRefusal(anon.join(input), room, 'room', `room ${what}`);
@@ -527,12 +454,7 @@ describe('XSS corpus', function () {
           });
         } else {
           expectRelayRefusal(register, name, field, `${field} ${what}`);
-          await expectSdkRefusal(
-            anon.updateProfile({ [field]: input }),
-            name,
-            field,
-            `${field} ${what} (profile)`,
-          );
+          await expectSdkRefusal(anon.updateProfile({ [field]: input }), name, field, `${field} ${what} (profile)`);
           const registration = {
             username: 'valid.name',
             password: PASSWORD,
@@ -540,12 +462,7 @@ describe('XSS corpus', function () {
             lastName: 'Ok',
             [field]: input,
           };
-          await expectSdkRefusal(
-            anon.register(registration),
-            name,
-            field,
-            `${field} ${what} (register)`,
-          );
+          await expectSdkRefusal(anon.register(registration), name, field, `${field} ${what} (register)`);
         }
       }
 
@@ -577,35 +494,25 @@ describe('XSS corpus', function () {
     ]) {
       expect(usernameVerdict(input).ok, input).to.equal(true);
       const salt = await raw.ask({ type: 'salt', username: input });
-      expect(salt.error?.field, `relay on username ${input}`).to.not.equal(
-        'username',
-      );
+      expect(salt.error?.field, `relay on username ${input}`).to.not.equal('username');
     }
     for (const input of ALLOWED_ROOMS) {
       expect(roomVerdict(input).ok, input).to.equal(true);
-      expect(
-        (await raw.ask({ type: 'join', room: input })).error?.code,
-        `relay on room ${input}`,
-      ).to.equal('NOT_AUTHENTICATED');
+      expect((await raw.ask({ type: 'join', room: input })).error?.code, `relay on room ${input}`).to.equal(
+        'NOT_AUTHENTICATED',
+      );
     }
     raw.close();
     // No markup payload is a valid username or room name; most are valid names and texts.
-    expect(accepted.username, 'payloads accepted as usernames').to.deep.equal(
-      [],
-    );
+    expect(accepted.username, 'payloads accepted as usernames').to.deep.equal([]);
     expect(accepted.room, 'payloads accepted as room names').to.deep.equal([]);
     expect(accepted.name.length).to.be.at.least(PAYLOADS.length * 0.6);
     // Texts are refused only for a NUL (a control character), a lone surrogate, or over 4,000 characters.
     const badTexts = PAYLOADS.filter(
-      (payload) =>
-        payload.text.includes('\u0000') ||
-        !payload.text.isWellFormed() ||
-        payload.text.length > 4000,
+      (payload) => payload.text.includes('\u0000') || !payload.text.isWellFormed() || payload.text.length > 4000,
     );
     expect(accepted.text).to.deep.equal(
-      PAYLOADS.filter((payload) => !badTexts.includes(payload)).map(
-        (payload) => payload.text,
-      ),
+      PAYLOADS.filter((payload) => !badTexts.includes(payload)).map((payload) => payload.text),
     );
     assertNothingRan('the refusals');
   });
@@ -631,14 +538,9 @@ describe('XSS payloads rendered by <sov-chat>', function () {
   const roster = () => root().querySelector('sov-roster')!;
   const profile = () => root().querySelector('sov-profile') as SovProfile;
   const list = () => view().shadowRoot!.querySelector<HTMLElement>('.list')!;
-  const rows = () => [
-    ...view().shadowRoot!.querySelectorAll<HTMLLIElement>('li[data-key]'),
-  ];
+  const rows = () => [...view().shadowRoot!.querySelectorAll<HTMLLIElement>('li[data-key]')];
   const composer = () => view().shadowRoot!.querySelector('textarea')!;
-  const sendButton = () =>
-    view().shadowRoot!.querySelector<HTMLButtonElement>(
-      'form button[type=submit]',
-    )!;
+  const sendButton = () => view().shadowRoot!.querySelector<HTMLButtonElement>('form button[type=submit]')!;
   const avatarText = (avatar: Element | null | undefined) =>
     avatar?.shadowRoot?.querySelector('span[part=image]')?.textContent ?? null;
   const rosterEntries = () =>
@@ -648,12 +550,7 @@ describe('XSS payloads rendered by <sov-chat>', function () {
       initial: avatarText(item.querySelector('sov-avatar')),
     }));
   const names = () =>
-    new Map(
-      [viewer, ...authors].map((person) => [
-        person.client.user!.id,
-        displayName(person.client.user!),
-      ]),
-    );
+    new Map([viewer, ...authors].map((person) => [person.client.user!.id, displayName(person.client.user!)]));
 
   async function person(firstName: string): Promise<Person> {
     const client = new SovClient({ relay, storage: memoryStorage() });
@@ -683,72 +580,50 @@ describe('XSS payloads rendered by <sov-chat>', function () {
     const where = `row ${key}`;
     if (item.classList.contains('notice')) {
       const text = item.textContent!;
-      expect(item.childElementCount, `markup in notice ${show(text)}`).to.equal(
-        0,
-      );
+      expect(item.childElementCount, `markup in notice ${show(text)}`).to.equal(0);
       const match = /^([\s\S]*) (joined|left)$/.exec(text);
-      expect(
-        match !== null && everyName.has(match[1]!),
-        `notice ${show(text)} names someone`,
-      ).to.equal(true);
+      expect(match !== null && everyName.has(match[1]!), `notice ${show(text)} names someone`).to.equal(true);
       return { kind: 'notice', key, text };
     }
     const authorId = Number(/^m(\d+):/.exec(key)![1]);
     const author = item.querySelector('.author')!;
-    expect(
-      author.childElementCount,
-      `markup in author name (${where})`,
-    ).to.equal(0);
-    expect(author.textContent, `author name (${where})`).to.equal(
-      names().get(authorId),
+    expect(author.childElementCount, `markup in author name (${where})`).to.equal(0);
+    expect(author.textContent, `author name (${where})`).to.equal(names().get(authorId));
+    expect(avatarText(item.querySelector('sov-avatar')), `author initial (${where})`).to.equal(
+      initialOf(names().get(authorId)!),
     );
-    expect(
-      avatarText(item.querySelector('sov-avatar')),
-      `author initial (${where})`,
-    ).to.equal(initialOf(names().get(authorId)!));
     const textElement = item.querySelector('.text')!;
     const text = textElement.textContent!;
-    expect(sent, `${where} shows a text that was sent, exactly`).to.include(
-      text,
-    );
+    expect(sent, `${where} shows a text that was sent, exactly`).to.include(text);
     expect(deepText(item), where).to.include(text);
     const links = [...textElement.querySelectorAll('a')];
     for (const link of links) {
       expect(linkProblems(link), where).to.deep.equal([]);
       expect(text, where).to.include(link.getAttribute('href')!);
     }
-    expect(
-      links.length > 0,
-      `${show(text)} has a link exactly when it holds an http(s) URL`,
-    ).to.equal(/https?:\/\/[^\s<>"]/.test(text));
+    expect(links.length > 0, `${show(text)} has a link exactly when it holds an http(s) URL`).to.equal(
+      /https?:\/\/[^\s<>"]/.test(text),
+    );
     expect(
       [...textElement.children].every((child) => child.localName === 'a'),
       `markup in ${show(text)}`,
     ).to.equal(true);
-    expect(item.classList.contains('unverified'), `${where} verified`).to.equal(
-      false,
-    );
+    expect(item.classList.contains('unverified'), `${where} verified`).to.equal(false);
     return { kind: 'message', key, text };
   }
 
   before(async () => {
-    const people = await Promise.all(
-      ['Viewer', 'Author one', 'Author two', 'Author three'].map(person),
-    );
+    const people = await Promise.all(['Viewer', 'Author one', 'Author two', 'Author three'].map(person));
     viewer = people[0]!;
     authors = people.slice(1);
-    for (const person of [viewer, ...authors])
-      everyName.add(displayName(person.client.user!));
+    for (const person of [viewer, ...authors]) everyName.add(displayName(person.client.user!));
     chat = document.createElement('sov-chat') as SovChat;
     chat.client = viewer.client;
     chat.setAttribute('room', ROOM);
     chat.style.height = '560px';
     chat.style.width = '760px';
     document.body.append(chat);
-    await until(
-      () => view()?.shadowRoot?.textContent?.includes('No messages yet'),
-      'the empty room',
-    );
+    await until(() => view()?.shadowRoot?.textContent?.includes('No messages yet'), 'the empty room');
     await until(() => rosterEntries().length === 1, 'the roster');
   });
 
@@ -761,25 +636,16 @@ describe('XSS payloads rendered by <sov-chat>', function () {
       payload: payload.text,
       verdict: nameVerdict(payload.text),
     })).filter((entry) => entry.verdict.ok);
-    const values = nameInputs.map(
-      (entry) => (entry.verdict as { value: string }).value,
-    );
+    const values = nameInputs.map((entry) => (entry.verdict as { value: string }).value);
     const suffix = uniqueName('').slice(-4);
-    const usernames = [
-      ...ALLOWED_USERNAMES.map((name) => `${name}-${suffix}`),
-      ...PROTOTYPE_USERNAMES,
-    ];
+    const usernames = [...ALLOWED_USERNAMES.map((name) => `${name}-${suffix}`), ...PROTOTYPE_USERNAMES];
     const me = () => root().querySelector<HTMLButtonElement>('button.me')!;
     const dialog = () => root().querySelector('dialog')!;
     const profileInput = (name: string) =>
-      profile().shadowRoot!.querySelector<HTMLInputElement>(
-        `input[name=${name}]`,
-      )!.value;
+      profile().shadowRoot!.querySelector<HTMLInputElement>(`input[name=${name}]`)!.value;
     me().click();
     await until(
-      () =>
-        dialog().open &&
-        profile().shadowRoot?.querySelector('input[name=firstName]'),
+      () => dialog().open && profile().shadowRoot?.querySelector('input[name=firstName]'),
       'the profile dialog',
     );
 
@@ -793,16 +659,9 @@ describe('XSS payloads rendered by <sov-chat>', function () {
         ...(username ? { username } : {}),
       });
       // The relay stores names trimmed and NFKC-normalized, nothing else.
-      expect(saved.firstName, `first name ${show(first.payload)}`).to.equal(
-        values[i],
-      );
-      expect(saved.lastName, `last name ${show(last.payload)}`).to.equal(
-        values[(i + 1) % values.length],
-      );
-      if (username)
-        expect(saved.username).to.equal(
-          (usernameVerdict(username) as { value: string }).value,
-        );
+      expect(saved.firstName, `first name ${show(first.payload)}`).to.equal(values[i]);
+      expect(saved.lastName, `last name ${show(last.payload)}`).to.equal(values[(i + 1) % values.length]);
+      if (username) expect(saved.username).to.equal((usernameVerdict(username) as { value: string }).value);
       const name = displayName(saved);
       everyName.add(name);
       const where = `viewer named ${show(name)} @${saved.username}`;
@@ -817,9 +676,7 @@ describe('XSS payloads rendered by <sov-chat>', function () {
         where,
       );
       await settle(profile());
-      expect(me().getAttribute('aria-label'), where).to.equal(
-        `${name}: Edit your profile`,
-      );
+      expect(me().getAttribute('aria-label'), where).to.equal(`${name}: Edit your profile`);
       expect(rosterEntries(), where).to.deep.equal([
         {
           name: `${name} @${saved.username}`,
@@ -827,15 +684,9 @@ describe('XSS payloads rendered by <sov-chat>', function () {
           initial: initialOf(name),
         },
       ]);
-      expect(
-        avatarText(profile().shadowRoot!.querySelector('sov-avatar')),
-        where,
-      ).to.equal(initialOf(name));
+      expect(avatarText(profile().shadowRoot!.querySelector('sov-avatar')), where).to.equal(initialOf(name));
       const text = deepText(chat);
-      expect(
-        text.includes(name) && text.includes(`@${saved.username}`),
-        `${where}: reads as typed`,
-      ).to.equal(true);
+      expect(text.includes(name) && text.includes(`@${saved.username}`), `${where}: reads as typed`).to.equal(true);
       assertSafe(chat, where);
     }
     const close = [...profile().shadowRoot!.querySelectorAll('button')].find(
@@ -853,21 +704,12 @@ describe('XSS payloads rendered by <sov-chat>', function () {
     for (const payload of PAYLOADS) {
       const verdict = textVerdict(payload.text);
       if (verdict.ok) continue;
-      await expectSdkRefusal(
-        viewerRoom.send(payload.text),
-        verdict,
-        'text',
-        `text ${show(payload.text)}`,
-      );
+      await expectSdkRefusal(viewerRoom.send(payload.text), verdict, 'text', `text ${show(payload.text)}`);
       fill(composer(), payload.text);
-      expect(composer().value, 'the composer holds the payload').to.equal(
-        payload.text,
-      );
+      expect(composer().value, 'the composer holds the payload').to.equal(payload.text);
       sendButton().click();
       await until(
-        () =>
-          view().shadowRoot!.querySelector('.composer-error')?.textContent ===
-          'This value is not allowed.',
+        () => view().shadowRoot!.querySelector('.composer-error')?.textContent === 'This value is not allowed.',
         `the composer refusing ${show(payload.text)}`,
       );
       assertSafe(chat, `composer refusing ${show(payload.text)}`);
@@ -875,17 +717,10 @@ describe('XSS payloads rendered by <sov-chat>', function () {
     fill(composer(), '');
     expect(viewerRoom.messages.length, 'nothing refused was sent').to.equal(0);
 
-    const texts = PAYLOADS.map((payload) => payload.text).filter(
-      (text) => textVerdict(text).ok,
-    );
-    const nameInputs = PAYLOADS.map((payload) => payload.text).filter(
-      (text) => nameVerdict(text).ok,
-    );
+    const texts = PAYLOADS.map((payload) => payload.text).filter((text) => textVerdict(text).ok);
+    const nameInputs = PAYLOADS.map((payload) => payload.text).filter((text) => nameVerdict(text).ok);
     const perBatch = 7;
-    const batches = Math.max(
-      Math.ceil(texts.length / perBatch),
-      Math.ceil(nameInputs.length / (authors.length * 2)),
-    );
+    const batches = Math.max(Math.ceil(texts.length / perBatch), Math.ceil(nameInputs.length / (authors.length * 2)));
     const authorRooms: Array<Room | null> = authors.map(() => null);
     let previousNames: string[] = [];
     let nameCursor = 0;
@@ -893,30 +728,19 @@ describe('XSS payloads rendered by <sov-chat>', function () {
     for (let batch = 0; batch < batches; batch++) {
       const batchTexts = texts.slice(batch * perBatch, (batch + 1) * perBatch);
       // Leave, take the next names, come back: notices show the old names leaving, the new ones joining.
-      await Promise.all(
-        authors.map((author, k) =>
-          authorRooms[k] ? author.client.leave(ROOM) : undefined,
-        ),
-      );
+      await Promise.all(authors.map((author, k) => (authorRooms[k] ? author.client.leave(ROOM) : undefined)));
       const changes = authors.map(() => ({
         firstName: nameInputs[nameCursor++ % nameInputs.length]!,
         lastName: nameInputs[nameCursor++ % nameInputs.length]!,
       }));
-      const saved = await Promise.all(
-        authors.map((author, k) => author.client.updateProfile(changes[k]!)),
-      );
+      const saved = await Promise.all(authors.map((author, k) => author.client.updateProfile(changes[k]!)));
       saved.forEach((profile, k) => {
-        expect(profile.firstName).to.equal(
-          (nameVerdict(changes[k]!.firstName) as { value: string }).value,
-        );
-        expect(profile.lastName).to.equal(
-          (nameVerdict(changes[k]!.lastName) as { value: string }).value,
-        );
+        expect(profile.firstName).to.equal((nameVerdict(changes[k]!.firstName) as { value: string }).value);
+        expect(profile.lastName).to.equal((nameVerdict(changes[k]!.lastName) as { value: string }).value);
       });
       const batchNames = saved.map(displayName);
       for (const name of batchNames) everyName.add(name);
-      for (let k = 0; k < authors.length; k++)
-        authorRooms[k] = await authors[k]!.client.join(ROOM);
+      for (let k = 0; k < authors.length; k++) authorRooms[k] = await authors[k]!.client.join(ROOM);
 
       // The first text through the viewer's composer, the rest from the authors through the SDK.
       let lastOther: { name: string; text: string } | null = null;
@@ -924,15 +748,10 @@ describe('XSS payloads rendered by <sov-chat>', function () {
         sent.push(text);
         if (j === 0) {
           fill(composer(), text);
-          expect(composer().value, 'the composer holds the payload').to.equal(
-            text,
-          );
+          expect(composer().value, 'the composer holds the payload').to.equal(text);
           sendButton().click();
           await until(
-            () =>
-              viewerRoom.messages.some(
-                (message) => message.text === text && message.state === 'sent',
-              ),
+            () => viewerRoom.messages.some((message) => message.text === text && message.state === 'sent'),
             `the viewer's ${show(text)}`,
           );
         } else {
@@ -945,19 +764,13 @@ describe('XSS payloads rendered by <sov-chat>', function () {
         () =>
           batchTexts.every((text) =>
             viewerRoom.messages.some(
-              (message) =>
-                message.text === text &&
-                message.state === 'sent' &&
-                message.verified,
+              (message) => message.text === text && message.state === 'sent' && message.verified,
             ),
           ),
         `batch ${batch} at the viewer`,
       );
       const expectedRoster = [displayName(viewer.client.user!), ...batchNames]
-        .map(
-          (name, index) =>
-            `${name} @${[viewer, ...authors][index]!.client.user!.username}`,
-        )
+        .map((name, index) => `${name} @${[viewer, ...authors][index]!.client.user!.username}`)
         .sort();
       await until(
         () =>
@@ -969,15 +782,11 @@ describe('XSS payloads rendered by <sov-chat>', function () {
         `the roster of batch ${batch}`,
       );
       for (const entry of rosterEntries())
-        expect(entry.initial).to.equal(
-          initialOf(entry.name.slice(0, entry.name.lastIndexOf(' @'))),
-        );
+        expect(entry.initial).to.equal(initialOf(entry.name.slice(0, entry.name.lastIndexOf(' @'))));
       if (lastOther) {
         const expected = `${lastOther.name}: ${lastOther.text}`;
         await until(
-          () =>
-            view().shadowRoot!.querySelector('div[aria-live]')?.textContent ===
-            expected,
+          () => view().shadowRoot!.querySelector('div[aria-live]')?.textContent === expected,
           `the live region of batch ${batch}`,
         );
       }
@@ -990,37 +799,21 @@ describe('XSS payloads rendered by <sov-chat>', function () {
         ...previousNames.map((name) => `${name} left`),
       ]);
       await scrollList(list().scrollHeight);
-      for (
-        let guard = 0;
-        guard < 400 && (wantedTexts.size > 0 || wantedNotices.size > 0);
-        guard++
-      ) {
+      for (let guard = 0; guard < 400 && (wantedTexts.size > 0 || wantedNotices.size > 0); guard++) {
         for (const item of rows()) {
           const row = inspectRow(item);
-          (row.kind === 'message' ? wantedTexts : wantedNotices).delete(
-            row.text,
-          );
+          (row.kind === 'message' ? wantedTexts : wantedNotices).delete(row.text);
         }
         assertSafe(chat, `batch ${batch}`);
         if (list().scrollTop <= 0) break;
-        await scrollList(
-          Math.max(0, list().scrollTop - list().clientHeight * 0.8),
-        );
+        await scrollList(Math.max(0, list().scrollTop - list().clientHeight * 0.8));
       }
-      expect(
-        [...wantedTexts].map(show),
-        `batch ${batch}: messages never rendered`,
-      ).to.deep.equal([]);
-      expect(
-        [...wantedNotices].map(show),
-        `batch ${batch}: notices never rendered`,
-      ).to.deep.equal([]);
+      expect([...wantedTexts].map(show), `batch ${batch}: messages never rendered`).to.deep.equal([]);
+      expect([...wantedNotices].map(show), `batch ${batch}: notices never rendered`).to.deep.equal([]);
       await scrollList(list().scrollHeight);
       previousNames = batchNames;
     }
-    expect(nameCursor, 'every name payload was an author name').to.be.at.least(
-      nameInputs.length,
-    );
+    expect(nameCursor, 'every name payload was an author name').to.be.at.least(nameInputs.length);
 
     // Last, the whole history from the top: every text rendered exactly once, exactly as typed.
     await Promise.all(authors.map((author) => author.client.leave(ROOM)));
@@ -1033,8 +826,7 @@ describe('XSS payloads rendered by <sov-chat>', function () {
         if (row.kind === 'message') shown.set(row.key, row.text);
       }
       assertSafe(chat, 'the full history');
-      if (list().scrollTop + list().clientHeight >= list().scrollHeight - 1)
-        break;
+      if (list().scrollTop + list().clientHeight >= list().scrollHeight - 1) break;
       await scrollList(list().scrollTop + list().clientHeight * 0.8);
     }
     expect([...shown.values()].sort()).to.deep.equal([...sent].sort());
@@ -1046,12 +838,8 @@ describe('XSS payloads rendered by <sov-chat>', function () {
 
   it('switches to the payload-like room names the rules allow, and refuses every payload in the room field', async () => {
     const input = root().querySelector<HTMLInputElement>('input#room')!;
-    const go = root().querySelector<HTMLButtonElement>(
-      '.room-form button[type=submit]',
-    )!;
-    const texts = PAYLOADS.map((payload) => payload.text).filter(
-      (text) => textVerdict(text).ok,
-    );
+    const go = root().querySelector<HTMLButtonElement>('.room-form button[type=submit]')!;
+    const texts = PAYLOADS.map((payload) => payload.text).filter((text) => textVerdict(text).ok);
     const poster = authors[0]!;
     for (const [i, name] of ALLOWED_ROOMS.entries()) {
       const verdict = roomVerdict(name);
@@ -1065,19 +853,13 @@ describe('XSS payloads rendered by <sov-chat>', function () {
           roster().getAttribute('room') === verdict.value,
         `the switch to ${name}`,
       );
-      expect(
-        root().querySelector('[role=alert]'),
-        `no error for ${name}`,
-      ).to.equal(null);
+      expect(root().querySelector('[role=alert]'), `no error for ${name}`).to.equal(null);
       const room = await poster.client.join(verdict.value);
       const text = texts[(i * 11 + 5) % texts.length]!;
       sent.push(text);
       await room.send(text);
       await until(
-        () =>
-          rows().some(
-            (item) => item.querySelector('.text')?.textContent === text,
-          ),
+        () => rows().some((item) => item.querySelector('.text')?.textContent === text),
         `${show(text)} in room ${name}`,
       );
       await until(() => rosterEntries().length === 2, `the roster of ${name}`);
@@ -1088,26 +870,15 @@ describe('XSS payloads rendered by <sov-chat>', function () {
     }
 
     const current = chat.getAttribute('room');
-    for (const typed of [
-      ...PAYLOADS.map((payload) => payload.text),
-      ...BLANKS,
-    ]) {
+    for (const typed of [...PAYLOADS.map((payload) => payload.text), ...BLANKS]) {
       fill(input, typed);
       // What the field holds (text inputs drop line breaks) is what is checked.
       const verdict = roomVerdict(input.value);
-      if (verdict.ok)
-        throw new Error(
-          `${show(input.value)} should be refused as a room name`,
-        );
+      if (verdict.ok) throw new Error(`${show(input.value)} should be refused as a room name`);
       go.click();
       await settle(chat);
-      expect(
-        root().querySelector('[role=alert]')?.textContent,
-        `the room field refusing ${show(typed)}`,
-      ).to.equal(
-        verdict.code === 'EMPTY_FIELD'
-          ? 'Fill in this field.'
-          : 'This value is not allowed.',
+      expect(root().querySelector('[role=alert]')?.textContent, `the room field refusing ${show(typed)}`).to.equal(
+        verdict.code === 'EMPTY_FIELD' ? 'Fill in this field.' : 'This value is not allowed.',
       );
       expect(chat.getAttribute('room')).to.equal(current);
       expect(view().getAttribute('room')).to.equal(current);
@@ -1120,10 +891,9 @@ describe('XSS payloads rendered by <sov-chat>', function () {
   it('after everything: nothing ran, nothing was added to the page, no on* attribute anywhere', async () => {
     await quiesce(chat);
     assertNothingRan('the end');
-    expect(
-      document.querySelectorAll(DOCUMENT_LEVEL).length,
-      'frames, bases, refreshes',
-    ).to.equal(baseline.documentLevel);
+    expect(document.querySelectorAll(DOCUMENT_LEVEL).length, 'frames, bases, refreshes').to.equal(
+      baseline.documentLevel,
+    );
     const handlers = [...deep(document)].flatMap((element) =>
       element
         .getAttributeNames()

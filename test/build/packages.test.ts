@@ -31,8 +31,7 @@ const REPOSITORY = {
 };
 const HOMEPAGE = 'https://github.com/sovereign-chat/sovereign-chat#readme';
 /** What neither tarball may carry: our tests, benchmarks, test fixtures, build scripts or TypeScript sources. */
-const NOT_SHIPPED =
-  /(^|\/)(test|tests|bench|fixtures|scripts|\.ci)\/|(?<!\.d)\.ts$|\.test\.|tsconfig/;
+const NOT_SHIPPED = /(^|\/)(test|tests|bench|fixtures|scripts|\.ci)\/|(?<!\.d)\.ts$|\.test\.|tsconfig/;
 const PASSWORD = 'correct horse battery';
 
 interface PackedFile {
@@ -54,18 +53,15 @@ after(() => fs.rmSync(work, { recursive: true, force: true }));
  * again here would swap dist/ under tests running beside this one.
  */
 function pack(folder: string): Packed {
-  const output = execFileSync(
-    'npm',
-    ['pack', '--json', '--ignore-scripts', '--pack-destination', work],
-    { cwd: folder, encoding: 'utf8' },
-  );
+  const output = execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], {
+    cwd: folder,
+    encoding: 'utf8',
+  });
   const [report] = JSON.parse(output) as {
     filename: string;
     files: PackedFile[];
   }[];
-  const manifest = JSON.parse(
-    fs.readFileSync(path.join(folder, 'package.json'), 'utf8'),
-  ) as Record<string, unknown>;
+  const manifest = JSON.parse(fs.readFileSync(path.join(folder, 'package.json'), 'utf8')) as Record<string, unknown>;
   return {
     tarball: path.join(work, report!.filename),
     files: report!.files,
@@ -77,15 +73,11 @@ function pack(folder: string): Packed {
 function installInFreshProject(name: string, tarball: string): string {
   const project = path.join(work, name);
   fs.mkdirSync(project);
-  fs.writeFileSync(
-    path.join(project, 'package.json'),
-    JSON.stringify({ name, private: true, type: 'module' }),
-  );
-  execFileSync(
-    'npm',
-    ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'],
-    { cwd: project, stdio: 'pipe' },
-  );
+  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
+  execFileSync('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'], {
+    cwd: project,
+    stdio: 'pipe',
+  });
   return project;
 }
 
@@ -106,43 +98,25 @@ function filesBelow(folder: string): PackedFile[] {
 function assertPackageFacts(packed: Packed, directory?: string): void {
   const paths = packed.files.map((file) => file.path);
   const shipped = paths.filter((file) => NOT_SHIPPED.test(file));
-  assert.deepEqual(
-    shipped,
-    [],
-    'no tests, benchmarks, fixtures, scripts or sources in the tarball',
-  );
+  assert.deepEqual(shipped, [], 'no tests, benchmarks, fixtures, scripts or sources in the tarball');
   for (const required of ['package.json', 'LICENSE', 'README.md'])
     assert.ok(paths.includes(required), `${required} is in the tarball`);
-  assert.deepEqual(
-    packed.manifest.repository,
-    directory ? { ...REPOSITORY, directory } : REPOSITORY,
-  );
+  assert.deepEqual(packed.manifest.repository, directory ? { ...REPOSITORY, directory } : REPOSITORY);
   assert.equal(packed.manifest.homepage, HOMEPAGE);
   assert.equal(packed.manifest.license, 'MIT');
 }
 
 /** Serves the files of `folder` over HTTP, as an app's own web server would. */
-async function serveFolder(
-  folder: string,
-): Promise<{ url: string; close(): void }> {
+async function serveFolder(folder: string): Promise<{ url: string; close(): void }> {
   const server = http.createServer((request, response) => {
-    const file = path.join(
-      folder,
-      path.normalize(new URL(request.url ?? '/', 'http://x').pathname),
-    );
-    if (
-      !file.startsWith(folder) ||
-      !fs.existsSync(file) ||
-      !fs.statSync(file).isFile()
-    ) {
+    const file = path.join(folder, path.normalize(new URL(request.url ?? '/', 'http://x').pathname));
+    if (!file.startsWith(folder) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
       response.writeHead(404).end();
       return;
     }
     response
       .writeHead(200, {
-        'content-type': file.endsWith('.html')
-          ? 'text/html'
-          : 'text/javascript',
+        'content-type': file.endsWith('.html') ? 'text/html' : 'text/javascript',
       })
       .end(fs.readFileSync(file));
   });
@@ -177,87 +151,51 @@ describe('the sovereign-chat package, from its tarball', {
       'components/sov-chat-room',
       'components/sov-avatar',
     ]) {
-      assert.ok(
-        paths.has(`dist/${entry}.js`),
-        `dist/${entry}.js is in the tarball`,
-      );
-      assert.ok(
-        paths.has(`dist/${entry}.d.ts`),
-        `dist/${entry}.d.ts is in the tarball`,
-      );
+      assert.ok(paths.has(`dist/${entry}.js`), `dist/${entry}.js is in the tarball`);
+      assert.ok(paths.has(`dist/${entry}.d.ts`), `dist/${entry}.d.ts is in the tarball`);
     }
     assert.deepEqual(
-      [...paths].filter(
-        (file) =>
-          !/^(dist\/|package\.json$|LICENSE$|README\.md$|custom-elements\.json$)/.test(
-            file,
-          ),
-      ),
+      [...paths].filter((file) => !/^(dist\/|package\.json$|LICENSE$|README\.md$|custom-elements\.json$)/.test(file)),
       [],
     );
     // The manifest ships, and each element's module in it is a file of the tarball.
-    assert.ok(
-      paths.has('custom-elements.json'),
-      'custom-elements.json is in the tarball',
-    );
-    const manifest = JSON.parse(
-      fs.readFileSync(path.join(PACKAGE_ROOT, 'custom-elements.json'), 'utf8'),
-    ) as { modules: Array<{ path: string }> };
+    assert.ok(paths.has('custom-elements.json'), 'custom-elements.json is in the tarball');
+    const manifest = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'custom-elements.json'), 'utf8')) as {
+      modules: Array<{ path: string }>;
+    };
     for (const module of manifest.modules)
-      assert.ok(
-        paths.has(module.path),
-        `${module.path}, a module of custom-elements.json, is in the tarball`,
-      );
+      assert.ok(paths.has(module.path), `${module.path}, a module of custom-elements.json, is in the tarball`);
   });
 
   test('an app installing it gets under 5 MB of node_modules, no native binaries and no install scripts', () => {
     const installed = filesBelow(path.join(app, 'node_modules'));
     const bytes = installed.reduce((sum, file) => sum + file.size, 0);
-    assert.ok(
-      bytes < APP_INSTALL_BUDGET_BYTES,
-      `node_modules holds ${bytes} bytes, over ${APP_INSTALL_BUDGET_BYTES}`,
-    );
+    assert.ok(bytes < APP_INSTALL_BUDGET_BYTES, `node_modules holds ${bytes} bytes, over ${APP_INSTALL_BUDGET_BYTES}`);
     assert.deepEqual(
       installed
-        .filter(
-          (file) =>
-            file.path.endsWith('.node') || file.path.endsWith('binding.gyp'),
-        )
+        .filter((file) => file.path.endsWith('.node') || file.path.endsWith('binding.gyp'))
         .map((file) => file.path),
       [],
     );
     const withInstallScripts = installed
       .filter(
-        (file) =>
-          path.basename(file.path) === 'package.json' &&
-          !file.path.includes(`${path.sep}dist${path.sep}`),
+        (file) => path.basename(file.path) === 'package.json' && !file.path.includes(`${path.sep}dist${path.sep}`),
       )
       .filter((file) => {
         const scripts =
           (
-            JSON.parse(
-              fs.readFileSync(
-                path.join(app, 'node_modules', file.path),
-                'utf8',
-              ),
-            ) as { scripts?: Record<string, string> }
+            JSON.parse(fs.readFileSync(path.join(app, 'node_modules', file.path), 'utf8')) as {
+              scripts?: Record<string, string>;
+            }
           ).scripts ?? {};
-        return ['preinstall', 'install', 'postinstall'].some(
-          (name) => name in scripts,
-        );
+        return ['preinstall', 'install', 'postinstall'].some((name) => name in scripts);
       });
     assert.deepEqual(
       withInstallScripts.map((file) => file.path),
       [],
     );
-    assert.ok(
-      !fs.existsSync(path.join(app, 'node_modules', 'lit')),
-      'lit is bundled, not installed',
-    );
-    assert.ok(
-      !fs.existsSync(path.join(app, 'node_modules', 'uWebSockets.js')),
-      'the relay stays out of an app',
-    );
+    assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'lit')), 'lit is bundled, not installed');
+    assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'uWebSockets.js')), 'the relay stays out of an app');
   });
 
   test('esbuild bundles an app importing the SDK and sovereign-chat/components/sov-chat.js, with one copy of the SDK', async () => {
@@ -315,19 +253,11 @@ export { chat, roster };
       lib: ['ES2022', 'DOM'],
       skipLibCheck: true,
     };
-    fs.writeFileSync(
-      path.join(app, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions, files: ['typed-app.ts'] }),
-    );
-    execFileSync(
-      process.execPath,
-      [
-        path.join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-        '-p',
-        app,
-      ],
-      { cwd: app, encoding: 'utf8' },
-    );
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['typed-app.ts'] }));
+    execFileSync(process.execPath, [path.join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], {
+      cwd: app,
+      encoding: 'utf8',
+    });
   });
 
   describe('in Chromium', () => {
@@ -359,10 +289,7 @@ function App() {
 createRoot(document.getElementById('root')).render(<App />);
 `,
       );
-      fs.writeFileSync(
-        path.join(app, 'roster-app.js'),
-        "import 'sovereign-chat/components/sov-roster.js';\n",
-      );
+      fs.writeFileSync(path.join(app, 'roster-app.js'), "import 'sovereign-chat/components/sov-roster.js';\n");
       // React comes from this repository's node_modules rather than the app's: the app's install
       // above is the package alone, as measured.
       await build({
@@ -419,25 +346,16 @@ createRoot(document.getElementById('root')).render(<App />);
 
     test('a React 19 page renders <sov-chat>, and the sov-login event of a registration through it reaches React', async () => {
       const page = await browser.newPage();
-      await page.goto(
-        `${site.url}/react.html?relay=${encodeURIComponent(relay.url)}`,
-      );
-      await page
-        .getByRole('button', { name: 'No account? Create one' })
-        .click();
+      await page.goto(`${site.url}/react.html?relay=${encodeURIComponent(relay.url)}`);
+      await page.getByRole('button', { name: 'No account? Create one' }).click();
       const username = uniqueName();
       await page.getByLabel('Username').fill(username);
       await page.getByLabel('Password').fill(PASSWORD);
       await page.getByLabel('First name').fill('React');
       await page.getByLabel('Last name').fill('Tester');
       await page.getByRole('button', { name: 'Create account' }).click();
-      await page
-        .getByRole('button', { name: 'Exit' })
-        .waitFor({ timeout: 30_000 });
-      assert.equal(
-        await page.locator('#signed-in').textContent({ timeout: 5_000 }),
-        username,
-      );
+      await page.getByRole('button', { name: 'Exit' }).waitFor({ timeout: 30_000 });
+      assert.equal(await page.locator('#signed-in').textContent({ timeout: 5_000 }), username);
       await page.close();
     });
 
@@ -445,22 +363,13 @@ createRoot(document.getElementById('root')).render(<App />);
       const page = await browser.newPage();
       const defined = () =>
         page.evaluate(() =>
-          ['sov-chat', 'sov-chat-room', 'sov-roster', 'sov-avatar'].filter(
-            (tag) => customElements.get(tag),
-          ),
+          ['sov-chat', 'sov-chat-room', 'sov-roster', 'sov-avatar'].filter((tag) => customElements.get(tag)),
         );
       await page.goto(`${site.url}/vite/index.html`);
-      await page.waitForFunction(
-        () => 'SovClient' in window && customElements.get('sov-chat'),
-      );
+      await page.waitForFunction(() => 'SovClient' in window && customElements.get('sov-chat'));
       // The chat screen (sov-chat-room, sov-roster, sov-avatar) is a chunk <sov-chat> loads as it starts.
       await page.waitForFunction(() => customElements.get('sov-chat-room'));
-      assert.deepEqual(await defined(), [
-        'sov-chat',
-        'sov-chat-room',
-        'sov-roster',
-        'sov-avatar',
-      ]);
+      assert.deepEqual(await defined(), ['sov-chat', 'sov-chat-room', 'sov-roster', 'sov-avatar']);
       await page.goto(`${site.url}/roster.html`);
       await page.waitForFunction(() => customElements.get('sov-roster'));
       assert.deepEqual(await defined(), ['sov-roster', 'sov-avatar']);
@@ -494,10 +403,7 @@ describe('the sov-relay package, from its tarball', {
       assert.ok(paths.includes(required), `${required} is in the tarball`);
     }
     assert.deepEqual(
-      paths.filter(
-        (file) =>
-          !/^(bin\/|dist\/|package\.json$|LICENSE$|README\.md$)/.test(file),
-      ),
+      paths.filter((file) => !/^(bin\/|dist\/|package\.json$|LICENSE$|README\.md$)/.test(file)),
       [],
     );
   });
@@ -516,10 +422,7 @@ describe('the sov-relay package, from its tarball', {
       assert.equal(script.status, 200);
       assert.equal(
         await script.text(),
-        fs.readFileSync(
-          path.join(RELAY_FOLDER, 'dist', 'browser', 'sov-chat.js'),
-          'utf8',
-        ),
+        fs.readFileSync(path.join(RELAY_FOLDER, 'dist', 'browser', 'sov-chat.js'), 'utf8'),
       );
       const demo = await fetch(`${relay.url}/index.html`);
       assert.equal(demo.status, 200);

@@ -5,10 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  AVATAR_LIGHTNESS,
-  PALETTES,
-} from '../../web-components/shared/theme.styles.ts';
+import { AVATAR_LIGHTNESS, PALETTES } from '../../web-components/shared/theme.styles.ts';
 
 type Palette = (typeof PALETTES)['light'] | (typeof PALETTES)['dark'];
 
@@ -25,14 +22,8 @@ function luminance([r, g, b]: [number, number, number]): number {
   return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
 }
 
-function contrast(
-  a: [number, number, number],
-  b: [number, number, number],
-): number {
-  const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [
-    number,
-    number,
-  ];
+function contrast(a: [number, number, number], b: [number, number, number]): number {
+  const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
   return (light + 0.05) / (dark + 0.05);
 }
 
@@ -40,9 +31,7 @@ function hsl(h: number, s: number, l: number): [number, number, number] {
   const a = (s / 100) * Math.min(l / 100, 1 - l / 100);
   const f = (n: number): number => {
     const k = (n + h / 30) % 12;
-    return Math.round(
-      255 * (l / 100 - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))),
-    );
+    return Math.round(255 * (l / 100 - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
   };
   return [f(0), f(8), f(4)];
 }
@@ -64,32 +53,18 @@ const TEXT_PAIRS: Array<[keyof Palette, keyof Palette, string]> = [
   ['danger', 'mine-bg', 'a failed message of your own'],
 ];
 
-for (const [theme, palette] of Object.entries(PALETTES) as Array<
-  [string, Palette]
->) {
+for (const [theme, palette] of Object.entries(PALETTES) as Array<[string, Palette]>) {
   describe(`${theme} theme`, () => {
     for (const [text, background, where] of TEXT_PAIRS) {
       test(`${text} on ${background} (${where}) reaches 4.5:1`, () => {
-        const ratio = contrast(
-          channels(palette[text]),
-          channels(palette[background]),
-        );
-        assert.ok(
-          ratio >= 4.5,
-          `${palette[text]} on ${palette[background]} is ${ratio.toFixed(2)}:1`,
-        );
+        const ratio = contrast(channels(palette[text]), channels(palette[background]));
+        assert.ok(ratio >= 4.5, `${palette[text]} on ${palette[background]} is ${ratio.toFixed(2)}:1`);
       });
     }
     test('input and button outlines reach 3:1 against the background', () => {
       for (const background of ['bg', 'surface'] as const) {
-        const ratio = contrast(
-          channels(palette['field-border']),
-          channels(palette[background]),
-        );
-        assert.ok(
-          ratio >= 3,
-          `${palette['field-border']} on ${palette[background]} is ${ratio.toFixed(2)}:1`,
-        );
+        const ratio = contrast(channels(palette['field-border']), channels(palette[background]));
+        assert.ok(ratio >= 3, `${palette['field-border']} on ${palette[background]} is ${ratio.toFixed(2)}:1`);
       }
     });
   });

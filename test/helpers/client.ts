@@ -6,11 +6,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import WebSocket from 'ws';
 import { signedBytes } from '../../sdk/protocol.ts';
-import type {
-  ChatMessage,
-  Profile,
-  SessionResult,
-} from '../../sdk/protocol.ts';
+import type { ChatMessage, Profile, SessionResult } from '../../sdk/protocol.ts';
 
 export interface ReplyFrame {
   re: string | number | null;
@@ -34,10 +30,7 @@ export class TestClient {
   readonly events: EventFrame[] = [];
   readonly replies: ReplyFrame[] = [];
   private nextId = 1;
-  private readonly waiting = new Map<
-    string | number,
-    (reply: ReplyFrame) => void
-  >();
+  private readonly waiting = new Map<string | number, (reply: ReplyFrame) => void>();
   private readonly watchers = new Set<() => void>();
   readonly closed: Promise<{ code: number; reason: string }>;
 
@@ -55,16 +48,11 @@ export class TestClient {
       for (const watcher of [...this.watchers]) watcher();
     });
     this.closed = new Promise((resolve) =>
-      socket.once('close', (code, reason) =>
-        resolve({ code, reason: reason.toString() }),
-      ),
+      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
     );
   }
 
-  static async connect(
-    wsUrl: string,
-    options: WebSocket.ClientOptions = {},
-  ): Promise<TestClient> {
+  static async connect(wsUrl: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
     const socket = new WebSocket(wsUrl, options);
     const client = new TestClient(socket);
     await new Promise<void>((resolve, reject) => {
@@ -76,10 +64,7 @@ export class TestClient {
   }
 
   /** Sends one request and resolves with its reply, whether ok or error. */
-  request(
-    type: string,
-    fields: Record<string, unknown> = {},
-  ): Promise<ReplyFrame> {
+  request(type: string, fields: Record<string, unknown> = {}): Promise<ReplyFrame> {
     const id = this.nextId++;
     return this.sendRaw(JSON.stringify({ id, type, ...fields }), id);
   }
@@ -88,40 +73,24 @@ export class TestClient {
   async call(type: string, fields: Record<string, unknown> = {}): Promise<any> {
     const reply = await this.request(type, fields);
     if (!reply.ok)
-      throw Object.assign(
-        new Error(
-          `${type} failed: ${reply.error!.code} ${reply.error!.message}`,
-        ),
-        { code: reply.error!.code },
-      );
+      throw Object.assign(new Error(`${type} failed: ${reply.error!.code} ${reply.error!.message}`), {
+        code: reply.error!.code,
+      });
     return reply.result;
   }
 
   /** Sends any text; resolves with the reply whose `re` equals `expectId` (use null for unparseable frames). */
-  sendRaw(
-    text: string,
-    expectId: string | number | null = null,
-  ): Promise<ReplyFrame> {
-    const reply = new Promise<ReplyFrame>((resolve) =>
-      this.waiting.set(expectId as string | number, resolve),
-    );
+  sendRaw(text: string, expectId: string | number | null = null): Promise<ReplyFrame> {
+    const reply = new Promise<ReplyFrame>((resolve) => this.waiting.set(expectId as string | number, resolve));
     this.socket.send(text);
     return withTimeout(reply, `reply to ${text.slice(0, 60)}`);
   }
 
-  waitForEvent(
-    match: (event: EventFrame) => boolean,
-    what = 'event',
-    ms = PATIENCE_MS,
-  ): Promise<EventFrame> {
+  waitForEvent(match: (event: EventFrame) => boolean, what = 'event', ms = PATIENCE_MS): Promise<EventFrame> {
     return this.waitFor(() => this.events.find(match), what, ms);
   }
 
-  waitFor<T>(
-    probe: () => T | undefined,
-    what: string,
-    ms = PATIENCE_MS,
-  ): Promise<T> {
+  waitFor<T>(probe: () => T | undefined, what: string, ms = PATIENCE_MS): Promise<T> {
     const found = probe();
     if (found !== undefined) return Promise.resolve(found);
     return withTimeout(
@@ -154,11 +123,7 @@ export class TestClient {
 export const PATIENCE_MS = 20_000;
 
 /** Polls `probe` until it is true; for conditions that no single client's frames announce. */
-export async function eventually(
-  probe: () => boolean,
-  what: string,
-  ms = PATIENCE_MS,
-): Promise<void> {
+export async function eventually(probe: () => boolean, what: string, ms = PATIENCE_MS): Promise<void> {
   const deadline = Date.now() + ms;
   while (!probe()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -166,19 +131,12 @@ export async function eventually(
   }
 }
 
-export function withTimeout<T>(
-  promise: Promise<T>,
-  what: string,
-  ms = PATIENCE_MS,
-): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, what: string, ms = PATIENCE_MS): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
     new Promise<T>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${what}`)),
-        ms,
-      );
+      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
     }),
   ]);
 }
@@ -210,11 +168,7 @@ export function uniqueName(prefix = 'user'): string {
   return `${prefix}${process.pid}x${++counter}`;
 }
 
-export function registration(
-  username: string,
-  authKey = randomKey(),
-  publicKey = newSigningKey().publicKey,
-) {
+export function registration(username: string, authKey = randomKey(), publicKey = newSigningKey().publicKey) {
   return {
     username,
     firstName: 'Иван',
@@ -233,16 +187,10 @@ export function registration(
 }
 
 /** Registers a fresh user on `client` (which is then logged in as that user). */
-export async function registerUser(
-  client: TestClient,
-  username = uniqueName(),
-): Promise<TestUser> {
+export async function registerUser(client: TestClient, username = uniqueName()): Promise<TestUser> {
   const authKey = randomKey();
   const key = newSigningKey();
-  const session: SessionResult = await client.call(
-    'register',
-    registration(username, authKey, key.publicKey),
-  );
+  const session: SessionResult = await client.call('register', registration(username, authKey, key.publicKey));
   return { username, authKey, ...key, session, profile: session.user };
 }
 
@@ -260,9 +208,7 @@ export function signMessage(
     text,
     ...overrides,
   };
-  const sig = crypto
-    .sign(null, signedBytes(unsigned), user.privateKey)
-    .toString('base64url');
+  const sig = crypto.sign(null, signedBytes(unsigned), user.privateKey).toString('base64url');
   return { ...unsigned, sig, ...(overrides.sig ? { sig: overrides.sig } : {}) };
 }
 
@@ -287,30 +233,14 @@ export async function loggedIn(
 
 let chatter = 0;
 /** `from` sends a signed message and `to` receives it; resolves with the round trip in ms. */
-export async function chat(
-  from: Person,
-  to: Person,
-  room: string,
-  ms = 10_000,
-): Promise<number> {
+export async function chat(from: Person, to: Person, room: string, ms = 10_000): Promise<number> {
   const started = Date.now();
   const message = signMessage(from.user, room, `still chatting ${++chatter}`);
-  const reply = await withTimeout(
-    from.client.request('send', message),
-    'the reply to a chat message',
-    ms,
-  );
-  assert.equal(
-    reply.ok,
-    true,
-    `chat message refused: ${JSON.stringify(reply.error)}`,
-  );
+  const reply = await withTimeout(from.client.request('send', message), 'the reply to a chat message', ms);
+  assert.equal(reply.ok, true, `chat message refused: ${JSON.stringify(reply.error)}`);
   await withTimeout(
     to.client.waitFor(
-      () =>
-        to.client.events.find(
-          (e) => e.ev === 'message' && e.cid === message.cid,
-        ),
+      () => to.client.events.find((e) => e.ev === 'message' && e.cid === message.cid),
       'the chat message',
     ),
     'the chat message at the other member',
@@ -320,10 +250,7 @@ export async function chat(
 }
 
 /** How an upgrade ended: a WebSocket, an HTTP reply instead, or a connection that failed without one. */
-export type UpgradeOutcome =
-  | { socket: WebSocket }
-  | { status: number; body: string }
-  | { failed: string };
+export type UpgradeOutcome = { socket: WebSocket } | { status: number; body: string } | { failed: string };
 
 /** Tries one WebSocket upgrade; never rejects. Open sockets are the caller's to close. */
 export function openWebSocket(
@@ -336,9 +263,7 @@ export function openWebSocket(
     socket.once('open', () => resolve({ socket }));
     socket.once('unexpected-response', (_request, response) => {
       let body = '';
-      response
-        .setEncoding('utf8')
-        .on('data', (chunk: string) => (body += chunk));
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
       response.once('end', () => {
         resolve({ status: response.statusCode ?? 0, body });
         socket.terminate();
@@ -346,9 +271,7 @@ export function openWebSocket(
       response.once('error', (error) => resolve({ failed: error.message }));
     });
     // terminate() above makes ws report an error too; the first outcome is the one that counts.
-    socket.on('error', (error: NodeJS.ErrnoException) =>
-      resolve({ failed: error.code ?? error.message }),
-    );
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve({ failed: error.code ?? error.message }));
   });
   return withTimeout(outcome, `a WebSocket upgrade at ${wsUrl}`, ms);
 }

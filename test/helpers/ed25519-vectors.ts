@@ -30,24 +30,18 @@ export const VECTORS_PATH = 'test/vectors/ed25519-edge-cases.json';
 function text(entry: Record<string, unknown>, field: string): string {
   const value = entry[field];
   if (typeof value !== 'string')
-    throw new Error(
-      `${VECTORS_PATH}: "${field}" must be a string in ${JSON.stringify(entry)}`,
-    );
+    throw new Error(`${VECTORS_PATH}: "${field}" must be a string in ${JSON.stringify(entry)}`);
   return value;
 }
 
 function keyVector(value: unknown, sources: Record<string, string>): KeyVector {
-  if (typeof value !== 'object' || value === null)
-    throw new Error(`${VECTORS_PATH}: a vector must be an object`);
+  if (typeof value !== 'object' || value === null) throw new Error(`${VECTORS_PATH}: a vector must be an object`);
   const entry = value as Record<string, unknown>;
   if (typeof entry.valid !== 'boolean')
-    throw new Error(
-      `${VECTORS_PATH}: "valid" must be true or false in ${JSON.stringify(entry)}`,
-    );
+    throw new Error(`${VECTORS_PATH}: "valid" must be true or false in ${JSON.stringify(entry)}`);
   const source = text(entry, 'source');
   // Every vector names where it comes from; an unknown source name is a typo in the file.
-  if (!Object.hasOwn(sources, source))
-    throw new Error(`${VECTORS_PATH}: unknown source "${source}"`);
+  if (!Object.hasOwn(sources, source)) throw new Error(`${VECTORS_PATH}: unknown source "${source}"`);
   return {
     key: text(entry, 'key'),
     valid: entry.valid,
@@ -58,8 +52,7 @@ function keyVector(value: unknown, sources: Record<string, string>): KeyVector {
 
 /** Checks the file's shape, so a broken vectors file fails loudly instead of testing nothing. */
 export function parseEdgeCases(json: unknown): EdgeCases {
-  if (typeof json !== 'object' || json === null)
-    throw new Error(`${VECTORS_PATH}: not an object`);
+  if (typeof json !== 'object' || json === null) throw new Error(`${VECTORS_PATH}: not an object`);
   const file = json as Record<string, unknown>;
   const sources = file.sources as Record<string, string>;
   if (!Array.isArray(file.publicKeys) || !Array.isArray(file.signatures))
@@ -77,8 +70,7 @@ export function parseEdgeCases(json: unknown): EdgeCases {
 
 export function fromHex(hex: string): Uint8Array {
   const bytes = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < bytes.length; i++)
-    bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return bytes;
 }
 
@@ -97,8 +89,7 @@ export async function disagreements(
 ): Promise<string[]> {
   const wrong: string[] = [];
   for (const vector of vectors.signatures)
-    if ((await judge(vector)) !== vector.valid)
-      wrong.push(describeVector(vector));
+    if ((await judge(vector)) !== vector.valid) wrong.push(describeVector(vector));
   return wrong;
 }
 
@@ -106,8 +97,4 @@ export async function disagreements(
 export const judgedBy =
   (verifier: Verifier) =>
   (vector: SignatureVector): Promise<boolean> =>
-    verifier.verifyBytes(
-      toBase64Url(fromHex(vector.key)),
-      fromHex(vector.msg),
-      fromHex(vector.sig),
-    );
+    verifier.verifyBytes(toBase64Url(fromHex(vector.key)), fromHex(vector.msg), fromHex(vector.sig));

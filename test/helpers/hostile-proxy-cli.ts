@@ -11,17 +11,9 @@
  */
 import { parseArgs } from 'node:util';
 import { listenHostile } from './hostile-proxy.ts';
-import type {
-  HostMessage,
-  HostRequest,
-  HostileMode,
-  HostileOptions,
-  HostileServer,
-} from './hostile-proxy.ts';
+import type { HostMessage, HostRequest, HostileMode, HostileOptions, HostileServer } from './hostile-proxy.ts';
 
-function serveTests(
-  send: (message: HostMessage | { op: 'ready' }) => void,
-): void {
+function serveTests(send: (message: HostMessage | { op: 'ready' }) => void): void {
   const proxies = new Map<number, HostileServer>();
   const dirty = new Set<number>();
   const report = (proxy: number): void => {
@@ -38,9 +30,7 @@ function serveTests(
   process.on('message', async (request: HostRequest) => {
     try {
       if (request.op === 'start') {
-        const server = await listenHostile(request.options, () =>
-          report(request.id),
-        );
+        const server = await listenHostile(request.options, () => report(request.id));
         proxies.set(request.id, server);
         send({ op: 'reply', id: request.id, port: server.port });
       } else if (request.op === 'stats') {
@@ -80,17 +70,13 @@ async function serveByHand(): Promise<void> {
   const target = /^(.+):(\d+)$/.exec(values.target ?? '');
   if (!target) throw new Error('--target HOST:PORT is required');
   const range = (text: string | undefined): [number, number] | undefined =>
-    text === undefined
-      ? undefined
-      : (text.split('-').map(Number) as [number, number]);
+    text === undefined ? undefined : (text.split('-').map(Number) as [number, number]);
   const options: HostileOptions = {
     target: { host: target[1]!, port: Number(target[2]) },
     mode: values.mode.split(',').filter(Boolean) as HostileMode[],
   };
-  if (values['freeze-bytes'] !== undefined)
-    options.freezeAfterBytes = Number(values['freeze-bytes']);
-  if (values['freeze-ms'] !== undefined)
-    options.freezeAfterMs = Number(values['freeze-ms']);
+  if (values['freeze-bytes'] !== undefined) options.freezeAfterBytes = Number(values['freeze-bytes']);
+  if (values['freeze-ms'] !== undefined) options.freezeAfterMs = Number(values['freeze-ms']);
   const stallMs = range(values['stall-ms']);
   const stallGapMs = range(values['stall-gap-ms']);
   if (stallMs) options.stallMs = stallMs;
@@ -112,6 +98,5 @@ async function serveByHand(): Promise<void> {
   );
 }
 
-if (process.argv.includes('--host') && process.send)
-  serveTests((message) => process.send!(message));
+if (process.argv.includes('--host') && process.send) serveTests((message) => process.send!(message));
 else await serveByHand();

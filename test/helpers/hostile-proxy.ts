@@ -51,13 +51,7 @@ import { seededRandom } from './random.ts';
 
 // ## Options and numbers
 
-export type HostileMode =
-  | 'freeze'
-  | 'no-upgrade'
-  | 'freeze-after-time'
-  | 'stall'
-  | 'refuse'
-  | 'blackhole';
+export type HostileMode = 'freeze' | 'no-upgrade' | 'freeze-after-time' | 'stall' | 'refuse' | 'blackhole';
 
 export interface HostileOptions {
   target: { host: string; port: number };
@@ -103,17 +97,10 @@ function noStats(): ProxyStats {
 
 /** Longest request head (or chunk-size line) read before the gate gives up on a connection; Node's own limit is 16 KB. */
 const MAX_HEAD_BYTES = 64 * 1024;
-const REFUSAL =
-  'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+const REFUSAL = 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 
 function modesOf(options: HostileOptions): Set<HostileMode> {
-  const modes = new Set(
-    options.mode === undefined
-      ? []
-      : Array.isArray(options.mode)
-        ? options.mode
-        : [options.mode],
-  );
+  const modes = new Set(options.mode === undefined ? [] : Array.isArray(options.mode) ? options.mode : [options.mode]);
   if ((modes.has('refuse') || modes.has('blackhole')) && modes.size > 1)
     throw new Error(`a dead door stands alone, got ${[...modes].join(', ')}`);
   return modes;
@@ -126,8 +113,7 @@ export function stallSchedule(
   stallMs: [number, number],
 ): () => { gap: number; stall: number } {
   const random = seededRandom(seed);
-  const between = ([least, most]: [number, number]): number =>
-    Math.round(least + random() * (most - least));
+  const between = ([least, most]: [number, number]): number => Math.round(least + random() * (most - least));
   return () => ({ gap: between(gapMs), stall: between(stallMs) });
 }
 
@@ -154,8 +140,7 @@ export class RequestGate {
         const part = this.take(Math.min(this.remaining, this.input.length));
         pass.push(part);
         this.remaining -= part.length;
-        if (this.remaining === 0)
-          this.state = this.state === 'body' ? 'head' : 'chunk-size';
+        if (this.remaining === 0) this.state = this.state === 'body' ? 'head' : 'chunk-size';
         continue;
       }
       const terminator = this.state === 'head' ? '\r\n\r\n' : '\r\n';
@@ -168,17 +153,10 @@ export class RequestGate {
       if (this.state === 'head') {
         const head = parseHead(piece.toString('latin1'));
         if (head.upgradesToWebSocket) return 'refuse';
-        this.state = head.chunked
-          ? 'chunk-size'
-          : head.contentLength > 0
-            ? 'body'
-            : 'head';
+        this.state = head.chunked ? 'chunk-size' : head.contentLength > 0 ? 'body' : 'head';
         this.remaining = head.contentLength;
       } else if (this.state === 'chunk-size') {
-        const size = parseInt(
-          piece.toString('latin1').split(';')[0]!.trim(),
-          16,
-        );
+        const size = parseInt(piece.toString('latin1').split(';')[0]!.trim(), 16);
         if (!Number.isFinite(size)) return 'refuse';
         this.state = size === 0 ? 'trailer' : 'chunk-data';
         this.remaining = size + 2;
@@ -214,8 +192,7 @@ function parseHead(head: string): {
           .toLowerCase(),
       );
   }
-  const tokens = (name: string): string[] =>
-    (fields.get(name) ?? '').split(',').map((token) => token.trim());
+  const tokens = (name: string): string[] => (fields.get(name) ?? '').split(',').map((token) => token.trim());
   return {
     upgradesToWebSocket: tokens('upgrade').includes('websocket'),
     chunked: tokens('transfer-encoding').includes('chunked'),
@@ -276,8 +253,7 @@ class Flow {
 
   release(reason: string): void {
     this.holds.delete(reason);
-    while (this.holds.size === 0 && !this.frozen && this.queue.length > 0)
-      this.pass(this.queue.shift()!);
+    while (this.holds.size === 0 && !this.frozen && this.queue.length > 0) this.pass(this.queue.shift()!);
     if (this.holds.size === 0 && !this.frozen) this.from.resume();
   }
 
@@ -343,8 +319,7 @@ export async function listenHostile(
       stats.open--;
       changed();
     });
-    if (modes.has('blackhole'))
-      client.resume().once('end', () => client.destroy());
+    if (modes.has('blackhole')) client.resume().once('end', () => client.destroy());
     else forward(client);
   });
 
@@ -359,15 +334,11 @@ export async function listenHostile(
     const gate = modes.has('no-upgrade') ? new RequestGate() : null;
     const toServer: Flow = new Flow(client, upstream, {
       counted: (bytes) => ((stats.bytesToServer += bytes), changed()),
-      ...(gate
-        ? { gate: (chunk: Buffer) => gate.push(chunk), refused: refuse }
-        : {}),
+      ...(gate ? { gate: (chunk: Buffer) => gate.push(chunk), refused: refuse } : {}),
       drainWhenFrozen: true,
     });
     const toClient: Flow = new Flow(upstream, client, {
-      budget: modes.has('freeze')
-        ? (options.freezeAfterBytes ?? 16_384)
-        : Infinity,
+      budget: modes.has('freeze') ? (options.freezeAfterBytes ?? 16_384) : Infinity,
       counted: (bytes) => ((stats.bytesToClient += bytes), changed()),
       frozeNow: () => letGoOfClient(),
     });
@@ -398,11 +369,7 @@ export async function listenHostile(
     });
     // An abrupt close passes as a reset (after the bytes before it) unless its direction is frozen:
     // a middlebox that drops a direction's packets drops its FIN and RST too. A FIN passes as 'end'.
-    client.once(
-      'close',
-      (hadError) =>
-        (hadError || !client.readableEnded) && toServer.push('reset'),
-    );
+    client.once('close', (hadError) => (hadError || !client.readableEnded) && toServer.push('reset'));
     upstream.once('close', (hadError) => {
       sockets.delete(upstream);
       // Never connected (the relay is down): nothing to forward, so the client learns at once.
@@ -459,8 +426,7 @@ export async function listenHostile(
   });
   const bound = (server.address() as net.AddressInfo).port;
   // A dead door that refuses: the port was free a moment ago and nothing listens on it now.
-  if (modes.has('refuse'))
-    await new Promise((resolve) => server.close(resolve));
+  if (modes.has('refuse')) await new Promise((resolve) => server.close(resolve));
   return {
     port: bound,
     stats: () => ({ ...stats }),
@@ -468,8 +434,7 @@ export async function listenHostile(
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       for (const socket of sockets) socket.destroy();
-      if (server.listening)
-        await new Promise((resolve) => server.close(resolve));
+      if (server.listening) await new Promise((resolve) => server.close(resolve));
     },
   };
 }
@@ -482,11 +447,7 @@ export type HostRequest =
   | { op: 'stats'; id: number; proxy: number }
   | { op: 'stop'; id: number; proxy: number };
 /** A request before the host's id is put on it. */
-type Question = HostRequest extends infer R
-  ? R extends unknown
-    ? Omit<R, 'id'>
-    : never
-  : never;
+type Question = HostRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 export type HostMessage =
   | {
       op: 'reply';
@@ -515,17 +476,11 @@ export interface HostileProxy {
   stop(): Promise<void>;
 }
 
-const CLI = path.join(
-  path.dirname(fileURLToPath(import.meta.url)),
-  'hostile-proxy-cli.ts',
-);
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'hostile-proxy-cli.ts');
 
 class Host {
   private nextId = 1;
-  private readonly waiting = new Map<
-    number,
-    (message: Extract<HostMessage, { op: 'reply' }>) => void
-  >();
+  private readonly waiting = new Map<number, (message: Extract<HostMessage, { op: 'reply' }>) => void>();
   readonly reported = new Map<number, ProxyStats>();
 
   constructor(private readonly child: ChildProcess) {
@@ -556,12 +511,10 @@ class Host {
     // Holds the test process open only while it waits for an answer; an idle host never does.
     this.child.ref();
     this.child.channel?.ref();
-    const reply = await new Promise<Extract<HostMessage, { op: 'reply' }>>(
-      (resolve) => {
-        this.waiting.set(id, resolve);
-        this.child.send({ ...request, id });
-      },
-    );
+    const reply = await new Promise<Extract<HostMessage, { op: 'reply' }>>((resolve) => {
+      this.waiting.set(id, resolve);
+      this.child.send({ ...request, id });
+    });
     if (reply.error) throw new Error(reply.error);
     return reply;
   }
@@ -595,9 +548,7 @@ function theHost(): Promise<Host> {
 }
 
 /** Starts a hostile proxy in front of `options.target` on a free port of 127.0.0.1. */
-export async function startHostileProxy(
-  options: HostileOptions,
-): Promise<HostileProxy> {
+export async function startHostileProxy(options: HostileOptions): Promise<HostileProxy> {
   modesOf(options);
   const proxyHost = await theHost();
   const { id: proxy, port } = await proxyHost

@@ -6,10 +6,7 @@ export const fixture = (name: string): Buffer =>
   fs.readFileSync(new URL(`../fixtures/images/${name}`, import.meta.url));
 
 /** One PNG chunk: length, type, data, CRC-32 over type and data. */
-export function pngChunk(
-  type: string,
-  data: Uint8Array = new Uint8Array(0),
-): Buffer {
+export function pngChunk(type: string, data: Uint8Array = new Uint8Array(0)): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);
   const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);

@@ -66,11 +66,9 @@ function readTrace(file: string): { records: TraceRecord[]; torn: boolean } {
     if (end > bytes.length) break;
     const kind = KIND[bytes.readUInt16LE(at) as keyof typeof KIND];
     const phase = PHASE[bytes.readUInt16LE(at + 2) as keyof typeof PHASE];
-    if (!kind || !phase)
-      throw new Error(`io trace ${file}: unknown record at byte ${at}`);
+    if (!kind || !phase) throw new Error(`io trace ${file}: unknown record at byte ${at}`);
     let cursor = at + HEADER_BYTES;
-    const take = (length: number): Buffer =>
-      bytes.subarray(cursor, (cursor += length));
+    const take = (length: number): Buffer => bytes.subarray(cursor, (cursor += length));
     records.push({
       kind,
       phase,
@@ -91,9 +89,7 @@ function readTrace(file: string): { records: TraceRecord[]; torn: boolean } {
 // ---------------------------------------------------------------------------------------------
 // The model: files and folders, each with what it held before the trace and the changes since
 
-type FileChange =
-  | { at: number; offset: number; data: Buffer }
-  | { at: number; length: number };
+type FileChange = { at: number; offset: number; data: Buffer } | { at: number; length: number };
 
 interface FileNode {
   kind: 'file';
@@ -127,9 +123,7 @@ function modelOf(tree: Tree): FolderNode {
     now: new Map(),
   };
   const folders = new Map<string, FolderNode>([['', root]]);
-  for (const [relative, bytes] of [...tree].sort(
-    ([a], [b]) => a.split('/').length - b.split('/').length,
-  )) {
+  for (const [relative, bytes] of [...tree].sort(([a], [b]) => a.split('/').length - b.split('/').length)) {
     const slash = relative.lastIndexOf('/');
     const parent = folders.get(relative.slice(0, Math.max(0, slash)))!;
     const node: Node =
@@ -162,8 +156,7 @@ function fileBytes(file: FileNode, upTo: number): Buffer {
   };
   for (const change of file.changes) {
     if (change.at >= upTo) break;
-    const end =
-      'length' in change ? change.length : change.offset + change.data.length;
+    const end = 'length' in change ? change.length : change.offset + change.data.length;
     const start = 'length' in change ? change.length : change.offset;
     reserve(end);
     if (start > length) bytes.fill(0, length, start); // a hole reads as zeros
@@ -186,19 +179,14 @@ function folderNames(folder: FolderNode, upTo: number): Map<string, Node> {
 function toTree(root: FolderNode, durable: boolean): Tree {
   const tree: Tree = new Map();
   const walk = (folder: FolderNode, prefix: string): void => {
-    const names = durable
-      ? folderNames(folder, folder.durableBefore)
-      : folder.now;
+    const names = durable ? folderNames(folder, folder.durableBefore) : folder.now;
     for (const [name, node] of names) {
       const relative = prefix ? `${prefix}/${name}` : name;
       if (node.kind === 'folder') {
         tree.set(relative, null);
         walk(node, relative);
       } else {
-        tree.set(
-          relative,
-          fileBytes(node, durable ? node.durableBefore : Infinity),
-        );
+        tree.set(relative, fileBytes(node, durable ? node.durableBefore : Infinity));
       }
     }
   };
@@ -227,9 +215,7 @@ export function readTree(folder: string): Tree {
 /** Writes a Tree into `folder` (which must be empty or missing). */
 export function writeTree(tree: Tree, folder: string): void {
   fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
-  for (const [relative, bytes] of [...tree].sort(
-    ([a], [b]) => a.length - b.length,
-  )) {
+  for (const [relative, bytes] of [...tree].sort(([a], [b]) => a.length - b.length)) {
     const full = path.join(folder, relative);
     if (bytes === null) fs.mkdirSync(full, { mode: 0o700 });
     else fs.writeFileSync(full, bytes, { mode: 0o600 });
@@ -257,10 +243,7 @@ class Replay {
   };
   /** What calls in flight at the end may have touched: paths (and everything below), and byte ranges of files. */
   private readonly uncertainPaths = new Set<string>();
-  private readonly uncertainRanges = new Map<
-    FileNode,
-    { from: number; to: number }[]
-  >();
+  private readonly uncertainRanges = new Map<FileNode, { from: number; to: number }[]>();
   private readonly fds = new Map<number, { node: Node; path: string }>();
 
   constructor(
@@ -272,19 +255,13 @@ class Replay {
     const begun = new Map<bigint, { record: TraceRecord; at: number }>();
     records.forEach((record, at) => {
       if (record.kind === 'untrackable')
-        throw new Error(
-          `io trace: ${record.path} got fd ${record.fd}, beyond what the shim tracks`,
-        );
+        throw new Error(`io trace: ${record.path} got fd ${record.fd}, beyond what the shim tracks`);
       if (record.phase === 'begin') begun.set(record.id, { record, at });
       else {
         const begin = begun.get(record.id);
         begun.delete(record.id);
-        if (!begin)
-          throw new Error(
-            `io trace: ${record.phase} of ${record.kind} call ${record.id} without its begin`,
-          );
-        if (record.phase === 'done')
-          this.apply(begin.record, begin.at, record, at);
+        if (!begin) throw new Error(`io trace: ${record.phase} of ${record.kind} call ${record.id} without its begin`);
+        if (record.phase === 'done') this.apply(begin.record, begin.at, record, at);
       }
     });
     for (const { record } of begun.values()) this.inFlight(record);
@@ -308,9 +285,7 @@ class Replay {
     for (const part of parts) {
       const next = folder.now.get(part);
       if (next?.kind !== 'folder')
-        throw new Error(
-          `io trace: ${relative}: no folder ${part} at that point of the trace`,
-        );
+        throw new Error(`io trace: ${relative}: no folder ${part} at that point of the trace`);
       folder = next;
     }
     return { folder, name };
@@ -327,12 +302,7 @@ class Replay {
     counter.set(key, (counter.get(key) ?? 0) + 1);
   }
 
-  private apply(
-    begin: TraceRecord,
-    beginAt: number,
-    done: TraceRecord,
-    at: number,
-  ): void {
+  private apply(begin: TraceRecord, beginAt: number, done: TraceRecord, at: number): void {
     switch (begin.kind) {
       case 'open': {
         const relative = this.relative(done.path);
@@ -345,9 +315,7 @@ class Replay {
           const flags = Number(done.a);
           if (!node) {
             if (!(flags & fs.constants.O_CREAT) || folder)
-              throw new Error(
-                `io trace: opened ${relative}, which the trace never saw made`,
-              );
+              throw new Error(`io trace: opened ${relative}, which the trace never saw made`);
             node = {
               kind: 'file',
               before: Buffer.alloc(0),
@@ -360,9 +328,7 @@ class Replay {
           }
         }
         if ((node.kind === 'folder') !== folder)
-          throw new Error(
-            `io trace: ${relative} changed between file and folder unseen`,
-          );
+          throw new Error(`io trace: ${relative} changed between file and folder unseen`);
         this.fds.set(done.fd, { node, path: relative });
         break;
       }
@@ -370,9 +336,7 @@ class Replay {
       case 'truncate': {
         const open = this.fds.get(done.fd);
         if (open?.node.kind !== 'file')
-          throw new Error(
-            `io trace: ${begin.kind} on fd ${done.fd}, which is not an open file`,
-          );
+          throw new Error(`io trace: ${begin.kind} on fd ${done.fd}, which is not an open file`);
         if (begin.kind === 'write') {
           open.node.changes.push({
             at,
@@ -387,8 +351,7 @@ class Replay {
       }
       case 'sync': {
         const open = this.fds.get(done.fd);
-        if (!open)
-          throw new Error(`io trace: sync of fd ${done.fd}, which is not open`);
+        if (!open) throw new Error(`io trace: sync of fd ${done.fd}, which is not open`);
         // Durable: what was done before the sync began; whatever raced with it is not counted.
         open.node.durableBefore = Math.max(open.node.durableBefore, beginAt);
         this.count(this.counts.syncs, open.path);
@@ -398,10 +361,7 @@ class Replay {
         const from = this.relative(begin.path);
         const { folder, name } = this.parent(from);
         const node = folder.now.get(name);
-        if (!node)
-          throw new Error(
-            `io trace: renamed ${from}, which the trace does not have`,
-          );
+        if (!node) throw new Error(`io trace: renamed ${from}, which the trace does not have`);
         this.setName(from, null, at);
         this.setName(this.relative(begin.path2), node, at);
         this.counts.renames++;
@@ -429,10 +389,7 @@ class Replay {
 
   private inFlight(begin: TraceRecord): void {
     const uncertain = (file: FileNode, from: number, to: number): void => {
-      this.uncertainRanges.set(file, [
-        ...(this.uncertainRanges.get(file) ?? []),
-        { from, to },
-      ]);
+      this.uncertainRanges.set(file, [...(this.uncertainRanges.get(file) ?? []), { from, to }]);
     };
     const open = this.fds.get(begin.fd);
     switch (begin.kind) {
@@ -445,8 +402,7 @@ class Replay {
           );
         break;
       case 'truncate':
-        if (open?.node.kind === 'file')
-          uncertain(open.node, Number(begin.a), Infinity);
+        if (open?.node.kind === 'file') uncertain(open.node, Number(begin.a), Infinity);
         break;
       case 'sync':
         break; // changes nothing a reader can see
@@ -458,12 +414,7 @@ class Replay {
 
   private isUncertain(relative: string): boolean {
     for (const uncertain of this.uncertainPaths) {
-      if (
-        uncertain === '' ||
-        relative === uncertain ||
-        relative.startsWith(`${uncertain}/`)
-      )
-        return true;
+      if (uncertain === '' || relative === uncertain || relative.startsWith(`${uncertain}/`)) return true;
     }
     return false;
   }
@@ -495,10 +446,8 @@ class Replay {
         );
       } else if (expected && actual) {
         const node = nodes.get(relative);
-        const ranges =
-          (node?.kind === 'file' && this.uncertainRanges.get(node)) || [];
-        const settled = (offset: number): boolean =>
-          !ranges.some((range) => offset >= range.from && offset < range.to);
+        const ranges = (node?.kind === 'file' && this.uncertainRanges.get(node)) || [];
+        const settled = (offset: number): boolean => !ranges.some((range) => offset >= range.from && offset < range.to);
         const longest = Math.max(expected.length, actual.length);
         for (let offset = 0; offset < longest; offset++) {
           if (expected[offset] !== actual[offset] && settled(offset)) {

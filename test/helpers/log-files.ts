@@ -3,11 +3,7 @@
  * (relay/store/log-line.ts), with no check of what the records hold.
  */
 import fs from 'node:fs';
-import {
-  formatLine,
-  scanLines,
-  splitTornTail,
-} from '../../relay/store/log-line.ts';
+import { formatLine, scanLines, splitTornTail } from '../../relay/store/log-line.ts';
 
 // Tests poke at arbitrary fields of what they read back.
 type AnyRecord = Record<string, any>;
@@ -15,12 +11,8 @@ type AnyRecord = Record<string, any>;
 /** Every record in `file`; throws on a line the relay would refuse. */
 export function readRecords(file: string): AnyRecord[] {
   const records: AnyRecord[] = [];
-  for (const line of scanLines(
-    splitTornTail(fs.readFileSync(file)).text,
-    (value) => value as AnyRecord,
-  )) {
-    if (!line.ok)
-      throw new Error(`${file} line ${line.number}: ${line.problem}`);
+  for (const line of scanLines(splitTornTail(fs.readFileSync(file)).text, (value) => value as AnyRecord)) {
+    if (!line.ok) throw new Error(`${file} line ${line.number}: ${line.problem}`);
     records.push(line.record);
   }
   return records;
@@ -29,10 +21,7 @@ export function readRecords(file: string): AnyRecord[] {
 /** Lines as the relay writes them, newline included. */
 export function logLines(records: unknown[]): string {
   return records
-    .map(
-      (record) =>
-        `${formatLine(typeof record === 'string' ? record : JSON.stringify(record))}\n`,
-    )
+    .map((record) => `${formatLine(typeof record === 'string' ? record : JSON.stringify(record))}\n`)
     .join('');
 }
 

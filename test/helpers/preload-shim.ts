@@ -23,8 +23,7 @@ const built = new Map<ShimName, Shim>();
 let buildFolder: string | undefined;
 
 function compile(name: ShimName): string {
-  if (process.platform !== 'linux')
-    throw new Error(`the ${name} shim is for Linux (LD_PRELOAD over glibc)`);
+  if (process.platform !== 'linux') throw new Error(`the ${name} shim is for Linux (LD_PRELOAD over glibc)`);
   buildFolder ??= tempDataDir();
   const output = path.join(buildFolder, `${name}.so`);
   const source = path.join(PACKAGE_ROOT, 'test', 'helpers', `${name}.c`);
@@ -32,25 +31,11 @@ function compile(name: ShimName): string {
   try {
     execFileSync(
       compiler,
-      [
-        '-O2',
-        '-Wall',
-        '-Wextra',
-        '-Werror',
-        '-shared',
-        '-fPIC',
-        '-o',
-        output,
-        source,
-        '-ldl',
-        '-lpthread',
-      ],
+      ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', output, source, '-ldl', '-lpthread'],
       { stdio: 'pipe' },
     );
   } catch (error) {
-    const detail =
-      (error as { stderr?: Buffer }).stderr?.toString() ||
-      (error as Error).message;
+    const detail = (error as { stderr?: Buffer }).stderr?.toString() || (error as Error).message;
     throw new Error(`could not compile ${source} with ${compiler}: ${detail}`);
   }
   return output;
@@ -68,10 +53,7 @@ export function preloadShim(name: ShimName): Shim {
       failure = error as Error;
     }
     shim = {
-      skip:
-        failure && !process.env.CI
-          ? `needs a C compiler for test/helpers/${name}.c: ${failure.message}`
-          : false,
+      skip: failure && !process.env.CI ? `needs a C compiler for test/helpers/${name}.c: ${failure.message}` : false,
       file() {
         if (failure) throw failure;
         return file!;

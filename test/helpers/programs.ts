@@ -5,14 +5,8 @@ import type { TestContext } from 'node:test';
 
 /** Finds a program on PATH or in the sbin folders (nginx and mkfs.ext4 live in /usr/sbin). */
 export function findProgram(name: string): string | null {
-  const dirs = [
-    ...(process.env.PATH ?? '').split(':'),
-    '/usr/local/sbin',
-    '/usr/sbin',
-    '/sbin',
-  ];
-  for (const dir of dirs)
-    if (dir && fs.existsSync(path.join(dir, name))) return path.join(dir, name);
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs) if (dir && fs.existsSync(path.join(dir, name))) return path.join(dir, name);
   return null;
 }
 

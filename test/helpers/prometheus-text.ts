@@ -20,17 +20,14 @@ const LABEL = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\[\\"n])*)"(,|$)/;
 
 /** Label values escape backslash, quote and newline; HELP text the first and last, which reads back the same way. */
 function unescape(text: string): string {
-  return text.replace(/\\([\\"n])/g, (_all, char: string) =>
-    char === 'n' ? '\n' : char,
-  );
+  return text.replace(/\\([\\"n])/g, (_all, char: string) => (char === 'n' ? '\n' : char));
 }
 
 function number(text: string): number {
   if (text === '+Inf') return Infinity;
   if (text === '-Inf') return -Infinity;
   if (text === 'NaN') return NaN;
-  if (!/^-?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text))
-    throw new Error(`not a number: ${text}`);
+  if (!/^-?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text)) throw new Error(`not a number: ${text}`);
   return Number(text);
 }
 
@@ -48,14 +45,12 @@ function labelsOf(text: string): Record<string, string> {
 
 /** Families by metric name; a histogram's _bucket, _sum and _count samples belong to its family. */
 export function parsePrometheusText(text: string): Map<string, Family> {
-  if (!text.endsWith('\n'))
-    throw new Error('the last line must end with a newline');
+  if (!text.endsWith('\n')) throw new Error('the last line must end with a newline');
   const families = new Map<string, Family>();
   let current: { name: string; family: Family } | null = null;
   for (const line of text.slice(0, -1).split('\n')) {
     const help = /^# HELP (\S+) (.*)$/.exec(line);
-    const type =
-      /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
     if (help) {
       if (families.has(help[1]!)) throw new Error(`second HELP for ${help[1]}`);
       current = {
@@ -64,17 +59,14 @@ export function parsePrometheusText(text: string): Map<string, Family> {
       };
       families.set(help[1]!, current.family);
     } else if (type) {
-      if (current === null || current.name !== type[1])
-        throw new Error(`TYPE without its HELP: ${line}`);
+      if (current === null || current.name !== type[1]) throw new Error(`TYPE without its HELP: ${line}`);
       current.family.type = type[2]!;
     } else {
       const sample = SAMPLE.exec(line);
       if (sample === null) throw new Error(`not a sample line: ${line}`);
-      if (current === null || current.family.type === '')
-        throw new Error(`sample before its TYPE: ${line}`);
+      if (current === null || current.family.type === '') throw new Error(`sample before its TYPE: ${line}`);
       const { name, family } = current;
-      const suffixes =
-        family.type === 'histogram' ? ['_bucket', '_sum', '_count'] : [''];
+      const suffixes = family.type === 'histogram' ? ['_bucket', '_sum', '_count'] : [''];
       if (!suffixes.some((suffix) => sample[1] === `${name}${suffix}`))
         throw new Error(`sample outside its family: ${line}`);
       family.samples.push({
@@ -95,9 +87,7 @@ export function sampleValue(
 ): number | undefined {
   for (const family of families.values()) {
     const found = family.samples.find(
-      (sample) =>
-        sample.name === name &&
-        JSON.stringify(sample.labels) === JSON.stringify(labels),
+      (sample) => sample.name === name && JSON.stringify(sample.labels) === JSON.stringify(labels),
     );
     if (found) return found.value;
   }

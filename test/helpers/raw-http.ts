@@ -18,34 +18,23 @@ export interface RawReply {
 }
 
 /** Sends `GET target` on a fresh connection and resolves with whatever comes back. */
-export function rawGet(
-  port: number,
-  target: string | Buffer,
-): Promise<RawReply> {
-  const sendable =
-    typeof target === 'string' && /^\/[\u0021-\u00ff]*$/.test(target);
+export function rawGet(port: number, target: string | Buffer): Promise<RawReply> {
+  const sendable = typeof target === 'string' && /^\/[\u0021-\u00ff]*$/.test(target);
   return sendable
     ? viaHttp(port, target as string)
-    : viaSocket(
-        port,
-        Buffer.isBuffer(target) ? target : Buffer.from(target, 'utf8'),
-      );
+    : viaSocket(port, Buffer.isBuffer(target) ? target : Buffer.from(target, 'utf8'));
 }
 
 function viaHttp(port: number, path: string): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     http
       .request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        const head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n${Object.entries(
-          res.headers,
-        )
+        const head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n${Object.entries(res.headers)
           .map(([name, value]) => `${name}: ${value}\r\n`)
           .join('')}\r\n`;
         const chunks: Buffer[] = [Buffer.from(head, 'latin1')];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks) }),
-        );
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks) }));
       })
       .on('error', reject)
       .end();
@@ -59,9 +48,7 @@ function viaSocket(port: number, target: Buffer): Promise<RawReply> {
         Buffer.concat([
           Buffer.from('GET '),
           target,
-          Buffer.from(
-            ' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
-          ),
+          Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'),
         ]),
       );
     });
@@ -74,9 +61,7 @@ function viaSocket(port: number, target: Buffer): Promise<RawReply> {
     socket.on('close', () => {
       const raw = Buffer.concat(chunks);
       resolve({
-        status: Number(
-          /^HTTP\/1\.[01] (\d{3})/.exec(raw.toString('latin1'))?.[1] ?? 0,
-        ),
+        status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(raw.toString('latin1'))?.[1] ?? 0),
         raw,
       });
     });

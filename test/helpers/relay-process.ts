@@ -12,16 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withTimeout } from './client.ts';
 
-export const PACKAGE_ROOT = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../..',
-);
-export const RELAY_BIN = path.join(
-  PACKAGE_ROOT,
-  'relay',
-  'bin',
-  'sov-relay.js',
-);
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const RELAY_BIN = path.join(PACKAGE_ROOT, 'relay', 'bin', 'sov-relay.js');
 
 export interface RelayProcess {
   url: string;
@@ -40,8 +32,7 @@ export interface RelayProcess {
 const createdFolders: string[] = [];
 // Test data folders go when the test process ends, whatever the outcome.
 process.once('exit', () => {
-  for (const folder of createdFolders)
-    fs.rmSync(folder, { recursive: true, force: true });
+  for (const folder of createdFolders) fs.rmSync(folder, { recursive: true, force: true });
 });
 
 export function tempDataDir(): string {
@@ -80,9 +71,7 @@ const GENEROUS_LIMITS = [
   '0',
 ];
 
-export async function startRelay(
-  options: RelayOptions = {},
-): Promise<RelayProcess> {
+export async function startRelay(options: RelayOptions = {}): Promise<RelayProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
   const args = [
     '--port',
@@ -97,23 +86,14 @@ export async function startRelay(
   const [file, ...argv] =
     options.fileLimit === undefined
       ? command
-      : [
-          '/bin/sh',
-          '-c',
-          `ulimit -n ${options.fileLimit} && exec "$0" "$@"`,
-          ...command,
-        ];
+      : ['/bin/sh', '-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, ...command];
   const child = spawn(file!, argv, {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child
-    .stderr!.setEncoding('utf8')
-    .on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let stdout = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -121,16 +101,11 @@ export async function startRelay(
       const match = /listening on (\S+)/.exec(stdout);
       if (match) resolve(match[1]!);
     });
-    exited.then((code) =>
-      reject(
-        new Error(`relay exited with ${code} before listening:\n${stderr}`),
-      ),
-    );
+    exited.then((code) => reject(new Error(`relay exited with ${code} before listening:\n${stderr}`)));
   });
   const port = Number(new URL(url).port);
   // The engine line goes to stderr just before "listening on" goes to stdout; two pipes, so wait for it.
-  while (!/engine: (uws|node)/.test(stderr))
-    await new Promise((resolve) => setTimeout(resolve, 5));
+  while (!/engine: (uws|node)/.test(stderr)) await new Promise((resolve) => setTimeout(resolve, 5));
   const engine = /engine: (uws|node)/.exec(stderr)![1] as 'uws' | 'node';
   return {
     url,
@@ -141,8 +116,7 @@ export async function startRelay(
     child,
     stderr: () => stderr,
     stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null)
-        child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
   };
@@ -152,39 +126,29 @@ export async function startRelay(
  * The close code a client sees when the relay refuses to read a frame: uWS drops the connection
  * without a close frame (1006); the Node engine says why (1009 too big, 1007 not UTF-8).
  */
-export function unreadFrameCode(
-  relay: { engine: 'uws' | 'node' },
-  why: 'too-big' | 'not-utf8',
-): number {
+export function unreadFrameCode(relay: { engine: 'uws' | 'node' }, why: 'too-big' | 'not-utf8'): number {
   if (relay.engine === 'uws') return 1006;
   return why === 'too-big' ? 1009 : 1007;
 }
 
 /** GET /v1/health on a fresh TCP connection to `target` (a relay or a proxy); resolves with the status, body and time taken. */
-export function health(
-  target: { url: string },
-  ms = 10_000,
-): Promise<{ status: number; body: string; ms: number }> {
+export function health(target: { url: string }, ms = 10_000): Promise<{ status: number; body: string; ms: number }> {
   const started = Date.now();
-  const request = new Promise<{ status: number; body: string; ms: number }>(
-    (resolve, reject) => {
-      http
-        .get(`${target.url}/v1/health`, { agent: false }, (res) => {
-          let body = '';
-          res
-            .setEncoding('utf8')
-            .on('data', (chunk: string) => (body += chunk));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              body,
-              ms: Date.now() - started,
-            }),
-          );
-        })
-        .on('error', reject);
-    },
-  );
+  const request = new Promise<{ status: number; body: string; ms: number }>((resolve, reject) => {
+    http
+      .get(`${target.url}/v1/health`, { agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body,
+            ms: Date.now() - started,
+          }),
+        );
+      })
+      .on('error', reject);
+  });
   return withTimeout(request, 'GET /v1/health', ms);
 }
 
@@ -203,9 +167,7 @@ let clockTicks: number | undefined;
 
 /** CPU time (user and system) the relay process has used so far, in seconds, from /proc/PID/stat (Linux). */
 export function relayCpuSeconds(relay: RelayProcess): number {
-  clockTicks ??= Number(
-    execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim(),
-  );
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
   // The command name in parentheses may hold spaces; the fields after it are fixed: utime and stime are 14 and 15.
   const stat = fs.readFileSync(`/proc/${relay.child.pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -216,17 +178,11 @@ export function relayCpuSeconds(relay: RelayProcess): number {
  * The share of one core the relay used over `ms` of wall time (0.01 is 1 %). The wait is the
  * measurement itself, not a guess at when something will have happened.
  */
-export async function relayCpuShare(
-  relay: RelayProcess,
-  ms: number,
-): Promise<number> {
+export async function relayCpuShare(relay: RelayProcess, ms: number): Promise<number> {
   const cpuBefore = relayCpuSeconds(relay);
   const started = performance.now();
   await new Promise((resolve) => setTimeout(resolve, ms));
-  return (
-    (relayCpuSeconds(relay) - cpuBefore) /
-    ((performance.now() - started) / 1000)
-  );
+  return (relayCpuSeconds(relay) - cpuBefore) / ((performance.now() - started) / 1000);
 }
 
 /** The relay's log records so far, for a relay started with `--log-format json`. */
@@ -239,14 +195,6 @@ export function logRecords(relay: RelayProcess): Record<string, unknown>[] {
 }
 
 export function assertRunning(relay: RelayProcess): void {
-  assert.equal(
-    relay.child.exitCode,
-    null,
-    'the relay process is still running',
-  );
-  assert.equal(
-    relay.child.signalCode,
-    null,
-    'the relay process is still running',
-  );
+  assert.equal(relay.child.exitCode, null, 'the relay process is still running');
+  assert.equal(relay.child.signalCode, null, 'the relay process is still running');
 }

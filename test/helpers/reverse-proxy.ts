@@ -56,15 +56,9 @@ async function startProxy(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child
-    .stdout!.setEncoding('utf8')
-    .on('data', (chunk: string) => (output += chunk));
-  child
-    .stderr!.setEncoding('utf8')
-    .on('data', (chunk: string) => (output += chunk));
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => resolve()),
-  );
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const log = (): string => `${output}${extraLog()}`;
   let up = false;
   const probe = async (): Promise<void> => {
@@ -72,14 +66,8 @@ async function startProxy(
   };
   await Promise.race([probe(), exited]);
   if (!up) {
-    await eventually(
-      () => child.exitCode !== null,
-      `${name} to exit`,
-      5000,
-    ).catch(() => child.kill('SIGKILL'));
-    throw new Error(
-      `${name} exited with ${child.exitCode} before listening on ${port}:\n${log()}`,
-    );
+    await eventually(() => child.exitCode !== null, `${name} to exit`, 5000).catch(() => child.kill('SIGKILL'));
+    throw new Error(`${name} exited with ${child.exitCode} before listening on ${port}:\n${log()}`);
   }
   const url = `http://127.0.0.1:${port}`;
   return {
@@ -88,8 +76,7 @@ async function startProxy(
     port,
     log,
     stop() {
-      if (child.exitCode === null && child.signalCode === null)
-        child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
     },
   };
@@ -176,20 +163,13 @@ ${locations}
 `,
   );
   // -e: the error log before the configuration is read (the default path needs root).
-  return startProxy(
-    'nginx',
-    [program, '-c', config, '-p', dir, '-e', errorLog],
-    port,
-    {},
-    () => (fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : ''),
+  return startProxy('nginx', [program, '-c', config, '-p', dir, '-e', errorLog], port, {}, () =>
+    fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : '',
   );
 }
 
 /** Caddy in the foreground on a free loopback port; `reverse_proxy` passes WebSockets and sets X-Forwarded-For by itself. */
-export async function startCaddy(
-  program: string,
-  relayPort: number,
-): Promise<ProxyProcess> {
+export async function startCaddy(program: string, relayPort: number): Promise<ProxyProcess> {
   const dir = tempDataDir();
   const port = await freePort();
   const config = path.join(dir, 'Caddyfile');
@@ -211,11 +191,5 @@ http://127.0.0.1:${port} {
     XDG_DATA_HOME: path.join(dir, 'data'),
     XDG_CONFIG_HOME: path.join(dir, 'config'),
   };
-  return startProxy(
-    'caddy',
-    [program, 'run', '--config', config, '--adapter', 'caddyfile'],
-    port,
-    env,
-    () => '',
-  );
+  return startProxy('caddy', [program, 'run', '--config', config, '--adapter', 'caddyfile'], port, env, () => '');
 }

@@ -16,31 +16,18 @@ import { HistoryStore } from '../../relay/store/history.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
 
 /** Appends `messages` (oldest first) to the history in `folder`; the relay must not be running on it. */
-export async function writeHistory(
-  folder: string,
-  messages: Array<Omit<ChatMessage, 'seq'>>,
-): Promise<void> {
-  const history = await HistoryStore.open(
-    folder,
-    new AccountIds(),
-    10_000,
-    (level, message, fields) => console.error(level, message, fields ?? ''),
+export async function writeHistory(folder: string, messages: Array<Omit<ChatMessage, 'seq'>>): Promise<void> {
+  const history = await HistoryStore.open(folder, new AccountIds(), 10_000, (level, message, fields) =>
+    console.error(level, message, fields ?? ''),
   );
   for (const message of messages) await history.accept(message);
   await history.close();
 }
 
-if (
-  process.argv[1] &&
-  import.meta.url === pathToFileURL(process.argv[1]).href
-) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const folder = process.argv[2];
-  if (!folder)
-    throw new Error('usage: write-history.ts FOLDER < messages.json');
+  if (!folder) throw new Error('usage: write-history.ts FOLDER < messages.json');
   let input = '';
   for await (const chunk of process.stdin) input += chunk;
-  await writeHistory(
-    folder,
-    JSON.parse(input) as Array<Omit<ChatMessage, 'seq'>>,
-  );
+  await writeHistory(folder, JSON.parse(input) as Array<Omit<ChatMessage, 'seq'>>);
 }

@@ -35,23 +35,14 @@ describe('registration', () => {
     assert.match(result.token, /^[A-Za-z0-9_-]{43}$/, 'a 256-bit token');
     assert.ok(result.expiresAt > Date.now() + 29 * 24 * 3600 * 1000);
     const online = await client.call('online');
-    assert.ok(
-      online.users.some((u: { id: number }) => u.id === result.user.id),
-    );
+    assert.ok(online.users.some((u: { id: number }) => u.id === result.user.id));
   });
 
   test('refuses a second account with the same name, ignoring case and width', async () => {
     const base = uniqueName('Ivan');
     await (await fresh()).call('register', registration(base));
-    for (const variant of [
-      base.toUpperCase(),
-      base.toLowerCase(),
-      base.replace('I', 'Ｉ'),
-    ]) {
-      const reply = await (await fresh()).request(
-        'register',
-        registration(variant),
-      );
+    for (const variant of [base.toUpperCase(), base.toLowerCase(), base.replace('I', 'Ｉ')]) {
+      const reply = await (await fresh()).request('register', registration(variant));
       assert.equal(reply.error?.code, 'USERNAME_TAKEN', variant);
       assert.equal(reply.error?.field, 'username');
     }
@@ -64,11 +55,7 @@ describe('registration', () => {
           ...registration(uniqueName()),
           [field]: value,
         });
-        assert.equal(
-          reply.error?.code,
-          'EMPTY_FIELD',
-          `${field}=${JSON.stringify(value)}`,
-        );
+        assert.equal(reply.error?.code, 'EMPTY_FIELD', `${field}=${JSON.stringify(value)}`);
         assert.equal(reply.error?.field, field);
       }
     }
@@ -82,26 +69,11 @@ describe('registration', () => {
 
   test('applies the username policy: 3-32 letters or digits of any script, with . _ - inside', async () => {
     for (const good of ['Володя', 'anna.k', 'a_b-c', 'ÅsaÖ', '李小龍']) {
-      const reply = await (await fresh()).request(
-        'register',
-        registration(`${good}${process.pid % 97}`),
-      );
+      const reply = await (await fresh()).request('register', registration(`${good}${process.pid % 97}`));
       assert.equal(reply.ok, true, good);
     }
-    for (const bad of [
-      'ab',
-      'x'.repeat(33),
-      'has space',
-      '-dash',
-      'dot.',
-      'emoji😀x',
-      'a\u202Eb12',
-      'semi;colon',
-    ]) {
-      const reply = await (await fresh()).request(
-        'register',
-        registration(bad),
-      );
+    for (const bad of ['ab', 'x'.repeat(33), 'has space', '-dash', 'dot.', 'emoji😀x', 'a\u202Eb12', 'semi;colon']) {
+      const reply = await (await fresh()).request('register', registration(bad));
       assert.equal(reply.error?.code, 'INVALID_FIELD', bad);
     }
   });
@@ -116,8 +88,7 @@ describe('registration', () => {
 
   test('gives every account a different id, and the id never changes', async () => {
     const ids = new Set<number>();
-    for (let i = 0; i < 5; i++)
-      ids.add((await registerUser(await fresh())).profile.id);
+    for (let i = 0; i < 5; i++) ids.add((await registerUser(await fresh())).profile.id);
     assert.equal(ids.size, 5);
     const user = await registerUser(await fresh());
     const renamed = await client.call('update-profile', {
@@ -148,11 +119,7 @@ describe('login', () => {
     });
     assert.equal(result.user.id, user.profile.id);
     assert.equal(result.keySalt, user.session.keySalt);
-    assert.notEqual(
-      result.token,
-      user.session.token,
-      'each login is its own session',
-    );
+    assert.notEqual(result.token, user.session.token, 'each login is its own session');
   });
 
   test('refuses a wrong auth key and an unknown user with the same error', async () => {
@@ -177,13 +144,9 @@ describe('login', () => {
     const second = await client.call('salt', { username: ghost.toUpperCase() });
     assert.deepEqual(first, second);
     const real = await client.call('salt', {
-      username: (await registerUser(await TestClient.connect(relay.wsUrl)))
-        .username,
+      username: (await registerUser(await TestClient.connect(relay.wsUrl))).username,
     });
-    assert.deepEqual(
-      Object.keys(first.kdf).sort(),
-      Object.keys(real.kdf).sort(),
-    );
+    assert.deepEqual(Object.keys(first.kdf).sort(), Object.keys(real.kdf).sort());
     assert.equal(first.kdf.salt.length, real.kdf.salt.length);
   });
 
@@ -204,15 +167,11 @@ describe('login', () => {
     }
     assert.deepEqual(codes.slice(0, 10), Array(10).fill('BAD_CREDENTIALS'));
     assert.deepEqual(codes.slice(10), ['RATE_LIMITED', 'RATE_LIMITED']);
-    const locked = await (await TestClient.connect(relay.wsUrl)).request(
-      'login',
-      { username: user.username, authKey: user.authKey },
-    );
-    assert.equal(
-      locked.error?.code,
-      'RATE_LIMITED',
-      'even the right key waits: the lockout must not become an oracle',
-    );
+    const locked = await (await TestClient.connect(relay.wsUrl)).request('login', {
+      username: user.username,
+      authKey: user.authKey,
+    });
+    assert.equal(locked.error?.code, 'RATE_LIMITED', 'even the right key waits: the lockout must not become an oracle');
     assert.ok(locked.error!.retryAfterMs! > 0);
   });
 
@@ -226,10 +185,7 @@ describe('login', () => {
       });
       if (reply.error?.code === 'RATE_LIMITED') limited++;
     }
-    assert.ok(
-      limited >= 1,
-      'password spraying from one address hits the per-IP limit',
-    );
+    assert.ok(limited >= 1, 'password spraying from one address hits the per-IP limit');
   });
 });
 
@@ -240,20 +196,11 @@ describe('registration rate limit', () => {
       const codes = [];
       for (let i = 0; i < 5; i++) {
         codes.push(
-          (
-            await (
-              await TestClient.connect(relay.wsUrl)
-            ).request('register', registration(uniqueName()))
-          ).error?.code ?? 'ok',
+          (await (await TestClient.connect(relay.wsUrl)).request('register', registration(uniqueName()))).error?.code ??
+            'ok',
         );
       }
-      assert.deepEqual(codes, [
-        'ok',
-        'ok',
-        'ok',
-        'RATE_LIMITED',
-        'RATE_LIMITED',
-      ]);
+      assert.deepEqual(codes, ['ok', 'ok', 'ok', 'RATE_LIMITED', 'RATE_LIMITED']);
     } finally {
       await relay.stop();
     }
@@ -267,10 +214,7 @@ describe('password change', () => {
       const client = await TestClient.connect(relay.wsUrl);
       const user = await registerUser(client);
       await client.call('join', { room: 'general' });
-      await client.call(
-        'send',
-        signMessage(user, 'general', 'signed with the first key'),
-      );
+      await client.call('send', signMessage(user, 'general', 'signed with the first key'));
       const otherDevice = await TestClient.connect(relay.wsUrl);
       await otherDevice.call('resume', {
         token: (
@@ -299,29 +243,18 @@ describe('password change', () => {
         changed.user.keys.map((k: { publicKey: string }) => k.publicKey),
         [user.publicKey, next.publicKey],
       );
-      const ended = await otherDevice.waitForEvent(
-        (e) => e.ev === 'session-ended',
-      );
+      const ended = await otherDevice.waitForEvent((e) => e.ev === 'session-ended');
       assert.equal(ended.reason, 'password-changed');
-      assert.equal(
-        (await otherDevice.request('online')).error?.code,
-        'NOT_AUTHENTICATED',
-      );
+      assert.equal((await otherDevice.request('online')).error?.code, 'NOT_AUTHENTICATED');
 
-      const stale = await client.request(
-        'send',
-        signMessage(user, 'general', 'old key after the change'),
-      );
+      const stale = await client.request('send', signMessage(user, 'general', 'old key after the change'));
       assert.equal(stale.error?.code, 'BAD_SIGNATURE');
-      const fresh = await client.call(
-        'send',
-        signMessage({ ...user, ...next }, 'general', 'new key'),
-      );
+      const fresh = await client.call('send', signMessage({ ...user, ...next }, 'general', 'new key'));
       assert.equal(fresh.seq, 2);
-      const login = await (await TestClient.connect(relay.wsUrl)).request(
-        'login',
-        { username: user.username, authKey: user.authKey },
-      );
+      const login = await (await TestClient.connect(relay.wsUrl)).request('login', {
+        username: user.username,
+        authKey: user.authKey,
+      });
       assert.equal(login.error?.code, 'BAD_CREDENTIALS');
       await (await TestClient.connect(relay.wsUrl)).call('login', {
         username: user.username,
@@ -342,14 +275,9 @@ describe('the accounts file', () => {
       .readdirSync(relay.dataDir)
       .map((name) => path.join(relay.dataDir, name))
       .filter((f) => fs.statSync(f).isFile());
-    const everything = files
-      .map((file) => fs.readFileSync(file, 'utf8'))
-      .join('\n');
+    const everything = files.map((file) => fs.readFileSync(file, 'utf8')).join('\n');
     assert.ok(!everything.includes(user.authKey), 'auth key not stored');
-    assert.ok(
-      !everything.includes(user.session.token),
-      'session token not stored',
-    );
+    assert.ok(!everything.includes(user.session.token), 'session token not stored');
     assert.ok(everything.includes(user.publicKey), 'public key stored');
   });
 
@@ -362,8 +290,7 @@ describe('the accounts file', () => {
       return TestClient.connect(relay.wsUrl)
         .then((fresh) => fresh.request('register', registration(username)))
         .then((reply) => {
-          if (reply.ok)
-            acknowledged.push({ id: reply.result.user.id, username });
+          if (reply.ok) acknowledged.push({ id: reply.result.user.id, username });
         })
         .catch(() => undefined);
     });
@@ -372,10 +299,7 @@ describe('the accounts file', () => {
     await relay.stop();
     await Promise.allSettled(burst);
     // Simulate the crash landing mid-line as well: a torn tail must be dropped, not refused.
-    fs.appendFileSync(
-      path.join(relay.dataDir, 'accounts.log'),
-      '{"t":"account","id":99999,"usern',
-    );
+    fs.appendFileSync(path.join(relay.dataDir, 'accounts.log'), '{"t":"account","id":99999,"usern');
 
     const restarted = await startRelay({ dataDir: relay.dataDir });
     try {
@@ -387,9 +311,7 @@ describe('the accounts file', () => {
         assert.equal(user.id, id, `${username} kept its id`);
       }
       const ids = new Set<number>();
-      for (const record of readRecords(
-        path.join(relay.dataDir, 'accounts.log'),
-      )) {
+      for (const record of readRecords(path.join(relay.dataDir, 'accounts.log'))) {
         if (record.t === 'account') {
           assert.ok(!ids.has(record.id), `id ${record.id} is unique`);
           ids.add(record.id);

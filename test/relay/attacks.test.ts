@@ -29,11 +29,7 @@ import {
 } from '../helpers/client.ts';
 import type { EventFrame, ReplyFrame, TestUser } from '../helpers/client.ts';
 import { appendRecords } from '../helpers/log-files.ts';
-import {
-  startRelay,
-  tempDataDir,
-  unreadFrameCode,
-} from '../helpers/relay-process.ts';
+import { startRelay, tempDataDir, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { fixture, pngChunk } from '../helpers/images.ts';
 
@@ -45,24 +41,14 @@ interface Person {
   user: TestUser;
 }
 
-async function connect(
-  on: RelayProcess,
-  localAddress?: string,
-): Promise<TestClient> {
-  const client = await TestClient.connect(
-    on.wsUrl,
-    localAddress ? { localAddress } : {},
-  );
+async function connect(on: RelayProcess, localAddress?: string): Promise<TestClient> {
+  const client = await TestClient.connect(on.wsUrl, localAddress ? { localAddress } : {});
   // Some attacks make the relay drop the connection on purpose: that must fail an assertion, not the process.
   client.socket.on('error', () => {});
   return client;
 }
 
-async function loggedIn(
-  on: RelayProcess,
-  room?: string,
-  localAddress?: string,
-): Promise<Person> {
+async function loggedIn(on: RelayProcess, room?: string, localAddress?: string): Promise<Person> {
   const client = await connect(on, localAddress);
   const user = await registerUser(client);
   if (room !== undefined) await client.call('join', { room });
@@ -70,41 +56,21 @@ async function loggedIn(
 }
 
 /** A refusal with a documented code, its standard (or a specific) readable message, and the field at fault. */
-function assertRefused(
-  reply: ReplyFrame,
-  code: keyof typeof ERROR_MESSAGES,
-  field?: string,
-  what = '',
-): void {
-  assert.equal(
-    reply.ok,
-    false,
-    `${what} was accepted: ${JSON.stringify(reply.result)?.slice(0, 200)}`,
-  );
-  assert.equal(
-    reply.error?.code,
-    code,
-    `${what}: ${JSON.stringify(reply.error)}`,
-  );
+function assertRefused(reply: ReplyFrame, code: keyof typeof ERROR_MESSAGES, field?: string, what = ''): void {
+  assert.equal(reply.ok, false, `${what} was accepted: ${JSON.stringify(reply.result)?.slice(0, 200)}`);
+  assert.equal(reply.error?.code, code, `${what}: ${JSON.stringify(reply.error)}`);
   assert.equal(typeof reply.error?.message, 'string', what);
   assert.ok(reply.error!.message.length > 0, `${what}: a readable message`);
-  if (field !== undefined)
-    assert.equal(reply.error?.field, field, `${what}: field`);
+  if (field !== undefined) assert.equal(reply.error?.field, field, `${what}: field`);
   assert.equal(reply.result, undefined, `${what}: no result with a refusal`);
 }
 
 /** Texts and sequence numbers of a room's kept history, read through a (re-)join. */
-async function historyOf(
-  client: TestClient,
-  room: string,
-): Promise<{ seq: number; messages: [number, string][] }> {
+async function historyOf(client: TestClient, room: string): Promise<{ seq: number; messages: [number, string][] }> {
   const joined = await client.call('join', { room });
   return {
     seq: joined.seq,
-    messages: joined.messages.map((m: { seq: number; text: string }) => [
-      m.seq,
-      m.text,
-    ]),
+    messages: joined.messages.map((m: { seq: number; text: string }) => [m.seq, m.text]),
   };
 }
 
@@ -117,55 +83,35 @@ async function settle(...clients: TestClient[]): Promise<void> {
 }
 
 function relayAlive(process: RelayProcess): void {
-  assert.equal(
-    process.child.exitCode,
-    null,
-    'the relay process is still running',
-  );
-  assert.equal(
-    process.child.signalCode,
-    null,
-    'the relay process is still running',
-  );
+  assert.equal(process.child.exitCode, null, 'the relay process is still running');
+  assert.equal(process.child.signalCode, null, 'the relay process is still running');
 }
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2
-    ? sorted[mid]!
-    : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
 /** ASCII to full-width forms (NFKC maps them back): `Ivan` -> `Ｉｖａｎ`. */
 const fullWidth = (text: string): string =>
   text.replace(/[!-~]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0));
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 // --- images ----------------------------------------------------------------------------------
 
-const PNG_SIGNATURE = Buffer.from([
-  0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
-]);
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** A PNG whose header declares width x height RGB pixels, with at most `rows` real scanlines of data. */
-function makePng(
-  width: number,
-  height: number,
-  seed: number,
-  rows = height,
-  extra: Buffer[] = [],
-): Buffer {
+function makePng(width: number, height: number, seed: number, rows = height, extra: Buffer[] = []): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
   const stride = 1 + Math.min(width, 64) * 3;
   const raw = Buffer.alloc(Math.min(rows, 64) * stride);
-  for (let i = 0; i < raw.length; i++)
-    raw[i] = i % stride === 0 ? 0 : (i * 7 + seed) & 255;
+  for (let i = 0; i < raw.length; i++) raw[i] = i % stride === 0 ? 0 : (i * 7 + seed) & 255;
   return Buffer.concat([
     PNG_SIGNATURE,
     pngChunk('IHDR', ihdr),
@@ -190,17 +136,7 @@ function jpegDeclaring(width: number, height: number): Buffer {
   return Buffer.from([
     0xff,
     0xd8,
-    ...segment(0xc0, [
-      8,
-      height >> 8,
-      height & 255,
-      width >> 8,
-      width & 255,
-      1,
-      1,
-      0x11,
-      0,
-    ]),
+    ...segment(0xc0, [8, height >> 8, height & 255, width >> 8, width & 255, 1, 1, 0x11, 0]),
     ...segment(0xda, [1, 1, 0, 0, 63, 0]),
     0x12,
     0x34,
@@ -217,12 +153,7 @@ function webpDeclaring(width: number, height: number): Buffer {
   const bits = Buffer.alloc(4);
   bits.writeUInt32LE(((width - 1) | ((height - 1) << 14)) >>> 0);
   const payload = Buffer.concat([Buffer.from([0x2f]), bits]);
-  const chunk = Buffer.concat([
-    Buffer.from('VP8L'),
-    Buffer.from([payload.length, 0, 0, 0]),
-    payload,
-    Buffer.from([0]),
-  ]);
+  const chunk = Buffer.concat([Buffer.from('VP8L'), Buffer.from([payload.length, 0, 0, 0]), payload, Buffer.from([0])]);
   const body = Buffer.concat([Buffer.from('WEBP'), chunk]);
   const size = Buffer.alloc(4);
   size.writeUInt32LE(body.length);
@@ -264,15 +195,13 @@ function assertUploadRefused(
   assert.equal(reply.body?.ok, false, what);
   assert.equal(reply.body?.error?.code, code, what);
   assert.ok(
-    typeof reply.body?.error?.message === 'string' &&
-      reply.body.error.message.length > 0,
+    typeof reply.body?.error?.message === 'string' && reply.body.error.message.length > 0,
     `${what}: a readable message`,
   );
   assert.equal(reply.body?.result, undefined, what);
 }
 
-const avatarFiles = (on: RelayProcess): string[] =>
-  fs.readdirSync(path.join(on.dataDir, 'avatars')).sort();
+const avatarFiles = (on: RelayProcess): string[] => fs.readdirSync(path.join(on.dataDir, 'avatars')).sort();
 
 // ---------------------------------------------------------------------------------------------
 // One relay for the attacks that need no restart, no special flags and no address of their own.
@@ -291,27 +220,16 @@ describe('forged and misattributed messages', () => {
     const author = await loggedIn(relay, room);
     const other = await loggedIn(relay, room);
     const watcher = await loggedIn(relay, room);
-    const { seq: first } = await author.client.call(
-      'send',
-      signMessage(author.user, room, 'before'),
-    );
+    const { seq: first } = await author.client.call('send', signMessage(author.user, room, 'before'));
     assert.equal(first, 1);
 
     const genuine = signMessage(author.user, room, 'after');
-    const signedBy = (
-      user: TestUser,
-      fields: Partial<typeof genuine>,
-    ): string =>
-      crypto
-        .sign(null, signedBytes({ ...genuine, ...fields }), user.privateKey)
-        .toString('base64url');
+    const signedBy = (user: TestUser, fields: Partial<typeof genuine>): string =>
+      crypto.sign(null, signedBytes({ ...genuine, ...fields }), user.privateKey).toString('base64url');
     // ed25519 malleability: S + L is the same point arithmetic but not canonical; RFC 8032 verifiers must refuse it.
     const L = (1n << 252n) + 27742317777372353535851937790883648493n;
     const sigBytes = Buffer.from(genuine.sig, 'base64url');
-    const s =
-      BigInt(
-        `0x${Buffer.from(sigBytes.subarray(32)).reverse().toString('hex')}`,
-      ) + L;
+    const s = BigInt(`0x${Buffer.from(sigBytes.subarray(32)).reverse().toString('hex')}`) + L;
     const malleated = Buffer.concat([
       sigBytes.subarray(0, 32),
       Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse(),
@@ -320,10 +238,7 @@ describe('forged and misattributed messages', () => {
     const forgeries: [string, Record<string, unknown>][] = [
       ['text changed after signing', { ...genuine, text: 'aftes' }],
       ['timestamp changed after signing', { ...genuine, ts: genuine.ts + 1 }],
-      [
-        'signed by another user’s key',
-        { ...genuine, sig: signedBy(other.user, {}) },
-      ],
+      ['signed by another user’s key', { ...genuine, sig: signedBy(other.user, {}) }],
       [
         'signed for another room',
         {
@@ -331,26 +246,16 @@ describe('forged and misattributed messages', () => {
           sig: signedBy(author.user, { room: uniqueName('elsewhere') }),
         },
       ],
-      [
-        'signature of another message',
-        { ...genuine, sig: signedBy(author.user, { text: 'something else' }) },
-      ],
+      ['signature of another message', { ...genuine, sig: signedBy(author.user, { text: 'something else' }) }],
       ['all-zero signature', { ...genuine, sig: 'A'.repeat(86) }],
       ['non-canonical (malleated) signature', { ...genuine, sig: malleated }],
     ];
     for (const [what, fields] of forgeries)
-      assertRefused(
-        await author.client.request('send', fields),
-        'BAD_SIGNATURE',
-        'sig',
-        what,
-      );
+      assertRefused(await author.client.request('send', fields), 'BAD_SIGNATURE', 'sig', what);
 
     // Nothing was stored, no number was used and the id is still free: the genuine message takes seq 2.
     assert.equal((await author.client.call('send', genuine)).seq, 2);
-    await watcher.client.waitForEvent(
-      (e) => e.ev === 'message' && e.cid === genuine.cid,
-    );
+    await watcher.client.waitForEvent((e) => e.ev === 'message' && e.cid === genuine.cid);
     await settle(watcher.client, other.client);
     assert.deepEqual(await historyOf(watcher.client, room), {
       seq: 2,
@@ -369,11 +274,7 @@ describe('forged and misattributed messages', () => {
         'no forged message was fanned out',
       );
     }
-    assert.equal(
-      (await author.client.request('online', { room })).ok,
-      true,
-      'the sender’s session is still served',
-    );
+    assert.equal((await author.client.request('online', { room })).ok, true, 'the sender’s session is still served');
   });
 
   test('a message claiming another author is refused with WRONG_AUTHOR, even carrying that author’s valid signature; the real author’s message and id are untouched', async () => {
@@ -401,18 +302,11 @@ describe('forged and misattributed messages', () => {
     const nobody = signMessage(mallory.user, room, 'I am nobody', {
       author: 987654,
     });
-    assertRefused(
-      await mallory.client.request('send', nobody),
-      'WRONG_AUTHOR',
-      'author',
-      'an id nobody has',
-    );
+    assertRefused(await mallory.client.request('send', nobody), 'WRONG_AUTHOR', 'author', 'an id nobody has');
 
     // The victim's id and number are unused: their own copy goes through as seq 1.
     assert.equal((await victim.client.call('send', victims)).seq, 1);
-    const delivered = await mallory.client.waitForEvent(
-      (e) => e.ev === 'message' && e.cid === victims.cid,
-    );
+    const delivered = await mallory.client.waitForEvent((e) => e.ev === 'message' && e.cid === victims.cid);
     const { ev: _ev, seq: _seq, ...captured } = delivered;
     assertRefused(
       await mallory.client.request('send', captured),
@@ -431,8 +325,7 @@ describe('forged and misattributed messages', () => {
       [[1, victim.user.profile.id]],
     );
     assert.deepEqual(
-      (await watcher.client.call('profile', { userId: victim.user.profile.id }))
-        .user,
+      (await watcher.client.call('profile', { userId: victim.user.profile.id })).user,
       victim.user.profile,
     );
   });
@@ -452,12 +345,7 @@ describe('replayed messages', () => {
     const original = signMessage(author.user, room, 'once');
     assert.equal((await author.client.call('send', original)).seq, 1);
     const again = await author.client.request('send', original);
-    assertRefused(
-      again,
-      'DUPLICATE_MESSAGE',
-      undefined,
-      'the same message again',
-    );
+    assertRefused(again, 'DUPLICATE_MESSAGE', undefined, 'the same message again');
     assert.equal(again.error?.seq, 1, 'names the earlier copy');
     const resigned = signMessage(author.user, room, 'changed my mind', {
       cid: original.cid,
@@ -472,9 +360,7 @@ describe('replayed messages', () => {
     // Ten copies of a new message at once, half on each tab: exactly one is stored.
     const racing = signMessage(author.user, room, 'raced');
     const replies = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        (i % 2 ? secondTab : author.client).request('send', racing),
-      ),
+      Array.from({ length: 10 }, (_, i) => (i % 2 ? secondTab : author.client).request('send', racing)),
     );
     assert.equal(
       replies.filter((r) => r.ok).length,
@@ -484,9 +370,7 @@ describe('replayed messages', () => {
     for (const reply of replies.filter((r) => !r.ok))
       assertRefused(reply, 'DUPLICATE_MESSAGE', undefined, 'a racing copy');
 
-    await watcher.client.waitForEvent(
-      (e) => e.ev === 'message' && e.cid === racing.cid,
-    );
+    await watcher.client.waitForEvent((e) => e.ev === 'message' && e.cid === racing.cid);
     await settle(watcher.client);
     assert.deepEqual(await historyOf(watcher.client, room), {
       seq: 2,
@@ -495,11 +379,7 @@ describe('replayed messages', () => {
         [2, 'raced'],
       ],
     });
-    assert.equal(
-      messageEvents(watcher.client, room).length,
-      2,
-      'each message fanned out once',
-    );
+    assert.equal(messageEvents(watcher.client, room).length, 2, 'each message fanned out once');
   });
 
   test('a message id is still refused after a restart, also once compaction has dropped its line from messages.log', async () => {
@@ -515,10 +395,7 @@ describe('replayed messages', () => {
       for (let sent = 0; sent < 1100; sent += 100) {
         await Promise.all(
           Array.from({ length: 100 }, (_, i) =>
-            author.client.call(
-              'send',
-              signMessage(author.user, 'general', `filler ${sent + i}`),
-            ),
+            author.client.call('send', signMessage(author.user, 'general', `filler ${sent + i}`)),
           ),
         );
       }
@@ -532,14 +409,8 @@ describe('replayed messages', () => {
         .trim()
         .split('\n')
         .filter((line) => line.includes('"text":'));
-      assert.ok(
-        messageLines.length < 1102,
-        `messages.log was compacted (${messageLines.length} message lines)`,
-      );
-      assert.ok(
-        !messageLines.some((line) => line.includes(early.cid)),
-        'the early message’s line is gone',
-      );
+      assert.ok(messageLines.length < 1102, `messages.log was compacted (${messageLines.length} message lines)`);
+      assert.ok(!messageLines.some((line) => line.includes(early.cid)), 'the early message’s line is gone');
 
       second = await startRelay({
         dataDir: first.dataDir,
@@ -560,10 +431,7 @@ describe('replayed messages', () => {
         !replay.ok,
         `replay of a message compacted out of the log was stored again as seq ${replay.result?.seq}`,
       );
-      assert.ok(
-        ['DUPLICATE_MESSAGE', 'CLOCK_SKEW'].includes(replay.error!.code),
-        JSON.stringify(replay.error),
-      );
+      assert.ok(['DUPLICATE_MESSAGE', 'CLOCK_SKEW'].includes(replay.error!.code), JSON.stringify(replay.error));
       assert.deepEqual(await historyOf(back, 'general'), {
         seq: 1102,
         messages: [[1102, 'late']],
@@ -659,8 +527,7 @@ describe('tokens after logout and after expiry', () => {
       assert.equal(await first.stop('SIGINT'), 0);
     }
     const token = (): string => crypto.randomBytes(32).toString('base64url');
-    const hash = (value: string): string =>
-      crypto.createHash('sha256').update(value).digest('base64url');
+    const hash = (value: string): string => crypto.createHash('sha256').update(value).digest('base64url');
     const shortLived = token();
     const longLived = token();
     const expiresAt = Date.now() + 3000;
@@ -714,20 +581,12 @@ describe('tokens after logout and after expiry', () => {
         'profile (and avatar) unchanged',
       );
       assert.equal(
-        (
-          await (
-            await connect(relayUp)
-          ).call('resume', { token: user.session.token })
-        ).user.id,
+        (await (await connect(relayUp)).call('resume', { token: user.session.token })).user.id,
         user.profile.id,
         'the user’s other session is untouched',
       );
       assert.equal(
-        (
-          await (
-            await connect(relayUp)
-          ).call('login', { username: user.username, authKey: user.authKey })
-        ).user.id,
+        (await (await connect(relayUp)).call('login', { username: user.username, authKey: user.authKey })).user.id,
         user.profile.id,
         'the password still logs in',
       );
@@ -746,11 +605,7 @@ describe('password guessing (limits as in PROTOCOL.md: 10 per name then one a mi
   });
   after(() => guarded.stop());
 
-  const login = async (
-    address: string,
-    username: string,
-    authKey: string,
-  ): Promise<ReplyFrame> => {
+  const login = async (address: string, username: string, authKey: string): Promise<ReplyFrame> => {
     const client = await connect(guarded, address);
     const reply = await client.request('login', { username, authKey });
     await client.close();
@@ -776,49 +631,23 @@ describe('password guessing (limits as in PROTOCOL.md: 10 per name then one a mi
     // Eight failed logins from three addresses (none of which reaches its own limit), in three spellings.
     const spellings = [username, username.toUpperCase(), fullWidth(username)];
     for (let i = 0; i < 8; i++)
-      codes.push(
-        (await login(`127.0.0.${31 + (i % 3)}`, spellings[i % 3]!, randomKey()))
-          .error!.code,
-      );
+      codes.push((await login(`127.0.0.${31 + (i % 3)}`, spellings[i % 3]!, randomKey())).error!.code);
     assert.deepEqual(codes, Array(10).fill('BAD_CREDENTIALS'));
 
     const limited = await login('127.0.0.34', username, randomKey());
     const elapsed = Date.now() - start;
-    assertRefused(
-      limited,
-      'RATE_LIMITED',
-      undefined,
-      'the 11th guess, from a fresh address',
-    );
+    assertRefused(limited, 'RATE_LIMITED', undefined, 'the 11th guess, from a fresh address');
     const wait = limited.error!.retryAfterMs!;
     // One token a minute: after 10 quick failures the next one is about 60 s minus the time they took.
-    assert.ok(
-      wait <= 60_000 && wait >= 60_000 - elapsed - 100,
-      `retryAfterMs ${wait} (elapsed ${elapsed} ms)`,
-    );
-    t.diagnostic(
-      `per-name lockout after 10 failures in ${elapsed} ms: retryAfterMs ${wait}`,
-    );
-    const rightKey = await login(
-      '127.0.0.35',
-      fullWidth(username.toUpperCase()),
-      authKey,
-    );
-    assertRefused(
-      rightKey,
-      'RATE_LIMITED',
-      undefined,
-      'the right key while the name is locked',
-    );
-    assert.ok(
-      rightKey.error!.retryAfterMs! <= wait,
-      'refused guesses do not extend the lockout',
-    );
+    assert.ok(wait <= 60_000 && wait >= 60_000 - elapsed - 100, `retryAfterMs ${wait} (elapsed ${elapsed} ms)`);
+    t.diagnostic(`per-name lockout after 10 failures in ${elapsed} ms: retryAfterMs ${wait}`);
+    const rightKey = await login('127.0.0.35', fullWidth(username.toUpperCase()), authKey);
+    assertRefused(rightKey, 'RATE_LIMITED', undefined, 'the right key while the name is locked');
+    assert.ok(rightKey.error!.retryAfterMs! <= wait, 'refused guesses do not extend the lockout');
 
     const device = await connect(guarded, '127.0.0.36');
     assert.equal(
-      (await device.call('resume', { token: victim.user.session.token })).user
-        .id,
+      (await device.call('resume', { token: victim.user.session.token })).user.id,
       victim.user.profile.id,
       'existing sessions still resume',
     );
@@ -832,14 +661,8 @@ describe('password guessing (limits as in PROTOCOL.md: 10 per name then one a mi
     const ghost = uniqueName('ghost');
     const ghostCodes: string[] = [];
     for (let i = 0; i < 11; i++)
-      ghostCodes.push(
-        (await login(`127.0.0.${37 + (i % 3)}`, ghost, randomKey())).error!
-          .code,
-      );
-    assert.deepEqual(ghostCodes, [
-      ...Array(10).fill('BAD_CREDENTIALS'),
-      'RATE_LIMITED',
-    ]);
+      ghostCodes.push((await login(`127.0.0.${37 + (i % 3)}`, ghost, randomKey())).error!.code);
+    assert.deepEqual(ghostCodes, [...Array(10).fill('BAD_CREDENTIALS'), 'RATE_LIMITED']);
   });
 
   test('per address: 30 failures across names, then RATE_LIMITED even for the right key of an untouched account, then one try per 10 s; other addresses are not affected', async (t) => {
@@ -848,41 +671,18 @@ describe('password guessing (limits as in PROTOCOL.md: 10 per name then one a mi
     const sprayer = '127.0.0.40';
     const start = Date.now();
     const codes: string[] = [];
-    for (let i = 0; i < 30; i++)
-      codes.push(
-        (await login(sprayer, uniqueName('spray'), randomKey())).error!.code,
-      );
+    for (let i = 0; i < 30; i++) codes.push((await login(sprayer, uniqueName('spray'), randomKey())).error!.code);
     assert.deepEqual(codes, Array(30).fill('BAD_CREDENTIALS'));
 
     const limited = await login(sprayer, uniqueName('spray'), randomKey());
     const elapsed = Date.now() - start;
-    assertRefused(
-      limited,
-      'RATE_LIMITED',
-      undefined,
-      'the 31st guess from one address',
-    );
+    assertRefused(limited, 'RATE_LIMITED', undefined, 'the 31st guess from one address');
     const wait = limited.error!.retryAfterMs!;
-    assert.ok(
-      wait <= 10_000 && wait >= 10_000 - elapsed - 100,
-      `retryAfterMs ${wait} (elapsed ${elapsed} ms)`,
-    );
+    assert.ok(wait <= 10_000 && wait >= 10_000 - elapsed - 100, `retryAfterMs ${wait} (elapsed ${elapsed} ms)`);
     const askedAt = Date.now();
-    const rightKey = await login(
-      sprayer,
-      bystander.user.username,
-      bystander.user.authKey,
-    );
-    assertRefused(
-      rightKey,
-      'RATE_LIMITED',
-      undefined,
-      'a right key from the locked address',
-    );
-    assert.ok(
-      rightKey.error!.retryAfterMs! <= wait,
-      'refused guesses do not extend the lockout',
-    );
+    const rightKey = await login(sprayer, bystander.user.username, bystander.user.authKey);
+    assertRefused(rightKey, 'RATE_LIMITED', undefined, 'a right key from the locked address');
+    assert.ok(rightKey.error!.retryAfterMs! <= wait, 'refused guesses do not extend the lockout');
 
     // "Then one every 10 s": after the advertised wait exactly one more guess is let through.
     await sleep(rightKey.error!.retryAfterMs! + 50);
@@ -894,18 +694,12 @@ describe('password guessing (limits as in PROTOCOL.md: 10 per name then one a mi
     );
     const next = await login(sprayer, uniqueName('spray'), randomKey());
     const sinceFree = Date.now() - askedAt - rightKey.error!.retryAfterMs!;
-    assertRefused(
-      next,
-      'RATE_LIMITED',
-      undefined,
-      'the guess right after that',
-    );
+    assertRefused(next, 'RATE_LIMITED', undefined, 'the guess right after that');
     // The let-through guess spent the token that came back no earlier than askedAt + retryAfterMs
     // (less 1 ms: the relay rounds waits up), so the next is a full 10 s away less the time since
     // then: round trips that a busy machine can stretch to seconds.
     assert.ok(
-      next.error!.retryAfterMs! >= 10_000 - sinceFree - 1 &&
-        next.error!.retryAfterMs! <= 10_000,
+      next.error!.retryAfterMs! >= 10_000 - sinceFree - 1 && next.error!.retryAfterMs! <= 10_000,
       `retryAfterMs ${next.error!.retryAfterMs} (${sinceFree} ms since the token came back)`,
     );
     t.diagnostic(
@@ -943,41 +737,23 @@ describe('username enumeration through salt', () => {
       const known = (await loggedIn(first)).user;
       const ghost = uniqueName('ghost');
       const client = await connect(first);
-      const real = (await client.call('salt', { username: known.username }))
-        .kdf;
+      const real = (await client.call('salt', { username: known.username })).kdf;
       const fake = (await client.call('salt', { username: ghost })).kdf;
       // Same fields in the same order, same parameters, same salt length: the reply frames have the same size.
       assert.equal(shape(fake), shape(real));
       assert.equal(JSON.stringify(fake).length, JSON.stringify(real).length);
       assert.notEqual(fake.salt, real.salt);
       for (const spelling of [ghost, ghost.toUpperCase(), fullWidth(ghost)]) {
-        assert.deepEqual(
-          (await client.call('salt', { username: spelling })).kdf,
-          fake,
-          `stable for ${spelling}`,
-        );
+        assert.deepEqual((await client.call('salt', { username: spelling })).kdf, fake, `stable for ${spelling}`);
       }
       assert.equal(await first.stop('SIGINT'), 0);
 
       second = await startRelay({ dataDir });
       const again = await connect(second);
-      assert.deepEqual(
-        (await again.call('salt', { username: ghost })).kdf,
-        fake,
-        'stable across a restart',
-      );
-      assert.deepEqual(
-        (await again.call('salt', { username: known.username })).kdf,
-        real,
-      );
-      const elsewhere = (
-        await (await connect(probe)).call('salt', { username: ghost })
-      ).kdf;
-      assert.notEqual(
-        elsewhere.salt,
-        fake.salt,
-        'another relay (another secret) answers another fake salt',
-      );
+      assert.deepEqual((await again.call('salt', { username: ghost })).kdf, fake, 'stable across a restart');
+      assert.deepEqual((await again.call('salt', { username: known.username })).kdf, real);
+      const elsewhere = (await (await connect(probe)).call('salt', { username: ghost })).kdf;
+      assert.notEqual(elsewhere.salt, fake.salt, 'another relay (another secret) answers another fake salt');
       assert.equal(shape(elsewhere), shape(fake));
     } finally {
       await first.stop();
@@ -999,35 +775,21 @@ describe('username enumeration through salt', () => {
     };
     const registered = await client.request('register', strong);
     if (!registered.ok) {
-      assertRefused(
-        registered,
-        'INVALID_FIELD',
-        undefined,
-        'non-default KDF settings',
-      );
+      assertRefused(registered, 'INVALID_FIELD', undefined, 'non-default KDF settings');
       return;
     }
     const asker = await connect(probe);
     const real = (await asker.call('salt', { username: name })).kdf;
-    const fake = (await asker.call('salt', { username: uniqueName('ghost') }))
-      .kdf;
-    assert.equal(
-      shape(real),
-      shape(fake),
-      'the salt answer reveals that this name is registered',
-    );
+    const fake = (await asker.call('salt', { username: uniqueName('ghost') })).kdf;
+    assert.equal(shape(real), shape(fake), 'the salt answer reveals that this name is registered');
   });
 
   test('salt answers for known and unknown names take the same time (300 interleaved requests each)', async (t) => {
     // Three known and three unknown names of one length (the HMAC runs over the name).
     const length = 16;
-    const name = (prefix: string): string =>
-      `${prefix}${crypto.randomBytes(8).toString('hex')}`.slice(0, length);
+    const name = (prefix: string): string => `${prefix}${crypto.randomBytes(8).toString('hex')}`.slice(0, length);
     const known: string[] = [];
-    for (let i = 0; i < 3; i++)
-      known.push(
-        (await registerUser(await connect(probe), name('kn'))).username,
-      );
+    for (let i = 0; i < 3; i++) known.push((await registerUser(await connect(probe), name('kn'))).username);
     const unknown = [name('gh'), name('gh'), name('gh')];
     const client = await connect(probe);
     const timed = async (username: string): Promise<number> => {
@@ -1062,10 +824,7 @@ describe('username enumeration through salt', () => {
     const mk = median(knownMs);
     const mu = median(unknownMs);
     // Split-half medians of the known side: the noise floor of this machine at this moment.
-    const noise = Math.abs(
-      median(knownMs.filter((_, i) => i % 2)) -
-        median(knownMs.filter((_, i) => !(i % 2))),
-    );
+    const noise = Math.abs(median(knownMs.filter((_, i) => i % 2)) - median(knownMs.filter((_, i) => !(i % 2))));
     t.diagnostic(
       `salt round trip medians: known ${(mk * 1000).toFixed(1)} µs, unknown ${(mu * 1000).toFixed(1)} µs, difference ${((mu - mk) * 1000).toFixed(1)} µs; split-half noise ${(noise * 1000).toFixed(1)} µs`,
     );
@@ -1097,54 +856,32 @@ describe('hostile avatars', () => {
     assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
     const avatar: string = accepted.body.result.user.avatar;
     await observer.client.waitForEvent(
-      (e) =>
-        e.ev === 'profile' &&
-        e.user.id === me.user.profile.id &&
-        e.user.avatar === avatar,
+      (e) => e.ev === 'profile' && e.user.id === me.user.profile.id && e.user.avatar === avatar,
     );
     const files = avatarFiles(relay);
     const eventsBefore = observer.client.events.length;
 
-    const html = Buffer.from(
-      '<!doctype html><html><body><script>fetch("/v1/avatar")</script></body></html>',
-    );
+    const html = Buffer.from('<!doctype html><html><body><script>fetch("/v1/avatar")</script></body></html>');
     const zipEnd = Buffer.from([0x50, 0x4b, 0x05, 0x06, ...Array(18).fill(0)]);
     const attacks: [string, Buffer, string][] = [
       [
         'SVG with a script',
-        Buffer.from(
-          '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><script>alert(1)</script></svg>',
-        ),
+        Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><script>alert(1)</script></svg>'),
         'image/svg+xml',
       ],
       [
         'SVG behind a byte-order mark, labelled PNG',
-        Buffer.concat([
-          Buffer.from([0xef, 0xbb, 0xbf]),
-          Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'),
-        ]),
+        Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>')]),
         'image/png',
       ],
       ['HTML labelled PNG', html, 'image/png'],
-      [
-        'PNG signature followed by HTML',
-        Buffer.concat([PNG_SIGNATURE, html]),
-        'image/png',
-      ],
+      ['PNG signature followed by HTML', Buffer.concat([PNG_SIGNATURE, html]), 'image/png'],
       [
         'HTML page with a PNG inside',
-        Buffer.concat([
-          Buffer.from('<html><body>'),
-          freshPng(),
-          Buffer.from('</body></html>'),
-        ]),
+        Buffer.concat([Buffer.from('<html><body>'), freshPng(), Buffer.from('</body></html>')]),
         'image/png',
       ],
-      [
-        'PNG and ZIP in one file',
-        Buffer.concat([freshPng(), zipEnd]),
-        'image/png',
-      ],
+      ['PNG and ZIP in one file', Buffer.concat([freshPng(), zipEnd]), 'image/png'],
       [
         'PNG with a script after IEND',
         Buffer.concat([freshPng(), Buffer.from('<script>alert(1)</script>')]),
@@ -1152,37 +889,22 @@ describe('hostile avatars', () => {
       ],
     ];
     for (const [what, body, type] of attacks)
-      assertUploadRefused(
-        await upload(relay, body, token, type),
-        415,
-        'BAD_IMAGE',
-        what,
-      );
+      assertUploadRefused(await upload(relay, body, token, type), 415, 'BAD_IMAGE', what);
 
     await settle(observer.client, me.client);
     assert.deepEqual(
-      observer.client.events
-        .slice(eventsBefore)
-        .filter((e) => e.ev === 'profile'),
+      observer.client.events.slice(eventsBefore).filter((e) => e.ev === 'profile'),
       [],
       'no profile change was announced',
     );
     assert.equal(
-      (await observer.client.call('profile', { userId: me.user.profile.id }))
-        .user.avatar,
+      (await observer.client.call('profile', { userId: me.user.profile.id })).user.avatar,
       avatar,
       'the avatar is the one from before',
     );
-    assert.deepEqual(
-      avatarFiles(relay),
-      files,
-      'no file was written to avatars/',
-    );
+    assert.deepEqual(avatarFiles(relay), files, 'no file was written to avatars/');
     const served = await fetch(`${relay.url}${avatar}`);
-    assert.ok(
-      Buffer.from(await served.arrayBuffer()).equals(own),
-      'the stored avatar is byte for byte the same',
-    );
+    assert.ok(Buffer.from(await served.arrayBuffer()).equals(own), 'the stored avatar is byte for byte the same');
   });
 
   test('decompression bombs, too many pixels and too many bytes are refused with 413 IMAGE_TOO_LARGE; nothing is stored or announced', async () => {
@@ -1190,13 +912,9 @@ describe('hostile avatars', () => {
     const observer = await loggedIn(relay);
     const token = me.user.session.token;
     const own = freshPng();
-    const avatar: string = (await upload(relay, own, token)).body.result.user
-      .avatar;
+    const avatar: string = (await upload(relay, own, token)).body.result.user.avatar;
     await observer.client.waitForEvent(
-      (e) =>
-        e.ev === 'profile' &&
-        e.user.id === me.user.profile.id &&
-        e.user.avatar === avatar,
+      (e) => e.ev === 'profile' && e.user.id === me.user.profile.id && e.user.avatar === avatar,
     );
     const files = avatarFiles(relay);
     const eventsBefore = observer.client.events.length;
@@ -1210,14 +928,8 @@ describe('hostile avatars', () => {
       ]);
     };
     const attacks: [string, Buffer][] = [
-      [
-        'PNG declaring 100000x100000 in a few hundred bytes',
-        makePng(100_000, 100_000, pngSeed++, 2),
-      ],
-      [
-        'PNG declaring 2^31-1 x 2^31-1',
-        makePng(0x7fffffff, 0x7fffffff, pngSeed++, 1),
-      ],
+      ['PNG declaring 100000x100000 in a few hundred bytes', makePng(100_000, 100_000, pngSeed++, 2)],
+      ['PNG declaring 2^31-1 x 2^31-1', makePng(0x7fffffff, 0x7fffffff, pngSeed++, 1)],
       ['JPEG declaring 65000x65000 in 38 bytes', jpegDeclaring(65_000, 65_000)],
       ['WebP declaring 16384x16384 in 26 bytes', webpDeclaring(16_384, 16_384)],
       ['PNG of 1025x1024 pixels', makePng(1025, 1024, pngSeed++, 2)],
@@ -1226,37 +938,18 @@ describe('hostile avatars', () => {
     ];
     for (const [what, body] of attacks) {
       assert.ok(body.length < 1024 || body.length > 512 * 1024, what);
-      assertUploadRefused(
-        await upload(relay, body, token),
-        413,
-        'IMAGE_TOO_LARGE',
-        what,
-      );
+      assertUploadRefused(await upload(relay, body, token), 413, 'IMAGE_TOO_LARGE', what);
     }
 
     await settle(observer.client, me.client);
     assert.deepEqual(
-      observer.client.events
-        .slice(eventsBefore)
-        .filter((e) => e.ev === 'profile'),
+      observer.client.events.slice(eventsBefore).filter((e) => e.ev === 'profile'),
       [],
       'no profile change was announced',
     );
-    assert.equal(
-      (await observer.client.call('profile', { userId: me.user.profile.id }))
-        .user.avatar,
-      avatar,
-    );
-    assert.deepEqual(
-      avatarFiles(relay),
-      files,
-      'no file was written to avatars/',
-    );
-    assert.ok(
-      Buffer.from(
-        await (await fetch(`${relay.url}${avatar}`)).arrayBuffer(),
-      ).equals(own),
-    );
+    assert.equal((await observer.client.call('profile', { userId: me.user.profile.id })).user.avatar, avatar);
+    assert.deepEqual(avatarFiles(relay), files, 'no file was written to avatars/');
+    assert.ok(Buffer.from(await (await fetch(`${relay.url}${avatar}`)).arrayBuffer()).equals(own));
   });
 
   test('a JPEG with HTML smuggled between its end marker and a repeated end marker is refused with 415 BAD_IMAGE', async () => {
@@ -1273,11 +966,7 @@ describe('hostile avatars', () => {
       'BAD_IMAGE',
       'JPEG + HTML + EOI',
     );
-    assert.equal(
-      (await me.client.call('profile', { userId: me.user.profile.id })).user
-        .avatar,
-      null,
-    );
+    assert.equal((await me.client.call('profile', { userId: me.user.profile.id })).user.avatar, null);
   });
 
   test('an image carrying HTML inside a well-formed metadata chunk or segment is at most served as an inert image', async (t) => {
@@ -1285,25 +974,16 @@ describe('hostile avatars', () => {
     // must hold is that the served file can never be read as a page: real image type, nosniff, a CSP that
     // allows nothing.
     const me = await loggedIn(relay);
-    const script = Buffer.from(
-      '<html><script>alert(document.domain)</script></html>',
-    );
+    const script = Buffer.from('<html><script>alert(document.domain)</script></html>');
     const jpeg = fixture('chromium-300x200.jpg');
     const comment = Buffer.concat([
-      Buffer.from([
-        0xff,
-        0xfe,
-        (script.length + 2) >> 8,
-        (script.length + 2) & 255,
-      ]),
+      Buffer.from([0xff, 0xfe, (script.length + 2) >> 8, (script.length + 2) & 255]),
       script,
     ]);
     const cases: [string, Buffer, string][] = [
       [
         'PNG with HTML in a tEXt chunk',
-        makePng(16, 16, pngSeed++, 16, [
-          pngChunk('tEXt', Buffer.concat([Buffer.from('Comment\0'), script])),
-        ]),
+        makePng(16, 16, pngSeed++, 16, [pngChunk('tEXt', Buffer.concat([Buffer.from('Comment\0'), script]))]),
         'image/png',
       ],
       [
@@ -1313,29 +993,14 @@ describe('hostile avatars', () => {
       ],
     ];
     for (const [what, body, mime] of cases) {
-      const reply = await upload(
-        relay,
-        body,
-        me.user.session.token,
-        'text/html',
-      );
+      const reply = await upload(relay, body, me.user.session.token, 'text/html');
       t.diagnostic(`${what}: HTTP ${reply.status}`);
       if (reply.status === 415) continue;
       assert.equal(reply.status, 200, `${what}: ${JSON.stringify(reply.body)}`);
-      const served = await fetch(
-        `${relay.url}${reply.body.result.user.avatar}`,
-      );
+      const served = await fetch(`${relay.url}${reply.body.result.user.avatar}`);
       assert.equal(served.headers.get('content-type'), mime, what);
-      assert.equal(
-        served.headers.get('x-content-type-options'),
-        'nosniff',
-        what,
-      );
-      assert.equal(
-        served.headers.get('content-security-policy'),
-        "default-src 'none'",
-        what,
-      );
+      assert.equal(served.headers.get('x-content-type-options'), 'nosniff', what);
+      assert.equal(served.headers.get('content-security-policy'), "default-src 'none'", what);
       assert.ok(Buffer.from(await served.arrayBuffer()).equals(body), what);
     }
   });
@@ -1357,10 +1022,7 @@ describe('oversize frames', () => {
       pad: 'x'.repeat(64 * 1024),
     });
     author.client.socket.send(frame);
-    const closed = await withTimeout(
-      author.client.closed,
-      'the relay to drop the connection',
-    );
+    const closed = await withTimeout(author.client.closed, 'the relay to drop the connection');
     assert.equal(closed.code, unreadFrameCode(relay, 'too-big'));
     assert.deepEqual(
       author.client.replies.filter((r) => r.re === 'big'),
@@ -1368,10 +1030,7 @@ describe('oversize frames', () => {
       'never answered',
     );
     await watcher.client.waitForEvent(
-      (e) =>
-        e.ev === 'leave' &&
-        e.room === room &&
-        e.userId === author.user.profile.id,
+      (e) => e.ev === 'leave' && e.room === room && e.userId === author.user.profile.id,
     );
     await settle(watcher.client);
     assert.deepEqual(messageEvents(watcher.client, room), []);
@@ -1416,16 +1075,8 @@ describe('invalid room names', () => {
       '\u3000',
     ];
     for (const room of invalid) {
-      const code =
-        room.trim() === '' || room === '\u3000'
-          ? 'EMPTY_FIELD'
-          : 'INVALID_FIELD';
-      assertRefused(
-        await client.request('join', { room }),
-        code,
-        'room',
-        `join ${JSON.stringify(room)}`,
-      );
+      const code = room.trim() === '' || room === '\u3000' ? 'EMPTY_FIELD' : 'INVALID_FIELD';
+      assertRefused(await client.request('join', { room }), code, 'room', `join ${JSON.stringify(room)}`);
       assertRefused(
         await client.request('send', {
           ...signMessage(user, 'valid', 'hi'),
@@ -1435,28 +1086,16 @@ describe('invalid room names', () => {
         'room',
         `send to ${JSON.stringify(room)}`,
       );
-      assertRefused(
-        await client.request('leave', { room }),
-        code,
-        'room',
-        `leave ${JSON.stringify(room)}`,
-      );
+      assertRefused(await client.request('leave', { room }), code, 'room', `leave ${JSON.stringify(room)}`);
     }
     // The refusals took no room slot: 32 real rooms still fit, the 33rd does not.
     const rooms = Array.from({ length: 32 }, () => uniqueName('r'));
-    for (const room of rooms)
-      assert.equal((await client.call('join', { room })).seq, 0);
-    assertRefused(
-      await client.request('join', { room: uniqueName('r') }),
-      'TOO_MANY_ROOMS',
-    );
+    for (const room of rooms) assert.equal((await client.call('join', { room })).seq, 0);
+    assertRefused(await client.request('join', { room: uniqueName('r') }), 'TOO_MANY_ROOMS');
     // Lookalike spellings are not new rooms: they normalize to the one room.
     const upper = await client.call('join', { room: rooms[0]!.toUpperCase() });
     assert.equal(upper.room, rooms[0]);
-    assert.equal(
-      (await client.call('join', { room: fullWidth(rooms[1]!) })).room,
-      rooms[1],
-    );
+    assert.equal((await client.call('join', { room: fullWidth(rooms[1]!) })).room, rooms[1]);
   });
 });
 
@@ -1468,34 +1107,17 @@ describe('hostile profile fields', () => {
     const observer = await loggedIn(relay);
     const eventsBefore = observer.client.events.length;
     const cases: [string, Record<string, unknown>, string][] = [
-      [
-        'a valid first name with a bell in the last name',
-        { firstName: 'Valid', lastName: 'Bad\u0007' },
-        'lastName',
-      ],
+      ['a valid first name with a bell in the last name', { firstName: 'Valid', lastName: 'Bad\u0007' }, 'lastName'],
       [
         'a valid username with an escape in the first name',
         { username: uniqueName('fresh'), firstName: '\u001B[31mred' },
         'firstName',
       ],
-      [
-        '60 KB of text in the first name (fits in a frame)',
-        { firstName: 'x'.repeat(60 * 1024) },
-        'firstName',
-      ],
-      [
-        '60 KB of text in the username',
-        { username: 'y'.repeat(60 * 1024) },
-        'username',
-      ],
+      ['60 KB of text in the first name (fits in a frame)', { firstName: 'x'.repeat(60 * 1024) }, 'firstName'],
+      ['60 KB of text in the username', { username: 'y'.repeat(60 * 1024) }, 'username'],
     ];
     for (const [what, change, field] of cases)
-      assertRefused(
-        await me.client.request('update-profile', change),
-        'INVALID_FIELD',
-        field,
-        what,
-      );
+      assertRefused(await me.client.request('update-profile', change), 'INVALID_FIELD', field, what);
     // A registration with a control character leaves its username free.
     const name = uniqueName('reg');
     assertRefused(
@@ -1515,16 +1137,10 @@ describe('hostile profile fields', () => {
 
     await settle(observer.client);
     assert.deepEqual(
-      observer.client.events
-        .slice(eventsBefore)
-        .filter((e) => e.ev === 'profile' && e.user.id === me.user.profile.id),
+      observer.client.events.slice(eventsBefore).filter((e) => e.ev === 'profile' && e.user.id === me.user.profile.id),
       [],
     );
-    assert.deepEqual(
-      (await observer.client.call('profile', { userId: me.user.profile.id }))
-        .user,
-      me.user.profile,
-    );
+    assert.deepEqual((await observer.client.call('profile', { userId: me.user.profile.id })).user, me.user.profile);
   });
 
   test('names holding zero-width bidi marks, line or paragraph separators or invisible tag characters are refused', async () => {
@@ -1545,10 +1161,7 @@ describe('hostile profile fields', () => {
       const reply = await me.client.request('update-profile', {
         firstName: `Ann${char}a`,
       });
-      if (reply.ok)
-        accepted.push(
-          `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} ${what}`,
-        );
+      if (reply.ok) accepted.push(`U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} ${what}`);
       else assertRefused(reply, 'INVALID_FIELD', 'firstName', what);
     }
     assert.deepEqual(accepted, [], 'accepted in a first name');
@@ -1565,14 +1178,8 @@ describe('hostile profile fields', () => {
     ];
     const accepted: string[] = [];
     for (const [what, char] of lookalikes) {
-      const reply = await (await connect(relay)).request(
-        'register',
-        registration(`${victim.user.username}${char}`),
-      );
-      if (reply.ok)
-        accepted.push(
-          `${what}: account ${reply.result.user.id} "${reply.result.user.username}"`,
-        );
+      const reply = await (await connect(relay)).request('register', registration(`${victim.user.username}${char}`));
+      if (reply.ok) accepted.push(`${what}: account ${reply.result.user.id} "${reply.result.user.username}"`);
       else
         assert.ok(
           ['INVALID_FIELD', 'USERNAME_TAKEN'].includes(reply.error!.code),
@@ -1580,14 +1187,9 @@ describe('hostile profile fields', () => {
         );
     }
     assert.deepEqual(
-      (await victim.client.call('profile', { username: victim.user.username }))
-        .user,
+      (await victim.client.call('profile', { username: victim.user.username })).user,
       victim.user.profile,
     );
-    assert.deepEqual(
-      accepted,
-      [],
-      `lookalikes of "${victim.user.username}" were registered`,
-    );
+    assert.deepEqual(accepted, [], `lookalikes of "${victim.user.username}" were registered`);
   });
 });

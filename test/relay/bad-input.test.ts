@@ -20,10 +20,7 @@ import {
 import type { ReplyFrame, TestUser } from '../helpers/client.ts';
 import { startRelay, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
-import {
-  RELAY_ERROR_CODES,
-  REQUEST_FIELDS,
-} from '../helpers/fuzz/protocol-promises.ts';
+import { RELAY_ERROR_CODES, REQUEST_FIELDS } from '../helpers/fuzz/protocol-promises.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -58,31 +55,16 @@ async function loggedIn(relay: RelayProcess, room?: string): Promise<Person> {
 
 async function bystanders(relay: RelayProcess): Promise<Bystanders> {
   const room = uniqueName('room');
-  const [alice, bob] = await Promise.all([
-    loggedIn(relay, room),
-    loggedIn(relay, room),
-  ]);
+  const [alice, bob] = await Promise.all([loggedIn(relay, room), loggedIn(relay, room)]);
   return { relay, room, alice, bob };
 }
 
 let chatter = 0;
 /** Alice sends a signed message and Bob receives it: the relay is alive and serving. */
 async function stillChatting(group: Bystanders): Promise<void> {
-  assert.equal(
-    group.relay.child.exitCode,
-    null,
-    'the relay process is still running',
-  );
-  assert.equal(
-    group.relay.child.signalCode,
-    null,
-    'the relay process is still running',
-  );
-  const message = signMessage(
-    group.alice.user,
-    group.room,
-    `still here ${++chatter}`,
-  );
+  assert.equal(group.relay.child.exitCode, null, 'the relay process is still running');
+  assert.equal(group.relay.child.signalCode, null, 'the relay process is still running');
+  const message = signMessage(group.alice.user, group.room, `still here ${++chatter}`);
   const { seq } = await group.alice.client.call('send', message);
   const received = await group.bob.client.waitForEvent(
     (e) => e.ev === 'message' && e.cid === message.cid,
@@ -157,11 +139,7 @@ describe('frames that are not requests', () => {
       '\u0000',
     ]) {
       const reply = await client.sendRaw(text, null);
-      assert.deepEqual(
-        reply,
-        errorReply(null, 'BAD_JSON'),
-        JSON.stringify(text),
-      );
+      assert.deepEqual(reply, errorReply(null, 'BAD_JSON'), JSON.stringify(text));
     }
     await stillChatting(group);
   });
@@ -194,10 +172,7 @@ describe('frames that are not requests', () => {
     // The edges of a valid id still work.
     assert.equal((await client.sendRaw('{"id":0,"type":"ping"}', 0)).ok, true);
     const longest = 'i'.repeat(64);
-    assert.equal(
-      (await client.sendRaw(`{"id":"${longest}","type":"ping"}`, longest)).ok,
-      true,
-    );
+    assert.equal((await client.sendRaw(`{"id":"${longest}","type":"ping"}`, longest)).ok, true);
     await stillChatting(group);
   });
 
@@ -289,21 +264,10 @@ describe('frames that are not requests', () => {
     let n = 0;
     for (const [type, fields, field] of cases) {
       const id = `f${++n}`;
-      const reply = await client.sendRaw(
-        JSON.stringify({ ...fields, id, type }),
-        id,
-      );
+      const reply = await client.sendRaw(JSON.stringify({ ...fields, id, type }), id);
       assert.equal(reply.ok, false, `${type} ${field}`);
-      assert.equal(
-        reply.error?.code,
-        'INVALID_FIELD',
-        `${type} ${JSON.stringify(fields).slice(0, 120)}`,
-      );
-      assert.equal(
-        reply.error?.field,
-        field,
-        `${type}: ${reply.error?.message}`,
-      );
+      assert.equal(reply.error?.code, 'INVALID_FIELD', `${type} ${JSON.stringify(fields).slice(0, 120)}`);
+      assert.equal(reply.error?.field, field, `${type}: ${reply.error?.message}`);
     }
     await stillChatting(group);
   });
@@ -341,22 +305,12 @@ describe('frames that are not requests', () => {
     for (const [type, fields] of cases) {
       const reply = await client.request(type, fields);
       assert.equal(reply.ok, false, type);
-      assert.equal(
-        reply.error?.code,
-        'NOT_AUTHENTICATED',
-        `${type}: ${reply.error?.message}`,
-      );
+      assert.equal(reply.error?.code, 'NOT_AUTHENTICATED', `${type}: ${reply.error?.message}`);
     }
     assert.equal((await client.request('ping')).ok, true);
+    assert.equal((await client.request('salt', { username: group.alice.user.username })).ok, true);
     assert.equal(
-      (await client.request('salt', { username: group.alice.user.username }))
-        .ok,
-      true,
-    );
-    assert.equal(
-      group.bob.client.events.filter(
-        (e) => e.ev === 'message' && e.author !== group.alice.user.profile.id,
-      ).length,
+      group.bob.client.events.filter((e) => e.ev === 'message' && e.author !== group.alice.user.profile.id).length,
       0,
       'nothing reached the room',
     );
@@ -367,9 +321,7 @@ describe('frames that are not requests', () => {
 describe('frames the relay will not read', () => {
   test('a frame over 64 KB is cut off: the connection is dropped (1006 on uWS, 1009 on the Node engine) and the sender leaves its rooms', async () => {
     const attacker = await loggedIn(relay, group.room);
-    await group.bob.client.waitForEvent(
-      (e) => e.ev === 'join' && e.user?.id === attacker.user.profile.id,
-    );
+    await group.bob.client.waitForEvent((e) => e.ev === 'join' && e.user?.id === attacker.user.profile.id);
 
     // Exactly 64 KB is still read.
     const head = '{"id":"edge","type":"ping","pad":"';
@@ -382,14 +334,8 @@ describe('frames the relay will not read', () => {
       JSON.stringify({ id: 'big', type: 'ping', pad: 'x'.repeat(64 * 1024) }),
     );
     assert.equal(closed.code, unreadFrameCode(relay, 'too-big'));
-    assert.equal(
-      attacker.client.replies.filter((r) => r.re === 'big').length,
-      0,
-      'the frame was never answered',
-    );
-    const left = await group.bob.client.waitForEvent(
-      (e) => e.ev === 'leave' && e.userId === attacker.user.profile.id,
-    );
+    assert.equal(attacker.client.replies.filter((r) => r.re === 'big').length, 0, 'the frame was never answered');
+    const left = await group.bob.client.waitForEvent((e) => e.ev === 'leave' && e.userId === attacker.user.profile.id);
     assert.deepEqual(left, {
       ev: 'leave',
       room: group.room,
@@ -416,8 +362,7 @@ describe('frames the relay will not read', () => {
     client.socket.send('ng"}', { fin: true });
     assert.equal((await withTimeout(reply, 'the fragmented ping')).ok, true);
 
-    for (let i = 0; i < 4; i++)
-      client.socket.send('x'.repeat(20 * 1024), { fin: false });
+    for (let i = 0; i < 4; i++) client.socket.send('x'.repeat(20 * 1024), { fin: false });
     const closed = await sendAndClose(client, '}');
     assert.equal(closed.code, unreadFrameCode(relay, 'too-big'));
     await stillChatting(group);
@@ -425,18 +370,12 @@ describe('frames the relay will not read', () => {
 
   test('a binary frame closes the connection with 1003', async () => {
     const attacker = await loggedIn(relay, group.room);
-    const closed = await sendAndClose(
-      attacker.client,
-      Buffer.from('{"id":1,"type":"ping"}'),
-      true,
-    );
+    const closed = await sendAndClose(attacker.client, Buffer.from('{"id":1,"type":"ping"}'), true);
     assert.deepEqual(closed, {
       code: 1003,
       reason: 'binary frames are not supported',
     });
-    await group.bob.client.waitForEvent(
-      (e) => e.ev === 'leave' && e.userId === attacker.user.profile.id,
-    );
+    await group.bob.client.waitForEvent((e) => e.ev === 'leave' && e.userId === attacker.user.profile.id);
     await stillChatting(group);
   });
 
@@ -456,10 +395,7 @@ describe('frames the relay will not read', () => {
     }
     // A lone surrogate written as a JSON escape is valid UTF-8 on the wire; the relay reads it and refuses the field.
     const client = await connect(relay);
-    const reply = await client.sendRaw(
-      '{"id":"esc","type":"salt","username":"ab\\ud800cd"}',
-      'esc',
-    );
+    const reply = await client.sendRaw('{"id":"esc","type":"salt","username":"ab\\ud800cd"}', 'esc');
     assert.equal(reply.error?.code, 'INVALID_FIELD');
     assert.equal(reply.error?.field, 'username');
     await stillChatting(group);
@@ -469,19 +405,8 @@ describe('frames the relay will not read', () => {
     const client = await connect(relay);
     const depth = 20000;
     const nested = `${'['.repeat(depth)}${']'.repeat(depth)}`;
-    assert.deepEqual(
-      await client.sendRaw(nested, null),
-      errorReply(null, 'BAD_FRAME'),
-    );
-    assert.equal(
-      (
-        await client.sendRaw(
-          `{"id":"deep","type":"ping","x":${nested}}`,
-          'deep',
-        )
-      ).ok,
-      true,
-    );
+    assert.deepEqual(await client.sendRaw(nested, null), errorReply(null, 'BAD_FRAME'));
+    assert.equal((await client.sendRaw(`{"id":"deep","type":"ping","x":${nested}}`, 'deep')).ok, true);
     await stillChatting(group);
   });
 });
@@ -500,9 +425,7 @@ describe('request floods (relay started with --rate 5)', () => {
   test('past the burst of 10, requests get RATE_LIMITED with retryAfterMs, one reply each; waiting that long works again', async () => {
     const flooder = { client: await connect(slow) }; // has spent no tokens yet
     const sentAt = Date.now();
-    const replies = await Promise.all(
-      Array.from({ length: 20 }, () => flooder.client.request('ping')),
-    );
+    const replies = await Promise.all(Array.from({ length: 20 }, () => flooder.client.request('ping')));
     const spanMs = Date.now() - sentAt;
     const accepted = replies.filter((r) => r.ok);
     const limited = replies.filter((r) => !r.ok);
@@ -523,49 +446,27 @@ describe('request floods (relay started with --rate 5)', () => {
         `retryAfterMs ${reply.error?.retryAfterMs}`,
       );
     }
-    assert.equal(
-      new Set(replies.map((r) => r.re)).size,
-      20,
-      'each request got its own reply',
-    );
-    await new Promise((resolve) =>
-      setTimeout(resolve, limited.at(-1)!.error!.retryAfterMs! + 20),
-    );
-    assert.equal(
-      (await flooder.client.request('ping')).ok,
-      true,
-      'served again after waiting',
-    );
+    assert.equal(new Set(replies.map((r) => r.re)).size, 20, 'each request got its own reply');
+    await new Promise((resolve) => setTimeout(resolve, limited.at(-1)!.error!.retryAfterMs! + 20));
+    assert.equal((await flooder.client.request('ping')).ok, true, 'served again after waiting');
     await stillChatting(slowGroup);
   });
 
   test('a connection that keeps flooding after RATE_LIMITED replies is closed with 1008', async () => {
     const flooder = await loggedIn(slow, slowGroup.room);
-    for (let i = 0; i < 200; i++)
-      flooder.client.socket.send(JSON.stringify({ id: i, type: 'ping' }));
-    const closed = await withTimeout(
-      flooder.client.closed,
-      'the flooder to be cut off',
-    );
+    for (let i = 0; i < 200; i++) flooder.client.socket.send(JSON.stringify({ id: i, type: 'ping' }));
+    const closed = await withTimeout(flooder.client.closed, 'the flooder to be cut off');
     assert.deepEqual(closed, { code: 1008, reason: 'rate limit exceeded' });
-    const limited = flooder.client.replies.filter(
-      (r) => r.error?.code === 'RATE_LIMITED',
-    ).length;
-    assert.ok(
-      limited >= 50 && flooder.client.replies.length < 200,
-      `${limited} RATE_LIMITED replies before the close`,
-    );
-    await slowGroup.bob.client.waitForEvent(
-      (e) => e.ev === 'leave' && e.userId === flooder.user.profile.id,
-    );
+    const limited = flooder.client.replies.filter((r) => r.error?.code === 'RATE_LIMITED').length;
+    assert.ok(limited >= 50 && flooder.client.replies.length < 200, `${limited} RATE_LIMITED replies before the close`);
+    await slowGroup.bob.client.waitForEvent((e) => e.ev === 'leave' && e.userId === flooder.user.profile.id);
     await stillChatting(slowGroup);
     assert.match(slow.stderr(), /closing a connection that keeps flooding/);
   });
 
   test('the limit is per connection: the flood does not slow anyone else down', async () => {
     const flooder = await connect(slow);
-    for (let i = 0; i < 30; i++)
-      flooder.socket.send(JSON.stringify({ id: i, type: 'ping' }));
+    for (let i = 0; i < 30; i++) flooder.socket.send(JSON.stringify({ id: i, type: 'ping' }));
     for (let i = 0; i < 5; i++) await stillChatting(slowGroup);
     await flooder.close();
   });
@@ -576,28 +477,9 @@ describe('request floods (relay started with --rate 5)', () => {
 describe('junk frames', () => {
   /** The fields of each request type, so that many junk frames are nearly valid and reach the handlers. */
   const SCHEMA: Record<string, readonly string[]> = REQUEST_FIELDS;
-  const JUNK_TYPES = [
-    '',
-    'PING',
-    'fly',
-    '__proto__',
-    'constructor',
-    'toString',
-    'valueOf',
-    'send ',
-    'register\u0000',
-  ];
+  const JUNK_TYPES = ['', 'PING', 'fly', '__proto__', 'constructor', 'toString', 'valueOf', 'send ', 'register\u0000'];
   const FIELDS = [...new Set(Object.values(SCHEMA).flat())];
-  const JUNK_FIELDS = [
-    '__proto__',
-    'constructor',
-    'prototype',
-    'seq',
-    'ev',
-    're',
-    'ok',
-    'x',
-  ];
+  const JUNK_FIELDS = ['__proto__', 'constructor', 'prototype', 'seq', 'ev', 're', 'ok', 'x'];
   const SPECIAL_CHARS = [
     '\u0000',
     '\u0007',
@@ -639,17 +521,11 @@ describe('junk frames', () => {
     const randomString = (max: number): string => {
       let s = '';
       const length = int(max + 1);
-      for (let i = 0; i < length; i++)
-        s +=
-          random() < 0.2
-            ? pick(SPECIAL_CHARS)
-            : String.fromCharCode(32 + int(95));
+      for (let i = 0; i < length; i++) s += random() < 0.2 ? pick(SPECIAL_CHARS) : String.fromCharCode(32 + int(95));
       return s;
     };
     const randomBase64 = (bytes: number): string =>
-      Buffer.from(Array.from({ length: bytes }, () => int(256))).toString(
-        'base64url',
-      );
+      Buffer.from(Array.from({ length: bytes }, () => int(256))).toString('base64url');
     const kdf = (): unknown => ({
       alg: 'scrypt',
       N: 2 ** 17,
@@ -707,16 +583,7 @@ describe('junk frames', () => {
         case 1:
           return random() < 0.5;
         case 2:
-          return pick([
-            0,
-            -1,
-            1,
-            2 ** 31,
-            2 ** 53,
-            -(2 ** 53),
-            Number.MAX_SAFE_INTEGER,
-            int(1e9),
-          ]);
+          return pick([0, -1, 1, 2 ** 31, 2 ** 53, -(2 ** 53), Number.MAX_SAFE_INTEGER, int(1e9)]);
         case 3:
           return pick([0.5, -0.25, 1e308, -1e-308, 3.14159]);
         case 4:
@@ -726,17 +593,10 @@ describe('junk frames', () => {
         case 6:
           return 'x'.repeat(int(6000));
         case 7:
-          return depth < 3
-            ? Array.from({ length: int(5) }, () => value(depth + 1))
-            : [];
+          return depth < 3 ? Array.from({ length: int(5) }, () => value(depth + 1)) : [];
         case 8:
           return depth < 3
-            ? Object.fromEntries(
-                Array.from({ length: int(5) }, () => [
-                  randomString(8),
-                  value(depth + 1),
-                ]),
-              )
+            ? Object.fromEntries(Array.from({ length: int(5) }, () => [randomString(8), value(depth + 1)]))
             : {};
         case 9:
           return String(int(1000));
@@ -744,18 +604,7 @@ describe('junk frames', () => {
           return plausible(pick(FIELDS));
       }
     };
-    const badIds = [
-      -1,
-      1.5,
-      '',
-      'x'.repeat(65),
-      null,
-      true,
-      {},
-      [],
-      2 ** 53,
-      '1'.repeat(65),
-    ];
+    const badIds = [-1, 1.5, '', 'x'.repeat(65), null, true, {}, [], 2 ** 53, '1'.repeat(65)];
     const frames: { text: string; re: string | number | null }[] = [];
     while (frames.length < count) {
       const i = offset + frames.length;
@@ -773,11 +622,8 @@ describe('junk frames', () => {
         const type = random() < 0.9 ? pick(types) : pick(JUNK_TYPES);
         if (random() < 0.5 && Object.hasOwn(SCHEMA, type)) {
           // Nearly valid: every field of the type, then maybe one of them spoiled or one extra.
-          for (const field of SCHEMA[type]!)
-            if (random() < 0.9) frame[field] = plausible(field);
-          if (random() < 0.3)
-            frame[pick(SCHEMA[type]!.length ? SCHEMA[type]! : FIELDS)] =
-              value(0);
+          for (const field of SCHEMA[type]!) if (random() < 0.9) frame[field] = plausible(field);
+          if (random() < 0.3) frame[pick(SCHEMA[type]!.length ? SCHEMA[type]! : FIELDS)] = value(0);
           if (random() < 0.1) frame[pick(JUNK_FIELDS)] = value(0);
         } else {
           const fieldCount = int(7);
@@ -829,30 +675,19 @@ describe('junk frames', () => {
         before: member.client.replies.length,
       },
     ];
-    for (const { client, frames } of runs)
-      for (const { text } of frames) client.socket.send(text);
+    for (const { client, frames } of runs) for (const { text } of frames) client.socket.send(text);
 
     const codes = new Map<string, number>();
     for (const { client, frames, before } of runs) {
-      await eventually(
-        () => client.replies.length - before >= frames.length,
-        `${frames.length} replies`,
-        30_000,
-      );
+      await eventually(() => client.replies.length - before >= frames.length, `${frames.length} replies`, 30_000);
       const last = await withTimeout(
         Promise.race([client.closed.then(() => null), client.request('ping')]),
         'a last ping',
       );
       assert.ok(last?.ok, 'the connection is still open and serving');
       await new Promise((resolve) => setTimeout(resolve, 50)); // room for any stray extra reply
-      const replies = client.replies
-        .slice(before)
-        .filter((reply) => reply !== last);
-      assert.equal(
-        replies.length,
-        frames.length,
-        'exactly one reply per frame',
-      );
+      const replies = client.replies.slice(before).filter((reply) => reply !== last);
+      assert.equal(replies.length, frames.length, 'exactly one reply per frame');
 
       const count = <K>(keys: K[]): Map<K, number> => {
         const counts = new Map<K, number>();
@@ -874,20 +709,14 @@ describe('junk frames', () => {
             RELAY_ERROR_CODES.has(reply.error!.code),
             `an error code in PROTOCOL.md's table: ${reply.error!.code}`,
           );
-          assert.notEqual(
-            reply.error!.code,
-            'INTERNAL',
-            `no internal errors: ${JSON.stringify(reply)}`,
-          );
+          assert.notEqual(reply.error!.code, 'INTERNAL', `no internal errors: ${JSON.stringify(reply)}`);
           assert.equal(typeof reply.error!.message, 'string');
         }
         const code = reply.ok ? 'ok' : reply.error!.code;
         codes.set(code, (codes.get(code) ?? 0) + 1);
       }
     }
-    t.diagnostic(
-      `reply codes: ${JSON.stringify(Object.fromEntries([...codes].sort((a, b) => b[1] - a[1])))}`,
-    );
+    t.diagnostic(`reply codes: ${JSON.stringify(Object.fromEntries([...codes].sort((a, b) => b[1] - a[1])))}`);
     await stillChatting(group);
     assertNoRelayErrors(relay);
   });

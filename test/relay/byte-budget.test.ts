@@ -7,18 +7,9 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { CLOSE_CODES } from '../../sdk/protocol.ts';
-import {
-  ByteBudget,
-  tlsHandshakeBytes,
-} from '../../relay/engine/byte-budget.ts';
+import { ByteBudget, tlsHandshakeBytes } from '../../relay/engine/byte-budget.ts';
 import { frameCost, frameHeaderBytes } from '../../sdk/protocol/budget.ts';
-import {
-  TestClient,
-  registerUser,
-  signMessage,
-  uniqueName,
-  withTimeout,
-} from '../helpers/client.ts';
+import { TestClient, registerUser, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
@@ -26,10 +17,7 @@ const BUDGET = 8192;
 
 describe('byte budget arithmetic', () => {
   test('frame headers follow RFC 6455: 2 bytes to 125, 4 to 65,535, 10 beyond', () => {
-    assert.deepEqual(
-      [0, 125, 126, 65535, 65536].map(frameHeaderBytes),
-      [2, 2, 4, 4, 10],
-    );
+    assert.deepEqual([0, 125, 126, 65535, 65536].map(frameHeaderBytes), [2, 2, 4, 4, 10]);
   });
 
   test('a budget admits frames until the next would cross it, but always the first two', () => {
@@ -49,16 +37,8 @@ describe('byte budget arithmetic', () => {
     assert.equal(roomy.admit(100), true);
     assert.equal(roomy.admit(100), true);
     assert.equal(roomy.admit(500), true);
-    assert.equal(
-      roomy.bytes,
-      100 + 2 * (100 + 2 + 22) + (500 + 4 + 22),
-      'header and TLS record counted per frame',
-    );
-    assert.equal(
-      roomy.admit(100),
-      false,
-      'past the limit less the close frame reserve',
-    );
+    assert.equal(roomy.bytes, 100 + 2 * (100 + 2 + 22) + (500 + 4 + 22), 'header and TLS record counted per frame');
+    assert.equal(roomy.admit(100), false, 'past the limit less the close frame reserve');
   });
 
   test('the TLS handshake is charged with the certificate chain it carries', () => {
@@ -85,9 +65,7 @@ describe('a relay with --conn-budget', () => {
   test('announces the budget in hello, and what the upgrade answer already spent, to the byte', async () => {
     const client = await TestClient.connect(relay.wsUrl);
     const tcp = (client.socket as unknown as { _socket: net.Socket })._socket;
-    const hello = client.events.find(
-      (event) => event.ev === 'hello',
-    ) as unknown as {
+    const hello = client.events.find((event) => event.ev === 'hello') as unknown as {
       limits: { connectionBudget: number };
       budgetSpent: number;
     };
@@ -122,27 +100,13 @@ describe('a relay with --conn-budget', () => {
       const writer = await TestClient.connect(relay.wsUrl);
       await writer.call('resume', { token: author.session.token });
       await writer.call('join', { room, after: lastSeq });
-      lastSeq = (
-        await writer.call(
-          'send',
-          signMessage(author, room, `message ${sent++} ${'x'.repeat(200)}`),
-        )
-      ).seq;
+      lastSeq = (await writer.call('send', signMessage(author, room, `message ${sent++} ${'x'.repeat(200)}`))).seq;
       await writer.close();
     }
-    const close = await withTimeout(
-      closed,
-      'the relay to end the reader connection',
-    );
+    const close = await withTimeout(closed, 'the relay to end the reader connection');
     assert.equal(close.code, CLOSE_CODES.BUDGET_SPENT);
-    assert.ok(
-      close.bytes <= BUDGET,
-      `${close.bytes} bytes arrived on one TCP connection, budget ${BUDGET}`,
-    );
-    assert.ok(
-      close.bytes > BUDGET - 600,
-      `the budget was used (${close.bytes} of ${BUDGET} bytes), not cut short`,
-    );
+    assert.ok(close.bytes <= BUDGET, `${close.bytes} bytes arrived on one TCP connection, budget ${BUDGET}`);
+    assert.ok(close.bytes > BUDGET - 600, `the budget was used (${close.bytes} of ${BUDGET} bytes), not cut short`);
     assert.ok(sent < 200, 'the connection ended before the writer was done');
     // The writer, with its own budget, carries on; the reader resumes on a new connection.
     const again = await TestClient.connect(relay.wsUrl);

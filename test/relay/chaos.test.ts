@@ -37,11 +37,7 @@ import { signedBytes, usernameKey } from '../../sdk/protocol.ts';
 import type { KdfParams } from '../../sdk/protocol.ts';
 import { scanLines } from '../../relay/store/log-line.ts';
 import { newSigningKey, randomKey, registration } from '../helpers/client.ts';
-import {
-  PACKAGE_ROOT,
-  startRelay,
-  tempDataDir,
-} from '../helpers/relay-process.ts';
+import { PACKAGE_ROOT, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { seededRandom } from '../helpers/random.ts';
 
@@ -117,10 +113,7 @@ interface Reply {
 class Conn {
   closed = false;
   private nextId = 1;
-  private readonly waiting = new Map<
-    number,
-    { resolve(reply: Reply): void; reject(error: Error): void }
-  >();
+  private readonly waiting = new Map<number, { resolve(reply: Reply): void; reject(error: Error): void }>();
 
   private constructor(private readonly socket: WebSocket) {
     socket.on('message', (data, isBinary) => {
@@ -146,8 +139,7 @@ class Conn {
   }
 
   request(type: string, fields: Record<string, unknown> = {}): Promise<Reply> {
-    if (this.closed)
-      return Promise.reject(new NotSent(`${type}: connection closed`));
+    if (this.closed) return Promise.reject(new NotSent(`${type}: connection closed`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -159,11 +151,7 @@ class Conn {
 
   async call(type: string, fields: Record<string, unknown> = {}): Promise<any> {
     const reply = await this.request(type, fields);
-    if (!reply.ok)
-      throw new ReplyError(
-        reply.error!.code,
-        `${type}: ${reply.error!.code} ${reply.error!.message}`,
-      );
+    if (!reply.ok) throw new ReplyError(reply.error!.code, `${type}: ${reply.error!.code} ${reply.error!.message}`);
     return reply.result;
   }
 
@@ -174,25 +162,17 @@ class Conn {
 
   private fail(): void {
     this.closed = true;
-    for (const waiter of this.waiting.values())
-      waiter.reject(new Closed('connection closed'));
+    for (const waiter of this.waiting.values()) waiter.reject(new Closed('connection closed'));
     this.waiting.clear();
   }
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  const lanes = Array.from(
-    { length: Math.min(limit, items.length) },
-    async () => {
-      while (next < items.length) await fn(items[next++]!);
-    },
-  );
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
   await Promise.all(lanes);
 }
 
@@ -215,9 +195,7 @@ function httpRequest(
       url,
       {
         method,
-        headers: body
-          ? { ...headers, 'content-length': String(body.length) }
-          : headers,
+        headers: body ? { ...headers, 'content-length': String(body.length) } : headers,
         agent: false,
       },
       (res) => {
@@ -230,22 +208,17 @@ function httpRequest(
             body: Buffer.concat(chunks),
           }),
         );
-        res.on('error', (error) =>
-          reject(new Closed(`HTTP ${method}: ${error.message}`)),
-        );
+        res.on('error', (error) => reject(new Closed(`HTTP ${method}: ${error.message}`)));
         res.on('close', () => reject(new Closed('response cut off')));
       },
     );
-    req.on('error', (error) =>
-      reject(new Closed(`HTTP ${method}: ${error.message}`)),
-    );
+    req.on('error', (error) => reject(new Closed(`HTTP ${method}: ${error.message}`)));
     req.on('close', () => reject(new Closed('connection closed')));
     req.end(body);
   });
 }
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------------------------
 // The model: what the relay acknowledged, and what was in flight when it died
@@ -311,27 +284,14 @@ interface RoomModel {
   sentSinceCheck: number;
 }
 
-type FindingKind =
-  | 'lost'
-  | 'torn'
-  | 'duplicate id'
-  | 'sequence'
-  | 'start'
-  | 'crash'
-  | 'unexpected';
+type FindingKind = 'lost' | 'torn' | 'duplicate id' | 'sequence' | 'start' | 'crash' | 'unexpected';
 interface Finding {
   kind: FindingKind;
   round: number;
   detail: string;
 }
 
-const WRITE_KINDS = [
-  'register',
-  'login',
-  'profile',
-  'avatar',
-  'message',
-] as const;
+const WRITE_KINDS = ['register', 'login', 'profile', 'avatar', 'message'] as const;
 type WriteKind = (typeof WRITE_KINDS)[number];
 
 class Chaos {
@@ -406,14 +366,7 @@ class Chaos {
 
   freshName(rng: Rng): string {
     const n = ++this.counter;
-    const name = rng.pick([
-      `user${n}`,
-      `ivan.${n}`,
-      `иван_${n}`,
-      `Olga-${n}`,
-      `zoë${n}`,
-      `p${n}x`,
-    ]);
+    const name = rng.pick([`user${n}`, `ivan.${n}`, `иван_${n}`, `Olga-${n}`, `zoë${n}`, `p${n}x`]);
     this.names.add(usernameKey(name));
     return name;
   }
@@ -462,11 +415,7 @@ class Chaos {
    */
   image(rng: Rng): { bytes: Buffer; url: string; type: string } {
     const shared = rng.chance(0.25);
-    const base = rng.pick(
-      shared
-        ? this.images
-        : this.images.filter((image) => image.ext !== 'webp'),
-    );
+    const base = rng.pick(shared ? this.images : this.images.filter((image) => image.ext !== 'webp'));
     const tag = Buffer.from(`chaos ${SEED} ${++this.imageCounter}`, 'latin1');
     let bytes = base.bytes;
     if (shared) {
@@ -479,30 +428,16 @@ class Chaos {
       length.writeUInt32BE(data.length);
       const crc = Buffer.alloc(4);
       crc.writeUInt32BE(zlib.crc32(Buffer.concat([type, data])));
-      bytes = Buffer.concat([
-        base.bytes.subarray(0, 33),
-        length,
-        type,
-        data,
-        crc,
-        base.bytes.subarray(33),
-      ]);
+      bytes = Buffer.concat([base.bytes.subarray(0, 33), length, type, data, crc, base.bytes.subarray(33)]);
     } else if (base.ext === 'jpg') {
       // A COM segment right after SOI.
       const header = Buffer.alloc(4);
       header.writeUInt16BE(0xfffe, 0);
       header.writeUInt16BE(tag.length + 2, 2);
-      bytes = Buffer.concat([
-        base.bytes.subarray(0, 2),
-        header,
-        tag,
-        base.bytes.subarray(2),
-      ]);
+      bytes = Buffer.concat([base.bytes.subarray(0, 2), header, tag, base.bytes.subarray(2)]);
     }
     const sha = crypto.createHash('sha256').update(bytes).digest('hex');
-    const type = { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp' }[
-      base.ext
-    ]!;
+    const type = { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp' }[base.ext]!;
     return { bytes, url: `/avatars/${sha}.${base.ext}`, type };
   }
 }
@@ -516,12 +451,7 @@ interface RoundControl {
   exited: Promise<unknown>;
 }
 
-async function sessionFor(
-  chaos: Chaos,
-  relay: RelayProcess,
-  user: User,
-  open: Conn[],
-): Promise<Conn> {
+async function sessionFor(chaos: Chaos, relay: RelayProcess, user: User, open: Conn[]): Promise<Conn> {
   if (user.conn && !user.conn.closed) return user.conn;
   const token = [...user.newTokens, ...user.tokens].at(-1);
   if (token) {
@@ -536,21 +466,12 @@ async function sessionFor(
   return login(chaos, relay, user, open);
 }
 
-async function login(
-  chaos: Chaos,
-  relay: RelayProcess,
-  user: User,
-  open: Conn[],
-): Promise<Conn> {
+async function login(chaos: Chaos, relay: RelayProcess, user: User, open: Conn[]): Promise<Conn> {
   const conn = await Conn.open(relay.wsUrl);
   open.push(conn);
   // What the SDK does: fetch the KDF salt, derive the auth key (here: the one registered), log in.
   const { kdf } = await conn.call('salt', { username: user.fields.username });
-  assert.deepEqual(
-    kdf,
-    user.reg.kdf,
-    `${user.label}: salt answers the registered KDF parameters`,
-  );
+  assert.deepEqual(kdf, user.reg.kdf, `${user.label}: salt answers the registered KDF parameters`);
   chaos.loginsInFlight++;
   let result;
   try {
@@ -570,13 +491,7 @@ async function login(
   return conn;
 }
 
-async function register(
-  chaos: Chaos,
-  relay: RelayProcess,
-  rng: Rng,
-  worker: number,
-  open: Conn[],
-): Promise<void> {
+async function register(chaos: Chaos, relay: RelayProcess, rng: Rng, worker: number, open: Conn[]): Promise<void> {
   const conn = await Conn.open(relay.wsUrl);
   open.push(conn);
   const user = chaos.newUser(rng, worker);
@@ -585,8 +500,7 @@ async function register(
     result = await conn.call('register', user.reg);
   } catch (error) {
     // Refused outright, or never sent: nothing was stored.
-    if (error instanceof ReplyError || error instanceof NotSent)
-      user.state = 'gone';
+    if (error instanceof ReplyError || error instanceof NotSent) user.state = 'gone';
     throw error;
   }
   chaos.acked.register++;
@@ -606,13 +520,7 @@ async function register(
   user.conn = conn;
 }
 
-async function updateProfile(
-  chaos: Chaos,
-  relay: RelayProcess,
-  rng: Rng,
-  user: User,
-  open: Conn[],
-): Promise<void> {
+async function updateProfile(chaos: Chaos, relay: RelayProcess, rng: Rng, user: User, open: Conn[]): Promise<void> {
   const conn = await sessionFor(chaos, relay, user, open);
   const shape = rng.pick([
     ['firstName'],
@@ -622,36 +530,23 @@ async function updateProfile(
     ['username', 'firstName', 'lastName'],
   ] as const);
   const change: Partial<Fields> = {};
-  for (const field of shape)
-    change[field] =
-      field === 'username' ? chaos.freshName(rng) : chaos.personName(rng);
+  for (const field of shape) change[field] = field === 'username' ? chaos.freshName(rng) : chaos.personName(rng);
   user.pending = change;
   let result;
   try {
     result = await conn.call('update-profile', change);
   } catch (error) {
-    if (error instanceof ReplyError || error instanceof NotSent)
-      user.pending = null;
+    if (error instanceof ReplyError || error instanceof NotSent) user.pending = null;
     throw error;
   }
   chaos.acked.profile++;
   Object.assign(user.fields, change);
   user.pending = null;
   for (const field of FIELDS)
-    assert.equal(
-      result.user[field],
-      user.fields[field],
-      `${user.label}: update-profile answers the new ${field}`,
-    );
+    assert.equal(result.user[field], user.fields[field], `${user.label}: update-profile answers the new ${field}`);
 }
 
-async function uploadAvatar(
-  chaos: Chaos,
-  relay: RelayProcess,
-  rng: Rng,
-  user: User,
-  open: Conn[],
-): Promise<void> {
+async function uploadAvatar(chaos: Chaos, relay: RelayProcess, rng: Rng, user: User, open: Conn[]): Promise<void> {
   await sessionFor(chaos, relay, user, open);
   const token = [...user.newTokens, ...user.tokens].at(-1)!;
   const image = chaos.image(rng);
@@ -671,28 +566,15 @@ async function uploadAvatar(
   }
   if (status !== 200) {
     user.pending = null;
-    throw new ReplyError(
-      String(body?.error?.code ?? status),
-      `avatar upload: ${status} ${JSON.stringify(body)}`,
-    );
+    throw new ReplyError(String(body?.error?.code ?? status), `avatar upload: ${status} ${JSON.stringify(body)}`);
   }
   chaos.acked.avatar++;
   user.fields.avatar = image.url;
   user.pending = null;
-  assert.equal(
-    body.result.user.avatar,
-    image.url,
-    `${user.label}: the upload answers the new avatar`,
-  );
+  assert.equal(body.result.user.avatar, image.url, `${user.label}: the upload answers the new avatar`);
 }
 
-async function sendMessages(
-  chaos: Chaos,
-  relay: RelayProcess,
-  rng: Rng,
-  user: User,
-  open: Conn[],
-): Promise<void> {
+async function sendMessages(chaos: Chaos, relay: RelayProcess, rng: Rng, user: User, open: Conn[]): Promise<void> {
   const firehose = rng.chance(0.5);
   const count = firehose ? rng.int(2, 12) : rng.int(1, 4);
   const candidates = [...chaos.rooms.values()].filter(
@@ -714,9 +596,7 @@ async function sendMessages(
       ts: Date.now(),
       text,
     };
-    const sig = crypto
-      .sign(null, signedBytes(unsigned), user.privateKey)
-      .toString('base64url');
+    const sig = crypto.sign(null, signedBytes(unsigned), user.privateKey).toString('base64url');
     const sent: Sent = { ...unsigned, sig, state: 'pending', seq: 0 };
     chaos.sent.set(sent.cid, sent);
     let result;
@@ -730,8 +610,7 @@ async function sendMessages(
         sig: sent.sig,
       });
     } catch (error) {
-      if (error instanceof ReplyError || error instanceof NotSent)
-        sent.state = 'gone';
+      if (error instanceof ReplyError || error instanceof NotSent) sent.state = 'gone';
       throw error;
     }
     chaos.acked.message++;
@@ -752,10 +631,7 @@ async function sendMessages(
 /** Waits for every promise; then throws the first failure, if any. */
 async function settleAll(promises: Promise<void>[]): Promise<void> {
   const outcomes = await Promise.allSettled(promises);
-  const failed = outcomes.find(
-    (outcome): outcome is PromiseRejectedResult =>
-      outcome.status === 'rejected',
-  );
+  const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (failed) throw failed.reason;
 }
 
@@ -769,28 +645,18 @@ async function worker(
   const open: Conn[] = [];
   try {
     while (!control.stopped) {
-      const mine = chaos.users.filter(
-        (user) => user.worker === index && user.state === 'live',
-      );
+      const mine = chaos.users.filter((user) => user.worker === index && user.state === 'live');
       const roll = rng.float();
       try {
-        if (mine.length < 3 || roll < 0.06)
-          await register(chaos, relay, rng, index, open);
+        if (mine.length < 3 || roll < 0.06) await register(chaos, relay, rng, index, open);
         else {
           const user = rng.pick(mine);
           if (roll < 0.12) await login(chaos, relay, user, open);
           else if (roll < 0.5) {
             // Several of this worker's users at once (each user still has one change at a time).
-            const users = [
-              ...new Set(
-                Array.from({ length: rng.int(1, 3) }, () => rng.pick(mine)),
-              ),
-            ];
-            await settleAll(
-              users.map((one) => updateProfile(chaos, relay, rng, one, open)),
-            );
-          } else if (roll < 0.58)
-            await uploadAvatar(chaos, relay, rng, user, open);
+            const users = [...new Set(Array.from({ length: rng.int(1, 3) }, () => rng.pick(mine)))];
+            await settleAll(users.map((one) => updateProfile(chaos, relay, rng, one, open)));
+          } else if (roll < 0.58) await uploadAvatar(chaos, relay, rng, user, open);
           else await sendMessages(chaos, relay, rng, user, open);
         }
       } catch (error) {
@@ -812,8 +678,7 @@ async function worker(
       }
       // Keep only a few sessions per worker open: every profile change is an event to all of them.
       const live = open.filter((conn) => !conn.closed);
-      if (live.length > 6)
-        for (const conn of live.slice(0, live.length - 6)) conn.close();
+      if (live.length > 6) for (const conn of live.slice(0, live.length - 6)) conn.close();
       open.splice(0, open.length, ...open.filter((conn) => !conn.closed));
     }
   } finally {
@@ -824,23 +689,11 @@ async function worker(
 // ---------------------------------------------------------------------------------------------
 // The checks after each restart
 
-const PROFILE_KEYS = [
-  'avatar',
-  'firstName',
-  'id',
-  'keys',
-  'lastName',
-  'role',
-  'username',
-];
+const PROFILE_KEYS = ['avatar', 'firstName', 'id', 'keys', 'lastName', 'role', 'username'];
 const MESSAGE_KEYS = ['author', 'cid', 'room', 'seq', 'sig', 'text', 'ts'];
 
 function sameKeys(value: unknown, keys: string[]): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    Object.keys(value).sort().join() === keys.join()
-  );
+  return typeof value === 'object' && value !== null && Object.keys(value).sort().join() === keys.join();
 }
 
 /**
@@ -851,10 +704,7 @@ function checkFiles(chaos: Chaos, dataDir: string): void {
   for (const name of ['accounts.log', 'sessions.log', 'messages.log']) {
     const ids = new Set<number>();
     const file = path.join(dataDir, name);
-    for (const line of scanLines(
-      fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '',
-      (value) => value as any,
-    )) {
+    for (const line of scanLines(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '', (value) => value as any)) {
       if (!line.ok || line.legacy) {
         chaos.find(
           'torn',
@@ -864,21 +714,14 @@ function checkFiles(chaos: Chaos, dataDir: string): void {
       }
       const record = line.record;
       if (name === 'accounts.log' && record.t === 'account') {
-        if (ids.has(record.id))
-          chaos.find(
-            'duplicate id',
-            `${name} has two account records with id ${record.id}`,
-          );
+        if (ids.has(record.id)) chaos.find('duplicate id', `${name} has two account records with id ${record.id}`);
         ids.add(record.id);
       }
     }
   }
 }
 
-async function verify(
-  chaos: Chaos,
-  relay: RelayProcess,
-): Promise<{ accounts: number; messages: number }> {
+async function verify(chaos: Chaos, relay: RelayProcess): Promise<{ accounts: number; messages: number }> {
   const log = relay.stderr();
   chaos.tornTailsDropped += log.match(/dropping torn last line/g)?.length ?? 0;
   checkFiles(chaos, relay.dataDir);
@@ -891,19 +734,14 @@ async function verify(
     const checkerToken = chaos.checker.tokens.at(-1)!;
     const resumed = await checker.request('resume', { token: checkerToken });
     if (!resumed.ok) {
-      chaos.find(
-        'lost',
-        `the checker's session is gone: ${resumed.error!.code}`,
-      );
+      chaos.find('lost', `the checker's session is gone: ${resumed.error!.code}`);
       const { token } = await checker.call('login', {
         username: chaos.checker.fields.username,
         authKey: chaos.checker.reg.authKey,
       });
       chaos.checker.tokens.push(token);
     }
-    const profile = async (
-      query: { userId: number } | { username: string },
-    ): Promise<any | null> => {
+    const profile = async (query: { userId: number } | { username: string }): Promise<any | null> => {
       const reply = await checker.request('profile', query);
       if (reply.ok) return reply.result.user;
       if (reply.error!.code === 'UNKNOWN_USER') return null;
@@ -927,9 +765,7 @@ async function verify(
           firstName: user.reg.firstName,
           lastName: user.reg.lastName,
           avatar: null,
-          keys: [
-            { publicKey: user.reg.publicKey, since: found.keys?.[0]?.since },
-          ],
+          keys: [{ publicKey: user.reg.publicKey, since: found.keys?.[0]?.since }],
           role: 'user',
         };
         if (
@@ -938,10 +774,7 @@ async function verify(
           !Number.isSafeInteger(found.keys?.[0]?.since) ||
           !sameKeys(found, PROFILE_KEYS)
         ) {
-          chaos.find(
-            'torn',
-            `unacknowledged registration ${user.label} came back malformed: ${JSON.stringify(found)}`,
-          );
+          chaos.find('torn', `unacknowledged registration ${user.label} came back malformed: ${JSON.stringify(found)}`);
         }
         try {
           assert.deepEqual(found, expected);
@@ -963,52 +796,31 @@ async function verify(
     const byId = new Map<number, User>();
     for (const user of live) {
       const owner = byId.get(user.id);
-      if (owner)
-        chaos.find(
-          'duplicate id',
-          `${owner.label} and ${user.label} both have id ${user.id}`,
-        );
+      if (owner) chaos.find('duplicate id', `${owner.label} and ${user.label} both have id ${user.id}`);
       byId.set(user.id, user);
     }
     const profiles = new Map<number, any>();
     await pool(live, 32, async (user) => {
       const found = await profile({ userId: user.id });
       if (!found) {
-        chaos.find(
-          'lost',
-          `account ${user.label} (id ${user.id}, acknowledged) is gone`,
-        );
+        chaos.find('lost', `account ${user.label} (id ${user.id}, acknowledged) is gone`);
         user.state = 'gone';
         return;
       }
       profiles.set(user.id, found);
-      if (
-        !sameKeys(found, PROFILE_KEYS) ||
-        found.id !== user.id ||
-        found.role !== 'user'
-      ) {
-        chaos.find(
-          'torn',
-          `account ${user.label} came back malformed: ${JSON.stringify(found)}`,
-        );
+      if (!sameKeys(found, PROFILE_KEYS) || found.id !== user.id || found.role !== 'user') {
+        chaos.find('torn', `account ${user.label} came back malformed: ${JSON.stringify(found)}`);
       }
-      if (
-        JSON.stringify(found.keys) !==
-        JSON.stringify([{ publicKey: user.reg.publicKey, since: user.since }])
-      ) {
+      if (JSON.stringify(found.keys) !== JSON.stringify([{ publicKey: user.reg.publicKey, since: user.since }])) {
         chaos.find(
           'torn',
           `account ${user.label} has keys ${JSON.stringify(found.keys)}, registered with ${user.reg.publicKey}`,
         );
       }
       const pending = user.pending ?? {};
-      const changed = (Object.keys(pending) as Field[]).filter(
-        (field) => pending[field] !== user.fields[field],
-      );
+      const changed = (Object.keys(pending) as Field[]).filter((field) => pending[field] !== user.fields[field]);
       for (const field of FIELDS) {
-        const ok =
-          found[field] === user.fields[field] ||
-          (changed.includes(field) && found[field] === pending[field]);
+        const ok = found[field] === user.fields[field] || (changed.includes(field) && found[field] === pending[field]);
         if (!ok) {
           chaos.find(
             'lost',
@@ -1017,12 +829,8 @@ async function verify(
         }
       }
       if (changed.length > 0) {
-        chaos.inFlightAtKill[
-          changed.includes('avatar') ? 'avatar' : 'profile'
-        ]++;
-        const applied = changed.filter(
-          (field) => found[field] === pending[field],
-        );
+        chaos.inFlightAtKill[changed.includes('avatar') ? 'avatar' : 'profile']++;
+        const applied = changed.filter((field) => found[field] === pending[field]);
         if (applied.length > 0 && applied.length < changed.length) {
           chaos.find(
             'torn',
@@ -1031,16 +839,13 @@ async function verify(
         }
         if (applied.length === changed.length) chaos.survivedUnacked++;
       }
-      for (const field of FIELDS)
-        (user.fields as Record<Field, unknown>)[field] = found[field];
+      for (const field of FIELDS) (user.fields as Record<Field, unknown>)[field] = found[field];
       user.pending = null;
     });
 
     // Every name ever used answers exactly its current owner, or no one.
     const owners = new Map<string, User>();
-    for (const user of chaos.users)
-      if (user.state === 'live')
-        owners.set(usernameKey(user.fields.username), user);
+    for (const user of chaos.users) if (user.state === 'live') owners.set(usernameKey(user.fields.username), user);
     await pool([...chaos.names], 32, async (name) => {
       const found = await profile({ username: name });
       const owner = owners.get(name);
@@ -1050,19 +855,12 @@ async function verify(
           `username ${name} should be ${owner.label} (id ${owner.id}), answers ${JSON.stringify(found)}`,
         );
       if (!owner && found)
-        chaos.find(
-          'torn',
-          `username ${name} belongs to no one, yet answers ${JSON.stringify(found)}`,
-        );
+        chaos.find('torn', `username ${name} belongs to no one, yet answers ${JSON.stringify(found)}`);
     });
 
     // No account the load does not know of (ids are given in order, so scan a little past the last).
     const maxId = Math.max(0, ...chaos.users.map((user) => user.id));
-    const known = new Map(
-      chaos.users
-        .filter((user) => user.state === 'live')
-        .map((user) => [user.id, user]),
-    );
+    const known = new Map(chaos.users.filter((user) => user.state === 'live').map((user) => [user.id, user]));
     await pool(
       Array.from({ length: maxId + 5 }, (_, i) => i + 1),
       32,
@@ -1081,10 +879,7 @@ async function verify(
       const reply = await checker.request('salt', {
         username: user.fields.username,
       });
-      if (
-        !reply.ok ||
-        JSON.stringify(reply.result.kdf) !== JSON.stringify(user.reg.kdf)
-      ) {
+      if (!reply.ok || JSON.stringify(reply.result.kdf) !== JSON.stringify(user.reg.kdf)) {
         chaos.find(
           'lost',
           `salt for ${user.label} is ${JSON.stringify(reply.result?.kdf ?? reply.error)}, registered ${JSON.stringify(user.reg.kdf)}`,
@@ -1120,18 +915,13 @@ async function verify(
 
     // Every avatar in a profile is served whole.
     const avatars = new Set(
-      [...known.values()]
-        .map((user) => user.fields.avatar)
-        .filter((url): url is string => url !== null),
+      [...known.values()].map((user) => user.fields.avatar).filter((url): url is string => url !== null),
     );
     await pool([...avatars], 8, async (url) => {
       const res = await httpRequest(`${relay.url}${url}`, 'GET');
       const sha = crypto.createHash('sha256').update(res.body).digest('hex');
       if (res.status !== 200 || !url.includes(sha))
-        chaos.find(
-          'torn',
-          `avatar ${url}: status ${res.status}, ${res.body.length} bytes with sha256 ${sha}`,
-        );
+        chaos.find('torn', `avatar ${url}: status ${res.status}, ${res.body.length} bytes with sha256 ${sha}`);
     });
 
     // Every room: history 1..n with no gap or repeat, every message whole, signed and one that was sent.
@@ -1141,41 +931,21 @@ async function verify(
       const history: any[] = joined.messages;
       messages += history.length;
       if (joined.seq < room.seq)
-        chaos.find(
-          'lost',
-          `room ${room.name}: newest seq went back from ${room.seq} to ${joined.seq}`,
-        );
+        chaos.find('lost', `room ${room.name}: newest seq went back from ${room.seq} to ${joined.seq}`);
       const seqs = history.map((message) => message.seq);
       const first = room.full ? 1 : Math.max(1, joined.seq - HISTORY + 1);
-      const expected = Array.from(
-        { length: joined.seq - first + 1 },
-        (_, i) => first + i,
-      );
+      const expected = Array.from({ length: joined.seq - first + 1 }, (_, i) => first + i);
       if (JSON.stringify(seqs) !== JSON.stringify(expected)) {
-        chaos.find(
-          'sequence',
-          `room ${room.name}: seq ${joined.seq}, history seqs ${summarizeSeqs(seqs)}`,
-        );
+        chaos.find('sequence', `room ${room.name}: seq ${joined.seq}, history seqs ${summarizeSeqs(seqs)}`);
       }
       const seen = new Map<number, Sent>();
       const cids = new Set<string>();
       for (const message of history) {
-        if (
-          !sameKeys(message, MESSAGE_KEYS) ||
-          message.room !== room.name ||
-          !Number.isSafeInteger(message.seq)
-        ) {
-          chaos.find(
-            'torn',
-            `room ${room.name}: malformed message ${JSON.stringify(message)}`,
-          );
+        if (!sameKeys(message, MESSAGE_KEYS) || message.room !== room.name || !Number.isSafeInteger(message.seq)) {
+          chaos.find('torn', `room ${room.name}: malformed message ${JSON.stringify(message)}`);
           continue;
         }
-        if (cids.has(message.cid))
-          chaos.find(
-            'sequence',
-            `room ${room.name}: message ${message.cid} is stored twice`,
-          );
+        if (cids.has(message.cid)) chaos.find('sequence', `room ${room.name}: message ${message.cid} is stored twice`);
         cids.add(message.cid);
         const sent = chaos.sent.get(message.cid);
         if (
@@ -1323,10 +1093,8 @@ class CompactionTrap {
       this.partial = lines.pop()!;
       for (const line of lines) {
         const [word, a, b] = line.split(' ');
-        if (word === 'killed')
-          this.kills.set(Number(a), line.split(' ').slice(2).join(' '));
-        else if (word === 'renamed')
-          this.compactions[a!] = (this.compactions[a!] ?? 0) + 1;
+        if (word === 'killed') this.kills.set(Number(a), line.split(' ').slice(2).join(' '));
+        else if (word === 'renamed') this.compactions[a!] = (this.compactions[a!] ?? 0) + 1;
         else if (word === 'armed') this.armedLines++;
       }
       for (const watcher of [...this.watchers]) watcher();
@@ -1353,8 +1121,7 @@ class CompactionTrap {
 
   async close(): Promise<void> {
     this.child.stdin!.end();
-    if (this.child.exitCode === null)
-      await new Promise((resolve) => this.child.once('exit', resolve));
+    if (this.child.exitCode === null) await new Promise((resolve) => this.child.once('exit', resolve));
   }
 }
 
@@ -1403,15 +1170,11 @@ test(`SIGKILL the relay ${ROUNDS} times during a mixed load: nothing acknowledge
       chaos.round = round;
       const roundRng = rng.fork(round);
       // Mostly well into the load; now and then right at its start, while sessions are being resumed.
-      const killAfter = roundRng.chance(0.15)
-        ? roundRng.int(0, 60)
-        : roundRng.int(60, 1400);
+      const killAfter = roundRng.chance(0.15) ? roundRng.int(0, 60) : roundRng.int(60, 1400);
       const before = chaos.ackedTotal;
       const child = relay.child;
       const exited = new Promise((resolve) =>
-        child.exitCode !== null || child.signalCode !== null
-          ? resolve(null)
-          : child.once('exit', resolve),
+        child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve),
       );
       const control: RoundControl = { stopped: false, exited };
       // In two rounds of three, a compaction (if one comes before the random moment) triggers the kill.
@@ -1427,28 +1190,20 @@ test(`SIGKILL the relay ${ROUNDS} times during a mixed load: nothing acknowledge
       chaos.inFlightAtKill.login += chaos.loginsInFlight;
       await Promise.all(workers);
       if (child.signalCode !== 'SIGKILL')
-        chaos.find(
-          'crash',
-          `the relay exited by itself (code ${child.exitCode}):\n${relay.stderr()}`,
-        );
+        chaos.find('crash', `the relay exited by itself (code ${child.exitCode}):\n${relay.stderr()}`);
       const trapped = chaos.trapped(trap.kills.get(child.pid!));
       for (const user of chaos.users) {
         user.conn = null;
         user.rooms = new Set();
       }
       const inFlight =
-        chaos.users.filter((user) => user.state === 'pending' || user.pending)
-          .length +
-        [...chaos.sent.values()].filter((sent) => sent.state === 'pending')
-          .length;
+        chaos.users.filter((user) => user.state === 'pending' || user.pending).length +
+        [...chaos.sent.values()].filter((sent) => sent.state === 'pending').length;
 
       try {
         relay = await startRelay({ dataDir, args: RELAY_ARGS });
       } catch (error) {
-        chaos.find(
-          'start',
-          `the relay does not start after kill ${round}: ${(error as Error).message}`,
-        );
+        chaos.find('start', `the relay does not start after kill ${round}: ${(error as Error).message}`);
         throw error;
       }
       const seen = await verify(chaos, relay);
@@ -1470,14 +1225,8 @@ test(`SIGKILL the relay ${ROUNDS} times during a mixed load: nothing acknowledge
     await trap.close();
   }
 
-  const count = (kind: FindingKind): number =>
-    chaos.findings.filter((finding) => finding.kind === kind).length;
-  const tornLike =
-    count('torn') +
-    count('duplicate id') +
-    count('sequence') +
-    count('start') +
-    count('crash');
+  const count = (kind: FindingKind): number => chaos.findings.filter((finding) => finding.kind === kind).length;
+  const tornLike = count('torn') + count('duplicate id') + count('sequence') + count('start') + count('crash');
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(
     `acknowledged: ${WRITE_KINDS.map((kind) => `${chaos.acked[kind]} ${kind}`).join(', ')}; ` +

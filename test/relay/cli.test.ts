@@ -6,12 +6,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { TestClient, registerUser } from '../helpers/client.ts';
-import {
-  PACKAGE_ROOT,
-  RELAY_BIN,
-  startRelay,
-  tempDataDir,
-} from '../helpers/relay-process.ts';
+import { PACKAGE_ROOT, RELAY_BIN, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import { rawGet } from '../helpers/raw-http.ts';
 
 const FLAGS = [
@@ -40,13 +35,7 @@ describe('sov-relay command line', () => {
     });
     for (const flag of FLAGS) {
       assert.match(help, new RegExp(`${flag} `), flag);
-      assert.match(
-        help,
-        new RegExp(
-          `SOV_${flag.slice(2).toUpperCase().replaceAll('-', '_')}\\]`,
-        ),
-        `${flag} env`,
-      );
+      assert.match(help, new RegExp(`SOV_${flag.slice(2).toUpperCase().replaceAll('-', '_')}\\]`), `${flag} env`);
     }
   });
 
@@ -55,9 +44,9 @@ describe('sov-relay command line', () => {
       encoding: 'utf8',
     });
     assert.equal(run.status, 0);
-    const manifest = JSON.parse(
-      fs.readFileSync(path.join(PACKAGE_ROOT, 'relay', 'package.json'), 'utf8'),
-    ) as { version: string };
+    const manifest = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'relay', 'package.json'), 'utf8')) as {
+      version: string;
+    };
     assert.equal(run.stdout, `sov-relay ${manifest.version}\n`);
   });
 
@@ -89,24 +78,11 @@ describe('sov-relay command line', () => {
     const dataDir = path.join(folder, 'data');
     const run = spawnSync(
       process.execPath,
-      [
-        RELAY_BIN,
-        '--port',
-        '0',
-        '--data',
-        dataDir,
-        '--tls-cert',
-        path.join(folder, 'cert.pem'),
-        '--tls-key',
-        missing,
-      ],
+      [RELAY_BIN, '--port', '0', '--data', dataDir, '--tls-cert', path.join(folder, 'cert.pem'), '--tls-key', missing],
       { encoding: 'utf8', timeout: 10_000 },
     );
     assert.equal(run.status, 2);
-    assert.ok(
-      run.stderr.includes(`--tls-key: cannot read ${missing}`),
-      run.stderr,
-    );
+    assert.ok(run.stderr.includes(`--tls-key: cannot read ${missing}`), run.stderr);
     assert.ok(!fs.existsSync(dataDir));
   });
 
@@ -119,20 +95,9 @@ describe('sov-relay command line', () => {
       .split('\n')
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.ok(records.length >= 2);
-    for (const record of records)
-      assert.deepEqual(Object.keys(record).slice(0, 3), [
-        'time',
-        'level',
-        'msg',
-      ]);
-    assert.ok(
-      records.some(
-        (record) => record.msg === 'relay started' && record.url === relay.url,
-      ),
-    );
-    assert.ok(
-      records.some((record) => record.msg === 'SIGTERM: shutting down'),
-    );
+    for (const record of records) assert.deepEqual(Object.keys(record).slice(0, 3), ['time', 'level', 'msg']);
+    assert.ok(records.some((record) => record.msg === 'relay started' && record.url === relay.url));
+    assert.ok(records.some((record) => record.msg === 'SIGTERM: shutting down'));
   });
 
   test('creates the data folder, prints one listening line, and exits 0 on SIGINT and SIGTERM', async () => {
@@ -144,15 +109,8 @@ describe('sov-relay command line', () => {
       const client = await TestClient.connect(relay.wsUrl);
       const closed = client.closed;
       assert.equal(await relay.stop(signal), 0);
-      assert.equal(
-        (await closed).code,
-        1001,
-        'clients are told the relay is going away',
-      );
-      assert.ok(
-        !fs.existsSync(path.join(dataDir, 'relay.lock')),
-        'the lock is released',
-      );
+      assert.equal((await closed).code, 1001, 'clients are told the relay is going away');
+      assert.ok(!fs.existsSync(path.join(dataDir, 'relay.lock')), 'the lock is released');
     }
   });
 
@@ -171,11 +129,10 @@ describe('sov-relay command line', () => {
   test('refuses to share a data folder with a running relay', async () => {
     const relay = await startRelay();
     try {
-      const second = spawnSync(
-        process.execPath,
-        [RELAY_BIN, '--port', '0', '--data', relay.dataDir],
-        { encoding: 'utf8', timeout: 10_000 },
-      );
+      const second = spawnSync(process.execPath, [RELAY_BIN, '--port', '0', '--data', relay.dataDir], {
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
       assert.equal(second.status, 1);
       assert.match(second.stderr, /in use by relay process/);
     } finally {
@@ -231,16 +188,10 @@ describe('sov-relay command line', () => {
       assert.match(relay.url, /^https:\/\//);
       const body = await new Promise<string>((resolve, reject) => {
         https
-          .get(
-            `${relay.url}/v1/health`,
-            { rejectUnauthorized: false },
-            (res) => {
-              let text = '';
-              res
-                .on('data', (chunk) => (text += chunk))
-                .on('end', () => resolve(text));
-            },
-          )
+          .get(`${relay.url}/v1/health`, { rejectUnauthorized: false }, (res) => {
+            let text = '';
+            res.on('data', (chunk) => (text += chunk)).on('end', () => resolve(text));
+          })
           .on('error', reject);
       });
       assert.equal(body, 'ok');

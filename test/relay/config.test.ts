@@ -2,12 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  ConfigError,
-  parseConfig,
-  relayVersion,
-  usage,
-} from '../../relay/config.ts';
+import { ConfigError, parseConfig, relayVersion, usage } from '../../relay/config.ts';
 import type { RelayConfig } from '../../relay/config.ts';
 import { tempDataDir } from '../helpers/relay-process.ts';
 
@@ -18,15 +13,10 @@ function configOf(argv: string[], env: NodeJS.ProcessEnv = {}): RelayConfig {
   return command.config;
 }
 
-function refuses(
-  argv: string[],
-  message: RegExp,
-  env: NodeJS.ProcessEnv = {},
-): void {
+function refuses(argv: string[], message: RegExp, env: NodeJS.ProcessEnv = {}): void {
   assert.throws(
     () => parseConfig(argv, env),
-    (error: unknown) =>
-      error instanceof ConfigError && message.test(error.message),
+    (error: unknown) => error instanceof ConfigError && message.test(error.message),
     argv.join(' '),
   );
 }
@@ -99,19 +89,10 @@ describe('relay configuration', () => {
   });
 
   test('refuses bad values with a message naming the flag', () => {
-    refuses(
-      ['--engine', 'bun'],
-      /^--engine must be one of auto, uws, node, got "bun"$/,
-    );
+    refuses(['--engine', 'bun'], /^--engine must be one of auto, uws, node, got "bun"$/);
     refuses(['--log-format', 'xml'], /^--log-format must be one of text, json/);
-    refuses(
-      ['--log-level', 'trace'],
-      /^--log-level must be one of debug, info, warn, error/,
-    );
-    refuses(
-      ['--max-connections-per-address', '0'],
-      /^--max-connections-per-address must be a whole number from 1/,
-    );
+    refuses(['--log-level', 'trace'], /^--log-level must be one of debug, info, warn, error/);
+    refuses(['--max-connections-per-address', '0'], /^--max-connections-per-address must be a whole number from 1/);
     refuses(
       ['--trust-proxy', '10.0.0.0/8,proxy.local'],
       /^--trust-proxy: "proxy\.local" is not an IP address or CIDR block$/,
@@ -119,16 +100,7 @@ describe('relay configuration', () => {
     refuses([], /^--trust-proxy: "10\.0\.0\.0\/40"/, {
       SOV_TRUST_PROXY: '10.0.0.0/40',
     });
-    for (const metrics of [
-      '9100',
-      ':9100',
-      '::1:9100',
-      '[::1]',
-      '[nonsense]:9100',
-      'host:99999',
-      'host:port',
-      'a b:1',
-    ])
+    for (const metrics of ['9100', ':9100', '::1:9100', '[::1]', '[nonsense]:9100', 'host:99999', 'host:port', 'a b:1'])
       refuses(['--metrics', metrics], /^--metrics must be/);
   });
 
@@ -139,14 +111,9 @@ describe('relay configuration', () => {
     fs.writeFileSync(cert, 'not checked here, only read');
     refuses(
       ['--tls-cert', cert, '--tls-key', key],
-      new RegExp(
-        `^--tls-key: cannot read ${key.replaceAll('.', '\\.')} \\(no such file\\)$`,
-      ),
+      new RegExp(`^--tls-key: cannot read ${key.replaceAll('.', '\\.')} \\(no such file\\)$`),
     );
-    refuses(
-      ['--tls-cert', folder, '--tls-key', cert],
-      /^--tls-cert: cannot read .* \(it is a folder\)$/,
-    );
+    refuses(['--tls-cert', folder, '--tls-key', cert], /^--tls-cert: cannot read .* \(it is a folder\)$/);
     fs.writeFileSync(key, 'key');
     assert.deepEqual(configOf(['--tls-cert', cert, '--tls-key', key]).tls, {
       cert,
@@ -161,12 +128,9 @@ describe('relay configuration', () => {
     assert.deepEqual(parseConfig(['--version'], { SOV_PORT: 'eighty' }), {
       action: 'version',
     });
-    const manifest = JSON.parse(
-      fs.readFileSync(
-        new URL('../../relay/package.json', import.meta.url),
-        'utf8',
-      ),
-    ) as { version: string };
+    const manifest = JSON.parse(fs.readFileSync(new URL('../../relay/package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     assert.equal(relayVersion(), manifest.version);
   });
 
@@ -174,19 +138,13 @@ describe('relay configuration', () => {
     const rows = usage()
       .split('\n')
       .filter((line) => line.startsWith('  --'));
-    const columns = rows.map(
-      (row) => /^ {2}--\S+(?: \S+)? {2,}(?=\S)/.exec(row)?.[0].length,
-    );
+    const columns = rows.map((row) => /^ {2}--\S+(?: \S+)? {2,}(?=\S)/.exec(row)?.[0].length);
     assert.ok(
       columns.every((column) => column !== undefined && column === columns[0]),
       columns.join(' '),
     );
     assert.ok(
-      rows.some(
-        (row) =>
-          row.startsWith('  --max-connections-per-address N ') &&
-          row.includes('NAT'),
-      ),
+      rows.some((row) => row.startsWith('  --max-connections-per-address N ') && row.includes('NAT')),
       'says why the limit',
     );
   });

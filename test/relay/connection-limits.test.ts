@@ -13,20 +13,9 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import type WebSocket from 'ws';
 import { CLOSE_CODES } from '../../sdk/protocol.ts';
-import {
-  chat,
-  eventually,
-  loggedIn,
-  openWebSocket,
-} from '../helpers/client.ts';
+import { chat, eventually, loggedIn, openWebSocket } from '../helpers/client.ts';
 import type { UpgradeOutcome } from '../helpers/client.ts';
-import {
-  assertRunning,
-  health,
-  relayCpuShare,
-  relayStats,
-  startRelay,
-} from '../helpers/relay-process.ts';
+import { assertRunning, health, relayCpuShare, relayStats, startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
 const FILE_LIMIT = 1024;
@@ -66,43 +55,24 @@ function tally(flood: Flood, outcome: UpgradeOutcome, address: string): void {
   if ('socket' in outcome) {
     const { socket } = outcome;
     socket.on('error', () => {});
-    const closed = new Promise<{ code: number; reason: string; at: number }>(
-      (resolve) =>
-        socket.once('close', (code, reason) =>
-          resolve({ code, reason: reason.toString(), at: Date.now() }),
-        ),
+    const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) =>
+      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })),
     );
     flood.open.push({ socket, address, openedAt: Date.now(), closed });
-  } else if (
-    'status' in outcome &&
-    outcome.status === 429 &&
-    JSON.parse(outcome.body).error?.code === TOO_MANY
-  )
+  } else if ('status' in outcome && outcome.status === 429 && JSON.parse(outcome.body).error?.code === TOO_MANY)
     flood.tooMany++;
-  else if (
-    'failed' in outcome &&
-    /ECONNRESET|socket hang up|EPIPE/.test(outcome.failed)
-  )
-    flood.dropped++;
+  else if ('failed' in outcome && /ECONNRESET|socket hang up|EPIPE/.test(outcome.failed)) flood.dropped++;
   else flood.other.push(JSON.stringify(outcome));
 }
 
 /** Opens `count` WebSockets at once, the i-th from `addresses[i % addresses.length]` (loopback aliases). */
-async function flood(
-  relay: RelayProcess,
-  count: number,
-  addresses: string[],
-): Promise<Flood> {
+async function flood(relay: RelayProcess, count: number, addresses: string[]): Promise<Flood> {
   const result: Flood = { open: [], tooMany: 0, dropped: 0, other: [], ms: 0 };
   const started = Date.now();
   await Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const address = addresses[i % addresses.length]!;
-      tally(
-        result,
-        await openWebSocket(relay.wsUrl, { localAddress: address }),
-        address,
-      );
+      tally(result, await openWebSocket(relay.wsUrl, { localAddress: address }), address);
     }),
   );
   result.ms = Date.now() - started;
@@ -114,20 +84,11 @@ async function flood(
  * connection from an address already holding twice its WebSocket cap, or once the process is at
  * its ceiling, before reading a byte (relay/connection-limits.ts): in a burst, more are in flight.
  */
-function assertRefusals(
-  relay: RelayProcess,
-  result: Flood,
-  count: number,
-): void {
+function assertRefusals(relay: RelayProcess, result: Flood, count: number): void {
   assert.deepEqual(result.other, [], 'every connection opened or was refused');
   assert.equal(result.open.length + result.tooMany + result.dropped, count);
   assert.ok(result.tooMany > 0, 'refusals say why: 429 TOO_MANY_CONNECTIONS');
-  if (relay.engine === 'uws')
-    assert.equal(
-      result.dropped,
-      0,
-      'uWS counts no TCP connections: every refusal is a 429',
-    );
+  if (relay.engine === 'uws') assert.equal(result.dropped, 0, 'uWS counts no TCP connections: every refusal is a 429');
 }
 
 function closeAll(result: Flood): void {
@@ -149,20 +110,13 @@ describe('connection limits under a 1,024 file limit', {
       t.diagnostic(
         `${relay.engine}: ${result.open.length} open, ${result.tooMany} refused with 429, ${result.dropped} dropped unanswered, in ${result.ms} ms`,
       );
-      assert.equal(
-        result.open.length,
-        DEFAULT_PER_ADDRESS,
-        'the default per-address cap',
-      );
+      assert.equal(result.open.length, DEFAULT_PER_ADDRESS, 'the default per-address cap');
       assertRefusals(relay, result, 1000);
 
       const late = await openWebSocket(relay.wsUrl, {
         localAddress: '127.0.0.2',
       });
-      assert.ok(
-        'status' in late && late.status === 429,
-        `one more from the full address: ${JSON.stringify(late)}`,
-      );
+      assert.ok('status' in late && late.status === 429, `one more from the full address: ${JSON.stringify(late)}`);
       assert.equal(JSON.parse(late.body).error.code, TOO_MANY);
       assert.match(
         relay.stderr(),
@@ -183,10 +137,7 @@ describe('connection limits under a 1,024 file limit', {
       t.diagnostic(
         `${relay.engine}: chat round trip ${roundTrip} ms, health ${check.ms} ms, relay CPU over ${QUIET_MS} ms of quiet ${(cpu * 100).toFixed(1)} % of a core, ${fds} descriptors`,
       );
-      assert.ok(
-        cpu < IDLE_CPU_BOUND,
-        `the relay does not spin: ${(cpu * 100).toFixed(1)} % of a core`,
-      );
+      assert.ok(cpu < IDLE_CPU_BOUND, `the relay does not spin: ${(cpu * 100).toFixed(1)} % of a core`);
       assert.ok(fds < FILE_LIMIT / 2, `descriptors stay bounded: ${fds}`);
       for (const { client } of [ann, bob]) client.close();
       assertRunning(relay);
@@ -202,23 +153,18 @@ describe('connection limits under a 1,024 file limit', {
     try {
       result = await flood(relay, 1200, addresses('127.0.1.', 20));
       const perAddress = new Map<string, number>();
-      for (const { address } of result.open)
-        perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+      for (const { address } of result.open) perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
       t.diagnostic(
         `${relay.engine}: ${result.open.length} open, ${result.tooMany} refused with 429, ${result.dropped} dropped unanswered, in ${result.ms} ms`,
       );
       assertRefusals(relay, result, 1200);
       // 20 x 50 would fit the per-address cap: what stops them is the ceiling under the file limit.
       assert.ok(
-        result.open.length < 20 * DEFAULT_PER_ADDRESS &&
-          result.open.length > FILE_LIMIT / 2,
+        result.open.length < 20 * DEFAULT_PER_ADDRESS && result.open.length > FILE_LIMIT / 2,
         `the ceiling, not the per-address cap, refused the excess: ${result.open.length}`,
       );
       assert.ok(Math.max(...perAddress.values()) <= DEFAULT_PER_ADDRESS);
-      assert.ok(
-        relayStats(relay).fds < FILE_LIMIT,
-        'the relay never reached its file limit',
-      );
+      assert.ok(relayStats(relay).fds < FILE_LIMIT, 'the relay never reached its file limit');
 
       const check = await health(relay);
       assert.equal(check.status, 200, 'health answers on a full relay');
@@ -233,10 +179,7 @@ describe('connection limits under a 1,024 file limit', {
       t.diagnostic(
         `${relay.engine}: health on a full relay ${check.ms} ms; relay CPU over ${QUIET_MS} ms of quiet ${(cpu * 100).toFixed(1)} % of a core, ${relayStats(relay).fds} descriptors`,
       );
-      assert.ok(
-        cpu < IDLE_CPU_BOUND,
-        `the relay does not spin: ${(cpu * 100).toFixed(1)} % of a core`,
-      );
+      assert.ok(cpu < IDLE_CPU_BOUND, `the relay does not spin: ${(cpu * 100).toFixed(1)} % of a core`);
 
       // The deadline runs from the relay's open, which precedes the client's by at most the flood's duration.
       const closes = await Promise.all(
@@ -253,14 +196,8 @@ describe('connection limits under a 1,024 file limit', {
         new Set(closes.map(({ code, reason }) => `${code} ${reason}`)),
         new Set([`${CLOSE_CODES.POLICY} log in within 60 s`]),
       );
-      assert.ok(
-        Math.min(...afters) >= LOGIN_DEADLINE_MS - result.ms,
-        'not before the deadline',
-      );
-      assert.ok(
-        Math.max(...afters) <= LOGIN_DEADLINE_MS + 30_000,
-        'not long after it',
-      );
+      assert.ok(Math.min(...afters) >= LOGIN_DEADLINE_MS - result.ms, 'not before the deadline');
+      assert.ok(Math.max(...afters) <= LOGIN_DEADLINE_MS + 30_000, 'not long after it');
 
       const room = 'after';
       const [ann, bob] = await Promise.all([
@@ -298,25 +235,15 @@ describe('connection limits under a 1,024 file limit', {
         sockets.push(socket);
       }
       // The kernel completes every handshake from its backlog whether or not the relay accepts.
-      await eventually(
-        () => connected + closed >= 1200,
-        'the 1,200 connections',
-        20_000,
-      );
+      await eventually(() => connected + closed >= 1200, 'the 1,200 connections', 20_000);
       const cpu = await relayCpuShare(relay, QUIET_MS);
       t.diagnostic(
         `${relay.engine}: ${closed} of 1,200 dropped at once; relay CPU while they sit ${(cpu * 100).toFixed(1)} % of a core, ${relayStats(relay).fds} descriptors`,
       );
       if (relay.engine === 'node') {
         assert.ok(closed > 0, 'the excess is dropped at once');
-        assert.ok(
-          relayStats(relay).fds < FILE_LIMIT,
-          'the relay never reached its file limit',
-        );
-        assert.ok(
-          cpu < IDLE_CPU_BOUND,
-          `the relay does not spin: ${(cpu * 100).toFixed(1)} % of a core`,
-        );
+        assert.ok(relayStats(relay).fds < FILE_LIMIT, 'the relay never reached its file limit');
+        assert.ok(cpu < IDLE_CPU_BOUND, `the relay does not spin: ${(cpu * 100).toFixed(1)} % of a core`);
       } else {
         // uWebSockets.js 20.30 has no hook to refuse a TCP connection before reading it: past the
         // file limit its accept() fails with EMFILE and is retried until its 10 s timeout frees the
@@ -330,21 +257,14 @@ describe('connection limits under a 1,024 file limit', {
       // A connection the kernel completed but the relay never accepted would never close here: a
       // silent client cannot notice. The node engine's listen backlog (4096) holds this burst whole;
       // with Node's default 511, a loaded machine made SYN-cookie phantoms (RELIABILITY.md).
-      await eventually(
-        () => closed === 1200,
-        'the relay to close every silent connection',
-        90_000,
-      );
+      await eventually(() => closed === 1200, 'the relay to close every silent connection', 90_000);
       const check = await health(relay, 20_000);
       assert.equal(check.status, 200);
       const after = await relayCpuShare(relay, QUIET_MS);
       t.diagnostic(
         `${relay.engine}: all closed ${Date.now() - started} ms later; health ${check.ms} ms; CPU then ${(after * 100).toFixed(1)} %`,
       );
-      assert.ok(
-        after < IDLE_CPU_BOUND,
-        `idle again: ${(after * 100).toFixed(1)} % of a core`,
-      );
+      assert.ok(after < IDLE_CPU_BOUND, `idle again: ${(after * 100).toFixed(1)} % of a core`);
       assertRunning(relay);
     } finally {
       for (const socket of sockets) socket.destroy();

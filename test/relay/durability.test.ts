@@ -26,12 +26,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { signedBytes } from '../../sdk/protocol.ts';
-import {
-  TestClient,
-  newSigningKey,
-  randomKey,
-  registration,
-} from '../helpers/client.ts';
+import { TestClient, newSigningKey, randomKey, registration } from '../helpers/client.ts';
 import { fixture, pngChunk } from '../helpers/images.ts';
 import { IoRecorder, readTree, writeTree } from '../helpers/io-trace.ts';
 import type { Replay, Tree } from '../helpers/io-trace.ts';
@@ -50,8 +45,7 @@ const ROOMS = ['general', 'ops', 'комната'];
 /** Big enough that every room's whole history is kept: each acknowledged message is checked at its seq. */
 const RELAY_ARGS = ['--history', '5000', '--rate', '100000'];
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------------------------
 // The harness on its own
@@ -95,11 +89,7 @@ describe('the power-cut harness', () => {
     });
     assert.equal(run.status, 0, run.stderr);
     const replay = recorder.replay();
-    assert.deepEqual(
-      replay.unseen(),
-      [],
-      'replaying the whole trace gives the folder on disk',
-    );
+    assert.deepEqual(replay.unseen(), [], 'replaying the whole trace gives the folder on disk');
     assert.deepEqual(
       treeText(readTree(recorder.root)),
       {
@@ -121,10 +111,7 @@ describe('the power-cut harness', () => {
     );
     assert.deepEqual(replay.counts.renames, 2);
 
-    fs.appendFileSync(
-      path.join(recorder.root, 'log'),
-      'written behind its back',
-    );
+    fs.appendFileSync(path.join(recorder.root, 'log'), 'written behind its back');
     assert.deepEqual(
       recorder.replay().unseen(),
       ['log: differs from byte 10 (the trace has 10 bytes, the disk 33)'],
@@ -135,9 +122,7 @@ describe('the power-cut harness', () => {
 
 function treeText(tree: Tree): Record<string, string | null> {
   return Object.fromEntries(
-    [...tree]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, bytes]) => [name, bytes && bytes.toString('utf8')]),
+    [...tree].sort(([a], [b]) => a.localeCompare(b)).map(([name, bytes]) => [name, bytes && bytes.toString('utf8')]),
   );
 }
 
@@ -162,13 +147,8 @@ async function connect(relay: RelayProcess): Promise<TestClient> {
 }
 
 /** A request's result; Refused for an error reply, Closed when the connection goes first. */
-async function call(
-  client: TestClient,
-  type: string,
-  fields: Record<string, unknown> = {},
-): Promise<any> {
-  if (client.socket.readyState !== client.socket.OPEN)
-    throw new Closed(`${type}: not connected`);
+async function call(client: TestClient, type: string, fields: Record<string, unknown> = {}): Promise<any> {
+  if (client.socket.readyState !== client.socket.OPEN) throw new Closed(`${type}: not connected`);
   const closed = client.closed.then(() => {
     throw new Closed(`${type}: connection closed`);
   });
@@ -189,17 +169,13 @@ function httpRequest(
       url,
       {
         method,
-        headers: body
-          ? { ...headers, 'content-length': String(body.length) }
-          : headers,
+        headers: body ? { ...headers, 'content-length': String(body.length) } : headers,
         agent: false,
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode!, body: Buffer.concat(chunks) }),
-        );
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks) }));
         res.on('error', () => reject(new Closed('response cut off')));
       },
     );
@@ -242,22 +218,12 @@ interface Sent {
   seq: number;
 }
 
-type FindingKind =
-  | 'account'
-  | 'profile'
-  | 'avatar'
-  | 'session'
-  | 'logout'
-  | 'message'
-  | 'trace'
-  | 'load';
+type FindingKind = 'account' | 'profile' | 'avatar' | 'session' | 'logout' | 'message' | 'trace' | 'load';
 
 class Model {
   readonly users: User[] = [];
   /** Acknowledged messages by room and seq. */
-  readonly messages = new Map<string, Map<number, Sent>>(
-    ROOMS.map((room) => [room, new Map()]),
-  );
+  readonly messages = new Map<string, Map<number, Sent>>(ROOMS.map((room) => [room, new Map()]));
   /** Messages the relay keeps per room (--history): older ones are gone by design, not checked. */
   kept = Infinity;
   readonly acked = {
@@ -304,11 +270,7 @@ class Model {
         .map((finding) => finding.what)
         .join('; ')}${of.length > 2 ? '; ...' : ''}`;
     });
-    assert.equal(
-      this.findings.length,
-      0,
-      `${claim}; found:\n  ${report.join('\n  ')}`,
-    );
+    assert.equal(this.findings.length, 0, `${claim}; found:\n  ${report.join('\n  ')}`);
   }
 }
 
@@ -338,10 +300,7 @@ function freshPng(): { bytes: Buffer; url: string } {
   const base = fixture('chromium-300x200.png');
   const bytes = Buffer.concat([
     base.subarray(0, 33),
-    pngChunk(
-      'tEXt',
-      Buffer.from(`tag\0${crypto.randomBytes(8).toString('hex')}`),
-    ),
+    pngChunk('tEXt', Buffer.from(`tag\0${crypto.randomBytes(8).toString('hex')}`)),
     base.subarray(33),
   ]);
   return {
@@ -369,11 +328,7 @@ async function register(
   return live;
 }
 
-async function session(
-  relay: RelayProcess,
-  user: User,
-  conns: Map<User, TestClient>,
-): Promise<TestClient> {
+async function session(relay: RelayProcess, user: User, conns: Map<User, TestClient>): Promise<TestClient> {
   const open = conns.get(user);
   if (open && open.socket.readyState === open.socket.OPEN) return open;
   const client = await connect(relay);
@@ -382,12 +337,7 @@ async function session(
   return client;
 }
 
-async function login(
-  model: Model,
-  relay: RelayProcess,
-  user: User,
-  conns: Map<User, TestClient>,
-): Promise<void> {
+async function login(model: Model, relay: RelayProcess, user: User, conns: Map<User, TestClient>): Promise<void> {
   const client = await connect(relay);
   const result = await call(client, 'login', {
     username: user.fields.username,
@@ -400,12 +350,7 @@ async function login(
 }
 
 /** Ends the user's newest session; the user must have another. */
-async function logout(
-  model: Model,
-  relay: RelayProcess,
-  user: User,
-  conns: Map<User, TestClient>,
-): Promise<void> {
+async function logout(model: Model, relay: RelayProcess, user: User, conns: Map<User, TestClient>): Promise<void> {
   const client = await session(relay, user, conns);
   const token = user.tokens.pop()!; // while in flight: checked neither as live nor as ended
   await call(client, 'logout');
@@ -481,9 +426,7 @@ async function sendMessages(
       ts: Date.now(),
       text: `${model.round}.${i} ${'x'.repeat(model.int(0, 200))}`,
     };
-    const sig = crypto
-      .sign(null, signedBytes(unsigned), user.privateKey)
-      .toString('base64url');
+    const sig = crypto.sign(null, signedBytes(unsigned), user.privateKey).toString('base64url');
     const { seq } = await call(client, 'send', { ...unsigned, sig });
     model.acked.message++;
     model.messages.get(room)!.set(seq, {
@@ -495,22 +438,12 @@ async function sendMessages(
     });
   });
   const outcomes = await Promise.allSettled(sends);
-  const failed = outcomes.find(
-    (outcome): outcome is PromiseRejectedResult =>
-      outcome.status === 'rejected',
-  );
+  const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (failed) throw failed.reason;
 }
 
-async function act(
-  model: Model,
-  relay: RelayProcess,
-  worker: number,
-  conns: Map<User, TestClient>,
-): Promise<void> {
-  const mine = model.users.filter(
-    (user) => user.worker === worker && user.tokens.length > 0,
-  );
+async function act(model: Model, relay: RelayProcess, worker: number, conns: Map<User, TestClient>): Promise<void> {
+  const mine = model.users.filter((user) => user.worker === worker && user.tokens.length > 0);
   const roll = model.random();
   if (mine.length < 3 || roll < 0.08) {
     await register(model, relay, worker, conns);
@@ -518,19 +451,13 @@ async function act(
   }
   const user = model.pick(mine);
   if (roll < 0.16) await login(model, relay, user, conns);
-  else if (roll < 0.22 && user.tokens.length > 1)
-    await logout(model, relay, user, conns);
+  else if (roll < 0.22 && user.tokens.length > 1) await logout(model, relay, user, conns);
   else if (roll < 0.5) await updateProfile(model, relay, user, conns);
   else if (roll < 0.56) await uploadAvatar(model, relay, user, conns);
   else await sendMessages(model, relay, user, conns);
 }
 
-async function worker(
-  model: Model,
-  relay: RelayProcess,
-  index: number,
-  stop: { now: boolean },
-): Promise<void> {
+async function worker(model: Model, relay: RelayProcess, index: number, stop: { now: boolean }): Promise<void> {
   const conns = new Map<User, TestClient>();
   try {
     while (!stop.now) {
@@ -538,10 +465,7 @@ async function worker(
         await act(model, relay, index, conns);
       } catch (error) {
         if (error instanceof Closed) return; // the power went: what was in flight stays in flight
-        model.find(
-          'load',
-          `worker ${index}: a request failed that should not: ${(error as Error).message}`,
-        );
+        model.find('load', `worker ${index}: a request failed that should not: ${(error as Error).message}`);
         return;
       }
     }
@@ -554,11 +478,7 @@ async function worker(
 // The checks on the relay started after a cut
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
-async function pool<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -574,10 +494,7 @@ async function verify(model: Model, relay: RelayProcess): Promise<void> {
       token: model.checker.tokens[0],
     });
     if (!resumed.ok) {
-      model.find(
-        'session',
-        `the checker's session is gone (${resumed.error!.code})`,
-      );
+      model.find('session', `the checker's session is gone (${resumed.error!.code})`);
       // Reading needs a session: the checker's password, or if its account is gone too, a new one.
       const login = await checker.request('login', {
         username: model.checker.fields.username,
@@ -598,19 +515,13 @@ async function verify(model: Model, relay: RelayProcess): Promise<void> {
         );
       const reply = await checker.request('profile', { userId: user.id });
       if (!reply.ok)
-        return model.find(
-          'account',
-          `user ${user.id}: profile refused with ${reply.error!.code}: the account is gone`,
-        );
+        return model.find('account', `user ${user.id}: profile refused with ${reply.error!.code}: the account is gone`);
       const seen: Fields = reply.result.user;
       const pending = user.pending ?? {};
       const changed = Object.keys(pending) as (keyof Fields)[];
-      const applied =
-        changed.length > 0 &&
-        changed.every((field) => seen[field] === pending[field]);
+      const applied = changed.length > 0 && changed.every((field) => seen[field] === pending[field]);
       for (const field of FIELDS) {
-        const expected =
-          applied && field in pending ? pending[field] : user.fields[field];
+        const expected = applied && field in pending ? pending[field] : user.fields[field];
         if (seen[field] !== expected)
           model.find(
             'profile',
@@ -626,10 +537,7 @@ async function verify(model: Model, relay: RelayProcess): Promise<void> {
       model.users.filter((user) => user.fields.avatar !== null),
       8,
       async (user) => {
-        const res = await httpRequest(
-          `${relay.url}${user.fields.avatar}`,
-          'GET',
-        );
+        const res = await httpRequest(`${relay.url}${user.fields.avatar}`, 'GET');
         const expected = user.images.get(user.fields.avatar!);
         if (res.status !== 200 || !expected || !res.body.equals(expected))
           model.find(
@@ -649,15 +557,8 @@ async function verify(model: Model, relay: RelayProcess): Promise<void> {
       try {
         const reply = await client.request('resume', { token });
         if (live && reply.result?.user?.id !== user.id)
-          model.find(
-            'session',
-            `user ${user.id}: an acknowledged session is refused (${reply.error?.code})`,
-          );
-        if (!live && reply.ok)
-          model.find(
-            'logout',
-            `user ${user.id}: a session whose logout was acknowledged resumes`,
-          );
+          model.find('session', `user ${user.id}: an acknowledged session is refused (${reply.error?.code})`);
+        if (!live && reply.ok) model.find('logout', `user ${user.id}: a session whose logout was acknowledged resumes`);
       } finally {
         client.socket.terminate();
       }
@@ -666,17 +567,11 @@ async function verify(model: Model, relay: RelayProcess): Promise<void> {
     // Messages: every acknowledged one at its seq, with its id, author and text.
     for (const room of ROOMS) {
       const joined = await call(checker, 'join', { room });
-      const bySeq = new Map<number, Sent>(
-        joined.messages.map((message: Sent) => [message.seq, message]),
-      );
+      const bySeq = new Map<number, Sent>(joined.messages.map((message: Sent) => [message.seq, message]));
       for (const sent of model.messages.get(room)!.values()) {
         if (sent.seq <= joined.seq - model.kept) continue;
         const found = bySeq.get(sent.seq);
-        if (
-          found?.cid !== sent.cid ||
-          found.author !== sent.author ||
-          found.text !== sent.text
-        ) {
+        if (found?.cid !== sent.cid || found.author !== sent.author || found.text !== sent.text) {
           model.find(
             'message',
             `room ${room}: acknowledged message seq ${sent.seq} (${sent.cid}) is ${found ? `replaced by ${found.cid}` : 'missing'} (the room now ends at seq ${joined.seq})`,
@@ -693,10 +588,7 @@ async function verify(model: Model, relay: RelayProcess): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 /** Starts a traced relay on `root`/data; the recorder holds the folder as it was before. */
-async function startTraced(
-  root: string,
-  traceFile: string,
-): Promise<{ relay: RelayProcess; recorder: IoRecorder }> {
+async function startTraced(root: string, traceFile: string): Promise<{ relay: RelayProcess; recorder: IoRecorder }> {
   const recorder = new IoRecorder(root, traceFile);
   const relay = await startRelay({
     dataDir: path.join(recorder.root, 'data'),
@@ -710,10 +602,7 @@ async function startTraced(
 function cut(model: Model, replay: Replay): string {
   const unseen = replay.unseen();
   if (unseen.length > 0)
-    model.find(
-      'trace',
-      `the trace missed changes on disk, so this cut proves nothing:\n  ${unseen.join('\n  ')}`,
-    );
+    model.find('trace', `the trace missed changes on disk, so this cut proves nothing:\n  ${unseen.join('\n  ')}`);
   const root = tempDataDir();
   writeTree(replay.powerCut(), root);
   return root;
@@ -721,9 +610,8 @@ function cut(model: Model, replay: Replay): string {
 
 /** Adds to a per-file count; avatar files and their temp files each count under one name. */
 function add(counts: Map<string, number>, file: string, n: number): void {
-  const name = file.replace(
-    /[0-9a-f]{64}\.(png|jpg|webp)(\.\d+\.[0-9a-f]+\.tmp)?$/,
-    (_, ext, temp) => (temp ? `(temp).${ext}` : `(image).${ext}`),
+  const name = file.replace(/[0-9a-f]{64}\.(png|jpg|webp)(\.\d+\.[0-9a-f]+\.tmp)?$/, (_, ext, temp) =>
+    temp ? `(temp).${ext}` : `(image).${ext}`,
   );
   counts.set(name, (counts.get(name) ?? 0) + n);
 }
@@ -733,9 +621,7 @@ describe('a power cut under load', () => {
     skip: ioTrace.skip,
     timeout: 300_000,
   }, async () => {
-    console.log(
-      `power-cut seed ${SEED} (rerun with SOV_POWER_CUT_SEED=${SEED})`,
-    );
+    console.log(`power-cut seed ${SEED} (rerun with SOV_POWER_CUT_SEED=${SEED})`);
     const model = new Model(seededRandom(SEED));
     const traceFile = path.join(tempDataDir(), 'trace');
     const totals = {
@@ -754,36 +640,26 @@ describe('a power cut under load', () => {
     for (const client of conns.values()) client.socket.terminate();
     assert.equal(await first.stop('SIGTERM'), 0);
 
-    let { relay, recorder } = await startTraced(
-      path.dirname(first.dataDir),
-      traceFile,
-    );
+    let { relay, recorder } = await startTraced(path.dirname(first.dataDir), traceFile);
     try {
       for (let round = 1; round <= ROUNDS; round++) {
         model.round = round;
-        const before = Object.values(model.acked).reduce(
-          (sum, n) => sum + n,
-          0,
-        );
+        const before = Object.values(model.acked).reduce((sum, n) => sum + n, 0);
         const stop = { now: false };
-        const workers = Array.from({ length: WORKERS }, (_, i) =>
-          worker(model, relay, i, stop),
-        );
+        const workers = Array.from({ length: WORKERS }, (_, i) => worker(model, relay, i, stop));
         await sleep(model.int(300, 1500));
         stop.now = true;
         await relay.stop('SIGKILL');
         await Promise.all(workers);
         const replay = recorder.replay();
-        for (const [file, n] of replay.counts.writes)
-          add(totals.writes, file, n);
+        for (const [file, n] of replay.counts.writes) add(totals.writes, file, n);
         for (const [file, n] of replay.counts.syncs) add(totals.syncs, file, n);
         totals.renames += replay.counts.renames;
         const root = cut(model, replay);
 
         ({ relay, recorder } = await startTraced(root, traceFile));
         await verify(model, relay);
-        const acked =
-          Object.values(model.acked).reduce((sum, n) => sum + n, 0) - before;
+        const acked = Object.values(model.acked).reduce((sum, n) => sum + n, 0) - before;
         console.log(
           `power cut ${round}/${ROUNDS}: ${acked} writes acknowledged, ${replay.counts.inFlight} I/O calls in flight at the cut; ${model.findings.length} findings`,
         );
@@ -798,19 +674,12 @@ describe('a power cut under load', () => {
     );
     // The harness saw the relay work: appends to every log (else the cuts above prove nothing).
     for (const log of ['accounts.log', 'sessions.log', 'messages.log'])
-      assert.ok(
-        (totals.writes.get(`data/${log}`) ?? 0) > 0,
-        `the trace saw writes to ${log}`,
-      );
+      assert.ok((totals.writes.get(`data/${log}`) ?? 0) > 0, `the trace saw writes to ${log}`);
     assert.ok(
-      model.acked.message > 0 &&
-        model.acked.profile > 0 &&
-        model.acked.register > 0,
+      model.acked.message > 0 && model.acked.profile > 0 && model.acked.register > 0,
       'the load got writes acknowledged',
     );
-    model.assertNone(
-      'everything acknowledged before each power cut is there after it',
-    );
+    model.assertNone('everything acknowledged before each power cut is there after it');
   });
 });
 
@@ -877,10 +746,7 @@ describe('a power cut after a compaction', () => {
     for (const client of conns.values()) client.socket.terminate();
     assert.equal(await first.stop('SIGTERM'), 0);
 
-    const recorder = new IoRecorder(
-      path.dirname(first.dataDir),
-      path.join(tempDataDir(), 'trace'),
-    );
+    const recorder = new IoRecorder(path.dirname(first.dataDir), path.join(tempDataDir(), 'trace'));
     const relay = await startRelay({
       dataDir: first.dataDir,
       args,
@@ -891,11 +757,7 @@ describe('a power cut after a compaction', () => {
     try {
       const user = await register(model, relay, 0, conns);
       const sends = (n: number): Promise<unknown> =>
-        Promise.all(
-          Array.from({ length: n }, () =>
-            sendMessages(model, relay, user, conns),
-          ),
-        );
+        Promise.all(Array.from({ length: n }, () => sendMessages(model, relay, user, conns)));
       while (fs.statSync(log).ino === before) {
         assert.ok(model.acked.message < 5000, 'messages.log was compacted');
         await sends(20);
@@ -906,10 +768,7 @@ describe('a power cut after a compaction', () => {
       await relay.stop('SIGKILL');
     }
     const replay = recorder.replay();
-    assert.ok(
-      replay.counts.renames > 0,
-      'the trace saw the compaction’s rename',
-    );
+    assert.ok(replay.counts.renames > 0, 'the trace saw the compaction’s rename');
     const root = cut(model, replay);
     const after = await startRelay({ dataDir: path.join(root, 'data'), args });
     try {
@@ -920,9 +779,7 @@ describe('a power cut after a compaction', () => {
     console.log(
       `compaction cut: ${model.acked.message} messages acknowledged, the newest ${model.kept} per room checked`,
     );
-    model.assertNone(
-      'the newest messages acknowledged before and after the compaction are there after the cut',
-    );
+    model.assertNone('the newest messages acknowledged before and after the compaction are there after the cut');
   });
 });
 
@@ -932,10 +789,7 @@ describe('a power cut right after the first writes', () => {
   }, async () => {
     const model = new Model(seededRandom(SEED));
     model.round = 1;
-    const { relay, recorder } = await startTraced(
-      tempDataDir(),
-      path.join(tempDataDir(), 'trace'),
-    );
+    const { relay, recorder } = await startTraced(tempDataDir(), path.join(tempDataDir(), 'trace'));
     let salt: string;
     let relayId: unknown;
     try {
@@ -947,25 +801,14 @@ describe('a power cut right after the first writes', () => {
     }
     const root = cut(model, recorder.replay());
     model.assertNone('the trace saw every change');
-    assert.ok(
-      fs.existsSync(path.join(root, 'data')),
-      'the data folder itself survives the cut',
-    );
+    assert.ok(fs.existsSync(path.join(root, 'data')), 'the data folder itself survives the cut');
     const after = await startRelay({
       dataDir: path.join(root, 'data'),
       args: RELAY_ARGS,
     });
     try {
-      assert.equal(
-        await madeUpSalt(after),
-        salt,
-        'secret.key survives: unknown usernames get the same made-up salt',
-      );
-      assert.equal(
-        await helloRelayId(after),
-        relayId,
-        'relay.id survives: clients still recognise the relay',
-      );
+      assert.equal(await madeUpSalt(after), salt, 'secret.key survives: unknown usernames get the same made-up salt');
+      assert.equal(await helloRelayId(after), relayId, 'relay.id survives: clients still recognise the relay');
       await verify(model, after);
     } finally {
       await after.stop();
@@ -989,10 +832,7 @@ describe('a power cut right after the first writes', () => {
     assert.equal(await first.stop('SIGTERM'), 0);
     fs.rmSync(path.join(first.dataDir, 'messages.log'));
 
-    const { relay, recorder } = await startTraced(
-      path.dirname(first.dataDir),
-      path.join(tempDataDir(), 'trace'),
-    );
+    const { relay, recorder } = await startTraced(path.dirname(first.dataDir), path.join(tempDataDir(), 'trace'));
     try {
       const user = await register(model, relay, 0, conns);
       await sendMessages(model, relay, user, conns);

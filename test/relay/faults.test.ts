@@ -30,12 +30,7 @@ import {
 } from '../helpers/client.ts';
 import type { EventFrame, Person, TestUser } from '../helpers/client.ts';
 import { findProgram } from '../helpers/programs.ts';
-import {
-  assertRunning,
-  health,
-  relayStats,
-  startRelay,
-} from '../helpers/relay-process.ts';
+import { assertRunning, health, relayStats, startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -50,10 +45,7 @@ const MB = 1024 * 1024;
 const IS_ROOT = process.getuid?.() === 0;
 const HAS_PROC = fs.existsSync('/proc/self/fd');
 
-async function resumed(
-  relay: RelayProcess,
-  user: TestUser,
-): Promise<TestClient> {
+async function resumed(relay: RelayProcess, user: TestUser): Promise<TestClient> {
   const client = await TestClient.connect(relay.wsUrl);
   client.socket.on('error', () => {});
   await client.call('resume', { token: user.session.token });
@@ -61,22 +53,15 @@ async function resumed(
 }
 
 /** Polls `probe` every `everyMs` until it is true; for long waits where 5 ms polling is wasteful. */
-async function pollUntil(
-  probe: () => boolean,
-  what: string,
-  ms: number,
-  everyMs = 100,
-): Promise<void> {
+async function pollUntil(probe: () => boolean, what: string, ms: number, everyMs = 100): Promise<void> {
   const deadline = Date.now() + ms;
   while (!probe()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(everyMs);
   }
 }
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Stops reading the TCP socket under a `ws` client: pings go unanswered, nothing is sent or read. */
 function freeze(client: TestClient): net.Socket {
@@ -106,8 +91,7 @@ class RawWebSocket {
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
-      this.buffer =
-        this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
       this.parse();
       this.wake();
     });
@@ -131,9 +115,7 @@ class RawWebSocket {
         client.socket.once('error', reject);
         client.socket.once('connect', () => {
           client.socket.write(RawWebSocket.upgradeRequest(port));
-          client
-            .waitText((text) => text.includes('"ev":"hello"'))
-            .then(() => resolve(client), reject);
+          client.waitText((text) => text.includes('"ev":"hello"')).then(() => resolve(client), reject);
         });
       }),
       'a raw WebSocket upgrade',
@@ -142,17 +124,10 @@ class RawWebSocket {
   }
 
   /** Sends one request and resolves with its result; throws if the reply is an error. */
-  async call(
-    id: number,
-    type: string,
-    fields: Record<string, unknown>,
-  ): Promise<unknown> {
+  async call(id: number, type: string, fields: Record<string, unknown>): Promise<unknown> {
     this.sendText(JSON.stringify({ id, type, ...fields }));
-    const reply = JSON.parse(
-      await this.waitText((text) => text.startsWith(`{"re":${id},`)),
-    );
-    if (!reply.ok)
-      throw new Error(`${type} failed: ${JSON.stringify(reply.error)}`);
+    const reply = JSON.parse(await this.waitText((text) => text.startsWith(`{"re":${id},`)));
+    if (!reply.ok) throw new Error(`${type} failed: ${JSON.stringify(reply.error)}`);
     return reply.result;
   }
 
@@ -163,28 +138,18 @@ class RawWebSocket {
     const head =
       payload.length < 126
         ? Buffer.from([0x81, 0x80 | payload.length])
-        : Buffer.from([
-            0x81,
-            0x80 | 126,
-            payload.length >> 8,
-            payload.length & 0xff,
-          ]);
-    for (let i = 0; i < payload.length; i++)
-      payload[i] = payload[i]! ^ mask[i % 4]!;
+        : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+    for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i % 4]!;
     this.socket.write(Buffer.concat([head, mask, payload]));
   }
 
-  private waitText(
-    match: (text: string) => boolean,
-    ms = 20_000,
-  ): Promise<string> {
+  private waitText(match: (text: string) => boolean, ms = 20_000): Promise<string> {
     return withTimeout(
       new Promise<string>((resolve, reject) => {
         const check = (): void => {
           const found = this.texts.find(match);
           if (found !== undefined) resolve(found);
-          else if (this.closed)
-            reject(new Error('the relay closed the raw WebSocket'));
+          else if (this.closed) reject(new Error('the relay closed the raw WebSocket'));
           else this.waiters.push(check);
         };
         check();
@@ -202,12 +167,7 @@ class RawWebSocket {
     if (!this.upgraded) {
       const end = this.buffer.indexOf('\r\n\r\n');
       if (end < 0) return;
-      if (
-        !this.buffer
-          .subarray(0, end)
-          .toString('latin1')
-          .startsWith('HTTP/1.1 101')
-      ) {
+      if (!this.buffer.subarray(0, end).toString('latin1').startsWith('HTTP/1.1 101')) {
         this.socket.destroy();
         return;
       }
@@ -229,9 +189,7 @@ class RawWebSocket {
       }
       if (this.buffer.length < offset + length) return;
       if ((this.buffer[0]! & 0x0f) === 1)
-        this.texts.push(
-          this.buffer.subarray(offset, offset + length).toString('utf8'),
-        );
+        this.texts.push(this.buffer.subarray(offset, offset + length).toString('utf8'));
       this.buffer = this.buffer.subarray(offset + length);
     }
   }
@@ -301,37 +259,21 @@ interface Acknowledged {
   text: string;
 }
 
-async function sendAcknowledged(
-  person: Person,
-  room: string,
-  text: string,
-  acked: Acknowledged[],
-): Promise<number> {
-  const { seq } = await person.client.call(
-    'send',
-    signMessage(person.user, room, text),
-  );
+async function sendAcknowledged(person: Person, room: string, text: string, acked: Acknowledged[]): Promise<number> {
+  const { seq } = await person.client.call('send', signMessage(person.user, room, text));
   acked.push({ seq, text });
   return seq;
 }
 
 /** The room's history must be exactly the acknowledged messages, numbered 1..n without gaps. */
-async function assertHistoryIs(
-  client: TestClient,
-  room: string,
-  acked: Acknowledged[],
-): Promise<void> {
+async function assertHistoryIs(client: TestClient, room: string, acked: Acknowledged[]): Promise<void> {
   const joined = await client.call('join', { room });
   const stored = joined.messages.map((m: { seq: number; text: string }) => ({
     seq: m.seq,
     text: m.text,
   }));
   const expected = [...acked].sort((a, b) => a.seq - b.seq);
-  assert.deepEqual(
-    stored,
-    expected,
-    'history holds exactly the acknowledged messages',
-  );
+  assert.deepEqual(stored, expected, 'history holds exactly the acknowledged messages');
   assert.deepEqual(
     expected.map((m) => m.seq),
     expected.map((_, i) => i + 1),
@@ -347,14 +289,7 @@ const mounted: string[] = [];
 
 function mountTmpfs(sizeMb: number): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sov-fault-tmpfs-'));
-  execFileSync('mount', [
-    '-t',
-    'tmpfs',
-    '-o',
-    `size=${sizeMb}m,mode=0700`,
-    'tmpfs',
-    dir,
-  ]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=0700`, 'tmpfs', dir]);
   mounted.push(dir);
   return dir;
 }
@@ -403,10 +338,7 @@ function fillDisk(dir: string): { file: string; bytes: number } {
 /** Stops relays a storage test left running (SIGKILL if SIGTERM does not end them), so their mounts can go. */
 async function stopAll(relays: RelayProcess[]): Promise<void> {
   for (const relay of relays.splice(0)) {
-    const stopped = await Promise.race([
-      relay.stop('SIGTERM').then(() => true),
-      sleep(10_000).then(() => false),
-    ]);
+    const stopped = await Promise.race([relay.stop('SIGTERM').then(() => true), sleep(10_000).then(() => false)]);
     if (!stopped) await relay.stop('SIGKILL');
   }
 }
@@ -415,9 +347,7 @@ async function stopAll(relays: RelayProcess[]): Promise<void> {
 function loopMountMissing(): string | null {
   const missing = [
     IS_ROOT ? null : 'root',
-    fs.existsSync('/dev/loop-control')
-      ? null
-      : 'a loop device (/dev/loop-control)',
+    fs.existsSync('/dev/loop-control') ? null : 'a loop device (/dev/loop-control)',
     findProgram('mkfs.ext4') ? null : 'mkfs.ext4',
     findProgram('e2fsck') ? null : 'e2fsck',
   ].filter((item) => item !== null);
@@ -431,8 +361,7 @@ function loopMountMissing(): string | null {
  */
 function cannotRun(t: TestContext, missing: string | null): boolean {
   if (missing === null) return false;
-  if (process.env.CI)
-    assert.fail(`CI must run this storage test, but it ${missing}`);
+  if (process.env.CI) assert.fail(`CI must run this storage test, but it ${missing}`);
   t.skip(missing);
   return true;
 }
@@ -448,30 +377,19 @@ describe('the relay under faults', { concurrency: 2 }, () => {
     try {
       const room = uniqueName('room');
       const watcher = await loggedIn(relay, room);
-      const halfOpen = await Promise.all(
-        [1, 2, 3].map(() => loggedIn(relay, room)),
-      );
+      const halfOpen = await Promise.all([1, 2, 3].map(() => loggedIn(relay, room)));
       const ids = halfOpen.map((p) => p.user.profile.id);
-      const joined = (id: number) => (e: EventFrame) =>
-        e.ev === 'join' && e.room === room && e.user?.id === id;
-      const left = (id: number) => (e: EventFrame) =>
-        e.ev === 'leave' && e.room === room && e.userId === id;
-      const offline = (id: number) => (e: EventFrame) =>
-        e.ev === 'presence' && e.userId === id && e.online === false;
-      for (const id of ids)
-        await watcher.client.waitForEvent(
-          joined(id),
-          'the half-open users joining',
-        );
+      const joined = (id: number) => (e: EventFrame) => e.ev === 'join' && e.room === room && e.user?.id === id;
+      const left = (id: number) => (e: EventFrame) => e.ev === 'leave' && e.room === room && e.userId === id;
+      const offline = (id: number) => (e: EventFrame) => e.ev === 'presence' && e.userId === id && e.online === false;
+      for (const id of ids) await watcher.client.waitForEvent(joined(id), 'the half-open users joining');
 
       const frozenAt = Date.now();
       for (const { client } of halfOpen) frozenSockets.push(freeze(client));
       // The room stays busy, so the relay keeps writing to the frozen sockets: sending must not
       // count as life, only what the peer sends does.
       traffic = setInterval(() => {
-        watcher.client
-          .request('send', signMessage(watcher.user, room, 'busy room'))
-          .catch(() => {});
+        watcher.client.request('send', signMessage(watcher.user, room, 'busy room')).catch(() => {});
       }, 4000);
 
       const leftAt = new Map<number, number>();
@@ -480,10 +398,8 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       await pollUntil(
         () => {
           for (const id of ids) {
-            if (!leftAt.has(id) && watcher.client.events.some(left(id)))
-              leftAt.set(id, Date.now() - frozenAt);
-            if (!offlineAt.has(id) && watcher.client.events.some(offline(id)))
-              offlineAt.set(id, Date.now() - frozenAt);
+            if (!leftAt.has(id) && watcher.client.events.some(left(id))) leftAt.set(id, Date.now() - frozenAt);
+            if (!offlineAt.has(id) && watcher.client.events.some(offline(id))) offlineAt.set(id, Date.now() - frozenAt);
           }
           return leftAt.size === ids.length && offlineAt.size === ids.length;
         },
@@ -493,10 +409,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       );
       clearInterval(traffic);
       const slowest = Math.max(...leftAt.values(), ...offlineAt.values());
-      assert.ok(
-        slowest <= IDLE_TIMEOUT_MS + margin,
-        `gone after ${slowest} ms`,
-      );
+      assert.ok(slowest <= IDLE_TIMEOUT_MS + margin, `gone after ${slowest} ms`);
 
       const online = await watcher.client.call('online');
       assert.deepEqual(
@@ -513,27 +426,13 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       // The relay really closed the TCP connections: once the peers read again they see the close.
       for (const socket of frozenSockets) socket.resume();
       const closes = await Promise.all(
-        halfOpen.map(({ client }) =>
-          withTimeout(
-            client.closed,
-            'the half-open client to see the close',
-            10_000,
-          ),
-        ),
+        halfOpen.map(({ client }) => withTimeout(client.closed, 'the half-open client to see the close', 10_000)),
       );
       for (const { code } of closes)
-        assert.equal(
-          code,
-          1006,
-          'closed without a close frame, as uWS does on idle timeout',
-        );
+        assert.equal(code, 1006, 'closed without a close frame, as uWS does on idle timeout');
       // They had been sent the busy room's messages while frozen: what the relay sends does not count as life.
       for (const { client } of halfOpen)
-        assert.ok(
-          client.events.some(
-            (e) => e.ev === 'message' && e.text === 'busy room',
-          ),
-        );
+        assert.ok(client.events.some((e) => e.ev === 'message' && e.text === 'busy room'));
 
       await chat(watcher, await loggedIn(relay, room), room);
       assertNoRelayErrors(relay);
@@ -563,10 +462,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         const dropper = await loggedIn(relay);
         await dropper.client.close();
         await alice.client.waitForEvent(
-          (e) =>
-            e.ev === 'presence' &&
-            e.userId === dropper.user.profile.id &&
-            e.online === false,
+          (e) => e.ev === 'presence' && e.userId === dropper.user.profile.id && e.online === false,
           'the dropper offline',
         );
 
@@ -591,11 +487,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         });
 
         // Every dropped socket is closed: the fd count comes back to where it was.
-        await pollUntil(
-          () => relayStats(relay).fds <= baseline.fds + 3,
-          `fds back near ${baseline.fds}`,
-          30_000,
-        );
+        await pollUntil(() => relayStats(relay).fds <= baseline.fds + 3, `fds back near ${baseline.fds}`, 30_000);
         const afterStats = relayStats(relay);
         // Bound: 64 MB over the baseline. Only ~200 connections are open at once (~2 KB each in
         // the relay: holding 5,000 open measured +9.4 MB), so what grows is V8's heap reservation
@@ -612,10 +504,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         await pollUntil(
           () => {
             const last = alice.client.events
-              .filter(
-                (e) =>
-                  e.ev === 'presence' && e.userId === dropper.user.profile.id,
-              )
+              .filter((e) => e.ev === 'presence' && e.userId === dropper.user.profile.id)
               .at(-1);
             return last?.online === false;
           },
@@ -637,10 +526,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         await chat(alice, bob, room);
         await chat(bob, alice, room);
         const late = uniqueName('room');
-        const [carol, dave] = await Promise.all([
-          loggedIn(relay, late),
-          loggedIn(relay, late),
-        ]);
+        const [carol, dave] = await Promise.all([loggedIn(relay, late), loggedIn(relay, late)]);
         await chat(carol, dave, late);
         assertRunning(relay);
         assertNoRelayErrors(relay);
@@ -667,33 +553,19 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         const text = 'x'.repeat(4000);
         const perFlood = 4000; // 16 MB to every member, more than the kernel buffers (~4 MB per socket)
         const base = relayStats(relay).rssMb;
-        const received = (): number =>
-          reader.client.events.filter((e) => e.ev === 'message').length;
+        const received = (): number => reader.client.events.filter((e) => e.ev === 'message').length;
         const flood = async (): Promise<number> => {
           let peak = relayStats(relay).rssMb;
-          const sampler = setInterval(
-            () => (peak = Math.max(peak, relayStats(relay).rssMb)),
-            50,
-          );
+          const sampler = setInterval(() => (peak = Math.max(peak, relayStats(relay).rssMb)), 50);
           try {
             const expected = received() + perFlood;
             for (let sent = 0; sent < perFlood; sent += 100) {
               await Promise.all(
-                Array.from({ length: 100 }, () =>
-                  sender.client.call(
-                    'send',
-                    signMessage(sender.user, room, text),
-                  ),
-                ),
+                Array.from({ length: 100 }, () => sender.client.call('send', signMessage(sender.user, room, text))),
               );
             }
             // Sampled until the live reader has every message: until then the relay may hold some.
-            await pollUntil(
-              () => received() >= expected,
-              'the flood at the live reader',
-              PATIENCE_MS,
-              50,
-            );
+            await pollUntil(() => received() >= expected, 'the flood at the live reader', PATIENCE_MS, 50);
             return Math.max(peak, relayStats(relay).rssMb);
           } finally {
             clearInterval(sampler);
@@ -704,9 +576,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         const controlPeak = await flood();
         // Now with ten members that stopped reading at the TCP level.
         const stalledCount = 10;
-        const stalled = await Promise.all(
-          Array.from({ length: stalledCount }, () => loggedIn(relay, room)),
-        );
+        const stalled = await Promise.all(Array.from({ length: stalledCount }, () => loggedIn(relay, room)));
         for (const { client } of stalled) freeze(client);
         const stalledPeak = await flood();
         // Bound: each stalled member may hold MAX_BACKPRESSURE (1 MB) of unsent frames before uWS
@@ -719,18 +589,13 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         );
 
         await pollUntil(
-          () =>
-            (relay.stderr().match(/slow consumer/g) ?? []).length >=
-            stalledCount,
+          () => (relay.stderr().match(/slow consumer/g) ?? []).length >= stalledCount,
           'every stalled member to be cut off',
           20_000,
         );
         for (const { user } of stalled) {
           await reader.client.waitForEvent(
-            (e) =>
-              e.ev === 'leave' &&
-              e.room === room &&
-              e.userId === user.profile.id,
+            (e) => e.ev === 'leave' && e.room === room && e.userId === user.profile.id,
             'the stalled member leaving',
           );
         }
@@ -754,10 +619,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       let drip: NodeJS.Timeout | undefined;
       try {
         const room = uniqueName('room');
-        const [alice, bob] = await Promise.all([
-          loggedIn(relay, room),
-          loggedIn(relay, room),
-        ]);
+        const [alice, bob] = await Promise.all([loggedIn(relay, room), loggedIn(relay, room)]);
         const started = Date.now();
         const closedAt: number[] = [];
         let connected = 0;
@@ -768,48 +630,33 @@ describe('the relay under faults', { concurrency: 2 }, () => {
           socket.once('close', () => closedAt.push(Date.now() - started));
           socket.once('connect', () => {
             connected++;
-            socket.write(
-              'GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Dribble: ',
-            );
+            socket.write('GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Dribble: ');
           });
         }
-        await pollUntil(
-          () => connected === 200,
-          'the 200 slowloris connections',
-          20_000,
-          20,
-        );
+        await pollUntil(() => connected === 200, 'the 200 slowloris connections', 20_000, 20);
         // One more header byte every 2 s, never the blank line that ends the request.
         drip = setInterval(() => {
-          for (const socket of dribblers)
-            if (!socket.destroyed) socket.write('a');
+          for (const socket of dribblers) if (!socket.destroyed) socket.write('a');
         }, 2000);
 
         const healthMs: number[] = [];
         const chatMs: number[] = [];
         let probesWhileAllOpen = 0;
         const cutoff = 60_000;
-        while (
-          closedAt.length < dribblers.length &&
-          Date.now() - started < cutoff
-        ) {
+        while (closedAt.length < dribblers.length && Date.now() - started < cutoff) {
           const open = dribblers.length - closedAt.length;
           const check = await health(relay);
           assert.deepEqual([check.status, check.body], [200, 'ok']);
           healthMs.push(check.ms);
           chatMs.push(await chat(alice, bob, room));
-          if (open === dribblers.length && closedAt.length === 0)
-            probesWhileAllOpen++;
+          if (open === dribblers.length && closedAt.length === 0) probesWhileAllOpen++;
           await sleep(200);
         }
         // Not held up: health checks and chat round trips began and ended while all 200 were still
         // dribbling, i.e. were answered without waiting for the relay to cut them off. No bound on
         // how fast: a busy machine stretches a round trip (measured 9-152 ms, alone), and a relay
         // that queued probes behind the dribblers would answer none in this window.
-        assert.ok(
-          probesWhileAllOpen >= 3,
-          `${probesWhileAllOpen} probes ran while all 200 dribbled`,
-        );
+        assert.ok(probesWhileAllOpen >= 3, `${probesWhileAllOpen} probes ran while all 200 dribbled`);
         // uWS gives a request header 10 s to arrive (timers tick every 4 s; measured ~12 s), so dribblers cannot pile up.
         assert.equal(
           closedAt.length,
@@ -854,8 +701,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       const alice = await loggedIn(relay, room);
       const bob = await loggedIn(relay, room);
       const acked: Acknowledged[] = [];
-      for (let i = 1; i <= 3; i++)
-        await sendAcknowledged(alice, room, bigText(`before ${i}`), acked);
+      for (let i = 1; i <= 3; i++) await sendAcknowledged(alice, room, bigText(`before ${i}`), acked);
       await sendAcknowledged(bob, room, 'before, short', acked);
 
       const filler = fillDisk(dir);
@@ -865,29 +711,15 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       const refused: string[] = [];
       const attempt = async (person: Person, text: string): Promise<void> => {
         refused.push(text);
-        const reply = await person.client.request(
-          'send',
-          signMessage(person.user, room, text),
-        );
-        assert.equal(
-          reply.ok,
-          false,
-          `"${text.slice(0, 20)}" was acknowledged on a full disk`,
-        );
+        const reply = await person.client.request('send', signMessage(person.user, room, text));
+        assert.equal(reply.ok, false, `"${text.slice(0, 20)}" was acknowledged on a full disk`);
         assert.equal(reply.error?.code, 'STORAGE_FAILED');
         assert.match(reply.error?.message ?? '', /nothing was stored/i);
       };
       await attempt(alice, bigText('full 1'));
       await attempt(bob, bigText('full 2'));
-      await Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
-          attempt(i % 2 ? alice : bob, bigText(`full burst ${i}`)),
-        ),
-      );
-      assert.match(
-        relay.stderr(),
-        /error write failed; nothing from this batch was stored .*messages\.log.*ENOSPC/,
-      );
+      await Promise.all(Array.from({ length: 10 }, (_, i) => attempt(i % 2 ? alice : bob, bigText(`full burst ${i}`))));
+      assert.match(relay.stderr(), /error write failed; nothing from this batch was stored .*messages\.log.*ENOSPC/);
       const logLines = relay
         .stderr()
         .split('\n')
@@ -900,8 +732,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       assert.deepEqual([check.status, check.body], [200, 'ok']);
       await assertHistoryIs(alice.client, room, acked);
       assert.equal(
-        (await bob.client.call('profile', { userId: alice.user.profile.id }))
-          .user.username,
+        (await bob.client.call('profile', { userId: alice.user.profile.id })).user.username,
         alice.user.username,
       );
       const aliceAgain = await resumed(relay, alice.user);
@@ -911,28 +742,15 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         online.users.map((u: { id: number }) => u.id).sort(),
         [alice.user.profile.id, bob.user.profile.id].sort(),
       );
-      const delivered = bob.client.events
-        .filter((e) => e.ev === 'message')
-        .map((e) => e.text as string);
-      for (const text of refused)
-        assert.ok(
-          !delivered.includes(text),
-          'a refused message was never fanned out',
-        );
+      const delivered = bob.client.events.filter((e) => e.ev === 'message').map((e) => e.text as string);
+      for (const text of refused) assert.ok(!delivered.includes(text), 'a refused message was never fanned out');
 
       // Space returns: writes succeed again, numbering continues without a gap.
       fs.rmSync(filler.file);
-      const next = await sendAcknowledged(
-        alice,
-        room,
-        bigText('after 1'),
-        acked,
-      );
+      const next = await sendAcknowledged(alice, room, bigText('after 1'), acked);
       assert.equal(next, 5, 'the failed sends used up no sequence numbers');
       await sendAcknowledged(bob, room, 'after, short', acked);
-      await aliceAgain.waitForEvent(
-        (e) => e.ev === 'message' && e.text === 'after, short',
-      );
+      await aliceAgain.waitForEvent((e) => e.ev === 'message' && e.text === 'after, short');
       const newcomer = await loggedIn(relay, room);
       await sendAcknowledged(newcomer, room, 'a new account works too', acked);
 
@@ -942,12 +760,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       const back = await resumed(relay, bob.user);
       await assertHistoryIs(back, room, acked);
       await resumed(relay, newcomer.user);
-      const afterRestart = await sendAcknowledged(
-        { client: back, user: bob.user },
-        room,
-        'after the restart',
-        acked,
-      );
+      const afterRestart = await sendAcknowledged({ client: back, user: bob.user }, room, 'after the restart', acked);
       assert.equal(afterRestart, acked.length);
       assert.equal(await stop(relay), 0);
       t.diagnostic(
@@ -971,25 +784,13 @@ describe('the relay under faults', { concurrency: 2 }, () => {
 
       execFileSync('mount', ['-o', 'remount,ro', dir]);
       // (Should it ever start, it is tracked so that `after` can stop it and unmount.)
-      const refused = startRelay({ dataDir: dir }).then(
-        (started) => (relays.push(started), started),
-      );
+      const refused = startRelay({ dataDir: dir }).then((started) => (relays.push(started), started));
       await assert.rejects(
-        withTimeout(
-          refused,
-          'the relay to give up on a read-only folder',
-          20_000,
-        ),
+        withTimeout(refused, 'the relay to give up on a read-only folder', 20_000),
         (error: Error) => {
           assert.match(error.message, /relay exited with 1 before listening/);
-          assert.match(
-            error.message,
-            /sov-relay: EROFS: read-only file system/,
-          );
-          assert.ok(
-            error.message.includes(dir),
-            'the error names the data folder',
-          );
+          assert.match(error.message, /sov-relay: EROFS: read-only file system/);
+          assert.ok(error.message.includes(dir), 'the error names the data folder');
           return true;
         },
       );
@@ -998,15 +799,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       relay = await start(dir);
       const back = await resumed(relay, alice.user);
       await assertHistoryIs(back, room, acked);
-      assert.equal(
-        await sendAcknowledged(
-          { client: back, user: alice.user },
-          room,
-          'writable again',
-          acked,
-        ),
-        3,
-      );
+      assert.equal(await sendAcknowledged({ client: back, user: alice.user }, room, 'writable again', acked), 3);
       assert.equal(await stop(relay), 0);
     });
 
@@ -1022,19 +815,12 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         stdio: 'pipe',
       });
       const mountImage = (): void =>
-        void execFileSync(
-          'mount',
-          ['-o', 'loop,errors=remount-ro', image, mnt],
-          { stdio: 'pipe' },
-        );
+        void execFileSync('mount', ['-o', 'loop,errors=remount-ro', image, mnt], { stdio: 'pipe' });
       try {
         mountImage();
       } catch (error) {
         fs.rmSync(work, { recursive: true, force: true });
-        cannotRun(
-          t,
-          `cannot loop-mount an ext4 image here: ${(error as Error).message.split('\n')[0]}`,
-        );
+        cannotRun(t, `cannot loop-mount an ext4 image here: ${(error as Error).message.split('\n')[0]}`);
         return;
       }
       mounted.push(mnt);
@@ -1056,13 +842,7 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       const alice = await loggedIn(relay, room);
       const bob = await loggedIn(relay, room);
       const acked: Acknowledged[] = [];
-      for (let i = 1; i <= 3; i++)
-        await sendAcknowledged(
-          i % 2 ? alice : bob,
-          room,
-          `before the error ${i}`,
-          acked,
-        );
+      for (let i = 1; i <= 3; i++) await sendAcknowledged(i % 2 ? alice : bob, room, `before the error ${i}`, acked);
 
       // What the kernel does on a disk error with errors=remount-ro: the filesystem turns read-only at once.
       fs.writeFileSync(trigger, 'sovereign chat fault test');
@@ -1070,30 +850,13 @@ describe('the relay under faults', { concurrency: 2 }, () => {
         [alice, 'read-only 1'],
         [bob, 'read-only 2'],
       ] as const) {
-        const reply = await person.client.request(
-          'send',
-          signMessage(person.user, room, text),
-        );
-        assert.equal(
-          reply.error?.code,
-          'STORAGE_FAILED',
-          `"${text}" on a read-only disk`,
-        );
+        const reply = await person.client.request('send', signMessage(person.user, room, text));
+        assert.equal(reply.error?.code, 'STORAGE_FAILED', `"${text}" on a read-only disk`);
       }
       const stranger = await TestClient.connect(relay.wsUrl);
-      const registered = await stranger.request(
-        'register',
-        registration(uniqueName('late')),
-      );
-      assert.equal(
-        registered.error?.code,
-        'STORAGE_FAILED',
-        'a registration on a read-only disk',
-      );
-      assert.match(
-        relay.stderr(),
-        /error write failed; nothing from this batch was stored .*messages\.log.*EROFS/,
-      );
+      const registered = await stranger.request('register', registration(uniqueName('late')));
+      assert.equal(registered.error?.code, 'STORAGE_FAILED', 'a registration on a read-only disk');
+      assert.match(relay.stderr(), /error write failed; nothing from this batch was stored .*messages\.log.*EROFS/);
 
       assertRunning(relay);
       const check = await health(relay);
@@ -1105,35 +868,19 @@ describe('the relay under faults', { concurrency: 2 }, () => {
       // An aborted ext4 cannot be remounted rw: the operator stops the relay, runs fsck, mounts, restarts.
       // SIGTERM stops it cleanly even now (README: "exits 0"); the lock file it cannot remove is
       // left for the next start, which takes it over.
-      assert.equal(
-        await stop(relay),
-        0,
-        'the exit code on SIGTERM while the disk is read-only',
-      );
+      assert.equal(await stop(relay), 0, 'the exit code on SIGTERM while the disk is read-only');
       execFileSync('umount', [mnt], { stdio: 'pipe' });
       try {
         execFileSync(findProgram('e2fsck')!, ['-fy', image], { stdio: 'pipe' });
       } catch (error) {
         // 1: errors corrected; anything above means the repair itself failed.
-        assert.equal(
-          (error as { status: number }).status,
-          1,
-          'e2fsck repaired the image',
-        );
+        assert.equal((error as { status: number }).status, 1, 'e2fsck repaired the image');
       }
       mountImage();
       relay = await start(dataDir);
       const back = await resumed(relay, alice.user);
       await assertHistoryIs(back, room, acked);
-      assert.equal(
-        await sendAcknowledged(
-          { client: back, user: alice.user },
-          room,
-          'repaired',
-          acked,
-        ),
-        acked.length,
-      );
+      assert.equal(await sendAcknowledged({ client: back, user: alice.user }, room, 'repaired', acked), acked.length);
       assert.equal(await stop(relay), 0);
       t.diagnostic(
         `read-only ext4: writes refused with STORAGE_FAILED, SIGTERM exit 0, ${acked.length} acknowledged kept`,

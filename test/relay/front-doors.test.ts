@@ -11,22 +11,13 @@ import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import WebSocket from 'ws';
 import { SovClient, memoryStorage } from 'sovereign-chat';
-import type {
-  SovClientOptions,
-  StorageAdapter,
-  WebSocketConstructor,
-} from 'sovereign-chat';
+import type { SovClientOptions, StorageAdapter, WebSocketConstructor } from 'sovereign-chat';
 import { TestClient, eventually, uniqueName } from '../helpers/client.ts';
 import { startHostileProxy } from '../helpers/hostile-proxy.ts';
 import type { HostileProxy } from '../helpers/hostile-proxy.ts';
 import { parsePrometheusText } from '../helpers/prometheus-text.ts';
 import { requireProgram } from '../helpers/programs.ts';
-import {
-  health,
-  logRecords,
-  startRelay,
-  tempDataDir,
-} from '../helpers/relay-process.ts';
+import { health, logRecords, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { nginxPathDoor, startNginx } from '../helpers/reverse-proxy.ts';
 
@@ -38,10 +29,7 @@ async function helloRelayId(target: { wsUrl: string }): Promise<unknown> {
   return client.events.find((event) => event.ev === 'hello')!.relayId;
 }
 
-const relayFor = async (
-  t: TestContext,
-  options: Parameters<typeof startRelay>[0] = {},
-): Promise<RelayProcess> => {
+const relayFor = async (t: TestContext, options: Parameters<typeof startRelay>[0] = {}): Promise<RelayProcess> => {
   const relay = await startRelay(options);
   t.after(() => relay.stop());
   return relay;
@@ -52,15 +40,8 @@ describe('the relay id', () => {
     const first = await startRelay();
     const id = await helloRelayId(first);
     assert.match(String(id), RELAY_ID);
-    assert.equal(
-      fs.readFileSync(path.join(first.dataDir, 'relay.id'), 'utf8'),
-      `${id}\n`,
-    );
-    assert.equal(
-      await helloRelayId(first),
-      id,
-      'every connection hears the same id',
-    );
+    assert.equal(fs.readFileSync(path.join(first.dataDir, 'relay.id'), 'utf8'), `${id}\n`);
+    assert.equal(await helloRelayId(first), id, 'every connection hears the same id');
     assert.equal(await first.stop(), 0);
 
     const backup = path.join(tempDataDir(), 'backup');
@@ -70,22 +51,14 @@ describe('the relay id', () => {
     const restored = await relayFor(t, { dataDir: backup });
     assert.equal(await helloRelayId(restored), id, 'from a backup');
     const other = await relayFor(t);
-    assert.notEqual(
-      await helloRelayId(other),
-      id,
-      'another data folder is another relay',
-    );
+    assert.notEqual(await helloRelayId(other), id, 'another data folder is another relay');
   });
 
   test('the relay logs its id when it starts, for an operator checking a new door', async (t) => {
     const relay = await relayFor(t, { args: ['--log-format', 'json'] });
-    await eventually(
-      () => logRecords(relay).some((record) => record.msg === 'relay started'),
-      'the start line',
-    );
+    await eventually(() => logRecords(relay).some((record) => record.msg === 'relay started'), 'the start line');
     assert.equal(
-      logRecords(relay).find((record) => record.msg === 'relay started')!
-        .relayId,
+      logRecords(relay).find((record) => record.msg === 'relay started')!.relayId,
       await helloRelayId(relay),
     );
   });
@@ -94,9 +67,7 @@ describe('the relay id', () => {
     const dataDir = tempDataDir();
     fs.writeFileSync(path.join(dataDir, 'relay.id'), 'not an id\n');
     await assert.rejects(startRelay({ dataDir }), (error: Error) =>
-      error.message.includes(
-        `${path.join(dataDir, 'relay.id')} does not hold a relay id`,
-      ),
+      error.message.includes(`${path.join(dataDir, 'relay.id')} does not hold a relay id`),
     );
     assert.equal(
       fs.readFileSync(path.join(dataDir, 'relay.id'), 'utf8'),
@@ -156,22 +127,14 @@ const register = (client: SovClient) =>
   });
 
 /** Milliseconds from now until `client` is connected. */
-async function timeToConnect(
-  client: SovClient,
-  start: () => unknown,
-): Promise<number> {
+async function timeToConnect(client: SovClient, start: () => unknown): Promise<number> {
   const started = performance.now();
   start();
-  await eventually(
-    () => client.state === 'connected',
-    'the connection',
-    30_000,
-  );
+  await eventually(() => client.state === 'connected', 'the connection', 30_000);
   return Math.round(performance.now() - started);
 }
 
-const wsOf = (proxy: { url: string }): string =>
-  `${proxy.url.replace(/^http/, 'ws')}/v1/ws`;
+const wsOf = (proxy: { url: string }): string => `${proxy.url.replace(/^http/, 'ws')}/v1/ws`;
 
 /**
  * How long a dead first door may hold a client, from connect() to connected, with the default
@@ -186,9 +149,7 @@ describe('front doors', { concurrency: true }, () => {
   for (const dead of ['refuse', 'blackhole'] as const) {
     test(`with the first door ${dead === 'refuse' ? 'refusing connections' : 'black-holed'}: register, chat and resume go through the second, and the next client on the same storage starts there`, async (t) => {
       const relay = await relayFor(t);
-      const proxy = async (
-        mode?: 'refuse' | 'blackhole',
-      ): Promise<HostileProxy> => {
+      const proxy = async (mode?: 'refuse' | 'blackhole'): Promise<HostileProxy> => {
         const started = await startHostileProxy({
           target: { host: '127.0.0.1', port: relay.port },
           ...(mode ? { mode } : {}),
@@ -202,34 +163,20 @@ describe('front doors', { concurrency: true }, () => {
 
       const one = sdk(t, relayOption, storage);
       const took = await timeToConnect(one.client, () => one.client.connect());
-      t.diagnostic(
-        `${dead}: connected through the second door after ${took} ms`,
-      );
+      t.diagnostic(`${dead}: connected through the second door after ${took} ms`);
       assert.ok(took < GET_THROUGH_MS[dead], `connected after ${took} ms`);
       assert.equal(one.client.door, wsOf(second).replace('/v1/ws', ''));
       assert.deepEqual(one.doors, [one.client.door]);
-      const attemptsAtFirst = one.attempts.filter(
-        (url) => url === wsOf(first),
-      ).length;
-      assert.equal(
-        attemptsAtFirst,
-        dead === 'refuse' ? 2 : 1,
-        `attempts at the dead door: ${one.attempts.join(' ')}`,
-      );
+      const attemptsAtFirst = one.attempts.filter((url) => url === wsOf(first)).length;
+      assert.equal(attemptsAtFirst, dead === 'refuse' ? 2 : 1, `attempts at the dead door: ${one.attempts.join(' ')}`);
       await register(one.client);
       const room = uniqueName('doors');
-      assert.equal(
-        (await (await one.client.join(room)).send('через вторую дверь')).state,
-        'sent',
-      );
+      assert.equal((await (await one.client.join(room)).send('через вторую дверь')).state, 'sent');
       one.client.close();
 
       const deadConnections = (await first.stats()).connections;
       const two = sdk(t, relayOption, storage);
-      const resumed = await timeToConnect(
-        two.client,
-        () => void two.client.resume(),
-      );
+      const resumed = await timeToConnect(two.client, () => void two.client.resume());
       t.diagnostic(`${dead}: the next client resumed in ${resumed} ms`);
       assert.equal(two.client.user?.id, one.client.user?.id);
       assert.deepEqual(
@@ -237,11 +184,7 @@ describe('front doors', { concurrency: true }, () => {
         ['second'],
         'the next client went straight to the door that worked',
       );
-      assert.equal(
-        (await first.stats()).connections,
-        deadConnections,
-        'the dead door saw no connection from it',
-      );
+      assert.equal((await first.stats()).connections, deadConnections, 'the dead door saw no connection from it');
       const again = await two.client.join(room);
       assert.equal((await again.send('и снова')).state, 'sent');
       assert.deepEqual(
@@ -271,11 +214,7 @@ describe('front doors', { concurrency: true }, () => {
 
     const one = sdk(t, relayOption, storage);
     await register(one.client);
-    assert.equal(
-      one.client.door,
-      `ws://127.0.0.1:${door.port}`,
-      'registered through the first door',
-    );
+    assert.equal(one.client.door, `ws://127.0.0.1:${door.port}`, 'registered through the first door');
     const room = uniqueName('doors');
     await (await one.client.join(room)).send('до подмены');
     one.client.close();
@@ -294,17 +233,12 @@ describe('front doors', { concurrency: true }, () => {
       two.client.on('logout', (reason) => loggedOut.push(reason));
       if (connectFirst) {
         two.client.connect();
-        await eventually(
-          () => two.client.state === 'connected',
-          'a connection through the re-aimed door',
-        );
+        await eventually(() => two.client.state === 'connected', 'a connection through the re-aimed door');
         assert.equal(two.attempts.length, 1);
       }
       assert.equal(await two.client.resume(), true);
       await eventually(
-        () =>
-          two.client.state === 'connected' &&
-          two.client.door === `ws://127.0.0.1:${relay.port}`,
+        () => two.client.state === 'connected' && two.client.door === `ws://127.0.0.1:${relay.port}`,
         'the connection through the right door',
         15_000,
       );
@@ -315,39 +249,18 @@ describe('front doors', { concurrency: true }, () => {
           code: 'WRONG_RELAY',
         },
       ]);
-      assert.deepEqual(
-        loggedOut,
-        [],
-        'the session was never offered to the other relay, so it never ended',
-      );
+      assert.deepEqual(loggedOut, [], 'the session was never offered to the other relay, so it never ended');
       const again = await two.client.join(room);
       assert.equal(
-        (
-          await again.send(
-            connectFirst
-              ? 'после подмены, подключившись заранее'
-              : 'после подмены',
-          )
-        ).state,
+        (await again.send(connectFirst ? 'после подмены, подключившись заранее' : 'после подмены')).state,
         'sent',
       );
-      assert.ok(
-        again.messages.some((message) => message.text === 'до подмены'),
-      );
+      assert.ok(again.messages.some((message) => message.text === 'до подмены'));
       two.client.close();
     }
     // The other relay saw connections and not one request: no resume, no token.
-    const metrics = await scrape(
-      String(
-        logRecords(other).find((record) => record.msg === 'metrics: serving')!
-          .url,
-      ),
-    );
-    assert.deepEqual(
-      metrics.get('sov_requests_total')!.samples,
-      [],
-      'requests the other relay received',
-    );
+    const metrics = await scrape(String(logRecords(other).find((record) => record.msg === 'metrics: serving')!.url));
+    assert.deepEqual(metrics.get('sov_requests_total')!.samples, [], 'requests the other relay received');
     assert.ok(
       door.connectionsTo(other.port) >= 2,
       `connections the door passed to the other relay: ${door.connectionsTo(other.port)}`,
@@ -358,42 +271,26 @@ describe('front doors', { concurrency: true }, () => {
     const nginx = requireProgram(t, 'nginx');
     if (!nginx) return;
     const relay = await relayFor(t);
-    const site = await startNginx(
-      nginx,
-      relay.port,
-      nginxPathDoor(relay.port, '/chat'),
-    );
+    const site = await startNginx(nginx, relay.port, nginxPathDoor(relay.port, '/chat'));
     t.after(() => site.stop());
     assert.equal((await health({ url: `${site.url}/chat` })).body, 'ok');
 
     const one = sdk(t, `${site.url}/chat/`, memoryStorage());
     await register(one.client);
-    assert.deepEqual(one.attempts, [
-      `${site.url.replace(/^http/, 'ws')}/chat/v1/ws`,
-    ]);
-    assert.equal(
-      (await (await one.client.join(uniqueName('path'))).send('через путь'))
-        .state,
-      'sent',
-    );
+    assert.deepEqual(one.attempts, [`${site.url.replace(/^http/, 'ws')}/chat/v1/ws`]);
+    assert.equal((await (await one.client.join(uniqueName('path'))).send('через путь')).state, 'sent');
     assert.equal(one.client.httpUrl, `${site.url}/chat`);
-    assert.equal(
-      one.client.avatarUrl({ avatar: '/avatars/0a.png' }),
-      `${site.url}/chat/avatars/0a.png`,
-    );
+    assert.equal(one.client.avatarUrl({ avatar: '/avatars/0a.png' }), `${site.url}/chat/avatars/0a.png`);
   });
 });
 
 async function copyOf(storage: StorageAdapter): Promise<StorageAdapter> {
   const copy = memoryStorage();
-  for (const key of await storage.keys(''))
-    await copy.set(key, await storage.get(key));
+  for (const key of await storage.keys('')) await copy.set(key, await storage.get(key));
   return copy;
 }
 
-async function scrape(
-  url: string,
-): Promise<ReturnType<typeof parsePrometheusText>> {
+async function scrape(url: string): Promise<ReturnType<typeof parsePrometheusText>> {
   return parsePrometheusText(await (await fetch(url)).text());
 }
 

@@ -19,12 +19,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  TestClient,
-  registerUser,
-  signMessage,
-  withTimeout,
-} from '../helpers/client.ts';
+import { TestClient, registerUser, signMessage, withTimeout } from '../helpers/client.ts';
 import { FuzzHarness } from '../helpers/fuzz/harness.ts';
 import { RSS_BOUND_MB } from '../helpers/fuzz/relay-memory.ts';
 import { formatSummary, formatViolations } from '../helpers/fuzz/report.ts';
@@ -58,19 +53,9 @@ describe('fuzzing the relay with fast-check', () => {
       const summary = await harness.finish();
       t.diagnostic(`seed ${SEED}\n${formatSummary(summary)}`);
       if (failure) throw failure;
-      assert.ok(
-        harness.fuzzFrames >= FRAMES,
-        `${harness.fuzzFrames} fuzz frames sent`,
-      );
-      assert.equal(
-        summary.relays.length,
-        1,
-        'one relay process served the whole run',
-      );
-      assert.ok(
-        summary.bystanders.confirmed > 10,
-        'the bystanders kept chatting',
-      );
+      assert.ok(harness.fuzzFrames >= FRAMES, `${harness.fuzzFrames} fuzz frames sent`);
+      assert.equal(summary.relays.length, 1, 'one relay process served the whole run');
+      assert.ok(summary.bystanders.confirmed > 10, 'the bystanders kept chatting');
       assert.equal(
         summary.bystanders.delivered,
         summary.bystanders.confirmed,
@@ -81,11 +66,7 @@ describe('fuzzing the relay with fast-check', () => {
         relay.endRss - relay.startRss < RSS_BOUND_MB,
         `relay RSS ${relay.startRss.toFixed(1)} -> ${relay.endRss.toFixed(1)} MB`,
       );
-      assert.equal(
-        summary.violations.length,
-        0,
-        `invariant violations:\n${formatViolations(summary.violations, 3)}`,
-      );
+      assert.equal(summary.violations.length, 0, `invariant violations:\n${formatViolations(summary.violations, 3)}`);
     } finally {
       await harness.stop();
     }
@@ -96,10 +77,7 @@ describe('fuzzing the relay with fast-check', () => {
 
 describe('what the fuzzer found', () => {
   /** Sends one frame on a fresh connection and returns the reply, or why there was none. */
-  async function answerTo(
-    relay: RelayProcess,
-    frame: string,
-  ): Promise<unknown> {
+  async function answerTo(relay: RelayProcess, frame: string): Promise<unknown> {
     const client = await TestClient.connect(relay.wsUrl);
     client.socket.on('error', () => {});
     client.socket.send(frame);
@@ -158,38 +136,19 @@ describe('what the fuzzer found', () => {
       await author.call('join', { room: 'big' });
       for (let batch = 0; batch < 20; batch++) {
         await Promise.all(
-          Array.from({ length: 50 }, () =>
-            author.call('send', signMessage(user, 'big', '€'.repeat(4000))),
-          ),
+          Array.from({ length: 50 }, () => author.call('send', signMessage(user, 'big', '€'.repeat(4000)))),
         );
       }
       const reader = await TestClient.connect(relay.wsUrl);
       await registerUser(reader);
-      reader.socket.send(
-        JSON.stringify({ id: 'join', type: 'join', room: 'big' }),
-      );
-      for (let i = 0; i < 5; i++)
-        reader.socket.send(JSON.stringify({ id: `ping${i}`, type: 'ping' }));
-      const joined = await reader.waitFor(
-        () => reader.replies.find((r) => r.re === 'join'),
-        'the join reply',
-        60_000,
-      );
+      reader.socket.send(JSON.stringify({ id: 'join', type: 'join', room: 'big' }));
+      for (let i = 0; i < 5; i++) reader.socket.send(JSON.stringify({ id: `ping${i}`, type: 'ping' }));
+      const joined = await reader.waitFor(() => reader.replies.find((r) => r.re === 'join'), 'the join reply', 60_000);
       assert.equal(joined.ok, true);
       const sent = JSON.stringify(joined.result.messages);
-      assert.ok(
-        Buffer.byteLength(sent) <= 768 * 1024 + 1000,
-        `join reply history is ${Buffer.byteLength(sent)} bytes`,
-      );
-      assert.ok(
-        joined.result.messages.length > 0 &&
-          joined.result.messages.length < 1000,
-      );
-      assert.equal(
-        joined.result.messages.at(-1).seq,
-        1000,
-        'the newest messages',
-      );
+      assert.ok(Buffer.byteLength(sent) <= 768 * 1024 + 1000, `join reply history is ${Buffer.byteLength(sent)} bytes`);
+      assert.ok(joined.result.messages.length > 0 && joined.result.messages.length < 1000);
+      assert.equal(joined.result.messages.at(-1).seq, 1000, 'the newest messages');
       // Pings are answered in the event-loop turn that reads them, so once a later ping is answered
       // the earlier ones must have been (no timing involved).
       const later = await reader.request('ping');
@@ -197,11 +156,7 @@ describe('what the fuzzer found', () => {
       const answered = reader.replies
         .filter((r) => typeof r.re === 'string' && r.re.startsWith('ping'))
         .map((r) => r.re);
-      assert.deepEqual(
-        answered,
-        ['ping0', 'ping1', 'ping2', 'ping3', 'ping4'],
-        'each ping got its reply',
-      );
+      assert.deepEqual(answered, ['ping0', 'ping1', 'ping2', 'ping3', 'ping4'], 'each ping got its reply');
       assert.equal(reader.socket.readyState, reader.socket.OPEN);
     } finally {
       await relay.stop();

@@ -23,13 +23,7 @@ import { AccountIds } from '../../relay/store/account-ids.ts';
 import { Accounts } from '../../relay/store/accounts.ts';
 import { HistoryStore } from '../../relay/store/history.ts';
 import { Sessions } from '../../relay/store/sessions.ts';
-import {
-  newSigningKey,
-  randomKey,
-  registration,
-  signMessage,
-  uniqueName,
-} from '../helpers/client.ts';
+import { newSigningKey, randomKey, registration, signMessage, uniqueName } from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
 import { tempDataDir } from '../helpers/relay-process.ts';
 
@@ -93,30 +87,18 @@ function peer(ip = '203.0.113.7'): FakePeer {
 }
 
 /** Validates the request exactly as the relay does with a frame off the wire, then runs its handler. */
-async function call(
-  ws: FakePeer,
-  type: string,
-  fields: Record<string, unknown> = {},
-): Promise<any> {
-  const parsed = parseRequest(
-    JSON.stringify({ id: ++requestId, type, ...fields }),
-  );
+async function call(ws: FakePeer, type: string, fields: Record<string, unknown> = {}): Promise<any> {
+  const parsed = parseRequest(JSON.stringify({ id: ++requestId, type, ...fields }));
   if (!parsed.ok) throw parsed.error;
   const result = await handleRequest(ctx, ws, parsed.request);
-  return result instanceof Object && 'json' in result
-    ? JSON.parse((result as { json: string }).json)
-    : result;
+  return result instanceof Object && 'json' in result ? JSON.parse((result as { json: string }).json) : result;
 }
 
 async function register(ws: FakePeer): Promise<TestUser> {
   const username = uniqueName();
   const authKey = randomKey();
   const key = newSigningKey();
-  const session = await call(
-    ws,
-    'register',
-    registration(username, authKey, key.publicKey),
-  );
+  const session = await call(ws, 'register', registration(username, authKey, key.publicKey));
   return { username, authKey, ...key, session, profile: session.user };
 }
 
@@ -188,20 +170,12 @@ describe('request handlers behind a fake peer', () => {
     );
     assert.equal(anna.events('join').at(-1)!.room, room, 'anna saw boris join');
 
-    const { seq } = await call(
-      anna,
-      'send',
-      signMessage(annaUser, room, 'Привет, Борис'),
-    );
+    const { seq } = await call(anna, 'send', signMessage(annaUser, room, 'Привет, Борис'));
     assert.equal(seq, 1);
     const delivered = boris.events('message');
     assert.equal(delivered.length, 1);
     assert.equal(delivered[0]!.text, 'Привет, Борис');
-    assert.equal(
-      anna.events('message').length,
-      1,
-      'the sender gets its own copy through the room topic',
-    );
+    assert.equal(anna.events('message').length, 1, 'the sender gets its own copy through the room topic');
 
     await call(boris, 'leave', { room });
     assert.deepEqual(
@@ -222,20 +196,10 @@ describe('request handlers behind a fake peer', () => {
     await call(first, 'join', { room });
     await call(second, 'join', { room });
     const joinsOf = (frames: Record<string, unknown>[]) =>
-      frames.filter(
-        (frame) => (frame.user as { id: number }).id === user.profile.id,
-      );
-    assert.equal(
-      joinsOf(watcher.events('join')).length,
-      1,
-      'one join notice for two connections',
-    );
+      frames.filter((frame) => (frame.user as { id: number }).id === user.profile.id);
+    assert.equal(joinsOf(watcher.events('join')).length, 1, 'one join notice for two connections');
     signOut(ctx, first);
-    assert.equal(
-      watcher.events('leave').length,
-      0,
-      'the user is still in the room on the other connection',
-    );
+    assert.equal(watcher.events('leave').length, 0, 'the user is still in the room on the other connection');
     signOut(ctx, second);
     assert.equal(watcher.events('leave').length, 1);
   });
@@ -247,14 +211,10 @@ describe('request handlers behind a fake peer', () => {
     });
     const ws = peer();
     const user = await register(ws);
-    await assert.rejects(
-      call(ws, 'login', { username: user.username, authKey: user.authKey }),
-      { code: 'ALREADY_AUTHENTICATED' },
-    );
-    await assert.rejects(
-      call(ws, 'send', signMessage(user, 'not-joined', 'x')),
-      { code: 'NOT_IN_ROOM' },
-    );
+    await assert.rejects(call(ws, 'login', { username: user.username, authKey: user.authKey }), {
+      code: 'ALREADY_AUTHENTICATED',
+    });
+    await assert.rejects(call(ws, 'send', signMessage(user, 'not-joined', 'x')), { code: 'NOT_IN_ROOM' });
     await call(ws, 'join', { room: 'general' });
     await assert.rejects(
       call(
@@ -274,10 +234,7 @@ describe('request handlers behind a fake peer', () => {
     onFrame(ws, '{"id":1,"type":"ping"}');
     onFrame(ws, 'not json');
     await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(
-      ws.frames.filter((frame) => frame.re === 1 && frame.ok === true).length,
-      1,
-    );
+    assert.equal(ws.frames.filter((frame) => frame.re === 1 && frame.ok === true).length, 1);
     assert.equal(
       (
         ws.frames.find((frame) => frame.re === null) as {
@@ -286,8 +243,7 @@ describe('request handlers behind a fake peer', () => {
       ).error.code,
       'BAD_JSON',
     );
-    for (let i = 0; i < 60 && ws.open; i++)
-      onFrame(ws, `{"id":${i + 2},"type":"ping"}`);
+    for (let i = 0; i < 60 && ws.open; i++) onFrame(ws, `{"id":${i + 2},"type":"ping"}`);
     assert.equal(ws.closedWith, 1008, 'closed after 50 refusals in a row');
     onFrame(new FakePeer(newConnection('203.0.113.9', 1), topics), null);
   });

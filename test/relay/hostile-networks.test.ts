@@ -17,17 +17,8 @@ import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import WebSocket from 'ws';
 import { SovClient, SovError, memoryStorage } from 'sovereign-chat';
-import type {
-  Room,
-  SovClientOptions,
-  WebSocketConstructor,
-} from 'sovereign-chat';
-import {
-  TestClient,
-  registerUser,
-  signMessage,
-  uniqueName,
-} from '../helpers/client.ts';
+import type { Room, SovClientOptions, WebSocketConstructor } from 'sovereign-chat';
+import { TestClient, registerUser, signMessage, uniqueName } from '../helpers/client.ts';
 import { startHostileProxy } from '../helpers/hostile-proxy.ts';
 import type { HostileOptions, HostileProxy } from '../helpers/hostile-proxy.ts';
 import { startRelay } from '../helpers/relay-process.ts';
@@ -35,8 +26,7 @@ import { OPEN_FAILURES_TO_STEP_DOWN } from '../../sdk/transports/ladder.ts';
 import { DEFAULT_CONNECTION_BUDGET } from '../../sdk/protocol/budget.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Long enough that a conversation adds up to kilobytes quickly, as real ones with links and quotes do. */
 const FILLER =
@@ -54,20 +44,13 @@ function guardedWebSocket(strays: string[] = []): WebSocketConstructor {
   return class extends WebSocket {
     constructor(url: string) {
       super(url);
-      this.on(
-        'error',
-        (error) => this.onerror === null && strays.push(error.message),
-      );
+      this.on('error', (error) => this.onerror === null && strays.push(error.message));
     }
   } as unknown as WebSocketConstructor;
 }
 
 /** Polls `probe` until it holds, for `ms` at most; then the error says what there was instead. */
-async function within(
-  ms: number,
-  probe: () => boolean,
-  instead: () => string,
-): Promise<void> {
+async function within(ms: number, probe: () => boolean, instead: () => string): Promise<void> {
   const deadline = Date.now() + ms;
   while (!probe()) {
     if (Date.now() > deadline) throw new Error(instead());
@@ -78,11 +61,7 @@ async function within(
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 /** Joins `name` and loads its whole history, older page by older page (`room.loadOlder()`), within `ms`. */
-async function loadWhole(
-  client: SovClient,
-  name: string,
-  ms: number,
-): Promise<Room> {
+async function loadWhole(client: SovClient, name: string, ms: number): Promise<Room> {
   const deadline = Date.now() + ms;
   const room = await client.join(name);
   while (room.hasOlder) {
@@ -98,24 +77,15 @@ async function loadWhole(
 /** Join and leave events a room shows for the given users: each one is false while they stay. */
 function presenceOf(room: Room, userIds: () => number[]): string[] {
   const seen: string[] = [];
-  room.on(
-    'join',
-    (user) => userIds().includes(user.id) && seen.push(`join ${user.id}`),
-  );
-  room.on(
-    'leave',
-    ({ userId }) => userIds().includes(userId) && seen.push(`leave ${userId}`),
-  );
+  room.on('join', (user) => userIds().includes(user.id) && seen.push(`join ${user.id}`));
+  room.on('leave', ({ userId }) => userIds().includes(userId) && seen.push(`leave ${userId}`));
   return seen;
 }
 
-const texts = (room: Room): string[] =>
-  room.messages.map((message) => message.text);
+const texts = (room: Room): string[] => room.messages.map((message) => message.text);
 /** The sender's view: each of its messages stored by the relay (a number, state 'sent'). */
 const allSent = (room: Room): boolean =>
-  room.messages.every(
-    (message) => message.state === 'sent' && message.seq !== null,
-  );
+  room.messages.every((message) => message.state === 'sent' && message.seq !== null);
 
 describe('the relay and the SDK on hostile networks', {
   concurrency: true,
@@ -133,11 +103,7 @@ describe('the relay and the SDK on hostile networks', {
     const writer = await TestClient.connect(seeding.wsUrl);
     const user = await registerUser(writer);
     await writer.call('join', { room: history.room });
-    await Promise.all(
-      history.texts.map((text) =>
-        writer.call('send', signMessage(user, history.room, text)),
-      ),
-    );
+    await Promise.all(history.texts.map((text) => writer.call('send', signMessage(user, history.room, text))));
     await writer.close();
     await seeding.stop();
     relay = await startRelay({
@@ -148,10 +114,7 @@ describe('the relay and the SDK on hostile networks', {
   after(() => relay.stop());
 
   /** A proxy in front of the relay, stopped when test `t` ends. */
-  const proxy = async (
-    t: TestContext,
-    options: Omit<HostileOptions, 'target'>,
-  ): Promise<HostileProxy> => {
+  const proxy = async (t: TestContext, options: Omit<HostileOptions, 'target'>): Promise<HostileProxy> => {
     const started = await startHostileProxy({
       target: { host: '127.0.0.1', port: relay.port },
       ...options,
@@ -160,11 +123,7 @@ describe('the relay and the SDK on hostile networks', {
     return started;
   };
   /** An SDK client of `url` (a proxy's, or the relay's for a healthy network), closed when test `t` ends. */
-  const sdk = (
-    t: TestContext,
-    url: string,
-    options: Partial<SovClientOptions> = {},
-  ): SovClient => {
+  const sdk = (t: TestContext, url: string, options: Partial<SovClientOptions> = {}): SovClient => {
     const client = new SovClient({
       relay: url,
       WebSocket: guardedWebSocket(),
@@ -182,37 +141,19 @@ describe('the relay and the SDK on hostile networks', {
       lastName: name,
     });
   /** A writer in `room` on a healthy network, closed when test `t` ends (the SDK: it keeps to the relay's byte budget). */
-  const rawWriter = async (
-    t: TestContext,
-    room: string,
-  ): Promise<(text: string) => Promise<unknown>> => {
+  const rawWriter = async (t: TestContext, room: string): Promise<(text: string) => Promise<unknown>> => {
     const client = sdk(t, relay.url);
     await register(client, 'writer');
     const joined = await client.join(room);
     return (text) => joined.send(text);
   };
   /** A and B behind the proxy, and a watcher on a healthy network who joins last, in a new room. */
-  const threeInARoom = async (
-    t: TestContext,
-    through: HostileProxy,
-    options: Partial<SovClientOptions> = {},
-  ) => {
+  const threeInARoom = async (t: TestContext, through: HostileProxy, options: Partial<SovClientOptions> = {}) => {
     const name = uniqueName('room');
-    const [a, b, watcher] = [
-      sdk(t, through.url, options),
-      sdk(t, through.url, options),
-      sdk(t, relay.url),
-    ];
-    await Promise.all([
-      register(a, 'a'),
-      register(b, 'b'),
-      register(watcher, 'watcher'),
-    ]);
+    const [a, b, watcher] = [sdk(t, through.url, options), sdk(t, through.url, options), sdk(t, relay.url)];
+    await Promise.all([register(a, 'a'), register(b, 'b'), register(watcher, 'watcher')]);
     const [roomA, roomB] = [await a.join(name), await b.join(name)];
-    const watched = presenceOf(await watcher.join(name), () => [
-      a.user!.id,
-      b.user!.id,
-    ]);
+    const watched = presenceOf(await watcher.join(name), () => [a.user!.id, b.user!.id]);
     return { roomA, roomB, watched };
   };
   /**
@@ -233,8 +174,7 @@ describe('the relay and the SDK on hostile networks', {
     await within(
       deadlineMs,
       () => roomB.messages.length >= count,
-      () =>
-        `${seconds(deadlineMs)} after the last message B has ${roomB.messages.length} of ${count}`,
+      () => `${seconds(deadlineMs)} after the last message B has ${roomB.messages.length} of ${count}`,
     );
     assert.deepEqual(texts(roomB), sent);
     await within(
@@ -262,25 +202,16 @@ describe('the relay and the SDK on hostile networks', {
         history.texts,
         `after ${seconds(Date.now() - started)}, over ${through.connections()} TCP connections`,
       );
-      assert.deepEqual(
-        states,
-        [],
-        'no connection froze: each was replaced before its budget ran out',
-      );
+      assert.deepEqual(states, [], 'no connection froze: each was replaced before its budget ran out');
     });
 
     test('a reader gets a live conversation of 45 KB complete, in order, once, and a watcher never sees it leave and come back', async (t) => {
       const name = uniqueName('live');
       const through = await proxy(t, { mode: 'freeze' });
       const [reader, watcher] = [sdk(t, through.url), sdk(t, relay.url)];
-      await Promise.all([
-        register(reader, 'reader'),
-        register(watcher, 'watcher'),
-      ]);
+      await Promise.all([register(reader, 'reader'), register(watcher, 'watcher')]);
       const room = await reader.join(name);
-      const watched = presenceOf(await watcher.join(name), () => [
-        reader.user!.id,
-      ]);
+      const watched = presenceOf(await watcher.join(name), () => [reader.user!.id]);
       const send = await rawWriter(t, name);
       const sent = Array.from({ length: 100 }, (_, i) => `${i} ${FILLER}`);
       for (const text of sent) {
@@ -319,8 +250,7 @@ describe('the relay and the SDK on hostile networks', {
       await within(
         8000,
         () => through.connections() >= 2,
-        () =>
-          `8 s after 27 KB: ${through.connections()} TCP connections, states ${states.join(' ')}`,
+        () => `8 s after 27 KB: ${through.connections()} TCP connections, states ${states.join(' ')}`,
       );
       assert.equal(states[0], 'reconnecting');
       await within(
@@ -336,12 +266,7 @@ describe('the relay and the SDK on hostile networks', {
   }, () => {
     test('clients register, join a room, and a conversation arrives complete, in order, once', async (t) => {
       const through = await proxy(t, { mode: 'no-upgrade' });
-      await converse(
-        await threeInARoom(t, through, { requestTimeoutMs: 5000 }),
-        10,
-        200,
-        5000,
-      );
+      await converse(await threeInARoom(t, through, { requestTimeoutMs: 5000 }), 10, 200, 5000);
     });
 
     test(`after ${OPEN_FAILURES_TO_STEP_DOWN} refused upgrades the client steps down to streamed HTTP and says so`, async (t) => {
@@ -371,16 +296,8 @@ describe('the relay and the SDK on hostile networks', {
 
     test('a conversation longer than a connection lives arrives complete, in order, once, and nobody seems to leave', async (t) => {
       const through = await proxy(t, AGE);
-      await converse(
-        await threeInARoom(t, through, { heartbeatMs: 500 }),
-        20,
-        400,
-        10_000,
-      );
-      assert.ok(
-        through.connections() >= 4,
-        `the connections froze and were replaced (${through.connections()})`,
-      );
+      await converse(await threeInARoom(t, through, { heartbeatMs: 500 }), 20, 400, 10_000);
+      assert.ok(through.connections() >= 4, `the connections froze and were replaced (${through.connections()})`);
     });
 
     test("once a connection froze at its age, later ones are replaced before that age: after it no message waits over 1 s, a third of a connection's life", async (t) => {
@@ -392,9 +309,7 @@ describe('the relay and the SDK on hostile networks', {
       const waits = new Map<string, number>();
       roomB.on(
         'message',
-        (message) =>
-          sentAt.has(message.text) &&
-          waits.set(message.text, Date.now() - sentAt.get(message.text)!),
+        (message) => sentAt.has(message.text) && waits.set(message.text, Date.now() - sentAt.get(message.text)!),
       );
       const started = Date.now();
       for (let i = 0; i < 30; i++) {
@@ -408,9 +323,7 @@ describe('the relay and the SDK on hostile networks', {
         () => `10 s after the last message B has ${waits.size} of 30`,
       );
       // Two lifetimes in, both clients have met a freeze and learnt the age (sdk/transports/ladder.ts).
-      const later = [...sentAt]
-        .filter(([, at]) => at - started >= 2 * 3000)
-        .map(([text]) => waits.get(text)!);
+      const later = [...sentAt].filter(([, at]) => at - started >= 2 * 3000).map(([text]) => waits.get(text)!);
       assert.ok(
         later.length >= 10 && Math.max(...later) <= 1000,
         `waits after the first freezes: ${later.join(', ')} ms`,
@@ -431,10 +344,7 @@ describe('the relay and the SDK on hostile networks', {
       const party = await threeInARoom(t, through);
       const stallsBefore = (await through.stats()).stalls;
       await converse(party, 20, 500, 15_000);
-      assert.ok(
-        (await through.stats()).stalls > stallsBefore,
-        'the conversation went through a stall',
-      );
+      assert.ok((await through.stats()).stalls > stallsBefore, 'the conversation went through a stall');
     });
 
     test('a reader joining a room with 1,000 messages of history through stalls gets them all, in order, once', async (t) => {
@@ -454,10 +364,7 @@ describe('the relay and the SDK on hostile networks', {
 
     for (const dead of ['refuse', 'blackhole'] as const) {
       test(`with the first front door ${dead === 'refuse' ? 'refusing connections' : 'black-holed'}, a client given a second one registers and chats through it`, async (t) => {
-        const [first, second] = [
-          await proxy(t, { mode: dead }),
-          await proxy(t, {}),
-        ];
+        const [first, second] = [await proxy(t, { mode: dead }), await proxy(t, {})];
         const client = sdk(t, relay.url, {
           ...doors(first.url, second.url),
           heartbeatMs: 1000,
@@ -494,14 +401,8 @@ describe('the relay and the SDK on hostile networks', {
       );
       assert.equal(failure, 'NETWORK');
       const stats = await through.stats();
-      assert.ok(
-        stats.connections >= 2 && stats.connections <= 4,
-        `${stats.connections} attempts in 7 s`,
-      );
-      assert.ok(
-        stats.open <= 1,
-        `abandoned attempts are closed (${stats.open} open)`,
-      );
+      assert.ok(stats.connections >= 2 && stats.connections <= 4, `${stats.connections} attempts in 7 s`);
+      assert.ok(stats.open <= 1, `abandoned attempts are closed (${stats.open} open)`);
     });
 
     // Found by this test: Connection.detach() removed onerror before terminate(), so ws's "closed

@@ -6,18 +6,13 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import {
-  RequestGate,
-  startHostileProxy,
-  stallSchedule,
-} from '../helpers/hostile-proxy.ts';
+import { RequestGate, startHostileProxy, stallSchedule } from '../helpers/hostile-proxy.ts';
 import type { HostileOptions, HostileProxy } from '../helpers/hostile-proxy.ts';
 import { eventually } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A TCP connection as a test watches it: every byte received, and whether a FIN or a close came. */
 interface Watched {
@@ -80,23 +75,16 @@ async function tcpServer(
 }
 
 const echo = (connection: Watched): void =>
-  void connection.socket.on('data', (chunk: Buffer) =>
-    connection.socket.write(chunk),
-  );
+  void connection.socket.on('data', (chunk: Buffer) => connection.socket.write(chunk));
 
 /** Reads one HTTP/1.1 response with a Content-Length body from a watched connection, starting at `from`. */
-async function responseAt(
-  connection: Watched,
-  from: number,
-): Promise<{ status: number; body: string; end: number }> {
+async function responseAt(connection: Watched, from: number): Promise<{ status: number; body: string; end: number }> {
   let parsed: { status: number; body: string; end: number } | undefined;
   await eventually(() => {
     const text = connection.received().subarray(from).toString('latin1');
     const headEnd = text.indexOf('\r\n\r\n');
     if (headEnd < 0) return false;
-    const length = Number(
-      /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, headEnd))?.[1] ?? 0,
-    );
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text.slice(0, headEnd))?.[1] ?? 0);
     if (text.length < headEnd + 4 + length) return false;
     parsed = {
       status: Number(text.slice(9, 12)),
@@ -133,17 +121,11 @@ describe('the hostile proxy', () => {
     const server = await tcpServer(echo);
     const through = await proxy({ target: target(server.port) });
     try {
-      const clients = await Promise.all(
-        [1, 2, 3].map(() => connect(through.port)),
-      );
-      for (const [i, client] of clients.entries())
-        client.socket.write(`hello ${i}`);
+      const clients = await Promise.all([1, 2, 3].map(() => connect(through.port)));
+      for (const [i, client] of clients.entries()) client.socket.write(`hello ${i}`);
       // An echo proves the proxy accepted the connection; until then the kernel may hold it in the backlog.
       await eventually(
-        () =>
-          clients.every(
-            (client, i) => client.received().toString() === `hello ${i}`,
-          ),
+        () => clients.every((client, i) => client.received().toString() === `hello ${i}`),
         'three echoes',
       );
       assert.deepEqual(await through.stats(), {
@@ -164,9 +146,7 @@ describe('the hostile proxy', () => {
   });
 
   test('freeze: exactly 16,384 bytes reach the client on each connection, then nothing, not even a close', async () => {
-    const server = await tcpServer((connection) =>
-      connection.socket.write(Buffer.alloc(100_000, 'x')),
-    );
+    const server = await tcpServer((connection) => connection.socket.write(Buffer.alloc(100_000, 'x')));
     const through = await proxy({
       target: target(server.port),
       mode: 'freeze',
@@ -175,16 +155,11 @@ describe('the hostile proxy', () => {
       const first = await connect(through.port);
       const second = await connect(through.port);
       await eventually(
-        () =>
-          first.received().length === 16_384 &&
-          second.received().length === 16_384,
+        () => first.received().length === 16_384 && second.received().length === 16_384,
         '16 KB on each',
       );
       await sleep(500);
-      assert.deepEqual(
-        [first.received().length, second.received().length],
-        [16_384, 16_384],
-      );
+      assert.deepEqual([first.received().length, second.received().length], [16_384, 16_384]);
       assert.equal((await through.stats()).bytesToClient, 32_768);
       // The client's bytes still reach the server; the server's close never reaches the client.
       first.socket.write('still here');
@@ -204,14 +179,8 @@ describe('the hostile proxy', () => {
       );
       // The client's FIN does reach the server (which cannot finish closing: its bytes still wait).
       second.socket.destroy();
-      await eventually(
-        () => server.connections[1]!.ended,
-        'the FIN at the server',
-      );
-      await eventually(
-        () => through.open() === 1,
-        'the proxy sees the client go',
-      );
+      await eventually(() => server.connections[1]!.ended, 'the FIN at the server');
+      await eventually(() => through.open() === 1, 'the proxy sees the client go');
     } finally {
       await server.close();
     }
@@ -232,10 +201,7 @@ describe('the hostile proxy', () => {
       const client = await connect(through.port);
       await eventually(() => client.received().length === 16_384, '16 KB');
       await sleep(500);
-      assert.ok(
-        serverSocket!.writableLength > 0,
-        'the server still holds bytes it could not send',
-      );
+      assert.ok(serverSocket!.writableLength > 0, 'the server still holds bytes it could not send');
     } finally {
       await server.close();
     }
@@ -251,18 +217,13 @@ describe('the hostile proxy', () => {
     const first = await responseAt(client, 0);
     client.socket.write(HEALTH);
     const second = await responseAt(client, first.end);
-    assert.deepEqual(
-      [first.status, first.body, second.status, second.body],
-      [200, 'ok', 200, 'ok'],
-    );
+    assert.deepEqual([first.status, first.body, second.status, second.body], [200, 'ok', 200, 'ok']);
     client.socket.write(UPGRADE);
     const refusal = await responseAt(client, second.end);
     assert.equal(refusal.status, 403);
     await eventually(() => client.ended, 'the close after the 403');
     const socket = new WebSocket(through.wsUrl);
-    const refused = await new Promise<string>((resolve) =>
-      socket.once('error', (error) => resolve(error.message)),
-    );
+    const refused = await new Promise<string>((resolve) => socket.once('error', (error) => resolve(error.message)));
     assert.match(refused, /403/);
     const stats = await through.stats();
     assert.deepEqual(
@@ -278,17 +239,13 @@ describe('the hostile proxy', () => {
     const bodies: string[] = [];
     const server = http.createServer((request, response) => {
       let body = '';
-      request
-        .setEncoding('latin1')
-        .on('data', (chunk: string) => (body += chunk));
+      request.setEncoding('latin1').on('data', (chunk: string) => (body += chunk));
       request.on('end', () => {
         bodies.push(body);
         response.end(`${request.method} ${body.length}`);
       });
     });
-    await new Promise<void>((resolve) =>
-      server.listen(0, '127.0.0.1', resolve),
-    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const through = await proxy({
       target: target((server.address() as net.AddressInfo).port),
       mode: 'no-upgrade',
@@ -314,20 +271,11 @@ describe('the hostile proxy', () => {
         answers.push(response.body);
         end = response.end;
       }
-      assert.deepEqual(answers, [
-        `POST ${lookalike.length}`,
-        `POST ${lookalike.length + 3}`,
-        'GET 0',
-      ]);
+      assert.deepEqual(answers, [`POST ${lookalike.length}`, `POST ${lookalike.length + 3}`, 'GET 0']);
       assert.deepEqual(bodies, [lookalike, `${lookalike}abc`, '']);
       client.socket.write(UPGRADE);
       assert.equal((await responseAt(client, end)).status, 403);
-      assert.deepEqual(
-        await through
-          .stats()
-          .then((stats) => [stats.connections, stats.refusedUpgrades]),
-        [1, 1],
-      );
+      assert.deepEqual(await through.stats().then((stats) => [stats.connections, stats.refusedUpgrades]), [1, 1]);
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -336,24 +284,11 @@ describe('the hostile proxy', () => {
 
   test('the request gate judges a head only when it is whole, and refuses one too long to judge', () => {
     const gate = new RequestGate();
+    assert.equal(gate.push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n')).length, 0);
+    assert.equal(gate.push(Buffer.from('Upgrade: WebSocket\r\n\r\n')), 'refuse');
+    assert.equal(new RequestGate().push(Buffer.from(`GET / HTTP/1.1\r\nX: ${'a'.repeat(70_000)}`)), 'refuse');
     assert.equal(
-      gate.push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n')).length,
-      0,
-    );
-    assert.equal(
-      gate.push(Buffer.from('Upgrade: WebSocket\r\n\r\n')),
-      'refuse',
-    );
-    assert.equal(
-      new RequestGate().push(
-        Buffer.from(`GET / HTTP/1.1\r\nX: ${'a'.repeat(70_000)}`),
-      ),
-      'refuse',
-    );
-    assert.equal(
-      new RequestGate()
-        .push(Buffer.from('GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n'))
-        .toString(),
+      new RequestGate().push(Buffer.from('GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n')).toString(),
       'GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n',
     );
   });
@@ -376,29 +311,16 @@ describe('the hostile proxy', () => {
       const atServer = server.connections[0]!.received().length;
       client.socket.write('more');
       await sleep(200);
-      assert.equal(
-        server.connections[0]!.received().length,
-        atServer,
-        "the client's bytes stop too",
-      );
+      assert.equal(server.connections[0]!.received().length, atServer, "the client's bytes stop too");
       server.connections[0]!.socket.destroy();
       await sleep(200);
-      assert.deepEqual(
-        { ended: client.ended, closed: client.closed },
-        { ended: false, closed: false },
-      );
+      assert.deepEqual({ ended: client.ended, closed: client.closed }, { ended: false, closed: false });
       // The lifetime counts from each connection's opening.
       const later = await connect(through.port);
       later.socket.write('young');
-      await eventually(
-        () => later.received().toString() === 'young',
-        'an echo on a new connection',
-      );
+      await eventually(() => later.received().toString() === 'young', 'an echo on a new connection');
       client.socket.destroy();
-      await eventually(
-        () => through.open() === 1,
-        'the proxy sees the frozen client go',
-      );
+      await eventually(() => through.open() === 1, 'the proxy sees the frozen client go');
     } finally {
       await server.close();
     }
@@ -420,14 +342,8 @@ describe('the hostile proxy', () => {
         client.socket.write(line);
         await sleep(20);
       }
-      await eventually(
-        () => client.received().toString() === lines.join(''),
-        'every line back, in order',
-        10_000,
-      );
-      const pauses = client.arrivals
-        .slice(1)
-        .map((at, i) => at - client.arrivals[i]!);
+      await eventually(() => client.received().toString() === lines.join(''), 'every line back, in order', 10_000);
+      const pauses = client.arrivals.slice(1).map((at, i) => at - client.arrivals[i]!);
       assert.ok(
         Math.max(...pauses) >= 900,
         `a stall shows as a pause of a second or more (longest ${Math.max(...pauses)} ms)`,
@@ -446,13 +362,7 @@ describe('the hostile proxy', () => {
     assert.deepEqual(take(42), take(42));
     assert.notDeepEqual(take(42), take(43));
     for (const { gap, stall } of take(42))
-      assert.ok(
-        gap >= 1000 &&
-          gap <= 10_000 &&
-          stall >= 1000 &&
-          stall <= 5000 &&
-          Number.isInteger(stall),
-      );
+      assert.ok(gap >= 1000 && gap <= 10_000 && stall >= 1000 && stall <= 5000 && Number.isInteger(stall));
   });
 
   test('refuse: nothing listens on the port, so each connection is refused and none is counted', async () => {
@@ -481,15 +391,9 @@ describe('the hostile proxy', () => {
       },
       { bytes: 0, ended: false, closed: false },
     );
-    assert.deepEqual(
-      await through.stats().then((stats) => [stats.connections, stats.open]),
-      [1, 1],
-    );
+    assert.deepEqual(await through.stats().then((stats) => [stats.connections, stats.open]), [1, 1]);
     client.socket.destroy();
-    await eventually(
-      () => through.open() === 0,
-      'the proxy sees the client go',
-    );
+    await eventually(() => through.open() === 0, 'the proxy sees the client go');
   });
 
   test('modes combine, and a dead door stands alone', async () => {
@@ -500,10 +404,7 @@ describe('the hostile proxy', () => {
     });
     const client = await connect(through.port);
     client.socket.write(HEALTH);
-    await eventually(
-      () => client.received().length === 50,
-      'the first 50 bytes of the health reply',
-    );
+    await eventually(() => client.received().length === 50, 'the first 50 bytes of the health reply');
     await sleep(300);
     assert.equal(client.received().length, 50);
     await assert.rejects(

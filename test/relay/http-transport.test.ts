@@ -37,10 +37,7 @@ class HttpClient {
     readonly stream: string,
   ) {}
 
-  static async open(
-    url: string,
-    headers: Record<string, string> = {},
-  ): Promise<HttpClient> {
+  static async open(url: string, headers: Record<string, string> = {}): Promise<HttpClient> {
     const response = await fetch(`${url}/v1/http/open`, {
       method: 'POST',
       headers,
@@ -71,10 +68,9 @@ class HttpClient {
   }
 
   async readOnce(path: 'stream' | 'poll' = 'stream'): Promise<number> {
-    const response = await fetch(
-      `${this.url}/v1/http/${path}?ack=${this.seen}`,
-      { headers: { 'sov-stream': this.stream } },
-    );
+    const response = await fetch(`${this.url}/v1/http/${path}?ack=${this.seen}`, {
+      headers: { 'sov-stream': this.stream },
+    });
     if (response.status !== 200) {
       this.stopped = true;
       return response.status;
@@ -85,11 +81,7 @@ class HttpClient {
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       bytes += chunk.length;
       pending += decoder.decode(chunk, { stream: true });
-      for (
-        let end = pending.indexOf('\n');
-        end !== -1;
-        end = pending.indexOf('\n')
-      ) {
+      for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n')) {
         const line = pending.slice(0, end);
         pending = pending.slice(end + 1);
         const space = line.indexOf(' ');
@@ -118,10 +110,7 @@ class HttpClient {
   async call(type: string, fields: Record<string, unknown> = {}): Promise<any> {
     const id = this.nextId++;
     assert.equal(await this.send({ id, type, ...fields }), 204);
-    const reply = await this.waitFor(
-      (frame) => frame.re === id,
-      `the reply to ${type}`,
-    );
+    const reply = await this.waitFor((frame) => frame.re === id, `the reply to ${type}`);
     if (!reply.ok)
       throw Object.assign(new Error(`${type}: ${reply.error.code}`), {
         code: reply.error.code,
@@ -138,8 +127,7 @@ class HttpClient {
     for (;;) {
       const found = this.frames.find(match);
       if (found) return found;
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
@@ -153,18 +141,13 @@ class HttpClient {
   }
 }
 
-async function httpUser(
-  relay: RelayProcess,
-): Promise<{ client: HttpClient; user: TestUser }> {
+async function httpUser(relay: RelayProcess): Promise<{ client: HttpClient; user: TestUser }> {
   const client = await HttpClient.open(relay.url);
   client.startReading();
   const username = uniqueName();
   const authKey = randomKey();
   const key = newSigningKey();
-  const session = await client.call(
-    'register',
-    registration(username, authKey, key.publicKey),
-  );
+  const session = await client.call('register', registration(username, authKey, key.publicKey));
   return {
     client,
     user: { username, authKey, ...key, session, profile: session.user },
@@ -203,17 +186,11 @@ describe('the HTTP transport', () => {
     await viaWs.call('join', { room });
     await viaHttp.call('join', { room });
     await viaWs.waitForEvent(
-      (event) =>
-        event.ev === 'join' &&
-        (event as { user?: { id: number } }).user?.id === anna.profile.id,
+      (event) => event.ev === 'join' && (event as { user?: { id: number } }).user?.id === anna.profile.id,
     );
 
     await viaHttp.call('send', signMessage(anna, room, 'over HTTP'));
-    await viaWs.waitForEvent(
-      (event) =>
-        event.ev === 'message' &&
-        (event as { text?: string }).text === 'over HTTP',
-    );
+    await viaWs.waitForEvent((event) => event.ev === 'message' && (event as { text?: string }).text === 'over HTTP');
     await viaWs.call('send', signMessage(boris, room, 'over WebSocket'));
     await viaHttp.waitFor(
       (frame) => frame.ev === 'message' && frame.text === 'over WebSocket',
@@ -229,9 +206,7 @@ describe('the HTTP transport', () => {
 
     await viaHttp.close();
     await viaWs.waitForEvent(
-      (event) =>
-        event.ev === 'leave' &&
-        (event as { userId?: number }).userId === anna.profile.id,
+      (event) => event.ev === 'leave' && (event as { userId?: number }).userId === anna.profile.id,
     );
     await viaWs.close();
   });
@@ -243,40 +218,29 @@ describe('the HTTP transport', () => {
     const writer = await TestClient.connect(relay.wsUrl);
     const author = await registerUser(writer);
     await writer.call('join', { room });
-    const texts = Array.from(
-      { length: 150 },
-      (_, i) => `${i} ${'ж'.repeat(150)}`,
-    );
+    const texts = Array.from({ length: 150 }, (_, i) => `${i} ${'ж'.repeat(150)}`);
     // The writer's own copies would spend its WebSocket budget: send in batches on fresh connections.
     let seq = 0;
     for (let i = 0; i < texts.length; i += 10) {
       const batch = await TestClient.connect(relay.wsUrl);
       await batch.call('resume', { token: author.session.token });
       await batch.call('join', { room, after: seq });
-      for (const text of texts.slice(i, i + 10))
-        seq = (await batch.call('send', signMessage(author, room, text))).seq;
+      for (const text of texts.slice(i, i + 10)) seq = (await batch.call('send', signMessage(author, room, text))).seq;
       await batch.close();
     }
     await reader.waitFor(
-      () =>
-        reader.frames.filter((frame) => frame.ev === 'message').length >=
-        texts.length,
+      () => reader.frames.filter((frame) => frame.ev === 'message').length >= texts.length,
       'every message',
       30_000,
     );
-    const received = reader.frames
-      .filter((frame) => frame.ev === 'message')
-      .map((frame) => frame.text);
+    const received = reader.frames.filter((frame) => frame.ev === 'message').map((frame) => frame.text);
     assert.deepEqual(received, texts, 'complete, in order, none twice');
     assert.ok(
       reader.responseBytes.length >= 4,
       `${reader.responseBytes.length} responses: the budget made the reader come back`,
     );
     for (const bytes of reader.responseBytes)
-      assert.ok(
-        bytes <= BUDGET,
-        `a response body carried ${bytes} bytes, budget ${BUDGET}`,
-      );
+      assert.ok(bytes <= BUDGET, `a response body carried ${bytes} bytes, budget ${BUDGET}`);
     await Promise.all([reader.close(), writer.close()]);
   });
 
@@ -303,10 +267,7 @@ describe('the HTTP transport', () => {
       );
       request.on('error', () => undefined);
     });
-    await poster.call(
-      'send',
-      signMessage(author, room, 'written once, read twice'),
-    );
+    await poster.call('send', signMessage(author, room, 'written once, read twice'));
     assert.ok((await cutOff) > 0, 'the cut-off reader got some of it');
     assert.equal(
       client.frames.some((frame) => frame.text === 'written once, read twice'),
@@ -314,8 +275,7 @@ describe('the HTTP transport', () => {
     );
     client.startReading();
     await client.waitFor(
-      (frame) =>
-        frame.ev === 'message' && frame.text === 'written once, read twice',
+      (frame) => frame.ev === 'message' && frame.text === 'written once, read twice',
       'the message again',
     );
     await Promise.all([client.close(), poster.close()]);

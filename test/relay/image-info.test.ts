@@ -9,9 +9,7 @@ import type { ImageInfo } from '../../relay/avatars/image-info.ts';
 // Builders
 
 function fixture(name: string): Uint8Array {
-  return new Uint8Array(
-    readFileSync(new URL(`../fixtures/images/${name}`, import.meta.url)),
-  );
+  return new Uint8Array(readFileSync(new URL(`../fixtures/images/${name}`, import.meta.url)));
 }
 
 function concat(...parts: ArrayLike<number>[]): Uint8Array {
@@ -26,23 +24,9 @@ function concat(...parts: ArrayLike<number>[]): Uint8Array {
 }
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
-const u32be = (n: number): number[] => [
-  (n >>> 24) & 255,
-  (n >>> 16) & 255,
-  (n >>> 8) & 255,
-  n & 255,
-];
-const u32le = (n: number): number[] => [
-  n & 255,
-  (n >>> 8) & 255,
-  (n >>> 16) & 255,
-  (n >>> 24) & 255,
-];
-const u24le = (n: number): number[] => [
-  n & 255,
-  (n >>> 8) & 255,
-  (n >>> 16) & 255,
-];
+const u32be = (n: number): number[] => [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+const u32le = (n: number): number[] => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255];
+const u24le = (n: number): number[] => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255];
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -51,30 +35,12 @@ function pngChunk(type: string, data: ArrayLike<number> = []): Uint8Array {
   return concat(u32be(data.length), body, u32be(crc32(body) >>> 0));
 }
 
-function ihdr(
-  width: number,
-  height: number,
-  bitDepth = 8,
-  colourType = 2,
-  interlace = 0,
-): Uint8Array {
-  return pngChunk('IHDR', [
-    ...u32be(width),
-    ...u32be(height),
-    bitDepth,
-    colourType,
-    0,
-    0,
-    interlace,
-  ]);
+function ihdr(width: number, height: number, bitDepth = 8, colourType = 2, interlace = 0): Uint8Array {
+  return pngChunk('IHDR', [...u32be(width), ...u32be(height), bitDepth, colourType, 0, 0, interlace]);
 }
 
 /** A real, decodable RGB PNG of the given size (each scanline: filter byte 0 + pixels). */
-function makePng(
-  width: number,
-  height: number,
-  extraChunks: Uint8Array[] = [],
-): Uint8Array {
+function makePng(width: number, height: number, extraChunks: Uint8Array[] = []): Uint8Array {
   const raw = new Uint8Array(height * (1 + width * 3));
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -100,37 +66,15 @@ function jpegSegment(marker: number, payload: ArrayLike<number>): number[] {
 
 function sof(marker: number, width: number, height: number): number[] {
   // precision 8, height, width, one component (id 1, 1x1 sampling, table 0)
-  return jpegSegment(marker, [
-    8,
-    height >> 8,
-    height & 255,
-    width >> 8,
-    width & 255,
-    1,
-    1,
-    0x11,
-    0,
-  ]);
+  return jpegSegment(marker, [8, height >> 8, height & 255, width >> 8, width & 255, 1, 1, 0x11, 0]);
 }
 
 const SOI = [0xff, 0xd8];
 const EOI = [0xff, 0xd9];
-const SOS_AND_DATA = [
-  ...jpegSegment(0xda, [1, 1, 0, 0, 63, 0]),
-  0x12,
-  0x34,
-  0xff,
-  0x00,
-  0x56,
-];
+const SOS_AND_DATA = [...jpegSegment(0xda, [1, 1, 0, 0, 63, 0]), 0x12, 0x34, 0xff, 0x00, 0x56];
 
 function riffChunk(type: string, payload: ArrayLike<number>): Uint8Array {
-  return concat(
-    ascii(type),
-    u32le(payload.length),
-    payload,
-    payload.length & 1 ? [0] : [],
-  );
+  return concat(ascii(type), u32le(payload.length), payload, payload.length & 1 ? [0] : []);
 }
 
 function webp(...chunks: Uint8Array[]): Uint8Array {
@@ -153,31 +97,11 @@ function webpChunks(file: Uint8Array): Map<string, Uint8Array> {
 }
 
 function vp8x(flags: number, width: number, height: number): Uint8Array {
-  return riffChunk('VP8X', [
-    flags,
-    0,
-    0,
-    0,
-    ...u24le(width - 1),
-    ...u24le(height - 1),
-  ]);
+  return riffChunk('VP8X', [flags, 0, 0, 0, ...u24le(width - 1), ...u24le(height - 1)]);
 }
 
-function anmf(
-  x: number,
-  y: number,
-  width: number,
-  height: number,
-  frame: Uint8Array,
-): Uint8Array {
-  const header = [
-    ...u24le(x / 2),
-    ...u24le(y / 2),
-    ...u24le(width - 1),
-    ...u24le(height - 1),
-    ...u24le(100),
-    0,
-  ];
+function anmf(x: number, y: number, width: number, height: number, frame: Uint8Array): Uint8Array {
+  const header = [...u24le(x / 2), ...u24le(y / 2), ...u24le(width - 1), ...u24le(height - 1), ...u24le(100), 0];
   return riffChunk('ANMF', concat(header, frame));
 }
 
@@ -226,10 +150,7 @@ describe('readImageInfo: PNG', () => {
   });
 
   test('accepts ancillary chunks between the header and the image data', () => {
-    const png = makePng(300, 200, [
-      pngChunk('tEXt', ascii('Comment\0hello')),
-      pngChunk('gAMA', u32be(45455)),
-    ]);
+    const png = makePng(300, 200, [pngChunk('tEXt', ascii('Comment\0hello')), pngChunk('gAMA', u32be(45455))]);
     assert.deepEqual(readImageInfo(png), {
       format: 'png',
       mime: 'image/png',
@@ -248,11 +169,7 @@ describe('readImageInfo: PNG', () => {
   test('refuses a PNG truncated at any point', () => {
     const small = makePng(3, 2);
     for (let cut = 0; cut < small.length; cut++) {
-      assert.equal(
-        readImageInfo(small.subarray(0, cut)),
-        null,
-        `cut at ${cut}`,
-      );
+      assert.equal(readImageInfo(small.subarray(0, cut)), null, `cut at ${cut}`);
     }
   });
 
@@ -269,12 +186,7 @@ describe('readImageInfo: PNG', () => {
   });
 
   test('refuses a PNG with HTML appended after IEND', () => {
-    assert.equal(
-      readImageInfo(
-        concat(png300x200, ascii('<html><script>alert(1)</script></html>')),
-      ),
-      null,
-    );
+    assert.equal(readImageInfo(concat(png300x200, ascii('<html><script>alert(1)</script></html>'))), null);
   });
 
   test('refuses a PNG with even a single byte after IEND', () => {
@@ -292,29 +204,13 @@ describe('readImageInfo: PNG', () => {
   });
 
   test('refuses a PNG whose first chunk is not IHDR', () => {
-    const png = concat(
-      PNG_SIGNATURE,
-      pngChunk('tEXt', ascii('a\0b')),
-      png300x200.subarray(8),
-    );
+    const png = concat(PNG_SIGNATURE, pngChunk('tEXt', ascii('a\0b')), png300x200.subarray(8));
     assert.equal(readImageInfo(png), null);
   });
 
   test('refuses a PNG whose IHDR has the wrong length', () => {
-    const longIhdr = pngChunk('IHDR', [
-      ...u32be(300),
-      ...u32be(200),
-      8,
-      2,
-      0,
-      0,
-      0,
-      0,
-    ]);
-    assert.equal(
-      readImageInfo(concat(PNG_SIGNATURE, longIhdr, png300x200.subarray(33))),
-      null,
-    );
+    const longIhdr = pngChunk('IHDR', [...u32be(300), ...u32be(200), 8, 2, 0, 0, 0, 0]);
+    assert.equal(readImageInfo(concat(PNG_SIGNATURE, longIhdr, png300x200.subarray(33))), null);
   });
 
   test('refuses a PNG with a second IHDR that could redefine the size', () => {
@@ -332,33 +228,18 @@ describe('readImageInfo: PNG', () => {
 
   test('refuses a PNG with zero width or zero height', () => {
     const rest = png300x200.subarray(33);
-    assert.equal(
-      readImageInfo(concat(PNG_SIGNATURE, ihdr(0, 200), rest)),
-      null,
-    );
-    assert.equal(
-      readImageInfo(concat(PNG_SIGNATURE, ihdr(300, 0), rest)),
-      null,
-    );
+    assert.equal(readImageInfo(concat(PNG_SIGNATURE, ihdr(0, 200), rest)), null);
+    assert.equal(readImageInfo(concat(PNG_SIGNATURE, ihdr(300, 0), rest)), null);
   });
 
   test('refuses a PNG with an impossible bit depth or colour type', () => {
     const rest = png300x200.subarray(33);
-    assert.equal(
-      readImageInfo(concat(PNG_SIGNATURE, ihdr(300, 200, 3, 2), rest)),
-      null,
-    );
-    assert.equal(
-      readImageInfo(concat(PNG_SIGNATURE, ihdr(300, 200, 8, 5), rest)),
-      null,
-    );
+    assert.equal(readImageInfo(concat(PNG_SIGNATURE, ihdr(300, 200, 3, 2), rest)), null);
+    assert.equal(readImageInfo(concat(PNG_SIGNATURE, ihdr(300, 200, 8, 5), rest)), null);
   });
 
   test('refuses a PNG with no image data', () => {
-    assert.equal(
-      readImageInfo(concat(PNG_SIGNATURE, ihdr(300, 200), pngChunk('IEND'))),
-      null,
-    );
+    assert.equal(readImageInfo(concat(PNG_SIGNATURE, ihdr(300, 200), pngChunk('IEND'))), null);
   });
 });
 
@@ -414,13 +295,7 @@ describe('readImageInfo: JPEG', () => {
   });
 
   test('skips standalone RST and TEM markers, which have no length field', () => {
-    const jpeg = concat(
-      SOI,
-      [0xff, 0xd0, 0xff, 0x01, 0xff, 0xd7],
-      sof(0xc1, 300, 200),
-      SOS_AND_DATA,
-      EOI,
-    );
+    const jpeg = concat(SOI, [0xff, 0xd0, 0xff, 0x01, 0xff, 0xd7], sof(0xc1, 300, 200), SOS_AND_DATA, EOI);
     assert.deepEqual(readImageInfo(jpeg), {
       format: 'jpeg',
       mime: 'image/jpeg',
@@ -430,47 +305,26 @@ describe('readImageInfo: JPEG', () => {
   });
 
   test('refuses a JPEG that does not end with EOI', () => {
-    assert.equal(
-      readImageInfo(jpegFixture.subarray(0, jpegFixture.length - 2)),
-      null,
-    );
-    assert.equal(
-      readImageInfo(jpegFixture.subarray(0, jpegFixture.length - 1)),
-      null,
-    );
+    assert.equal(readImageInfo(jpegFixture.subarray(0, jpegFixture.length - 2)), null);
+    assert.equal(readImageInfo(jpegFixture.subarray(0, jpegFixture.length - 1)), null);
   });
 
   test('refuses a JPEG with HTML appended after EOI', () => {
-    assert.equal(
-      readImageInfo(
-        concat(jpegFixture, ascii('<html><script>alert(1)</script></html>')),
-      ),
-      null,
-    );
+    assert.equal(readImageInfo(concat(jpegFixture, ascii('<html><script>alert(1)</script></html>'))), null);
   });
 
   test('refuses a JPEG truncated at any point', () => {
     for (let cut = 0; cut < jpegFixture.length; cut++) {
-      assert.equal(
-        readImageInfo(jpegFixture.subarray(0, cut)),
-        null,
-        `cut at ${cut}`,
-      );
+      assert.equal(readImageInfo(jpegFixture.subarray(0, cut)), null, `cut at ${cut}`);
     }
   });
 
   test('refuses a JPEG whose scan starts before any frame header', () => {
-    assert.equal(
-      readImageInfo(concat(SOI, SOS_AND_DATA, sof(0xc0, 300, 200), EOI)),
-      null,
-    );
+    assert.equal(readImageInfo(concat(SOI, SOS_AND_DATA, sof(0xc0, 300, 200), EOI)), null);
   });
 
   test('refuses a JPEG with no frame header at all', () => {
-    assert.equal(
-      readImageInfo(concat(SOI, jpegSegment(0xe0, ascii('JFIF\0')), EOI)),
-      null,
-    );
+    assert.equal(readImageInfo(concat(SOI, jpegSegment(0xe0, ascii('JFIF\0')), EOI)), null);
     assert.equal(readImageInfo(concat(SOI, EOI)), null);
   });
 
@@ -480,25 +334,13 @@ describe('readImageInfo: JPEG', () => {
   });
 
   test('refuses a JPEG segment length shorter than the length field itself', () => {
-    const jpeg = concat(
-      SOI,
-      [0xff, 0xe1, 0x00, 0x01],
-      sof(0xc0, 300, 200),
-      SOS_AND_DATA,
-      EOI,
-    );
+    const jpeg = concat(SOI, [0xff, 0xe1, 0x00, 0x01], sof(0xc0, 300, 200), SOS_AND_DATA, EOI);
     assert.equal(readImageInfo(jpeg), null);
   });
 
   test('refuses a JPEG frame header with zero height or zero width', () => {
-    assert.equal(
-      readImageInfo(concat(SOI, sof(0xc0, 300, 0), SOS_AND_DATA, EOI)),
-      null,
-    );
-    assert.equal(
-      readImageInfo(concat(SOI, sof(0xc0, 0, 200), SOS_AND_DATA, EOI)),
-      null,
-    );
+    assert.equal(readImageInfo(concat(SOI, sof(0xc0, 300, 0), SOS_AND_DATA, EOI)), null);
+    assert.equal(readImageInfo(concat(SOI, sof(0xc0, 0, 200), SOS_AND_DATA, EOI)), null);
   });
 
   test('refuses a JPEG frame header whose length disagrees with its component count', () => {
@@ -507,24 +349,10 @@ describe('readImageInfo: JPEG', () => {
   });
 
   test('refuses garbage between JPEG segments', () => {
-    const jpeg = concat(
-      SOI,
-      jpegSegment(0xe0, ascii('JFIF\0')),
-      [0x00, 0x3c],
-      sof(0xc0, 300, 200),
-      SOS_AND_DATA,
-      EOI,
-    );
+    const jpeg = concat(SOI, jpegSegment(0xe0, ascii('JFIF\0')), [0x00, 0x3c], sof(0xc0, 300, 200), SOS_AND_DATA, EOI);
     assert.equal(readImageInfo(jpeg), null);
     // a restart-marker code without its 0xFF prefix must not be skipped as a standalone marker
-    const stray = concat(
-      SOI,
-      jpegSegment(0xe0, ascii('JFIF\0')),
-      [0xd0],
-      sof(0xc0, 300, 200),
-      SOS_AND_DATA,
-      EOI,
-    );
+    const stray = concat(SOI, jpegSegment(0xe0, ascii('JFIF\0')), [0xd0], sof(0xc0, 300, 200), SOS_AND_DATA, EOI);
     assert.equal(readImageInfo(stray), null);
   });
 });
@@ -542,34 +370,17 @@ describe('readImageInfo: WebP', () => {
   });
 
   test('reads width and height from a lossless (VP8L) WebP', () => {
-    assert.deepEqual(
-      readImageInfo(fixture('simple-300x200-vp8l.webp')),
-      expected,
-    );
+    assert.deepEqual(readImageInfo(fixture('simple-300x200-vp8l.webp')), expected);
   });
 
   test('reads the canvas size from extended (VP8X) WebPs with an ICC profile, alpha or lossless data', () => {
-    assert.deepEqual(
-      readImageInfo(fixture('chromium-300x200-vp8x-lossy.webp')),
-      expected,
-    );
-    assert.deepEqual(
-      readImageInfo(fixture('chromium-300x200-vp8x-lossless.webp')),
-      expected,
-    );
-    assert.deepEqual(
-      readImageInfo(fixture('chromium-300x200-vp8x-alpha.webp')),
-      expected,
-    );
+    assert.deepEqual(readImageInfo(fixture('chromium-300x200-vp8x-lossy.webp')), expected);
+    assert.deepEqual(readImageInfo(fixture('chromium-300x200-vp8x-lossless.webp')), expected);
+    assert.deepEqual(readImageInfo(fixture('chromium-300x200-vp8x-alpha.webp')), expected);
   });
 
   test('reads the canvas size from an animated WebP', () => {
-    const animated = webp(
-      vp8x(0x02, 320, 240),
-      ANIM,
-      anmf(0, 0, 300, 200, vp8Chunk),
-      anmf(20, 40, 300, 200, vp8Chunk),
-    );
+    const animated = webp(vp8x(0x02, 320, 240), ANIM, anmf(0, 0, 300, 200, vp8Chunk), anmf(20, 40, 300, 200, vp8Chunk));
     assert.deepEqual(readImageInfo(animated), {
       ...expected,
       width: 320,
@@ -578,29 +389,18 @@ describe('readImageInfo: WebP', () => {
   });
 
   test('refuses an animated WebP whose frame spills outside the canvas', () => {
-    const animated = webp(
-      vp8x(0x02, 320, 240),
-      ANIM,
-      anmf(22, 0, 300, 200, vp8Chunk),
-    );
+    const animated = webp(vp8x(0x02, 320, 240), ANIM, anmf(22, 0, 300, 200, vp8Chunk));
     assert.equal(readImageInfo(animated), null);
   });
 
   test('refuses an animated WebP whose frame header disagrees with its bitstream', () => {
-    const animated = webp(
-      vp8x(0x02, 320, 240),
-      ANIM,
-      anmf(0, 0, 30, 20, vp8Chunk),
-    );
+    const animated = webp(vp8x(0x02, 320, 240), ANIM, anmf(0, 0, 30, 20, vp8Chunk));
     assert.equal(readImageInfo(animated), null);
   });
 
   test('refuses an extended WebP whose canvas size disagrees with its bitstream', () => {
     assert.equal(readImageInfo(webp(vp8x(0, 16, 16), vp8Chunk)), null);
-    assert.deepEqual(
-      readImageInfo(webp(vp8x(0, 300, 200), vp8Chunk)),
-      expected,
-    );
+    assert.deepEqual(readImageInfo(webp(vp8x(0, 300, 200), vp8Chunk)), expected);
   });
 
   test('refuses a WebP with two bitstreams', () => {
@@ -610,26 +410,15 @@ describe('readImageInfo: WebP', () => {
   });
 
   test('refuses a simple-format WebP carrying extra chunks (metadata needs the VP8X layout)', () => {
-    assert.equal(
-      readImageInfo(webp(vp8Chunk, riffChunk('EXIF', ascii('<html></html>')))),
-      null,
-    );
+    assert.equal(readImageInfo(webp(vp8Chunk, riffChunk('EXIF', ascii('<html></html>')))), null);
   });
 
   test('refuses a WebP whose RIFF size does not match the file length', () => {
     const grown = concat(vp8Fixture, ascii('<html></html>'));
-    assert.equal(
-      readImageInfo(grown),
-      null,
-      'trailing bytes with the original RIFF size',
-    );
+    assert.equal(readImageInfo(grown), null, 'trailing bytes with the original RIFF size');
     const wrongSize = vp8Fixture.slice();
     wrongSize.set(u32le(vp8Fixture.length - 8 - 2), 4);
-    assert.equal(
-      readImageInfo(wrongSize),
-      null,
-      'RIFF size smaller than the file',
-    );
+    assert.equal(readImageInfo(wrongSize), null, 'RIFF size smaller than the file');
   });
 
   test('refuses a WebP with trailing bytes even when the RIFF size covers them', () => {
@@ -640,11 +429,7 @@ describe('readImageInfo: WebP', () => {
 
   test('refuses a WebP truncated at any point', () => {
     for (let cut = 0; cut < vp8Fixture.length; cut++) {
-      assert.equal(
-        readImageInfo(vp8Fixture.subarray(0, cut)),
-        null,
-        `cut at ${cut}`,
-      );
+      assert.equal(readImageInfo(vp8Fixture.subarray(0, cut)), null, `cut at ${cut}`);
     }
   });
 
@@ -667,11 +452,7 @@ describe('readImageInfo: WebP', () => {
   });
 
   test('refuses a WebP canvas larger than the format allows (2^32-1 pixels)', () => {
-    const huge = webp(
-      vp8x(0x02, 1 << 24, 1 << 24),
-      ANIM,
-      anmf(0, 0, 300, 200, vp8Chunk),
-    );
+    const huge = webp(vp8x(0x02, 1 << 24, 1 << 24), ANIM, anmf(0, 0, 300, 200, vp8Chunk));
     assert.equal(readImageInfo(huge), null);
   });
 
@@ -695,30 +476,19 @@ describe('readImageInfo: things that are not avatars', () => {
     const svg =
       '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="300" height="200"><script>alert(1)</script></svg>';
     assert.equal(readImageInfo(ascii(svg)), null);
-    assert.equal(
-      readImageInfo(ascii('<svg width="300" height="200"></svg>')),
-      null,
-    );
+    assert.equal(readImageInfo(ascii('<svg width="300" height="200"></svg>')), null);
   });
 
   test('refuses HTML', () => {
-    assert.equal(
-      readImageInfo(
-        ascii(
-          '<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>',
-        ),
-      ),
-      null,
-    );
+    assert.equal(readImageInfo(ascii('<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>')), null);
   });
 
   test('refuses a GIF89a', () => {
     // 1x1 transparent GIF
     const gif = [
-      0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00,
-      0x00, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x21, 0xf9, 0x04, 0x01, 0x00,
-      0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00,
-      0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+      0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00,
+      0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+      0x02, 0x44, 0x01, 0x00, 0x3b,
     ];
     assert.equal(readImageInfo(new Uint8Array(gif)), null);
   });
@@ -731,21 +501,11 @@ describe('readImageInfo: things that are not avatars', () => {
     assert.equal(readImageInfo(new Uint8Array(PNG_SIGNATURE)), null);
     assert.equal(readImageInfo(new Uint8Array([0xff, 0xd8, 0xff])), null);
     assert.equal(readImageInfo(new Uint8Array([0xff, 0xd8, 0xff, 0xd9])), null);
-    assert.equal(
-      readImageInfo(concat(ascii('RIFF'), u32le(4), ascii('WEBP'))),
-      null,
-    );
+    assert.equal(readImageInfo(concat(ascii('RIFF'), u32le(4), ascii('WEBP'))), null);
   });
 
   test('refuses a value that is not a byte array instead of throwing', () => {
-    const notBytes = [
-      '\x89PNG',
-      null,
-      undefined,
-      42,
-      {},
-      [0x89, 0x50],
-    ] as unknown as Uint8Array[];
+    const notBytes = ['\x89PNG', null, undefined, 42, {}, [0x89, 0x50]] as unknown as Uint8Array[];
     for (const value of notBytes) assert.equal(readImageInfo(value), null);
   });
 });
@@ -774,11 +534,7 @@ describe('readImageInfo: hostile input', () => {
       fixture('chromium-300x200-vp8x-alpha.webp'),
       webp(vp8x(0x02, 320, 240), ANIM, anmf(0, 0, 300, 200, vp8Chunk)),
     ];
-    const prefixes = [
-      PNG_SIGNATURE,
-      [0xff, 0xd8, 0xff],
-      [...ascii('RIFF'), 0, 0, 0, 0, ...ascii('WEBP')],
-    ];
+    const prefixes = [PNG_SIGNATURE, [0xff, 0xd8, 0xff], [...ascii('RIFF'), 0, 0, 0, 0, ...ascii('WEBP')]];
 
     let accepted = 0;
     for (let i = 0; i < 2000; i++) {
@@ -788,33 +544,23 @@ describe('readImageInfo: hostile input', () => {
         // pure noise, sometimes behind a valid magic number so the parsers are reached
         const noise = new Uint8Array(int(64));
         for (let j = 0; j < noise.length; j++) noise[j] = int(256);
-        input =
-          rand() < 0.75
-            ? concat(prefixes[int(prefixes.length)]!, noise)
-            : noise;
+        input = rand() < 0.75 ? concat(prefixes[int(prefixes.length)]!, noise) : noise;
       } else if (kind === 1) {
         // a real image with a few bits flipped
         input = seeds[int(seeds.length)]!.slice();
-        for (let flips = 1 + int(8); flips > 0; flips--)
-          input[int(input.length)]! ^= 1 << int(8);
+        for (let flips = 1 + int(8); flips > 0; flips--) input[int(input.length)]! ^= 1 << int(8);
       } else if (kind === 2) {
         // a real image with a few bytes overwritten by extreme values (lengths, sizes)
         input = seeds[int(seeds.length)]!.slice();
         const extremes = [0x00, 0xff, 0x7f, 0x80];
         for (let n = 1 + int(4); n > 0; n--)
-          input.fill(
-            extremes[int(extremes.length)]!,
-            int(input.length),
-            int(input.length) + 1 + int(4),
-          );
+          input.fill(extremes[int(extremes.length)]!, int(input.length), int(input.length) + 1 + int(4));
       } else {
         // splice: the head of one image glued to the tail of another, or truncated
         const a = seeds[int(seeds.length)]!;
         const b = seeds[int(seeds.length)]!;
         input =
-          rand() < 0.5
-            ? concat(a.subarray(0, int(a.length)), b.subarray(int(b.length)))
-            : a.subarray(0, int(a.length));
+          rand() < 0.5 ? concat(a.subarray(0, int(a.length)), b.subarray(int(b.length))) : a.subarray(0, int(a.length));
       }
 
       let result: ImageInfo | null = null;
@@ -824,14 +570,8 @@ describe('readImageInfo: hostile input', () => {
       if (result !== null) {
         accepted++;
         const info: ImageInfo = result;
-        assert.ok(
-          Number.isInteger(info.width) && info.width >= 1,
-          `input #${i} width`,
-        );
-        assert.ok(
-          Number.isInteger(info.height) && info.height >= 1,
-          `input #${i} height`,
-        );
+        assert.ok(Number.isInteger(info.width) && info.width >= 1, `input #${i} width`);
+        assert.ok(Number.isInteger(info.height) && info.height >= 1, `input #${i} height`);
         assert.equal(info.mime, `image/${info.format}`);
       }
     }

@@ -11,11 +11,7 @@ import { before, describe, test } from 'node:test';
 import { TestClient, registerUser, signMessage } from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
 import { logLines, readRecords } from '../helpers/log-files.ts';
-import {
-  RELAY_BIN,
-  startRelay,
-  tempDataDir,
-} from '../helpers/relay-process.ts';
+import { RELAY_BIN, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 
 const LOGS = ['accounts.log', 'sessions.log', 'messages.log'] as const;
 const CHECKSUMMED = /^[0-9a-f]{8} /;
@@ -30,13 +26,11 @@ interface Filled {
 async function fill(): Promise<Filled> {
   const relay = await startRelay();
   const users: TestUser[] = [];
-  for (let i = 0; i < 5; i++)
-    users.push(await registerUser(await TestClient.connect(relay.wsUrl)));
+  for (let i = 0; i < 5; i++) users.push(await registerUser(await TestClient.connect(relay.wsUrl)));
   const client = await TestClient.connect(relay.wsUrl);
   await client.call('resume', { token: users[0]!.session.token });
   await client.call('join', { room: 'general' });
-  for (let i = 1; i <= 60; i++)
-    await client.call('send', signMessage(users[0]!, 'general', `m${i}`));
+  for (let i = 1; i <= 60; i++) await client.call('send', signMessage(users[0]!, 'general', `m${i}`));
   const second = await TestClient.connect(relay.wsUrl);
   await second.call('resume', { token: users[1]!.session.token });
   await second.call('update-profile', { firstName: 'Renamed' });
@@ -55,11 +49,7 @@ function lines(file: string): string[] {
 }
 
 /** Replaces the first line that `matches` with `change(line)`; returns its line number. */
-function editLine(
-  file: string,
-  matches: (line: string) => boolean,
-  change: (line: string) => string,
-): number {
+function editLine(file: string, matches: (line: string) => boolean, change: (line: string) => string): number {
   const all = lines(file);
   const index = all.findIndex(matches);
   assert.ok(index >= 0, `no line to edit in ${file}`);
@@ -109,22 +99,10 @@ async function refusal(dataDir: string): Promise<string> {
   assert.fail('the relay started');
 }
 
-function assertNamesLine(
-  stderr: string,
-  file: string,
-  line: number,
-  problem: RegExp,
-): void {
-  assert.ok(
-    stderr.includes(`sov-relay: ${file} line ${line}: `),
-    `names ${file} line ${line}:\n${stderr}`,
-  );
+function assertNamesLine(stderr: string, file: string, line: number, problem: RegExp): void {
+  assert.ok(stderr.includes(`sov-relay: ${file} line ${line}: `), `names ${file} line ${line}:\n${stderr}`);
   assert.match(stderr, problem);
-  assert.doesNotMatch(
-    stderr,
-    /TypeError|    at /,
-    'a message for the operator, not a stack trace',
-  );
+  assert.doesNotMatch(stderr, /TypeError|    at /, 'a message for the operator, not a stack trace');
 }
 
 function repair(dataDir: string): {
@@ -167,10 +145,7 @@ const WRONG_SHAPES: Record<(typeof LOGS)[number], [string, RegExp][]> = {
       '{"room":"general","seq":"21","author":1,"cid":"abcdefgh","ts":1,"text":"hi","sig":"s"}',
       /"seq" must be a whole number/,
     ],
-    [
-      '{"room":"general","seen":"1:abcdefgh","seq":3}',
-      /"ts" must be a whole number/,
-    ],
+    ['{"room":"general","seen":"1:abcdefgh","seq":3}', /"ts" must be a whole number/],
     ['{"room":7,"replayFloor":5}', /"room" must be a string/],
     ['{}', /"room" must be a string/],
   ],
@@ -186,10 +161,7 @@ describe('damaged logs', () => {
   test('a record of the wrong shape in any log stops the start, with a message naming the file and line', async () => {
     for (const name of LOGS) {
       const cases: [string, RegExp][] = [
-        ...NOT_OBJECTS.map((json): [string, RegExp] => [
-          json,
-          /the record must be a JSON object/,
-        ]),
+        ...NOT_OBJECTS.map((json): [string, RegExp] => [json, /the record must be a JSON object/]),
         ...WRONG_SHAPES[name],
       ];
       for (const [json, problem] of cases) {
@@ -212,9 +184,7 @@ describe('damaged logs', () => {
           await refusal(dataDir),
           file,
           2,
-          json === 'null'
-            ? /the record must be a JSON object/
-            : WRONG_SHAPES[name][0]![1],
+          json === 'null' ? /the record must be a JSON object/ : WRONG_SHAPES[name][0]![1],
         );
       }
     }
@@ -231,10 +201,7 @@ describe('damaged logs', () => {
       );
       const stderr = await refusal(dataDir);
       assertNamesLine(stderr, file, line, /its checksum does not match/);
-      assert.ok(
-        stderr.includes(`run \`sov-relay repair --data ${dataDir}\``),
-        'tells the operator what to run',
-      );
+      assert.ok(stderr.includes(`run \`sov-relay repair --data ${dataDir}\``), 'tells the operator what to run');
     }
   });
 
@@ -261,21 +228,13 @@ describe('logs from before checksums', () => {
       const relay = await startRelay({ dataDir });
       try {
         const client = await TestClient.connect(relay.wsUrl);
-        assert.equal(
-          (await client.call('resume', { token: author.session.token })).user
-            .id,
-          author.profile.id,
-        );
+        assert.equal((await client.call('resume', { token: author.session.token })).user.id, author.profile.id);
         const history = await client.call('join', { room: 'general' });
         assert.deepEqual(
           history.messages.map((m: { text: string }) => m.text),
           Array.from({ length: 60 }, (_, i) => `m${i + 1}`),
         );
-        assert.equal(
-          (await client.call('profile', { userId: renamed.profile.id })).user
-            .firstName,
-          'Renamed',
-        );
+        assert.equal((await client.call('profile', { userId: renamed.profile.id })).user.firstName, 'Renamed');
         const login = await TestClient.connect(relay.wsUrl);
         assert.equal(
           (
@@ -308,13 +267,7 @@ describe('sov-relay repair', () => {
   });
 
   test('saves a damaged log, keeps every line that checks out, says what it dropped, and the relay starts again', async () => {
-    const [author, , third, , fifth] = filled.users as [
-      TestUser,
-      TestUser,
-      TestUser,
-      TestUser,
-      TestUser,
-    ];
+    const [author, , third, , fifth] = filled.users as [TestUser, TestUser, TestUser, TestUser, TestUser];
     for (const [name, before, after] of SILENT_DAMAGE) {
       const dataDir = copyOf(filled.dataDir);
       const file = path.join(dataDir, name);
@@ -339,18 +292,11 @@ describe('sov-relay repair', () => {
       );
       assert.match(
         run.stdout,
-        new RegExp(
-          `^${name}: kept \\d+ lines, dropped 1; the file as it was is ${name}\\.bak-`,
-          'm',
-        ),
+        new RegExp(`^${name}: kept \\d+ lines, dropped 1; the file as it was is ${name}\\.bak-`, 'm'),
       );
       const backups = backupsOf(dataDir);
       assert.equal(backups.length, 1);
-      assert.deepEqual(
-        fs.readFileSync(path.join(dataDir, backups[0]!)),
-        damaged,
-        'the backup is the log as it was',
-      );
+      assert.deepEqual(fs.readFileSync(path.join(dataDir, backups[0]!)), damaged, 'the backup is the log as it was');
       const kept = lines(file);
       assert.deepEqual(
         kept,
@@ -362,9 +308,7 @@ describe('sov-relay repair', () => {
         'only the damaged line is gone',
       );
       assert.deepEqual(
-        LOGS.filter((other) => other !== name).map((other) =>
-          fs.readFileSync(path.join(dataDir, other)),
-        ),
+        LOGS.filter((other) => other !== name).map((other) => fs.readFileSync(path.join(dataDir, other))),
         untouched,
       );
 
@@ -383,49 +327,24 @@ describe('sov-relay repair', () => {
           });
           assert.deepEqual(
             resumed.messages.map((m: { seq: number }) => m.seq),
-            Array.from({ length: 50 }, (_, i) => 11 + i).filter(
-              (seq) => seq !== 20,
-            ),
+            Array.from({ length: 50 }, (_, i) => 11 + i).filter((seq) => seq !== 20),
           );
-          assert.equal(
-            resumed.gap,
-            true,
-            'the dropped message is reported as missed',
-          );
-          assert.equal(
-            (
-              await client.call(
-                'send',
-                signMessage(author, 'general', 'after the repair'),
-              )
-            ).seq,
-            61,
-          );
+          assert.equal(resumed.gap, true, 'the dropped message is reported as missed');
+          assert.equal((await client.call('send', signMessage(author, 'general', 'after the repair'))).seq, 61);
         } else if (name === 'accounts.log') {
           assert.equal(
-            (await client.request('profile', { userId: fifth.profile.id }))
-              .error?.code,
+            (await client.request('profile', { userId: fifth.profile.id })).error?.code,
             'UNKNOWN_USER',
             'the account whose line was dropped is gone',
           );
           assert.equal((await resume(fifth)).error?.code, 'SESSION_INVALID');
-          assert.equal(
-            (await client.call('profile', { userId: third.profile.id })).user
-              .username,
-            third.username,
-          );
-          const newcomer = await registerUser(
-            await TestClient.connect(relay.wsUrl),
-          );
+          assert.equal((await client.call('profile', { userId: third.profile.id })).user.username, third.username);
+          const newcomer = await registerUser(await TestClient.connect(relay.wsUrl));
           assert.ok(
             newcomer.profile.id > fifth.profile.id,
             `the dropped account's id ${fifth.profile.id} is not given out again (got ${newcomer.profile.id})`,
           );
-          assert.equal(
-            (await resume(fifth)).error?.code,
-            'SESSION_INVALID',
-            'not even once another account exists',
-          );
+          assert.equal((await resume(fifth)).error?.code, 'SESSION_INVALID', 'not even once another account exists');
         } else {
           assert.equal(
             (await resume(fifth)).error?.code,
@@ -442,9 +361,7 @@ describe('sov-relay repair', () => {
 
   test('leaves a sound folder as it was, and drops a torn last line with a backup', () => {
     const dataDir = copyOf(filled.dataDir);
-    const before = LOGS.map((name) =>
-      fs.readFileSync(path.join(dataDir, name)),
-    );
+    const before = LOGS.map((name) => fs.readFileSync(path.join(dataDir, name)));
     const sound = repair(dataDir);
     assert.equal(sound.status, 0, sound.stderr);
     assert.match(sound.stdout, /^accounts\.log: \d+ lines, all good$/m);
@@ -455,21 +372,12 @@ describe('sov-relay repair', () => {
       before,
     );
 
-    fs.appendFileSync(
-      path.join(dataDir, 'messages.log'),
-      '5e1f00aa {"room":"general","se',
-    );
+    fs.appendFileSync(path.join(dataDir, 'messages.log'), '5e1f00aa {"room":"general","se');
     const torn = repair(dataDir);
     assert.equal(torn.status, 0, torn.stderr);
-    assert.match(
-      torn.stdout,
-      /^messages\.log: a torn last line \(\d+ bytes, never acknowledged\) dropped$/m,
-    );
+    assert.match(torn.stdout, /^messages\.log: a torn last line \(\d+ bytes, never acknowledged\) dropped$/m);
     assert.equal(backupsOf(dataDir).length, 1);
-    assert.deepEqual(
-      fs.readFileSync(path.join(dataDir, 'messages.log')),
-      before[2],
-    );
+    assert.deepEqual(fs.readFileSync(path.join(dataDir, 'messages.log')), before[2]);
   });
 
   test('does not touch a folder that a running relay uses', async () => {
@@ -477,10 +385,7 @@ describe('sov-relay repair', () => {
     try {
       const run = repair(relay.dataDir);
       assert.equal(run.status, 1);
-      assert.match(
-        run.stderr,
-        /^sov-relay repair: data folder .* is in use by relay process \d+; stop it first$/m,
-      );
+      assert.match(run.stderr, /^sov-relay repair: data folder .* is in use by relay process \d+; stop it first$/m);
       assert.deepEqual(backupsOf(relay.dataDir), []);
     } finally {
       await relay.stop();

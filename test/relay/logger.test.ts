@@ -33,13 +33,7 @@ describe('logger', () => {
     assert.equal(lines.length, 1);
     assert.ok(lines[0]!.endsWith('}\n'));
     const record: unknown = JSON.parse(lines[0]!);
-    assert.deepEqual(Object.keys(record as object), [
-      'time',
-      'level',
-      'msg',
-      'file',
-      'nested',
-    ]);
+    assert.deepEqual(Object.keys(record as object), ['time', 'level', 'msg', 'file', 'nested']);
     const { time, ...rest } = record as Record<string, unknown>;
     assert.match(String(time), ISO_TIME);
     assert.deepEqual(rest, {
@@ -52,8 +46,7 @@ describe('logger', () => {
 
   test('drops records below the configured level', () => {
     const { lines, log } = capture('text', 'warn');
-    for (const level of ['debug', 'info', 'warn', 'error'] as const)
-      log(level, level);
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) log(level, level);
     assert.deepEqual(
       lines.map((line) => line.split(' ')[1]),
       ['warn', 'error'],
@@ -76,14 +69,7 @@ describe('logger', () => {
           messages: [{ text: 'private words', sig: 'SIG' }],
         },
       });
-      for (const secret of [
-        'hunter2',
-        'AUTHKEY',
-        'NEWKEY',
-        'TOKEN',
-        'private words',
-        'SIG',
-      ])
+      for (const secret of ['hunter2', 'AUTHKEY', 'NEWKEY', 'TOKEN', 'private words', 'SIG'])
         assert.ok(!lines[0]!.includes(secret), `${format}: ${secret}`);
       assert.equal(lines[0]!.match(/\[redacted\]/g)?.length, 6);
       assert.ok(lines[0]!.includes('change-password'), 'other fields stay');
@@ -109,11 +95,7 @@ describe('logger', () => {
     const { lines, log } = capture('text');
     log('info', 'port busy\n2026-01-01T00:00:00.000Z error forged');
     assert.equal(lines.length, 1);
-    assert.equal(
-      lines[0]!.split('\n').length,
-      2,
-      'one line and its terminator',
-    );
+    assert.equal(lines[0]!.split('\n').length, 2, 'one line and its terminator');
     assert.match(lines[0]!, /port busy\\n2026/);
   });
 

@@ -20,21 +20,14 @@ describe('member numbers', () => {
     const watcher = await TestClient.connect(relay.wsUrl);
     await registerUser(watcher);
     const first = await watcher.call('join', { room });
-    assert.equal(
-      first.memberSeq,
-      1,
-      "the watcher's own join is the room's first",
-    );
+    assert.equal(first.memberSeq, 1, "the watcher's own join is the room's first");
     const anna = await TestClient.connect(relay.wsUrl);
     const annaUser = await registerUser(anna);
     await anna.call('join', { room });
     // A second connection of Anna's in the room: no arrival, no number.
     const annaAgain = await TestClient.connect(relay.wsUrl);
     await annaAgain.call('resume', { token: annaUser.session.token });
-    assert.equal(
-      (await annaAgain.call('join', { room, members: false })).memberSeq,
-      2,
-    );
+    assert.equal((await annaAgain.call('join', { room, members: false })).memberSeq, 2);
     const boris = await TestClient.connect(relay.wsUrl);
     const borisUser = await registerUser(boris);
     await boris.call('join', { room });
@@ -43,22 +36,13 @@ describe('member numbers', () => {
     await boris.call('leave', { room });
     const numbered = (): string[] =>
       watcher.events
-        .filter(
-          (event: EventFrame) => event.ev === 'join' || event.ev === 'leave',
-        )
+        .filter((event: EventFrame) => event.ev === 'join' || event.ev === 'leave')
         .map(
           (event) =>
             `${event.ev} ${event.ev === 'join' ? (event.user as { id: number }).id : event.userId} ${event.memberSeq}`,
         );
-    await watcher.waitFor(
-      () => (numbered().length >= 5 ? true : undefined),
-      'five numbered notices',
-    );
-    const [annaId, borisId, watcherId] = [
-      annaUser.profile.id,
-      borisUser.profile.id,
-      first.online[0]!.id,
-    ];
+    await watcher.waitFor(() => (numbered().length >= 5 ? true : undefined), 'five numbered notices');
+    const [annaId, borisId, watcherId] = [annaUser.profile.id, borisUser.profile.id, first.online[0]!.id];
     assert.deepEqual(numbered(), [
       `join ${watcherId} 1`,
       `join ${annaId} 2`,
@@ -77,11 +61,6 @@ describe('member numbers', () => {
       undefined,
       "the relay-wide list has none: it is no room's",
     );
-    await Promise.all([
-      watcher.close(),
-      anna.close(),
-      annaAgain.close(),
-      boris.close(),
-    ]);
+    await Promise.all([watcher.close(), anna.close(), annaAgain.close(), boris.close()]);
   });
 });

@@ -3,16 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import type { Logger } from '../../relay/logger.ts';
-import {
-  METRICS_CONTENT_TYPE,
-  MetricsListenError,
-  RelayMetrics,
-  startMetricsServer,
-} from '../../relay/metrics.ts';
-import {
-  parsePrometheusText,
-  sampleValue,
-} from '../helpers/prometheus-text.ts';
+import { METRICS_CONTENT_TYPE, MetricsListenError, RelayMetrics, startMetricsServer } from '../../relay/metrics.ts';
+import { parsePrometheusText, sampleValue } from '../helpers/prometheus-text.ts';
 
 const quiet: Logger = () => undefined;
 
@@ -32,9 +24,7 @@ const RELAY_METRICS = [
   'process_resident_memory_bytes',
 ];
 
-function relayMetrics(
-  figures = { connections: 0, sessions: 0, rooms: 0 },
-): RelayMetrics {
+function relayMetrics(figures = { connections: 0, sessions: 0, rooms: 0 }): RelayMetrics {
   const metrics = new RelayMetrics({
     engine: 'node',
     connections: () => figures.connections,
@@ -49,15 +39,11 @@ describe('relay metrics', () => {
   test('defines every relay metric with help and type, in a text Prometheus accepts', () => {
     const families = parsePrometheusText(relayMetrics().render());
     assert.deepEqual([...families.keys()].sort(), [...RELAY_METRICS].sort());
-    for (const [name, family] of families)
-      assert.ok(family.help.length > 10, `${name} explains itself`);
+    for (const [name, family] of families) assert.ok(family.help.length > 10, `${name} explains itself`);
     assert.equal(families.get('sov_fanout_seconds')!.type, 'histogram');
     assert.equal(families.get('sov_requests_total')!.type, 'counter');
     assert.equal(families.get('sov_connections')!.type, 'gauge');
-    assert.equal(
-      sampleValue(families, 'sov_engine_info', { engine: 'node' }),
-      1,
-    );
+    assert.equal(sampleValue(families, 'sov_engine_info', { engine: 'node' }), 1);
   });
 
   test('gauges show the relay as it is at scrape time', () => {
@@ -68,9 +54,7 @@ describe('relay metrics', () => {
     assert.equal(sampleValue(families, 'sov_connections'), 10);
     assert.equal(sampleValue(families, 'sov_sessions'), 2);
     assert.equal(sampleValue(families, 'sov_rooms'), 1);
-    assert.ok(
-      sampleValue(families, 'process_resident_memory_bytes')! > 1024 * 1024,
-    );
+    assert.ok(sampleValue(families, 'process_resident_memory_bytes')! > 1024 * 1024);
   });
 
   test('counts requests by type, refusals by code, messages, deliveries and bytes', () => {
@@ -84,18 +68,9 @@ describe('relay metrics', () => {
     metrics.delivered(3);
     metrics.bytesSent(512);
     const families = parsePrometheusText(metrics.render());
-    assert.equal(
-      sampleValue(families, 'sov_requests_total', { type: 'send' }),
-      2,
-    );
-    assert.equal(
-      sampleValue(families, 'sov_requests_total', { type: 'join' }),
-      1,
-    );
-    assert.equal(
-      sampleValue(families, 'sov_refusals_total', { code: 'RATE_LIMITED' }),
-      1,
-    );
+    assert.equal(sampleValue(families, 'sov_requests_total', { type: 'send' }), 2);
+    assert.equal(sampleValue(families, 'sov_requests_total', { type: 'join' }), 1);
+    assert.equal(sampleValue(families, 'sov_refusals_total', { code: 'RATE_LIMITED' }), 1);
     assert.equal(sampleValue(families, 'sov_messages_accepted_total'), 1);
     assert.equal(sampleValue(families, 'sov_deliveries_total'), 1003);
     assert.equal(sampleValue(families, 'sov_bytes_out_total'), 512);
@@ -107,32 +82,16 @@ describe('relay metrics', () => {
     metrics.fsyncTook(0.002);
     metrics.fsyncTook(3);
     const families = parsePrometheusText(metrics.render());
-    assert.equal(
-      sampleValue(families, 'sov_fanout_seconds_bucket', { le: '0.005' }),
-      0,
-    );
-    assert.equal(
-      sampleValue(families, 'sov_fanout_seconds_bucket', { le: '0.01' }),
-      1,
-    );
+    assert.equal(sampleValue(families, 'sov_fanout_seconds_bucket', { le: '0.005' }), 0);
+    assert.equal(sampleValue(families, 'sov_fanout_seconds_bucket', { le: '0.01' }), 1);
     assert.equal(sampleValue(families, 'sov_fsync_seconds_count'), 2);
-    assert.equal(
-      sampleValue(families, 'sov_fsync_seconds_bucket', { le: '2.5' }),
-      1,
-    );
-    assert.equal(
-      sampleValue(families, 'sov_fsync_seconds_bucket', { le: '+Inf' }),
-      2,
-    );
+    assert.equal(sampleValue(families, 'sov_fsync_seconds_bucket', { le: '2.5' }), 1);
+    assert.equal(sampleValue(families, 'sov_fsync_seconds_bucket', { le: '+Inf' }), 2);
   });
 
   test('event-loop lag shows a stall since the previous scrape, and only since then', async () => {
     const metrics = relayMetrics();
-    const lag = (): number =>
-      sampleValue(
-        parsePrometheusText(metrics.render()),
-        'sov_event_loop_lag_seconds',
-      )!;
+    const lag = (): number => sampleValue(parsePrometheusText(metrics.render()), 'sov_event_loop_lag_seconds')!;
     lag();
     const scraped = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -142,17 +101,11 @@ describe('relay metrics', () => {
     const during = lag();
     // At least the stall less the sampling resolution; at most the whole time since the last
     // scrape, which a busy machine may stretch well past the 250 ms asked for.
-    assert.ok(
-      during >= 0.1 && during <= (Date.now() - scraped) / 1000,
-      `a 150 ms stall shows, got ${during}`,
-    );
+    assert.ok(during >= 0.1 && during <= (Date.now() - scraped) / 1000, `a 150 ms stall shows, got ${during}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const afterwards = lag();
     // A scrape that had kept the stall's sample would report it again: at least as much as before.
-    assert.ok(
-      afterwards < during,
-      `the next scrape starts afresh, got ${afterwards} after ${during}`,
-    );
+    assert.ok(afterwards < during, `the next scrape starts afresh, got ${afterwards} after ${during}`);
   });
 });
 
@@ -169,9 +122,7 @@ async function get(
       .request(url, { method, agent: false }, (res) => {
         let body = '';
         res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body }),
-        );
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       })
       .on('error', reject)
       .end();
@@ -181,40 +132,22 @@ async function get(
 describe('metrics endpoint', () => {
   test('answers GET and HEAD /metrics in the Prometheus text format, 404 elsewhere, 405 for other methods', async () => {
     const metrics = relayMetrics({ connections: 7, sessions: 0, rooms: 0 });
-    const server = await startMetricsServer(
-      { host: '127.0.0.1', port: 0 },
-      metrics,
-      quiet,
-    );
+    const server = await startMetricsServer({ host: '127.0.0.1', port: 0 }, metrics, quiet);
     try {
       assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
       const scrape = await get(server.url);
       assert.equal(scrape.status, 200);
       assert.equal(scrape.headers['content-type'], METRICS_CONTENT_TYPE);
-      assert.equal(
-        METRICS_CONTENT_TYPE,
-        'text/plain; version=0.0.4; charset=utf-8',
-      );
-      assert.equal(
-        sampleValue(parsePrometheusText(scrape.body), 'sov_connections'),
-        7,
-      );
+      assert.equal(METRICS_CONTENT_TYPE, 'text/plain; version=0.0.4; charset=utf-8');
+      assert.equal(sampleValue(parsePrometheusText(scrape.body), 'sov_connections'), 7);
       const head = await get(server.url, 'HEAD');
       assert.equal(head.status, 200);
       assert.equal(head.body, '');
       assert.equal(head.headers['content-type'], METRICS_CONTENT_TYPE);
       assert.ok(Number(head.headers['content-length']) > 1000);
-      assert.equal(
-        (await get(`${server.url}?name[]=sov_rooms`)).status,
-        200,
-        'a query string is ignored',
-      );
+      assert.equal((await get(`${server.url}?name[]=sov_rooms`)).status, 200, 'a query string is ignored');
       for (const path of ['/', '/metrics/', '/v1/health', '/metricsx'])
-        assert.equal(
-          (await get(server.url.replace('/metrics', path))).status,
-          404,
-          path,
-        );
+        assert.equal((await get(server.url.replace('/metrics', path))).status, 404, path);
       const post = await get(server.url, 'POST');
       assert.equal(post.status, 405);
       assert.equal(post.headers.allow, 'GET, HEAD');
@@ -227,16 +160,9 @@ describe('metrics endpoint', () => {
     const metrics = relayMetrics();
     let server;
     try {
-      server = await startMetricsServer(
-        { host: '::1', port: 0 },
-        metrics,
-        quiet,
-      );
+      server = await startMetricsServer({ host: '::1', port: 0 }, metrics, quiet);
     } catch (error) {
-      if (
-        error instanceof MetricsListenError &&
-        /no such local address/.test(error.message)
-      )
+      if (error instanceof MetricsListenError && /no such local address/.test(error.message))
         return t.skip('no IPv6 loopback here');
       throw error;
     }
@@ -254,17 +180,12 @@ describe('metrics endpoint', () => {
     const server = await startMetricsServer(
       { host: '127.0.0.1', port: 0 },
       { render: () => (fail ? assert.fail('gauge broke') : '# ok\n') },
-      (level, message, fields) =>
-        lines.push(`${level} ${message} ${JSON.stringify(fields)}`),
+      (level, message, fields) => lines.push(`${level} ${message} ${JSON.stringify(fields)}`),
     );
     try {
       assert.equal((await get(server.url)).status, 500);
       assert.ok(
-        lines.some(
-          (line) =>
-            line.startsWith('error metrics: rendering failed') &&
-            line.includes('gauge broke'),
-        ),
+        lines.some((line) => line.startsWith('error metrics: rendering failed') && line.includes('gauge broke')),
         lines.join('\n'),
       );
       fail = false;
@@ -279,33 +200,21 @@ describe('metrics endpoint', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as AddressInfo).port;
     try {
-      await assert.rejects(
-        startMetricsServer({ host: '127.0.0.1', port }, relayMetrics(), quiet),
-        (error: unknown) => {
-          assert.ok(error instanceof MetricsListenError);
-          assert.equal(
-            error.message,
-            `metrics: cannot listen on 127.0.0.1:${port} (the port is in use)`,
-          );
-          return true;
-        },
-      );
+      await assert.rejects(startMetricsServer({ host: '127.0.0.1', port }, relayMetrics(), quiet), (error: unknown) => {
+        assert.ok(error instanceof MetricsListenError);
+        assert.equal(error.message, `metrics: cannot listen on 127.0.0.1:${port} (the port is in use)`);
+        return true;
+      });
     } finally {
       taken.close();
     }
   });
 
   test('close ends kept-alive scrape connections instead of waiting for them', async () => {
-    const server = await startMetricsServer(
-      { host: '127.0.0.1', port: 0 },
-      relayMetrics(),
-      quiet,
-    );
+    const server = await startMetricsServer({ host: '127.0.0.1', port: 0 }, relayMetrics(), quiet);
     const agent = new http.Agent({ keepAlive: true });
     await new Promise<void>((resolve, reject) =>
-      http
-        .get(server.url, { agent }, (res) => res.resume().on('end', resolve))
-        .on('error', reject),
+      http.get(server.url, { agent }, (res) => res.resume().on('end', resolve)).on('error', reject),
     );
     const started = Date.now();
     await server.close();

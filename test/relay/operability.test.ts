@@ -21,33 +21,21 @@ import {
   uniqueName,
 } from '../helpers/client.ts';
 import type { Person } from '../helpers/client.ts';
-import {
-  parsePrometheusText,
-  sampleValue,
-} from '../helpers/prometheus-text.ts';
-import {
-  RELAY_BIN,
-  logRecords,
-  startRelay,
-  tempDataDir,
-} from '../helpers/relay-process.ts';
+import { parsePrometheusText, sampleValue } from '../helpers/prometheus-text.ts';
+import { RELAY_BIN, logRecords, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
 /** Failures to start must be quick: a supervisor restarting the relay waits on this. Measured: under 1 s. */
 const START_FAILURE_BOUND_MS = 10_000;
 
 /** Runs the relay to its exit; resolves with the exit code, stderr and the time it took. */
-function runToExit(
-  args: string[],
-): Promise<{ code: number | null; stderr: string; ms: number }> {
+function runToExit(args: string[]): Promise<{ code: number | null; stderr: string; ms: number }> {
   const started = Date.now();
   const child = spawn(process.execPath, [RELAY_BIN, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr
-    .setEncoding('utf8')
-    .on('data', (chunk: string) => (stderr += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   return new Promise((resolve) =>
     child.once('exit', (code) => {
@@ -70,20 +58,13 @@ async function metricsUrl(relay: RelayProcess): Promise<string> {
     () => logRecords(relay).some((record) => record.msg === 'metrics: serving'),
     'the metrics address in the log',
   );
-  return String(
-    logRecords(relay).find((record) => record.msg === 'metrics: serving')!.url,
-  );
+  return String(logRecords(relay).find((record) => record.msg === 'metrics: serving')!.url);
 }
 
-async function scrape(
-  url: string,
-): Promise<ReturnType<typeof parsePrometheusText>> {
+async function scrape(url: string): Promise<ReturnType<typeof parsePrometheusText>> {
   const response = await fetch(url);
   assert.equal(response.status, 200);
-  assert.match(
-    response.headers.get('content-type') ?? '',
-    /^text\/plain; version=0\.0\.4/,
-  );
+  assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   return parsePrometheusText(await response.text());
 }
 
@@ -98,15 +79,9 @@ describe('starting the relay', () => {
         `engine ${process.env.SOV_ENGINE ?? 'auto'}: exited ${run.code} after ${run.ms} ms: ${run.stderr.trim()}`,
       );
       assert.equal(run.code, 1);
-      assert.ok(
-        run.stderr.includes(`cannot listen on 127.0.0.1:${port}`),
-        run.stderr,
-      );
+      assert.ok(run.stderr.includes(`cannot listen on 127.0.0.1:${port}`), run.stderr);
       assert.ok(run.ms < START_FAILURE_BOUND_MS, `exited after ${run.ms} ms`);
-      assert.ok(
-        !fs.existsSync(path.join(dataDir, 'relay.lock')),
-        'the lock is released',
-      );
+      assert.ok(!fs.existsSync(path.join(dataDir, 'relay.lock')), 'the lock is released');
     } finally {
       holder.close();
     }
@@ -126,12 +101,7 @@ describe('the JSON log', () => {
       const sender = await loggedIn(relay, room);
       const reader = await loggedIn(relay, room);
       people.push(sender, reader);
-      secrets.push(
-        sender.user.authKey,
-        sender.user.session.token,
-        reader.user.authKey,
-        reader.user.session.token,
-      );
+      secrets.push(sender.user.authKey, sender.user.session.token, reader.user.authKey, reader.user.session.token);
 
       const again = await TestClient.connect(relay.wsUrl);
       const login = await again.call('login', {
@@ -162,10 +132,7 @@ describe('the JSON log', () => {
           username: sender.user.username,
           authKey: guess,
         });
-        assert.equal(
-          reply.error?.code,
-          i < 10 ? 'BAD_CREDENTIALS' : 'RATE_LIMITED',
-        );
+        assert.equal(reply.error?.code, i < 10 ? 'BAD_CREDENTIALS' : 'RATE_LIMITED');
       }
       guesser.close();
 
@@ -173,54 +140,28 @@ describe('the JSON log', () => {
       // relay holds 1 MB for it, after the kernel's buffers fill: flood until the log says so.
       const stalled = await loggedIn(relay, room);
       people.push(stalled);
-      (
-        stalled.client.socket as unknown as { _socket: { pause(): void } }
-      )._socket.pause();
-      const floodText =
-        `flood ${crypto.randomBytes(6).toString('hex')} `.padEnd(4000, 'x');
+      (stalled.client.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      const floodText = `flood ${crypto.randomBytes(6).toString('hex')} `.padEnd(4000, 'x');
       secrets.push(floodText.slice(0, 40));
       const started = Date.now();
       let sent = 0;
       while (!/slow consumer/.test(relay.stderr()) && sent < 20_000) {
         await Promise.all(
-          Array.from({ length: 100 }, () =>
-            sender.client.call(
-              'send',
-              signMessage(sender.user, room, floodText),
-            ),
-          ),
+          Array.from({ length: 100 }, () => sender.client.call('send', signMessage(sender.user, room, floodText))),
         );
         sent += 100;
       }
-      await eventually(
-        () => /slow consumer/.test(relay.stderr()),
-        'the slow-consumer record',
-        10_000,
-      );
-      t.diagnostic(
-        `slow consumer cut off after ${sent} messages of 4,000 characters, ${Date.now() - started} ms`,
-      );
+      await eventually(() => /slow consumer/.test(relay.stderr()), 'the slow-consumer record', 10_000);
+      t.diagnostic(`slow consumer cut off after ${sent} messages of 4,000 characters, ${Date.now() - started} ms`);
 
       const records = logRecords(relay);
-      for (const record of records)
-        assert.deepEqual(Object.keys(record).slice(0, 3), [
-          'time',
-          'level',
-          'msg',
-        ]);
+      for (const record of records) assert.deepEqual(Object.keys(record).slice(0, 3), ['time', 'level', 'msg']);
       const info = (msg: string | RegExp) =>
         records.filter(
           (record) =>
-            record.level === 'info' &&
-            (typeof msg === 'string'
-              ? record.msg === msg
-              : msg.test(String(record.msg))),
+            record.level === 'info' && (typeof msg === 'string' ? record.msg === msg : msg.test(String(record.msg))),
         );
-      assert.equal(
-        info(new RegExp(`^engine: ${relay.engine} `)).length,
-        1,
-        'the engine',
-      );
+      assert.equal(info(new RegExp(`^engine: ${relay.engine} `)).length, 1, 'the engine');
       assert.deepEqual(
         info('sign-up').map((record) => record.username),
         [sender.user.username, reader.user.username, stalled.user.username],
@@ -239,23 +180,14 @@ describe('the JSON log', () => {
         [sender.user.username],
       );
       assert.equal(info('login refused: locked out').length, 1);
-      const cutOff = records.filter((record) =>
-        /^slow consumer/.test(String(record.msg)),
-      );
+      const cutOff = records.filter((record) => /^slow consumer/.test(String(record.msg)));
       assert.ok(
-        cutOff.length >= 1 &&
-          cutOff.every(
-            (record) => record.level === 'warn' && record.ip === '127.0.0.1',
-          ),
+        cutOff.length >= 1 && cutOff.every((record) => record.level === 'warn' && record.ip === '127.0.0.1'),
         JSON.stringify(cutOff),
       );
 
       const log = relay.stderr();
-      for (const secret of secrets)
-        assert.ok(
-          !log.includes(secret),
-          `the log holds a secret: ${secret.slice(0, 12)}…`,
-        );
+      for (const secret of secrets) assert.ok(!log.includes(secret), `the log holds a secret: ${secret.slice(0, 12)}…`);
     } finally {
       for (const { client } of people) client.socket.terminate();
       await relay.stop();
@@ -273,10 +205,7 @@ describe('the metrics endpoint', () => {
       const url = await metricsUrl(relay);
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
       const before = await scrape(url);
-      assert.equal(
-        sampleValue(before, 'sov_engine_info', { engine: relay.engine }),
-        1,
-      );
+      assert.equal(sampleValue(before, 'sov_engine_info', { engine: relay.engine }), 1);
       assert.equal(sampleValue(before, 'sov_connections'), 0);
       assert.equal(sampleValue(before, 'sov_messages_accepted_total'), 0);
 
@@ -298,23 +227,10 @@ describe('the metrics endpoint', () => {
 
       const after = await scrape(url);
       assert.equal(sampleValue(after, 'sov_messages_accepted_total'), 1);
-      assert.equal(
-        sampleValue(after, 'sov_deliveries_total'),
-        2,
-        'one message, two members online',
-      );
-      assert.equal(
-        sampleValue(after, 'sov_requests_total', { type: 'send' }),
-        1,
-      );
-      assert.equal(
-        sampleValue(after, 'sov_requests_total', { type: 'register' }),
-        2,
-      );
-      assert.equal(
-        sampleValue(after, 'sov_refusals_total', { code: 'BAD_CREDENTIALS' }),
-        1,
-      );
+      assert.equal(sampleValue(after, 'sov_deliveries_total'), 2, 'one message, two members online');
+      assert.equal(sampleValue(after, 'sov_requests_total', { type: 'send' }), 1);
+      assert.equal(sampleValue(after, 'sov_requests_total', { type: 'register' }), 2);
+      assert.equal(sampleValue(after, 'sov_refusals_total', { code: 'BAD_CREDENTIALS' }), 1);
       assert.equal(sampleValue(after, 'sov_connections'), 3);
       assert.equal(sampleValue(after, 'sov_sessions'), 2);
       assert.equal(sampleValue(after, 'sov_rooms'), 1);

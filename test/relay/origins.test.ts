@@ -24,9 +24,7 @@ describe('a refused origin', () => {
           headers: {
             origin,
             'content-type': 'image/png',
-            ...(authorized
-              ? { authorization: `Bearer ${me.user.session.token}` }
-              : {}),
+            ...(authorized ? { authorization: `Bearer ${me.user.session.token}` } : {}),
           },
           body: image,
         });
@@ -52,21 +50,14 @@ describe('a refused origin', () => {
           `${what}: the refused origin is not echoed`,
         );
         const body = await response.text();
-        if (body !== '')
-          assert.equal(JSON.parse(body).error.code, 'FORBIDDEN_ORIGIN', what);
+        if (body !== '') assert.equal(JSON.parse(body).error.code, 'FORBIDDEN_ORIGIN', what);
       }
       const upgrade = await openWebSocket(relay.wsUrl, { origin: EVIL });
-      assert.ok(
-        'status' in upgrade && upgrade.status === 403,
-        JSON.stringify(upgrade),
-      );
+      assert.ok('status' in upgrade && upgrade.status === 403, JSON.stringify(upgrade));
 
       const allowedPreflight = await preflight(GOOD);
       assert.equal(allowedPreflight.status, 204);
-      assert.equal(
-        allowedPreflight.headers.get('access-control-allow-origin'),
-        GOOD,
-      );
+      assert.equal(allowedPreflight.headers.get('access-control-allow-origin'), GOOD);
       const allowed = await post(GOOD, true);
       assert.equal(allowed.status, 200, await allowed.clone().text());
       assert.equal(allowed.headers.get('access-control-allow-origin'), GOOD);

@@ -7,19 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  largestFrameBytes,
-  maxMessageBytes,
-  storedMessageBytes,
-} from '../../sdk/protocol/budget.ts';
+import { largestFrameBytes, maxMessageBytes, storedMessageBytes } from '../../sdk/protocol/budget.ts';
 import type { ChatMessage } from '../../sdk/protocol.ts';
 import { LIMITS } from '../../sdk/protocol.ts';
-import {
-  TestClient,
-  registerUser,
-  signMessage,
-  uniqueName,
-} from '../helpers/client.ts';
+import { TestClient, registerUser, signMessage, uniqueName } from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import { writeHistory } from '../helpers/write-history.ts';
@@ -30,9 +21,7 @@ const KEPT = 80;
 const WRITTEN = 100;
 
 /** A connection that records the size of every frame it receives. */
-async function measured(
-  relay: RelayProcess,
-): Promise<{ client: TestClient; frames: number[] }> {
+async function measured(relay: RelayProcess): Promise<{ client: TestClient; frames: number[] }> {
   const client = await TestClient.connect(relay.wsUrl);
   client.socket.on('error', () => {});
   const frames: number[] = [];
@@ -52,10 +41,8 @@ async function freshIn(
   return connection;
 }
 
-const seqs = (messages: ChatMessage[]): number[] =>
-  messages.map((message) => message.seq);
-const range = (from: number, to: number): number[] =>
-  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const seqs = (messages: ChatMessage[]): number[] => messages.map((message) => message.seq);
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
   let relay: RelayProcess;
@@ -73,9 +60,7 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
     // 100 messages of about 300 bytes each: 30 KB, ten largest frames' worth.
     await writeHistory(
       first.dataDir,
-      range(1, WRITTEN).map((n) =>
-        signMessage(writer, room, `message ${n} ${'·'.repeat(100)}`),
-      ),
+      range(1, WRITTEN).map((n) => signMessage(writer, room, `message ${n} ${'·'.repeat(100)}`)),
     );
     relay = await startRelay({ dataDir: first.dataDir, args });
   });
@@ -109,23 +94,14 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
       joined.messages.length > 1 && joined.messages.length < 20,
       `${joined.messages.length} messages in the page`,
     );
-    assert.deepEqual(
-      seqs(joined.messages),
-      range(WRITTEN - joined.messages.length + 1, WRITTEN),
-    );
-    assert.deepEqual(
-      [joined.older, joined.more, joined.gap],
-      [true, false, false],
-    );
+    assert.deepEqual(seqs(joined.messages), range(WRITTEN - joined.messages.length + 1, WRITTEN));
+    assert.deepEqual([joined.older, joined.more, joined.gap], [true, false, false]);
     assert.deepEqual(
       joined.online.map((user: { id: number }) => user.id),
       [writer.profile.id],
     );
     assert.equal(joined.onlineNext, null);
-    assert.ok(
-      Math.max(...frames) <= largest,
-      `largest frame ${Math.max(...frames)} B`,
-    );
+    assert.ok(Math.max(...frames) <= largest, `largest frame ${Math.max(...frames)} B`);
     await client.close();
   });
 
@@ -136,14 +112,8 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
     while (more) {
       const { client, frames } = await freshIn(relay, writer, room);
       const page = await client.call('history', { room, before: cursor });
-      assert.ok(
-        page.messages.length > 0,
-        'a page is never empty while messages remain',
-      );
-      assert.ok(
-        Math.max(...frames) <= largest,
-        `largest frame ${Math.max(...frames)} B`,
-      );
+      assert.ok(page.messages.length > 0, 'a page is never empty while messages remain');
+      assert.ok(Math.max(...frames) <= largest, `largest frame ${Math.max(...frames)} B`);
       read.unshift(...seqs(page.messages));
       cursor = page.messages[0].seq;
       more = page.more;
@@ -159,10 +129,7 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
       after: 30,
       members: false,
     });
-    assert.deepEqual(
-      [resumed.gap, resumed.more, resumed.older],
-      [false, true, false],
-    );
+    assert.deepEqual([resumed.gap, resumed.more, resumed.older], [false, true, false]);
     assert.equal(resumed.messages[0].seq, 31);
     assert.deepEqual(resumed.online, []);
     const read = seqs(resumed.messages);
@@ -180,10 +147,7 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
       await next.client.close();
     }
     assert.deepEqual(read, range(31, WRITTEN));
-    assert.ok(
-      Math.max(...frames) <= largest,
-      `largest frame ${Math.max(...frames)} B`,
-    );
+    assert.ok(Math.max(...frames) <= largest, `largest frame ${Math.max(...frames)} B`);
   });
 
   test('a resume from before the kept history is told of the gap and starts at the oldest kept message', async () => {
@@ -200,10 +164,7 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
       after: WRITTEN,
       members: false,
     });
-    assert.deepEqual(
-      [upToDate.gap, upToDate.more, upToDate.messages],
-      [false, false, []],
-    );
+    assert.deepEqual([upToDate.gap, upToDate.more, upToDate.messages], [false, false, []]);
     await client.close();
   });
 
@@ -217,25 +178,15 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
     const fits = signMessage(
       writer,
       room,
-      'x'.repeat(
-        maxMessageBytes(BUDGET) -
-          storedMessageBytes(signMessage(writer, room, '')),
-      ),
+      'x'.repeat(maxMessageBytes(BUDGET) - storedMessageBytes(signMessage(writer, room, ''))),
     );
     assert.equal(storedMessageBytes(fits), maxMessageBytes(BUDGET));
     const { seq } = await client.call('send', fits);
     await client.close();
     const reader = await freshIn(relay, writer, room);
     const page = await reader.client.call('history', { room, before: seq + 1 });
-    assert.deepEqual(
-      seqs(page.messages),
-      [seq],
-      'a message that fills a page goes alone',
-    );
-    assert.ok(
-      Math.max(...reader.frames) <= largest,
-      `largest frame ${Math.max(...reader.frames)} B`,
-    );
+    assert.deepEqual(seqs(page.messages), [seq], 'a message that fills a page goes alone');
+    assert.ok(Math.max(...reader.frames) <= largest, `largest frame ${Math.max(...reader.frames)} B`);
     await reader.client.close();
   });
 
@@ -287,10 +238,7 @@ describe(`a relay with --conn-budget ${BUDGET}: pages of a third of it`, () => {
       [...everyone].sort((a, b) => a - b),
     );
     assert.ok(people.every((user) => everyone.includes(user.profile.id)));
-    assert.ok(
-      Math.max(...frames, ...wide.frames) <= largest,
-      `largest frame ${Math.max(...frames, ...wide.frames)} B`,
-    );
+    assert.ok(Math.max(...frames, ...wide.frames) <= largest, `largest frame ${Math.max(...frames, ...wide.frames)} B`);
     await wide.client.close();
     for (const connection of connections) await connection.close();
   });
@@ -308,8 +256,7 @@ describe('a relay without a budget', () => {
     const { client } = await measured(relay);
     const user = await registerUser(client);
     await client.call('join', { room });
-    for (let i = 1; i <= 60; i++)
-      await client.call('send', signMessage(user, room, `n${i}`));
+    for (let i = 1; i <= 60; i++) await client.call('send', signMessage(user, room, `n${i}`));
     const joined = await client.call('join', { room });
     assert.deepEqual(seqs(joined.messages), range(11, 60));
     assert.deepEqual(
@@ -325,15 +272,9 @@ describe('a relay without a budget', () => {
       before: 51,
       limit: 30,
     });
-    assert.deepEqual(
-      [seqs(earlier.messages), earlier.more],
-      [range(21, 50), true],
-    );
+    assert.deepEqual([seqs(earlier.messages), earlier.more], [range(21, 50), true]);
     const first = await client.call('history', { room, before: 21 });
-    assert.deepEqual(
-      [seqs(first.messages), first.more],
-      [range(11, 20), false],
-    );
+    assert.deepEqual([seqs(first.messages), first.more], [range(11, 20), false]);
     const later = await client.call('history', { room, after: 0, limit: 5 });
     assert.deepEqual([seqs(later.messages), later.more], [range(11, 15), true]);
     const last = await client.call('history', { room, after: 55 });
@@ -353,10 +294,7 @@ describe('a relay without a budget', () => {
     });
     assert.equal(elsewhere.error?.code, 'NOT_IN_ROOM');
     await client.call('leave', { room });
-    assert.equal(
-      (await client.request('history', { room, after: 0 })).error?.code,
-      'NOT_IN_ROOM',
-    );
+    assert.equal((await client.request('history', { room, after: 0 })).error?.code, 'NOT_IN_ROOM');
     await client.close();
   });
 
@@ -367,10 +305,7 @@ describe('a relay without a budget', () => {
     assert.equal(hello.limits.maxMessageBytes, LIMITS.maxFrameBytes);
     const user = await registerUser(client);
     await client.call('join', { room });
-    const { seq } = await client.call(
-      'send',
-      signMessage(user, room, 'Ж'.repeat(LIMITS.maxTextLength)),
-    );
+    const { seq } = await client.call('send', signMessage(user, room, 'Ж'.repeat(LIMITS.maxTextLength)));
     assert.equal(seq, 1);
     await client.close();
   });

@@ -9,8 +9,7 @@ import type { EventFrame, TestUser } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('notices of a closed connection wait out a grace', () => {
   let relay: RelayProcess;
@@ -32,25 +31,15 @@ describe('notices of a closed connection wait out a grace', () => {
         .filter(
           (event: EventFrame) =>
             (event.ev === 'leave' && event.userId === anna.profile.id) ||
-            (event.ev === 'join' &&
-              (event.user as { id: number }).id === anna.profile.id) ||
+            (event.ev === 'join' && (event.user as { id: number }).id === anna.profile.id) ||
             (event.ev === 'presence' && event.userId === anna.profile.id),
         )
-        .map(
-          (event) =>
-            `${event.ev}${event.ev === 'presence' ? ` ${event.online}` : ''}`,
-        );
-    await watcher.waitFor(
-      () => (about().includes('join') ? true : undefined),
-      'the join of Anna',
-    );
+        .map((event) => `${event.ev}${event.ev === 'presence' ? ` ${event.online}` : ''}`);
+    await watcher.waitFor(() => (about().includes('join') ? true : undefined), 'the join of Anna');
     watcher.events.length = 0;
     return { watcher, first, anna, about };
   };
-  const comeBack = async (
-    anna: TestUser,
-    room: string,
-  ): Promise<TestClient> => {
+  const comeBack = async (anna: TestUser, room: string): Promise<TestClient> => {
     const again = await TestClient.connect(relay.wsUrl);
     await again.call('resume', { token: anna.session.token });
     await again.call('join', { room, after: 0 });
@@ -86,31 +75,16 @@ describe('notices of a closed connection wait out a grace', () => {
       'the leave notice',
       NOTICE_GRACE_MS + 15_000,
     );
-    assert.ok(
-      Date.now() - closedAt >= NOTICE_GRACE_MS - 100,
-      `told after ${Date.now() - closedAt} ms`,
-    );
-    await watcher.waitFor(
-      () => (about().includes('presence false') ? true : undefined),
-      'the offline notice',
-    );
+    assert.ok(Date.now() - closedAt >= NOTICE_GRACE_MS - 100, `told after ${Date.now() - closedAt} ms`);
+    await watcher.waitFor(() => (about().includes('presence false') ? true : undefined), 'the offline notice');
     assert.deepEqual(about(), ['leave', 'presence false']);
     watcher.events.length = 0;
     const again = await comeBack(anna, room);
-    await watcher.waitFor(
-      () => (about().includes('join') ? true : undefined),
-      'the join after a real absence',
-    );
+    await watcher.waitFor(() => (about().includes('join') ? true : undefined), 'the join after a real absence');
     const leftAt = Date.now();
     await again.call('leave', { room });
-    await watcher.waitFor(
-      () => (about().includes('leave') ? true : undefined),
-      'the leave on purpose',
-    );
-    assert.ok(
-      Date.now() - leftAt < NOTICE_GRACE_MS,
-      'a leave on purpose is not held back',
-    );
+    await watcher.waitFor(() => (about().includes('leave') ? true : undefined), 'the leave on purpose');
+    assert.ok(Date.now() - leftAt < NOTICE_GRACE_MS, 'a leave on purpose is not held back');
     await Promise.all([again.close(), watcher.close()]);
   });
 });

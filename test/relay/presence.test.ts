@@ -14,27 +14,11 @@ const BOB = 2;
 describe('presence: online', () => {
   test('a user with two tabs comes online with the first connection and goes offline with the last', () => {
     const presence = new Presence<string>();
-    assert.equal(
-      presence.connect(ANN, 'session-a', 'tab-1'),
-      true,
-      'the first connection: online',
-    );
-    assert.equal(
-      presence.connect(ANN, 'session-a', 'tab-2'),
-      false,
-      'a second tab: already online',
-    );
+    assert.equal(presence.connect(ANN, 'session-a', 'tab-1'), true, 'the first connection: online');
+    assert.equal(presence.connect(ANN, 'session-a', 'tab-2'), false, 'a second tab: already online');
     assert.deepEqual(presence.onlineUsers(), [ANN]);
-    assert.equal(
-      presence.disconnect(ANN, 'session-a', 'tab-1'),
-      false,
-      'one tab left',
-    );
-    assert.equal(
-      presence.disconnect(ANN, 'session-a', 'tab-2'),
-      true,
-      'the last one: offline',
-    );
+    assert.equal(presence.disconnect(ANN, 'session-a', 'tab-1'), false, 'one tab left');
+    assert.equal(presence.disconnect(ANN, 'session-a', 'tab-2'), true, 'the last one: offline');
     assert.deepEqual(presence.onlineUsers(), []);
   });
 
@@ -44,23 +28,11 @@ describe('presence: online', () => {
     presence.connect(ANN, 'laptop-session', 'laptop-tab-1');
     presence.connect(ANN, 'laptop-session', 'laptop-tab-2');
     presence.connect(BOB, 'bob-session', 'bob');
-    assert.deepEqual(presence.socketsOfSession('laptop-session').sort(), [
-      'laptop-tab-1',
-      'laptop-tab-2',
-    ]);
-    assert.deepEqual(presence.socketsOfUser(ANN).sort(), [
-      'laptop-tab-1',
-      'laptop-tab-2',
-      'phone',
-    ]);
+    assert.deepEqual(presence.socketsOfSession('laptop-session').sort(), ['laptop-tab-1', 'laptop-tab-2']);
+    assert.deepEqual(presence.socketsOfUser(ANN).sort(), ['laptop-tab-1', 'laptop-tab-2', 'phone']);
     presence.disconnect(ANN, 'laptop-session', 'laptop-tab-1');
-    assert.deepEqual(presence.socketsOfSession('laptop-session'), [
-      'laptop-tab-2',
-    ]);
-    assert.deepEqual(presence.socketsOfUser(ANN).sort(), [
-      'laptop-tab-2',
-      'phone',
-    ]);
+    assert.deepEqual(presence.socketsOfSession('laptop-session'), ['laptop-tab-2']);
+    assert.deepEqual(presence.socketsOfUser(ANN).sort(), ['laptop-tab-2', 'phone']);
     assert.deepEqual(presence.socketsOfSession('no-such-session'), []);
   });
 
@@ -77,22 +49,10 @@ describe('presence: rooms and memberSeq', () => {
   test('numbers a join only for the first connection of a user in the room, and a leave only for the last', () => {
     const presence = new Presence<string>();
     assert.equal(presence.enter('kitchen', ANN), 1, "Ann's join is number 1");
-    assert.equal(
-      presence.enter('kitchen', ANN),
-      null,
-      'her second tab joins nothing',
-    );
+    assert.equal(presence.enter('kitchen', ANN), null, 'her second tab joins nothing');
     assert.equal(presence.enter('kitchen', BOB), 2, "Bob's join is number 2");
-    assert.deepEqual(
-      presence.roomMembers('kitchen').sort(),
-      [ANN, BOB],
-      'each member once',
-    );
-    assert.equal(
-      presence.exit('kitchen', ANN),
-      null,
-      'one of her tabs still in the room',
-    );
+    assert.deepEqual(presence.roomMembers('kitchen').sort(), [ANN, BOB], 'each member once');
+    assert.equal(presence.exit('kitchen', ANN), null, 'one of her tabs still in the room');
     assert.equal(presence.exit('kitchen', ANN), 3, 'her leave is number 3');
     assert.equal(presence.memberSeq('kitchen'), 3);
     assert.deepEqual(presence.roomMembers('kitchen'), [BOB]);
@@ -115,11 +75,7 @@ describe('presence: rooms and memberSeq', () => {
     presence.exit('kitchen', BOB);
     assert.equal(presence.exit('kitchen', ANN), 4);
     assert.equal(presence.roomCount(), 0);
-    assert.equal(
-      presence.memberSeq('kitchen'),
-      0,
-      'an empty room has number 0',
-    );
+    assert.equal(presence.memberSeq('kitchen'), 0, 'an empty room has number 0');
     assert.equal(presence.enter('kitchen', BOB), 1);
   });
 

@@ -10,13 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import WebSocket from 'ws';
-import {
-  TestClient,
-  eventually,
-  registerUser,
-  uniqueName,
-  withTimeout,
-} from '../helpers/client.ts';
+import { TestClient, eventually, registerUser, uniqueName, withTimeout } from '../helpers/client.ts';
 import type { EventFrame, TestUser } from '../helpers/client.ts';
 import { startRelay, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -37,25 +31,14 @@ interface Person {
   user: TestUser;
 }
 
-async function loggedIn(
-  on: RelayProcess = relay,
-  options: WebSocket.ClientOptions = {},
-): Promise<Person> {
+async function loggedIn(on: RelayProcess = relay, options: WebSocket.ClientOptions = {}): Promise<Person> {
   const client = await TestClient.connect(on.wsUrl, options);
   // A connection the relay drops must fail its test, not crash the test process.
   client.socket.on('error', () => {});
   return { client, user: await registerUser(client) };
 }
 
-const PROFILE_FIELDS = [
-  'avatar',
-  'firstName',
-  'id',
-  'keys',
-  'lastName',
-  'role',
-  'username',
-];
+const PROFILE_FIELDS = ['avatar', 'firstName', 'id', 'keys', 'lastName', 'role', 'username'];
 
 /** Waits for a `profile` event about `userId` matching `match` (the relay sends it with the reply). */
 function profileEvent(
@@ -63,23 +46,12 @@ function profileEvent(
   userId: number,
   match: (user: any) => boolean = () => true,
 ): Promise<EventFrame> {
-  return client.waitForEvent(
-    (e) => e.ev === 'profile' && e.user?.id === userId && match(e.user),
-    'profile event',
-  );
+  return client.waitForEvent((e) => e.ev === 'profile' && e.user?.id === userId && match(e.user), 'profile event');
 }
 
 function relayAlive(process: RelayProcess): void {
-  assert.equal(
-    process.child.exitCode,
-    null,
-    'the relay process is still running',
-  );
-  assert.equal(
-    process.child.signalCode,
-    null,
-    'the relay process is still running',
-  );
+  assert.equal(process.child.exitCode, null, 'the relay process is still running');
+  assert.equal(process.child.signalCode, null, 'the relay process is still running');
 }
 
 /**
@@ -87,20 +59,14 @@ function relayAlive(process: RelayProcess): void {
  * so a small image is fully decodable, and a huge header can front a few bytes of data: the relay
  * reads dimensions from the header and must refuse before any decoder would allocate for them.
  */
-function makePng(
-  width: number,
-  height: number,
-  seed = 0,
-  rows = height,
-): Buffer {
+function makePng(width: number, height: number, seed = 0, rows = height): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, deflate, no filter, no interlace
   const stride = 1 + Math.min(width, 64) * 3;
   const raw = Buffer.alloc(Math.min(rows, 64) * stride);
-  for (let i = 0; i < raw.length; i++)
-    raw[i] = i % stride === 0 ? 0 : (i * 7 + seed) & 255;
+  for (let i = 0; i < raw.length; i++) raw[i] = i % stride === 0 ? 0 : (i * 7 + seed) & 255;
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     pngChunk('IHDR', ihdr),
@@ -125,9 +91,7 @@ async function upload(
   headers: Record<string, string> = {},
   init: RequestInit = {},
 ): Promise<UploadReply> {
-  const payload = (
-    body instanceof Uint8Array ? new Uint8Array(body) : body
-  ) as BodyInit;
+  const payload = (body instanceof Uint8Array ? new Uint8Array(body) : body) as BodyInit;
   const res = await fetch(`${on.url}/v1/avatar`, {
     method: 'POST',
     headers,
@@ -168,31 +132,21 @@ function heldUpload(
     },
     agent: false,
   });
-  const reply = new Promise<{ status: number; body: any }>(
-    (resolve, reject) => {
-      request.on('error', reject).on('response', (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }),
-        );
-      });
-    },
-  );
+  const reply = new Promise<{ status: number; body: any }>((resolve, reject) => {
+    request.on('error', reject).on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+  });
   const sent = new Promise<void>((resolve, reject) =>
-    request.write(body.subarray(0, -1), (error) =>
-      error ? reject(error) : resolve(),
-    ),
+    request.write(body.subarray(0, -1), (error) => (error ? reject(error) : resolve())),
   );
   return { sent, finish: () => request.end(body.subarray(-1)), reply };
 }
 
 function assertRefused(reply: UploadReply, status: number, code: string): void {
-  assert.equal(
-    reply.status,
-    status,
-    `HTTP status for ${code}: ${JSON.stringify(reply.body)}`,
-  );
+  assert.equal(reply.status, status, `HTTP status for ${code}: ${JSON.stringify(reply.body)}`);
   assert.equal(reply.body?.ok, false);
   assert.equal(reply.body?.error?.code, code);
   assert.equal(typeof reply.body?.error?.message, 'string');
@@ -222,11 +176,7 @@ describe('public profiles', () => {
       userId: owner.user.profile.id,
     });
     assert.deepEqual(byId.user, expected);
-    assert.deepEqual(
-      Object.keys(byId.user).sort(),
-      PROFILE_FIELDS,
-      'nothing private (auth hash, key salt, KDF) leaks',
-    );
+    assert.deepEqual(Object.keys(byId.user).sort(), PROFILE_FIELDS, 'nothing private (auth hash, key salt, KDF) leaks');
     const byName = await reader.client.call('profile', {
       username: owner.user.username,
     });
@@ -234,42 +184,24 @@ describe('public profiles', () => {
     const byOtherCase = await reader.client.call('profile', {
       username: owner.user.username.toUpperCase(),
     });
-    assert.deepEqual(
-      byOtherCase.user,
-      expected,
-      'usernames are found ignoring case',
-    );
+    assert.deepEqual(byOtherCase.user, expected, 'usernames are found ignoring case');
   });
 
   test('reading a profile without logging in is refused with NOT_AUTHENTICATED', async () => {
     const owner = await loggedIn();
     const anonymous = await TestClient.connect(relay.wsUrl);
-    for (const fields of [
-      { userId: owner.user.profile.id },
-      { username: owner.user.username },
-    ]) {
+    for (const fields of [{ userId: owner.user.profile.id }, { username: owner.user.username }]) {
       const reply = await anonymous.request('profile', fields);
       assert.equal(reply.ok, false);
-      assert.equal(
-        reply.error?.code,
-        'NOT_AUTHENTICATED',
-        JSON.stringify(fields),
-      );
+      assert.equal(reply.error?.code, 'NOT_AUTHENTICATED', JSON.stringify(fields));
     }
     await anonymous.close();
   });
 
   test('an id or username nobody has is refused with UNKNOWN_USER', async () => {
     const { client } = await loggedIn();
-    assert.equal(
-      (await client.request('profile', { userId: 987654321 })).error?.code,
-      'UNKNOWN_USER',
-    );
-    assert.equal(
-      (await client.request('profile', { username: uniqueName('nobody') }))
-        .error?.code,
-      'UNKNOWN_USER',
-    );
+    assert.equal((await client.request('profile', { userId: 987654321 })).error?.code, 'UNKNOWN_USER');
+    assert.equal((await client.request('profile', { username: uniqueName('nobody') })).error?.code, 'UNKNOWN_USER');
   });
 });
 
@@ -287,30 +219,15 @@ describe('profile changes', () => {
     assert.equal(user.id, me.user.profile.id);
     assert.equal(user.username, newName);
     assert.equal(user.firstName, 'Мария', 'names are trimmed');
-    assert.equal(
-      user.lastName,
-      'Smith',
-      'names are NFKC-normalized (full-width letters become ASCII)',
-    );
+    assert.equal(user.lastName, 'Smith', 'names are NFKC-normalized (full-width letters become ASCII)');
     assert.deepEqual(user.keys, me.user.profile.keys);
 
-    const event = await profileEvent(
-      other.client,
-      user.id,
-      (u) => u.username === newName,
-    );
+    const event = await profileEvent(other.client, user.id, (u) => u.username === newName);
     assert.deepEqual(event, { ev: 'profile', user });
-    assert.deepEqual(
-      (await other.client.call('profile', { userId: user.id })).user,
-      user,
-    );
-    assert.deepEqual(
-      (await other.client.call('profile', { username: newName })).user,
-      user,
-    );
+    assert.deepEqual((await other.client.call('profile', { userId: user.id })).user, user);
+    assert.deepEqual((await other.client.call('profile', { username: newName })).user, user);
     assert.equal(
-      (await other.client.request('profile', { username: me.user.username }))
-        .error?.code,
+      (await other.client.request('profile', { username: me.user.username })).error?.code,
       'UNKNOWN_USER',
       'the old name is free',
     );
@@ -349,10 +266,7 @@ describe('profile changes', () => {
     for (const change of changes) {
       const { user } = await me.client.call('update-profile', change);
       assert.equal(user.id, id, JSON.stringify(change));
-      assert.equal(
-        (await other.client.call('profile', { userId: id })).user.username,
-        user.username,
-      );
+      assert.equal((await other.client.call('profile', { userId: id })).user.username, user.username);
     }
     // The freed name can be taken by someone else without touching the first account.
     const takeover = await loggedIn();
@@ -360,20 +274,13 @@ describe('profile changes', () => {
       username: me.user.username,
     });
     assert.notEqual(takeover.user.profile.id, id);
-    assert.equal(
-      (await other.client.call('profile', { userId: id })).user.username,
-      changes[3]!.username,
-    );
+    assert.equal((await other.client.call('profile', { userId: id })).user.username, changes[3]!.username);
   });
 
   test('renaming to a username someone else has, in any letter case, is refused with USERNAME_TAKEN', async () => {
     const me = await loggedIn();
     const taken = await loggedIn(relay);
-    for (const variant of [
-      taken.user.username,
-      taken.user.username.toUpperCase(),
-      taken.user.username.toLowerCase(),
-    ]) {
+    for (const variant of [taken.user.username, taken.user.username.toUpperCase(), taken.user.username.toLowerCase()]) {
       const reply = await me.client.request('update-profile', {
         username: variant,
         firstName: 'Nope',
@@ -381,14 +288,8 @@ describe('profile changes', () => {
       assert.equal(reply.error?.code, 'USERNAME_TAKEN', variant);
       assert.equal(reply.error?.field, 'username');
     }
-    const unchanged = (
-      await taken.client.call('profile', { userId: me.user.profile.id })
-    ).user;
-    assert.deepEqual(
-      unchanged,
-      me.user.profile,
-      'a refused change changes nothing, not even the other fields',
-    );
+    const unchanged = (await taken.client.call('profile', { userId: me.user.profile.id })).user;
+    assert.deepEqual(unchanged, me.user.profile, 'a refused change changes nothing, not even the other fields');
   });
 
   test('a user may change only the letter case of their own username', async () => {
@@ -406,11 +307,7 @@ describe('profile changes', () => {
         const reply = await me.client.request('update-profile', {
           [field]: value,
         });
-        assert.equal(
-          reply.error?.code,
-          'EMPTY_FIELD',
-          `${field}=${JSON.stringify(value)}`,
-        );
+        assert.equal(reply.error?.code, 'EMPTY_FIELD', `${field}=${JSON.stringify(value)}`);
         assert.equal(reply.error?.field, field);
       }
     }
@@ -439,34 +336,18 @@ describe('profile changes', () => {
         const reply = await me.client.request('update-profile', {
           [field]: value,
         });
-        assert.equal(
-          reply.error?.code,
-          'INVALID_FIELD',
-          `${field}=${JSON.stringify(value)}`,
-        );
+        assert.equal(reply.error?.code, 'INVALID_FIELD', `${field}=${JSON.stringify(value)}`);
         assert.equal(reply.error?.field, field);
       }
     }
-    for (const value of [
-      'ab\u202Ecd',
-      'ab\u200Bcd',
-      'ab\u0000cd',
-      'has space',
-      'x'.repeat(33),
-    ]) {
+    for (const value of ['ab\u202Ecd', 'ab\u200Bcd', 'ab\u0000cd', 'has space', 'x'.repeat(33)]) {
       const reply = await me.client.request('update-profile', {
         username: value,
       });
-      assert.equal(
-        reply.error?.code,
-        'INVALID_FIELD',
-        `username=${JSON.stringify(value)}`,
-      );
+      assert.equal(reply.error?.code, 'INVALID_FIELD', `username=${JSON.stringify(value)}`);
       assert.equal(reply.error?.field, 'username');
     }
-    const unchanged = (
-      await me.client.call('profile', { userId: me.user.profile.id })
-    ).user;
+    const unchanged = (await me.client.call('profile', { userId: me.user.profile.id })).user;
     assert.deepEqual(unchanged, me.user.profile);
   });
 
@@ -488,34 +369,16 @@ describe('profile changes', () => {
       firstName: 'x'.repeat(10 * 1024 * 1024),
     });
     me.client.socket.send(huge);
-    const closed = await withTimeout(
-      me.client.closed,
-      'the oversized connection to close',
-    );
+    const closed = await withTimeout(me.client.closed, 'the oversized connection to close');
     assert.equal(closed.code, unreadFrameCode(relay, 'too-big'));
-    assert.equal(
-      me.client.replies.filter((r) => r.re === 'huge').length,
-      0,
-      'no reply: the frame was never read',
-    );
+    assert.equal(me.client.replies.filter((r) => r.re === 'huge').length, 0, 'no reply: the frame was never read');
 
-    const profile = (
-      await other.client.call('profile', { userId: me.user.profile.id })
-    ).user;
+    const profile = (await other.client.call('profile', { userId: me.user.profile.id })).user;
     assert.equal(profile.firstName, 'Иван', 'the name did not change');
-    assert.equal(
-      other.client.events.filter(
-        (e) => e.ev === 'profile' && e.user.id === me.user.profile.id,
-      ).length,
-      0,
-    );
+    assert.equal(other.client.events.filter((e) => e.ev === 'profile' && e.user.id === me.user.profile.id).length, 0);
     await other.client.call('update-profile', { firstName: 'Still' });
     const third = await loggedIn();
-    assert.equal(
-      (await third.client.call('profile', { userId: other.user.profile.id }))
-        .user.firstName,
-      'Still',
-    );
+    assert.equal((await third.client.call('profile', { userId: other.user.profile.id })).user.firstName, 'Still');
     relayAlive(relay);
   });
 });
@@ -546,32 +409,13 @@ describe('avatar upload', () => {
     assert.equal(image.headers.get('x-content-type-options'), 'nosniff');
     assert.match(image.headers.get('cache-control') ?? '', /\bimmutable\b/);
     assert.match(image.headers.get('cache-control') ?? '', /max-age=\d{7,}/);
-    assert.ok(
-      Buffer.from(await image.arrayBuffer()).equals(png),
-      'the same bytes come back',
-    );
+    assert.ok(Buffer.from(await image.arrayBuffer()).equals(png), 'the same bytes come back');
 
-    const event = await profileEvent(
-      other.client,
-      me.user.profile.id,
-      (u) => u.avatar === avatar,
-    );
+    const event = await profileEvent(other.client, me.user.profile.id, (u) => u.avatar === avatar);
     assert.deepEqual(event.user, { ...me.user.profile, avatar });
-    assert.equal(
-      (await other.client.call('profile', { userId: me.user.profile.id })).user
-        .avatar,
-      avatar,
-    );
-    const mine = await profileEvent(
-      me.client,
-      me.user.profile.id,
-      (u) => u.avatar === avatar,
-    );
-    assert.equal(
-      mine.user.avatar,
-      avatar,
-      'the uploader’s other tabs learn it too',
-    );
+    assert.equal((await other.client.call('profile', { userId: me.user.profile.id })).user.avatar, avatar);
+    const mine = await profileEvent(me.client, me.user.profile.id, (u) => u.avatar === avatar);
+    assert.equal(mine.user.avatar, avatar, 'the uploader’s other tabs learn it too');
   });
 
   test('JPEG and WebP avatars are accepted and served with their own content type', async () => {
@@ -615,22 +459,18 @@ describe('avatar upload', () => {
     const sentinel = `sentinel-${name}`;
     let sentinelSeen = false;
     const watcher = fs.watch(folder, (_, file) => {
-      if (file?.startsWith(`${name}.`) && file.endsWith('.tmp'))
-        temps.add(file);
+      if (file?.startsWith(`${name}.`) && file.endsWith('.tmp')) temps.add(file);
       if (file === sentinel) sentinelSeen = true;
     });
     try {
-      const held = [ann, bob].map((person) =>
-        heldUpload(relay, image, bearer(person)),
-      );
+      const held = [ann, bob].map((person) => heldUpload(relay, image, bearer(person)));
       await Promise.all(held.map((upload) => upload.sent));
       // A request on another connection, answered after the relay has read the held bodies so far.
       assert.equal((await rawGet(relay.port, '/v1/health')).status, 200);
       for (const upload of held) upload.finish();
       const replies = await Promise.all(held.map((upload) => upload.reply));
 
-      for (const reply of replies)
-        assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      for (const reply of replies) assert.equal(reply.status, 200, JSON.stringify(reply.body));
       assert.deepEqual(
         replies.map((reply) => reply.body.result.user.avatar),
         [`/avatars/${name}`, `/avatars/${name}`],
@@ -640,11 +480,7 @@ describe('avatar upload', () => {
       fs.writeFileSync(path.join(folder, sentinel), '');
       await eventually(() => sentinelSeen, 'the watcher to catch up');
       fs.rmSync(path.join(folder, sentinel));
-      assert.equal(
-        temps.size,
-        1,
-        `the image was written once, through one temp file: ${[...temps].join(', ')}`,
-      );
+      assert.equal(temps.size, 1, `the image was written once, through one temp file: ${[...temps].join(', ')}`);
       const files = fs.readdirSync(folder);
       assert.deepEqual(
         files.filter((file) => file.startsWith(name)),
@@ -656,15 +492,9 @@ describe('avatar upload', () => {
         [],
         'no temp file left',
       );
-      assert.ok(
-        fs.readFileSync(path.join(folder, name)).equals(image),
-        'the stored file is the whole image',
-      );
+      assert.ok(fs.readFileSync(path.join(folder, name)).equals(image), 'the stored file is the whole image');
       const served = await fetch(`${relay.url}/avatars/${name}`);
-      assert.ok(
-        Buffer.from(await served.arrayBuffer()).equals(image),
-        'and is served byte for byte',
-      );
+      assert.ok(Buffer.from(await served.arrayBuffer()).equals(image), 'and is served byte for byte');
     } finally {
       watcher.close();
     }
@@ -672,16 +502,8 @@ describe('avatar upload', () => {
 
   test('an upload without a token is refused with 401 NOT_AUTHENTICATED', async () => {
     assertRefused(await upload(relay, freshPng()), 401, 'NOT_AUTHENTICATED');
-    assertRefused(
-      await upload(relay, freshPng(), { authorization: 'Basic dXNlcjpwYXNz' }),
-      401,
-      'NOT_AUTHENTICATED',
-    );
-    assertRefused(
-      await upload(relay, freshPng(), { authorization: 'Bearer ' }),
-      401,
-      'NOT_AUTHENTICATED',
-    );
+    assertRefused(await upload(relay, freshPng(), { authorization: 'Basic dXNlcjpwYXNz' }), 401, 'NOT_AUTHENTICATED');
+    assertRefused(await upload(relay, freshPng(), { authorization: 'Bearer ' }), 401, 'NOT_AUTHENTICATED');
   });
 
   test('an upload with an unknown or ended session is refused with 401 SESSION_INVALID', async () => {
@@ -695,11 +517,7 @@ describe('avatar upload', () => {
     const me = await loggedIn();
     const headers = bearer(me);
     await me.client.call('logout');
-    assertRefused(
-      await upload(relay, freshPng(), headers),
-      401,
-      'SESSION_INVALID',
-    );
+    assertRefused(await upload(relay, freshPng(), headers), 401, 'SESSION_INVALID');
   });
 
   test('SVG, HTML, GIF and other non-images are refused with 415 BAD_IMAGE, whatever the content type says', async () => {
@@ -708,44 +526,22 @@ describe('avatar upload', () => {
     const gif = Buffer.concat([
       Buffer.from('GIF89a', 'ascii'),
       Buffer.from([
-        1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255, 0x2c, 0, 0, 0, 0, 1, 0,
-        1, 0, 0, 2, 2, 0x44, 1, 0, 0x3b,
+        1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255, 0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3b,
       ]),
     ]);
     const bodies: [string, Buffer, string][] = [
-      [
-        'SVG',
-        Buffer.from(
-          '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
-        ),
-        'image/svg+xml',
-      ],
-      [
-        'HTML',
-        Buffer.from(
-          '<!doctype html><html><script>alert(document.cookie)</script></html>',
-        ),
-        'image/png',
-      ],
+      ['SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'), 'image/svg+xml'],
+      ['HTML', Buffer.from('<!doctype html><html><script>alert(document.cookie)</script></html>'), 'image/png'],
       ['GIF', gif, 'image/gif'],
-      [
-        'PNG with HTML after IEND',
-        Buffer.concat([png, Buffer.from('<html><script>alert(1)</script>')]),
-        'image/png',
-      ],
+      ['PNG with HTML after IEND', Buffer.concat([png, Buffer.from('<html><script>alert(1)</script>')]), 'image/png'],
       ['truncated PNG', png.subarray(0, png.length - 5), 'image/png'],
       ['empty body', Buffer.alloc(0), 'image/png'],
     ];
     for (const [what, body, type] of bodies) {
-      assertRefused(
-        await upload(relay, body, { ...bearer(me), 'content-type': type }),
-        415,
-        'BAD_IMAGE',
-      );
+      assertRefused(await upload(relay, body, { ...bearer(me), 'content-type': type }), 415, 'BAD_IMAGE');
     }
     assert.equal(
-      (await me.client.call('profile', { userId: me.user.profile.id })).user
-        .avatar,
+      (await me.client.call('profile', { userId: me.user.profile.id })).user.avatar,
       null,
       'nothing was stored',
     );
@@ -760,8 +556,7 @@ describe('avatar upload', () => {
     const chunked = (): ReadableStream<Uint8Array> =>
       new ReadableStream({
         start(controller) {
-          for (let i = 0; i < 10; i++)
-            controller.enqueue(new Uint8Array(64 * 1024).fill(i));
+          for (let i = 0; i < 10; i++) controller.enqueue(new Uint8Array(64 * 1024).fill(i));
           controller.close();
         },
       });
@@ -775,14 +570,9 @@ describe('avatar upload', () => {
 
     // A 5 MB photo straight from a phone: the refusal must reach the client, not a broken pipe.
     const photo = Buffer.alloc(5 * 1024 * 1024, 0x42);
-    assertRefused(
-      await upload(relay, photo, bearer(me)),
-      413,
-      'IMAGE_TOO_LARGE',
-    );
+    assertRefused(await upload(relay, photo, bearer(me)), 413, 'IMAGE_TOO_LARGE');
     assert.equal(
-      (await me.client.call('profile', { userId: me.user.profile.id })).user
-        .avatar,
+      (await me.client.call('profile', { userId: me.user.profile.id })).user.avatar,
       null,
       'nothing was stored',
     );
@@ -807,11 +597,7 @@ describe('avatar upload', () => {
     const head = png.subarray(0, 33); // signature + IHDR
     const tail = png.subarray(33);
     const padding = 512 * 1024 - png.length - 12;
-    const file = Buffer.concat([
-      head,
-      pngChunk('tEXt', Buffer.alloc(padding, 0x61)),
-      tail,
-    ]);
+    const file = Buffer.concat([head, pngChunk('tEXt', Buffer.alloc(padding, 0x61)), tail]);
     assert.equal(file.length, 512 * 1024);
     const reply = await upload(relay, file, bearer(me));
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
@@ -821,40 +607,18 @@ describe('avatar upload', () => {
     const me = await loggedIn();
     const bomb = makePng(4000, 4000, 7, 2);
     assert.ok(bomb.length < 1024, 'a few hundred bytes on the wire');
-    assertRefused(
-      await upload(relay, bomb, bearer(me)),
-      413,
-      'IMAGE_TOO_LARGE',
-    );
-    assertRefused(
-      await upload(relay, makePng(1025, 1, 8), bearer(me)),
-      413,
-      'IMAGE_TOO_LARGE',
-    );
+    assertRefused(await upload(relay, bomb, bearer(me)), 413, 'IMAGE_TOO_LARGE');
+    assertRefused(await upload(relay, makePng(1025, 1, 8), bearer(me)), 413, 'IMAGE_TOO_LARGE');
     const edge = await upload(relay, makePng(1024, 1024, 9, 2), bearer(me));
-    assert.equal(
-      edge.status,
-      200,
-      `1024x1024 is allowed: ${JSON.stringify(edge.body)}`,
-    );
+    assert.equal(edge.status, 200, `1024x1024 is allowed: ${JSON.stringify(edge.body)}`);
   });
 
   test('avatar URLs that name no stored file are 404, including path tricks', async () => {
     // Sent byte for byte (fetch would resolve the dots); static-files.test.ts tries many more.
-    for (const name of [
-      '0'.repeat(64) + '.png',
-      '..%2Faccounts.log',
-      '%2e%2e%2fsecret',
-      '../accounts.log',
-      'x.png',
-    ]) {
+    for (const name of ['0'.repeat(64) + '.png', '..%2Faccounts.log', '%2e%2e%2fsecret', '../accounts.log', 'x.png']) {
       const reply = await rawGet(relay.port, `/avatars/${name}`);
       assert.equal(reply.status, 404, name);
-      assert.doesNotMatch(
-        reply.raw.toString(),
-        /"uid"|"kdf"/,
-        `${name}: no account records`,
-      );
+      assert.doesNotMatch(reply.raw.toString(), /"uid"|"kdf"/, `${name}: no account records`);
     }
   });
 });
@@ -878,18 +642,12 @@ describe('avatar CORS and allowed origins', () => {
       },
     });
     assert.equal(res.status, 204);
-    assert.equal(
-      res.headers.get('access-control-allow-origin'),
-      'https://other.example',
-    );
+    assert.equal(res.headers.get('access-control-allow-origin'), 'https://other.example');
     const allowed = (res.headers.get('access-control-allow-headers') ?? '')
       .split(',')
       .map((h) => h.trim().toLowerCase());
     assert.ok(allowed.includes('authorization'), `allow-headers: ${allowed}`);
-    assert.match(
-      res.headers.get('access-control-allow-methods') ?? '',
-      /\bPOST\b/,
-    );
+    assert.match(res.headers.get('access-control-allow-methods') ?? '', /\bPOST\b/);
     const me = await loggedIn();
     const reply = await upload(relay, freshPng(), {
       ...bearer(me),
@@ -922,11 +680,7 @@ describe('avatar CORS and allowed origins', () => {
       403,
       'FORBIDDEN_ORIGIN',
     );
-    assert.equal(
-      (await me.client.call('profile', { userId: me.user.profile.id })).user
-        .avatar,
-      null,
-    );
+    assert.equal((await me.client.call('profile', { userId: me.user.profile.id })).user.avatar, null);
   });
 
   test('with --origins, the allowed origin uploads normally', async () => {
@@ -939,23 +693,14 @@ describe('avatar CORS and allowed origins', () => {
       },
     });
     assert.equal(preflight.status, 204);
-    assert.equal(
-      preflight.headers.get('access-control-allow-origin'),
-      'https://good.example',
-    );
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://good.example');
     const reply = await upload(strict, freshPng(), {
       ...bearer(me),
       origin: 'https://good.example',
     });
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
-    assert.equal(
-      reply.headers.get('access-control-allow-origin'),
-      'https://good.example',
-    );
-    assert.match(
-      reply.body.result.user.avatar,
-      /^\/avatars\/[0-9a-f]{64}\.png$/,
-    );
+    assert.equal(reply.headers.get('access-control-allow-origin'), 'https://good.example');
+    assert.match(reply.body.result.user.avatar, /^\/avatars\/[0-9a-f]{64}\.png$/);
   });
 
   test('with --origins, a WebSocket from another origin is refused at the upgrade, the allowed one and non-browser clients connect', async () => {
@@ -968,9 +713,7 @@ describe('avatar CORS and allowed origins', () => {
         socket.terminate();
       });
       socket.on('error', () => {});
-      socket.on('open', () =>
-        reject(new Error('the upgrade from evil.example was accepted')),
-      );
+      socket.on('open', () => reject(new Error('the upgrade from evil.example was accepted')));
     });
     assert.equal(status, 403);
     const good = await TestClient.connect(strict.wsUrl, {

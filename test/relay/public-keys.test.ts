@@ -10,29 +10,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { toBase64Url } from '../../sdk/encoding.ts';
-import {
-  TestClient,
-  registerUser,
-  registration,
-  uniqueName,
-} from '../helpers/client.ts';
+import { TestClient, registerUser, registration, uniqueName } from '../helpers/client.ts';
 import { appendRecords, readRecords } from '../helpers/log-files.ts';
-import {
-  PACKAGE_ROOT,
-  startRelay,
-  tempDataDir,
-} from '../helpers/relay-process.ts';
+import { PACKAGE_ROOT, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
-import {
-  VECTORS_PATH,
-  describeVector,
-  fromHex,
-  parseEdgeCases,
-} from '../helpers/ed25519-vectors.ts';
+import { VECTORS_PATH, describeVector, fromHex, parseEdgeCases } from '../helpers/ed25519-vectors.ts';
 
-const vectors = parseEdgeCases(
-  JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, VECTORS_PATH), 'utf8')),
-);
+const vectors = parseEdgeCases(JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, VECTORS_PATH), 'utf8')));
 const refusedKeys = vectors.publicKeys.filter((vector) => !vector.valid);
 const IDENTITY = toBase64Url(fromHex('01'.padEnd(64, '0')));
 /** R = the identity point, S = 0: valid under the identity key for every message (cofactorless or not). */
@@ -51,11 +35,7 @@ describe('public keys the relay refuses', () => {
     for (const vector of refusedKeys) {
       const reply = await client.request(
         'register',
-        registration(
-          uniqueName('lowkey'),
-          undefined,
-          toBase64Url(fromHex(vector.key)),
-        ),
+        registration(uniqueName('lowkey'), undefined, toBase64Url(fromHex(vector.key))),
       );
       assert.equal(reply.error?.code, 'INVALID_FIELD', describeVector(vector));
       assert.equal(reply.error?.field, 'publicKey', describeVector(vector));
@@ -116,11 +96,7 @@ describe('a low-order key that an older relay stored', () => {
         username: user.username,
         authKey: user.authKey,
       });
-      assert.equal(
-        session.user.keys.at(-1).publicKey,
-        IDENTITY,
-        'the stored low-order key is the current one',
-      );
+      assert.equal(session.user.keys.at(-1).publicKey, IDENTITY, 'the stored low-order key is the current one');
       const room = uniqueName('forgery');
       await client.call('join', { room });
       for (const text of ['I owe Mallory 1,000 €', 'any text at all', 'x']) {
@@ -135,11 +111,7 @@ describe('a low-order key that an older relay stored', () => {
           ...message,
           sig: CONSTANT_SIGNATURE,
         });
-        assert.equal(
-          reply.error?.code,
-          'BAD_SIGNATURE',
-          `${text}: ${JSON.stringify(reply)}`,
-        );
+        assert.equal(reply.error?.code, 'BAD_SIGNATURE', `${text}: ${JSON.stringify(reply)}`);
       }
       const history = await client.call('join', { room });
       assert.deepEqual(history.messages, [], 'nothing was stored');

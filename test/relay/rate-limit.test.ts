@@ -16,34 +16,19 @@ const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
 
 /** The relay's per-name login limiter (relay/server.ts): 10 failures, then one a minute. */
-const loginByName = (maxKeys: number): KeyedLimiter =>
-  new KeyedLimiter(1 / 60, 10, maxKeys);
+const loginByName = (maxKeys: number): KeyedLimiter => new KeyedLimiter(1 / 60, 10, maxKeys);
 
 function lock(limiter: KeyedLimiter, key: string, now: number): void {
-  for (let i = 0; i < 10; i++)
-    assert.equal(
-      limiter.take(key, now),
-      0,
-      `failure ${i + 1} of ${key} is counted`,
-    );
+  for (let i = 0; i < 10; i++) assert.equal(limiter.take(key, now), 0, `failure ${i + 1} of ${key} is counted`);
   assert.ok(limiter.wait(key, now) > 0, `${key} is locked`);
 }
 
 describe('TokenBucket', () => {
   test('lets a burst through at once, then refuses with the milliseconds until the next token', () => {
     const bucket = new TokenBucket(2, 3, T0);
-    for (let i = 0; i < 3; i++)
-      assert.equal(bucket.take(T0), 0, `request ${i + 1} of the burst`);
-    assert.equal(
-      bucket.take(T0),
-      500,
-      'two tokens a second: the next in 500 ms',
-    );
-    assert.equal(
-      bucket.take(T0 + 499),
-      2,
-      'still refused a moment before, with what is left to wait',
-    );
+    for (let i = 0; i < 3; i++) assert.equal(bucket.take(T0), 0, `request ${i + 1} of the burst`);
+    assert.equal(bucket.take(T0), 500, 'two tokens a second: the next in 500 ms');
+    assert.equal(bucket.take(T0 + 499), 2, 'still refused a moment before, with what is left to wait');
     assert.equal(bucket.take(T0 + 500), 0);
   });
 
@@ -76,11 +61,7 @@ describe('TokenBucket', () => {
         `refused ${early} ms after the last try for ${retryAfter} ms`,
       );
       now += retryAfter;
-      assert.equal(
-        bucket.take(now),
-        0,
-        `let in after exactly the ${retryAfter} ms it was told`,
-      );
+      assert.equal(bucket.take(now), 0, `let in after exactly the ${retryAfter} ms it was told`);
     }
   });
 
@@ -98,35 +79,19 @@ describe('KeyedLimiter', () => {
     const limiter = loginByName(1000);
     lock(limiter, 'victim', T0);
     for (let i = 0; i < 20_000; i++) limiter.take(`junk${i}`, T0 + i);
-    assert.ok(
-      limiter.wait('victim', T0 + 20_000) > 0,
-      'still locked after 20 times the cap in junk keys',
-    );
-    assert.ok(
-      limiter.size <= 1000,
-      `at most 1000 keys tracked, got ${limiter.size}`,
-    );
+    assert.ok(limiter.wait('victim', T0 + 20_000) > 0, 'still locked after 20 times the cap in junk keys');
+    assert.ok(limiter.size <= 1000, `at most 1000 keys tracked, got ${limiter.size}`);
   });
 
   test('the lock lifts when its time is up, not before: one more try a minute', () => {
     const limiter = loginByName(1000);
     lock(limiter, 'victim', T0);
     const retryAfter = limiter.wait('victim', T0);
-    assert.ok(
-      retryAfter > 59_000 && retryAfter <= MINUTE,
-      `retryAfter ${retryAfter}`,
-    );
+    assert.ok(retryAfter > 59_000 && retryAfter <= MINUTE, `retryAfter ${retryAfter}`);
     for (let i = 0; i < 5_000; i++) limiter.take(`junk${i}`, T0 + 1);
     assert.ok(limiter.wait('victim', T0 + retryAfter - 1) > 0);
-    assert.equal(
-      limiter.take('victim', T0 + retryAfter),
-      0,
-      'one try exactly when retryAfter said',
-    );
-    assert.ok(
-      limiter.take('victim', T0 + retryAfter) > 0,
-      'and locked again after it',
-    );
+    assert.equal(limiter.take('victim', T0 + retryAfter), 0, 'one try exactly when retryAfter said');
+    assert.ok(limiter.take('victim', T0 + retryAfter) > 0, 'and locked again after it');
   });
 
   test('eviction forgets idle keys first, then the oldest keys with tries left, never a locked one', () => {
@@ -138,10 +103,7 @@ describe('KeyedLimiter', () => {
     assert.equal(limiter.size, 10);
     limiter.take('newcomer', T0); // over the cap: room is made first
     assert.ok(limiter.size <= 10, `${limiter.size} keys`);
-    assert.ok(
-      limiter.wait('locked-old', T0) > 0,
-      'the oldest key is locked, so it stays',
-    );
+    assert.ok(limiter.wait('locked-old', T0) > 0, 'the oldest key is locked, so it stays');
     assert.ok(limiter.wait('locked-new', T0) > 0);
     // used1 kept its count: 9 tries left. used0, the oldest key with tries left, was forgotten: 10.
     const tries = (key: string): number => {
@@ -155,60 +117,34 @@ describe('KeyedLimiter', () => {
 
   test('when every tracked key is locked, a new key waits for the first lock to lift and the table never grows', () => {
     const limiter = new KeyedLimiter(1 / 60, 1, 100); // one try, then one a minute
-    for (let i = 0; i < 100; i++)
-      assert.equal(limiter.take(`locked${i}`, T0 + i * 100), 0);
+    for (let i = 0; i < 100; i++) assert.equal(limiter.take(`locked${i}`, T0 + i * 100), 0);
     assert.equal(limiter.size, 100);
     // The earliest lock (locked0) lifts at T0 + 60 s.
     const wait = limiter.wait('newcomer', T0 + 10_000);
-    assert.ok(
-      wait > 0 && wait <= 50_000,
-      `a new key is refused with a retry time, got ${wait}`,
-    );
-    assert.ok(
-      limiter.take('newcomer', T0 + 10_000) > 0,
-      'and its failure cannot be counted, so it is refused too',
-    );
+    assert.ok(wait > 0 && wait <= 50_000, `a new key is refused with a retry time, got ${wait}`);
+    assert.ok(limiter.take('newcomer', T0 + 10_000) > 0, 'and its failure cannot be counted, so it is refused too');
     assert.equal(limiter.size, 100, 'nothing was evicted and nothing added');
-    for (let i = 0; i < 100; i++)
-      assert.ok(
-        limiter.wait(`locked${i}`, T0 + 10_000) > 0,
-        `locked${i} is still locked`,
-      );
-    assert.equal(
-      limiter.wait('newcomer', T0 + 10_000 + wait),
-      0,
-      'a slot frees when the first lock lifts',
-    );
+    for (let i = 0; i < 100; i++) assert.ok(limiter.wait(`locked${i}`, T0 + 10_000) > 0, `locked${i} is still locked`);
+    assert.equal(limiter.wait('newcomer', T0 + 10_000 + wait), 0, 'a slot frees when the first lock lifts');
     assert.equal(limiter.take('newcomer', T0 + 10_000 + wait), 0);
     assert.ok(limiter.size <= 100);
   });
 
   test('a flood of new keys against a table nearly full of locks scans it at most once a second', () => {
     const limiter = loginByName(100_000);
-    for (let i = 0; i < 99_990; i++)
-      for (let j = 0; j < 10; j++) limiter.take(`locked${i}`, T0);
+    for (let i = 0; i < 99_990; i++) for (let j = 0; j < 10; j++) limiter.take(`locked${i}`, T0);
     const started = process.cpuUsage();
     // Each new key has tries left, so it is the one forgotten to make room for the next: scanning
     // all 100,000 buckets for every new key took 11 s here; once a second, well under one. Counted
     // in CPU time, which other work on a busy machine does not stretch as it does the wall clock.
     let refused = 0;
-    for (let i = 0; i < 50_000; i++)
-      if (limiter.take(`new${i}`, T0 + 1000 + i) > 0) refused++;
+    for (let i = 0; i < 50_000; i++) if (limiter.take(`new${i}`, T0 + 1000 + i) > 0) refused++;
     const used = process.cpuUsage(started);
     const cpuMs = (used.user + used.system) / 1000;
-    assert.ok(
-      cpuMs < 3000,
-      `50,000 new keys took ${cpuMs.toFixed(0)} ms of CPU`,
-    );
-    assert.ok(
-      refused > 0 && limiter.size <= 100_000,
-      `${refused} refused, ${limiter.size} tracked`,
-    );
+    assert.ok(cpuMs < 3000, `50,000 new keys took ${cpuMs.toFixed(0)} ms of CPU`);
+    assert.ok(refused > 0 && limiter.size <= 100_000, `${refused} refused, ${limiter.size} tracked`);
     for (let i = 0; i < 99_990; i += 997)
-      assert.ok(
-        limiter.wait(`locked${i}`, T0 + 51_000) > 0,
-        `locked${i} is still locked`,
-      );
+      assert.ok(limiter.wait(`locked${i}`, T0 + 51_000) > 0, `locked${i} is still locked`);
   });
 });
 
@@ -260,11 +196,7 @@ describe('a locked name under a flood of failed logins', () => {
           authKey: randomKey(),
         });
         if (due.error?.code !== 'BAD_CREDENTIALS') {
-          assert.equal(
-            due.error?.code,
-            'RATE_LIMITED',
-            `a wrong key while locked: ${JSON.stringify(due)}`,
-          );
+          assert.equal(due.error?.code, 'RATE_LIMITED', `a wrong key while locked: ${JSON.stringify(due)}`);
           return due.error!.retryAfterMs!;
         }
         rearmed++;
@@ -272,11 +204,7 @@ describe('a locked name under a flood of failed logins', () => {
           username: victim.username,
           authKey: randomKey(),
         });
-        assert.equal(
-          again.error?.code,
-          'RATE_LIMITED',
-          `the try after the minute's one: ${JSON.stringify(again)}`,
-        );
+        assert.equal(again.error?.code, 'RATE_LIMITED', `the try after the minute's one: ${JSON.stringify(again)}`);
         return again.error!.retryAfterMs!;
       } finally {
         await client.close();
@@ -288,10 +216,7 @@ describe('a locked name under a flood of failed logins', () => {
     const keeper = (async (): Promise<void> => {
       let wait = locked.error!.retryAfterMs!;
       while (flooding) {
-        await Promise.race([
-          floodOver,
-          new Promise((resolve) => setTimeout(resolve, wait + 50)),
-        ]);
+        await Promise.race([floodOver, new Promise((resolve) => setTimeout(resolve, wait + 50))]);
         if (flooding) wait = await tryOnce();
       }
     })();
@@ -304,9 +229,7 @@ describe('a locked name under a flood of failed logins', () => {
     let next = 0;
     const worker = async (): Promise<void> => {
       for (let index = next++; index < ADDRESSES; index = next++) {
-        const client = await connectFrom(
-          `127.10.${Math.floor(index / 250)}.${(index % 250) + 1}`,
-        );
+        const client = await connectFrom(`127.10.${Math.floor(index / 250)}.${(index % 250) + 1}`);
         const replies = await Promise.all(
           Array.from({ length: PER_ADDRESS }, (_, i) =>
             client.request('login', {
@@ -316,10 +239,7 @@ describe('a locked name under a flood of failed logins', () => {
           ),
         );
         for (const reply of replies)
-          codes.set(
-            reply.error?.code ?? 'ok',
-            (codes.get(reply.error?.code ?? 'ok') ?? 0) + 1,
-          );
+          codes.set(reply.error?.code ?? 'ok', (codes.get(reply.error?.code ?? 'ok') ?? 0) + 1);
         await client.close();
       }
     };
@@ -352,11 +272,7 @@ describe('a locked name under a flood of failed logins', () => {
       username: victim.username,
       authKey: victim.authKey,
     });
-    assert.equal(
-      reply.error?.code,
-      'RATE_LIMITED',
-      `the locked name after the flood: ${JSON.stringify(reply)}`,
-    );
+    assert.equal(reply.error?.code, 'RATE_LIMITED', `the locked name after the flood: ${JSON.stringify(reply)}`);
     await after.close();
   });
 });

@@ -11,29 +11,17 @@ import { describe, test } from 'node:test';
 import { TestClient, registerUser, signMessage } from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
 import { fixture } from '../helpers/images.ts';
-import {
-  appendRecords,
-  readRecords,
-  writeRecords,
-} from '../helpers/log-files.ts';
+import { appendRecords, readRecords, writeRecords } from '../helpers/log-files.ts';
 import { startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
-async function register(
-  relay: RelayProcess,
-  count: number,
-): Promise<TestUser[]> {
+async function register(relay: RelayProcess, count: number): Promise<TestUser[]> {
   const users: TestUser[] = [];
-  for (let i = 0; i < count; i++)
-    users.push(await registerUser(await TestClient.connect(relay.wsUrl)));
+  for (let i = 0; i < count; i++) users.push(await registerUser(await TestClient.connect(relay.wsUrl)));
   return users;
 }
 
-async function post(
-  relay: RelayProcess,
-  user: TestUser,
-  text: string,
-): Promise<void> {
+async function post(relay: RelayProcess, user: TestUser, text: string): Promise<void> {
   const client = await TestClient.connect(relay.wsUrl);
   await client.call('resume', { token: user.session.token });
   await client.call('join', { room: 'general' });
@@ -46,10 +34,7 @@ async function resume(relay: RelayProcess, user: TestUser) {
   });
 }
 
-async function uploadAvatar(
-  relay: RelayProcess,
-  token: string,
-): Promise<{ status: number; code: string | undefined }> {
+async function uploadAvatar(relay: RelayProcess, token: string): Promise<{ status: number; code: string | undefined }> {
   const res = await fetch(`${relay.url}/v1/avatar`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'image/png' },
@@ -64,10 +49,7 @@ async function uploadAvatar(
  * the lost id goes to no one, its token logs no one in (over WebSocket or HTTP), its messages keep
  * an author that nobody is.
  */
-async function assertLostAccountStaysLost(
-  dataDir: string,
-  lost: TestUser,
-): Promise<void> {
+async function assertLostAccountStaysLost(dataDir: string, lost: TestUser): Promise<void> {
   const relay = await startRelay({ dataDir });
   try {
     const [newcomer] = (await register(relay, 1)) as [TestUser];
@@ -75,11 +57,7 @@ async function assertLostAccountStaysLost(
       newcomer.profile.id > lost.profile.id,
       `the newcomer got id ${newcomer.profile.id}, not the lost account's ${lost.profile.id} or below`,
     );
-    assert.equal(
-      (await resume(relay, lost)).error?.code,
-      'SESSION_INVALID',
-      "the lost account's token logs no one in",
-    );
+    assert.equal((await resume(relay, lost)).error?.code, 'SESSION_INVALID', "the lost account's token logs no one in");
     assert.deepEqual(await uploadAvatar(relay, lost.session.token), {
       status: 401,
       code: 'SESSION_INVALID',
@@ -87,25 +65,17 @@ async function assertLostAccountStaysLost(
     const client = await TestClient.connect(relay.wsUrl);
     await client.call('resume', { token: newcomer.session.token });
     const { messages } = await client.call('join', { room: 'general' });
-    const theirs = messages.filter((m: { text: string }) =>
-      m.text.startsWith('lost'),
-    );
+    const theirs = messages.filter((m: { text: string }) => m.text.startsWith('lost'));
     assert.ok(
-      theirs.length > 0 &&
-        theirs.every((m: { author: number }) => m.author === lost.profile.id),
+      theirs.length > 0 && theirs.every((m: { author: number }) => m.author === lost.profile.id),
       'their messages keep their author id',
     );
     assert.equal(
-      (await client.request('profile', { userId: lost.profile.id })).error
-        ?.code,
+      (await client.request('profile', { userId: lost.profile.id })).error?.code,
       'UNKNOWN_USER',
       'an id nobody holds',
     );
-    assert.equal(
-      (await client.call('profile', { userId: newcomer.profile.id })).user
-        .username,
-      newcomer.username,
-    );
+    assert.equal((await client.call('profile', { userId: newcomer.profile.id })).user.username, newcomer.username);
   } finally {
     await relay.stop();
   }
@@ -118,20 +88,14 @@ describe('restoring an inconsistent copy of the data folder', () => {
     let latecomer: TestUser;
     try {
       await register(original, 10);
-      fs.copyFileSync(
-        path.join(original.dataDir, 'accounts.log'),
-        path.join(restored, 'accounts.log'),
-      );
+      fs.copyFileSync(path.join(original.dataDir, 'accounts.log'), path.join(restored, 'accounts.log'));
       [latecomer] = (await register(original, 1)) as [TestUser];
       await post(original, latecomer, 'lost: a message from the latecomer');
     } finally {
       assert.equal(await original.stop('SIGINT'), 0);
     }
     for (const name of ['sessions.log', 'messages.log', 'secret.key'])
-      fs.copyFileSync(
-        path.join(original.dataDir, name),
-        path.join(restored, name),
-      );
+      fs.copyFileSync(path.join(original.dataDir, name), path.join(restored, name));
     await assertLostAccountStaysLost(restored, latecomer);
   });
 
@@ -147,11 +111,7 @@ describe('restoring an inconsistent copy of the data folder', () => {
     }
     const file = path.join(original.dataDir, 'accounts.log');
     const records = readRecords(file);
-    assert.equal(
-      records.at(-1)!.id,
-      cut.profile.id,
-      'the last line is the account to cut',
-    );
+    assert.equal(records.at(-1)!.id, cut.profile.id, 'the last line is the account to cut');
     writeRecords(file, records.slice(0, -1));
     await assertLostAccountStaysLost(original.dataDir, cut);
   });
@@ -161,10 +121,7 @@ describe('restoring an inconsistent copy of the data folder', () => {
     let ourUsers: TestUser[];
     let theirUsers: TestUser[];
     try {
-      [ourUsers, theirUsers] = await Promise.all([
-        register(ours, 3),
-        register(theirs, 3),
-      ]);
+      [ourUsers, theirUsers] = await Promise.all([register(ours, 3), register(theirs, 3)]);
     } finally {
       await Promise.all([ours.stop('SIGINT'), theirs.stop('SIGINT')]);
     }
@@ -174,10 +131,7 @@ describe('restoring an inconsistent copy of the data folder', () => {
       'both relays gave out ids 1 to 3',
     );
     // Another relay's sessions restored into this folder by mistake.
-    appendRecords(
-      path.join(ours.dataDir, 'sessions.log'),
-      readRecords(path.join(theirs.dataDir, 'sessions.log')),
-    );
+    appendRecords(path.join(ours.dataDir, 'sessions.log'), readRecords(path.join(theirs.dataDir, 'sessions.log')));
 
     const relay = await startRelay({ dataDir: ours.dataDir });
     try {
@@ -187,15 +141,9 @@ describe('restoring an inconsistent copy of the data folder', () => {
           'SESSION_INVALID',
           `their user ${stranger.profile.id} does not log in as ours`,
         );
-        assert.equal(
-          (await resume(relay, ourUsers[index]!)).result?.user.username,
-          ourUsers[index]!.username,
-        );
+        assert.equal((await resume(relay, ourUsers[index]!)).result?.user.username, ourUsers[index]!.username);
       }
-      assert.match(
-        relay.stderr(),
-        /refused and ended a session issued to another account/,
-      );
+      assert.match(relay.stderr(), /refused and ended a session issued to another account/);
     } finally {
       await relay.stop();
     }
@@ -216,10 +164,7 @@ describe('restoring a copy taken while the relay runs', () => {
         const client = await TestClient.connect(relay.wsUrl);
         await client.call('resume', { token: user.session.token });
         await client.call('join', { room: 'general' });
-        await client.call(
-          'send',
-          signMessage(user, 'general', `lane ${lane} round ${round}`),
-        );
+        await client.call('send', signMessage(user, 'general', `lane ${lane} round ${round}`));
         await client.call('update-profile', { firstName: `Round${round}` });
         client.close();
       }
@@ -228,15 +173,9 @@ describe('restoring a copy taken while the relay runs', () => {
       await register(relay, 3);
       // The worst order for ids: accounts first, so the copy's sessions and messages are newer
       // than its accounts; each file copied while writes land, with writes in between.
-      for (const name of [
-        'accounts.log',
-        'secret.key',
-        'sessions.log',
-        'messages.log',
-      ]) {
+      for (const name of ['accounts.log', 'secret.key', 'sessions.log', 'messages.log']) {
         const before = known.length;
-        while (known.length < before + 3)
-          await new Promise((resolve) => setImmediate(resolve));
+        while (known.length < before + 3) await new Promise((resolve) => setImmediate(resolve));
         fs.copyFileSync(path.join(relay.dataDir, name), path.join(copy, name));
       }
     } finally {
@@ -248,18 +187,12 @@ describe('restoring a copy taken while the relay runs', () => {
     const restored = await startRelay({ dataDir: copy });
     try {
       const newcomers = await register(restored, 10);
-      const heldIds = new Map(
-        newcomers.map((user) => [user.profile.id, user.username]),
-      );
+      const heldIds = new Map(newcomers.map((user) => [user.profile.id, user.username]));
       let resumed = 0;
       for (const user of known) {
         const answer = await resume(restored, user);
         if (answer.error) {
-          assert.equal(
-            answer.error.code,
-            'SESSION_INVALID',
-            `${user.username}: ${answer.error.code}`,
-          );
+          assert.equal(answer.error.code, 'SESSION_INVALID', `${user.username}: ${answer.error.code}`);
           continue;
         }
         resumed++;
@@ -278,10 +211,7 @@ describe('restoring a copy taken while the relay runs', () => {
           `id ${user.profile.id} went to newcomer ${heldIds.get(user.profile.id)} while ${user.username}'s token still works`,
         );
       }
-      assert.ok(
-        resumed > 0 && resumed < known.length,
-        `a torn copy: ${resumed} of ${known.length} tokens still work`,
-      );
+      assert.ok(resumed > 0 && resumed < known.length, `a torn copy: ${resumed} of ${known.length} tokens still work`);
     } finally {
       await restored.stop();
     }

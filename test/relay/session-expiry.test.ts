@@ -20,11 +20,7 @@ const clockShift = preloadShim('clock-shift');
 /** Slack for "about": requests and restarts take seconds at most, the steps here are hours apart. */
 const SLACK_MS = 60_000;
 
-function start(
-  clock: ClockShift,
-  sessionDays: number,
-  dataDir?: string,
-): Promise<RelayProcess> {
+function start(clock: ClockShift, sessionDays: number, dataDir?: string): Promise<RelayProcess> {
   return startRelay({
     dataDir,
     args: ['--session-days', String(sessionDays)],
@@ -33,10 +29,7 @@ function start(
 }
 
 /** A connection, after checking that the relay's clock reads what the test set. */
-async function connect(
-  relay: RelayProcess,
-  clock: ClockShift,
-): Promise<TestClient> {
+async function connect(relay: RelayProcess, clock: ClockShift): Promise<TestClient> {
   const client = await TestClient.connect(relay.wsUrl);
   const hello = client.events.find((event) => event.ev === 'hello')!;
   assert.ok(
@@ -47,11 +40,7 @@ async function connect(
 }
 
 /** Resumes `token` on a new connection: the reply, ok or not. */
-async function resume(
-  relay: RelayProcess,
-  clock: ClockShift,
-  token: string,
-): Promise<ReplyFrame> {
+async function resume(relay: RelayProcess, clock: ClockShift, token: string): Promise<ReplyFrame> {
   const client = await connect(relay, clock);
   try {
     return await client.request('resume', { token });
@@ -60,18 +49,8 @@ async function resume(
   }
 }
 
-function assertLives(
-  reply: ReplyFrame,
-  user: TestUser,
-  clock: ClockShift,
-  days: number,
-  what: string,
-): void {
-  assert.equal(
-    reply.ok,
-    true,
-    `${what}: resume refused with ${reply.error?.code}`,
-  );
+function assertLives(reply: ReplyFrame, user: TestUser, clock: ClockShift, days: number, what: string): void {
+  assert.equal(reply.ok, true, `${what}: resume refused with ${reply.error?.code}`);
   assert.equal(reply.result.user.id, user.profile.id, what);
   const slid = clock.now() + days * DAY_MS;
   assert.ok(
@@ -81,11 +60,7 @@ function assertLives(
 }
 
 function assertRefused(reply: ReplyFrame, what: string): void {
-  assert.equal(
-    reply.error?.code,
-    'SESSION_INVALID',
-    `${what}: ${reply.ok ? 'resumed' : reply.error?.code}`,
-  );
+  assert.equal(reply.error?.code, 'SESSION_INVALID', `${what}: ${reply.ok ? 'resumed' : reply.error?.code}`);
 }
 
 /** Two users on a relay at the current clock: one whose session the test keeps using, one it leaves alone. */
@@ -98,8 +73,7 @@ async function twoSessions(
   const unused = await registerUser(await connect(relay, clock));
   for (const user of [used, unused]) {
     assert.ok(
-      Math.abs(user.session.expiresAt - (clock.now() + days * DAY_MS)) <
-        SLACK_MS,
+      Math.abs(user.session.expiresAt - (clock.now() + days * DAY_MS)) < SLACK_MS,
       `a new session is issued for ${days} day(s)`,
     );
   }
@@ -115,13 +89,7 @@ describe('session expiry, on a clock the test moves', () => {
     try {
       const { used, unused } = await twoSessions(relay, clock, 1);
       clock.set(0.9 * DAY_MS);
-      assertLives(
-        await resume(relay, clock, used.session.token),
-        used,
-        clock,
-        1,
-        'resumed after 0.9 days',
-      );
+      assertLives(await resume(relay, clock, used.session.token), used, clock, 1, 'resumed after 0.9 days');
       clock.set(1.8 * DAY_MS);
       assertLives(
         await resume(relay, clock, used.session.token),
@@ -130,15 +98,9 @@ describe('session expiry, on a clock the test moves', () => {
         1,
         'resumed 1.8 days after login, 0.9 after its last use',
       );
-      assertRefused(
-        await resume(relay, clock, unused.session.token),
-        'unused for 1.8 days',
-      );
+      assertRefused(await resume(relay, clock, unused.session.token), 'unused for 1.8 days');
       clock.set(2.9 * DAY_MS);
-      assertRefused(
-        await resume(relay, clock, used.session.token),
-        'unused for 1.1 days since its last resume',
-      );
+      assertRefused(await resume(relay, clock, used.session.token), 'unused for 1.1 days since its last resume');
     } finally {
       await relay.stop();
     }
@@ -152,13 +114,7 @@ describe('session expiry, on a clock the test moves', () => {
     try {
       const { used, unused } = await twoSessions(relay, clock, 2);
       clock.set(1.5 * DAY_MS);
-      assertLives(
-        await resume(relay, clock, used.session.token),
-        used,
-        clock,
-        2,
-        'resumed after 1.5 days',
-      );
+      assertLives(await resume(relay, clock, used.session.token), used, clock, 2, 'resumed after 1.5 days');
       assert.equal(await relay.stop('SIGTERM'), 0);
 
       clock.set(3 * DAY_MS);
@@ -170,17 +126,11 @@ describe('session expiry, on a clock the test moves', () => {
         2,
         'after a restart, resumed 3 days after login, 1.5 after its last use',
       );
-      assertRefused(
-        await resume(relay, clock, unused.session.token),
-        'unused for 3 days',
-      );
+      assertRefused(await resume(relay, clock, unused.session.token), 'unused for 3 days');
       assert.equal(await relay.stop('SIGTERM'), 0);
 
       relay = await start(clock, 2, relay.dataDir);
-      assertRefused(
-        await resume(relay, clock, unused.session.token),
-        'expired, after another restart',
-      );
+      assertRefused(await resume(relay, clock, unused.session.token), 'expired, after another restart');
       clock.set(5.5 * DAY_MS);
       assertRefused(
         await resume(relay, clock, used.session.token),
@@ -201,13 +151,7 @@ describe('session expiry, on a clock the test moves', () => {
     try {
       const { used } = await twoSessions(relay, clock, 1);
       clock.set(0.9 * DAY_MS);
-      assertLives(
-        await resume(relay, clock, used.session.token),
-        used,
-        clock,
-        1,
-        'resumed after 0.9 days',
-      );
+      assertLives(await resume(relay, clock, used.session.token), used, clock, 1, 'resumed after 0.9 days');
       assert.equal(await relay.stop('SIGTERM'), 0);
       clock.set(1.8 * DAY_MS);
       relay = await start(clock, 1, relay.dataDir);

@@ -51,27 +51,13 @@ describe('sessions', () => {
     await first.call('logout');
     const ended = await second.waitForEvent((e) => e.ev === 'session-ended');
     assert.equal(ended.reason, 'logout');
+    assert.equal((await second.request('join', { room: 'general' })).error?.code, 'NOT_AUTHENTICATED');
+    assert.equal((await first.request('online')).error?.code, 'NOT_AUTHENTICATED');
     assert.equal(
-      (await second.request('join', { room: 'general' })).error?.code,
-      'NOT_AUTHENTICATED',
-    );
-    assert.equal(
-      (await first.request('online')).error?.code,
-      'NOT_AUTHENTICATED',
-    );
-    assert.equal(
-      (
-        await (
-          await TestClient.connect(relay.wsUrl)
-        ).request('resume', { token: user.session.token })
-      ).error?.code,
+      (await (await TestClient.connect(relay.wsUrl)).request('resume', { token: user.session.token })).error?.code,
       'SESSION_INVALID',
     );
-    assert.equal(
-      (await otherSession.request('online')).ok,
-      true,
-      "another device's session is untouched",
-    );
+    assert.equal((await otherSession.request('online')).ok, true, "another device's session is untouched");
   });
 
   test('a second login on a logged-in connection is refused', async () => {
@@ -95,24 +81,16 @@ describe('session storage', () => {
     const records = readRecords(file);
     writeRecords(
       file,
-      records.map((record) =>
-        record.uid === other.profile.id
-          ? { ...record, exp: Date.now() - 1000 }
-          : record,
-      ),
+      records.map((record) => (record.uid === other.profile.id ? { ...record, exp: Date.now() - 1000 } : record)),
     );
 
     const restarted = await startRelay({ dataDir: relay.dataDir });
     try {
       const client = await TestClient.connect(restarted.wsUrl);
-      assert.equal(
-        (await client.call('resume', { token: user.session.token })).user.id,
-        user.profile.id,
-      );
-      const expired = await (await TestClient.connect(restarted.wsUrl)).request(
-        'resume',
-        { token: other.session.token },
-      );
+      assert.equal((await client.call('resume', { token: user.session.token })).user.id, user.profile.id);
+      const expired = await (await TestClient.connect(restarted.wsUrl)).request('resume', {
+        token: other.session.token,
+      });
       assert.equal(expired.error?.code, 'SESSION_INVALID');
     } finally {
       await restarted.stop();

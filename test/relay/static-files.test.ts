@@ -14,11 +14,7 @@ import { precompress } from '../../relay/precompress.mjs';
 import { loadStaticFiles, staticReply } from '../../relay/static-files.ts';
 import type { StaticFiles, StaticReply } from '../../relay/static-files.ts';
 import { PATIENCE_MS } from '../helpers/client.ts';
-import {
-  PACKAGE_ROOT,
-  startRelay,
-  tempDataDir,
-} from '../helpers/relay-process.ts';
+import { PACKAGE_ROOT, startRelay, tempDataDir } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { rawGet } from '../helpers/raw-http.ts';
 
@@ -29,18 +25,8 @@ const DECODE: Record<string, (body: Buffer) => Buffer> = {
 };
 
 const POLICY = "default-src 'none'; script-src 'self'";
-const SCRIPT = Buffer.from(
-  Array.from(
-    { length: 200 },
-    (_, i) => `export const value${i} = ${i};\n`,
-  ).join(''),
-);
-const CHUNK = Buffer.from(
-  Array.from(
-    { length: 200 },
-    (_, i) => `export function chunk${i}(){return ${i}}\n`,
-  ).join(''),
-);
+const SCRIPT = Buffer.from(Array.from({ length: 200 }, (_, i) => `export const value${i} = ${i};\n`).join(''));
+const CHUNK = Buffer.from(Array.from({ length: 200 }, (_, i) => `export function chunk${i}(){return ${i}}\n`).join(''));
 // The build's copies of CHUNK, made unlike the relay's, so that the test can tell which were sent.
 const BUILT = {
   br: zlib.brotliCompressSync(CHUNK, {
@@ -69,12 +55,7 @@ function fixture(): StaticFiles {
   return loadStaticFiles([root]);
 }
 
-function ask(
-  files: StaticFiles,
-  target: string,
-  headers: Record<string, string> = {},
-  method = 'GET',
-): StaticReply {
+function ask(files: StaticFiles, target: string, headers: Record<string, string> = {}, method = 'GET'): StaticReply {
   return staticReply(files, {
     method,
     path: target,
@@ -127,20 +108,12 @@ describe('staticReply', () => {
       ['identity;q=0', 'identity'],
     ];
     for (const [acceptEncoding, coding] of cases)
-      assert.equal(
-        codingOf(ask(files, '/app.js', { 'accept-encoding': acceptEncoding })),
-        coding,
-        acceptEncoding,
-      );
+      assert.equal(codingOf(ask(files, '/app.js', { 'accept-encoding': acceptEncoding })), coding, acceptEncoding);
   });
 
   test('a file with compressed forms says Vary: Accept-Encoding in every answer; one without any goes as is', () => {
     for (const acceptEncoding of ['br', 'gzip', ''])
-      assert.equal(
-        ask(files, '/app.js', { 'accept-encoding': acceptEncoding }).headers
-          .vary,
-        'accept-encoding',
-      );
+      assert.equal(ask(files, '/app.js', { 'accept-encoding': acceptEncoding }).headers.vary, 'accept-encoding');
     const tiny = ask(files, '/tiny.js', { 'accept-encoding': 'br' });
     assert.equal(codingOf(tiny), 'identity');
     assert.equal(tiny.headers.vary, undefined);
@@ -151,18 +124,12 @@ describe('staticReply', () => {
 
   test('each form has its own strong ETag, and If-None-Match answers 304 only for the form the request would get', () => {
     const etags = new Map(
-      ['br', 'gzip', ''].map((coding) => [
-        coding,
-        ask(files, '/app.js', { 'accept-encoding': coding }).headers.etag!,
-      ]),
+      ['br', 'gzip', ''].map((coding) => [coding, ask(files, '/app.js', { 'accept-encoding': coding }).headers.etag!]),
     );
     assert.equal(new Set(etags.values()).size, 3);
     for (const etag of etags.values()) assert.match(etag, /^"[\w-]{22}"$/);
     // A cache holding the brotli body must not get 304 for a request that would be sent identity.
-    assert.equal(
-      ask(files, '/app.js', { 'if-none-match': etags.get('br')! }).status,
-      200,
-    );
+    assert.equal(ask(files, '/app.js', { 'if-none-match': etags.get('br')! }).status, 200);
     assert.equal(
       ask(files, '/app.js', {
         'accept-encoding': 'br',
@@ -177,27 +144,15 @@ describe('staticReply', () => {
       }).status,
       304,
     );
-    assert.equal(
-      ask(files, '/app.js', { 'if-none-match': `W/${etags.get('')!}` }).status,
-      304,
-    );
+    assert.equal(ask(files, '/app.js', { 'if-none-match': `W/${etags.get('')!}` }).status, 304);
     assert.equal(ask(files, '/app.js', { 'if-none-match': '*' }).status, 304);
-    assert.equal(
-      ask(files, '/app.js', { 'if-none-match': '"other", "another"' }).status,
-      200,
-    );
+    assert.equal(ask(files, '/app.js', { 'if-none-match': '"other", "another"' }).status, 200);
   });
 
   test('a 304 keeps the validators, caching, Vary and CORS, and drops type, coding and length', () => {
-    const etag = ask(files, '/app.js', { 'accept-encoding': 'br' }).headers
-      .etag!;
+    const etag = ask(files, '/app.js', { 'accept-encoding': 'br' }).headers.etag!;
     for (const method of ['GET', 'HEAD']) {
-      const reply = ask(
-        files,
-        '/app.js',
-        { 'accept-encoding': 'br', 'if-none-match': etag },
-        method,
-      );
+      const reply = ask(files, '/app.js', { 'accept-encoding': 'br', 'if-none-match': etag }, method);
       assert.equal(reply.status, 304);
       assert.equal(reply.body, null);
       assert.equal(reply.headers.etag, etag);
@@ -217,12 +172,7 @@ describe('staticReply', () => {
       ['/nope.js', 'br'],
     ] as const) {
       const get = ask(files, target, { 'accept-encoding': acceptEncoding });
-      const head = ask(
-        files,
-        target,
-        { 'accept-encoding': acceptEncoding },
-        'HEAD',
-      );
+      const head = ask(files, target, { 'accept-encoding': acceptEncoding }, 'HEAD');
       assert.equal(head.status, get.status);
       assert.deepEqual(head.headers, get.headers);
       assert.equal(head.headers['content-length'], String(get.body!.length));
@@ -233,20 +183,13 @@ describe('staticReply', () => {
   test('copies the build wrote beside a file are sent as written, and a file without any is compressed at load', () => {
     for (const coding of ['br', 'gzip'] as const) {
       assert.deepEqual(
-        ask(files, '/chunks/chunk-ABCDEFGH.js', { 'accept-encoding': coding })
-          .body,
+        ask(files, '/chunks/chunk-ABCDEFGH.js', { 'accept-encoding': coding }).body,
         BUILT[coding],
         coding,
       );
-      assert.deepEqual(
-        ask(files, '/app.js', { 'accept-encoding': coding }).body,
-        precompress(SCRIPT)[coding],
-      );
+      assert.deepEqual(ask(files, '/app.js', { 'accept-encoding': coding }).body, precompress(SCRIPT)[coding]);
     }
-    for (const name of [
-      '/chunks/chunk-ABCDEFGH.js.br',
-      '/chunks/chunk-ABCDEFGH.js.gz',
-    ])
+    for (const name of ['/chunks/chunk-ABCDEFGH.js.br', '/chunks/chunk-ABCDEFGH.js.gz'])
       assert.equal(ask(files, name).status, 404, name);
   });
 
@@ -257,35 +200,20 @@ describe('staticReply', () => {
     );
     const script = ask(files, '/app.js');
     assert.equal(script.headers['cache-control'], 'no-cache');
-    assert.equal(
-      script.headers['content-type'],
-      'text/javascript; charset=utf-8',
-    );
+    assert.equal(script.headers['content-type'], 'text/javascript; charset=utf-8');
     assert.equal(script.headers['access-control-allow-origin'], '*');
-    assert.equal(
-      script.headers['cross-origin-resource-policy'],
-      'cross-origin',
-    );
+    assert.equal(script.headers['cross-origin-resource-policy'], 'cross-origin');
     assert.equal(script.headers['x-content-type-options'], 'nosniff');
-    assert.equal(
-      ask(files, '/').headers['access-control-allow-origin'],
-      undefined,
-    );
+    assert.equal(ask(files, '/').headers['access-control-allow-origin'], undefined);
   });
 
   test("a page sends its meta tag's policy as a header with frame-ancestors 'none', which a meta tag cannot carry", () => {
     for (const target of ['/', '/index.html', '/index.html?lang=ru']) {
       const page = ask(files, target, { 'accept-encoding': 'br' });
       assert.equal(page.status, 200, target);
-      assert.equal(
-        page.headers['content-security-policy'],
-        `${POLICY}; frame-ancestors 'none'`,
-      );
+      assert.equal(page.headers['content-security-policy'], `${POLICY}; frame-ancestors 'none'`);
     }
-    assert.equal(
-      ask(files, '/app.js').headers['content-security-policy'],
-      undefined,
-    );
+    assert.equal(ask(files, '/app.js').headers['content-security-policy'], undefined);
   });
 
   test('an unknown path is 404, and a method other than GET or HEAD is 405 with Allow: GET, HEAD', () => {
@@ -296,10 +224,7 @@ describe('staticReply', () => {
       const refused = ask(files, '/app.js', {}, method);
       assert.equal(refused.status, 405, method);
       assert.equal(refused.headers.allow, 'GET, HEAD');
-      assert.equal(
-        JSON.parse(refused.body!.toString()).error.code,
-        'INVALID_FIELD',
-      );
+      assert.equal(JSON.parse(refused.body!.toString()).error.code, 'INVALID_FIELD');
     }
   });
 });
@@ -311,11 +236,7 @@ interface RawResponse {
 }
 
 /** node:http, not fetch: fetch would decompress the body and hide what the relay sent. */
-function request(
-  url: string,
-  headers: Record<string, string>,
-  method = 'GET',
-): Promise<RawResponse> {
+function request(url: string, headers: Record<string, string>, method = 'GET'): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     http
       .request(url, { method, headers, agent: false }, (res) => {
@@ -349,15 +270,11 @@ function headThenHealth(port: number, first: string): Promise<string> {
       received += chunk;
       if (secondSent || !received.includes('\r\n\r\n')) return;
       secondSent = true;
-      socket.write(
-        'GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-      );
+      socket.write('GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     });
     socket.on('close', () => resolve(received));
     socket.on('error', reject);
-    socket.setTimeout(PATIENCE_MS, () =>
-      socket.destroy(new Error('the relay stopped answering')),
-    );
+    socket.setTimeout(PATIENCE_MS, () => socket.destroy(new Error('the relay stopped answering')));
   });
 }
 
@@ -399,18 +316,12 @@ describe('static files over a real relay', () => {
     assert.ok(chunk, 'the entry imports a chunk');
     const chunkResponse = await fetch(`${relay.url}/${chunk}`);
     assert.equal(chunkResponse.status, 200);
-    assert.equal(
-      chunkResponse.headers.get('cache-control'),
-      'public, max-age=31536000, immutable',
-    );
+    assert.equal(chunkResponse.headers.get('cache-control'), 'public, max-age=31536000, immutable');
     assert.equal(chunkResponse.headers.get('access-control-allow-origin'), '*');
   });
 
   test('br, gzip and identity each bring their own bytes, which decode to the identity body, with Vary', async () => {
-    const entry = fs.readFileSync(
-      path.join(PACKAGE_ROOT, 'relay/dist/browser/sov-chat.js'),
-      'utf8',
-    );
+    const entry = fs.readFileSync(path.join(PACKAGE_ROOT, 'relay/dist/browser/sov-chat.js'), 'utf8');
     const chunk = /from"\.\/(chunks\/[^"]+\.js)"/.exec(entry)![1]!;
     for (const target of ['/', '/sov-chat.js', `/${chunk}`]) {
       const identity = await request(`${relay.url}${target}`, {});
@@ -420,16 +331,9 @@ describe('static files over a real relay', () => {
           'accept-encoding': coding,
         });
         assert.equal(encoded.status, 200);
-        assert.equal(
-          encoded.headers['content-encoding'],
-          coding,
-          `${target} ${coding}`,
-        );
+        assert.equal(encoded.headers['content-encoding'], coding, `${target} ${coding}`);
         assert.equal(encoded.headers.vary, 'accept-encoding');
-        assert.equal(
-          Number(encoded.headers['content-length']),
-          encoded.body.length,
-        );
+        assert.equal(Number(encoded.headers['content-length']), encoded.body.length);
         assert.ok(encoded.body.length < identity.body.length);
         assert.deepEqual(DECODE[coding]!(encoded.body), identity.body);
       }
@@ -445,23 +349,12 @@ describe('static files over a real relay', () => {
       [avatar, 404],
     ] as const) {
       const get = await request(`${relay.url}${target}`, {});
-      const raw = await headThenHealth(
-        relay.port,
-        `HEAD ${target} HTTP/1.1\r\nHost: x\r\n\r\n`,
-      );
+      const raw = await headThenHealth(relay.port, `HEAD ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
       const end = raw.indexOf('\r\n\r\n') + 4;
       const head = raw.slice(0, end);
       assert.match(head, new RegExp(`^HTTP/1.1 ${status} `), target);
-      assert.equal(
-        /\r\ncontent-length: (\d+)\r\n/i.exec(head)?.[1],
-        String(get.body.length),
-        target,
-      );
-      assert.equal(
-        head.match(/\r\ncontent-length:/gi)?.length,
-        1,
-        `${target}: one Content-Length`,
-      );
+      assert.equal(/\r\ncontent-length: (\d+)\r\n/i.exec(head)?.[1], String(get.body.length), target);
+      assert.equal(head.match(/\r\ncontent-length:/gi)?.length, 1, `${target}: one Content-Length`);
       assert.match(
         raw.slice(end),
         /^HTTP\/1.1 200 OK\r\n[^]*\r\n\r\nok$/,
@@ -473,38 +366,21 @@ describe('static files over a real relay', () => {
   test("the demo pages carry their Content-Security-Policy as a header, with frame-ancestors 'none'", async () => {
     for (const target of ['/', '/sdk.html']) {
       const page = await request(`${relay.url}${target}`, {});
-      const meta =
-        /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(
-          page.body.toString(),
-        )?.[1];
+      const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(page.body.toString())?.[1];
       assert.ok(meta, `${target} keeps its meta policy`);
-      assert.equal(
-        page.headers['content-security-policy'],
-        `${meta}; frame-ancestors 'none'`,
-      );
+      assert.equal(page.headers['content-security-policy'], `${meta}; frame-ancestors 'none'`);
     }
   });
 
   test('the licence notices the components chunk links to are served beside it', async () => {
-    const entry = fs.readFileSync(
-      path.join(PACKAGE_ROOT, 'relay/dist/browser/sov-chat.js'),
-      'utf8',
-    );
+    const entry = fs.readFileSync(path.join(PACKAGE_ROOT, 'relay/dist/browser/sov-chat.js'), 'utf8');
     const chunk = /from"\.\/(chunks\/[^"]+\.js)"/.exec(entry)![1]!;
     const source = (await request(`${relay.url}/${chunk}`, {})).body.toString();
-    const notices = /\/\*! For license information please see (\S+) \*\//.exec(
-      source,
-    )?.[1];
+    const notices = /\/\*! For license information please see (\S+) \*\//.exec(source)?.[1];
     assert.ok(notices, 'the chunk links its notices');
-    const response = await request(
-      `${relay.url}/${path.posix.dirname(chunk)}/${notices}`,
-      {},
-    );
+    const response = await request(`${relay.url}/${path.posix.dirname(chunk)}/${notices}`, {});
     assert.equal(response.status, 200);
-    assert.match(
-      response.body.toString(),
-      /Copyright \d{4} Google LLC\s+\* SPDX-License-Identifier: BSD-3-Clause/,
-    );
+    assert.match(response.body.toString(), /Copyright \d{4} Google LLC\s+\* SPDX-License-Identifier: BSD-3-Clause/);
   });
 
   test('a method other than GET or HEAD is 405 with Allow: GET, HEAD', async () => {
@@ -521,9 +397,7 @@ describe('static files over a real relay', () => {
     fs.writeFileSync(path.join(relay.dataDir, 'secret.key'), secret);
     const outside = [
       secret,
-      fs
-        .readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')
-        .slice(0, 40),
+      fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8').slice(0, 40),
       'root:x:0:0',
     ];
     const overlong = Buffer.from([0xc0, 0xae]); // "." as an overlong (invalid) UTF-8 sequence
@@ -568,37 +442,19 @@ describe('static files over a real relay', () => {
       ['http://127.0.0.1/avatars/../secret.key', { node: 404, uws: 0 }],
       ['*', { node: 404, uws: 0 }],
       ['..%2fpackage.json', { node: 400, uws: 0 }],
-      [
-        Buffer.from('/avatars/\0/../secret.key', 'latin1'),
-        { node: 400, uws: 0 },
-      ],
-      [
-        Buffer.concat([
-          Buffer.from('/'),
-          overlong,
-          overlong,
-          Buffer.from('/package.json'),
-        ]),
-        { node: 400, uws: 404 },
-      ],
+      [Buffer.from('/avatars/\0/../secret.key', 'latin1'), { node: 400, uws: 0 }],
+      [Buffer.concat([Buffer.from('/'), overlong, overlong, Buffer.from('/package.json')]), { node: 400, uws: 404 }],
     ];
     const cases = [
       ...targets.map((target) => [target, 404] as const),
-      ...byEngine.map(
-        ([target, status]) => [target, status[relay.engine]] as const,
-      ),
+      ...byEngine.map(([target, status]) => [target, status[relay.engine]] as const),
     ];
     for (const [target, status] of cases) {
-      const shown = JSON.stringify(
-        Buffer.isBuffer(target) ? target.toString('latin1') : target,
-      );
+      const shown = JSON.stringify(Buffer.isBuffer(target) ? target.toString('latin1') : target);
       const reply = await rawGet(relay.port, target);
       const text = reply.raw.toString('latin1');
       for (const forbidden of outside)
-        assert.ok(
-          !text.includes(forbidden),
-          `${shown} brought back a file from outside: ${text.slice(0, 300)}`,
-        );
+        assert.ok(!text.includes(forbidden), `${shown} brought back a file from outside: ${text.slice(0, 300)}`);
       assert.equal(reply.status, status, `${shown}: ${text.slice(0, 300)}`);
     }
     assert.equal(relay.child.exitCode, null, 'the relay is still running');

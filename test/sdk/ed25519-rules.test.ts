@@ -27,61 +27,39 @@ import {
 import type { SignatureVector } from '../helpers/ed25519-vectors.ts';
 import { registration } from '../helpers/client.ts';
 
-const vectors = parseEdgeCases(
-  JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, VECTORS_PATH), 'utf8')),
-);
+const vectors = parseEdgeCases(JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, VECTORS_PATH), 'utf8')));
 
 describe('ed25519 edge-case vectors', () => {
   test('the vectors cover valid and invalid keys and signatures from every named source', () => {
-    assert.ok(
-      vectors.publicKeys.some((vector) => vector.valid) &&
-        vectors.publicKeys.some((vector) => !vector.valid),
-    );
+    assert.ok(vectors.publicKeys.some((vector) => vector.valid) && vectors.publicKeys.some((vector) => !vector.valid));
     assert.ok(
       vectors.signatures.filter((vector) => vector.valid).length >= 80,
       'Wycheproof alone has 88 valid signatures',
     );
-    const used = new Set(
-      [...vectors.publicKeys, ...vectors.signatures].map(
-        (vector) => vector.source,
-      ),
-    );
+    const used = new Set([...vectors.publicKeys, ...vectors.signatures].map((vector) => vector.source));
     assert.deepEqual([...used].sort(), Object.keys(vectors.sources).sort());
   });
 
   test('the key rule accepts exactly the canonical encodings of prime-order points', () => {
     const wrong = vectors.publicKeys
-      .filter(
-        (vector) => isValidPublicKey(fromHex(vector.key)) !== vector.valid,
-      )
+      .filter((vector) => isValidPublicKey(fromHex(vector.key)) !== vector.valid)
       .map(describeVector);
     assert.deepEqual(wrong, []);
   });
 
   test('the relay (OpenSSL through relay/signatures.ts) judges every signature as the vectors say', async () => {
     const relayJudge = (vector: SignatureVector): Promise<boolean> =>
-      verifySignature(
-        toBase64Url(fromHex(vector.key)),
-        fromHex(vector.msg),
-        toBase64Url(fromHex(vector.sig)),
-      );
+      verifySignature(toBase64Url(fromHex(vector.key)), fromHex(vector.msg), toBase64Url(fromHex(vector.sig)));
     assert.deepEqual(await disagreements(vectors, relayJudge), []);
   });
 
   test('the SDK verifier on its noble path judges every signature as the vectors say', async () => {
-    assert.deepEqual(
-      await disagreements(vectors, judgedBy(new Verifier(false))),
-      [],
-    );
+    assert.deepEqual(await disagreements(vectors, judgedBy(new Verifier(false))), []);
   });
 
   test("the SDK verifier on Node's WebCrypto judges every signature as the vectors say", async (t) => {
-    if (!(await hasWebCryptoEd25519()))
-      return t.skip('this Node has no WebCrypto Ed25519');
-    assert.deepEqual(
-      await disagreements(vectors, judgedBy(new Verifier(true))),
-      [],
-    );
+    if (!(await hasWebCryptoEd25519())) return t.skip('this Node has no WebCrypto Ed25519');
+    assert.deepEqual(await disagreements(vectors, judgedBy(new Verifier(true))), []);
   });
 });
 
@@ -100,16 +78,8 @@ describe('the publicKey field of register and change-password', () => {
         }),
       );
       assert.equal(parsed.ok, false, describeVector(vector));
-      assert.equal(
-        !parsed.ok && parsed.error.code,
-        'INVALID_FIELD',
-        describeVector(vector),
-      );
-      assert.equal(
-        !parsed.ok && parsed.error.field,
-        'publicKey',
-        describeVector(vector),
-      );
+      assert.equal(!parsed.ok && parsed.error.code, 'INVALID_FIELD', describeVector(vector));
+      assert.equal(!parsed.ok && parsed.error.field, 'publicKey', describeVector(vector));
     }
   });
 
@@ -131,10 +101,8 @@ describe('the publicKey field of register and change-password', () => {
     const canonical = toBase64Url(fromHex(good[0]!.key));
     const last = canonical.at(-1)!;
     // 32 bytes take 43 characters, 258 bits: the last character's two low bits carry nothing.
-    const alphabet =
-      'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-    const respelled =
-      canonical.slice(0, -1) + alphabet[alphabet.indexOf(last) ^ 1];
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const respelled = canonical.slice(0, -1) + alphabet[alphabet.indexOf(last) ^ 1];
     const parsed = parseRequest(
       JSON.stringify({
         id: 1,

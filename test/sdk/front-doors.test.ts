@@ -19,12 +19,8 @@ import type { StorageAdapter } from '../../sdk/storage.ts';
 
 describe('parseDoors', () => {
   test('maps http(s) to ws(s), keeps the path, drops a trailing slash, the query and the fragment', () => {
-    assert.deepEqual(parseDoors('https://b.example/chat/?x=1#y'), [
-      'wss://b.example/chat',
-    ]);
-    assert.deepEqual(parseDoors('ws://127.0.0.1:8080'), [
-      'ws://127.0.0.1:8080',
-    ]);
+    assert.deepEqual(parseDoors('https://b.example/chat/?x=1#y'), ['wss://b.example/chat']);
+    assert.deepEqual(parseDoors('ws://127.0.0.1:8080'), ['ws://127.0.0.1:8080']);
     assert.deepEqual(parseDoors('http://a.example//'), ['ws://a.example']);
     assert.deepEqual(
       parseDoors('HTTPS://A.Example:443/Chat'),
@@ -40,36 +36,14 @@ describe('parseDoors', () => {
   });
 
   test('takes a list, or one string of addresses separated by white space (the <sov-chat relay> attribute), in order, each once', () => {
-    const expected = [
+    const expected = ['wss://a.example', 'wss://b.example/chat', 'ws://c.example:8080'];
+    assert.deepEqual(parseDoors('wss://a.example https://b.example/chat\n\thttp://c.example:8080/ '), expected);
+    assert.deepEqual(parseDoors(['wss://a.example', 'https://b.example/chat', 'ws://c.example:8080']), expected);
+    assert.deepEqual(parseDoors(['wss://a.example https://b.example/chat', 'ws://c.example:8080']), expected);
+    assert.deepEqual(parseDoors('https://a.example wss://a.example/ wss://b.example/chat'), [
       'wss://a.example',
       'wss://b.example/chat',
-      'ws://c.example:8080',
-    ];
-    assert.deepEqual(
-      parseDoors(
-        'wss://a.example https://b.example/chat\n\thttp://c.example:8080/ ',
-      ),
-      expected,
-    );
-    assert.deepEqual(
-      parseDoors([
-        'wss://a.example',
-        'https://b.example/chat',
-        'ws://c.example:8080',
-      ]),
-      expected,
-    );
-    assert.deepEqual(
-      parseDoors([
-        'wss://a.example https://b.example/chat',
-        'ws://c.example:8080',
-      ]),
-      expected,
-    );
-    assert.deepEqual(
-      parseDoors('https://a.example wss://a.example/ wss://b.example/chat'),
-      ['wss://a.example', 'wss://b.example/chat'],
-    );
+    ]);
   });
 
   test('refuses no address, a non-URL and other schemes with INVALID_INPUT', () => {
@@ -83,8 +57,7 @@ describe('parseDoors', () => {
     ]) {
       assert.throws(
         () => parseDoors(bad),
-        (error: unknown) =>
-          error instanceof SovError && error.code === 'INVALID_INPUT',
+        (error: unknown) => error instanceof SovError && error.code === 'INVALID_INPUT',
         JSON.stringify(bad),
       );
     }
@@ -94,27 +67,16 @@ describe('parseDoors', () => {
 describe('relayIdOf', () => {
   // A relayId of another type never gets this far: the parser refuses the hello (test/sdk/relay-frames.test.ts).
   test('reads the relay id of a hello, and nothing from a hello without one (a relay older than ids)', () => {
-    assert.equal(
-      relayIdOf({ relayId: 'AAAAAAAAAAAAAAAAAAAA-_' }),
-      'AAAAAAAAAAAAAAAAAAAA-_',
-    );
+    assert.equal(relayIdOf({ relayId: 'AAAAAAAAAAAAAAAAAAAA-_' }), 'AAAAAAAAAAAAAAAAAAAA-_');
     for (const hello of [null, {}]) assert.equal(relayIdOf(hello), null);
   });
 });
 
 describe('FrontDoors', () => {
   const THREE = 'ws://a.example ws://b.example ws://c.example';
-  const make = async (
-    relay = THREE,
-    storage: StorageAdapter = memoryStorage(),
-  ) => {
+  const make = async (relay = THREE, storage: StorageAdapter = memoryStorage()) => {
     const moves: string[] = [];
-    const doors = new FrontDoors(
-      parseDoors(relay),
-      storage,
-      'door|test',
-      (door) => moves.push(door),
-    );
+    const doors = new FrontDoors(parseDoors(relay), storage, 'door|test', (door) => moves.push(door));
     await doors.recalled;
     return { doors, moves, storage };
   };
@@ -127,16 +89,8 @@ describe('FrontDoors', () => {
     doors.failed(false);
     assert.equal(at(doors), 'ws://b.example');
     for (let i = 0; i < 2 * FAILURES_TO_LEAVE; i++) doors.failed(false);
-    assert.equal(
-      at(doors),
-      'ws://a.example',
-      'after the last door, the first again',
-    );
-    assert.deepEqual(moves, [
-      'ws://b.example',
-      'ws://c.example',
-      'ws://a.example',
-    ]);
+    assert.equal(at(doors), 'ws://a.example', 'after the last door, the first again');
+    assert.deepEqual(moves, ['ws://b.example', 'ws://c.example', 'ws://a.example']);
   });
 
   test('a success between failures starts the count again', async () => {
@@ -152,51 +106,27 @@ describe('FrontDoors', () => {
     assert.equal(doors.helloTimeoutMs(), HELLO_TIMEOUT_MS);
     doors.failed(true);
     assert.equal(at(doors), 'ws://b.example');
-    assert.equal(
-      doors.helloTimeoutMs(),
-      2 * HELLO_TIMEOUT_MS,
-      'the network may just be slow',
-    );
+    assert.equal(doors.helloTimeoutMs(), 2 * HELLO_TIMEOUT_MS, 'the network may just be slow');
     doors.failed(false);
-    assert.equal(
-      doors.helloTimeoutMs(),
-      2 * HELLO_TIMEOUT_MS,
-      'a refusal says nothing about slowness',
-    );
+    assert.equal(doors.helloTimeoutMs(), 2 * HELLO_TIMEOUT_MS, 'a refusal says nothing about slowness');
     doors.failed(true);
     assert.equal(at(doors), 'ws://a.example');
     assert.equal(doors.helloTimeoutMs(), 4 * HELLO_TIMEOUT_MS);
     for (let i = 0; i < 20; i++) doors.failed(true);
     assert.equal(doors.helloTimeoutMs(), HELLO_TIMEOUT_MAX_MS);
     doors.reached();
-    assert.equal(
-      doors.helloTimeoutMs(),
-      HELLO_TIMEOUT_MS,
-      'an answer resets the wait',
-    );
+    assert.equal(doors.helloTimeoutMs(), HELLO_TIMEOUT_MS, 'an answer resets the wait');
   });
 
   test('a door that led to another relay is left at once, without a second try, and comes round again like any other', async () => {
     const { doors } = await make();
     doors.failed(false, new SovError('WRONG_RELAY'));
     assert.equal(at(doors), 'ws://b.example');
-    assert.equal(
-      doors.helloTimeoutMs(),
-      HELLO_TIMEOUT_MS,
-      'it answered: no longer wait',
-    );
+    assert.equal(doors.helloTimeoutMs(), HELLO_TIMEOUT_MS, 'it answered: no longer wait');
     doors.leave();
-    assert.equal(
-      at(doors),
-      'ws://c.example',
-      'leave() is what the client calls for a door it found wrong itself',
-    );
+    assert.equal(at(doors), 'ws://c.example', 'leave() is what the client calls for a door it found wrong itself');
     doors.leave();
-    assert.equal(
-      at(doors),
-      'ws://a.example',
-      'the relay behind it may have been put right',
-    );
+    assert.equal(at(doors), 'ws://a.example', 'the relay behind it may have been put right');
   });
 
   test('one door stays the door whatever happens', async () => {

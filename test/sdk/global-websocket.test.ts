@@ -7,8 +7,7 @@ import { eventually, uniqueName } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
-const hasGlobalWebSocket =
-  typeof (globalThis as { WebSocket?: unknown }).WebSocket === 'function';
+const hasGlobalWebSocket = typeof (globalThis as { WebSocket?: unknown }).WebSocket === 'function';
 
 describe('the SDK in Node without a WebSocket option', () => {
   let relay: RelayProcess;
@@ -18,8 +17,7 @@ describe('the SDK in Node without a WebSocket option', () => {
   after(() => relay.stop());
 
   test('uses the global WebSocket: two clients exchange a verified message', {
-    skip:
-      !hasGlobalWebSocket && `Node ${process.version} has no global WebSocket`,
+    skip: !hasGlobalWebSocket && `Node ${process.version} has no global WebSocket`,
   }, async () => {
     const [a, b] = [
       new SovClient({ relay: relay.url, storage: memoryStorage() }),
@@ -40,10 +38,7 @@ describe('the SDK in Node without a WebSocket option', () => {
       const [roomA, roomB] = [await a.join(room), await b.join(room)];
       await roomA.send('over the global WebSocket');
       await eventually(() => roomB.messages.length === 1, 'the message at B');
-      assert.deepEqual(
-        [roomB.messages[0]!.text, roomB.messages[0]!.verified],
-        ['over the global WebSocket', true],
-      );
+      assert.deepEqual([roomB.messages[0]!.text, roomB.messages[0]!.verified], ['over the global WebSocket', true]);
     } finally {
       a.close();
       b.close();
@@ -56,9 +51,7 @@ describe('the SDK in Node without a WebSocket option', () => {
     assert.throws(
       () => new SovClient({ relay: relay.url, storage: memoryStorage() }),
       (error: unknown) =>
-        error instanceof SovError &&
-        error.code === 'INVALID_INPUT' &&
-        /WebSocket option/.test(error.message),
+        error instanceof SovError && error.code === 'INVALID_INPUT' && /WebSocket option/.test(error.message),
     );
   });
 });

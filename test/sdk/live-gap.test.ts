@@ -15,11 +15,7 @@ let dropNext = false;
 
 class DroppingSocket extends WebSocket {
   override emit(event: string | symbol, ...args: unknown[]): boolean {
-    if (
-      event === 'message' &&
-      dropNext &&
-      (JSON.parse(String(args[0])) as { ev?: unknown }).ev === 'message'
-    ) {
+    if (event === 'message' && dropNext && (JSON.parse(String(args[0])) as { ev?: unknown }).ev === 'message') {
       dropNext = false;
       return true;
     }
@@ -39,10 +35,7 @@ after(async () => {
   await relay.stop();
 });
 
-async function person(
-  name: string,
-  Socket: typeof WebSocket,
-): Promise<SovClient> {
+async function person(name: string, Socket: typeof WebSocket): Promise<SovClient> {
   const client = new SovClient({
     relay: relay.url,
     WebSocket: Socket,
@@ -70,9 +63,7 @@ test('a room joined while empty fetches its first live message, lost on the way,
   await eventually(() => !dropNext, 'the first message dropped');
   await writerRoom.send('second');
   await eventually(
-    () =>
-      readerRoom.messages.map((message) => message.text).join('|') ===
-      'first, lost on the way|second',
+    () => readerRoom.messages.map((message) => message.text).join('|') === 'first, lost on the way|second',
     'both messages, in order',
   );
   assert.deepEqual(

@@ -4,19 +4,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { SovClient, SovError, memoryStorage } from 'sovereign-chat';
-import type {
-  Room,
-  StorageAdapter,
-  WebSocketConstructor,
-} from 'sovereign-chat';
+import type { Room, StorageAdapter, WebSocketConstructor } from 'sovereign-chat';
 import { largestFrameBytes } from '../../sdk/protocol/budget.ts';
-import {
-  TestClient,
-  registerUser,
-  signMessage,
-  uniqueName,
-  withTimeout,
-} from '../helpers/client.ts';
+import { TestClient, registerUser, signMessage, uniqueName, withTimeout } from '../helpers/client.ts';
 import type { TestUser } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -52,28 +42,18 @@ function recordingSockets(): {
 }
 
 /** Calls `step` until `done`, again after the failures a connection cut at its budget brings. */
-async function persist(
-  step: () => Promise<unknown>,
-  done: () => boolean,
-  what: string,
-): Promise<void> {
+async function persist(step: () => Promise<unknown>, done: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await step().catch((error: unknown) => {
-      if (
-        !(error instanceof SovError) ||
-        !['NETWORK', 'TIMEOUT'].includes(error.code)
-      )
-        throw error;
+      if (!(error instanceof SovError) || !['NETWORK', 'TIMEOUT'].includes(error.code)) throw error;
     });
   }
 }
 
-const seqsOf = (room: Room): number[] =>
-  room.messages.map((message) => message.seq!);
-const range = (from: number, to: number): number[] =>
-  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const seqsOf = (room: Room): number[] => room.messages.map((message) => message.seq!);
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
   let relay: RelayProcess;
@@ -81,16 +61,10 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
   const roomName = uniqueName('long');
   const storage: StorageAdapter = memoryStorage();
   const sockets = recordingSockets();
-  const reader = (): SovClient =>
-    new SovClient({ relay: relay.url, WebSocket: sockets.WebSocket, storage });
+  const reader = (): SovClient => new SovClient({ relay: relay.url, WebSocket: sockets.WebSocket, storage });
 
   before(async () => {
-    const args = [
-      '--conn-budget',
-      String(BUDGET),
-      '--history',
-      String(2 * HISTORY),
-    ];
+    const args = ['--conn-budget', String(BUDGET), '--history', String(2 * HISTORY)];
     const first = await startRelay({ args });
     const client = await TestClient.connect(first.wsUrl);
     writer = await registerUser(client);
@@ -132,11 +106,7 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
         room.messages.map((message) => message.text),
         range(1, HISTORY).map((n) => `m${n}`),
       );
-      assert.equal(
-        announced,
-        HISTORY,
-        'each message in one older event (or the first page)',
-      );
+      assert.equal(announced, HISTORY, 'each message in one older event (or the first page)');
       assert.ok(room.messages.every((message) => message.verified));
       assert.ok(
         Math.max(...sockets.frames) <= largestFrameBytes(BUDGET),
@@ -176,10 +146,7 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
           members: false,
         });
         for (let i = n; i < n + 10; i++)
-          await writerClient.call(
-            'send',
-            signMessage(writer, emptyRoom, `missed ${i} ${'·'.repeat(300)}`),
-          );
+          await writerClient.call('send', signMessage(writer, emptyRoom, `missed ${i} ${'·'.repeat(300)}`));
         await writerClient.close();
       }
       let announced = 0;
@@ -187,8 +154,7 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
       connection.start();
       await withTimeout(
         new Promise<void>((resolve) => {
-          const check = (): void =>
-            void (room.messages.length >= 30 && resolve());
+          const check = (): void => void (room.messages.length >= 30 && resolve());
           check();
           room.on('message', check);
         }),
@@ -209,8 +175,7 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
       const client = await TestClient.connect(relay.wsUrl);
       await client.call('resume', { token: writer.session.token });
       await client.call('join', { room: roomName, limit: 0, members: false });
-      for (let i = n; i < n + 20; i++)
-        await client.call('send', signMessage(writer, roomName, `m${i}`));
+      for (let i = n; i < n + 20; i++) await client.call('send', signMessage(writer, roomName, `m${i}`));
       await client.close();
     }
     sockets.sent.length = 0;
@@ -221,11 +186,7 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
       const room = await client.join(roomName);
       await withTimeout(
         new Promise<void>((resolve) => {
-          const check = (): void =>
-            void (
-              seqsOf(room).filter((seq) => seq > HISTORY).length >= 300 &&
-              resolve()
-            );
+          const check = (): void => void (seqsOf(room).filter((seq) => seq > HISTORY).length >= 300 && resolve());
           check();
           room.on('message', check);
         }),
@@ -240,11 +201,7 @@ describe(`the SDK under --conn-budget ${BUDGET}`, { timeout: 240_000 }, () => {
         'in order, each once',
       );
       const asked = sockets.sent
-        .filter(
-          (request) =>
-            request.type === 'history' ||
-            (request.type === 'join' && 'after' in request),
-        )
+        .filter((request) => request.type === 'history' || (request.type === 'join' && 'after' in request))
         .map((request) => request.after as number);
       assert.ok(asked.length > 5, `${asked.length} pages asked for`);
       assert.deepEqual(

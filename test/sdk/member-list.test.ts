@@ -17,19 +17,14 @@ const user = (id: number): Profile => ({
   keys: [],
   role: 'user',
 });
-const ids = (list: MemberList): number[] =>
-  list.online.map((profile) => profile.id).sort((a, b) => a - b);
+const ids = (list: MemberList): number[] => list.online.map((profile) => profile.id).sort((a, b) => a - b);
 
 describe('member list', () => {
   test('a late join older than a leave does not bring the user back, and raises no notice', () => {
     const list = new MemberList();
     list.page([user(1), user(2)], 10, 0, null, true);
     assert.deepEqual(list.event(2, null, 12), { left: user(2) });
-    assert.equal(
-      list.event(2, user(2), 11),
-      null,
-      'the join numbered 11 came late, on the old connection',
-    );
+    assert.equal(list.event(2, user(2), 11), null, 'the join numbered 11 came late, on the old connection');
     assert.deepEqual(ids(list), [1]);
     assert.equal(list.incomplete, false, 'every number up to 12 was heard');
   });
@@ -55,11 +50,7 @@ describe('member list', () => {
       '9 joined after the page, 8 left after it; 1 and 4 are outside this page, kept from the first',
     );
     list.page([user(6)], 23, 5, null, false);
-    assert.deepEqual(
-      ids(list),
-      [1, 4, 6],
-      'a page as of 23 drops 9 (heard at 21) from its range',
-    );
+    assert.deepEqual(ids(list), [1, 4, 6], 'a page as of 23 drops 9 (heard at 21) from its range');
   });
 
   test('a number never heard makes the list incomplete until it arrives', () => {
@@ -76,11 +67,7 @@ describe('member list', () => {
     const list = new MemberList();
     list.page([user(1)], 5, 0, null, true);
     list.expect(8);
-    assert.equal(
-      list.incomplete,
-      true,
-      '6, 7 and 8 happened before the new connection joined',
-    );
+    assert.equal(list.incomplete, true, '6, 7 and 8 happened before the new connection joined');
     for (const n of [6, 7, 8]) list.event(10 + n, user(10 + n), n);
     assert.equal(list.incomplete, false);
     list.expect(8);

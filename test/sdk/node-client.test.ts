@@ -3,18 +3,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import {
-  MIN_PASSWORD_LENGTH,
-  SovClient,
-  SovError,
-  memoryStorage,
-  signedBytes,
-} from 'sovereign-chat';
-import type {
-  ClientEvents,
-  ClientMessage,
-  WebSocketConstructor,
-} from 'sovereign-chat';
+import { MIN_PASSWORD_LENGTH, SovClient, SovError, memoryStorage, signedBytes } from 'sovereign-chat';
+import type { ClientEvents, ClientMessage, WebSocketConstructor } from 'sovereign-chat';
 import { eventually, uniqueName } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -26,8 +16,7 @@ describe('the SDK in Node', () => {
   });
   after(() => relay.stop());
 
-  const client = () =>
-    new SovClient({ relay: relay.url, WebSocket, storage: memoryStorage() });
+  const client = () => new SovClient({ relay: relay.url, WebSocket, storage: memoryStorage() });
   const registerBots = (...bots: SovClient[]) =>
     Promise.all(
       bots.map((bot, i) =>
@@ -68,22 +57,15 @@ describe('the SDK in Node', () => {
       await registerBots(a, b);
       const room = uniqueName('race');
       const [roomA, roomB] = [await a.join(room), await b.join(room)];
-      await Promise.all(
-        Array.from({ length: 10 }, (_, i) => roomA.send(`mine ${i}`)),
-      );
+      await Promise.all(Array.from({ length: 10 }, (_, i) => roomA.send(`mine ${i}`)));
       // The relay sends in order: once B's message reaches A, every copy of A's own messages has too.
       await roomB.send('barrier');
-      await eventually(
-        () => roomA.messages.some((m) => m.text === 'barrier'),
-        'the barrier at A',
-      );
+      await eventually(() => roomA.messages.some((m) => m.text === 'barrier'), 'the barrier at A');
       assert.deepEqual(
         roomA.messages.map((m) => m.text),
         [...Array.from({ length: 10 }, (_, i) => `mine ${i}`), 'barrier'],
       );
-      assert.ok(
-        roomA.messages.every((m) => m.state === 'sent' && m.seq !== null),
-      );
+      assert.ok(roomA.messages.every((m) => m.state === 'sent' && m.seq !== null));
     } finally {
       a.close();
       b.close();
@@ -116,10 +98,7 @@ describe('the SDK in Node', () => {
     const storage = memoryStorage();
     const slow = {
       ...storage,
-      get: async <T>(key: string) => (
-        await new Promise((resolve) => setTimeout(resolve, 20)),
-        storage.get<T>(key)
-      ),
+      get: async <T>(key: string) => (await new Promise((resolve) => setTimeout(resolve, 20)), storage.get<T>(key)),
     };
     let offline = false;
     // A WebSocket whose network can be cut: while offline, new connections fail at once.
@@ -151,13 +130,8 @@ describe('the SDK in Node', () => {
       const readerRoom = await reader.join(room);
       const writerRoom = await writer.join(room);
       offline = true;
-      (
-        writer as unknown as { connection: { disconnect(): void } }
-      ).connection.disconnect();
-      await eventually(
-        () => writer.state !== 'connected',
-        'the writer offline',
-      );
+      (writer as unknown as { connection: { disconnect(): void } }).connection.disconnect();
+      await eventually(() => writer.state !== 'connected', 'the writer offline');
       void writerRoom.send('written offline 1').catch(() => undefined);
       void writerRoom.send('written offline 2').catch(() => undefined);
       writer.close();
@@ -166,11 +140,7 @@ describe('the SDK in Node', () => {
       try {
         assert.equal(await restarted.resume(), true);
         await restarted.join(room);
-        await eventually(
-          () => readerRoom.messages.length === 2,
-          'both messages at the reader',
-          15_000,
-        );
+        await eventually(() => readerRoom.messages.length === 2, 'both messages at the reader', 15_000);
         assert.deepEqual(
           readerRoom.messages.map((m) => m.text),
           ['written offline 1', 'written offline 2'],
@@ -191,18 +161,15 @@ describe('the SDK in Node', () => {
           username: uniqueName('ghost'),
           password: 'whatever it is',
         }),
-        (error: unknown) =>
-          error instanceof SovError && error.code === 'BAD_CREDENTIALS',
+        (error: unknown) => error instanceof SovError && error.code === 'BAD_CREDENTIALS',
       );
       await assert.rejects(
         bot.join('general'),
-        (error: unknown) =>
-          error instanceof SovError && error.code === 'NOT_AUTHENTICATED',
+        (error: unknown) => error instanceof SovError && error.code === 'NOT_AUTHENTICATED',
       );
       assert.throws(
         () => new SovClient({ relay: 'not a url' }),
-        (error: unknown) =>
-          error instanceof SovError && error.code === 'INVALID_INPUT',
+        (error: unknown) => error instanceof SovError && error.code === 'INVALID_INPUT',
       );
     } finally {
       bot.close();
@@ -229,18 +196,11 @@ describe('the SDK in Node', () => {
         lastName: 'R',
       });
       const room = uniqueName('keys');
-      const [deviceRoom, readerRoom] = [
-        await device.join(room),
-        await reader.join(room),
-      ];
+      const [deviceRoom, readerRoom] = [await device.join(room), await reader.join(room)];
       await deviceRoom.send('signed with the old key');
-      const ended = new Promise<ClientEvents['logout']>((resolve) =>
-        otherDevice.on('logout', resolve),
-      );
+      const ended = new Promise<ClientEvents['logout']>((resolve) => otherDevice.on('logout', resolve));
       const isError = (code: string, field?: string) => (error: unknown) =>
-        error instanceof SovError &&
-        error.code === code &&
-        error.field === field;
+        error instanceof SovError && error.code === code && error.field === field;
 
       await assert.rejects(
         device.changePassword({
@@ -261,28 +221,16 @@ describe('the SDK in Node', () => {
       });
 
       const [oldKey, newKey] = changed.keys.map((key) => key.publicKey);
-      assert.equal(
-        changed.keys.length,
-        2,
-        'the old key stays in the profile, the new one is added',
-      );
+      assert.equal(changed.keys.length, 2, 'the old key stays in the profile, the new one is added');
       assert.ok(
         progress.some((f) => f < 0.5) &&
           progress.some((f) => f > 0.5) &&
           progress.every((f, i) => f >= (progress[i - 1] ?? 0)),
         'progress covers both hashes in order',
       );
-      assert.deepEqual(
-        await ended,
-        { reason: 'password-changed' },
-        'the other session ended',
-      );
+      assert.deepEqual(await ended, { reason: 'password-changed' }, 'the other session ended');
       assert.equal(otherDevice.user, null);
-      assert.equal(
-        device.user?.keys.length,
-        2,
-        'the changing device stays signed in, with the new profile',
-      );
+      assert.equal(device.user?.keys.length, 2, 'the changing device stays signed in, with the new profile');
       assert.equal(
         (await deviceRoom.send('signed with the new key')).state,
         'sent',
@@ -291,17 +239,11 @@ describe('the SDK in Node', () => {
 
       const [stale, fresh] = [client(), client()];
       clients.push(stale, fresh);
-      await assert.rejects(
-        stale.login({ username, password: OLD }),
-        isError('BAD_CREDENTIALS'),
-      );
+      await assert.rejects(stale.login({ username, password: OLD }), isError('BAD_CREDENTIALS'));
       await fresh.login({ username, password: NEW });
       // History from the relay, read after the change by a session that never saw the old key in use.
       const history = (await fresh.join(room)).messages;
-      await eventually(
-        () => readerRoom.messages.length === 2,
-        'both messages at the reader',
-      );
+      await eventually(() => readerRoom.messages.length === 2, 'both messages at the reader');
       for (const messages of [history, readerRoom.messages]) {
         assert.deepEqual(
           messages.map((m) => [m.text, m.verified]),
@@ -312,8 +254,7 @@ describe('the SDK in Node', () => {
         );
       }
       // And each was signed by the key its text says, not both by the new one.
-      const signer = (message: ClientMessage) =>
-        [oldKey, newKey].filter((key) => verifies(message, key!));
+      const signer = (message: ClientMessage) => [oldKey, newKey].filter((key) => verifies(message, key!));
       assert.deepEqual(history.map(signer), [[oldKey], [newKey]]);
     } finally {
       for (const bot of clients) bot.close();
@@ -326,10 +267,5 @@ function verifies(message: ClientMessage, publicKey: string): boolean {
     key: { kty: 'OKP', crv: 'Ed25519', x: publicKey },
     format: 'jwk',
   });
-  return crypto.verify(
-    null,
-    signedBytes(message),
-    key,
-    Buffer.from(message.sig, 'base64url'),
-  );
+  return crypto.verify(null, signedBytes(message), key, Buffer.from(message.sig, 'base64url'));
 }

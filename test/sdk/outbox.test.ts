@@ -24,21 +24,14 @@ const USER_ID = 7;
 interface InFlight {
   message: RequestMap['send'];
   stored(seq: number): void;
-  refused(
-    code: ErrorCode,
-    details?: { retryAfterMs?: number; seq?: number },
-  ): void;
+  refused(code: ErrorCode, details?: { retryAfterMs?: number; seq?: number }): void;
 }
 
 /** Lets every promise and I/O callback that is ready run (signing awaits a digest). */
-const settle = (): Promise<void> =>
-  new Promise((resolve) => setImmediate(resolve));
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Signing takes a few milliseconds, much longer on a busy machine: waits for what should happen, up to 5 s. */
-async function eventually<T>(
-  probe: () => T | undefined,
-  what: string,
-): Promise<T> {
+async function eventually<T>(probe: () => T | undefined, what: string): Promise<T> {
   const deadline = Date.now() + 5000;
   for (;;) {
     const value = probe();
@@ -66,8 +59,7 @@ async function setUp(options: { maxMessageBytes?: number } = {}) {
         inFlight.push({
           message,
           stored: (seq) => resolve({ seq }),
-          refused: (code, details = {}) =>
-            reject(new SovError(code, undefined, details)),
+          refused: (code, details = {}) => reject(new SovError(code, undefined, details)),
         });
       }),
     save: async (entries) => {
@@ -124,10 +116,7 @@ async function setUp(options: { maxMessageBytes?: number } = {}) {
 }
 
 const states = (room: Room): string[] =>
-  room.messages.map(
-    (message) =>
-      `${message.text}:${message.state}${message.seq === null ? '' : `#${message.seq}`}`,
-  );
+  room.messages.map((message) => `${message.text}:${message.state}${message.seq === null ? '' : `#${message.seq}`}`);
 
 describe('outbox: order and one at a time', () => {
   test('sends the messages in the order written, the next only after the relay has stored the one before', async () => {
@@ -136,11 +125,7 @@ describe('outbox: order and one at a time', () => {
     const sends = [room.send('one'), room.send('two'), room.send('three')];
     const first = await chat.sendNumber(0);
     await settle();
-    assert.equal(
-      chat.inFlight.length,
-      1,
-      'the second waits for the first reply',
-    );
+    assert.equal(chat.inFlight.length, 1, 'the second waits for the first reply');
     assert.equal(first.message.text, 'one');
     first.stored(1);
     (await chat.sendNumber(1)).stored(2);
@@ -171,17 +156,10 @@ describe('outbox: order and one at a time', () => {
     void chat.outbox.flush();
     const flight = await chat.sendNumber(0);
     const { sig, ...unsigned } = flight.message;
-    assert.ok(
-      unsigned.ts >= written + 20,
-      `signed at ${unsigned.ts}, written at ${written}`,
-    );
+    assert.ok(unsigned.ts >= written + 20, `signed at ${unsigned.ts}, written at ${written}`);
     assert.equal(unsigned.author, USER_ID);
     assert.equal(
-      await ed.verifyAsync(
-        fromBase64Url(sig)!,
-        signedBytes(unsigned),
-        fromBase64Url(chat.publicKey)!,
-      ),
+      await ed.verifyAsync(fromBase64Url(sig)!, signedBytes(unsigned), fromBase64Url(chat.publicKey)!),
       true,
       'the signature checks out',
     );
@@ -219,17 +197,9 @@ describe('outbox: errors', () => {
       (await chat.sendNumber(0)).refused(code);
       await new Promise((resolve) => setTimeout(resolve, 20));
       assert.deepEqual(states(room), ['first:pending', 'second:pending']);
-      assert.equal(
-        chat.inFlight.length,
-        1,
-        'nothing more goes while disconnected',
-      );
+      assert.equal(chat.inFlight.length, 1, 'nothing more goes while disconnected');
       const again = await chat.reconnectUntilSend(1);
-      assert.equal(
-        again.message.text,
-        'first',
-        'the same message goes again, before the second',
-      );
+      assert.equal(again.message.text, 'first', 'the same message goes again, before the second');
       assert.equal(
         again.message.cid,
         chat.inFlight[0]!.message.cid,
@@ -248,11 +218,7 @@ describe('outbox: errors', () => {
     const refusedSend = room.send('refused');
     const nextSend = room.send('next');
     (await chat.sendNumber(0)).refused('NOT_IN_ROOM');
-    await assert.rejects(
-      refusedSend,
-      (error: unknown) =>
-        error instanceof SovError && error.code === 'NOT_IN_ROOM',
-    );
+    await assert.rejects(refusedSend, (error: unknown) => error instanceof SovError && error.code === 'NOT_IN_ROOM');
     (await chat.sendNumber(1)).stored(1);
     await nextSend;
     assert.deepEqual(states(room), ['refused:failed', 'next:sent#1']);
@@ -266,10 +232,7 @@ describe('outbox: errors', () => {
     const refusedAt = Date.now();
     (await chat.sendNumber(0)).refused('RATE_LIMITED', { retryAfterMs: 30 });
     const again = await chat.sendNumber(1);
-    assert.ok(
-      Date.now() - refusedAt >= 29,
-      `sent again after ${Date.now() - refusedAt} ms`,
-    );
+    assert.ok(Date.now() - refusedAt >= 29, `sent again after ${Date.now() - refusedAt} ms`);
     assert.equal(again.message.text, 'first');
     again.stored(1);
     (await chat.sendNumber(2)).stored(2);
@@ -292,8 +255,7 @@ describe('outbox: errors', () => {
     const room = chat.join('kitchen');
     await assert.rejects(
       room.send('x'.repeat(300)),
-      (error: unknown) =>
-        error instanceof SovError && error.code === 'MESSAGE_TOO_BIG',
+      (error: unknown) => error instanceof SovError && error.code === 'MESSAGE_TOO_BIG',
     );
     assert.equal(chat.inFlight.length, 0);
   });
@@ -331,19 +293,13 @@ describe('outbox: persistence', () => {
     chat.setConnected(true);
     void chat.outbox.flush();
     (await chat.sendNumber(0)).stored(1);
-    await eventually(
-      () => (chat.saved.length === 3 ? true : undefined),
-      'the save after the first is stored',
-    );
+    await eventually(() => (chat.saved.length === 3 ? true : undefined), 'the save after the first is stored');
     assert.deepEqual(
       chat.saved[2]!.map((entry) => entry.text),
       ['two'],
     );
     (await chat.sendNumber(1)).stored(2);
-    await eventually(
-      () => (chat.saved.length === 4 ? true : undefined),
-      'the save after the second is stored',
-    );
+    await eventually(() => (chat.saved.length === 4 ? true : undefined), 'the save after the second is stored');
     assert.deepEqual(chat.saved[3], []);
   });
 
@@ -361,12 +317,7 @@ describe('outbox: persistence', () => {
     chat.outbox.load(stored);
     const pending: ClientMessage[] = chat.outbox.pendingIn('kitchen', USER_ID);
     assert.deepEqual(
-      pending.map((message) => [
-        message.text,
-        message.state,
-        message.seq,
-        message.author,
-      ]),
+      pending.map((message) => [message.text, message.state, message.seq, message.author]),
       [
         ['from before', 'pending', null, USER_ID],
         ['also from before', 'pending', null, USER_ID],
@@ -374,27 +325,17 @@ describe('outbox: persistence', () => {
     );
     assert.deepEqual(chat.outbox.pendingIn('hall', USER_ID), []);
     await chat.outbox.flush();
-    assert.equal(
-      chat.inFlight.length,
-      0,
-      'nothing goes before the room is joined',
-    );
+    assert.equal(chat.inFlight.length, 0, 'nothing goes before the room is joined');
     const room = chat.join('kitchen');
     room.restore({ seq: 0, messages: [] }, pending);
     void chat.outbox.flush();
     (await chat.sendNumber(0)).stored(1);
     (await chat.sendNumber(1)).stored(2);
     await eventually(
-      () =>
-        room.messages.every((message) => message.state === 'sent')
-          ? true
-          : undefined,
+      () => (room.messages.every((message) => message.state === 'sent') ? true : undefined),
       'both sent',
     );
-    assert.deepEqual(states(room), [
-      'from before:sent#1',
-      'also from before:sent#2',
-    ]);
+    assert.deepEqual(states(room), ['from before:sent#1', 'also from before:sent#2']);
     assert.deepEqual(
       chat.inFlight.map((flight) => flight.message.cid),
       ['cid-1', 'cid-2'],

@@ -34,9 +34,7 @@ describe('reconnect backoff', () => {
     );
     for (let attempt = 0; attempt < 20; attempt++) {
       const delay = reconnectDelay(attempt);
-      assert.ok(
-        delay >= Math.min(30_000, 500 * 2 ** attempt) / 2 && delay <= 30_000,
-      );
+      assert.ok(delay >= Math.min(30_000, 500 * 2 ** attempt) / 2 && delay <= 30_000);
     }
   });
 });
@@ -67,8 +65,8 @@ describe('events', () => {
 describe('transient errors', () => {
   test('are the ones where the request never got its answer', () => {
     assert.deepEqual(
-      ['NETWORK', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'BAD_SIGNATURE'].map(
-        (code) => isTransient(new SovError(code as never)),
+      ['NETWORK', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'BAD_SIGNATURE'].map((code) =>
+        isTransient(new SovError(code as never)),
       ),
       [true, true, true, false, false],
     );
@@ -79,9 +77,7 @@ describe('transient errors', () => {
 describe('HTTP stream lines', () => {
   test('hand over whole numbered lines across chunks, skip unnumbered ones, and stop when told', () => {
     const seen: string[] = [];
-    const take = (n: number, frame: string): boolean => (
-      seen.push(`${n}:${frame}`), frame !== 'stop'
-    );
+    const take = (n: number, frame: string): boolean => (seen.push(`${n}:${frame}`), frame !== 'stop');
     let rest = takeStreamLines('1 {"a":1}\n2 {"b"', take);
     assert.equal(rest, '2 {"b"');
     rest = takeStreamLines(`${rest}:2}\nx junk\n3 stop\n4 never\n`, take);
@@ -101,8 +97,7 @@ describe('base64url', () => {
   });
 
   test('refuses characters outside the alphabet and impossible lengths', () => {
-    for (const bad of ['ab+c', 'ab/c', 'abc=', 'a', 'ab c', 'абв'])
-      assert.equal(fromBase64Url(bad), null, bad);
+    for (const bad of ['ab+c', 'ab/c', 'abc=', 'a', 'ab c', 'абв']) assert.equal(fromBase64Url(bad), null, bad);
   });
 });
 
@@ -129,26 +124,14 @@ describe('signed bytes', () => {
       ts: 1,
       text: 'hi',
     };
-    const variants = [
-      { room: 'other' },
-      { author: 8 },
-      { cid: 'abcdefgi' },
-      { ts: 2 },
-      { text: 'hI' },
-    ];
-    for (const change of variants)
-      assert.notDeepEqual(
-        signedBytes({ ...base, ...change }),
-        signedBytes(base),
-      );
+    const variants = [{ room: 'other' }, { author: 8 }, { cid: 'abcdefgi' }, { ts: 2 }, { text: 'hI' }];
+    for (const change of variants) assert.notDeepEqual(signedBytes({ ...base, ...change }), signedBytes(base));
   });
 });
 
 describe('request validation', () => {
   test('normalizes names and rooms, keeps message text untouched', () => {
-    const parsed = parseRequest(
-      JSON.stringify({ id: 1, type: 'join', room: '  Ｇｅｎｅｒａｌ ' }),
-    );
+    const parsed = parseRequest(JSON.stringify({ id: 1, type: 'join', room: '  Ｇｅｎｅｒａｌ ' }));
     assert.ok(parsed.ok);
     assert.equal((parsed.request as { room: string }).room, 'general');
     assert.equal(usernameKey('ＩＶＡＮ'), usernameKey('ivan'));
@@ -174,13 +157,7 @@ describe('request validation', () => {
     });
     const back = SovError.fromWire(JSON.parse(JSON.stringify(error.toWire())));
     assert.ok(back instanceof SovError);
-    assert.deepEqual(
-      [back.code, back.message, back.retryAfterMs],
-      ['RATE_LIMITED', 'slow down', 1500],
-    );
-    assert.equal(
-      SovError.fromWire({ code: 'NOT_A_CODE' as never, message: 'x' }).code,
-      'INTERNAL',
-    );
+    assert.deepEqual([back.code, back.message, back.retryAfterMs], ['RATE_LIMITED', 'slow down', 1500]);
+    assert.equal(SovError.fromWire({ code: 'NOT_A_CODE' as never, message: 'x' }).code, 'INTERNAL');
   });
 });

@@ -9,19 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { SovError } from '../../sdk/errors.ts';
-import type {
-  ChatMessage,
-  EventMap,
-  EventName,
-  Profile,
-  RequestType,
-  ResultMap,
-} from '../../sdk/protocol/frames.ts';
-import {
-  openedStream,
-  relayFrameOf,
-  resultOf,
-} from '../../sdk/protocol/relay-frames.ts';
+import type { ChatMessage, EventMap, EventName, Profile, RequestType, ResultMap } from '../../sdk/protocol/frames.ts';
+import { openedStream, relayFrameOf, resultOf } from '../../sdk/protocol/relay-frames.ts';
 import { PACKAGE_ROOT } from '../helpers/relay-process.ts';
 
 const KEY = 'A'.repeat(43);
@@ -122,12 +111,7 @@ const HELLO = {
 };
 
 /** Fields a frame may leave out (older relays; pages without a room). */
-const OPTIONAL = new Set([
-  'online.memberSeq',
-  'presence.user',
-  'hello.relayId',
-  'hello.budgetSpent',
-]);
+const OPTIONAL = new Set(['online.memberSeq', 'presence.user', 'hello.relayId', 'hello.budgetSpent']);
 
 /** A value of another type than `value`'s, and null only where null is not allowed either. */
 function wrongTypeFor(value: unknown): unknown {
@@ -140,36 +124,22 @@ function wrongTypeFor(value: unknown): unknown {
 }
 
 /** `value` with the field at `keys` replaced (or left out: `undefined`), copied. */
-function breakField(
-  value: unknown,
-  keys: (string | number)[],
-  replacement: unknown,
-): unknown {
+function breakField(value: unknown, keys: (string | number)[], replacement: unknown): unknown {
   const copy = structuredClone(value);
-  let parent: Record<string | number, unknown> = copy as Record<
-    string | number,
-    unknown
-  >;
-  for (const key of keys.slice(0, -1))
-    parent = parent[key] as Record<string | number, unknown>;
+  let parent: Record<string | number, unknown> = copy as Record<string | number, unknown>;
+  for (const key of keys.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
   if (replacement === undefined) delete parent[keys.at(-1)!];
   else parent[keys.at(-1)!] = replacement;
   return copy;
 }
 
 /** The path of every field in `value`, nested objects and list items included. */
-function fieldPaths(
-  value: unknown,
-  prefix: (string | number)[] = [],
-): (string | number)[][] {
+function fieldPaths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
   if (typeof value !== 'object' || value === null) return [];
   const entries: [string | number, unknown][] = Array.isArray(value)
     ? value.map((item, index) => [index, item])
     : Object.entries(value);
-  return entries.flatMap(([key, item]) => [
-    [...prefix, key],
-    ...fieldPaths(item, [...prefix, key]),
-  ]);
+  return entries.flatMap(([key, item]) => [[...prefix, key], ...fieldPaths(item, [...prefix, key])]);
 }
 
 function refusal(run: () => unknown): SovError {
@@ -208,29 +178,15 @@ describe('replies', () => {
               sent,
               keys,
               wrongTypeFor(
-                keys.reduce<unknown>(
-                  (value, key) =>
-                    (value as Record<string | number, unknown>)[key],
-                  sent,
-                ),
+                keys.reduce<unknown>((value, key) => (value as Record<string | number, unknown>)[key], sent),
               ),
             ),
           ),
         );
-        assert.deepEqual(
-          { code: wrong.code, field: wrong.field },
-          { code: 'BAD_RELAY_FRAME', field: at },
-        );
+        assert.deepEqual({ code: wrong.code, field: wrong.field }, { code: 'BAD_RELAY_FRAME', field: at });
         // An item left out of a list leaves a shorter list, which is well-formed.
-        if (
-          typeof keys.at(-1) === 'string' &&
-          !OPTIONAL.has(`${type}.${keys.join('.')}`)
-        ) {
-          assert.equal(
-            refusal(() => resultOf(type, breakField(sent, keys, undefined)))
-              .field,
-            at,
-          );
+        if (typeof keys.at(-1) === 'string' && !OPTIONAL.has(`${type}.${keys.join('.')}`)) {
+          assert.equal(refusal(() => resultOf(type, breakField(sent, keys, undefined))).field, at);
         }
         broken++;
       }
@@ -280,14 +236,7 @@ describe('replies', () => {
   });
 
   test('a code only the SDK raises is not believed from the relay: NETWORK or TIMEOUT would make the outbox retry a refused message forever', () => {
-    for (const code of [
-      'NETWORK',
-      'TIMEOUT',
-      'CLOSED',
-      'WRONG_RELAY',
-      'BAD_RELAY_FRAME',
-      'INVALID_INPUT',
-    ]) {
+    for (const code of ['NETWORK', 'TIMEOUT', 'CLOSED', 'WRONG_RELAY', 'BAD_RELAY_FRAME', 'INVALID_INPUT']) {
       const frame = relayFrameOf(
         JSON.stringify({
           re: 7,
@@ -299,10 +248,7 @@ describe('replies', () => {
       assert.equal(frame.error.code, 'INTERNAL', code);
     }
     for (const [error, field] of [
-      [
-        { code: 'RATE_LIMITED', message: 'Wait.', retryAfterMs: '1000' },
-        'error.retryAfterMs',
-      ],
+      [{ code: 'RATE_LIMITED', message: 'Wait.', retryAfterMs: '1000' }, 'error.retryAfterMs'],
       [{ code: 7, message: 'x' }, 'error.code'],
       ['RATE_LIMITED', 'error'],
     ] as const) {
@@ -340,9 +286,7 @@ describe('replies', () => {
 describe('events', () => {
   for (const name of Object.keys(EVENTS) as (keyof typeof EVENTS)[]) {
     test(`a ${name} event as the relay sends it comes back equal, and a copy without extra fields`, () => {
-      const frame = relayFrameOf(
-        JSON.stringify({ ev: name, ...EVENTS[name], verified: true }),
-      );
+      const frame = relayFrameOf(JSON.stringify({ ev: name, ...EVENTS[name], verified: true }));
       assert.ok('event' in frame);
       assert.deepEqual(frame.event, { ev: name, ...EVENTS[name] });
     });
@@ -351,10 +295,7 @@ describe('events', () => {
       const sent = EVENTS[name];
       for (const keys of fieldPaths(sent)) {
         const at = [name, ...keys].join('.');
-        const original = keys.reduce<unknown>(
-          (value, key) => (value as Record<string | number, unknown>)[key],
-          sent,
-        );
+        const original = keys.reduce<unknown>((value, key) => (value as Record<string | number, unknown>)[key], sent);
         const wrong = relayFrameOf(
           JSON.stringify({
             ev: name,
@@ -370,29 +311,21 @@ describe('events', () => {
           },
           { re: null, code: 'BAD_RELAY_FRAME', field: at },
         );
-        if (
-          typeof keys.at(-1) === 'string' &&
-          !OPTIONAL.has(`${name}.${keys.join('.')}`)
-        ) {
+        if (typeof keys.at(-1) === 'string' && !OPTIONAL.has(`${name}.${keys.join('.')}`)) {
           const missing = relayFrameOf(
             JSON.stringify({
               ev: name,
               ...(breakField(sent, keys, undefined) as object),
             }),
           );
-          assert.ok(
-            'refused' in missing && missing.refused.field === at,
-            `${at} left out`,
-          );
+          assert.ok('refused' in missing && missing.refused.field === at, `${at} left out`);
         }
       }
     });
   }
 
   test('a presence event for a user going offline carries no profile', () => {
-    const frame = relayFrameOf(
-      JSON.stringify({ ev: 'presence', userId: 2, online: false }),
-    );
+    const frame = relayFrameOf(JSON.stringify({ ev: 'presence', userId: 2, online: false }));
     assert.ok('event' in frame);
     assert.deepEqual(frame.event, {
       ev: 'presence',
@@ -415,13 +348,9 @@ describe('events', () => {
       },
       budgetSpent: 183,
     });
-    const older = relayFrameOf(
-      JSON.stringify({ ...HELLO, relayId: undefined, budgetSpent: undefined }),
-    );
+    const older = relayFrameOf(JSON.stringify({ ...HELLO, relayId: undefined, budgetSpent: undefined }));
     assert.ok(
-      'hello' in older &&
-        older.hello.relayId === undefined &&
-        older.hello.budgetSpent === undefined,
+      'hello' in older && older.hello.relayId === undefined && older.hello.budgetSpent === undefined,
       'a relay older than ids and budgets',
     );
     for (const [keys, wrong] of [
@@ -433,12 +362,9 @@ describe('events', () => {
       [['limits', 'connectionBudget'], 1.5],
       [['limits', 'maxFrameBytes'], undefined],
     ] as const) {
-      const refused = relayFrameOf(
-        JSON.stringify(breakField(HELLO, [...keys], wrong)),
-      );
+      const refused = relayFrameOf(JSON.stringify(breakField(HELLO, [...keys], wrong)));
       assert.ok(
-        'refused' in refused &&
-          refused.refused.field === ['hello', ...keys].join('.'),
+        'refused' in refused && refused.refused.field === ['hello', ...keys].join('.'),
         `${keys.join('.')}: ${String(wrong)}`,
       );
     }
@@ -447,10 +373,7 @@ describe('events', () => {
   test('a message numbered below 1 and a user id below 0 are refused', () => {
     for (const [frame, field] of [
       [{ ev: 'message', ...message(1), seq: 0 }, 'message.seq'],
-      [
-        { ev: 'leave', room: 'general', userId: -1, memberSeq: 1 },
-        'leave.userId',
-      ],
+      [{ ev: 'leave', room: 'general', userId: -1, memberSeq: 1 }, 'leave.userId'],
       [{ ev: 'session-ended', reason: 'bored' }, 'session-ended.reason'],
     ] as const) {
       const refused = relayFrameOf(JSON.stringify(frame));
@@ -459,18 +382,14 @@ describe('events', () => {
   });
 
   test('an event this version does not know is ignored, not refused: a newer relay may add some', () => {
-    assert.deepEqual(
-      relayFrameOf('{"ev": "typing", "room": "general", "userId": 2}'),
-      { ignored: 'typing' },
-    );
+    assert.deepEqual(relayFrameOf('{"ev": "typing", "room": "general", "userId": 2}'), { ignored: 'typing' });
   });
 });
 
 describe('HTTP transport', () => {
   test('the answer to open names its stream, or nothing usable', () => {
     assert.equal(openedStream({ stream: 'abc' }), 'abc');
-    for (const body of [null, 'abc', { stream: 7 }, ['abc']])
-      assert.equal(openedStream(body), null);
+    for (const body of [null, 'abc', { stream: 7 }, ['abc']]) assert.equal(openedStream(body), null);
   });
 });
 
@@ -483,11 +402,7 @@ describe('the SDK takes what the relay sends through the parser only', () => {
       .readdirSync(sdk, { recursive: true })
       .map(String)
       .filter(
-        (file) =>
-          file.endsWith('.ts') &&
-          fs
-            .readFileSync(path.join(sdk, file), 'utf8')
-            .includes('as unknown as'),
+        (file) => file.endsWith('.ts') && fs.readFileSync(path.join(sdk, file), 'utf8').includes('as unknown as'),
       );
     assert.deepEqual(offenders, []);
   });

@@ -6,13 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { SovClient, SovError, memoryStorage } from 'sovereign-chat';
 import type { ClientMessage, Room, RoomSnapshot } from 'sovereign-chat';
-import {
-  TestClient,
-  eventually,
-  registerUser,
-  signMessage,
-  uniqueName,
-} from '../helpers/client.ts';
+import { TestClient, eventually, registerUser, signMessage, uniqueName } from '../helpers/client.ts';
 import { startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { writeHistory } from '../helpers/write-history.ts';
@@ -34,16 +28,13 @@ describe('room snapshots', { timeout: 180_000 }, () => {
     assert.equal(await first.stop(), 0);
     await writeHistory(
       first.dataDir,
-      Array.from({ length: HISTORY }, (_, i) =>
-        signMessage(writer, longRoom, `m${i + 1}`),
-      ),
+      Array.from({ length: HISTORY }, (_, i) => signMessage(writer, longRoom, `m${i + 1}`)),
     );
     relay = await startRelay({ dataDir: first.dataDir, args });
   });
   after(() => relay?.stop());
 
-  const client = (): SovClient =>
-    new SovClient({ relay: relay.url, WebSocket, storage: memoryStorage() });
+  const client = (): SovClient => new SovClient({ relay: relay.url, WebSocket, storage: memoryStorage() });
   const register = (bot: SovClient): Promise<unknown> =>
     bot.register({
       username: uniqueName('snap'),
@@ -51,8 +42,7 @@ describe('room snapshots', { timeout: 180_000 }, () => {
       firstName: 'Снимок',
       lastName: 'Test',
     });
-  const last = (snapshot: RoomSnapshot): ClientMessage =>
-    snapshot.messages.at(-1)!;
+  const last = (snapshot: RoomSnapshot): ClientMessage => snapshot.messages.at(-1)!;
 
   test("sending, its acknowledgement, the relay's copy and a received message each give a new array and new message objects; snapshots before stay as they were", async () => {
     const [a, b] = [client(), client()];
@@ -70,29 +60,14 @@ describe('room snapshots', { timeout: 180_000 }, () => {
       const pending = roomA.getSnapshot();
       assert.notEqual(pending.messages, empty.messages);
       assert.equal(last(pending).state, 'pending');
-      assert.equal(
-        events[0],
-        last(pending),
-        'the event hands out the object in the snapshot',
-      );
+      assert.equal(events[0], last(pending), 'the event hands out the object in the snapshot');
       const sent = await sending;
       assert.equal(sent.state, 'sent');
       assert.notEqual(sent, last(pending), 'pending to sent is a new object');
-      assert.equal(
-        last(pending).state,
-        'pending',
-        'the pending object handed out stays pending',
-      );
+      assert.equal(last(pending).state, 'pending', 'the pending object handed out stays pending');
       // The relay's copy brings the signature and time it stored: the reply or the copy, whichever came second, makes the last object.
-      await eventually(
-        () => last(roomA.getSnapshot()).sig !== '',
-        "the relay's copy",
-      );
-      assert.equal(
-        new Set(events).size,
-        events.length,
-        'every message event hands out a new object',
-      );
+      await eventually(() => last(roomA.getSnapshot()).sig !== '', "the relay's copy");
+      assert.equal(new Set(events).size, events.length, 'every message event hands out a new object');
       assert.equal(events.at(-1), roomA.messages.at(-1));
 
       const beforeReceiving = roomA.getSnapshot();
@@ -100,11 +75,7 @@ describe('room snapshots', { timeout: 180_000 }, () => {
       await eventually(() => roomA.messages.length === 2, "B's message at A");
       const received = roomA.getSnapshot();
       assert.notEqual(received.messages, beforeReceiving.messages);
-      assert.equal(
-        received.messages[0],
-        beforeReceiving.messages[0],
-        'a message that did not change keeps its object',
-      );
+      assert.equal(received.messages[0], beforeReceiving.messages[0], 'a message that did not change keeps its object');
       assert.equal(beforeReceiving.messages.length, 1);
       assert.equal(roomA.getSnapshot(), received, 'stable again');
       record.assertUntouched();
@@ -129,10 +100,7 @@ describe('room snapshots', { timeout: 180_000 }, () => {
         () => null,
         (error: unknown) => error,
       );
-      assert.ok(
-        failure instanceof SovError && failure.code === 'MESSAGE_TOO_BIG',
-        String(failure),
-      );
+      assert.ok(failure instanceof SovError && failure.code === 'MESSAGE_TOO_BIG', String(failure));
       const failed = room.messages.at(-1)!;
       assert.equal(failed.state, 'failed');
       const again = await room.retry(events[0]!).then(
@@ -149,11 +117,7 @@ describe('room snapshots', { timeout: 180_000 }, () => {
       );
       assert.equal(new Set(events).size, 4, 'four objects');
       assert.equal(failed.state, 'failed');
-      assert.equal(
-        events[2]!.error,
-        undefined,
-        'the retried message no longer carries the error',
-      );
+      assert.equal(events[2]!.error, undefined, 'the retried message no longer carries the error');
       assert.equal(room.messages.length, 1);
       record.assertUntouched();
     } finally {
@@ -168,14 +132,8 @@ describe('room snapshots', { timeout: 180_000 }, () => {
       const room: Room = await reader.join(longRoom);
       const record = recordSnapshots(room);
       const first = room.getSnapshot();
-      assert.ok(
-        first.hasOlder && !first.loadingOlder,
-        JSON.stringify({ ...first, messages: first.messages.length }),
-      );
-      assert.ok(
-        first.messages.length < HISTORY,
-        `${first.messages.length} messages in the first page`,
-      );
+      assert.ok(first.hasOlder && !first.loadingOlder, JSON.stringify({ ...first, messages: first.messages.length }));
+      assert.ok(first.messages.length < HISTORY, `${first.messages.length} messages in the first page`);
       const newest = last(first);
       const deadline = Date.now() + 120_000;
       while (room.hasOlder) {
@@ -184,11 +142,7 @@ describe('room snapshots', { timeout: 180_000 }, () => {
         assert.equal(room.getSnapshot().loadingOlder, true);
         const added = await loading.catch((error: unknown) => {
           // A connection cut at its budget loses the request; the next one asks again.
-          if (
-            !(error instanceof SovError) ||
-            !['NETWORK', 'TIMEOUT'].includes(error.code)
-          )
-            throw error;
+          if (!(error instanceof SovError) || !['NETWORK', 'TIMEOUT'].includes(error.code)) throw error;
           return 0;
         });
         const after = room.getSnapshot();
@@ -206,14 +160,9 @@ describe('room snapshots', { timeout: 180_000 }, () => {
         Array.from({ length: HISTORY }, (_, i) => i + 1),
       );
       assert.ok(final.messages.every((message) => message.verified));
+      assert.equal(last(final), newest, 'the newest message, unchanged, is the same object');
       assert.equal(
-        last(final),
-        newest,
-        'the newest message, unchanged, is the same object',
-      );
-      assert.equal(
-        first.messages.length < final.messages.length &&
-          first.messages[0]!.seq! > 1,
+        first.messages.length < final.messages.length && first.messages[0]!.seq! > 1,
         true,
         'the first snapshot still shows the first page only',
       );

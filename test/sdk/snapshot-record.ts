@@ -18,11 +18,7 @@ export function recordSnapshots<Snapshot>(store: Store<Snapshot>): {
   const contents: string[] = [];
   const take = (): void => {
     const snapshot = store.getSnapshot();
-    assert.equal(
-      store.getSnapshot(),
-      snapshot,
-      'getSnapshot returns the same object until something changes',
-    );
+    assert.equal(store.getSnapshot(), snapshot, 'getSnapshot returns the same object until something changes');
     if (taken.at(-1) === snapshot) return;
     assert.ok(Object.isFrozen(snapshot), 'a snapshot is frozen');
     taken.push(snapshot);
@@ -35,11 +31,7 @@ export function recordSnapshots<Snapshot>(store: Store<Snapshot>): {
     stop,
     assertUntouched() {
       taken.forEach((snapshot, i) =>
-        assert.equal(
-          described(snapshot),
-          contents[i],
-          `snapshot ${i} changed after it was handed out`,
-        ),
+        assert.equal(described(snapshot), contents[i], `snapshot ${i} changed after it was handed out`),
       );
     },
   };

@@ -4,10 +4,7 @@ import { describe, test } from 'node:test';
 import { SnapshotEmitter } from '../../sdk/snapshot.ts';
 
 /** A store of one counter and one list, the shape rooms and the client have. */
-class Counter extends SnapshotEmitter<
-  { tick: number },
-  { count: number; items: readonly string[] }
-> {
+class Counter extends SnapshotEmitter<{ tick: number }, { count: number; items: readonly string[] }> {
   count = 0;
   items: readonly string[] = [];
 
@@ -46,9 +43,7 @@ describe('SnapshotEmitter', () => {
     const counter = new Counter();
     const seen: number[] = [];
     const stop = counter.subscribe(() =>
-      seen.push(
-        counter.getSnapshot().count + counter.getSnapshot().items.length * 100,
-      ),
+      seen.push(counter.getSnapshot().count + counter.getSnapshot().items.length * 100),
     );
     counter.tick();
     counter.add('a');

@@ -120,8 +120,7 @@ describe('the state event and the client snapshot', {
         reason: 'network-lost',
       });
       const away = room.getSnapshot();
-      for (const text of ['missed 1', 'missed 2', 'missed 3'])
-        await (await writer.join(name)).send(text);
+      for (const text of ['missed 1', 'missed 2', 'missed 3']) await (await writer.join(name)).send(text);
       proxy.refuse = false;
       await eventually(() => reader.state === 'connected', 'back');
       assert.deepEqual(
@@ -131,11 +130,7 @@ describe('the state event and the client snapshot', {
       );
       await eventually(() => room.messages.length === 3, 'the missed messages');
       assert.notEqual(room.getSnapshot().messages, away.messages);
-      assert.equal(
-        away.messages.length,
-        0,
-        'the snapshot from while away still shows none',
-      );
+      assert.equal(away.messages.length, 0, 'the snapshot from while away still shows none');
 
       proxy.freeze();
       // A frozen link is noticed when a reply is due: the heartbeat's ping.
@@ -145,10 +140,7 @@ describe('the state event and the client snapshot', {
         previous: 'connected',
         reason: 'frozen',
       });
-      await eventually(
-        () => reader.state === 'connected',
-        'back after the freeze',
-      );
+      await eventually(() => reader.state === 'connected', 'back after the freeze');
       assert.deepEqual(changes[5], {
         state: 'connected',
         previous: 'reconnecting',
@@ -162,19 +154,8 @@ describe('the state event and the client snapshot', {
         reason: 'user',
       });
       assert.deepEqual(
-        clientRecord.taken
-          .map((snapshot) => snapshot.state)
-          .filter((state, i, all) => state !== all[i - 1]),
-        [
-          'disconnected',
-          'connecting',
-          'connected',
-          'reconnecting',
-          'connected',
-          'reconnecting',
-          'connected',
-          'closed',
-        ],
+        clientRecord.taken.map((snapshot) => snapshot.state).filter((state, i, all) => state !== all[i - 1]),
+        ['disconnected', 'connecting', 'connected', 'reconnecting', 'connected', 'reconnecting', 'connected', 'closed'],
       );
       clientRecord.assertUntouched();
     } finally {

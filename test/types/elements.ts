@@ -14,14 +14,7 @@ import type {
 } from '../../web-components/index.ts';
 import { fire } from '../../web-components/shared/events.ts';
 
-export function createdElementsHaveTheirClasses(): [
-  SovChat,
-  SovChatRoom,
-  SovRoster,
-  SovLogin,
-  SovProfile,
-  SovAvatar,
-] {
+export function createdElementsHaveTheirClasses(): [SovChat, SovChatRoom, SovRoster, SovLogin, SovProfile, SovAvatar] {
   const chat: SovChat = document.createElement('sov-chat');
   const room: SovChatRoom = document.createElement('sov-chat-room');
   const roster: SovRoster = document.createElement('sov-roster');
@@ -56,23 +49,13 @@ export function listenersGetTheirDetail(chat: SovChat): void {
     void unknownReason;
   });
   // Composed and bubbling, they reach the document and the window with the same types.
-  document.addEventListener(
-    'sov-profile',
-    (event) => void (event.detail.username satisfies string),
-  );
-  window.addEventListener(
-    'sov-close',
-    (event) => void (event.detail satisfies null),
-  );
+  document.addEventListener('sov-profile', (event) => void (event.detail.username satisfies string));
+  window.addEventListener('sov-close', (event) => void (event.detail satisfies null));
   // @ts-expect-error: not an event of the map, so a plain Event without `detail`
   chat.addEventListener('sov-unknown', (event) => void event.detail);
 }
 
-export function firingChecksTheDetail(
-  element: HTMLElement,
-  message: SovMessageDetail['message'],
-  user: Profile,
-): void {
+export function firingChecksTheDetail(element: HTMLElement, message: SovMessageDetail['message'], user: Profile): void {
   fire(element, 'sov-message', { room: 'general', message });
   fire(element, 'sov-login', user);
   // @ts-expect-error: a message event without its message

@@ -29,8 +29,7 @@ export interface SovEventMap {
 }
 
 export type SovEventName = keyof SovEventMap;
-export type SovEventDetail<Name extends SovEventName> =
-  SovEventMap[Name]['detail'];
+export type SovEventDetail<Name extends SovEventName> = SovEventMap[Name]['detail'];
 
 /**
  * How every component fires its events: a name from the map with a detail of its shape, bubbling
@@ -38,14 +37,8 @@ export type SovEventDetail<Name extends SovEventName> =
  * manifest's analyzer would record the dispatch inside a method as an event named after the
  * parameter, inherited by every element.
  */
-export function fire<Name extends SovEventName>(
-  element: HTMLElement,
-  name: Name,
-  detail: SovEventDetail<Name>,
-): void {
-  element.dispatchEvent(
-    new CustomEvent(name, { detail, bubbles: true, composed: true }),
-  );
+export function fire<Name extends SovEventName>(element: HTMLElement, name: Name, detail: SovEventDetail<Name>): void {
+  element.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
 }
 
 declare global {

@@ -20,8 +20,7 @@ export const formsEn = {
   'login.toLogin': 'Have an account? Sign in',
   'login.working': 'Securing your password…',
   'login.required': 'Fill in this field.',
-  'login.usernameRules':
-    '3 to 32 letters or digits; ".", "_" and "-" allowed inside.',
+  'login.usernameRules': '3 to 32 letters or digits; ".", "_" and "-" allowed inside.',
   'login.passwordShort': 'At least {n} characters.',
   'profile.id': 'ID',
   'profile.username': 'Username',
@@ -39,8 +38,7 @@ export const formsEn = {
   'profile.newPassword': 'New password',
   'profile.changePassword': 'Change password',
   'profile.wrongPassword': 'Wrong password.',
-  'profile.passwordChanged':
-    'Password changed. Your other devices were signed out.',
+  'profile.passwordChanged': 'Password changed. Your other devices were signed out.',
   'error.USERNAME_TAKEN': 'This username is taken. Try another one.',
   'error.BAD_CREDENTIALS': 'Wrong username or password.',
   'error.FILE_TOO_LARGE': 'The picture is too large (the limit is {limit}).',

@@ -14,8 +14,7 @@ export const ru: Table = {
   'login.toLogin': 'Уже есть аккаунт? Войдите',
   'login.working': 'Защищаем пароль…',
   'login.required': 'Заполните это поле.',
-  'login.usernameRules':
-    'От 3 до 32 букв или цифр; внутри можно «.», «_» и «-».',
+  'login.usernameRules': 'От 3 до 32 букв или цифр; внутри можно «.», «_» и «-».',
   'login.passwordShort': 'Не меньше {n} символов.',
   'chat.placeholder': 'Напишите сообщение…',
   'chat.send': 'Отправить',
@@ -55,8 +54,7 @@ export const ru: Table = {
   'profile.newPassword': 'Новый пароль',
   'profile.changePassword': 'Сменить пароль',
   'profile.wrongPassword': 'Неверный пароль.',
-  'profile.passwordChanged':
-    'Пароль изменён. На других устройствах выполнен выход.',
+  'profile.passwordChanged': 'Пароль изменён. На других устройствах выполнен выход.',
   'top.room': 'Комната',
   'top.join': 'Перейти',
   'top.exit': 'Выход',
@@ -77,9 +75,7 @@ export const ru: Table = {
   'error.IMAGE_TOO_LARGE': 'Картинка слишком большая для сервера.',
   'error.BAD_IMAGE': 'Сервер принимает только PNG, JPEG и WebP.',
   'error.SESSION_INVALID': 'Сеанс завершён. Войдите снова.',
-  'error.STORAGE_UNAVAILABLE':
-    'Браузер не может сохранять данные (приватный режим?).',
-  'error.BAD_RELAY_FRAME':
-    'Сервер чата прислал то, что эта страница не может прочитать. Сообщите его администратору.',
+  'error.STORAGE_UNAVAILABLE': 'Браузер не может сохранять данные (приватный режим?).',
+  'error.BAD_RELAY_FRAME': 'Сервер чата прислал то, что эта страница не может прочитать. Сообщите его администратору.',
   'error.generic': 'Что-то пошло не так: {message}',
 };

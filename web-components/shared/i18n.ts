@@ -28,27 +28,20 @@ const en = {
   'error.NETWORK': 'Cannot reach the chat server. Check your connection.',
   'error.TIMEOUT': 'The chat server did not answer in time.',
   'error.SESSION_INVALID': 'Your session has ended. Sign in again.',
-  'error.STORAGE_UNAVAILABLE':
-    'This browser cannot store data (private mode?).',
-  'error.BAD_RELAY_FRAME':
-    'The chat server sent something this page cannot read. Tell its operator.',
+  'error.STORAGE_UNAVAILABLE': 'This browser cannot store data (private mode?).',
+  'error.BAD_RELAY_FRAME': 'The chat server sent something this page cannot read. Tell its operator.',
   'error.generic': 'Something went wrong: {message}',
 } as const;
 
 type English = typeof en & typeof chatScreenEn & typeof formsEn;
 export type MessageKey = keyof English;
 export type Table = {
-  [K in MessageKey]: English[K] extends string
-    ? string
-    : { one: string; few?: string; many?: string; other: string };
+  [K in MessageKey]: English[K] extends string ? string : { one: string; few?: string; many?: string; other: string };
 };
 
 /** English is built in; Russian loads on first use (its own chunk), so nobody downloads both. */
 const TABLES: Record<Lang, Partial<Table>> = { en: en as unknown as Table };
-const loadRussian = onFirstUse(
-  () => import('./i18n-ru.ts'),
-  'the Russian words',
-);
+const loadRussian = onFirstUse(() => import('./i18n-ru.ts'), 'the Russian words');
 const LAZY: Record<Lang, () => Promise<Table>> = {
   ru: () => loadRussian().then(({ ru }) => ru),
 };
@@ -102,9 +95,7 @@ export function isMessageKey(key: string): key is MessageKey {
 }
 
 /** Adds the English words that load with lazy components (i18n-chat-screen.ts, i18n-forms.ts) before they render. */
-export function addEnglish(
-  messages: typeof chatScreenEn | typeof formsEn,
-): void {
+export function addEnglish(messages: typeof chatScreenEn | typeof formsEn): void {
   Object.assign(TABLES.en!, messages);
 }
 
@@ -115,8 +106,7 @@ export function hasTable(lang: Lang): boolean {
 export function pickLang(requested: string | null | undefined): Lang {
   const tag = requested?.toLowerCase() ?? '';
   const primary = tag.split(/[-_]/)[0]!;
-  for (const candidate of [tag, primary])
-    if (candidate && (TABLES[candidate] || LAZY[candidate])) return candidate;
+  for (const candidate of [tag, primary]) if (candidate && (TABLES[candidate] || LAZY[candidate])) return candidate;
   return 'en';
 }
 
@@ -124,31 +114,20 @@ export function pickLang(requested: string | null | undefined): Lang {
 export function langOf(element: Element): Lang {
   let node: Node | null = element;
   while (node) {
-    if (node instanceof Element && node.hasAttribute('lang'))
-      return pickLang(node.getAttribute('lang'));
+    if (node instanceof Element && node.hasAttribute('lang')) return pickLang(node.getAttribute('lang'));
     node = node.parentNode ?? (node instanceof ShadowRoot ? node.host : null);
   }
   return pickLang(document.documentElement.lang || navigator.language);
 }
 
 function fill(text: string, params: Record<string, string | number>): string {
-  return text.replace(/\{(\w+)\}/g, (whole, name: string) =>
-    name in params ? String(params[name]) : whole,
-  );
+  return text.replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
 }
 
 /** Looks up `key` in `lang`'s table and fills `{param}` placeholders; plural entries use `params.n`. */
-export function translate(
-  lang: Lang,
-  key: MessageKey,
-  params: Record<string, string | number> = {},
-): string {
+export function translate(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
   const entry = (TABLES[lang]?.[key] ?? TABLES.en![key])!;
   if (typeof entry === 'string') return fill(entry, params);
-  const category = new Intl.PluralRules(lang).select(Number(params.n ?? 0)) as
-    | 'one'
-    | 'few'
-    | 'many'
-    | 'other';
+  const category = new Intl.PluralRules(lang).select(Number(params.n ?? 0)) as 'one' | 'few' | 'many' | 'other';
   return fill(entry[category] ?? entry.other, params);
 }

@@ -42,10 +42,8 @@ export class SovAvatar extends LitElement {
   @property({ type: Number }) seed = 0;
 
   override render() {
-    if (this.src)
-      return html`<img part="image" src=${this.src} alt="" referrerpolicy="no-referrer" />`;
-    const initials =
-      [...this.name.trim()].slice(0, 1).join('').toUpperCase() || '?';
+    if (this.src) return html`<img part="image" src=${this.src} alt="" referrerpolicy="no-referrer" />`;
+    const initials = [...this.name.trim()].slice(0, 1).join('').toUpperCase() || '?';
     return html`<span part="image" aria-hidden="true">${initials}</span>`;
   }
 
@@ -53,9 +51,7 @@ export class SovAvatar extends LitElement {
     // Through CSSOM, which a strict Content-Security-Policy allows; a style="" attribute (what
     // Lit's styleMap writes on first render) it blocks. Dark enough that white initials pass AA.
     const hue = (this.seed * 137) % 360;
-    this.renderRoot
-      .querySelector('span')
-      ?.style.setProperty('background', `hsl(${hue} 55% ${AVATAR_LIGHTNESS}%)`);
+    this.renderRoot.querySelector('span')?.style.setProperty('background', `hsl(${hue} 55% ${AVATAR_LIGHTNESS}%)`);
   }
 }
 

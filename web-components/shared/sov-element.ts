@@ -1,13 +1,6 @@
 import { LitElement } from 'lit';
 import type { PropertyDeclarations } from 'lit';
-import {
-  hasTable,
-  isMessageKey,
-  langOf,
-  loadTable,
-  onTranslation,
-  translate,
-} from './i18n.ts';
+import { hasTable, isMessageKey, langOf, loadTable, onTranslation, translate } from './i18n.ts';
 import type { Lang, MessageKey } from './i18n.ts';
 import { SovError } from '../../sdk/index.ts';
 import type { SovClient } from '../../sdk/index.ts';
@@ -71,24 +64,15 @@ export class SovElement extends LitElement {
     super.scheduleUpdate();
   }
 
-  protected t(
-    key: MessageKey,
-    params?: Record<string, string | number>,
-  ): string {
+  protected t(key: MessageKey, params?: Record<string, string | number>): string {
     return translate(this.language, key, params);
   }
 
   /** Plain words for an error, in the UI language; the code stays machine-readable in events. */
-  protected errorText(
-    error: unknown,
-    params: Record<string, string | number> = {},
-  ): string {
+  protected errorText(error: unknown, params: Record<string, string | number> = {}): string {
     if (error instanceof SovError) {
       const key = `error.${error.code}`;
-      const seconds = Math.max(
-        1,
-        Math.ceil((error.retryAfterMs ?? 1000) / 1000),
-      );
+      const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
       if (isMessageKey(key)) return this.t(key, { seconds, ...params });
       return this.t('error.generic', { message: error.message });
     }

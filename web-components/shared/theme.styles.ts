@@ -42,10 +42,7 @@ export const AVATAR_LIGHTNESS = 30;
 function variables(palette: Record<string, string>): CSSResult {
   return unsafeCSS(
     Object.entries(palette)
-      .map(
-        ([name, value]) =>
-          `--_${name === 'mine-bg' ? 'mine' : name}: var(--sov-${name}, ${value});`,
-      )
+      .map(([name, value]) => `--_${name === 'mine-bg' ? 'mine' : name}: var(--sov-${name}, ${value});`)
       .join(''),
   );
 }

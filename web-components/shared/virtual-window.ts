@@ -29,9 +29,7 @@ export class VirtualWindow {
   layout(keys: readonly string[]): void {
     this.keys = keys;
     if (this.offsets.length < keys.length + 1)
-      this.offsets = new Float64Array(
-        Math.max(keys.length + 1, this.offsets.length * 2),
-      );
+      this.offsets = new Float64Array(Math.max(keys.length + 1, this.offsets.length * 2));
     let top = 0;
     for (let i = 0; i < keys.length; i++) {
       this.offsets[i] = top;
@@ -52,8 +50,7 @@ export class VirtualWindow {
   prune(): void {
     if (this.heights.size <= this.keys.length * 2) return;
     const live = new Set(this.keys);
-    for (const key of this.heights.keys())
-      if (!live.has(key)) this.heights.delete(key);
+    for (const key of this.heights.keys()) if (!live.has(key)) this.heights.delete(key);
   }
 
   get total(): number {

@@ -22,9 +22,7 @@ interface Notice {
   /** Shown after the message with this sequence number (the newest one when the notice happened). */
   afterSeq: number;
 }
-type Row =
-  | { key: string; message: ClientMessage }
-  | { key: string; notice: Notice };
+type Row = { key: string; message: ClientMessage } | { key: string; notice: Notice };
 
 /** How close to the bottom (px) still counts as "reading the newest". */
 const BOTTOM_SLACK = 48;
@@ -97,28 +95,17 @@ export class SovChatRoom extends SovElement {
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
-    if ((changed.has('client') || changed.has('room')) && this.isConnected)
-      void this.open();
+    if ((changed.has('client') || changed.has('room')) && this.isConnected) void this.open();
   }
 
   protected override updated(): void {
     // Sizes go through CSSOM: a strict Content-Security-Policy blocks style="" attributes.
-    this.renderRoot.querySelector<HTMLElement>('.spacer')!.style.height =
-      `${this.placed.total}px`;
-    this.renderRoot.querySelector<HTMLElement>('ol')!.style.transform =
-      `translateY(${this.placed.offset}px)`;
+    this.renderRoot.querySelector<HTMLElement>('.spacer')!.style.height = `${this.placed.total}px`;
+    this.renderRoot.querySelector<HTMLElement>('ol')!.style.transform = `translateY(${this.placed.offset}px)`;
     // Measure what was rendered; a row whose height differs from the estimate moves everything after it.
     let moved = false;
-    for (const row of this.renderRoot.querySelectorAll<HTMLElement>(
-      'li[data-key]',
-    )) {
-      if (
-        this.rowWindow.measure(
-          row.dataset.key!,
-          row.getBoundingClientRect().height,
-        )
-      )
-        moved = true;
+    for (const row of this.renderRoot.querySelectorAll<HTMLElement>('li[data-key]')) {
+      if (this.rowWindow.measure(row.dataset.key!, row.getBoundingClientRect().height)) moved = true;
     }
     if (moved) {
       this.rowWindow.layout(this.rows.map((row) => row.key));
@@ -185,11 +172,7 @@ export class SovChatRoom extends SovElement {
     const author = this.profiles.get(message.author);
     const name = author ? displayName(author) : `#${message.author}`;
     const mine = message.author === this.client?.user?.id;
-    const classes = [
-      'message',
-      mine ? 'mine' : '',
-      message.verified ? '' : 'unverified',
-    ].join(' ');
+    const classes = ['message', mine ? 'mine' : '', message.verified ? '' : 'unverified'].join(' ');
     return html`
       <li class=${classes} part="message" data-key=${key}>
         <sov-avatar .src=${author ? avatarSrc(this.client, author) : ''} .name=${name} .seed=${message.author}></sov-avatar>
@@ -300,10 +283,7 @@ export class SovChatRoom extends SovElement {
     this.fromBottom = null;
     // A change to a message already shown (pending to sent, say) comes as a new object: known by author and client id.
     const known = this.rows.some(
-      (row) =>
-        'message' in row &&
-        row.message.author === message.author &&
-        row.message.cid === message.cid,
+      (row) => 'message' in row && row.message.author === message.author && row.message.cid === message.cid,
     );
     this.learnAuthor(message.author);
     this.rebuild();
@@ -347,10 +327,7 @@ export class SovChatRoom extends SovElement {
     const keys = new Set<string>();
     let next = 0;
     for (const message of messages) {
-      while (
-        next < this.notices.length &&
-        (message.seq === null || this.notices[next]!.afterSeq < message.seq)
-      ) {
+      while (next < this.notices.length && (message.seq === null || this.notices[next]!.afterSeq < message.seq)) {
         const notice = this.notices[next++]!;
         rows.push({ key: notice.key, notice });
       }
@@ -363,8 +340,7 @@ export class SovChatRoom extends SovElement {
       keys.add(key);
       rows.push({ key, message });
     }
-    for (; next < this.notices.length; next++)
-      rows.push({ key: this.notices[next]!.key, notice: this.notices[next]! });
+    for (; next < this.notices.length; next++) rows.push({ key: this.notices[next]!.key, notice: this.notices[next]! });
     this.rows = rows;
     this.rowWindow.layout(rows.map((row) => row.key));
     this.rowWindow.prune();
@@ -375,15 +351,11 @@ export class SovChatRoom extends SovElement {
   private onScroll(): void {
     const list = this.list;
     // The reader moved (not the list keeping its place): free the list, and let a failed load be tried again.
-    if (
-      this.fromBottom !== null &&
-      Math.abs(this.fromBottom - list.scrollHeight + list.scrollTop) > 1
-    )
+    if (this.fromBottom !== null && Math.abs(this.fromBottom - list.scrollHeight + list.scrollTop) > 1)
       this.fromBottom = null;
     if (!this.joined?.loadingOlder) this.older = '';
     this.scrolledTo = list.scrollTop;
-    this.stickToBottom =
-      list.scrollHeight - list.scrollTop - list.clientHeight < BOTTOM_SLACK;
+    this.stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < BOTTOM_SLACK;
     if (this.stickToBottom) this.unseen = 0;
     this.requestUpdate();
   }
@@ -430,9 +402,7 @@ export class SovChatRoom extends SovElement {
     try {
       checkMessageText(textarea.value);
     } catch (error) {
-      this.composerError = this.errorText(
-        error instanceof SovError ? error : new SovError('INVALID_FIELD'),
-      );
+      this.composerError = this.errorText(error instanceof SovError ? error : new SovError('INVALID_FIELD'));
       return;
     }
     // A refusal shows on the message itself (failed, with Retry); nothing to handle here.
@@ -448,9 +418,7 @@ function linkify(text: string) {
   const parts = text.split(URL_PATTERN);
   if (parts.length === 1) return text;
   return parts.map((part, index) =>
-    index % 2 === 1
-      ? html`<a href=${part} target="_blank" rel="noopener noreferrer">${part}</a>`
-      : part,
+    index % 2 === 1 ? html`<a href=${part} target="_blank" rel="noopener noreferrer">${part}</a>` : part,
   );
 }
 

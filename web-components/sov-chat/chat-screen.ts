@@ -103,9 +103,7 @@ export class ChatScreen {
 
   private switchRoom(event: SubmitEvent): void {
     event.preventDefault();
-    const input = (event.target as HTMLFormElement).elements.namedItem(
-      'room',
-    ) as HTMLInputElement;
+    const input = (event.target as HTMLFormElement).elements.namedItem('room') as HTMLInputElement;
     try {
       this.host.element.room = normalizeRoomName(input.value.trim());
       this.update(false);

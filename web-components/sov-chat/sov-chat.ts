@@ -5,12 +5,7 @@ import { SovElement } from '../shared/sov-element.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
 import { chatStyles } from './sov-chat.styles.ts';
 import type { ChatScreen } from './chat-screen.ts';
-import {
-  DEFAULT_AVATAR_MAX_BYTES,
-  DEFAULT_ROOM,
-  SovClient,
-  onFirstUse,
-} from '../../sdk/index.ts';
+import { DEFAULT_AVATAR_MAX_BYTES, DEFAULT_ROOM, SovClient, onFirstUse } from '../../sdk/index.ts';
 import type { ConnectionState } from '../../sdk/index.ts';
 
 type Screen = 'starting' | 'login' | 'chat';
@@ -19,18 +14,9 @@ type Screen = 'starting' | 'login' | 'chat';
 // never open the profile. The chat screen (the top bar, <sov-chat-room>, <sov-roster>) starts
 // loading with the connection, so it arrives while the relay answers instead of delaying the first
 // paint (and, on networks that freeze a TCP connection after about 16 KB, on a connection of its own).
-export const loadLogin = onFirstUse(
-  () => import('../sov-login/sov-login.ts'),
-  'the sign-in form',
-);
-export const loadProfile = onFirstUse(
-  () => import('../sov-profile/sov-profile.ts'),
-  'the profile editor',
-);
-export const loadChatScreen = onFirstUse(
-  () => import('./chat-screen.ts'),
-  'the chat',
-);
+export const loadLogin = onFirstUse(() => import('../sov-login/sov-login.ts'), 'the sign-in form');
+export const loadProfile = onFirstUse(() => import('../sov-profile/sov-profile.ts'), 'the profile editor');
+export const loadChatScreen = onFirstUse(() => import('./chat-screen.ts'), 'the chat');
 
 /**
  * <sov-chat relay="wss://chat.example.org https://cdn.example.net/chat">: the whole chat in one element.
@@ -128,22 +114,15 @@ export class SovChat extends SovElement {
   private loadScreen(): void {
     const screen = this.screen;
     if (screen === 'starting') return;
-    (screen === 'login'
-      ? loadLogin()
-      : loadChatScreen().then((module) => this.showChatScreen(module))
-    ).then(
+    (screen === 'login' ? loadLogin() : loadChatScreen().then((module) => this.showChatScreen(module))).then(
       () => (this.loadError = ''),
-      (error: unknown) =>
-        this.screen === screen && (this.loadError = this.errorText(error)),
+      (error: unknown) => this.screen === screen && (this.loadError = this.errorText(error)),
     );
   }
 
   private showChatScreen(module: typeof import('./chat-screen.ts')): void {
     if (this.chatScreen) return;
-    adoptStyles(this.renderRoot as ShadowRoot, [
-      ...SovChat.elementStyles,
-      module.chatScreenStyles,
-    ]);
+    adoptStyles(this.renderRoot as ShadowRoot, [...SovChat.elementStyles, module.chatScreenStyles]);
     this.chatScreen = new module.ChatScreen({
       element: this,
       t: (key, params) => this.t(key, params),
@@ -152,9 +131,7 @@ export class SovChat extends SovElement {
       language: () => this.language,
       status: () =>
         this.connection !== 'connected'
-          ? this.t(
-              `state.${this.connection === 'closed' ? 'disconnected' : this.connection}`,
-            )
+          ? this.t(`state.${this.connection === 'closed' ? 'disconnected' : this.connection}`)
           : this.fallback
             ? this.t('state.fallback')
             : '',
@@ -180,8 +157,7 @@ export class SovChat extends SovElement {
       </div>`;
     }
     return (
-      this.chatScreen?.render() ??
-      html`${loadFailure}<p class="center" role="status">${this.t('state.connecting')}</p>`
+      this.chatScreen?.render() ?? html`${loadFailure}<p class="center" role="status">${this.t('state.connecting')}</p>`
     );
   }
 
@@ -200,8 +176,7 @@ export class SovChat extends SovElement {
     this.ownClient = client;
     this.client = client;
     const resumed = await client.resume().catch(() => false);
-    if (this.client === client)
-      this.screen = resumed && client.user ? 'chat' : 'login';
+    if (this.client === client) this.screen = resumed && client.user ? 'chat' : 'login';
   }
 
   private wire(client: SovClient): void {
@@ -214,10 +189,7 @@ export class SovChat extends SovElement {
         this.connection = state;
         if (state === 'connected' && this.loadError) this.loadScreen();
       }),
-      client.on(
-        'transport',
-        (transport) => (this.fallback = transport !== 'websocket'),
-      ),
+      client.on('transport', (transport) => (this.fallback = transport !== 'websocket')),
       client.on('login', (user) => {
         this.screen = 'chat';
         fire(this, 'sov-login', user);
@@ -227,10 +199,7 @@ export class SovChat extends SovElement {
         this.renderRoot.querySelector?.('dialog')?.close();
         fire(this, 'sov-logout', detail);
       }),
-      client.on(
-        'profile',
-        (user) => user.id === client.user?.id && this.requestUpdate(),
-      ),
+      client.on('profile', (user) => user.id === client.user?.id && this.requestUpdate()),
     );
   }
 }

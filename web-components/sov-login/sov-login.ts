@@ -47,9 +47,7 @@ export class SovLogin extends SovElement {
 
   override render() {
     const registering = this.mode === 'register';
-    const fields: Field[] = registering
-      ? ['username', 'password', 'firstName', 'lastName']
-      : ['username', 'password'];
+    const fields: Field[] = registering ? ['username', 'password', 'firstName', 'lastName'] : ['username', 'password'];
     return html`
       <form part="form" novalidate @submit=${this.submit} aria-busy=${this.busy ? 'true' : 'false'}>
         <h2>${this.t(registering ? 'login.registerTitle' : 'login.title')}</h2>
@@ -92,8 +90,7 @@ export class SovLogin extends SovElement {
   }
 
   private clearError(field: Field): void {
-    if (this.fieldErrors[field])
-      this.fieldErrors = withoutError(this.fieldErrors, field);
+    if (this.fieldErrors[field]) this.fieldErrors = withoutError(this.fieldErrors, field);
   }
 
   private async submit(event: SubmitEvent): Promise<void> {
@@ -101,18 +98,11 @@ export class SovLogin extends SovElement {
     const client = this.client;
     if (!client || this.busy) return;
     const form = event.target as HTMLFormElement;
-    const values = Object.fromEntries(new FormData(form)) as Record<
-      Field,
-      string
-    >;
-    const empty = (Object.keys(values) as Field[]).filter(
-      (field) => values[field]!.trim() === '',
-    );
+    const values = Object.fromEntries(new FormData(form)) as Record<Field, string>;
+    const empty = (Object.keys(values) as Field[]).filter((field) => values[field]!.trim() === '');
     this.formError = '';
     if (empty.length > 0) {
-      this.fieldErrors = Object.fromEntries(
-        empty.map((field) => [field, this.t('login.required')]),
-      );
+      this.fieldErrors = Object.fromEntries(empty.map((field) => [field, this.t('login.required')]));
       await this.focusField(empty[0]!);
       return;
     }
@@ -156,8 +146,7 @@ export class SovLogin extends SovElement {
     let text = this.errorText(error);
     if (error instanceof SovError && error.code === 'INVALID_FIELD') {
       if (field === 'username') text = this.t('login.usernameRules');
-      if (field === 'password')
-        text = this.t('login.passwordShort', { n: MIN_PASSWORD_LENGTH });
+      if (field === 'password') text = this.t('login.passwordShort', { n: MIN_PASSWORD_LENGTH });
     }
     this.fieldErrors = { [field]: text };
     await this.focusField(field);
@@ -173,9 +162,7 @@ function fieldOf(error: unknown): Field | undefined {
   if (!(error instanceof SovError)) return undefined;
   if (error.code === 'USERNAME_TAKEN') return 'username';
   if (error.code === 'BAD_CREDENTIALS') return undefined;
-  return error.field && error.field in LABELS
-    ? (error.field as Field)
-    : undefined;
+  return error.field && error.field in LABELS ? (error.field as Field) : undefined;
 }
 
 declare global {

@@ -11,12 +11,7 @@ import { formField, withoutError } from '../shared/form-field.ts';
 import { Subscriptions } from '../shared/subscriptions.ts';
 import '../shared/i18n-forms.ts';
 import { profileStyles } from './sov-profile.styles.ts';
-import {
-  DEFAULT_AVATAR_MAX_BYTES,
-  MIN_PASSWORD_LENGTH,
-  SovError,
-  processAvatar,
-} from '../../sdk/index.ts';
+import { DEFAULT_AVATAR_MAX_BYTES, MIN_PASSWORD_LENGTH, SovError, processAvatar } from '../../sdk/index.ts';
 import type { Profile } from '../../sdk/index.ts';
 
 type Field = 'username' | 'firstName' | 'lastName' | 'avatar';
@@ -47,8 +42,7 @@ export class SovProfile extends SovElement {
   static override styles = profileStyles;
 
   /** Largest picture accepted before resizing, in bytes (the original app's 4 MB by default). */
-  @property({ type: Number, attribute: 'max-avatar-bytes' }) maxAvatarBytes =
-    DEFAULT_AVATAR_MAX_BYTES;
+  @property({ type: Number, attribute: 'max-avatar-bytes' }) maxAvatarBytes = DEFAULT_AVATAR_MAX_BYTES;
   /** Shows a Close button that fires `sov-close`. */
   @property({ type: Boolean }) closable = false;
   @state() private user: Profile | null = null;
@@ -123,14 +117,12 @@ export class SovProfile extends SovElement {
             name: field,
             label: this.t(`profile.${field}`),
             type: 'password',
-            autocomplete:
-              field === 'currentPassword' ? 'current-password' : 'new-password',
+            autocomplete: field === 'currentPassword' ? 'current-password' : 'new-password',
             error: this.passwordErrors[field],
             disabled: busy,
             onInput: () => {
               this.passwordStatus = '';
-              if (this.passwordErrors[field])
-                this.passwordErrors = withoutError(this.passwordErrors, field);
+              if (this.passwordErrors[field]) this.passwordErrors = withoutError(this.passwordErrors, field);
             },
           }),
         )}
@@ -141,21 +133,12 @@ export class SovProfile extends SovElement {
     `;
   }
 
-  private renderField(
-    field: (typeof TEXT_FIELDS)[number],
-    user: Profile,
-    busy: boolean,
-  ) {
+  private renderField(field: (typeof TEXT_FIELDS)[number], user: Profile, busy: boolean) {
     return formField({
       name: field,
       label: this.t(`profile.${field}`),
       value: user[field],
-      autocomplete:
-        field === 'username'
-          ? 'username'
-          : field === 'firstName'
-            ? 'given-name'
-            : 'family-name',
+      autocomplete: field === 'username' ? 'username' : field === 'firstName' ? 'given-name' : 'family-name',
       error: this.errors[field],
       disabled: busy,
       onInput: () => this.clear(field),
@@ -199,28 +182,24 @@ export class SovProfile extends SovElement {
     const client = this.client;
     const user = this.user;
     if (!client || !user || this.progress !== null) return;
-    const values = Object.fromEntries(
-      new FormData(event.target as HTMLFormElement),
-    ) as Record<(typeof TEXT_FIELDS)[number], string>;
+    const values = Object.fromEntries(new FormData(event.target as HTMLFormElement)) as Record<
+      (typeof TEXT_FIELDS)[number],
+      string
+    >;
     const empty = TEXT_FIELDS.filter((field) => values[field].trim() === '');
     this.formError = '';
     this.status = '';
     if (empty.length > 0) {
-      this.errors = Object.fromEntries(
-        empty.map((field) => [field, this.t('login.required')]),
-      );
+      this.errors = Object.fromEntries(empty.map((field) => [field, this.t('login.required')]));
       return;
     }
     const change = Object.fromEntries(
-      TEXT_FIELDS.filter((field) => values[field].trim() !== user[field]).map(
-        (field) => [field, values[field].trim()],
-      ),
+      TEXT_FIELDS.filter((field) => values[field].trim() !== user[field]).map((field) => [field, values[field].trim()]),
     );
     this.progress = 0;
     try {
       let saved = user;
-      if (Object.keys(change).length > 0)
-        saved = await client.updateProfile(change);
+      if (Object.keys(change).length > 0) saved = await client.updateProfile(change);
       if (this.preview) {
         saved = await client.setAvatar(this.preview.blob, {
           onProgress: (fraction) => (this.progress = fraction),
@@ -242,10 +221,7 @@ export class SovProfile extends SovElement {
     const client = this.client;
     if (!client || this.hashing !== null) return;
     const form = event.target as HTMLFormElement;
-    const values = Object.fromEntries(new FormData(form)) as Record<
-      PasswordField,
-      string
-    >;
+    const values = Object.fromEntries(new FormData(form)) as Record<PasswordField, string>;
     this.passwordStatus = '';
     this.hashing = 0;
     try {
@@ -258,10 +234,7 @@ export class SovProfile extends SovElement {
       this.passwordStatus = this.t('profile.passwordChanged');
     } catch (error) {
       const code = error instanceof SovError ? error.code : '';
-      const field =
-        error instanceof SovError && error.field
-          ? PASSWORD_FIELD_OF[error.field]
-          : undefined;
+      const field = error instanceof SovError && error.field ? PASSWORD_FIELD_OF[error.field] : undefined;
       if (!field) this.passwordStatus = this.errorText(error);
       else {
         const text =
@@ -285,24 +258,13 @@ export class SovProfile extends SovElement {
     const field: Field | undefined =
       code === 'USERNAME_TAKEN'
         ? 'username'
-        : [
-              'BAD_IMAGE',
-              'IMAGE_TOO_LARGE',
-              'NOT_AN_IMAGE',
-              'FILE_TOO_LARGE',
-            ].includes(code)
+        : ['BAD_IMAGE', 'IMAGE_TOO_LARGE', 'NOT_AN_IMAGE', 'FILE_TOO_LARGE'].includes(code)
           ? 'avatar'
           : ((error as SovError).field as Field | undefined);
-    if (
-      field &&
-      (field === 'avatar' || (TEXT_FIELDS as readonly string[]).includes(field))
-    )
+    if (field && (field === 'avatar' || (TEXT_FIELDS as readonly string[]).includes(field)))
       this.errors = {
         ...this.errors,
-        [field]:
-          code === 'INVALID_FIELD' && field === 'username'
-            ? this.t('login.usernameRules')
-            : text,
+        [field]: code === 'INVALID_FIELD' && field === 'username' ? this.t('login.usernameRules') : text,
       };
     else this.formError = text;
   }

@@ -37,9 +37,7 @@ export class SovRoster extends SovElement {
   }
 
   override render() {
-    const sorted = [...this.people].sort((a, b) =>
-      displayName(a).localeCompare(displayName(b), this.language),
-    );
+    const sorted = [...this.people].sort((a, b) => displayName(a).localeCompare(displayName(b), this.language));
     return html`
       <h2 id="title">${this.t('roster.title')}</h2>
       <p class="count" aria-live="polite">${this.t('roster.count', { n: sorted.length })}</p>
@@ -65,9 +63,7 @@ export class SovRoster extends SovElement {
         const room = await client.join(roomName);
         if (this.client !== client || this.room !== roomName) return;
         this.people = room.online;
-        this.subscriptions.listen(
-          room.on('online', (online) => (this.people = online)),
-        );
+        this.subscriptions.listen(room.on('online', (online) => (this.people = online)));
         return;
       }
       this.subscriptions.listen(
@@ -77,16 +73,10 @@ export class SovRoster extends SovElement {
         }),
         client.on('profile', (user) => {
           if (this.people.some((person) => person.id === user.id))
-            this.people = this.people.map((person) =>
-              person.id === user.id ? user : person,
-            );
+            this.people = this.people.map((person) => (person.id === user.id ? user : person));
         }),
         // Presence missed while offline: ask again after every reconnect.
-        client.on(
-          'state',
-          ({ state }) =>
-            state === 'connected' && void this.refreshEveryone(client),
-        ),
+        client.on('state', ({ state }) => state === 'connected' && void this.refreshEveryone(client)),
       );
       await this.refreshEveryone(client);
     } catch {
@@ -94,12 +84,9 @@ export class SovRoster extends SovElement {
     }
   }
 
-  private async refreshEveryone(
-    client: NonNullable<SovElement['client']>,
-  ): Promise<void> {
+  private async refreshEveryone(client: NonNullable<SovElement['client']>): Promise<void> {
     const everyone = await client.online().catch(() => null);
-    if (everyone && this.client === client && !this.room)
-      this.people = everyone;
+    if (everyone && this.client === client && !this.room) this.people = everyone;
   }
 }
 

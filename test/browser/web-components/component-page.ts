@@ -6,11 +6,7 @@ import { SovClient } from '../../../sdk/client.ts';
 import { memoryStorage } from '../../../sdk/storage.ts';
 import type { StorageAdapter } from '../../../sdk/storage.ts';
 import '../../../web-components/index.ts';
-import {
-  loadChatScreen,
-  loadLogin,
-  loadProfile,
-} from '../../../web-components/index.ts';
+import { loadChatScreen, loadLogin, loadProfile } from '../../../web-components/index.ts';
 import type { HostileNetwork } from '../hostile-network.ts';
 import { relayInfo, uniqueName } from '../relay.ts';
 
@@ -54,8 +50,7 @@ export function mount<T extends HTMLElement>(
 ): T {
   const element = document.createElement(tag) as T;
   Object.assign(element, properties);
-  for (const [name, value] of Object.entries(attributes))
-    element.setAttribute(name, value);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
   element.style.height = '480px';
   element.style.width = '720px';
   document.body.append(element);
@@ -64,13 +59,7 @@ export function mount<T extends HTMLElement>(
 }
 
 /** A newly registered person with a signed-in client. */
-export async function person(
-  options: {
-    storage?: StorageAdapter;
-    network?: HostileNetwork;
-    firstName?: string;
-  } = {},
-) {
+export async function person(options: { storage?: StorageAdapter; network?: HostileNetwork; firstName?: string } = {}) {
   const username = uniqueName('user');
   const client = closedAfterTest(
     new SovClient({

@@ -17,21 +17,11 @@ describe('translations (web-components/shared/i18n.ts)', function () {
 
   it('counts in Russian with the right plural forms', async () => {
     await loadTable('ru');
-    expect(translate('ru', 'roster.count', { n: 1 })).to.equal(
-      '1 человек в сети',
-    );
-    expect(translate('ru', 'roster.count', { n: 3 })).to.equal(
-      '3 человека в сети',
-    );
-    expect(translate('ru', 'roster.count', { n: 5 })).to.equal(
-      '5 человек в сети',
-    );
-    expect(translate('ru', 'roster.count', { n: 21 })).to.equal(
-      '21 человек в сети',
-    );
-    expect(translate('en', 'roster.count', { n: 1 })).to.equal(
-      '1 person online',
-    );
+    expect(translate('ru', 'roster.count', { n: 1 })).to.equal('1 человек в сети');
+    expect(translate('ru', 'roster.count', { n: 3 })).to.equal('3 человека в сети');
+    expect(translate('ru', 'roster.count', { n: 5 })).to.equal('5 человек в сети');
+    expect(translate('ru', 'roster.count', { n: 21 })).to.equal('21 человек в сети');
+    expect(translate('en', 'roster.count', { n: 1 })).to.equal('1 person online');
   });
 
   it('takes a third language from registerTranslation, English for the words it lacks, and shows it at once', async () => {
@@ -52,19 +42,12 @@ describe('translations (web-components/shared/i18n.ts)', function () {
       'the Ukrainian title on the element already shown',
     );
     expect(text(roster.shadowRoot!)).to.include('0 людей в мережі');
-    expect(translate('uk', 'roster.count', { n: 3 })).to.equal(
-      '3 людини в мережі',
-    );
-    expect(translate('uk', 'chat.send')).to.equal(
-      'Send',
-      'a word it lacks, in English',
-    );
+    expect(translate('uk', 'roster.count', { n: 3 })).to.equal('3 людини в мережі');
+    expect(translate('uk', 'chat.send')).to.equal('Send', 'a word it lacks, in English');
     // Changing one built-in word keeps the rest of the language, whether its table had loaded or not.
     registerTranslation('ru', { 'chat.gap': 'Пропуск в истории.' });
     await loadTable('ru');
     expect(translate('ru', 'chat.gap')).to.equal('Пропуск в истории.');
-    expect(translate('ru', 'roster.count', { n: 5 })).to.equal(
-      '5 человек в сети',
-    );
+    expect(translate('ru', 'roster.count', { n: 5 })).to.equal('5 человек в сети');
   });
 });

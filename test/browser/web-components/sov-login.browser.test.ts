@@ -9,14 +9,7 @@ import { hostileNetwork } from '../hostile-network.ts';
 import { uniqueName } from '../relay.ts';
 import { button, field, fill, text } from '../shadow-queries.ts';
 import { until } from '../until.ts';
-import {
-  PASSWORD,
-  closedAfterTest,
-  mount,
-  person,
-  setUpComponentTests,
-  testRelay,
-} from './component-page.ts';
+import { PASSWORD, closedAfterTest, mount, person, setUpComponentTests, testRelay } from './component-page.ts';
 
 setUpComponentTests();
 
@@ -46,46 +39,26 @@ describe('<sov-login>', function () {
     expect(network.opened, 'no connection was even opened').to.equal(0);
     fill(username, 'someone');
     await login.updateComplete;
-    expect(
-      username.getAttribute('aria-invalid'),
-      'typing clears the mark',
-    ).to.equal('false');
+    expect(username.getAttribute('aria-invalid'), 'typing clears the mark').to.equal('false');
   });
 
   it('registers with progress while the password is hashed, and fires sov-login', async () => {
-    const client = closedAfterTest(
-      new SovClient({ relay: testRelay(), storage: memoryStorage() }),
-    );
-    const login = mount<SovLogin>(
-      'sov-login',
-      { client },
-      { mode: 'register' },
-    );
+    const client = closedAfterTest(new SovClient({ relay: testRelay(), storage: memoryStorage() }));
+    const login = mount<SovLogin>('sov-login', { client }, { mode: 'register' });
     await login.updateComplete;
     const root = login.shadowRoot!;
-    expect(field(root, 'Password')!.getAttribute('autocomplete')).to.equal(
-      'new-password',
-    );
-    expect(field(root, 'Username')!.getAttribute('autocomplete')).to.equal(
-      'username',
-    );
+    expect(field(root, 'Password')!.getAttribute('autocomplete')).to.equal('new-password');
+    expect(field(root, 'Username')!.getAttribute('autocomplete')).to.equal('username');
     const username = uniqueName('new');
     fill(field(root, 'Username'), username);
     fill(field(root, 'Password'), PASSWORD);
     fill(field(root, 'First name'), 'Ivan');
     fill(field(root, 'Last name'), 'Petrov');
     const loggedIn = new Promise<CustomEvent>((resolve) =>
-      document.addEventListener(
-        'sov-login',
-        (event) => resolve(event as CustomEvent),
-        { once: true },
-      ),
+      document.addEventListener('sov-login', (event) => resolve(event as CustomEvent), { once: true }),
     );
     button(root, 'Create account')!.click();
-    await until(
-      () => root.querySelector('progress') !== null,
-      'the progress bar',
-    );
+    await until(() => root.querySelector('progress') !== null, 'the progress bar');
     const event = await loggedIn;
     expect(event.detail.username).to.equal(username);
     expect(client.user?.firstName).to.equal('Ivan');
@@ -93,14 +66,8 @@ describe('<sov-login>', function () {
 
   it('says in plain words when the username is taken or the password is wrong', async () => {
     const someone = await person();
-    const client = closedAfterTest(
-      new SovClient({ relay: testRelay(), storage: memoryStorage() }),
-    );
-    const login = mount<SovLogin>(
-      'sov-login',
-      { client },
-      { mode: 'register' },
-    );
+    const client = closedAfterTest(new SovClient({ relay: testRelay(), storage: memoryStorage() }));
+    const login = mount<SovLogin>('sov-login', { client }, { mode: 'register' });
     await login.updateComplete;
     const root = login.shadowRoot!;
     fill(field(root, 'Username'), someone.username.toUpperCase());
@@ -108,27 +75,17 @@ describe('<sov-login>', function () {
     fill(field(root, 'First name'), 'Other');
     fill(field(root, 'Last name'), 'Person');
     button(root, 'Create account')!.click();
-    await until(
-      () => text(root).includes('This username is taken.'),
-      'the taken message',
-    );
-    expect(field(root, 'Username')!.getAttribute('aria-invalid')).to.equal(
-      'true',
-    );
+    await until(() => text(root).includes('This username is taken.'), 'the taken message');
+    expect(field(root, 'Username')!.getAttribute('aria-invalid')).to.equal('true');
 
     button(root, 'Have an account? Sign in')!.click();
     await login.updateComplete;
-    expect(field(root, 'Password')!.getAttribute('autocomplete')).to.equal(
-      'current-password',
-    );
+    expect(field(root, 'Password')!.getAttribute('autocomplete')).to.equal('current-password');
     fill(field(root, 'Username'), someone.username);
     fill(field(root, 'Password'), 'not the password');
     button(root, 'Sign in')!.click();
     await until(
-      () =>
-        root
-          .querySelector('[role=alert]')
-          ?.textContent?.includes('Wrong username or password.') === true,
+      () => root.querySelector('[role=alert]')?.textContent?.includes('Wrong username or password.') === true,
       'the wrong-password message',
     );
     expect(client.user).to.equal(null);
@@ -144,9 +101,7 @@ describe('<sov-login>', function () {
       if ('re' in frame) replies.push(frame);
     };
     for (let id = 1; id <= 10; id++) {
-      const authKey = btoa(
-        String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))),
-      )
+      const authKey = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))
         .replace(/\+/g, '-')
         .replace(/\//g, '_')
         .replace(/=+$/, '');
@@ -161,9 +116,7 @@ describe('<sov-login>', function () {
     }
     await until(() => replies.length === 10, 'ten refusals');
     socket.close();
-    const client = closedAfterTest(
-      new SovClient({ relay: testRelay(), storage: memoryStorage() }),
-    );
+    const client = closedAfterTest(new SovClient({ relay: testRelay(), storage: memoryStorage() }));
     const login = mount<SovLogin>('sov-login', { client });
     await login.updateComplete;
     const root = login.shadowRoot!;
@@ -171,10 +124,7 @@ describe('<sov-login>', function () {
     fill(field(root, 'Password'), PASSWORD);
     button(root, 'Sign in')!.click();
     await until(
-      () =>
-        /Too many attempts\. Try again in \d+ s\./.test(
-          root.querySelector('[role=alert]')?.textContent ?? '',
-        ),
+      () => /Too many attempts\. Try again in \d+ s\./.test(root.querySelector('[role=alert]')?.textContent ?? ''),
       'the rate-limit message',
     );
   });

@@ -6,12 +6,7 @@ import { MIN_PASSWORD_LENGTH } from '../../../sdk/client.ts';
 import type { SovProfile } from '../../../web-components/sov-profile/sov-profile.ts';
 import { button, field, fill, text } from '../shadow-queries.ts';
 import { until } from '../until.ts';
-import {
-  PASSWORD,
-  mount,
-  person,
-  setUpComponentTests,
-} from './component-page.ts';
+import { PASSWORD, mount, person, setUpComponentTests } from './component-page.ts';
 
 setUpComponentTests();
 
@@ -24,11 +19,7 @@ async function png(side: number): Promise<File> {
     pixels.data[i + 3] = 255;
   }
   canvas.getContext('2d')!.putImageData(pixels, 0, 0);
-  return new File(
-    [await canvas.convertToBlob({ type: 'image/png' })],
-    'me.png',
-    { type: 'image/png' },
-  );
+  return new File([await canvas.convertToBlob({ type: 'image/png' })], 'me.png', { type: 'image/png' });
 }
 
 function choose(input: HTMLInputElement, file: File): void {
@@ -53,43 +44,24 @@ describe('<sov-profile>', function () {
     fill(field(root, 'Username'), bob.username);
     fill(field(root, 'First name'), 'Annette');
     button(root, 'Save')!.click();
-    await until(
-      () => text(root).includes('This username is taken.'),
-      'the taken message',
-    );
-    expect(field(root, 'Username')!.getAttribute('aria-invalid')).to.equal(
-      'true',
-    );
+    await until(() => text(root).includes('This username is taken.'), 'the taken message');
+    expect(field(root, 'Username')!.getAttribute('aria-invalid')).to.equal('true');
     fill(field(root, 'Username'), ann.username);
     button(root, 'Save')!.click();
-    await until(
-      () => root.querySelector('[role=status]')?.textContent === 'Saved',
-      'Saved',
-    );
+    await until(() => root.querySelector('[role=status]')?.textContent === 'Saved', 'Saved');
     expect(ann.client.user!.firstName).to.equal('Annette');
   });
 
   it('refuses a file that is not a picture, or over max-avatar-bytes, with the limit in words', async () => {
     const ann = await person();
-    const profile = mount<SovProfile>(
-      'sov-profile',
-      { client: ann.client },
-      { 'max-avatar-bytes': String(2 * 1024) },
-    );
+    const profile = mount<SovProfile>('sov-profile', { client: ann.client }, { 'max-avatar-bytes': String(2 * 1024) });
     await profile.updateComplete;
     const root = profile.shadowRoot!;
     const input = root.querySelector<HTMLInputElement>('input[type=file]')!;
     choose(input, new File(['just text'], 'notes.png', { type: 'image/png' }));
-    await until(
-      () => text(root).includes('This file is not a picture.'),
-      'the not-a-picture message',
-    );
+    await until(() => text(root).includes('This file is not a picture.'), 'the not-a-picture message');
     choose(input, await png(400));
-    await until(
-      () =>
-        text(root).includes('The picture is too large (the limit is 2 kB).'),
-      'the too-large message',
-    );
+    await until(() => text(root).includes('The picture is too large (the limit is 2 kB).'), 'the too-large message');
   });
 
   it('previews the round avatar and uploads it with progress', async () => {
@@ -97,35 +69,21 @@ describe('<sov-profile>', function () {
     const profile = mount<SovProfile>('sov-profile', { client: ann.client });
     await profile.updateComplete;
     const root = profile.shadowRoot!;
-    choose(
-      root.querySelector<HTMLInputElement>('input[type=file]')!,
-      await png(600),
-    );
+    choose(root.querySelector<HTMLInputElement>('input[type=file]')!, await png(600));
     await until(
-      () =>
-        root
-          .querySelector('sov-avatar')
-          ?.shadowRoot?.querySelector('img')
-          ?.src.startsWith('blob:') === true,
+      () => root.querySelector('sov-avatar')?.shadowRoot?.querySelector('img')?.src.startsWith('blob:') === true,
       'the preview',
     );
-    const preview = root
-      .querySelector('sov-avatar')!
-      .shadowRoot!.querySelector('img')!;
-    const bitmap = await createImageBitmap(
-      await (await fetch(preview.src)).blob(),
-    );
+    const preview = root.querySelector('sov-avatar')!.shadowRoot!.querySelector('img')!;
+    const bitmap = await createImageBitmap(await (await fetch(preview.src)).blob());
     expect([bitmap.width, bitmap.height]).to.deep.equal([256, 256]);
     button(root, 'Save')!.click();
-    await until(
-      () => root.querySelector('progress') !== null,
-      'the upload progress',
-    );
+    await until(() => root.querySelector('progress') !== null, 'the upload progress');
     await until(() => ann.client.user!.avatar !== null, 'the uploaded avatar');
     await until(
       () =>
-        root.querySelector('sov-avatar')!.shadowRoot!.querySelector('img')!
-          .src === ann.client.avatarUrl(ann.client.user!),
+        root.querySelector('sov-avatar')!.shadowRoot!.querySelector('img')!.src ===
+        ann.client.avatarUrl(ann.client.user!),
       'the avatar from the relay',
     );
   });
@@ -139,12 +97,7 @@ describe('<sov-profile> password change', function () {
     const profile = mount<SovProfile>('sov-profile', { client: ann.client });
     await profile.updateComplete;
     const root = profile.shadowRoot!;
-    const change = async (
-      current: string,
-      next: string,
-      shown: () => boolean,
-      what: string,
-    ) => {
+    const change = async (current: string, next: string, shown: () => boolean, what: string) => {
       fill(field(root, 'Current password'), current);
       fill(field(root, 'New password'), next);
       button(root, 'Change password')!.click();
@@ -153,35 +106,20 @@ describe('<sov-profile> password change', function () {
     await change(
       PASSWORD,
       'short',
-      () =>
-        field(root, 'New password')!.getAttribute('aria-invalid') === 'true',
+      () => field(root, 'New password')!.getAttribute('aria-invalid') === 'true',
       'the too-short mark',
     );
-    expect(text(root)).to.include(
-      `At least ${MIN_PASSWORD_LENGTH} characters.`,
-    );
+    expect(text(root)).to.include(`At least ${MIN_PASSWORD_LENGTH} characters.`);
     await change(
       'not my password',
       'a brand new password',
-      () =>
-        field(root, 'Current password')!.getAttribute('aria-invalid') ===
-        'true',
+      () => field(root, 'Current password')!.getAttribute('aria-invalid') === 'true',
       'the wrong-password mark',
     );
     expect(text(root)).to.include('Wrong password.');
     const before = ann.client.user!.keys.length;
-    await change(
-      PASSWORD,
-      'a brand new password',
-      () => text(root).includes('Password changed.'),
-      'Password changed',
-    );
-    expect(ann.client.user!.keys.length, 'a new signing key').to.equal(
-      before + 1,
-    );
-    expect(
-      (field(root, 'Current password') as HTMLInputElement).value,
-      'the form is cleared',
-    ).to.equal('');
+    await change(PASSWORD, 'a brand new password', () => text(root).includes('Password changed.'), 'Password changed');
+    expect(ann.client.user!.keys.length, 'a new signing key').to.equal(before + 1);
+    expect((field(root, 'Current password') as HTMLInputElement).value, 'the form is cleared').to.equal('');
   });
 });

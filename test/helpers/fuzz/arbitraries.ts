@@ -3,13 +3,7 @@
  */
 import fc from 'fast-check';
 import { LIMITS } from '../../../sdk/protocol.ts';
-import {
-  BAD_UTF8,
-  EDGE_NUMBERS,
-  EDGE_STRINGS,
-  HOSTILE_KEYS,
-  JUNK_TYPES,
-} from './hostile-values.ts';
+import { BAD_UTF8, EDGE_NUMBERS, EDGE_STRINGS, HOSTILE_KEYS, JUNK_TYPES } from './hostile-values.ts';
 import { REQUEST_TYPES } from './protocol-promises.ts';
 import {
   type BatchSpec,
@@ -46,19 +40,17 @@ const keyArb: fc.Arbitrary<string> = fc.oneof(
 );
 
 /** Any JSON value, with hostile keys and edge-case strings and numbers. */
-export const jsonArb: fc.Arbitrary<unknown> = fc.letrec<{ json: unknown }>(
-  (tie) => ({
-    json: fc.oneof(
-      { depthSize: 'small', maxDepth: 4 },
-      fc.constant(null),
-      fc.boolean(),
-      numberArb,
-      stringArb,
-      fc.array(tie('json'), { maxLength: 5 }),
-      fc.dictionary(keyArb, tie('json'), { maxKeys: 5 }),
-    ),
-  }),
-).json;
+export const jsonArb: fc.Arbitrary<unknown> = fc.letrec<{ json: unknown }>((tie) => ({
+  json: fc.oneof(
+    { depthSize: 'small', maxDepth: 4 },
+    fc.constant(null),
+    fc.boolean(),
+    numberArb,
+    stringArb,
+    fc.array(tie('json'), { maxLength: 5 }),
+    fc.dictionary(keyArb, tie('json'), { maxKeys: 5 }),
+  ),
+})).json;
 
 const idArb: fc.Arbitrary<IdSpec> = fc.oneof(
   { weight: 80, arbitrary: fc.constant<IdSpec>({ k: 'fresh' }) },
@@ -96,15 +88,11 @@ const idArb: fc.Arbitrary<IdSpec> = fc.oneof(
 const typeArb: fc.Arbitrary<TypeSpec> = fc.oneof(
   {
     weight: 880,
-    arbitrary: fc
-      .constantFrom(...REQUEST_TYPES)
-      .map((type): TypeSpec => ({ k: 'known', type })),
+    arbitrary: fc.constantFrom(...REQUEST_TYPES).map((type): TypeSpec => ({ k: 'known', type })),
   },
   {
     weight: 80,
-    arbitrary: fc
-      .constantFrom(...JUNK_TYPES)
-      .map((type): TypeSpec => ({ k: 'junk', type })),
+    arbitrary: fc.constantFrom(...JUNK_TYPES).map((type): TypeSpec => ({ k: 'junk', type })),
   },
   { weight: 20, arbitrary: fc.constant<TypeSpec>({ k: 'none' }) },
   // Some of these (objects with a "toString" key) crashed the relay (finding 1). Not too many:
@@ -132,15 +120,11 @@ const fieldArb: fc.Arbitrary<FieldSpec> = fc.oneof(
   { weight: 12, arbitrary: fc.constant<FieldSpec>({ k: 'omit' }) },
   {
     weight: 45,
-    arbitrary: fc
-      .nat({ max: 1000 })
-      .map((pick): FieldSpec => ({ k: 'good', pick })),
+    arbitrary: fc.nat({ max: 1000 }).map((pick): FieldSpec => ({ k: 'good', pick })),
   },
   {
     weight: 8,
-    arbitrary: fc
-      .constantFrom(...REFS)
-      .map((ref): FieldSpec => ({ k: 'ref', ref })),
+    arbitrary: fc.constantFrom(...REFS).map((ref): FieldSpec => ({ k: 'ref', ref })),
   },
   {
     weight: 15,
@@ -148,15 +132,11 @@ const fieldArb: fc.Arbitrary<FieldSpec> = fc.oneof(
   },
   {
     weight: 12,
-    arbitrary: fc
-      .constantFrom<unknown>(...EDGE_STRINGS)
-      .map((value): FieldSpec => ({ k: 'value', value })),
+    arbitrary: fc.constantFrom<unknown>(...EDGE_STRINGS).map((value): FieldSpec => ({ k: 'value', value })),
   },
   {
     weight: 8,
-    arbitrary: fc
-      .constantFrom<unknown>(...EDGE_NUMBERS)
-      .map((value): FieldSpec => ({ k: 'value', value })),
+    arbitrary: fc.constantFrom<unknown>(...EDGE_NUMBERS).map((value): FieldSpec => ({ k: 'value', value })),
   },
 );
 
@@ -182,21 +162,12 @@ const textArb: fc.Arbitrary<TextSpec> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc
-      .constantFrom(
-        'hi',
-        'Привет, мир',
-        '😀👍',
-        'a\nb\tc',
-        '  spaced  ',
-        '"quoted" \\ back',
-      )
+      .constantFrom('hi', 'Привет, мир', '😀👍', 'a\nb\tc', '  spaced  ', '"quoted" \\ back')
       .map((text): TextSpec => ({ k: 'short', text })),
   },
   {
     weight: 1,
-    arbitrary: fc
-      .constantFrom(...EDGE_STRINGS)
-      .map((text): TextSpec => ({ k: 'short', text })),
+    arbitrary: fc.constantFrom(...EDGE_STRINGS).map((text): TextSpec => ({ k: 'short', text })),
   },
   {
     weight: 1,
@@ -208,15 +179,9 @@ const textArb: fc.Arbitrary<TextSpec> = fc.oneof(
       .map((r): TextSpec => ({ k: 'long', ...r })),
   },
 );
-const optionalNat = fc.option(
-  fc.oneof(fc.nat({ max: 2000 }), fc.constantFrom(0, 1, 2 ** 53 - 1)),
-  { nil: null },
-);
+const optionalNat = fc.option(fc.oneof(fc.nat({ max: 2000 }), fc.constantFrom(0, 1, 2 ** 53 - 1)), { nil: null });
 const nameArb = fc.option(
-  fc.oneof(
-    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }),
-    fc.constantFrom(...EDGE_STRINGS),
-  ),
+  fc.oneof(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }), fc.constantFrom(...EDGE_STRINGS)),
   { nil: null },
 );
 
@@ -224,15 +189,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.constant<Op>({ op: 'ping' }) },
   {
     weight: 3,
-    arbitrary: fc
-      .constantFrom('self', 'other', 'fresh')
-      .map((who): Op => ({ op: 'salt', who })),
+    arbitrary: fc.constantFrom('self', 'other', 'fresh').map((who): Op => ({ op: 'salt', who })),
   },
   {
     weight: 2,
-    arbitrary: fc
-      .constantFrom('fresh', 'fresh', 'self', 'other')
-      .map((name): Op => ({ op: 'register', name })),
+    arbitrary: fc.constantFrom('fresh', 'fresh', 'self', 'other').map((name): Op => ({ op: 'register', name })),
   },
   {
     weight: 3,
@@ -242,16 +203,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   {
     weight: 3,
-    arbitrary: fc
-      .constantFrom('self', 'stale', 'random')
-      .map((which): Op => ({ op: 'resume', which })),
+    arbitrary: fc.constantFrom('self', 'stale', 'random').map((which): Op => ({ op: 'resume', which })),
   },
   { weight: 1, arbitrary: fc.constant<Op>({ op: 'logout' }) },
   {
     weight: 1,
-    arbitrary: fc
-      .boolean()
-      .map((right): Op => ({ op: 'change-password', right })),
+    arbitrary: fc.boolean().map((right): Op => ({ op: 'change-password', right })),
   },
   {
     weight: 8,
@@ -307,9 +264,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   {
     weight: 2,
-    arbitrary: fc
-      .option(roomPick, { nil: null })
-      .map((room): Op => ({ op: 'online', room })),
+    arbitrary: fc.option(roomPick, { nil: null }).map((room): Op => ({ op: 'online', room })),
   },
 );
 const opSpecArb: fc.Arbitrary<Spec> = fc
@@ -342,12 +297,8 @@ const rawArb: fc.Arbitrary<Spec> = fc
   )
   .map((text): Spec => printable({ k: 'raw', text }));
 
-const jsonFrameArb: fc.Arbitrary<Spec> = jsonArb.map(
-  (value): Spec => printable({ k: 'json', value }),
-);
-const replayArb: fc.Arbitrary<Spec> = fc
-  .nat({ max: 10_000 })
-  .map((pick): Spec => printable({ k: 'replay', pick }));
+const jsonFrameArb: fc.Arbitrary<Spec> = jsonArb.map((value): Spec => printable({ k: 'json', value }));
+const replayArb: fc.Arbitrary<Spec> = fc.nat({ max: 10_000 }).map((pick): Spec => printable({ k: 'replay', pick }));
 
 const limit = LIMITS.maxFrameBytes;
 const hugeArb: fc.Arbitrary<Spec> = fc
@@ -355,13 +306,7 @@ const hugeArb: fc.Arbitrary<Spec> = fc
     bytes: fc.oneof(
       {
         weight: 3,
-        arbitrary: fc.constantFrom(
-          limit - 1,
-          limit,
-          limit + 1,
-          limit + 2,
-          limit - 3,
-        ),
+        arbitrary: fc.constantFrom(limit - 1, limit, limit + 1, limit + 2, limit - 3),
       },
       { weight: 4, arbitrary: fc.integer({ min: 30_000, max: limit }) },
       {
@@ -370,16 +315,7 @@ const hugeArb: fc.Arbitrary<Spec> = fc
       },
       { weight: 1, arbitrary: fc.constantFrom(256 * 1024, 1024 * 1024) },
     ),
-    where: fc.constantFrom<HugeWhere>(
-      'text',
-      'username',
-      'raw',
-      'id',
-      'type',
-      'extra',
-      'array',
-      'escapes',
-    ),
+    where: fc.constantFrom<HugeWhere>('text', 'username', 'raw', 'id', 'type', 'extra', 'array', 'escapes'),
     fill: fc.constantFrom('x', 'é', '€', '😀', ' ', '\\"', 'a€😀'),
   })
   .map((r): Spec => printable({ k: 'huge', ...r }));
@@ -406,12 +342,7 @@ const deepArb: fc.Arbitrary<Spec> = fc
 
 const utf8Arb: fc.Arbitrary<Spec> = fc
   .record({
-    before: fc.constantFrom(
-      '',
-      '{"id":1,"type":"salt","username":"',
-      '"',
-      '{"id":"u","type":"ping","x":"',
-    ),
+    before: fc.constantFrom('', '{"id":1,"type":"salt","username":"', '"', '{"id":"u","type":"ping","x":"'),
     bad: fc.oneof(
       fc.constantFrom(...BAD_UTF8),
       fc.array(fc.integer({ min: 0, max: 255 }), {
@@ -430,14 +361,7 @@ const binaryArb: fc.Arbitrary<Spec> = fc
   )
   .map((bytes): Spec => printable({ k: 'binary', bytes }));
 
-const fragInnerArb: fc.Arbitrary<Spec> = fc.oneof(
-  reqArb,
-  opSpecArb,
-  rawArb,
-  jsonFrameArb,
-  hugeArb,
-  utf8Arb,
-);
+const fragInnerArb: fc.Arbitrary<Spec> = fc.oneof(reqArb, opSpecArb, rawArb, jsonFrameArb, hugeArb, utf8Arb);
 const fragArb: fc.Arbitrary<Spec> = fc
   .record({
     inner: fragInnerArb,
@@ -463,20 +387,11 @@ export const specArb: fc.Arbitrary<Spec> = fc.oneof(
   { weight: 1, arbitrary: binaryArb },
 );
 
-export function batchArbitrary(
-  minFrames: number,
-  maxFrames: number,
-): fc.Arbitrary<BatchSpec> {
+export function batchArbitrary(minFrames: number, maxFrames: number): fc.Arbitrary<BatchSpec> {
   return fc.record({
-    reconnect: fc.oneof(
-      { weight: 1, arbitrary: fc.constant(true) },
-      { weight: 9, arbitrary: fc.constant(false) },
-    ),
+    reconnect: fc.oneof({ weight: 1, arbitrary: fc.constant(true) }, { weight: 9, arbitrary: fc.constant(false) }),
     // About one batch in 200: a flood is 3,000 pings (not counted toward a run's target).
-    flood: fc.oneof(
-      { weight: 1, arbitrary: fc.constant(true) },
-      { weight: 199, arbitrary: fc.constant(false) },
-    ),
+    flood: fc.oneof({ weight: 1, arbitrary: fc.constant(true) }, { weight: 199, arbitrary: fc.constant(false) }),
     // size 'max': lengths spread over the whole range (fast-check's default favours short arrays);
     // a failing batch can still shrink down to its guilty frame.
     specs: fc.array(specArb, {
@@ -487,11 +402,7 @@ export function batchArbitrary(
   });
 }
 
-export function roundArbitrary(
-  lanes: number,
-  minFrames: number,
-  maxFrames: number,
-): fc.Arbitrary<RoundSpec> {
+export function roundArbitrary(lanes: number, minFrames: number, maxFrames: number): fc.Arbitrary<RoundSpec> {
   return fc.array(batchArbitrary(minFrames, maxFrames), {
     minLength: lanes,
     maxLength: lanes,

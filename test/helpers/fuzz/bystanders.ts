@@ -15,10 +15,7 @@ export class Bystanders {
   readonly room = `bystanders-${process.pid.toString(36)}`;
   sent = 0;
   /** cid -> the signed message and the seq its reply gave. */
-  private readonly confirmed = new Map<
-    string,
-    { body: Record<string, unknown>; seq: number }
-  >();
+  private readonly confirmed = new Map<string, { body: Record<string, unknown>; seq: number }>();
   private running = true;
   private loop: Promise<void> = Promise.resolve();
   private ending = false;
@@ -39,18 +36,11 @@ export class Bystanders {
     const group = new Bystanders(harness, alice, bob);
     for (const person of [alice, bob]) {
       person.peer.onEvent = (event) => {
-        if (event.ev === 'message' && event.room === group.room)
-          person.received.set(event.cid, event);
+        if (event.ev === 'message' && event.room === group.room) person.received.set(event.cid, event);
       };
-      person.peer.onProblem = (problem) =>
-        harness.violation('c', 'malformed frame to a bystander', problem);
+      person.peer.onProblem = (problem) => harness.violation('c', 'malformed frame to a bystander', problem);
       person.peer.closed.then((info) => {
-        if (!group.ending)
-          harness.suspect(
-            'c',
-            'a bystander was disconnected',
-            `close ${info.code} ${info.reason}`,
-          );
+        if (!group.ending) harness.suspect('c', 'a bystander was disconnected', `close ${info.code} ${info.reason}`);
       });
       await person.peer.call('join', { room: group.room });
     }
@@ -60,15 +50,13 @@ export class Bystanders {
 
   get delivered(): number {
     let count = 0;
-    for (const cid of this.confirmed.keys())
-      if (this.alice.received.has(cid) && this.bob.received.has(cid)) count++;
+    for (const cid of this.confirmed.keys()) if (this.alice.received.has(cid) && this.bob.received.has(cid)) count++;
     return count;
   }
 
   private async chat(): Promise<void> {
     for (let turn = 0; this.running; turn++) {
-      const [from, to] =
-        turn % 2 ? [this.bob, this.alice] : [this.alice, this.bob];
+      const [from, to] = turn % 2 ? [this.bob, this.alice] : [this.alice, this.bob];
       try {
         await this.say(from, to);
       } catch (error) {
@@ -90,23 +78,14 @@ export class Bystanders {
     const body = { ...unsigned, sig: sign(from.me.privateKey, unsigned) };
     const reply = await from.peer.request('send', body);
     if (!reply.ok) {
-      this.harness.violation(
-        'c',
-        'a bystander message was refused',
-        `${reply.error?.code} ${reply.error?.message}`,
-      );
+      this.harness.violation('c', 'a bystander message was refused', `${reply.error?.code} ${reply.error?.message}`);
       return;
     }
     this.confirmed.set(body.cid, { body, seq: reply.result.seq });
     // Wait for the delivery before the next message (bounded, so that a lost message cannot stall
     // the loop; whether it arrived is judged at the end).
     const deadline = Date.now() + 30_000;
-    while (
-      !to.received.has(body.cid) &&
-      Date.now() < deadline &&
-      this.harness.relayAlive()
-    )
-      await to.peer.changed(250);
+    while (!to.received.has(body.cid) && Date.now() < deadline && this.harness.relayAlive()) await to.peer.changed(250);
   }
 
   /**
@@ -121,8 +100,7 @@ export class Bystanders {
       await this.say(this.alice, this.bob).catch(() => {});
       await this.say(this.bob, this.alice).catch(() => {});
       const deadline = Date.now() + 30_000;
-      while (this.delivered < this.confirmed.size && Date.now() < deadline)
-        await sleep(50);
+      while (this.delivered < this.confirmed.size && Date.now() < deadline) await sleep(50);
     }
     this.ending = true;
     for (const [cid, { body, seq }] of this.confirmed) {

@@ -2,31 +2,10 @@
  * Building a spec into the bytes of one or more frames, from the state of
  * the connection that sends it (its user, keys, token, clock).
  */
-import {
-  type Identity,
-  freshName,
-  kdf,
-  newKeys,
-  randomKey,
-  sign,
-} from './identities.ts';
+import { type Identity, freshName, kdf, newKeys, randomKey, sign } from './identities.ts';
 import type { Lane } from './lane.ts';
-import {
-  ALL_FIELDS,
-  type Expectation,
-  REQUEST_FIELDS,
-  type RequestId,
-  expectationFor,
-} from './protocol-promises.ts';
-import {
-  type HugeWhere,
-  type IdSpec,
-  type Op,
-  type Ref,
-  type Spec,
-  type TextSpec,
-  clip,
-} from './specs.ts';
+import { ALL_FIELDS, type Expectation, REQUEST_FIELDS, type RequestId, expectationFor } from './protocol-promises.ts';
+import { type HugeWhere, type IdSpec, type Op, type Ref, type Spec, type TextSpec, clip } from './specs.ts';
 
 /** One frame ready to go: its bytes (or fragments), what PROTOCOL.md promises for it, and state hooks. */
 export interface Outgoing {
@@ -45,14 +24,7 @@ export interface Outgoing {
   replayable: boolean;
 }
 
-const SLOW_TYPES = new Set<string>([
-  'register',
-  'login',
-  'logout',
-  'change-password',
-  'update-profile',
-  'send',
-]);
+const SLOW_TYPES = new Set<string>(['register', 'login', 'logout', 'change-password', 'update-profile', 'send']);
 
 export function outgoing(
   data: Buffer,
@@ -68,10 +40,7 @@ export function outgoing(
     expect,
     preview,
     kind,
-    slow:
-      expect.kind === 'reply' &&
-      expect.type !== null &&
-      SLOW_TYPES.has(expect.type),
+    slow: expect.kind === 'reply' && expect.type !== null && SLOW_TYPES.has(expect.type),
     replayable: false,
     ...extra,
   };
@@ -166,11 +135,7 @@ function goodValue(ctx: BuildContext, field: string, pick: number): unknown {
     case 'publicKey':
       return choose([randomKey(), newKeys().publicKey]);
     case 'token':
-      return choose([
-        randomKey(),
-        ctx.me.token,
-        ctx.staleTokens[0] ?? randomKey(),
-      ]);
+      return choose([randomKey(), ctx.me.token, ctx.staleTokens[0] ?? randomKey()]);
     case 'room':
       return roomFor(ctx, pick);
     case 'after':
@@ -196,11 +161,7 @@ function goodValue(ctx: BuildContext, field: string, pick: number): unknown {
   }
 }
 
-function idFor(
-  ctx: BuildContext,
-  spec: IdSpec,
-  frame: Record<string, unknown>,
-): void {
+function idFor(ctx: BuildContext, spec: IdSpec, frame: Record<string, unknown>): void {
   if (spec.k === 'fresh') frame.id = ctx.nextId();
   else if (spec.k === 'value') frame.id = spec.value;
 }
@@ -224,17 +185,13 @@ export function materialize(ctx: BuildContext, spec: Spec): Outgoing[] {
       // A null-prototype object, so "__proto__" and friends become real keys of the JSON.
       const frame: Record<string, unknown> = Object.create(null);
       idFor(ctx, spec.id, frame);
-      if (spec.type.k === 'known' || spec.type.k === 'junk')
-        frame.type = spec.type.type;
+      if (spec.type.k === 'known' || spec.type.k === 'junk') frame.type = spec.type.type;
       else if (spec.type.k === 'value') frame.type = spec.type.value;
       // A known type gets its own fields; anything else a spread of fields of every type.
       const names =
         spec.type.k === 'known'
           ? REQUEST_FIELDS[spec.type.type]
-          : spec.fields.map(
-              (_, i) =>
-                ALL_FIELDS[(i * 5 + spec.extra.length) % ALL_FIELDS.length]!,
-            );
+          : spec.fields.map((_, i) => ALL_FIELDS[(i * 5 + spec.extra.length) % ALL_FIELDS.length]!);
       for (const [i, field] of names.entries()) {
         const how = spec.fields[i] ?? { k: 'omit' };
         if (how.k === 'good') frame[field] = goodValue(ctx, field, how.pick);
@@ -280,50 +237,22 @@ export function materialize(ctx: BuildContext, spec: Spec): Outgoing[] {
                 : `{"id":${id},"type":${deep}}`;
       const data = Buffer.from(text);
       return [
-        outgoing(
-          data,
-          false,
-          'deep',
-          `${spec.depth} nested ${spec.open}s in ${spec.where} (${data.length} bytes)`,
-        ),
+        outgoing(data, false, 'deep', `${spec.depth} nested ${spec.open}s in ${spec.where} (${data.length} bytes)`),
       ];
     }
     case 'utf8': {
-      const data = Buffer.concat([
-        Buffer.from(spec.before),
-        Buffer.from(spec.bad),
-        Buffer.from(spec.after),
-      ]);
-      return [
-        outgoing(
-          data,
-          false,
-          'invalid-utf8',
-          `bytes ${data.toString('hex').slice(0, 120)}`,
-        ),
-      ];
+      const data = Buffer.concat([Buffer.from(spec.before), Buffer.from(spec.bad), Buffer.from(spec.after)]);
+      return [outgoing(data, false, 'invalid-utf8', `bytes ${data.toString('hex').slice(0, 120)}`)];
     }
     case 'binary': {
-      const data =
-        typeof spec.bytes === 'string'
-          ? Buffer.from(spec.bytes)
-          : Buffer.from(spec.bytes);
-      return [
-        outgoing(
-          data,
-          true,
-          'binary',
-          `binary ${data.toString('hex').slice(0, 80)}`,
-        ),
-      ];
+      const data = typeof spec.bytes === 'string' ? Buffer.from(spec.bytes) : Buffer.from(spec.bytes);
+      return [outgoing(data, true, 'binary', `binary ${data.toString('hex').slice(0, 80)}`)];
     }
     case 'frag': {
       const inner = spec.inner.k === 'frag' ? [] : materialize(ctx, spec.inner);
       const first = inner[0];
       if (!first || first.binary) return inner;
-      const cuts = [
-        ...new Set(spec.cuts.map((c) => Math.floor(c * first.data.length))),
-      ].sort((a, b) => a - b);
+      const cuts = [...new Set(spec.cuts.map((c) => Math.floor(c * first.data.length)))].sort((a, b) => a - b);
       const fragments: Buffer[] = [];
       let start = 0;
       for (const cut of cuts) {
@@ -344,12 +273,7 @@ export function materialize(ctx: BuildContext, spec: Spec): Outgoing[] {
   }
 }
 
-function hugeFrame(
-  ctx: BuildContext,
-  bytes: number,
-  where: HugeWhere,
-  fill: string,
-): Buffer {
+function hugeFrame(ctx: BuildContext, bytes: number, where: HugeWhere, fill: string): Buffer {
   const id = JSON.stringify(ctx.nextId());
   const PAD = '\u0001PAD\u0001';
   const templates: Record<HugeWhere, string> = {
@@ -366,10 +290,8 @@ function hugeFrame(
   const room = bytes - Buffer.byteLength(template) + PAD.length;
   if (room <= 0) return Buffer.from(template.replace(PAD, ''));
   let pad: string;
-  if (where === 'array')
-    pad = '1,'.repeat(Math.floor(room / 2)) + (room % 2 ? ' ' : '');
-  else if (where === 'escapes')
-    pad = '\\u0041'.repeat(Math.floor(room / 6)) + 'x'.repeat(room % 6);
+  if (where === 'array') pad = '1,'.repeat(Math.floor(room / 2)) + (room % 2 ? ' ' : '');
+  else if (where === 'escapes') pad = '\\u0041'.repeat(Math.floor(room / 6)) + 'x'.repeat(room % 6);
   else {
     // The fill may be multi-byte (or an escape): repeat it while it fits, then top up with ASCII.
     const unit = Buffer.byteLength(fill);
@@ -381,9 +303,7 @@ function hugeFrame(
 
 function textOf(spec: TextSpec): string {
   if (spec.k === 'short') return spec.text;
-  return spec.fill
-    .repeat(Math.ceil(spec.length / spec.fill.length))
-    .slice(0, spec.length);
+  return spec.fill.repeat(Math.ceil(spec.length / spec.fill.length)).slice(0, spec.length);
 }
 
 function materializeOp(ctx: BuildContext, idSpec: IdSpec, op: Op): Outgoing[] {
@@ -406,23 +326,13 @@ function materializeOp(ctx: BuildContext, idSpec: IdSpec, op: Op): Outgoing[] {
       }
       break;
     case 'salt':
-      frame.username =
-        op.who === 'self'
-          ? me.username
-          : op.who === 'other'
-            ? ctx.other.username
-            : freshName('nobody');
+      frame.username = op.who === 'self' ? me.username : op.who === 'other' ? ctx.other.username : freshName('nobody');
       break;
     case 'register': {
       const keys = newKeys();
       const identity: Identity = {
         id: 0,
-        username:
-          op.name === 'fresh'
-            ? freshName('fz')
-            : op.name === 'self'
-              ? me.username
-              : ctx.other.username,
+        username: op.name === 'fresh' ? freshName('fz') : op.name === 'self' ? me.username : ctx.other.username,
         authKey: randomKey(),
         ...keys,
         token: '',
@@ -507,8 +417,7 @@ function materializeOp(ctx: BuildContext, idSpec: IdSpec, op: Op): Outgoing[] {
           ? textOf({
               k: 'long',
               fill: '€',
-              length:
-                4000 - (op.text.k === 'short' ? op.text.text.length % 8 : 0),
+              length: 4000 - (op.text.k === 'short' ? op.text.text.length % 8 : 0),
             })
           : textOf(op.text);
       const now = Date.now();
@@ -521,21 +430,13 @@ function materializeOp(ctx: BuildContext, idSpec: IdSpec, op: Op): Outgoing[] {
         room,
         author: op.twist === 'author' ? ctx.other.id : me.id,
         cid,
-        ts:
-          op.twist === 'old'
-            ? now - 6 * 60_000
-            : op.twist === 'future'
-              ? now + 6 * 60_000
-              : now,
+        ts: op.twist === 'old' ? now - 6 * 60_000 : op.twist === 'future' ? now + 6 * 60_000 : now,
         text,
       };
       const sig =
         op.twist === 'sigGarbage'
           ? randomKey(64)
-          : sign(
-              op.twist === 'sigOther' ? newKeys().privateKey : me.privateKey,
-              message,
-            );
+          : sign(op.twist === 'sigOther' ? newKeys().privateKey : me.privateKey, message);
       Object.assign(frame, message, { sig });
       if (op.twist === 'tamper') frame.text = `${text}!`;
       if (op.twist === 'twice') twice = 'newId';
@@ -544,19 +445,10 @@ function materializeOp(ctx: BuildContext, idSpec: IdSpec, op: Op): Outgoing[] {
     }
     case 'profile':
       if (op.by === 'id' || op.by === 'both')
-        frame.userId =
-          op.who === 'self'
-            ? me.id
-            : op.who === 'other'
-              ? ctx.other.id
-              : 999_999_999;
+        frame.userId = op.who === 'self' ? me.id : op.who === 'other' ? ctx.other.id : 999_999_999;
       if (op.by === 'name' || op.by === 'both')
         frame.username =
-          op.who === 'self'
-            ? me.username
-            : op.who === 'other'
-              ? ctx.other.username
-              : freshName('nobody');
+          op.who === 'self' ? me.username : op.who === 'other' ? ctx.other.username : freshName('nobody');
       break;
     case 'update-profile': {
       const username =
@@ -572,8 +464,7 @@ function materializeOp(ctx: BuildContext, idSpec: IdSpec, op: Op): Outgoing[] {
       if (op.lastName !== null) frame.lastName = op.lastName;
       onOk = (result) => {
         const identity = lane.session?.identity;
-        if (identity && result.user.id === identity.id)
-          identity.username = result.user.username;
+        if (identity && result.user.id === identity.id) identity.username = result.user.username;
       };
       break;
     }
@@ -587,8 +478,7 @@ function materializeOp(ctx: BuildContext, idSpec: IdSpec, op: Op): Outgoing[] {
     replayable: true,
   });
   if (twice === 'no') return [first];
-  const again =
-    twice === 'sameId' ? data : jsonBytes({ ...frame, id: ctx.nextId() });
+  const again = twice === 'sameId' ? data : jsonBytes({ ...frame, id: ctx.nextId() });
   return [
     first,
     outgoing(again, false, `op:${op.op}:again`, previewBytes(again), {

@@ -131,9 +131,7 @@ export class FuzzHarness {
       const anonymous = this.options.anonymousLanes ?? 3;
       const members = this.options.memberLanes ?? 3;
       for (let i = 0; i < anonymous + members; i++)
-        this.lanes.push(
-          new Lane(this, i, i < anonymous ? 'anonymous' : 'member'),
-        );
+        this.lanes.push(new Lane(this, i, i < anonymous ? 'anonymous' : 'member'));
     }
     this.replayPool.length = 0;
     this.staleTokens.length = 0;
@@ -166,11 +164,7 @@ export class FuzzHarness {
   }
 
   relayAlive(): boolean {
-    return (
-      !this.dead &&
-      this.relay.child.exitCode === null &&
-      this.relay.child.signalCode === null
-    );
+    return !this.dead && this.relay.child.exitCode === null && this.relay.child.signalCode === null;
   }
 
   bystanderInfo(): { id: number; username: string } {
@@ -180,22 +174,12 @@ export class FuzzHarness {
     };
   }
 
-  violation(
-    invariant: Violation['invariant'],
-    what: string,
-    detail: string,
-  ): void {
+  violation(invariant: Violation['invariant'], what: string, detail: string): void {
     this.violations.push({ invariant, what, detail });
-    this.options.log?.(
-      `VIOLATION (${invariant}) ${what}: ${clip(detail, 600)}`,
-    );
+    this.options.log?.(`VIOLATION (${invariant}) ${what}: ${clip(detail, 600)}`);
   }
 
-  suspect(
-    invariant: Violation['invariant'],
-    what: string,
-    detail: string,
-  ): void {
+  suspect(invariant: Violation['invariant'], what: string, detail: string): void {
     this.suspects.push({ invariant, what, detail });
   }
 
@@ -210,19 +194,14 @@ export class FuzzHarness {
       try {
         const pong = await peer.request('ping', {}, 60_000);
         if (!pong.ok && pong.error?.code !== 'RATE_LIMITED')
-          this.violation(
-            'a',
-            'the relay answers a ping with an error',
-            JSON.stringify(pong),
-          );
+          this.violation('a', 'the relay answers a ping with an error', JSON.stringify(pong));
       } finally {
         peer.terminate();
       }
       return true;
     } catch (error) {
       await Promise.race([this.exited, sleep(10_000)]);
-      if (this.relayAlive())
-        this.violation('a', 'the relay stopped answering', String(error));
+      if (this.relayAlive()) this.violation('a', 'the relay stopped answering', String(error));
       return this.relayAlive();
     }
   }
@@ -230,8 +209,7 @@ export class FuzzHarness {
   private flushSuspects(alive: boolean): void {
     const suspects = this.suspects;
     this.suspects = [];
-    if (alive)
-      for (const s of suspects) this.violation(s.invariant, s.what, s.detail);
+    if (alive) for (const s of suspects) this.violation(s.invariant, s.what, s.detail);
   }
 
   count(group: keyof FuzzHarness['counters'], key: string, by = 1): void {
@@ -245,13 +223,7 @@ export class FuzzHarness {
     this.current.frames++;
     if (out.kind !== 'flood') this.fuzzFrames++;
     this.count('frames', out.kind.replace(/^op:.*/, 'well-formed request'));
-    if (
-      hitsKnownCrash(
-        out.fragments ? Buffer.concat(out.fragments) : out.data,
-        out.binary,
-      )
-    )
-      this.knownCrashFrames++;
+    if (hitsKnownCrash(out.fragments ? Buffer.concat(out.fragments) : out.data, out.binary)) this.knownCrashFrames++;
   }
 
   remember(data: Buffer): void {
@@ -265,31 +237,18 @@ export class FuzzHarness {
     if (!this.relayAlive()) await this.restart();
     const before = this.violations.length;
     await Promise.all(
-      this.lanes.map((lane, i) =>
-        lane.runBatch(
-          round[i] ?? { reconnect: false, flood: false, specs: [] },
-        ),
-      ),
+      this.lanes.map((lane, i) => lane.runBatch(round[i] ?? { reconnect: false, flood: false, specs: [] })),
     );
     const alive = await this.confirmAlive();
     this.flushSuspects(alive);
     if (!alive) {
       await sleep(100); // let the exit's stderr arrive
-      const stderr = this.relay
-        .stderr()
-        .trim()
-        .split('\n')
-        .slice(-12)
-        .join('\n    ');
+      const stderr = this.relay.stderr().trim().split('\n').slice(-12).join('\n    ');
       const suspects = this.lanes
-        .map(
-          (lane) =>
-            `lane ${lane.index}: ${lane.lastFrames.slice(-2).join(' | ')}`,
-        )
+        .map((lane) => `lane ${lane.index}: ${lane.lastFrames.slice(-2).join(' | ')}`)
         .join('\n    ');
       const code = this.relay.child.exitCode ?? this.relay.child.signalCode;
-      const firstLine =
-        /^(\w*Error: [^\n]*)/m.exec(this.relay.stderr())?.[1] ?? `exit ${code}`;
+      const firstLine = /^(\w*Error: [^\n]*)/m.exec(this.relay.stderr())?.[1] ?? `exit ${code}`;
       this.current.died = firstLine;
       this.violation(
         'a',
@@ -300,8 +259,7 @@ export class FuzzHarness {
       try {
         await Promise.all(this.lanes.map((lane) => lane.normalize(false)));
       } catch (error) {
-        if (this.relayAlive())
-          this.violation('a', 'the relay stopped answering', String(error));
+        if (this.relayAlive()) this.violation('a', 'the relay stopped answering', String(error));
       }
     }
     return this.violations.slice(before);
@@ -360,11 +318,7 @@ export class FuzzHarness {
       }
       this.count('other', 'disk barriers');
     } catch (error) {
-      this.suspect(
-        'a',
-        'the relay did not complete a disk barrier',
-        String(error),
-      );
+      this.suspect('a', 'the relay did not complete a disk barrier', String(error));
     }
   }
 
@@ -375,19 +329,10 @@ export class FuzzHarness {
       try {
         const peer = await Peer.connect(this.relay.wsUrl);
         const pong = await peer.request('ping');
-        if (!pong.ok)
-          this.violation(
-            'a',
-            'the relay does not answer a ping at the end',
-            JSON.stringify(pong),
-          );
+        if (!pong.ok) this.violation('a', 'the relay does not answer a ping at the end', JSON.stringify(pong));
         peer.terminate();
       } catch (error) {
-        this.violation(
-          'a',
-          'the relay does not answer a new connection at the end',
-          String(error),
-        );
+        this.violation('a', 'the relay does not answer a new connection at the end', String(error));
       }
     }
     await this.retireRelay();
@@ -406,9 +351,7 @@ export class FuzzHarness {
     const object = (map: Map<string, number>): Record<string, number> =>
       Object.fromEntries([...map].sort((a, b) => b[1] - a[1]));
     const outcomes: Record<string, Record<string, number>> = {};
-    for (const [key, value] of [...this.counters.outcomes].sort(
-      (a, b) => b[1] - a[1],
-    )) {
+    for (const [key, value] of [...this.counters.outcomes].sort((a, b) => b[1] - a[1])) {
       const [type, code] = key.split('\u0000') as [string, string];
       (outcomes[type] ??= {})[code] = value;
     }
@@ -449,11 +392,7 @@ export class FuzzHarness {
     maxFrames: number;
     shrinkBudgetMs?: number;
   }): Promise<void> {
-    const arbitrary = roundArbitrary(
-      this.lanes.length,
-      options.minFrames,
-      options.maxFrames,
-    );
+    const arbitrary = roundArbitrary(this.lanes.length, options.minFrames, options.maxFrames);
     const startFrames = this.fuzzFrames;
     let round = 0;
     for (let chunk = 0; this.fuzzFrames < options.frames; chunk++) {
@@ -463,25 +402,16 @@ export class FuzzHarness {
         round > 0
           ? (this.fuzzFrames - startFrames) / round
           : (this.lanes.length * (options.minFrames + options.maxFrames)) / 2;
-      const numRuns = Math.max(
-        1,
-        Math.ceil((options.frames - this.fuzzFrames) / Math.max(1, average)),
-      );
+      const numRuns = Math.max(1, Math.ceil((options.frames - this.fuzzFrames) / Math.max(1, average)));
       await fc.assert(
         fc.asyncProperty(arbitrary, async (spec) => {
           // While shrinking, stop after the budget: fast-check then reports the smallest failure so far.
-          if (
-            failedAt !== null &&
-            Date.now() - failedAt > (options.shrinkBudgetMs ?? 60_000)
-          )
-            return;
+          if (failedAt !== null && Date.now() - failedAt > (options.shrinkBudgetMs ?? 60_000)) return;
           const violations = await this.runRound(spec);
           round++;
           if (violations.length === 0) return;
           failedAt ??= Date.now();
-          throw new Error(
-            `invariant violations in this round:\n${formatViolations(violations, 5)}`,
-          );
+          throw new Error(`invariant violations in this round:\n${formatViolations(violations, 5)}`);
         }),
         { seed: options.seed + chunk, numRuns, endOnFailure: false },
       );

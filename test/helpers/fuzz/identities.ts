@@ -42,15 +42,10 @@ export function sign(
     text: string;
   },
 ): string {
-  return crypto
-    .sign(null, signedBytes(message), privateKey)
-    .toString('base64url');
+  return crypto.sign(null, signedBytes(message), privateKey).toString('base64url');
 }
 
-export async function registerIdentity(
-  peer: Peer,
-  prefix: string,
-): Promise<Identity> {
+export async function registerIdentity(peer: Peer, prefix: string): Promise<Identity> {
   const keys = newKeys();
   const username = freshName(prefix);
   const authKey = randomKey();

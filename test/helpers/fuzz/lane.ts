@@ -4,14 +4,7 @@
  */
 import { CLOSE_CODES } from '../../../sdk/protocol.ts';
 import { unreadFrameCode } from '../relay-process.ts';
-import {
-  AUTO_JOINED,
-  type BuildContext,
-  type Outgoing,
-  jsonBytes,
-  materialize,
-  outgoing,
-} from './frames.ts';
+import { AUTO_JOINED, type BuildContext, type Outgoing, jsonBytes, materialize, outgoing } from './frames.ts';
 import { type Identity, registerIdentity } from './identities.ts';
 import type { FuzzHarness } from './harness.ts';
 import { Peer, type ReplyFrame, reKey } from './peer.ts';
@@ -94,11 +87,7 @@ export class Lane {
       if (event.ev === 'session-ended') this.session = null;
     };
     this.peer.onProblem = (problem) =>
-      this.harness.violation(
-        'b',
-        'malformed frame from the relay',
-        `lane ${this.index}: ${problem}`,
-      );
+      this.harness.violation('b', 'malformed frame from the relay', `lane ${this.index}: ${problem}`);
     this.ledger.clear();
     this.nullQueue = [];
     this.outstanding = 0;
@@ -109,10 +98,7 @@ export class Lane {
 
   async setUp(): Promise<void> {
     const setup = await Peer.connect(this.harness.relay.wsUrl, this.address);
-    this.account = await registerIdentity(
-      setup,
-      this.kind === 'anonymous' ? 'anon' : 'memb',
-    );
+    this.account = await registerIdentity(setup, this.kind === 'anonymous' ? 'anon' : 'memb');
     setup.terminate();
     await this.normalize(true);
   }
@@ -143,9 +129,7 @@ export class Lane {
       this.account = await registerIdentity(this.peer, 'memb');
     }
     this.session = { id: this.account.id, identity: this.account };
-    await Promise.all(
-      AUTO_JOINED.map((room) => this.peer.request('join', { room, limit: 0 })),
-    );
+    await Promise.all(AUTO_JOINED.map((room) => this.peer.request('join', { room, limit: 0 })));
   }
 
   nextId(): RequestId {
@@ -175,8 +159,7 @@ export class Lane {
       );
       return;
     }
-    if (typeof reply.re === 'string' && this.barrierIds.delete(reply.re))
-      return;
+    if (typeof reply.re === 'string' && this.barrierIds.delete(reply.re)) return;
     this.answered++;
     const code = reply.ok ? 'ok' : reply.error!.code;
     this.harness.count('replies', code);
@@ -190,9 +173,7 @@ export class Lane {
     if (reply.re === null) {
       // Frames without a usable id are answered at once, in order; if a reply went missing the
       // next one belongs to a later frame: the earliest one it fits.
-      const fits = this.nullQueue.findIndex(
-        (p) => this.problemWith(p, reply) === null,
-      );
+      const fits = this.nullQueue.findIndex((p) => this.problemWith(p, reply) === null);
       const pending = this.nullQueue.splice(Math.max(fits, 0), 1)[0];
       if (!pending) return extra();
       this.outstanding--;
@@ -206,8 +187,7 @@ export class Lane {
     this.outstanding--;
     if (group.replies.length === group.pendings.length) {
       this.ledger.delete(key);
-      for (const [pending, answer] of this.pair(group))
-        if (answer) this.settlePair(pending, answer);
+      for (const [pending, answer] of this.pair(group)) if (answer) this.settlePair(pending, answer);
     }
   }
 
@@ -216,10 +196,7 @@ export class Lane {
    * are paired with them the way that explains the most replies; with `fastFirst`, among equally
    * good pairings, the one that leaves the fewest fast frames unanswered.
    */
-  private pair(
-    group: Group,
-    fastFirst = false,
-  ): [Pending, ReplyFrame | null][] {
+  private pair(group: Group, fastFirst = false): [Pending, ReplyFrame | null][] {
     const { pendings, replies } = group;
     if (pendings.length === 1) return [[pendings[0]!, replies[0] ?? null]];
     let best: { score: number; order: number[] } = {
@@ -242,8 +219,7 @@ export class Lane {
         if (value > best.score) best = { score: value, order };
         return;
       }
-      for (const [i, next] of rest.entries())
-        permute([...prefix, next], [...rest.slice(0, i), ...rest.slice(i + 1)]);
+      for (const [i, next] of rest.entries()) permute([...prefix, next], [...rest.slice(0, i), ...rest.slice(i + 1)]);
     };
     if (pendings.length <= 6)
       permute(
@@ -265,47 +241,36 @@ export class Lane {
       );
       return;
     }
-    const type =
-      pending.out.expect.kind === 'reply' ? pending.out.expect.type : null;
-    if (pending.out.kind !== 'flood')
-      this.harness.count(
-        'outcomes',
-        `${type ?? '(no valid type)'}\u0000${code}`,
-      );
+    const type = pending.out.expect.kind === 'reply' ? pending.out.expect.type : null;
+    if (pending.out.kind !== 'flood') this.harness.count('outcomes', `${type ?? '(no valid type)'}\u0000${code}`);
     if (reply.ok) {
       pending.out.onOk?.(reply.result);
       // What any frame of these types does to the session, whoever built it.
       if (type === 'register' || type === 'login' || type === 'resume')
         this.session ??= { id: reply.result.user.id, identity: null };
       if (type === 'logout') this.session = null;
-    } else if (code === 'ALREADY_AUTHENTICATED')
-      this.session ??= { id: -1, identity: null };
+    } else if (code === 'ALREADY_AUTHENTICATED') this.session ??= { id: -1, identity: null };
     else if (code === 'NOT_AUTHENTICATED') this.session = null;
   }
 
   /** What is wrong with `reply` as the answer to `pending`, or null. */
   private problemWith(pending: Pending, reply: ReplyFrame): string | null {
     const expect = pending.out.expect;
-    if (expect.kind !== 'reply')
-      return 'a reply to a frame that should have closed the connection';
+    if (expect.kind !== 'reply') return 'a reply to a frame that should have closed the connection';
     if (reply.ok) {
-      if (expect.codes !== null)
-        return `an ok reply to a frame PROTOCOL.md refuses (${expect.why})`;
+      if (expect.codes !== null) return `an ok reply to a frame PROTOCOL.md refuses (${expect.why})`;
       const optional = OPTIONAL_RESULT_KEYS[expect.type!] ?? [];
       const keys = Object.keys(reply.result)
         .filter((key) => !optional.includes(key))
         .sort()
         .join(',');
       const documented = [...RESULT_KEYS[expect.type!]].sort().join(',');
-      return keys === documented
-        ? null
-        : `a ${expect.type} result with fields {${keys}}, documented {${documented}}`;
+      return keys === documented ? null : `a ${expect.type} result with fields {${keys}}, documented {${documented}}`;
     }
     const code = reply.error!.code;
     if (code === 'RATE_LIMITED') return null;
     if (!RELAY_ERROR_CODES.has(code)) return `undocumented error code ${code}`;
-    if (code === 'INTERNAL')
-      return 'INTERNAL error (PROTOCOL.md: "a relay bug")';
+    if (code === 'INTERNAL') return 'INTERNAL error (PROTOCOL.md: "a relay bug")';
     if (expect.codes !== null && !expect.codes.includes(code))
       return `${code} for a frame that should get ${expect.codes.join(' or ')} (${expect.why})`;
     return null;
@@ -356,11 +321,7 @@ export class Lane {
       }
     }
     if (terminal) frames.push(terminal);
-    harness.count(
-      'frames',
-      'skipped (a second connection-ending frame in one batch)',
-      skippedTerminals,
-    );
+    harness.count('frames', 'skipped (a second connection-ending frame in one batch)', skippedTerminals);
 
     let sentBytes = 0;
     let index = 0;
@@ -399,12 +360,7 @@ export class Lane {
   private floodFrames(ctx: BuildContext): Outgoing[] {
     // --rate 1000 gives bursts of 2000: 3,000 pings sent at once outrun it by far.
     return Array.from({ length: 3000 }, () =>
-      outgoing(
-        jsonBytes({ id: ctx.nextId(), type: 'ping' }),
-        false,
-        'flood',
-        'ping',
-      ),
+      outgoing(jsonBytes({ id: ctx.nextId(), type: 'ping' }), false, 'flood', 'ping'),
     );
   }
 
@@ -420,8 +376,7 @@ export class Lane {
    *   then another ping barrier.
    */
   private async settle(): Promise<void> {
-    const waiting = (): boolean =>
-      this.outstanding > 0 || this.expectedClose !== null;
+    const waiting = (): boolean => this.outstanding > 0 || this.expectedClose !== null;
     let seen = this.answered;
     while (waiting() && !this.peer.closeInfo) {
       await this.peer.changed(250);
@@ -431,10 +386,7 @@ export class Lane {
       }
       if (!(await this.pingBarrier())) break;
       if (this.answered !== seen) continue; // replies came meanwhile: keep waiting normally
-      this.dropOverdue(
-        (p) => !p.out.slow,
-        'no reply (a ping sent later was answered)',
-      );
+      this.dropOverdue((p) => !p.out.slow, 'no reply (a ping sent later was answered)');
       if (this.expectedClose && this.outstanding === 0) {
         this.harness.violation(
           'b',
@@ -446,17 +398,10 @@ export class Lane {
       if (this.outstanding === 0) break;
       await this.harness.diskBarrier();
       if (!(await this.pingBarrier())) break;
-      this.dropOverdue(
-        () => true,
-        'no reply (later disk writes and a later ping were answered)',
-      );
+      this.dropOverdue(() => true, 'no reply (later disk writes and a later ping were answered)');
     }
     if (this.peer.closeInfo) await this.checkClose();
-    else if (this.outstanding > 0)
-      this.dropOverdue(
-        () => true,
-        'no reply, and the connection stopped answering pings',
-      );
+    else if (this.outstanding > 0) this.dropOverdue(() => true, 'no reply, and the connection stopped answering pings');
     this.expectedClose = null;
   }
 
@@ -505,8 +450,7 @@ export class Lane {
       group.pendings = group.pendings.filter((p) => !unanswered.includes(p));
       if (group.replies.length === group.pendings.length) {
         this.ledger.delete(key);
-        for (const [pending, reply] of this.pair(group))
-          if (reply) this.settlePair(pending, reply);
+        for (const [pending, reply] of this.pair(group)) if (reply) this.settlePair(pending, reply);
       }
     }
     this.outstanding -= overdue.length;
@@ -529,22 +473,18 @@ export class Lane {
     this.harness.count('closes', String(info.code));
     // Frames still waiting lost their replies to the close; PROTOCOL.md allows that.
     for (const group of this.ledger.values())
-      for (const [pending, reply] of this.pair(group))
-        if (reply) this.settlePair(pending, reply);
+      for (const [pending, reply] of this.pair(group)) if (reply) this.settlePair(pending, reply);
     this.ledger.clear();
     this.nullQueue = [];
     this.outstanding = 0;
     if (this.closing) return;
-    const flood =
-      info.code === CLOSE_CODES.POLICY && this.rateLimited >= FLOOD_STRIKES;
+    const flood = info.code === CLOSE_CODES.POLICY && this.rateLimited >= FLOOD_STRIKES;
     if (flood) return;
     const expectedCode = this.expectedClose?.unread
       ? unreadFrameCode(this.harness.relay, this.expectedClose.unread)
       : this.expectedClose?.code;
     if (this.expectedClose && info.code === expectedCode) return;
-    const expected = this.expectedClose
-      ? `${expectedCode} (${this.expectedClose.why})`
-      : 'no close';
+    const expected = this.expectedClose ? `${expectedCode} (${this.expectedClose.why})` : 'no close';
     const what =
       info.code === CLOSE_CODES.POLICY
         ? `closed with 1008 after only ${this.rateLimited} RATE_LIMITED replies`

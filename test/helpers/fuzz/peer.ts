@@ -17,27 +17,18 @@ export interface ReplyFrame {
     seq?: number;
   };
 }
-function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
     new Promise<T>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${what}`)),
-        ms,
-      );
+      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
     }),
   ]);
 }
 
-export const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
-export const reKey = (re: unknown): string =>
-  re === null ? 'null' : `${typeof re}:${String(re)}`;
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const reKey = (re: unknown): string => (re === null ? 'null' : `${typeof re}:${String(re)}`);
 
 /** A WebSocket to the relay that reads every frame and hands replies and events on. */
 export class Peer {
@@ -54,9 +45,7 @@ export class Peer {
 
   private constructor(readonly socket: WebSocket) {
     socket.on('error', () => {}); // dropped connections are expected; the close code is checked
-    socket.on('message', (data, isBinary) =>
-      this.receive(data as Buffer, isBinary),
-    );
+    socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
     this.closed = new Promise((resolve) =>
       socket.once('close', (code, reason) => {
         this.closeInfo = { code, reason: reason.toString() };
@@ -119,25 +108,15 @@ export class Peer {
     try {
       frame = JSON.parse(data.toString('utf8'));
     } catch {
-      this.onProblem(
-        `the relay sent a frame that is not JSON: ${clip(data.toString('utf8'), 100)}`,
-      );
+      this.onProblem(`the relay sent a frame that is not JSON: ${clip(data.toString('utf8'), 100)}`);
       this.wake();
       return;
     }
-    if (
-      typeof frame === 'object' &&
-      frame !== null &&
-      typeof frame.ev === 'string'
-    ) {
-      if (!EVENT_NAMES.has(frame.ev))
-        this.onProblem(
-          `undocumented event ${clip(JSON.stringify(frame.ev), 40)}`,
-        );
+    if (typeof frame === 'object' && frame !== null && typeof frame.ev === 'string') {
+      if (!EVENT_NAMES.has(frame.ev)) this.onProblem(`undocumented event ${clip(JSON.stringify(frame.ev), 40)}`);
       this.onEvent(frame);
     } else if (typeof frame === 'object' && frame !== null && 're' in frame) {
-      const helper =
-        typeof frame.re === 'string' ? this.helpers.get(frame.re) : undefined;
+      const helper = typeof frame.re === 'string' ? this.helpers.get(frame.re) : undefined;
       if (helper) {
         this.helpers.delete(frame.re);
         helper(frame);
@@ -150,17 +129,11 @@ export class Peer {
   }
 
   /** A request of the harness itself (ids start with "~h", which no generated id uses). */
-  request(
-    type: string,
-    fields: Record<string, unknown> = {},
-    ms = 60_000,
-  ): Promise<ReplyFrame> {
+  request(type: string, fields: Record<string, unknown> = {}, ms = 60_000): Promise<ReplyFrame> {
     const id = `~h${++this.helperIds}`;
     const reply = new Promise<ReplyFrame>((resolve, reject) => {
       this.helpers.set(id, resolve);
-      this.closed.then(() =>
-        reject(new Error(`connection closed before the reply to ${type}`)),
-      );
+      this.closed.then(() => reject(new Error(`connection closed before the reply to ${type}`)));
     });
     this.socket.send(JSON.stringify({ id, type, ...fields }));
     return withTimeout(reply, ms, `the reply to ${type}`);
@@ -168,10 +141,7 @@ export class Peer {
 
   async call(type: string, fields: Record<string, unknown> = {}): Promise<any> {
     const reply = await this.request(type, fields);
-    if (!reply.ok)
-      throw new Error(
-        `${type} failed: ${reply.error?.code} ${reply.error?.message}`,
-      );
+    if (!reply.ok) throw new Error(`${type} failed: ${reply.error?.code} ${reply.error?.message}`);
     return reply.result;
   }
 

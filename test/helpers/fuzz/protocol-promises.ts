@@ -30,15 +30,7 @@ export type RequestType = (typeof REQUEST_TYPES)[number];
 export const REQUEST_FIELDS: Record<RequestType, readonly string[]> = {
   ping: [],
   salt: ['username'],
-  register: [
-    'username',
-    'firstName',
-    'lastName',
-    'kdf',
-    'authKey',
-    'keySalt',
-    'publicKey',
-  ],
+  register: ['username', 'firstName', 'lastName', 'kdf', 'authKey', 'keySalt', 'publicKey'],
   login: ['username', 'authKey'],
   resume: ['token'],
   logout: [],
@@ -62,17 +54,7 @@ export const RESULT_KEYS: Record<RequestType, readonly string[]> = {
   resume: ['expiresAt', 'user'],
   logout: [],
   'change-password': ['user'],
-  join: [
-    'room',
-    'seq',
-    'gap',
-    'messages',
-    'older',
-    'more',
-    'online',
-    'onlineNext',
-    'memberSeq',
-  ],
+  join: ['room', 'seq', 'gap', 'messages', 'older', 'more', 'online', 'onlineNext', 'memberSeq'],
   history: ['room', 'messages', 'more'],
   leave: [],
   send: ['seq'],
@@ -81,20 +63,10 @@ export const RESULT_KEYS: Record<RequestType, readonly string[]> = {
   online: ['users', 'next'],
 };
 /** Keys a result has only sometimes: `online` says its room's member number when asked about a room. */
-export const OPTIONAL_RESULT_KEYS: Partial<
-  Record<RequestType, readonly string[]>
-> = { online: ['memberSeq'] };
+export const OPTIONAL_RESULT_KEYS: Partial<Record<RequestType, readonly string[]>> = { online: ['memberSeq'] };
 
 /** The "Events" table. */
-export const EVENT_NAMES = new Set([
-  'hello',
-  'message',
-  'join',
-  'leave',
-  'presence',
-  'profile',
-  'session-ended',
-]);
+export const EVENT_NAMES = new Set(['hello', 'message', 'join', 'leave', 'presence', 'profile', 'session-ended']);
 
 /** Every code a relay may put in a reply: the "Errors" table, read from PROTOCOL.md itself. */
 export const RELAY_ERROR_CODES: ReadonlySet<string> = documentedErrorCodes();
@@ -131,14 +103,8 @@ export type Expectation =
 
 /** "`id` is a non-negative integer or a string of 1-64 characters" (characters as JS counts them; see the report). */
 export function usableId(value: unknown): RequestId | null {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
-    return value;
-  if (
-    typeof value === 'string' &&
-    value.length >= 1 &&
-    value.length <= LIMITS.maxRequestIdLength
-  )
-    return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === 'string' && value.length >= 1 && value.length <= LIMITS.maxRequestIdLength) return value;
   return null;
 }
 
@@ -250,46 +216,23 @@ export function hitsKnownCrash(data: Buffer, binary: boolean): boolean {
 
 /** Checks a reply's shape against PROTOCOL.md; returns what is wrong, or null. */
 export function replyShapeProblem(frame: any): string | null {
-  if (
-    !('re' in frame) ||
-    !(
-      frame.re === null ||
-      typeof frame.re === 'string' ||
-      typeof frame.re === 'number'
-    )
-  )
+  if (!('re' in frame) || !(frame.re === null || typeof frame.re === 'string' || typeof frame.re === 'number'))
     return 're missing or of the wrong type';
   if (typeof frame.ok !== 'boolean') return 'ok is not a boolean';
   if (frame.ok) {
-    if (
-      typeof frame.result !== 'object' ||
-      frame.result === null ||
-      Array.isArray(frame.result)
-    )
+    if (typeof frame.result !== 'object' || frame.result === null || Array.isArray(frame.result))
       return 'result is not an object';
     return null;
   }
   const error = frame.error;
-  if (typeof error !== 'object' || error === null)
-    return 'error is not an object';
-  if (
-    typeof error.code !== 'string' ||
-    typeof error.message !== 'string' ||
-    error.message === ''
-  )
+  if (typeof error !== 'object' || error === null) return 'error is not an object';
+  if (typeof error.code !== 'string' || typeof error.message !== 'string' || error.message === '')
     return 'error without code or message';
-  for (const key of Object.keys(error))
-    if (!ERROR_KEYS.has(key)) return `undocumented error field ${key}`;
-  if ('field' in error && typeof error.field !== 'string')
-    return 'error.field is not a string';
-  if (
-    'retryAfterMs' in error &&
-    !(Number.isSafeInteger(error.retryAfterMs) && error.retryAfterMs > 0)
-  )
+  for (const key of Object.keys(error)) if (!ERROR_KEYS.has(key)) return `undocumented error field ${key}`;
+  if ('field' in error && typeof error.field !== 'string') return 'error.field is not a string';
+  if ('retryAfterMs' in error && !(Number.isSafeInteger(error.retryAfterMs) && error.retryAfterMs > 0))
     return 'retryAfterMs is not a positive integer';
-  if ('seq' in error && !(Number.isSafeInteger(error.seq) && error.seq > 0))
-    return 'seq is not a positive integer';
-  if (error.code === 'RATE_LIMITED' && !('retryAfterMs' in error))
-    return 'RATE_LIMITED without retryAfterMs';
+  if ('seq' in error && !(Number.isSafeInteger(error.seq) && error.seq > 0)) return 'seq is not a positive integer';
+  if (error.code === 'RATE_LIMITED' && !('retryAfterMs' in error)) return 'RATE_LIMITED without retryAfterMs';
   return null;
 }

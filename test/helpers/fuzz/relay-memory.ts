@@ -6,9 +6,7 @@ import fs from 'node:fs';
 /** Resident memory of a process in MB, from /proc/<pid>/status (Linux). */
 export function rssMb(pid: number): number | null {
   try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(
-      fs.readFileSync(`/proc/${pid}/status`, 'utf8'),
-    );
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : null;
   } catch {
     return null;

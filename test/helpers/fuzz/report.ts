@@ -12,10 +12,7 @@ export interface Violation {
   detail: string;
 }
 
-export function formatViolations(
-  violations: Violation[],
-  examples = 2,
-): string {
+export function formatViolations(violations: Violation[], examples = 2): string {
   if (violations.length === 0) return 'none';
   const groups = new Map<string, Violation[]>();
   for (const violation of violations) {
@@ -26,17 +23,12 @@ export function formatViolations(
   for (const [key, list] of groups) {
     lines.push(`  ${list.length} x ${key}`);
     for (const violation of list.slice(0, examples))
-      lines.push(
-        `      e.g. ${clip(violation.detail, 1500).replace(/\n/g, '\n      ')}`,
-      );
+      lines.push(`      e.g. ${clip(violation.detail, 1500).replace(/\n/g, '\n      ')}`);
   }
   return lines.join('\n');
 }
 
-export function formatSummary(
-  summary: FuzzSummary,
-  rssBoundMb = RSS_BOUND_MB,
-): string {
+export function formatSummary(summary: FuzzSummary, rssBoundMb = RSS_BOUND_MB): string {
   const list = (record: Record<string, number>): string =>
     Object.entries(record)
       .map(([key, value]) => `${key} ${value}`)
@@ -47,22 +39,14 @@ export function formatSummary(
       `  #${i + 1} pid ${r.pid}: ${r.frames} frames; RSS start ${mb(r.startRss)}, peak ${mb(r.peakRss)}, end ${mb(r.endRss)} (growth ${mb(r.endRss - r.startRss)}, bound +${rssBoundMb} MB)${r.died ? `; DIED: ${r.died}` : ''}`,
   );
   const shown =
-    relays.length > 12
-      ? [
-          ...relays.slice(0, 5),
-          `  ... ${relays.length - 10} more ...`,
-          ...relays.slice(-5),
-        ]
-      : relays;
+    relays.length > 12 ? [...relays.slice(0, 5), `  ... ${relays.length - 10} more ...`, ...relays.slice(-5)] : relays;
   return [
     `frames sent: ${summary.frames} (${summary.fuzzFrames} fuzz frames + ${summary.frames - summary.fuzzFrames} flood pings)`,
     `  by generator: ${list(summary.framesByKind)}`,
     `  of the kind that crashed the relay before its fix (finding 1): ${summary.knownCrashFrames}`,
     `replies by code: ${list(summary.replies)}`,
     `replies by request type (flood pings aside):`,
-    ...Object.entries(summary.outcomes).map(
-      ([type, codes]) => `  ${type}: ${list(codes)}`,
-    ),
+    ...Object.entries(summary.outcomes).map(([type, codes]) => `  ${type}: ${list(codes)}`),
     `closes by code: ${list(summary.closes)}`,
     `other: ${list(summary.other)}`,
     `relay processes: ${summary.relays.length}`,

@@ -19,10 +19,7 @@ export type Ref =
   | 'now+6min'
   | 'room.bystanders';
 
-export type IdSpec =
-  | { k: 'fresh' }
-  | { k: 'value'; value: unknown }
-  | { k: 'none' };
+export type IdSpec = { k: 'fresh' } | { k: 'value'; value: unknown } | { k: 'none' };
 export type TypeSpec =
   | { k: 'known'; type: RequestType }
   | { k: 'junk'; type: string }
@@ -34,9 +31,7 @@ export type FieldSpec =
   | { k: 'good'; pick: number }
   | { k: 'ref'; ref: Ref }
   | { k: 'value'; value: unknown };
-export type TextSpec =
-  | { k: 'short'; text: string }
-  | { k: 'long'; fill: string; length: number };
+export type TextSpec = { k: 'short'; text: string } | { k: 'long'; fill: string; length: number };
 export type SendTwist =
   | 'none'
   | 'tamper'
@@ -73,15 +68,7 @@ export type Op =
     }
   | { op: 'online'; room: number | null };
 
-export type HugeWhere =
-  | 'text'
-  | 'username'
-  | 'raw'
-  | 'id'
-  | 'type'
-  | 'extra'
-  | 'array'
-  | 'escapes';
+export type HugeWhere = 'text' | 'username' | 'raw' | 'id' | 'type' | 'extra' | 'array' | 'escapes';
 export type DeepWhere = 'root' | 'field' | 'room' | 'id' | 'type';
 
 export type Spec =
@@ -117,9 +104,7 @@ export type RoundSpec = BatchSpec[];
 // report, so specs print as a short description.
 
 export function clip(text: string, max = 120): string {
-  return text.length <= max
-    ? text
-    : `${text.slice(0, max)}…(${text.length} chars)`;
+  return text.length <= max ? text : `${text.slice(0, max)}…(${text.length} chars)`;
 }
 
 function safeStringify(value: unknown): string {

@@ -6,11 +6,7 @@ import zlib from 'node:zlib';
 import { AppendLog } from '../../../relay/store/append-log.ts';
 import { realFileOps } from '../../../relay/store/append-log.ts';
 import type { FileOps } from '../../../relay/store/append-log.ts';
-import {
-  LogDamagedError,
-  crc32InJs,
-  formatLine,
-} from '../../../relay/store/log-line.ts';
+import { LogDamagedError, crc32InJs, formatLine } from '../../../relay/store/log-line.ts';
 import { RecordError } from '../../../relay/store/record-fields.ts';
 import type { Logger } from '../../../relay/logger.ts';
 import { tempDataDir } from '../../helpers/relay-process.ts';
@@ -22,18 +18,12 @@ const ignore = (): void => undefined;
 
 async function readBack(file: string): Promise<unknown[]> {
   const records: unknown[] = [];
-  const log = await AppendLog.open(
-    file,
-    anything,
-    (record) => records.push(record),
-    quiet,
-  );
+  const log = await AppendLog.open(file, anything, (record) => records.push(record), quiet);
   await log.close();
   return records;
 }
 
-const lines = (...records: string[]): string =>
-  records.map((json) => `${formatLine(json)}\n`).join('');
+const lines = (...records: string[]): string => records.map((json) => `${formatLine(json)}\n`).join('');
 
 /** Real writes, except while `full` is set: then a write lands half its bytes and fails like ENOSPC. */
 function diskThatFills(): FileOps & { full: boolean } {
@@ -69,18 +59,7 @@ describe('append-only log', () => {
     const second = ['b0', 'b1', 'b2', 'b3', 'b4'].map(write); // queued behind it
     await Promise.all([...first, ...second]);
     await log.close();
-    const expected = [
-      'a0',
-      'a1',
-      'a2',
-      'a3',
-      'a4',
-      'b0',
-      'b1',
-      'b2',
-      'b3',
-      'b4',
-    ].map((n) => ({ n }));
+    const expected = ['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1', 'b2', 'b3', 'b4'].map((n) => ({ n }));
     assert.deepEqual(await readBack(file), expected);
   });
 
@@ -90,12 +69,7 @@ describe('append-only log', () => {
     await Promise.all([1, 2, 3].map((n) => log.append(JSON.stringify({ n }))));
     await log.append(JSON.stringify({ n: 4 }));
     await log.close();
-    assert.deepEqual(await readBack(file), [
-      { n: 1 },
-      { n: 2 },
-      { n: 3 },
-      { n: 4 },
-    ]);
+    assert.deepEqual(await readBack(file), [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
   });
 
   test('drops a torn last line with a log line and cuts it off the file', async () => {
@@ -113,10 +87,7 @@ describe('append-only log', () => {
     await log.close();
     assert.deepEqual(records, [{ n: 1 }, { n: 2 }]);
     assert.ok(logged.some((line) => line.includes('torn')));
-    assert.equal(
-      fs.readFileSync(file, 'utf8'),
-      `{"n":1}\n{"n":2}\n${lines('{"n":3}')}`,
-    );
+    assert.equal(fs.readFileSync(file, 'utf8'), `{"n":1}\n{"n":2}\n${lines('{"n":3}')}`);
   });
 
   test('writes each record as a line of its checksum and its JSON', async () => {
@@ -124,10 +95,7 @@ describe('append-only log', () => {
     const log = await AppendLog.open(file, anything, ignore, quiet);
     await log.append('{"n":"ё"}');
     await log.close();
-    const crc = zlib
-      .crc32(Buffer.from('{"n":"ё"}', 'utf8'))
-      .toString(16)
-      .padStart(8, '0');
+    const crc = zlib.crc32(Buffer.from('{"n":"ё"}', 'utf8')).toString(16).padStart(8, '0');
     assert.equal(fs.readFileSync(file, 'utf8'), `${crc} {"n":"ё"}\n`);
   });
 
@@ -140,29 +108,16 @@ describe('append-only log', () => {
 
   test('a line in the middle that fails its checksum or its check stops the open, naming the file and line', async () => {
     const file = path.join(tempDataDir(), 'a.log');
-    const damaged = lines('{"n":1}', '{"n":2}', '{"n":3}').replace(
-      '{"n":2}',
-      '{"n":5}',
-    );
+    const damaged = lines('{"n":1}', '{"n":2}', '{"n":3}').replace('{"n":2}', '{"n":5}');
     fs.writeFileSync(file, damaged);
-    await assert.rejects(
-      AppendLog.open(file, anything, ignore, quiet),
-      (error: unknown) => {
-        assert.ok(error instanceof LogDamagedError);
-        assert.equal(
-          error.message.startsWith(
-            `${file} line 2: its checksum does not match`,
-          ),
-          true,
-          error.message,
-        );
-        return true;
-      },
-    );
+    await assert.rejects(AppendLog.open(file, anything, ignore, quiet), (error: unknown) => {
+      assert.ok(error instanceof LogDamagedError);
+      assert.equal(error.message.startsWith(`${file} line 2: its checksum does not match`), true, error.message);
+      return true;
+    });
     fs.writeFileSync(file, lines('{"n":1}', 'null', '{"n":3}'));
     const objects = (value: unknown): unknown => {
-      if (typeof value !== 'object' || value === null)
-        throw new RecordError('the record must be a JSON object');
+      if (typeof value !== 'object' || value === null) throw new RecordError('the record must be a JSON object');
       return value;
     };
     await assert.rejects(AppendLog.open(file, objects, ignore, quiet), {
@@ -177,11 +132,7 @@ describe('append-only log', () => {
     assert.equal(log.legacyLines, 2);
     log.compact(() => ['{"n":1}', '{"n":2}', '{"n":3}']);
     await log.close();
-    assert.equal(
-      fs.readFileSync(file, 'utf8'),
-      lines('{"n":1}', '{"n":2}', '{"n":3}'),
-      'compaction writes checksums',
-    );
+    assert.equal(fs.readFileSync(file, 'utf8'), lines('{"n":1}', '{"n":2}', '{"n":3}'), 'compaction writes checksums');
 
     fs.appendFileSync(file, '{"n":4}\n');
     await assert.rejects(AppendLog.open(file, anything, ignore, quiet), {
@@ -195,21 +146,12 @@ describe('append-only log', () => {
     const log = await AppendLog.open(file, anything, ignore, quiet, disk);
     await log.append('{"n":1}');
     disk.full = true;
-    const failed = await Promise.allSettled([
-      log.append('{"n":2}'),
-      log.append('{"n":3}'),
-    ]);
+    const failed = await Promise.allSettled([log.append('{"n":2}'), log.append('{"n":3}')]);
     assert.deepEqual(
-      failed.map(
-        (r) => r.status === 'rejected' && (r.reason as { code: string }).code,
-      ),
+      failed.map((r) => r.status === 'rejected' && (r.reason as { code: string }).code),
       ['STORAGE_FAILED', 'STORAGE_FAILED'],
     );
-    assert.equal(
-      fs.readFileSync(file, 'utf8'),
-      lines('{"n":1}'),
-      'the half-written batch was cut back',
-    );
+    assert.equal(fs.readFileSync(file, 'utf8'), lines('{"n":1}'), 'the half-written batch was cut back');
     disk.full = false;
     await log.append('{"n":4}');
     await log.close();
@@ -225,10 +167,6 @@ describe('append-only log', () => {
     await log.append('{"n":11}');
     await log.close();
     assert.deepEqual(await readBack(file), [{ n: 9 }, { n: 10 }, { n: 11 }]);
-    assert.deepEqual(
-      fs.readdirSync(folder),
-      ['a.log'],
-      'no temp file left behind',
-    );
+    assert.deepEqual(fs.readdirSync(folder), ['a.log'], 'no temp file left behind');
   });
 });

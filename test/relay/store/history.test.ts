@@ -32,28 +32,14 @@ const upTo = (limit: number): PageSize => ({
 const stores: HistoryStore[] = [];
 after(() => Promise.all(stores.map((store) => store.close())));
 
-async function open(
-  folder = tempDataDir(),
-  historySize = 100,
-  ops?: FileOps,
-): Promise<HistoryStore> {
-  const store = await HistoryStore.open(
-    folder,
-    new AccountIds(),
-    historySize,
-    quiet,
-    ops,
-  );
+async function open(folder = tempDataDir(), historySize = 100, ops?: FileOps): Promise<HistoryStore> {
+  const store = await HistoryStore.open(folder, new AccountIds(), historySize, quiet, ops);
   stores.push(store);
   return store;
 }
 
 let cids = 0;
-function message(
-  room: string,
-  text: string,
-  author = ANN,
-): Omit<ChatMessage, 'seq'> {
+function message(room: string, text: string, author = ANN): Omit<ChatMessage, 'seq'> {
   return {
     room,
     author,
@@ -64,14 +50,8 @@ function message(
   };
 }
 
-async function write(
-  store: HistoryStore,
-  room: string,
-  count: number,
-  from = 1,
-): Promise<void> {
-  for (let i = from; i < from + count; i++)
-    await store.accept(message(room, `m${i}`));
+async function write(store: HistoryStore, room: string, count: number, from = 1): Promise<void> {
+  for (let i = from; i < from + count; i++) await store.accept(message(room, `m${i}`));
 }
 
 /** The texts of a page, with its flags: what a reader of the page gets. */
@@ -80,16 +60,11 @@ function read(page: HistoryPage & { gap?: boolean }): {
   more: boolean;
   gap?: boolean;
 } {
-  const texts = page.messages.map(
-    (json) => (JSON.parse(json) as ChatMessage).text,
-  );
-  return page.gap === undefined
-    ? { texts, more: page.more }
-    : { texts, more: page.more, gap: page.gap };
+  const texts = page.messages.map((json) => (JSON.parse(json) as ChatMessage).text);
+  return page.gap === undefined ? { texts, more: page.more } : { texts, more: page.more, gap: page.gap };
 }
 
-const texts = (from: number, to: number): string[] =>
-  Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);
+const texts = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);
 
 describe('history store: accepting messages', () => {
   test('numbers each room from 1 in the order accepted, and stores exactly the JSON it returns', async () => {
@@ -100,10 +75,7 @@ describe('history store: accepting messages', () => {
     assert.deepEqual([first.seq, second.seq, elsewhere.seq], [1, 2, 1]);
     assert.equal(store.lastSeq('kitchen'), 2);
     assert.equal(store.lastSeq('nowhere'), 0);
-    assert.deepEqual(store.newest('kitchen', upTo(10)).messages, [
-      first.json,
-      second.json,
-    ]);
+    assert.deepEqual(store.newest('kitchen', upTo(10)).messages, [first.json, second.json]);
     assert.equal(JSON.parse(second.json).seq, 2);
     assert.equal(second.bytes, Buffer.byteLength(second.json));
   });
@@ -114,10 +86,7 @@ describe('history store: accepting messages', () => {
     await store.accept(original);
     await assert.rejects(
       store.accept({ ...original, text: 'twice' }),
-      (error: unknown) =>
-        error instanceof SovError &&
-        error.code === 'DUPLICATE_MESSAGE' &&
-        error.seq === 1,
+      (error: unknown) => error instanceof SovError && error.code === 'DUPLICATE_MESSAGE' && error.seq === 1,
     );
     const other = await store.accept({ ...original, author: BOB });
     assert.equal(other.seq, 2);
@@ -143,8 +112,7 @@ describe('history store: accepting messages', () => {
     const lost = message('kitchen', 'not stored');
     await assert.rejects(
       store.accept(lost),
-      (error: unknown) =>
-        error instanceof SovError && error.code === 'STORAGE_FAILED',
+      (error: unknown) => error instanceof SovError && error.code === 'STORAGE_FAILED',
     );
     disk.full = false;
     assert.equal(store.lastSeq('kitchen'), 1);
@@ -153,10 +121,7 @@ describe('history store: accepting messages', () => {
       2,
       'the same message, sent again, is not a duplicate and takes number 2',
     );
-    assert.deepEqual(read(store.newest('kitchen', upTo(10))).texts, [
-      'stored',
-      'not stored',
-    ]);
+    assert.deepEqual(read(store.newest('kitchen', upTo(10))).texts, ['stored', 'not stored']);
   });
 
   test('a reopened store reads the same history, numbers and replay records from the log', async () => {
@@ -169,16 +134,10 @@ describe('history store: accepting messages', () => {
     stores.splice(stores.indexOf(store), 1);
     const reopened = await open(folder);
     assert.equal(reopened.lastSeq('kitchen'), 5);
-    assert.deepEqual(
-      read(reopened.newest('kitchen', upTo(10))).texts,
-      texts(1, 5),
-    );
+    assert.deepEqual(read(reopened.newest('kitchen', upTo(10))).texts, texts(1, 5));
     await assert.rejects(
       reopened.accept(sent),
-      (error: unknown) =>
-        error instanceof SovError &&
-        error.code === 'DUPLICATE_MESSAGE' &&
-        error.seq === 1,
+      (error: unknown) => error instanceof SovError && error.code === 'DUPLICATE_MESSAGE' && error.seq === 1,
     );
     assert.equal((await reopened.accept(message('kitchen', 'm6'))).seq, 6);
   });
@@ -251,15 +210,12 @@ describe('history store: pages', () => {
   test('a page stops before the message that would pass its bytes, a comma counted after each', async () => {
     const store = await open();
     const sizes: number[] = [];
-    for (let i = 1; i <= 3; i++)
-      sizes.push((await store.accept(message('kitchen', `m${i}`))).bytes);
+    for (let i = 1; i <= 3; i++) sizes.push((await store.accept(message('kitchen', `m${i}`))).bytes);
     const twoFit = sizes[1]! + 1 + sizes[2]! + 1;
-    assert.deepEqual(
-      read(
-        store.newest('kitchen', { bytes: twoFit, limit: 10, atLeastOne: true }),
-      ),
-      { texts: ['m2', 'm3'], more: true },
-    );
+    assert.deepEqual(read(store.newest('kitchen', { bytes: twoFit, limit: 10, atLeastOne: true })), {
+      texts: ['m2', 'm3'],
+      more: true,
+    });
     assert.deepEqual(
       read(
         store.newest('kitchen', {
@@ -285,17 +241,13 @@ describe('history store: pages', () => {
   test('a message larger than the page goes alone where a page must not be empty (history), and not at all where it shares a frame (join)', async () => {
     const store = await open();
     await store.accept(message('kitchen', 'x'.repeat(500)));
-    assert.deepEqual(
-      read(store.newest('kitchen', { bytes: 100, limit: 10, atLeastOne: true }))
-        .texts,
-      ['x'.repeat(500)],
-    );
-    assert.deepEqual(
-      read(
-        store.newest('kitchen', { bytes: 100, limit: 10, atLeastOne: false }),
-      ),
-      { texts: [], more: true },
-    );
+    assert.deepEqual(read(store.newest('kitchen', { bytes: 100, limit: 10, atLeastOne: true })).texts, [
+      'x'.repeat(500),
+    ]);
+    assert.deepEqual(read(store.newest('kitchen', { bytes: 100, limit: 10, atLeastOne: false })), {
+      texts: [],
+      more: true,
+    });
   });
 });
 
@@ -362,10 +314,7 @@ describe('history store: the kept history and gaps', () => {
         }),
       ),
     );
-    fs.writeFileSync(
-      path.join(folder, 'messages.log'),
-      lines.map((line) => `${line}\n`).join(''),
-    );
+    fs.writeFileSync(path.join(folder, 'messages.log'), lines.map((line) => `${line}\n`).join(''));
     const store = await open(folder);
     assert.deepEqual(read(store.after('kitchen', 1, upTo(10))), {
       texts: ['m2', 'm4', 'm5'],
