@@ -242,7 +242,14 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
       this.bySeq.add(outcome.seq);
       let sent = message;
       if (message.state !== 'sent') {
-        sent = this.replace(message, revised(message, { state: 'sent', seq: outcome.seq }));
+        sent = revised(message, { state: 'sent', seq: outcome.seq });
+        // Before any message stored after it that came first (over HTTP a reply and the stream's
+        // events travel apart, so another's next message can arrive before our reply); what is
+        // still pending or failed keeps its place around it.
+        let index = this.list.indexOf(message);
+        this.list.splice(index, 1);
+        while (index > 0 && (this.list[index - 1]!.seq ?? 0) > outcome.seq) index--;
+        this.insert(index, sent);
         this.emit('message', sent);
       }
       waiter?.resolve(sent);
@@ -446,16 +453,20 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     if (message.seq === null || this.bySeq.has(message.seq)) return false;
     this.bySeq.add(message.seq);
     this.seq = Math.max(this.seq, message.seq);
-    // Keep sent messages in sequence order, ahead of anything still pending.
+    this.insert(this.sentIndex(message.seq), message);
+    if (announce) this.emit('message', message);
+    return true;
+  }
+
+  /** Where a sent message numbered `seq` goes: sent messages in sequence order, ahead of anything still pending. */
+  private sentIndex(seq: number): number {
     let index = this.list.length;
     while (index > 0) {
       const before = this.list[index - 1]!;
-      if (before.seq !== null && before.seq < message.seq) break;
+      if (before.seq !== null && before.seq < seq) break;
       index--;
     }
-    this.insert(index, message);
-    if (announce) this.emit('message', message);
-    return true;
+    return index;
   }
 
   private settlement(cid: string): Promise<ClientMessage> {

@@ -187,6 +187,22 @@ describe('outbox: order and one at a time', () => {
   });
 });
 
+describe("outbox: the room keeps the relay's order", () => {
+  test("our message stored before another one that arrived first goes back to its number's place", async () => {
+    const chat = await setUp();
+    const room = chat.join('kitchen');
+    const sent = room.send('mine');
+    const first = await chat.sendNumber(0);
+    // Another's message, stored right after ours, comes before our reply (over HTTP they travel apart).
+    room.receive({ room: 'kitchen', seq: 2, author: 8, cid: 'theirs', text: 'theirs', ts: Date.now(), sig: 'x' }, true);
+    await eventually(() => (room.messages.length === 2 ? true : undefined), 'their message in the room');
+    assert.deepEqual(states(room), ['theirs:sent#2', 'mine:pending']);
+    first.stored(1);
+    await sent;
+    assert.deepEqual(states(room), ['mine:sent#1', 'theirs:sent#2']);
+  });
+});
+
 describe('outbox: errors', () => {
   for (const code of ['NETWORK', 'TIMEOUT', 'CLOSED'] as const) {
     test(`${code} is transient: the message stays pending, first in line, and goes again once connected`, async () => {
