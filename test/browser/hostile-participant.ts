@@ -10,6 +10,7 @@
  * Once they have, each accessor can become a plain property read.
  */
 import { SovClient } from '../../sdk/client.ts';
+import { SovError, isTransient } from '../../sdk/errors.ts';
 import type { SovClientOptions } from '../../sdk/client.ts';
 import type { WebSocketConstructor } from '../../sdk/connection.ts';
 import type { Room } from '../../sdk/room.ts';
@@ -64,6 +65,8 @@ export function loadOlder(room: Room): Promise<number> {
 export const FILLER =
   'Сообщение средней длины: чтобы разговор быстро набирал килобайты, как настоящий, со ссылками и цитатами.';
 export const PASSWORD = 'hostile networks need passwords too';
+/** How often a participant tries to register before the suite gives up on it (each try can meet a stall). */
+const REGISTRATION_ATTEMPTS = 5;
 /** Seeded history: `H 0 …` is the oldest. */
 export const historyText = (index: number): string => `H ${index} ${FILLER}`;
 /** A live message: `L A 3 …` is the fourth that A sent. */
@@ -162,14 +165,28 @@ export class Participant {
     );
   }
 
+  /**
+   * Registers as a person would on this network: a request caught in a stall fails (NETWORK, the
+   * connection froze), and they try again; when the first try was stored after all, the next one
+   * says USERNAME_TAKEN and they sign in with the same password.
+   */
   async register(): Promise<number> {
-    const user = await this.client.register({
-      username: this.username,
-      password: PASSWORD,
-      firstName: 'Тест',
-      lastName: this.setup.name,
-    });
-    return user.id;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const user = await this.client.register({
+          username: this.username,
+          password: PASSWORD,
+          firstName: 'Тест',
+          lastName: this.setup.name,
+        });
+        return user.id;
+      } catch (error) {
+        if (attempt > 1 && error instanceof SovError && error.code === 'USERNAME_TAKEN') {
+          return (await this.client.login({ username: this.username, password: PASSWORD })).id;
+        }
+        if (!isTransient(error) || attempt === REGISTRATION_ATTEMPTS) throw error;
+      }
+    }
   }
 
   async join(room: string): Promise<void> {
