@@ -32,6 +32,31 @@ export interface NewSession {
   signingKey: StoredSigningKey;
 }
 
+/** How often a sign-in request goes out when the connection under it keeps being lost. */
+const SIGN_IN_ATTEMPTS = 3;
+
+/**
+ * Sends a sign-in request, and sends it again on the next connection when the one under it was
+ * lost (NETWORK: it closed or froze while the reply was due): the relay may have acted and the
+ * reply been lost, and a person on a flaky network should not have to start over. Safe to repeat:
+ * `salt` and `login` change nothing that a second one harms (an unused session expires), and the
+ * relay signs the identical `register` in (PROTOCOL.md, "Accounts"). TIMEOUT is not repeated: the
+ * request has waited its whole time already.
+ */
+async function signInRequest<K extends 'salt' | 'register' | 'login'>(
+  host: AccountHost,
+  type: K,
+  fields: RequestMap[K],
+): Promise<ResultMap[K]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await host.request(type, fields);
+    } catch (error) {
+      if (!(error instanceof SovError) || error.code !== 'NETWORK' || attempt === SIGN_IN_ATTEMPTS) throw error;
+    }
+  }
+}
+
 /** Creates the account: checks the input, derives the keys, sends only derived and random values. */
 export async function register(host: AccountHost, input: Registration): Promise<NewSession> {
   const username = usernameCheck(input.username, 'username');
@@ -44,7 +69,7 @@ export async function register(host: AccountHost, input: Registration): Promise<
   const seed = keys.signingSeed(keySalt);
   const publicKey = await publicKeyOf(seed);
   host.connect();
-  const result = await host.request('register', {
+  const result = await signInRequest(host, 'register', {
     username,
     firstName,
     lastName,
@@ -63,11 +88,11 @@ export async function login(host: AccountHost, input: Credentials): Promise<NewS
   const username = usernameCheck(input.username, 'username');
   checkPassword(input.password, false);
   host.connect();
-  const { kdf: offered } = await host.request('salt', { username });
+  const { kdf: offered } = await signInRequest(host, 'salt', { username });
   // A relay that offered weak (cheap to brute-force) or absurd (memory-exhausting) settings is refused.
   const kdf = kdfParams(offered, 'kdf');
   const keys = await derivePasswordKeys(input.password, kdf, input.onProgress);
-  const result = await host.request('login', {
+  const result = await signInRequest(host, 'login', {
     username,
     authKey: keys.authKey,
   });

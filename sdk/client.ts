@@ -403,13 +403,41 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
     },
   };
 
+  /**
+   * An author's public keys, for checking their messages. A profile the network kept from us (a
+   * connection lost or frozen under the request) is asked for again once connected: a message is
+   * never shown as unverified only because its author's keys could not be fetched in time, and the
+   * room's messages wait in order meanwhile. Empty once the client is closed or signed out.
+   */
+  private async keysOf(userId: number): Promise<string[]> {
+    for (;;) {
+      try {
+        return (await this.profile(userId)).keys.map((key) => key.publicKey);
+      } catch (error) {
+        if (!isTransient(error) || this.state === 'closed' || !this.session) return [];
+        await this.reconnected();
+      }
+    }
+  }
+
+  /** Resolves on the next `connected` (or `closed`); a moment from now if connected already (a request timed out). */
+  private reconnected(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.state === 'connected') return void setTimeout(resolve, 1000);
+      const stop = this.on(
+        'state',
+        ({ state }) => (state === 'connected' || state === 'closed') && (stop(), resolve()),
+      );
+    });
+  }
+
   private makeRoomHost(): RoomHost {
     const client = this;
     return {
       get userId() {
         return client.session?.user.id ?? null;
       },
-      keysOf: (userId) => this.profile(userId).then((user) => user.keys.map((key) => key.publicKey)),
+      keysOf: (userId) => this.keysOf(userId),
       verify: (message, keys) => this.verifier.verify(message, keys),
       enqueue: (room, message) => this.outbox.add(room, message),
       retry: (room, message) => this.outbox.add(room, message),
@@ -574,14 +602,16 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
       onReply: (reply) => room.applyJoinMembers(reply, members),
     });
     if (members) this.pagesHost.learn(result.online);
-    room.synced = true;
     // Set before the page goes in, so a hole that a live message shows meanwhile is left to this
     // catch-up (refill), and a restart meanwhile resumes from here.
     room.catchUp = result.more ? after : null;
-    const page = await room.applyJoin(result);
+    const applied = room.applyJoin(result);
+    // A handshake does not wait for the page to be checked: checking may need an author's keys
+    // (keysOf), asked for on this connection, which counts as connected only once the handshake is over.
+    if (!handshake) await applied;
     const onlineNext = room.memberSyncs === memberSync ? result.onlineNext : null;
     const catchingUp = room.syncs === sync && room.catchUp !== null;
-    if (catchingUp) room.catchUp = page.at(-1)?.seq ?? after;
+    if (catchingUp) room.catchUp = result.messages.at(-1)?.seq ?? after;
     if (onlineNext === null && !catchingUp) return;
     const rest = loadPages().then((pages) =>
       Promise.all([

@@ -37,6 +37,8 @@ export interface RoomSnapshot {
   readonly hasOlder: boolean;
   /** `loadOlder` is waiting for the relay. */
   readonly loadingOlder: boolean;
+  /** The relay has answered for this room in this run (Room.synced). */
+  readonly synced: boolean;
 }
 
 export interface RoomEvents extends Record<string, unknown> {
@@ -98,8 +100,13 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    * which the catch-up goes on (live messages may already have raised `seq` past it). Null otherwise.
    */
   catchUp: number | null = null;
-  /** @internal The relay has told this room's state in this run: from then on a join asks for everything after `seq`, even 0. */
-  synced = false;
+  /**
+   * The relay has answered for this room in this run: until then `messages` are what this device
+   * kept and `hasOlder` is not known yet (offline, or the connection was lost during `join`, which
+   * then resolves and leaves the room to the next connection). From then on a rejoin asks for
+   * everything after `seq`, even 0.
+   */
+  private answered = false;
   /** @internal How many times the room was synced: pages of an earlier sync stop when a newer one starts. */
   syncs = 0;
   /**
@@ -131,7 +138,13 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
       online: this.online,
       hasOlder: this.hasOlder,
       loadingOlder: this.loadingOlder,
+      synced: this.answered,
     };
+  }
+
+  /** The relay has answered for this room in this run (see `answered`). */
+  get synced(): boolean {
+    return this.answered;
   }
 
   /** @internal Some join or leave never arrived (./member-list.ts). */
@@ -297,6 +310,10 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     // Only a join without `after` (a room with nothing yet) says whether older messages are kept.
     // Subscribers hear of it with the page's messages: a relay keeps older ones only behind a full page.
     this.hasOlder ||= result.older;
+    if (!this.answered) {
+      this.answered = true;
+      this.changed();
+    }
     const messages = result.messages;
     if (result.gap) {
       this.emit('gap', { seq: this.seq });

@@ -4,7 +4,7 @@
  */
 import { SovError } from '../../sdk/errors.ts';
 import { usernameKey } from '../../sdk/protocol.ts';
-import type { ResultMap } from '../../sdk/protocol.ts';
+import type { RequestMap, ResultMap } from '../../sdk/protocol.ts';
 import type { Socket } from '../connection.ts';
 import type { Account } from '../store/accounts.ts';
 import type { Session } from '../store/sessions.ts';
@@ -42,6 +42,41 @@ function chargeFailedLogin(ctx: RelayContext, ws: Socket, username: string): voi
   if (ctx.limits.loginByName.wait(usernameKey(username)) > 0 && byName === 0)
     ctx.log('info', 'lockout: username', { username });
   if (ctx.limits.loginByIp.wait(ws.data.ip) > 0 && byIp === 0) ctx.log('info', 'lockout: address', { ip: ws.data.ip });
+}
+
+/**
+ * The same registration again: its reply was lost with its connection (a stall, a freeze), and the
+ * SDK sends the identical request on the next one (sdk/account.ts). It names the salts the account
+ * was stored with and proves the password with its auth key, so it signs in as a login would,
+ * under the login's lockout: the salts are public (`salt`, login replies), so without the budget
+ * a register would test passwords for free. Anything else about a taken name is USERNAME_TAKEN.
+ */
+function repeatedRegistration(
+  ctx: RelayContext,
+  ws: Socket,
+  request: RequestMap['register'],
+): Promise<ResultMap['register']> | null {
+  const account = ctx.accounts.find(request.username);
+  if (
+    !account ||
+    account.keySalt !== request.keySalt ||
+    account.kdf.salt !== request.kdf.salt ||
+    account.keys.at(-1)?.publicKey !== request.publicKey
+  )
+    return null;
+  checkLoginBudget(ctx, ws, account.username);
+  if (!ctx.accounts.checkAuthKey(account, request.authKey)) {
+    chargeFailedLogin(ctx, ws, account.username);
+    throw new SovError('USERNAME_TAKEN', undefined, { field: 'username' });
+  }
+  ctx.log('info', 'sign-up repeated: signed in', { userId: account.id, username: account.username, ip: ws.data.ip });
+  return startSession(ctx, ws, account);
+}
+
+async function startSession(ctx: RelayContext, ws: Socket, account: Account): Promise<ResultMap['login']> {
+  const { token, session } = await ctx.sessions.create(account.id);
+  signIn(ctx, ws, session);
+  return sessionResult(ctx, account, token, session);
 }
 
 /** Binds a session to the connection. Runs after awaits, so it re-checks what may have changed meanwhile. */
@@ -113,6 +148,8 @@ export const sessionHandlers: HandlerTable<'salt' | 'register' | 'login' | 'resu
 
   async register(ctx, ws, request) {
     requireAnonymous(ws);
+    const repeated = repeatedRegistration(ctx, ws, request);
+    if (repeated) return repeated;
     const wait = ctx.limits.registerByIp.take(ws.data.ip);
     if (wait > 0) {
       ctx.log('info', 'sign-up refused: too many from this address', {
@@ -126,9 +163,7 @@ export const sessionHandlers: HandlerTable<'salt' | 'register' | 'login' | 'resu
       username: account.username,
       ip: ws.data.ip,
     });
-    const { token, session } = await ctx.sessions.create(account.id);
-    signIn(ctx, ws, session);
-    return sessionResult(ctx, account, token, session);
+    return startSession(ctx, ws, account);
   },
 
   async login(ctx, ws, { username, authKey }) {
@@ -144,9 +179,7 @@ export const sessionHandlers: HandlerTable<'salt' | 'register' | 'login' | 'resu
       username: account.username,
       ip: ws.data.ip,
     });
-    const { token, session } = await ctx.sessions.create(account.id);
-    signIn(ctx, ws, session);
-    return sessionResult(ctx, account, token, session);
+    return startSession(ctx, ws, account);
   },
 
   resume(ctx, ws, { token }) {

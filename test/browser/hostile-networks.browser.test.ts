@@ -24,6 +24,7 @@
  */
 import type { ProxyStats } from '../helpers/hostile-proxy.ts';
 import { SovClient } from '../../sdk/client.ts';
+import type { SovClientOptions } from '../../sdk/client.ts';
 import type { Profile } from '../../sdk/protocol.ts';
 import { indexedDbStorage } from '../../sdk/storage.ts';
 import type { NetworkInfo, NetworkRequest } from './hostile-harness.ts';
@@ -36,8 +37,8 @@ import {
   stopNetwork,
 } from './hostile-harness-client.ts';
 import type { Member } from './hostile-harness-client.ts';
-import { PASSWORD, freshUsername, isHistory, isLive, transportOf } from './hostile-participant.ts';
-import type { ClientOptions, ParticipantReport } from './hostile-participant.ts';
+import { PASSWORD, freshUsername, isHistory, isLive } from './hostile-participant.ts';
+import type { ParticipantReport } from './hostile-participant.ts';
 
 // ## The numbers
 
@@ -309,7 +310,7 @@ function context(reports: ParticipantReport[], stats: Array<ProxyStats | null>, 
   const members = reports.map(
     (report) =>
       `  ${report.name}${report.visibility === 'hidden' ? ' (a hidden page: timers throttled)' : ''}: transports ${report.transports.join('→')}, states ${report.states.join('→') || 'none'}, ` +
-      `handed over ${report.handedOver} (last stored ${report.lastStored}), live ${report.live}/${LIVE}, history ${report.history}, loadOlder ${report.paged ? `${report.olderCalls} calls` : 'missing'}` +
+      `handed over ${report.handedOver} (last stored ${report.lastStored}), live ${report.live}/${LIVE}, history ${report.history}, loadOlder ${report.olderCalls} calls` +
       `${report.presence.length ? `, notices ${report.presence.join(' ')}` : ''}${report.errors.length ? `, errors: ${report.errors.slice(0, 3).join('; ')}` : ''}`,
   );
   return [...members, ...stats.map((one, index) => `  ${door(one, index)}`), `  ${timings.join(', ')}`].join('\n');
@@ -475,7 +476,7 @@ async function httpFlows(): Promise<Map<Flow, string | null>> {
     history: 0,
   });
   const database = freshUsername('http');
-  const options: ClientOptions = {
+  const options: SovClientOptions = {
     relay: info.doors,
     transport: 'http',
     storage: indexedDbStorage(database),
@@ -490,7 +491,7 @@ async function httpFlows(): Promise<Map<Flow, string | null>> {
   /** Problems common to every flow: the transport in use, and any WebSocket attempt at all. */
   const onHttp = async (used: SovClient): Promise<string[]> => {
     const problems =
-      transportOf(used) === 'http-stream' ? [] : [`the transport in use is ${transportOf(used)}, not http-stream`];
+      used.transport === 'http-stream' ? [] : [`the transport in use is ${used.transport}, not http-stream`];
     const refused = (await networkStats(info.network))[0]?.refusedUpgrades ?? 0;
     return refused > 0
       ? [...problems, `with transport 'http' the client still tried ${refused} WebSocket upgrades`]
@@ -502,7 +503,7 @@ async function httpFlows(): Promise<Map<Flow, string | null>> {
     if (problems.length > 0) {
       const stats = (await networkStats(info.network).catch(() => []))[0];
       const used = clients.at(-1);
-      problems = [...problems, `(transport ${used ? transportOf(used) : 'none'}; ${door(stats ?? null, 0)})`];
+      problems = [...problems, `(transport ${used ? used.transport : 'none'}; ${door(stats ?? null, 0)})`];
     }
     results.set(flow, problems.length ? problems.join('; ') : null);
     return problems.length === 0;

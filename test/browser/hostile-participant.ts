@@ -3,11 +3,6 @@
  * records what it sees, so the test can say afterwards what arrived, in what order, how often, and
  * which join or leave notices it showed. The same code runs in pages A and B (hostile-peer.ts) and
  * in the Node bot (hostile-harness.ts), so the three are judged by one yardstick.
- *
- * The transport ladder, rotation and paging (`transport`, `client.transport`, the `transport` event,
- * `room.loadOlder()`, `room.hasOlder`) are being written while this is; the accessors below read
- * them without naming them in the SDK's types, so this file type-checks before and after they land.
- * Once they have, each accessor can become a plain property read.
  */
 import { SovClient } from '../../sdk/client.ts';
 import { SovError, isTransient } from '../../sdk/errors.ts';
@@ -15,49 +10,9 @@ import type { SovClientOptions } from '../../sdk/client.ts';
 import type { WebSocketConstructor } from '../../sdk/connection.ts';
 import type { Room } from '../../sdk/room.ts';
 import type { StorageAdapter } from '../../sdk/storage.ts';
+import type { TransportChoice } from '../../sdk/transports/ladder.ts';
 
-// ## The SDK surface of issue 10, read through narrow accessors
-
-/** What `transport` asks for: the ladder ('auto', the default), or one rung forced. */
-export type TransportChoice = 'auto' | 'websocket' | 'http' | 'poll';
-
-/** The options with `transport`; passed as a variable, so today's SovClientOptions accept the extra field. */
-export type ClientOptions = SovClientOptions & { transport?: TransportChoice };
-
-/** The transport in use: 'websocket', 'http-stream' or 'http-poll'. An SDK without the ladder has only WebSocket. */
-export function transportOf(client: SovClient): string {
-  return (client as unknown as { transport?: string }).transport ?? 'websocket';
-}
-
-/** Listens for the `transport` event; an SDK without it never calls. */
-export function onTransport(client: SovClient, listener: (name: string) => void): () => void {
-  return (
-    client as unknown as {
-      on(event: 'transport', listener: (name: string) => void): () => void;
-    }
-  ).on('transport', listener);
-}
-
-interface Paged {
-  loadOlder?: () => Promise<number>;
-  hasOlder?: boolean;
-}
-
-/** True when the room can page back (`loadOlder`), false on an SDK whose join brings the whole history at once. */
-export function pages(room: Room): boolean {
-  return typeof (room as unknown as Paged).loadOlder === 'function';
-}
-
-/** `room.hasOlder`; without paging nothing older is left to load. */
-export function hasOlder(room: Room): boolean {
-  return (room as unknown as Paged).hasOlder === true;
-}
-
-/** `room.loadOlder()`: how many older messages arrived; 0 without paging. */
-export function loadOlder(room: Room): Promise<number> {
-  const paged = room as unknown as Paged;
-  return paged.loadOlder ? paged.loadOlder.call(room) : Promise.resolve(0);
-}
+export type { TransportChoice };
 
 // ## What the tests exchange
 
@@ -113,7 +68,6 @@ export interface ParticipantReport extends Progress {
   states: string[];
   /** loadOlder() calls made and what they brought. */
   olderCalls: number;
-  paged: boolean;
   errors: string[];
   /** Its last live message the relay stored, and when (seconds since it was made). */
   lastStored: string;
@@ -149,7 +103,7 @@ export class Participant {
     storage: StorageAdapter,
     WebSocket?: WebSocketConstructor,
   ) {
-    const options: ClientOptions = {
+    const options: SovClientOptions = {
       relay: setup.doors,
       storage,
       ...(WebSocket ? { WebSocket } : {}),
@@ -157,8 +111,8 @@ export class Participant {
     };
     this.client = new SovClient(options);
     this.username = freshUsername(setup.name.toLowerCase());
-    this.transports.push(transportOf(this.client));
-    onTransport(this.client, (name) => collapse(this.transports, name));
+    this.transports.push(this.client.transport);
+    this.client.on('transport', (name) => collapse(this.transports, name));
     this.client.on(
       'state',
       ({ state }) => this.states.at(-1)?.startsWith(`${state} `) || this.states.push(`${state} ${this.age()}`),
@@ -209,10 +163,16 @@ export class Participant {
   /** Calls loadOlder() until nothing older is left or `untilMs` (epoch ms) passes; failures are recorded, not thrown. */
   async loadHistory(untilMs: number): Promise<void> {
     const room = this.requireRoom();
-    while (hasOlder(room) && Date.now() < untilMs) {
+    // Until the relay has answered for the room (a join whose connection froze resolves before),
+    // whether older messages are kept is not known yet.
+    while ((!room.synced || room.hasOlder) && Date.now() < untilMs) {
+      if (!room.synced) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
       this.olderCalls++;
       try {
-        await loadOlder(room);
+        await room.loadOlder();
       } catch (error) {
         this.errors.push(`loadOlder() #${this.olderCalls}: ${message(error)}`);
         await new Promise((resolve) => setTimeout(resolve, 250));
@@ -248,7 +208,7 @@ export class Participant {
       handedOver: this.handedOver,
       online: this.room?.online.map((user) => user.id) ?? [],
       state: this.client.state,
-      transport: transportOf(this.client),
+      transport: this.client.transport,
       visibility: typeof document === 'undefined' ? 'node' : document.visibilityState,
     };
   }
@@ -263,7 +223,6 @@ export class Participant {
       transports: [...this.transports],
       states: [...this.states],
       olderCalls: this.olderCalls,
-      paged: this.room ? pages(this.room) : false,
       errors: [...this.errors],
       lastStored: this.lastStored,
     };

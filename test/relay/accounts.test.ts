@@ -13,7 +13,8 @@ import {
   uniqueName,
 } from '../helpers/client.ts';
 import { readRecords } from '../helpers/log-files.ts';
-import { startRelay } from '../helpers/relay-process.ts';
+import type { SessionResult } from '../../sdk/protocol.ts';
+import { logRecords, startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
 describe('registration', () => {
@@ -46,6 +47,46 @@ describe('registration', () => {
       assert.equal(reply.error?.code, 'USERNAME_TAKEN', variant);
       assert.equal(reply.error?.field, 'username');
     }
+  });
+
+  test('the same registration sent again (its reply lost with its connection) signs in; a changed one is taken', async () => {
+    const request = registration(uniqueName('again'));
+    const first: SessionResult = await (await fresh()).call('register', request);
+    const again: SessionResult = await (await fresh()).call('register', request);
+    assert.equal(again.user.id, first.user.id, 'the same account, not a second one');
+    assert.notEqual(again.token, first.token, 'a session of its own');
+    assert.equal(again.keySalt, request.keySalt);
+    const changed = [
+      { ...request, keySalt: randomKey() },
+      { ...request, kdf: { ...request.kdf, salt: randomKey().slice(0, 22) } },
+      { ...request, publicKey: newSigningKey().publicKey },
+      { ...request, authKey: randomKey() },
+    ];
+    for (const [i, variant] of changed.entries()) {
+      const reply = await (await fresh()).request('register', variant);
+      assert.equal(reply.error?.code, 'USERNAME_TAKEN', `variant ${i}`);
+      assert.equal(reply.error?.field, 'username');
+    }
+  });
+
+  test("a repeated registration is a login: a wrong key counts toward the name's lockout, which then refuses even the right one", async (t) => {
+    const own = await startRelay({ args: ['--log-format', 'json'] });
+    t.after(() => own.stop());
+    const request = registration(uniqueName('locked'));
+    await (await TestClient.connect(own.wsUrl)).call('register', request);
+    const codes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const reply = await (await TestClient.connect(own.wsUrl)).request('register', {
+        ...request,
+        authKey: randomKey(),
+      });
+      codes.push(reply.error!.code);
+    }
+    assert.deepEqual(codes, Array(10).fill('USERNAME_TAKEN'));
+    const locked = await (await TestClient.connect(own.wsUrl)).request('register', request);
+    assert.equal(locked.error?.code, 'RATE_LIMITED', 'guesses through register lock the name like failed logins');
+    const failed = logRecords(own).filter((record) => record.msg === 'failed login');
+    assert.equal(failed.length, 10, 'each guess is logged as a failed login');
   });
 
   test('refuses empty and whitespace-only fields, naming the field', async () => {

@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { MIN_PASSWORD_LENGTH, SovClient, SovError, memoryStorage, signedBytes } from 'sovereign-chat';
 import type { ClientEvents, ClientMessage, WebSocketConstructor } from 'sovereign-chat';
 import { eventually, uniqueName } from '../helpers/client.ts';
-import { startRelay } from '../helpers/relay-process.ts';
+import { logRecords, startRelay } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 
 describe('the SDK in Node', () => {
@@ -149,6 +149,99 @@ describe('the SDK in Node', () => {
         restarted.close();
       }
     } finally {
+      reader.close();
+    }
+  });
+
+  test('a sign-up whose reply is lost with its connection completes on the next one: one account, signed in', async (t) => {
+    const logged = await startRelay({ args: ['--log-format', 'json'] });
+    t.after(() => logged.stop());
+    let lost = 0;
+    // The relay stores the account and answers; the answer dies with its connection, as in a stall.
+    class LosesTheFirstSessionReply extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        let listener: ((event: { data: string }) => void) | null = null;
+        Object.defineProperty(this, 'onmessage', { set: (next) => (listener = next), get: () => listener });
+        this.on('message', (data) => {
+          const text = String(data);
+          if (lost === 0 && text.includes('"token"')) {
+            lost++;
+            this.terminate();
+          } else listener?.({ data: text });
+        });
+      }
+    }
+    const bot = new SovClient({
+      relay: logged.url,
+      WebSocket: LosesTheFirstSessionReply as unknown as WebSocketConstructor,
+      storage: memoryStorage(),
+    });
+    try {
+      const user = await bot.register({
+        username: uniqueName('lost'),
+        password: 'bots need passwords too',
+        firstName: 'Бот',
+        lastName: 'L',
+      });
+      assert.equal(lost, 1, 'the first reply was lost');
+      const messages = logRecords(logged).map((record) => record.msg);
+      assert.deepEqual(
+        messages.filter((message) => String(message).startsWith('sign-up')),
+        ['sign-up', 'sign-up repeated: signed in'],
+      );
+      const room = await bot.join(uniqueName('after'));
+      assert.equal((await room.send('зарегистрирован')).author, user.id);
+    } finally {
+      bot.close();
+    }
+  });
+
+  test("messages whose author's profile is lost on the way wait for it and show verified, not forged", async (t) => {
+    const writer = client();
+    let cuts = 0;
+    // The network drops the connection under each of the first two profile requests.
+    class LosesProfileRequests extends WebSocket {
+      override send(data: string): void {
+        if (cuts < 2 && data.includes('"type":"profile"')) {
+          cuts++;
+          this.terminate();
+        } else super.send(data);
+      }
+    }
+    const reader = new SovClient({
+      relay: relay.url,
+      WebSocket: LosesProfileRequests as unknown as WebSocketConstructor,
+      storage: memoryStorage(),
+    });
+    try {
+      await registerBots(writer);
+      const name = uniqueName('keys');
+      const written = await writer.join(name);
+      for (const text of ['раз', 'два', 'три']) await written.send(text);
+      // Gone (past the relay's grace for presence) before the reader comes: no list of who is
+      // online and no presence event brings the reader its keys.
+      const writerId = writer.user!.id;
+      writer.close();
+      const watcher = client();
+      t.after(() => watcher.close());
+      await registerBots(watcher);
+      for (let online = true; online; await new Promise((resolve) => setTimeout(resolve, 250)))
+        online = (await watcher.online()).some((user) => user.id === writerId);
+      await registerBots(reader);
+      const room = await reader.join(name);
+      await eventually(() => room.messages.length === 3, 'the three messages at the reader', 15_000);
+      assert.equal(cuts, 2, 'two profile requests were lost');
+      assert.deepEqual(
+        room.messages.map((message) => [message.text, message.verified]),
+        [
+          ['раз', true],
+          ['два', true],
+          ['три', true],
+        ],
+      );
+    } finally {
+      writer.close();
       reader.close();
     }
   });
