@@ -367,9 +367,15 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     if (this.takeBackOwn(message)) return null;
     if (this.bySeq.has(message.seq)) return null;
     const keys = await this.host.keysOf(message.author).catch(() => []);
-    // A verifier that fails (its code could not load, say) leaves the message unverified; it
-    // must not break the chain, or every later message of the room would be lost.
-    const signed = keys.length > 0 && (await this.host.verify(message, keys).catch(() => false));
+    // A verifier whose code could not load is tried once more (the load too, ./lazy.ts); a second
+    // failure leaves the message unverified: it must not break the chain, or every later message
+    // of the room would be lost.
+    const verify = () => this.host.verify(message, keys);
+    const signed =
+      keys.length > 0 &&
+      (await verify()
+        .catch(verify)
+        .catch(() => false));
     if (this.bySeq.has(message.seq)) return null;
     // The signature covers the room a message names, not the room whose history carries it: a
     // relay could pass another room's message off as this room's.

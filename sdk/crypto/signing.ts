@@ -5,6 +5,10 @@
  * The key is made from the seed in ./signing-key.ts, which loads with login and registration.
  */
 import { toBase64Url } from '../encoding.ts';
+import { onFirstUse } from '../lazy.ts';
+
+/** noble, for browsers without WebCrypto Ed25519: loaded on first use, and again after a failed load. */
+export const loadNoble = onFirstUse(() => import('@noble/ed25519'), 'the signature code');
 
 export type StoredSigningKey =
   | { kind: 'webcrypto'; key: CryptoKey; publicKey: string }
@@ -36,6 +40,6 @@ export async function sign(key: StoredSigningKey, bytes: Uint8Array): Promise<st
     return toBase64Url(
       new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, key.key, bytes as Uint8Array<ArrayBuffer>)),
     );
-  const { signAsync } = await import('@noble/ed25519');
+  const { signAsync } = await loadNoble();
   return toBase64Url(await signAsync(bytes, key.seed));
 }

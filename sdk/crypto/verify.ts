@@ -8,7 +8,8 @@
 import { fromBase64Url } from '../encoding.ts';
 import type { ChatMessage } from '../protocol/frames.ts';
 import { signedBytes } from '../protocol/signed-bytes.ts';
-import { hasWebCryptoEd25519 } from './signing.ts';
+import { hasWebCryptoEd25519, loadNoble } from './signing.ts';
+import { onFirstUse } from '../lazy.ts';
 
 const MAX_CACHED = 20_000;
 
@@ -16,7 +17,8 @@ const MAX_CACHED = 20_000;
 type VerifyingKey = { raw: Uint8Array; webCrypto: CryptoKey | null } | null;
 
 // Loaded with noble on first use: pages that never verify (a login form) do not download them.
-const loadRules = () => import('./ed25519-rules.ts');
+// A load that failed is tried again on the next call (../lazy.ts).
+const loadRules = onFirstUse(() => import('./ed25519-rules.ts'), 'the signature rules');
 
 export class Verifier {
   private readonly results = new Map<string, boolean>();
@@ -62,7 +64,7 @@ export class Verifier {
         bytes as Uint8Array<ArrayBuffer>,
       );
     }
-    const { verifyAsync } = await import('@noble/ed25519');
+    const { verifyAsync } = await loadNoble();
     try {
       // noble's strict mode checks the cofactored equation, which also passes when R carries a
       // small-order point; requiring R without one gives the cofactorless answer of the relay's
@@ -80,6 +82,8 @@ export class Verifier {
     if (!key) {
       key = this.loadKey(publicKey);
       this.keys.set(publicKey, key);
+      // A key whose check could not run (its code failed to load) is checked again next time.
+      key.catch(() => this.keys.delete(publicKey));
     }
     return key;
   }

@@ -34,6 +34,12 @@ const FILLER =
 const HISTORY_SIZE = 1000;
 /** What the issue's acceptance tests wait for a freeze to be worked around: less than the heartbeat takes to find it. */
 const FREEZE_DEADLINE_MS = 15_000;
+/**
+ * For the 1,000 messages of history, about 110 pages of a third of a budget each, one after the
+ * other: 5-10 s on a quiet machine; a fresh-clone CI run with a build beside it took over 15 s on
+ * the Node engine. Still far below the issue's failure, which never completed.
+ */
+const HISTORY_DEADLINE_MS = 40_000;
 
 /**
  * `ws` with a guard: the SDK drops its error handler before it terminates a socket that is still
@@ -202,7 +208,7 @@ describe('the relay and the SDK on hostile networks', {
       const states: string[] = [];
       reader.on('state', ({ state }) => states.push(state));
       const started = Date.now();
-      const room = await loadWhole(reader, history.room, FREEZE_DEADLINE_MS);
+      const room = await loadWhole(reader, history.room, HISTORY_DEADLINE_MS);
       assert.deepEqual(
         texts(room),
         history.texts,
