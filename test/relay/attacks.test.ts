@@ -27,7 +27,7 @@ import {
   uniqueName,
   withTimeout,
 } from '../helpers/client.ts';
-import type { EventFrame, ReplyFrame, TestUser } from '../helpers/client.ts';
+import type { EventFrame, ReplyFrame, Person, TestUser } from '../helpers/client.ts';
 import { appendRecords } from '../helpers/log-files.ts';
 import { startRelay, tempDataDir, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
@@ -35,11 +35,6 @@ import { fixture, pngChunk } from '../helpers/images.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-interface Person {
-  client: TestClient;
-  user: TestUser;
-}
 
 async function connect(on: RelayProcess, localAddress?: string): Promise<TestClient> {
   const client = await TestClient.connect(on.wsUrl, localAddress ? { localAddress } : {});

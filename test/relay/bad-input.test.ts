@@ -17,7 +17,7 @@ import {
   uniqueName,
   withTimeout,
 } from '../helpers/client.ts';
-import type { ReplyFrame, TestUser } from '../helpers/client.ts';
+import type { ReplyFrame, Person, TestUser } from '../helpers/client.ts';
 import { startRelay, unreadFrameCode } from '../helpers/relay-process.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { RELAY_ERROR_CODES, REQUEST_FIELDS } from '../helpers/fuzz/protocol-promises.ts';
@@ -25,11 +25,6 @@ import { seededRandom } from '../helpers/random.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-interface Person {
-  client: TestClient;
-  user: TestUser;
-}
 
 /** Two logged-in members of one room who keep talking while someone else misbehaves. */
 interface Bystanders {
