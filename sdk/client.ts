@@ -589,7 +589,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   ): Promise<void> {
     const sync = ++room.syncs;
     const memberSync = members ? ++room.memberSyncs : -1;
-    const after = room.catchUp ?? room.seq;
+    const after = room.catchUp ?? room.resumePoint;
     // Once the relay has told the room's state, everything after it is owed, from 0 too (a room that
     // was empty then): a join without `after` would bring only the newest page and leave the rest
     // to loadOlder, as for a first visit.

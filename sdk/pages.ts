@@ -24,6 +24,8 @@ export async function catchUp(host: PagesHost, room: Room, sync: number): Promis
     const next = await host.request('history', { room: room.name, after });
     if (room.syncs !== sync) return;
     const page = await room.applyPage(next.messages);
+    // A newer sync may have begun while the page was checked: where to go on is its to say.
+    if (room.syncs !== sync) return;
     const last = page.at(-1)?.seq ?? 0;
     // Numbers only grow: a relay that answered with nothing newer would keep the client asking.
     more = next.more && last > after;

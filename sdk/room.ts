@@ -85,6 +85,8 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
   private onlineView: readonly Profile[] | null = null;
   /** Highest sequence number received; a hole below it is fetched as soon as it shows. */
   seq = 0;
+  /** The last number of the pages handed in, checked or still being checked (`seq` reaches it once they are). */
+  private pagedTo = 0;
   private readonly members = new MemberList();
   private readonly bySeq = new Set<number>();
   private readonly waiting = new Map<
@@ -323,8 +325,17 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     return this.applyPage(messages);
   }
 
+  /**
+   * @internal Where a rejoin goes on from: past every message received and every page handed in,
+   * though still being checked (a handshake does not wait for that, ./client.ts syncRoom).
+   */
+  get resumePoint(): number {
+    return Math.max(this.seq, this.pagedTo);
+  }
+
   /** @internal Adds a page of newer messages in order; resolves with them once all are in. */
   applyPage(messages: ChatMessage[]): Promise<ChatMessage[]> {
+    this.pagedTo = Math.max(this.pagedTo, messages.at(-1)?.seq ?? 0);
     for (const message of messages) this.receive(message);
     return this.queue(async () => undefined).then(() => messages);
   }
