@@ -405,9 +405,10 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
 
   /**
    * An author's public keys, for checking their messages. A profile the network kept from us (a
-   * connection lost or frozen under the request) is asked for again once connected: a message is
-   * never shown as unverified only because its author's keys could not be fetched in time, and the
-   * room's messages wait in order meanwhile. Empty once the client is closed or signed out.
+   * connection lost or frozen under the request) is asked for again a second later (a request
+   * waits for the connection): a message is never shown as unverified only because its author's
+   * keys could not be fetched in time, and the room's messages wait in order meanwhile. Empty once
+   * the client is closed or signed out.
    */
   private async keysOf(userId: number): Promise<string[]> {
     for (;;) {
@@ -415,20 +416,9 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
         return (await this.profile(userId)).keys.map((key) => key.publicKey);
       } catch (error) {
         if (!isTransient(error) || this.state === 'closed' || !this.session) return [];
-        await this.reconnected();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
-  }
-
-  /** Resolves on the next `connected` (or `closed`); a moment from now if connected already (a request timed out). */
-  private reconnected(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.state === 'connected') return void setTimeout(resolve, 1000);
-      const stop = this.on(
-        'state',
-        ({ state }) => (state === 'connected' || state === 'closed') && (stop(), resolve()),
-      );
-    });
   }
 
   private makeRoomHost(): RoomHost {
@@ -589,7 +579,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   ): Promise<void> {
     const sync = ++room.syncs;
     const memberSync = members ? ++room.memberSyncs : -1;
-    const after = room.catchUp ?? room.resumePoint;
+    const after = room.catchUp ?? Math.max(room.seq, room.pagedTo);
     // Once the relay has told the room's state, everything after it is owed, from 0 too (a room that
     // was empty then): a join without `after` would bring only the newest page and leave the rest
     // to loadOlder, as for a first visit.

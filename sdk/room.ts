@@ -85,8 +85,12 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
   private onlineView: readonly Profile[] | null = null;
   /** Highest sequence number received; a hole below it is fetched as soon as it shows. */
   seq = 0;
-  /** The last number of the pages handed in, checked or still being checked (`seq` reaches it once they are). */
-  private pagedTo = 0;
+  /**
+   * @internal The last number of the pages handed in, checked or still being checked (`seq`
+   * reaches it once they are): a rejoin goes on past it (a handshake does not wait for the check,
+   * ./client.ts syncRoom).
+   */
+  pagedTo = 0;
   private readonly members = new MemberList();
   private readonly bySeq = new Set<number>();
   private readonly waiting = new Map<
@@ -106,9 +110,9 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
    * The relay has answered for this room in this run: until then `messages` are what this device
    * kept and `hasOlder` is not known yet (offline, or the connection was lost during `join`, which
    * then resolves and leaves the room to the next connection). From then on a rejoin asks for
-   * everything after `seq`, even 0.
+   * everything after `seq`, even 0. Set by the room only.
    */
-  private answered = false;
+  synced = false;
   /** @internal How many times the room was synced: pages of an earlier sync stop when a newer one starts. */
   syncs = 0;
   /**
@@ -140,13 +144,8 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
       online: this.online,
       hasOlder: this.hasOlder,
       loadingOlder: this.loadingOlder,
-      synced: this.answered,
+      synced: this.synced,
     };
-  }
-
-  /** The relay has answered for this room in this run (see `answered`). */
-  get synced(): boolean {
-    return this.answered;
   }
 
   /** @internal Some join or leave never arrived (./member-list.ts). */
@@ -312,8 +311,8 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     // Only a join without `after` (a room with nothing yet) says whether older messages are kept.
     // Subscribers hear of it with the page's messages: a relay keeps older ones only behind a full page.
     this.hasOlder ||= result.older;
-    if (!this.answered) {
-      this.answered = true;
+    if (!this.synced) {
+      this.synced = true;
       this.changed();
     }
     const messages = result.messages;
@@ -323,14 +322,6 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
       this.seq = Math.max(0, (messages[0]?.seq ?? result.seq + 1) - 1);
     }
     return this.applyPage(messages);
-  }
-
-  /**
-   * @internal Where a rejoin goes on from: past every message received and every page handed in,
-   * though still being checked (a handshake does not wait for that, ./client.ts syncRoom).
-   */
-  get resumePoint(): number {
-    return Math.max(this.seq, this.pagedTo);
   }
 
   /** @internal Adds a page of newer messages in order; resolves with them once all are in. */
