@@ -40,7 +40,7 @@ const SIGN_IN_ATTEMPTS = 3;
  * lost (NETWORK: it closed or froze while the reply was due): the relay may have acted and the
  * reply been lost, and a person on a flaky network should not have to start over. Safe to repeat:
  * `salt` and `login` change nothing that a second one harms (an unused session expires), and the
- * relay signs the identical `register` in (PROTOCOL.md, "Accounts"). TIMEOUT is not repeated: the
+ * relay signs the identical `register` in (PROTOCOL.md, "A repeated register"). TIMEOUT is not repeated: the
  * request has waited its whole time already.
  */
 async function signInRequest<K extends 'salt' | 'register' | 'login'>(

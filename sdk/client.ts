@@ -404,18 +404,18 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   };
 
   /**
-   * An author's public keys, for checking their messages. A profile the network kept from us (a
-   * connection lost or frozen under the request) is asked for again a second later (a request
-   * waits for the connection): a message is never shown as unverified only because its author's
-   * keys could not be fetched in time, and the room's messages wait in order meanwhile. Empty once
-   * the client is closed or signed out.
+   * An author's public keys, for checking their messages. A profile request whose connection was
+   * lost or froze (NETWORK) is sent again a second later, a few times (a request waits for the
+   * connection): a message is not shown as unverified only because a stall ate its author's
+   * profile, and the room's messages wait in order meanwhile. Anything else (TIMEOUT: the relay
+   * did not answer; the client closed; signed out) gives no keys, and the message shows unverified.
    */
   private async keysOf(userId: number): Promise<string[]> {
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       try {
         return (await this.profile(userId)).keys.map((key) => key.publicKey);
       } catch (error) {
-        if (!isTransient(error) || this.state === 'closed' || !this.session) return [];
+        if (!(error instanceof SovError) || error.code !== 'NETWORK' || attempt === 5 || !this.session) return [];
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
@@ -579,7 +579,7 @@ export class SovClient extends SnapshotEmitter<ClientEvents, ClientSnapshot> {
   ): Promise<void> {
     const sync = ++room.syncs;
     const memberSync = members ? ++room.memberSyncs : -1;
-    const after = room.catchUp ?? Math.max(room.seq, room.pagedTo);
+    const after = Math.max(room.catchUp ?? room.seq, room.pagedTo);
     // Once the relay has told the room's state, everything after it is owed, from 0 too (a room that
     // was empty then): a join without `after` would bring only the newest page and leave the rest
     // to loadOlder, as for a first visit.

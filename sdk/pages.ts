@@ -20,7 +20,8 @@ export interface PagesHost {
  */
 export async function catchUp(host: PagesHost, room: Room, sync: number): Promise<void> {
   for (let more = true; more && room.syncs === sync; ) {
-    const after = room.catchUp!;
+    // Past any page handed in meanwhile (a rejoin's), never back to one the room has.
+    const after = Math.max(room.catchUp!, room.pagedTo);
     const next = await host.request('history', { room: room.name, after });
     if (room.syncs !== sync) return;
     const page = await room.applyPage(next.messages);

@@ -319,7 +319,7 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
     if (result.gap) {
       this.emit('gap', { seq: this.seq });
       // Messages kept from before the hole stay; numbering continues from what the relay sends now.
-      this.seq = Math.max(0, (messages[0]?.seq ?? result.seq + 1) - 1);
+      this.seq = this.pagedTo = Math.max(0, (messages[0]?.seq ?? result.seq + 1) - 1);
     }
     return this.applyPage(messages);
   }
@@ -464,11 +464,12 @@ export class Room extends SnapshotEmitter<RoomEvents, RoomSnapshot> {
   }
 
   /**
-   * @internal What to cache: the newest sent messages. During a catch-up only those up to it, so a
-   * restart resumes from there instead of skipping what was not fetched yet.
+   * @internal What to cache: the newest sent messages. During a catch-up only those up to it, and
+   * never past what is checked and in (a handshake moves the catch-up on before its page is), so a
+   * restart resumes from there instead of skipping what was not fetched or checked yet.
    */
   snapshot(limit: number): CachedRoom {
-    const upTo = this.catchUp ?? this.seq;
+    const upTo = Math.min(this.catchUp ?? this.seq, this.seq);
     const sent = this.list.filter((m) => m.state === 'sent' && m.seq !== null && m.seq <= upTo);
     return { seq: upTo, messages: sent.slice(-limit) };
   }

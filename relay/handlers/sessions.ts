@@ -48,8 +48,8 @@ function chargeFailedLogin(ctx: RelayContext, ws: Socket, username: string): voi
  * The same registration again: its reply was lost with its connection (a stall, a freeze), and the
  * SDK sends the identical request on the next one (sdk/account.ts). It names the salts the account
  * was stored with and proves the password with its auth key, so it signs in as a login would,
- * under the login's lockout: the salts are public (`salt`, login replies), so without the budget
- * a register would test passwords for free. Anything else about a taken name is USERNAME_TAKEN.
+ * under the login's lockout: `kdf.salt` is public (`salt`), and `keySalt` could be guessed no
+ * better than a password, but without the budget a register would still be a second way to test one. Anything else about a taken name is USERNAME_TAKEN.
  */
 function repeatedRegistration(
   ctx: RelayContext,
